@@ -1,0 +1,85 @@
+# entk - build, test, demo, bench. `make` builds bin/entk and the examples; see README.md.
+CC      ?= cc
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+WARN    := -std=c99 -pedantic -Wall -Wextra -Werror
+OPT     := -O2 -g
+CFLAGS  ?= $(OPT)
+ALLCFLAGS := $(WARN) $(CFLAGS) -I. -fopenmp
+LIBS    := -lsleef -lm
+HEADERS := entk.h $(wildcard entk_cn.h entk_so3.h)
+
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TESTS     := $(patsubst tests/%.c,%,$(TEST_SRCS))
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+
+# the test build matrix: name -> extra flags and libraries
+V_default_FLAGS :=
+V_default_LIBS  := $(LIBS)
+V_scalar_FLAGS  := -DENTK_VECTOR=0 -ffp-contract=off
+V_scalar_LIBS   := $(LIBS)
+V_nosleef_FLAGS := -DENTK_NO_SLEEF
+V_nosleef_LIBS  := -lm
+VARIANTS := default scalar nosleef
+
+.PHONY: all test demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+
+all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
+
+deps-build deps-test deps-demo deps-bench: deps-%:
+	@sh scripts/deps.sh $*
+
+bin/entk: cli/entk_cli.c $(HEADERS) | bin
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
+
+bin/%: examples/%.c $(HEADERS) | bin
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
+
+bin build:
+	mkdir -p $@
+
+# ---- tests -------------------------------------------------------------------------------------
+# tests/impl.c holds the implementation; each tests/test_*.c is one Criterion binary.
+# Criterion's headers are not pedantic C99, so test files build as gnu99; impl.c and hygiene.c are
+# held to -std=c99 -pedantic.
+define VARIANT_RULES
+build/$(1)/impl.o: tests/impl.c $(HEADERS)
+	@mkdir -p build/$(1)
+	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
+build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS)
+	@mkdir -p build/$(1)
+	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
+build/$(1)/%: tests/%.c tests/testutil.h build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
+	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) -o $$@ $$< \
+	    build/$(1)/impl.o build/$(1)/hygiene.o -lcriterion $(V_$(1)_LIBS)
+endef
+$(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
+
+TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(TESTS)))
+
+build/aarch64/check: tests/aarch64_check.c $(HEADERS)
+	@mkdir -p build/aarch64
+	$(AARCH64_CC) $(WARN) $(OPT) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
+	    -L/usr/lib/aarch64-linux-gnu -lsleef -lm
+
+test: deps-test
+	@$(MAKE) --no-print-directory test-build
+	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check
+
+test-build: $(TEST_BINS) build/aarch64/check
+
+# ---- demo, bench -------------------------------------------------------------------------------
+demo: deps-demo
+	@$(MAKE) --no-print-directory all
+	@sh examples/demo.sh
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS))
+	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS)); do echo "== $$b"; OPENBLAS_NUM_THREADS=1 $$b || exit 1; done
+
+build/bench/%: bench/%.c bench/benchutil.h $(HEADERS)
+	@mkdir -p build/bench
+	$(CC) $(WARN) -O3 -g -I. -fopenmp -o $@ $< $(LIBS) -lopenblas -llapacke
+
+clean:
+	rm -rf build bin

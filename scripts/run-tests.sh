@@ -1,0 +1,29 @@
+#!/bin/sh
+# Run every test binary given (Criterion binaries, and the AArch64 check under qemu-user), then print
+# one closing line `N passed, N failed`. Exits non-zero if anything failed or crashed.
+passed=0; failed=0; status=0
+for b in "$@"; do
+    echo "== $b"
+    case "$b" in
+    build/aarch64/*)
+        # Criterion hangs under qemu-user, so this is a plain program; -E gives the loader the
+        # multiarch library path where Debian's arm64 libsleef lives.
+        out=$(timeout -s KILL 600 qemu-aarch64 -L /usr/aarch64-linux-gnu \
+              -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu "$b" 2>&1); rc=$?
+        printf '%s\n' "$out" | tail -n 5
+        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        [ -n "$line" ] || { p=0; f=1; } ;;
+    *)
+        out=$(timeout -s KILL 900 "$b" --jobs 2 2>&1); rc=$?
+        printf '%s\n' "$out" | grep -vE '^\[----\]|^$' | tail -n 15
+        line=$(printf '%s\n' "$out" | grep -E 'Synthesis: Tested' | tail -n 1)
+        p=$(echo "$line" | sed -E 's/.*Passing: ([0-9]+).*/\1/'); f=$(echo "$line" | sed -E 's/.*Failing: ([0-9]+) \| Crashing: ([0-9]+).*/\1+\2/')
+        [ -n "$line" ] || { p=0; f=1; }
+        f=$(( $f )) ;;
+    esac
+    [ "$rc" -eq 0 ] || { status=1; [ "$f" -gt 0 ] || f=1; }
+    passed=$((passed + p)); failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,0 +1,6 @@
+/* Header hygiene: the headers alone (no implementation) compile as -std=c99 -pedantic, twice. */
+#include "entk.h"
+#include "entk.h"
+
+const char *entk_test_hygiene(void);
+const char *entk_test_hygiene(void) { return entk_status_string(ENTK_OK); }

@@ -116,6 +116,13 @@ ENTKDEF entk_status entk_simd_set(entk_simd path);
 /* "3.5.1" or "none". */
 ENTKDEF const char *entk_sleef_version(void);
 
+/* Progress of long Gram computations: fn(user, done, total) is called now and then (from one thread,
+ * never concurrently) with the number of kernel rows finished. The library itself never prints; the
+ * CLI uses this for its progress line. Process-wide; NULL disables. Not thread-safe against concurrent
+ * kernel calls. */
+typedef void (*entk_progress_fn)(void *user, size_t done, size_t total);
+ENTKDEF void entk_set_progress(entk_progress_fn fn, void *user);
+
 /* ============================================================================================== */
 /* 3. Nonlinearity maps                                                                           */
 /* ============================================================================================== */
@@ -397,6 +404,28 @@ ENTKDEF const char *entk_sleef_version(void) {
 #else
     return "3.5"; /* refined by the SIMD section when sleef.h is seen */
 #endif
+}
+
+static entk_progress_fn entk__progress_fn = NULL;
+static void *entk__progress_user = NULL;
+
+ENTKDEF void entk_set_progress(entk_progress_fn fn, void *user) {
+    entk__progress_fn = fn;
+    entk__progress_user = user;
+}
+
+/* Count `inc` finished rows into *done (shared between threads) and report from thread 0 only. */
+static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
+    size_t now;
+    if (!entk__progress_fn) return;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+    now = *done += inc;
+#ifdef _OPENMP
+    if (omp_get_thread_num() != 0) return;
+#endif
+    entk__progress_fn(entk__progress_user, now, total);
 }
 
 /* ============================================================================================== */
@@ -889,7 +918,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     const int sym = (x2 == NULL);
     const int L = arch ? arch->n_layers : 0;
     double *dk1 = NULL, *dk2 = NULL, *tk = NULL, *kbuf = NULL;
-    size_t cnt, nd, i;
+    size_t cnt, nd, i, done_rows;
     long long nblk, bi;
     double w2, b2;
     if ((st = entk__mlp_check(arch))) return st;
@@ -916,6 +945,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     w2 = arch->layer[0].sw * arch->layer[0].sw;
     b2 = arch->layer[0].sb * arch->layer[0].sb;
     nblk = (long long)((n1 + 3) / 4);
+    done_rows = 0;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1) if (threads > 1)
 #else
@@ -946,6 +976,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
                     entk__dense_update(ly, m, kr, tr);
             }
         }
+        entk__progress_tick(&done_rows, (size_t)rows, n1);
     }
     if (sym) {
         for (i = 0; i < n1; ++i) {

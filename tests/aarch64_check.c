@@ -10,6 +10,33 @@ static int n_pass, n_fail;
 #define CHECK(cond, ...) do { if (cond) ++n_pass; else { ++n_fail; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 /* ==== [section: aarch64 checks simd] ========================================================= */
+#include "testutil.h" /* the map budgets and checks of tests/test_simd.c */
+
+/* NEON maps against the scalar maps: every tail, broadcast/strided variances, theta or not, in place,
+ * and the edge cases, with the budgets of tests/test_simd.c. */
+static void check_neon_maps(void) {
+    int k;
+    for (k = 0; k < TU_N_MAP_CASES; ++k) {
+        double wt, wd, et, ed;
+        int f1 = tu_map_compare(ENTK_SIMD_NEON, &tu_map_cases[k], &wt, &wd);
+        int f2 = tu_map_edges(ENTK_SIMD_NEON, &tu_map_cases[k], &et, &ed);
+        printf("neon %-10s worst T %.3g Tdot %.3g, edges %.3g %.3g (scaled ulps)\n", tu_map_cases[k].name, wt,
+               wd, et, ed);
+        CHECK(f1 == 0, "neon map %s: %d failures (worst T %.3g, Tdot %.3g)", tu_map_cases[k].name, f1, wt, wd);
+        CHECK(f2 == 0, "neon map %s: %d edge failures (worst T %.3g, Tdot %.3g)", tu_map_cases[k].name, f2, et, ed);
+    }
+    entk_simd_set(ENTK_SIMD_NEON);
+}
+
+/* NEON dot products (through the dense-only MLP kernel) against the scalar ones and a long-double
+ * oracle: every row count 1..4 and column count, d = 1..19 (every tail). */
+static void check_neon_dots(void) {
+    double worst = 0;
+    int fails = tu_dots_compare(ENTK_SIMD_NEON, &worst);
+    printf("neon dots worst error %.3g of the bound\n", worst);
+    CHECK(fails == 0, "neon dots: %d failures (worst %.3g of the bound)", fails, worst);
+    entk_simd_set(ENTK_SIMD_NEON);
+}
 
 /* ==== [end: aarch64 checks simd] ============================================================= */
 
@@ -24,6 +51,8 @@ int main(void) {
     CHECK(entk_simd_path() == ENTK_SIMD_NEON, "NEON path not selected: %s", entk_simd_name());
     if (entk_simd_path() == ENTK_SIMD_NEON) printf("NEON path selected\n");
     /* ==== [section: aarch64 main calls simd] ==== */
+    check_neon_maps();
+    check_neon_dots();
     /* ==== [end: aarch64 main calls simd] ==== */
 
 

@@ -130,7 +130,7 @@ typedef enum entk_nonlin_kind {
     ENTK_NL_LEAKY_RELU, /* phi(x) = x for x >= 0, a x for x < 0            (param a) */
     ENTK_NL_GELU,       /* phi(x) = x Phi(x), Phi the standard normal cdf            */
     ENTK_NL_SIN,        /* phi(x) = sin(x)                                          */
-    ENTK_NL_CUSTOM      /* any phi, by 2-D Gauss-Hermite quadrature (phi, dphi)     */
+    ENTK_NL_CUSTOM      /* any phi, by 2-D Gaussian quadrature (phi, dphi)          */
 } entk_nonlin_kind;
 
 typedef double (*entk_scalar_fn)(double x, void *user);
@@ -526,7 +526,8 @@ static void entk__gelu_map_scalar(size_t n, const double *k11, size_t inc11, con
 
 /* ---- ENTK_NL_CUSTOM: numerical T and Tdot for any phi ----
  * Plain 2-D Gauss-Hermite converges only algebraically when phi or phi' has a kink or a jump (ReLU's
- * phi' is a step), so the Gaussian integral is taken in polar coordinates of the whitened variables
+ * phi' is a step; measured for ReLU at (1, 1.5, 0.4): T off by 1e-3 and Tdot by 6e-3 at 128 x 128
+ * points), so the Gaussian integral is taken in polar coordinates of the whitened variables
  * (z1, z2), (u, v) = L z with L the Cholesky factor of [[k11, k12], [k12, k22]]:
  *   E[g(u, v)] = 1/(2 pi) int_0^pi dpsi int_0^inf dt e^{-t} [g(r a, r b) + g(-r a, -r b)],
  *   r = sqrt(2 t), a = L11 cos psi, b = L21 cos psi + L22 sin psi.
@@ -534,7 +535,11 @@ static void entk__gelu_map_scalar(size_t n, const double *k11, size_t inc11, con
  * every ray and a phi that is smooth away from 0 gives a smooth integrand: Gauss-Legendre in psi per
  * piece, Gauss-Laguerre in t (the two rays make the radial integrand even in r, a smooth function of t).
  * ReLU and leaky ReLU are then integrated exactly in t and to rounding in psi. Nodes come from Newton
- * iteration on the three-term recurrences with asymptotic first guesses, computed once per call. */
+ * iteration on the three-term recurrences with asymptotic first guesses, computed once per call.
+ * Measured against the closed forms (variances <= 3, tests/test_nonlin.c), error / max(1, |value|):
+ * order 64 (default): relu, leaky relu, gelu, sin <= 1e-13, erf 5e-10; order 48: erf 1e-8; order 8:
+ * relu 2e-15 (order 4: 3e-6). Rounding in the Laguerre weights limits it to ~1e-13 (5e-13 at 128).
+ * Cost: up to 3 m^2 rays x 8 calls of phi/phi' per entry (m = order). */
 #define ENTK__QUAD_DEFAULT 64
 #define ENTK__QUAD_MAX 128
 

@@ -155,7 +155,7 @@ typedef struct entk_nonlin {
  * max(|value|, the size of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
  * Gauss-Laguerre x Gauss-Legendre quadrature split at the kinks of phi at 0, see the implementation)
  * against the closed forms at variances <= 3, default order 64, error / max(1, |value|): relu, leaky
- * relu, gelu, sin <= 1e-13, erf 5e-10 (erf needs order >= 48 for 1e-8; relu 8). phi' is evaluated
+ * relu, gelu, sin <= 1e-13, erf 5e-10 (erf needs order >= 48 for 1e-8; relu 6). phi' is evaluated
  * where the variables are exactly 0 (zero variances): give ReLU-like phi' its mean value there. */
 ENTKDEF entk_status entk_nonlin_map(const entk_nonlin *f, size_t n,
                                     const double *k11, size_t inc11,
@@ -537,8 +537,9 @@ static void entk__gelu_map_scalar(size_t n, const double *k11, size_t inc11, con
  * ReLU and leaky ReLU are then integrated exactly in t and to rounding in psi. Nodes come from Newton
  * iteration on the three-term recurrences with asymptotic first guesses, computed once per call.
  * Measured against the closed forms (variances <= 3, tests/test_nonlin.c), error / max(1, |value|):
- * order 64 (default): relu, leaky relu, gelu, sin <= 1e-13, erf 5e-10; order 48: erf 1e-8; order 8:
- * relu 2e-15 (order 4: 3e-6). Rounding in the Laguerre weights limits it to ~1e-13 (5e-13 at 128).
+ * order 64 (default): relu, leaky relu, gelu, sin <= 1e-13, erf 5e-10; order 48: erf 5e-9; relu:
+ * 2e-8 at order 5, 1e-10 at 6, 1e-15 at 8. Rounding in the Laguerre weights limits it to ~1e-13
+ * (5e-13 at order 128).
  * Cost: up to 3 m^2 rays x 8 calls of phi/phi' per entry (m = order). */
 #define ENTK__QUAD_DEFAULT 64
 #define ENTK__QUAD_MAX 128

@@ -38,6 +38,27 @@ static void check_neon_dots(void) {
     entk_simd_set(ENTK_SIMD_NEON);
 }
 
+/* End to end: a deep MLP (every map, in place with a broadcast k11) on NEON equals the scalar path. */
+static void check_neon_mlp(void) {
+    enum { N1 = 9, N2 = 6, D = 13 };
+    double x1[N1 * D], x2[N2 * D], k0[N1 * N2], t0[N1 * N2], k1[N1 * N2], t1[N1 * N2];
+    entk_arch arch;
+    tu_rng r = {5};
+    double ek, et;
+    CHECK(entk_arch_parse("dense(sw=1.4,sb=0.1) relu dense(sw=1.2) erf dense gelu dense leaky_relu(a=0.1) "
+                          "dense sin dense(sb=0.3)", &arch, NULL, 0) == ENTK_OK, "parse");
+    tu_fill_normal(&r, x1, N1 * D);
+    tu_fill_normal(&r, x2, N2 * D);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+    CHECK(entk_mlp_kernel(&arch, x1, N1, x2, N2, D, k0, N2, t0, N2, 1) == ENTK_OK, "scalar mlp");
+    entk_simd_set(ENTK_SIMD_NEON);
+    CHECK(entk_mlp_kernel(&arch, x1, N1, x2, N2, D, k1, N2, t1, N2, 1) == ENTK_OK, "neon mlp");
+    ek = tu_rel_frob(k1, k0, N1 * N2);
+    et = tu_rel_frob(t1, t0, N1 * N2);
+    printf("neon mlp rel diff nngp %.3g ntk %.3g\n", ek, et);
+    CHECK(ek <= 1e-13 && et <= 1e-13, "neon mlp differs from scalar: %.3g %.3g", ek, et);
+}
+
 /* ==== [end: aarch64 checks simd] ============================================================= */
 
 
@@ -53,6 +74,7 @@ int main(void) {
     /* ==== [section: aarch64 main calls simd] ==== */
     check_neon_maps();
     check_neon_dots();
+    check_neon_mlp();
     /* ==== [end: aarch64 main calls simd] ==== */
 
 

@@ -77,3 +77,34 @@ Test(simd_info, names_and_versions_are_honest) {
     }
     entk_simd_set(ENTK_SIMD_SCALAR);
 }
+
+/* End to end: a deep MLP through every path gives the scalar path's kernels (maps run in place with a
+ * broadcast k11, as the engine calls them; errors compound over layers, hence the relative bound). */
+Test(simd_maps, mlp_kernels_agree_across_paths) {
+    enum { N1 = 9, N2 = 6, D = 13 };
+    double x1[N1 * D], x2[N2 * D], k0[N1 * N2], t0[N1 * N2], k1[N1 * N2], t1[N1 * N2];
+    double s0[N1 * N1], s1[N1 * N1], u0[N1 * N1], u1[N1 * N1];
+    entk_simd p[3];
+    entk_arch arch;
+    tu_rng r = {5};
+    int np = paths(p), i;
+    cr_assert_eq(entk_arch_parse("dense(sw=1.4,sb=0.1) relu dense(sw=1.2) erf dense gelu dense leaky_relu(a=0.1) "
+                                 "dense sin dense(sb=0.3)", &arch, NULL, 0), ENTK_OK);
+    tu_fill_normal(&r, x1, N1 * D);
+    tu_fill_normal(&r, x2, N2 * D);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+    cr_assert_eq(entk_mlp_kernel(&arch, x1, N1, x2, N2, D, k0, N2, t0, N2, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&arch, x1, N1, NULL, 0, D, s0, N1, u0, N1, 1), ENTK_OK);
+    for (i = 1; i < np; ++i) {
+        entk_simd_set(p[i]);
+        cr_assert_eq(entk_mlp_kernel(&arch, x1, N1, x2, N2, D, k1, N2, t1, N2, 1), ENTK_OK);
+        cr_assert_eq(entk_mlp_kernel(&arch, x1, N1, NULL, 0, D, s1, N1, u1, N1, 1), ENTK_OK);
+        cr_expect(tu_rel_frob(k1, k0, N1 * N2) <= 1e-13, "path %d nngp %.3g", (int)p[i], tu_rel_frob(k1, k0, N1 * N2));
+        cr_expect(tu_rel_frob(t1, t0, N1 * N2) <= 1e-13, "path %d ntk %.3g", (int)p[i], tu_rel_frob(t1, t0, N1 * N2));
+        cr_expect(tu_rel_frob(s1, s0, N1 * N1) <= 1e-13, "path %d sym nngp", (int)p[i]);
+        cr_expect(tu_rel_frob(u1, u0, N1 * N1) <= 1e-13, "path %d sym ntk", (int)p[i]);
+        fprintf(stderr, "path %d mlp rel diff nngp %.3g ntk %.3g\n", (int)p[i], tu_rel_frob(k1, k0, N1 * N2),
+                tu_rel_frob(t1, t0, N1 * N2));
+    }
+    entk_simd_set(ENTK_SIMD_SCALAR);
+}

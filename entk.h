@@ -1015,7 +1015,7 @@ ENTKDEF entk_status entk_nonlin_map(const entk_nonlin *f, size_t n,
     if (!f || inc11 > 1 || inc22 > 1 || (!theta) != (!theta_out)) return ENTK_ERR_INVALID_ARG;
     if (n == 0) return ENTK_OK;
     if (!k11 || !k22 || !k12 || !t) return ENTK_ERR_INVALID_ARG;
-    if (f->kind == ENTK_NL_CUSTOM && (!f->phi || !f->dphi || f->order < 0 || f->order > 128))
+    if (f->kind == ENTK_NL_CUSTOM && (!f->phi || !f->dphi || f->order < 0 || f->order > ENTK__QUAD_MAX))
         return ENTK_ERR_INVALID_ARG;
     fn = entk__map_select(f->kind, entk_simd_path());
     if (!fn) return ENTK_ERR_UNSUPPORTED;

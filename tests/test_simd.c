@@ -49,6 +49,7 @@ Test(simd_dots, every_path_matches_scalar_and_exact) {
     for (i = 0; i < np; ++i) {
         double worst;
         int fails = tu_dots_compare(p[i], &worst);
+        fprintf(stderr, "path %d dots worst %.3g of the bound\n", (int)p[i], worst);
         cr_expect_eq(fails, 0, "path %d dots: %d failures (worst %.3g of the bound)", (int)p[i], fails, worst);
     }
     entk_simd_set(ENTK_SIMD_SCALAR);

@@ -6,7 +6,7 @@
  *       #define ENTK_IMPLEMENTATION
  *       #include "entk.h"
  *   Everywhere else just #include "entk.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF and
- *   link with `-lm` only (the nonlinearity maps then run through libm on every path).
+ *   link with `-lm` only (the nonlinearity maps then run the scalar libm kernels on every path).
  *   Optional: -fopenmp enables the `threads` argument of the Gram-matrix functions.
  *
  * CONFIGURATION MACROS (define before the #include that carries ENTK_IMPLEMENTATION unless noted)
@@ -15,7 +15,9 @@
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
  *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
  *                                                       (undefined: best path chosen at run time)
- *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: vector paths call libm per lane
+ *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the maps needing atan2/exp run the
+ *                                                       scalar libm kernels on every path; dot products
+ *                                                       and the identity map stay vectorised
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
  *   ENTK_ASSERT       implementation   assert           internal consistency checks
  *   ENTK_MAX_LAYERS   every include    128              capacity of entk_arch
@@ -107,7 +109,8 @@ typedef enum entk_simd {
     ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2" or "neon" (suffix "+sleef" when SLEEF serves the maps). */
+/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: maps
+ * scalar)" or the neon analogue, since then only the dot products and the identity map are vectorised. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
 /* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it;
@@ -134,7 +137,7 @@ typedef enum entk_nonlin_kind {
     ENTK_NL_LEAKY_RELU, /* phi(x) = x for x >= 0, a x for x < 0            (param a) */
     ENTK_NL_GELU,       /* phi(x) = x Phi(x), Phi the standard normal cdf            */
     ENTK_NL_SIN,        /* phi(x) = sin(x)                                          */
-    ENTK_NL_CUSTOM      /* any phi, by 2-D Gauss-Hermite quadrature (phi, dphi)     */
+    ENTK_NL_CUSTOM      /* any phi, by 2-D Gaussian quadrature (phi, dphi)          */
 } entk_nonlin_kind;
 
 typedef double (*entk_scalar_fn)(double x, void *user);
@@ -145,7 +148,7 @@ typedef struct entk_nonlin {
     entk_scalar_fn phi;  /* ENTK_NL_CUSTOM: phi and its derivative */
     entk_scalar_fn dphi;
     void *user;
-    int order;           /* ENTK_NL_CUSTOM: Gauss-Hermite points per axis (0: default 48) */
+    int order;           /* ENTK_NL_CUSTOM: quadrature points per axis, 0..128 (0: default 64) */
 } entk_nonlin;
 
 /* Map n kernel entries through a pointwise nonlinearity (SPEC §1):
@@ -155,8 +158,12 @@ typedef struct entk_nonlin {
  * inc11 and inc22 are 0 (broadcast one value) or 1. theta and theta_out may both be NULL (NNGP only).
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
- * Accuracy: closed forms within a few ULP of the scalar libm oracle on the SIMD paths;
- * ENTK_NL_CUSTOM about 1e-10 relative for smooth phi of moderate growth at order 48. */
+ * Accuracy: the SIMD paths (SLEEF u10) are within 2 ULPs of the scalar libm kernels, measured in ULPs of
+ * max(|value|, the size of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
+ * Gauss-Laguerre x Gauss-Legendre quadrature split at the kinks of phi at 0, see the implementation)
+ * against the closed forms at variances <= 3, default order 64, error / max(1, |value|): relu, leaky
+ * relu, gelu, sin <= 1e-13, erf 5e-10 (erf needs order >= 48 for 1e-8; relu 6). phi' is evaluated
+ * where the variables are exactly 0 (zero variances): give ReLU-like phi' its mean value there. */
 ENTKDEF entk_status entk_nonlin_map(const entk_nonlin *f, size_t n,
                                     const double *k11, size_t inc11,
                                     const double *k22, size_t inc22,
@@ -308,8 +315,13 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
 #error "entk: ENTK_VECTOR=2 needs AArch64 with NEON (and not ENTK_NO_SIMD)"
 #endif
 
-/* SLEEF: sleef.h declares the AVX2 prototypes only under __AVX__ (and defines CONST and IMPORT), so
- * the few vector names used here are declared in the SIMD sections with the target attribute. */
+/* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
+ * the AVX2 prototypes only under __AVX__, so the two vector names used there (Sleef_atan2d4_u10avx2,
+ * Sleef_expd4_u10avx2) are re-declared in the AVX2 section with the target attribute. sleef.h defines
+ * the macros CONST and IMPORT: entk never uses those identifiers. */
+#ifndef ENTK_NO_SLEEF
+#include <sleef.h>
+#endif
 
 #define ENTK__PI 3.14159265358979323846
 #define ENTK__UNUSED(x) ((void)(x))
@@ -388,8 +400,8 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
 ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
-    case ENTK_SIMD_AVX2: return "avx2";
-    case ENTK_SIMD_NEON: return "neon";
+    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: maps scalar)";
+    case ENTK_SIMD_NEON: return "neon (no SLEEF: maps scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
@@ -398,11 +410,14 @@ ENTKDEF const char *entk_simd_name(void) {
     }
 }
 
+#define ENTK__STR2(x) #x
+#define ENTK__STR(x) ENTK__STR2(x)
+
 ENTKDEF const char *entk_sleef_version(void) {
 #ifdef ENTK_NO_SLEEF
     return "none";
 #else
-    return "3.5"; /* refined by the SIMD section when sleef.h is seen */
+    return ENTK__STR(SLEEF_VERSION_MAJOR) "." ENTK__STR(SLEEF_VERSION_MINOR) "." ENTK__STR(SLEEF_VERSION_PATCHLEVEL);
 #endif
 }
 
@@ -460,8 +475,8 @@ static void entk__erf_map_scalar(size_t n, const double *k11, size_t inc11, cons
     ENTK__UNUSED(f);
     for (i = 0; i < n; ++i) {
         double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
-        double p = (1.0 + 2.0 * a) * (1.0 + 2.0 * b);
-        double s = sqrt(fmax(p - 4.0 * c * c, 0.0));
+        /* (1 + 2a)(1 + 2b) - 4c^2 regrouped: s >= 1 even when the product rounds like 4c^2 (huge a, b) */
+        double s = sqrt((1.0 + 2.0 * (a + b)) + 4.0 * fmax(a * b - c * c, 0.0));
         double thv = tho ? th[i] : 0.0;
         t[i] = (2.0 / ENTK__PI) * atan2(2.0 * c, s);
         if (tho) tho[i] = (4.0 / ENTK__PI) / s * thv;
@@ -513,11 +528,322 @@ static void entk__sin_map_scalar(size_t n, const double *k11, size_t inc11, cons
 
 /* ==== [section: nonlin extra scalar (gelu, Gauss-Hermite)] =================================== */
 
+/* GELU, phi(x) = x Phi(x). With R2 = (1+k11)(1+k22) and D = R2 - k12^2 (= 1 + k11 + k22 + s^2 after the
+ * usual clamp s^2 = max(k11 k22 - k12^2, 0), so D >= 1 and nothing below divides by zero):
+ *   Tdot = 1/4 + asin(k12/R)/(2 pi) + k12 (1/(1+k11) + 1/(1+k22)) / (2 pi sqrt D) + k12 / (2 pi D^{3/2})
+ *   T    = k12/4 + [k12 asin(k12/R) + k11 k22 sqrt(D) / R2 + k12^2 / (R2 sqrt D)] / (2 pi)
+ * Derived here: each of the four terms of E[(Phi(u) + u N(u))(Phi(v) + v N(v))] is an orthant
+ * probability or a Gaussian integral against N(u) or N(u) N(v) (N the standard normal density), which
+ * only rescales the covariance; T is the antiderivative of Tdot in k12 (Price's theorem) whose value at
+ * k12 = 0, E[phi(u)] E[phi(v)] = k11 k22 / (2 pi R), fixes the constant. asin(k12/R) = atan2(k12, sqrt D).
+ * The products are grouped as k11/(1+k11) etc. so that variances up to ~1e150 do not overflow. */
+static void entk__gelu_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
+                                  size_t inc22, const double *k12, const double *th, double *t,
+                                  double *tho, const entk_nonlin *f) {
+    size_t i;
+    ENTK__UNUSED(f);
+    for (i = 0; i < n; ++i) {
+        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
+        double dd = (1.0 + a + b) + fmax(a * b - c * c, 0.0);
+        double q = sqrt(dd), ang = atan2(c, q);
+        double ia = 1.0 / (1.0 + a), ib = 1.0 / (1.0 + b);
+        double thv = tho ? th[i] : 0.0;
+        t[i] = 0.25 * c + (0.5 / ENTK__PI) * (c * ang + (a * ia) * (b * ib) * q + (c * c) * (ia * ib) / q);
+        if (tho) tho[i] = (0.25 + (0.5 / ENTK__PI) * (ang + c * (ia + ib) / q + (c / dd) / q)) * thv;
+    }
+}
+
+/* ---- ENTK_NL_CUSTOM: numerical T and Tdot for any phi ----
+ * Plain 2-D Gauss-Hermite converges only algebraically when phi or phi' has a kink or a jump (ReLU's
+ * phi' is a step; measured for ReLU at (1, 1.5, 0.4): T off by 1e-3 and Tdot by 6e-3 at 128 x 128
+ * points), so the Gaussian integral is taken in polar coordinates of the whitened variables
+ * (z1, z2), (u, v) = L z with L the Cholesky factor of [[k11, k12], [k12, k22]]:
+ *   E[g(u, v)] = 1/(2 pi) int_0^pi dpsi int_0^inf dt e^{-t} [g(r a, r b) + g(-r a, -r b)],
+ *   r = sqrt(2 t), a = L11 cos psi, b = L21 cos psi + L22 sin psi.
+ * The angular range is split where a = 0 or b = 0, so on each piece u and v keep their signs along
+ * every ray and a phi that is smooth away from 0 gives a smooth integrand: Gauss-Legendre in psi per
+ * piece, Gauss-Laguerre in t (the two rays make the radial integrand even in r, a smooth function of t).
+ * ReLU and leaky ReLU are then integrated exactly in t and to rounding in psi. Nodes come from Newton
+ * iteration on the three-term recurrences with asymptotic first guesses, computed once per call.
+ * Measured against the closed forms (variances <= 3, tests/test_nonlin.c), error / max(1, |value|):
+ * order 64 (default): relu, leaky relu, gelu, sin <= 1e-13, erf 5e-10; order 48: erf 5e-9; relu:
+ * 2e-8 at order 5, 1e-10 at 6, 1e-15 at 8. Rounding in the Laguerre weights limits it to ~1e-13
+ * (5e-13 at order 128).
+ * Cost: up to 3 m^2 rays x 8 calls of phi/phi' per entry (m = order). */
+#define ENTK__QUAD_DEFAULT 64
+#define ENTK__QUAD_MAX 128
+
+static void entk__gauss_legendre(int n, double *x, double *w) {
+    int i, j, it, m = (n + 1) / 2;
+    for (i = 0; i < m; ++i) {
+        double z = cos(ENTK__PI * (i + 0.75) / (n + 0.5)), pp = 1.0;
+        for (it = 0; it < 100; ++it) {
+            double p1 = 1.0, p2 = 0.0, p3, dz;
+            for (j = 1; j <= n; ++j) {
+                p3 = p2; p2 = p1;
+                p1 = ((2.0 * j - 1.0) * z * p2 - (j - 1.0) * p3) / j;
+            }
+            pp = n * (z * p1 - p2) / (z * z - 1.0);
+            dz = p1 / pp;
+            z -= dz;
+            if (fabs(dz) <= 1e-16) break;
+        }
+        x[i] = -z; x[n - 1 - i] = z;
+        w[i] = w[n - 1 - i] = 2.0 / ((1.0 - z * z) * pp * pp);
+    }
+}
+
+/* weight e^{-t} on [0, inf) */
+static void entk__gauss_laguerre(int n, double *x, double *w) {
+    int i, j, it;
+    double z = 0.0;
+    for (i = 0; i < n; ++i) {
+        double p1 = 1.0, p2 = 0.0, pp = 1.0;
+        if (i == 0) z = 3.0 / (1.0 + 2.4 * n);
+        else if (i == 1) z += 15.0 / (1.0 + 2.5 * n);
+        else z += (1.0 + 2.55 * (i - 1)) / (1.9 * (i - 1)) * (z - x[i - 2]);
+        for (it = 0; it < 100; ++it) {
+            double p3, dz;
+            p1 = 1.0; p2 = 0.0;
+            for (j = 1; j <= n; ++j) {
+                p3 = p2; p2 = p1;
+                p1 = ((2.0 * j - 1.0 - z) * p2 - (j - 1.0) * p3) / j;
+            }
+            pp = n * (p1 - p2) / z;
+            dz = p1 / pp;
+            z -= dz;
+            if (fabs(dz) <= 1e-15 * z) break;
+        }
+        x[i] = z;
+        w[i] = -1.0 / (pp * n * p2);
+    }
+}
+
+static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
+                                    size_t inc22, const double *k12, const double *th, double *t,
+                                    double *tho, const entk_nonlin *f) {
+    double gx[ENTK__QUAD_MAX], gw[ENTK__QUAD_MAX], lx[ENTK__QUAD_MAX], lw[ENTK__QUAD_MAX];
+    const int m = f->order > 0 ? (f->order < ENTK__QUAD_MAX ? f->order : ENTK__QUAD_MAX) : ENTK__QUAD_DEFAULT;
+    size_t i;
+    int k;
+    entk__gauss_legendre(m, gx, gw);
+    entk__gauss_laguerre(m, lx, lw);
+    { /* the weights sum to 2 and 1 exactly; rescaling removes their ~1e-13 rounding at high order,
+       * so constants (zero variances) come out to rounding */
+        double sg = 0.0, sl = 0.0;
+        for (k = 0; k < m; ++k) { sg += gw[k]; sl += lw[k]; }
+        for (k = 0; k < m; ++k) { gw[k] *= 2.0 / sg; lw[k] /= sl; lx[k] = sqrt(2.0 * lx[k]); }
+    }
+    for (i = 0; i < n; ++i) {
+        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
+        double l11 = sqrt(a), l21 = 0.0, l22 = sqrt(b);
+        double br[4], sk = 0.0, sd = 0.0;
+        int nb = 0, p, g, q;
+        if (a > 0.0) {
+            l21 = c / l11;
+            l22 = sqrt(fmax(b - l21 * l21, 0.0));
+        }
+        /* breakpoints in [0, pi]: a = 0 at pi/2, b = 0 where (cos, sin) is orthogonal to (L21, L22) */
+        br[nb++] = 0.0;
+        if (l11 > 0.0) br[nb++] = 0.5 * ENTK__PI;
+        if (l21 != 0.0 || l22 != 0.0) {
+            double pv = atan2(l21, -l22);
+            if (pv < 0.0) pv += ENTK__PI;
+            if (pv > 0.0 && pv < ENTK__PI) {
+                if (nb == 2 && pv < br[1]) { br[2] = br[1]; br[1] = pv; ++nb; }
+                else if (nb < 2 || pv != br[1]) br[nb++] = pv;
+            }
+        }
+        br[nb++] = ENTK__PI;
+        for (p = 0; p + 1 < nb; ++p) {
+            const double mid = 0.5 * (br[p] + br[p + 1]), half = 0.5 * (br[p + 1] - br[p]);
+            for (g = 0; g < m; ++g) {
+                const double psi = mid + half * gx[g], wa = half * gw[g];
+                const double ca = l11 * cos(psi), cb = l21 * cos(psi) + l22 * sin(psi);
+                double pk = 0.0, pd = 0.0;
+                for (q = 0; q < m; ++q) {
+                    const double r = lx[q], u = r * ca, v = r * cb;
+                    pk += lw[q] * (f->phi(u, f->user) * f->phi(v, f->user) +
+                                   f->phi(-u, f->user) * f->phi(-v, f->user));
+                    if (tho)
+                        pd += lw[q] * (f->dphi(u, f->user) * f->dphi(v, f->user) +
+                                       f->dphi(-u, f->user) * f->dphi(-v, f->user));
+                }
+                sk += wa * pk;
+                sd += wa * pd;
+            }
+        }
+        {
+            const double thv = tho ? th[i] : 0.0;
+            t[i] = sk * (0.5 / ENTK__PI);
+            if (tho) tho[i] = sd * (0.5 / ENTK__PI) * thv;
+        }
+    }
+}
+
 /* ==== [end: nonlin extra scalar] ============================================================= */
 
 
 
 /* ==== [section: simd maps avx2] ============================================================== */
+
+/* Each map is a block function on 4 lanes (T returned, Tdot through *d) with the scalar kernel's
+ * formula and operation order (mul and add stay separate where the scalar code has no fma, so the
+ * clamped radicand matches the oracle bit for bit), and one driver that runs two blocks per iteration,
+ * then one, then a padded last block whose unused lanes hold the harmless (1, 1, 0). All loads of a
+ * group precede its stores, so t may alias k12 and theta_out may alias theta. */
+#if ENTK__HAVE_AVX2
+#define ENTK__AVX2 __attribute__((target("avx2,fma")))
+
+#if !defined(ENTK_NO_SLEEF) && !defined(__AVX__)
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* sleef.h declares these only under __AVX__ (then its own declarations serve). Same prototypes and
+ * ABI: __m256d travels in ymm registers, which the target attribute makes the caller use. */
+ENTK__AVX2 __attribute__((const)) __m256d Sleef_atan2d4_u10avx2(__m256d y, __m256d x);
+ENTK__AVX2 __attribute__((const)) __m256d Sleef_expd4_u10avx2(__m256d x);
+#ifdef __cplusplus
+}
+#endif
+#endif /* !ENTK_NO_SLEEF && !__AVX__ */
+
+static ENTK__AVX2 inline __m256d entk__ld_avx2(const double *p, size_t i, size_t inc) {
+    return inc ? _mm256_loadu_pd(p + i) : _mm256_broadcast_sd(p);
+}
+
+#define ENTK__AVX2_DRIVER(name, blk)                                                                     \
+    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
+                                size_t inc22, const double *k12, const double *th, double *t,          \
+                                double *tho, const entk_nonlin *f) {                                   \
+        size_t i = 0;                                                                                  \
+        for (; i + 8 <= n; i += 8) {                                                                   \
+            __m256d d0, d1, t0, t1;                                                                    \
+            t0 = blk(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22),                       \
+                     _mm256_loadu_pd(k12 + i), &d0, f);                                                \
+            t1 = blk(entk__ld_avx2(k11, i + 4, inc11), entk__ld_avx2(k22, i + 4, inc22),               \
+                     _mm256_loadu_pd(k12 + i + 4), &d1, f);                                            \
+            if (tho) {                                                                                 \
+                __m256d h0 = _mm256_loadu_pd(th + i), h1 = _mm256_loadu_pd(th + i + 4);                \
+                _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, h0));                                      \
+                _mm256_storeu_pd(tho + i + 4, _mm256_mul_pd(d1, h1));                                  \
+            }                                                                                          \
+            _mm256_storeu_pd(t + i, t0);                                                               \
+            _mm256_storeu_pd(t + i + 4, t1);                                                           \
+        }                                                                                              \
+        for (; i + 4 <= n; i += 4) {                                                                   \
+            __m256d d0, t0;                                                                            \
+            t0 = blk(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22),                       \
+                     _mm256_loadu_pd(k12 + i), &d0, f);                                                \
+            if (tho) _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, _mm256_loadu_pd(th + i)));            \
+            _mm256_storeu_pd(t + i, t0);                                                               \
+        }                                                                                              \
+        if (i < n) {                                                                                   \
+            double pa[4] = {1, 1, 1, 1}, pb[4] = {1, 1, 1, 1}, pc[4] = {0, 0, 0, 0};                   \
+            double ph[4] = {0, 0, 0, 0}, ot[4], od[4];                                                 \
+            size_t j, r = n - i;                                                                       \
+            __m256d d0;                                                                                \
+            for (j = 0; j < r; ++j) {                                                                  \
+                pa[j] = k11[(i + j) * inc11];                                                          \
+                pb[j] = k22[(i + j) * inc22];                                                          \
+                pc[j] = k12[i + j];                                                                    \
+                if (tho) ph[j] = th[i + j];                                                            \
+            }                                                                                          \
+            _mm256_storeu_pd(ot, blk(_mm256_loadu_pd(pa), _mm256_loadu_pd(pb), _mm256_loadu_pd(pc),    \
+                                     &d0, f));                                                         \
+            _mm256_storeu_pd(od, _mm256_mul_pd(d0, _mm256_loadu_pd(ph)));                              \
+            for (j = 0; j < r; ++j) {                                                                  \
+                t[i + j] = ot[j];                                                                      \
+                if (tho) tho[i + j] = od[j];                                                           \
+            }                                                                                          \
+        }                                                                                              \
+    }
+
+static ENTK__AVX2 inline __m256d entk__identity_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                          const entk_nonlin *f) {
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
+    *d = _mm256_set1_pd(1.0);
+    return c;
+}
+ENTK__AVX2_DRIVER(entk__identity_map_avx2, entk__identity_blk_avx2)
+
+#ifndef ENTK_NO_SLEEF
+/* s = sqrt(max(k11 k22 - k12^2, 0)) and the angle atan2(s, k12), pi/2 where s = k12 = 0 */
+static ENTK__AVX2 inline __m256d entk__angle_avx2(__m256d a, __m256d b, __m256d c, __m256d *s) {
+    const __m256d zero = _mm256_setzero_pd();
+    __m256d ss = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));
+    __m256d ang = Sleef_atan2d4_u10avx2(ss, c);
+    __m256d deg = _mm256_and_pd(_mm256_cmp_pd(ss, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c, zero, _CMP_EQ_OQ));
+    *s = ss;
+    return _mm256_blendv_pd(ang, _mm256_set1_pd(0.5 * ENTK__PI), deg);
+}
+
+static ENTK__AVX2 inline __m256d entk__relu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                      const entk_nonlin *f) {
+    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI);
+    __m256d s, pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__angle_avx2(a, b, c, &s));
+    ENTK__UNUSED(f);
+    *d = _mm256_mul_pd(pt, k);
+    return _mm256_mul_pd(_mm256_add_pd(s, _mm256_mul_pd(pt, c)), k);
+}
+ENTK__AVX2_DRIVER(entk__relu_map_avx2, entk__relu_blk_avx2)
+
+static ENTK__AVX2 inline __m256d entk__leaky_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                       const entk_nonlin *f) {
+    const double al = f->a;
+    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
+    const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al);
+    __m256d s, ang = entk__angle_avx2(a, b, c, &s);
+    __m256d w = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang)),
+                              _mm256_mul_pd(cr, ang));
+    *d = _mm256_mul_pd(w, k);
+    return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s), _mm256_mul_pd(w, c)), k);
+}
+ENTK__AVX2_DRIVER(entk__leaky_map_avx2, entk__leaky_blk_avx2)
+
+static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                     const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
+    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    __m256d s = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
+                                             _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
+    ENTK__UNUSED(f);
+    *d = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
+    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), Sleef_atan2d4_u10avx2(_mm256_mul_pd(two, c), s));
+}
+ENTK__AVX2_DRIVER(entk__erf_map_avx2, entk__erf_blk_avx2)
+
+static ENTK__AVX2 inline __m256d entk__sin_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                     const entk_nonlin *f) {
+    const __m256d half = _mm256_set1_pd(0.5);
+    __m256d m = _mm256_mul_pd(half, _mm256_add_pd(a, b));
+    __m256d ep = Sleef_expd4_u10avx2(_mm256_sub_pd(c, m));
+    __m256d em = Sleef_expd4_u10avx2(_mm256_sub_pd(_mm256_sub_pd(_mm256_setzero_pd(), c), m));
+    ENTK__UNUSED(f);
+    *d = _mm256_mul_pd(half, _mm256_add_pd(ep, em));
+    return _mm256_mul_pd(half, _mm256_sub_pd(ep, em));
+}
+ENTK__AVX2_DRIVER(entk__sin_map_avx2, entk__sin_blk_avx2)
+
+static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                      const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0), k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
+    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
+    __m256d q = _mm256_sqrt_pd(dd), ang = Sleef_atan2d4_u10avx2(c, q);
+    __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
+    __m256d x1 = _mm256_mul_pd(c, ang);
+    __m256d x2 = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
+    __m256d x3 = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
+    __m256d y2 = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
+    __m256d y3 = _mm256_div_pd(_mm256_div_pd(c, dd), q);
+    ENTK__UNUSED(f);
+    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, y2), y3)));
+    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, x2), x3)));
+}
+ENTK__AVX2_DRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2)
+#endif /* ENTK_NO_SLEEF */
+#endif /* ENTK__HAVE_AVX2 */
 
 /* ==== [end: simd maps avx2] ================================================================== */
 
@@ -525,20 +851,184 @@ static void entk__sin_map_scalar(size_t n, const double *k11, size_t inc11, cons
 
 /* ==== [section: simd maps neon] ============================================================== */
 
+/* The AVX2 design on 2 lanes: block functions with the scalar formula, a driver running two blocks per
+ * iteration, then one, then a padded last lane. */
+#if ENTK__HAVE_NEON
+static inline float64x2_t entk__ld_neon(const double *p, size_t i, size_t inc) {
+    return inc ? vld1q_f64(p + i) : vld1q_dup_f64(p);
+}
+
+#define ENTK__NEON_DRIVER(name, blk)                                                                     \
+    static void name(size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22,       \
+                     const double *k12, const double *th, double *t, double *tho, const entk_nonlin *f) { \
+        size_t i = 0;                                                                                  \
+        for (; i + 4 <= n; i += 4) {                                                                   \
+            float64x2_t d0, d1, t0, t1;                                                                \
+            t0 = blk(entk__ld_neon(k11, i, inc11), entk__ld_neon(k22, i, inc22), vld1q_f64(k12 + i),   \
+                     &d0, f);                                                                          \
+            t1 = blk(entk__ld_neon(k11, i + 2, inc11), entk__ld_neon(k22, i + 2, inc22),               \
+                     vld1q_f64(k12 + i + 2), &d1, f);                                                  \
+            if (tho) {                                                                                 \
+                float64x2_t h0 = vld1q_f64(th + i), h1 = vld1q_f64(th + i + 2);                        \
+                vst1q_f64(tho + i, vmulq_f64(d0, h0));                                                 \
+                vst1q_f64(tho + i + 2, vmulq_f64(d1, h1));                                             \
+            }                                                                                          \
+            vst1q_f64(t + i, t0);                                                                      \
+            vst1q_f64(t + i + 2, t1);                                                                  \
+        }                                                                                              \
+        for (; i + 2 <= n; i += 2) {                                                                   \
+            float64x2_t d0, t0;                                                                        \
+            t0 = blk(entk__ld_neon(k11, i, inc11), entk__ld_neon(k22, i, inc22), vld1q_f64(k12 + i),   \
+                     &d0, f);                                                                          \
+            if (tho) vst1q_f64(tho + i, vmulq_f64(d0, vld1q_f64(th + i)));                             \
+            vst1q_f64(t + i, t0);                                                                      \
+        }                                                                                              \
+        if (i < n) {                                                                                   \
+            double pa[2] = {1, 1}, pb[2] = {1, 1}, pc[2] = {0, 0}, ph[2] = {0, 0}, ot[2], od[2];       \
+            float64x2_t d0;                                                                            \
+            pa[0] = k11[i * inc11];                                                                    \
+            pb[0] = k22[i * inc22];                                                                    \
+            pc[0] = k12[i];                                                                            \
+            if (tho) ph[0] = th[i];                                                                    \
+            vst1q_f64(ot, blk(vld1q_f64(pa), vld1q_f64(pb), vld1q_f64(pc), &d0, f));                   \
+            vst1q_f64(od, vmulq_f64(d0, vld1q_f64(ph)));                                               \
+            t[i] = ot[0];                                                                              \
+            if (tho) tho[i] = od[0];                                                                   \
+        }                                                                                              \
+    }
+
+static inline float64x2_t entk__identity_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c,
+                                                  float64x2_t *d, const entk_nonlin *f) {
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
+    *d = vdupq_n_f64(1.0);
+    return c;
+}
+ENTK__NEON_DRIVER(entk__identity_map_neon, entk__identity_blk_neon)
+
+#ifndef ENTK_NO_SLEEF
+static inline float64x2_t entk__angle_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *s) {
+    const float64x2_t zero = vdupq_n_f64(0.0);
+    float64x2_t ss = vsqrtq_f64(vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), zero));
+    float64x2_t ang = Sleef_atan2d2_u10advsimd(ss, c);
+    uint64x2_t deg = vandq_u64(vceqq_f64(ss, zero), vceqq_f64(c, zero));
+    *s = ss;
+    return vbslq_f64(deg, vdupq_n_f64(0.5 * ENTK__PI), ang);
+}
+
+static inline float64x2_t entk__relu_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
+                                              const entk_nonlin *f) {
+    const float64x2_t k = vdupq_n_f64(0.5 / ENTK__PI);
+    float64x2_t s, pt = vsubq_f64(vdupq_n_f64(ENTK__PI), entk__angle_neon(a, b, c, &s));
+    ENTK__UNUSED(f);
+    *d = vmulq_f64(pt, k);
+    return vmulq_f64(vaddq_f64(s, vmulq_f64(pt, c)), k);
+}
+ENTK__NEON_DRIVER(entk__relu_map_neon, entk__relu_blk_neon)
+
+static inline float64x2_t entk__leaky_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
+                                               const entk_nonlin *f) {
+    const double al = f->a;
+    const float64x2_t k = vdupq_n_f64(0.5 / ENTK__PI), sq = vdupq_n_f64((1.0 - al) * (1.0 - al));
+    const float64x2_t pp = vdupq_n_f64(1.0 + al * al), cr = vdupq_n_f64(2.0 * al);
+    float64x2_t s, ang = entk__angle_neon(a, b, c, &s);
+    float64x2_t w = vaddq_f64(vmulq_f64(pp, vsubq_f64(vdupq_n_f64(ENTK__PI), ang)), vmulq_f64(cr, ang));
+    *d = vmulq_f64(w, k);
+    return vmulq_f64(vaddq_f64(vmulq_f64(sq, s), vmulq_f64(w, c)), k);
+}
+ENTK__NEON_DRIVER(entk__leaky_map_neon, entk__leaky_blk_neon)
+
+static inline float64x2_t entk__erf_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
+                                             const entk_nonlin *f) {
+    const float64x2_t one = vdupq_n_f64(1.0), two = vdupq_n_f64(2.0);
+    float64x2_t rad = vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), vdupq_n_f64(0.0));
+    float64x2_t s = vsqrtq_f64(vaddq_f64(vaddq_f64(one, vmulq_f64(two, vaddq_f64(a, b))),
+                                         vmulq_f64(vdupq_n_f64(4.0), rad)));
+    ENTK__UNUSED(f);
+    *d = vdivq_f64(vdupq_n_f64(4.0 / ENTK__PI), s);
+    return vmulq_f64(vdupq_n_f64(2.0 / ENTK__PI), Sleef_atan2d2_u10advsimd(vmulq_f64(two, c), s));
+}
+ENTK__NEON_DRIVER(entk__erf_map_neon, entk__erf_blk_neon)
+
+static inline float64x2_t entk__sin_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
+                                             const entk_nonlin *f) {
+    const float64x2_t half = vdupq_n_f64(0.5);
+    float64x2_t m = vmulq_f64(half, vaddq_f64(a, b));
+    float64x2_t ep = Sleef_expd2_u10advsimd(vsubq_f64(c, m));
+    float64x2_t em = Sleef_expd2_u10advsimd(vsubq_f64(vnegq_f64(c), m));
+    ENTK__UNUSED(f);
+    *d = vmulq_f64(half, vaddq_f64(ep, em));
+    return vmulq_f64(half, vsubq_f64(ep, em));
+}
+ENTK__NEON_DRIVER(entk__sin_map_neon, entk__sin_blk_neon)
+
+static inline float64x2_t entk__gelu_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
+                                              const entk_nonlin *f) {
+    const float64x2_t one = vdupq_n_f64(1.0), k = vdupq_n_f64(0.5 / ENTK__PI), qr = vdupq_n_f64(0.25);
+    float64x2_t rad = vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), vdupq_n_f64(0.0));
+    float64x2_t dd = vaddq_f64(vaddq_f64(vaddq_f64(one, a), b), rad);
+    float64x2_t q = vsqrtq_f64(dd), ang = Sleef_atan2d2_u10advsimd(c, q);
+    float64x2_t ia = vdivq_f64(one, vaddq_f64(one, a)), ib = vdivq_f64(one, vaddq_f64(one, b));
+    float64x2_t x1 = vmulq_f64(c, ang);
+    float64x2_t x2 = vmulq_f64(vmulq_f64(vmulq_f64(a, ia), vmulq_f64(b, ib)), q);
+    float64x2_t x3 = vdivq_f64(vmulq_f64(vmulq_f64(c, c), vmulq_f64(ia, ib)), q);
+    float64x2_t y2 = vdivq_f64(vmulq_f64(c, vaddq_f64(ia, ib)), q);
+    float64x2_t y3 = vdivq_f64(vdivq_f64(c, dd), q);
+    ENTK__UNUSED(f);
+    *d = vaddq_f64(qr, vmulq_f64(k, vaddq_f64(vaddq_f64(ang, y2), y3)));
+    return vaddq_f64(vmulq_f64(qr, c), vmulq_f64(k, vaddq_f64(vaddq_f64(x1, x2), x3)));
+}
+ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
+#endif /* ENTK_NO_SLEEF */
+#endif /* ENTK__HAVE_NEON */
+
 /* ==== [end: simd maps neon] ================================================================== */
 
 
 
 /* ==== [section: map dispatch] ================================================================ */
 
+/* Without SLEEF the maps that need atan2 or exp run the scalar libm kernels on every path (per-lane
+ * libm calls from vector code would only add shuffles); identity keeps its vector copy. */
 static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
+#if ENTK__HAVE_AVX2
+    if (path == ENTK_SIMD_AVX2) {
+        switch (kind) {
+        case ENTK_NL_IDENTITY: return entk__identity_map_avx2;
+#ifndef ENTK_NO_SLEEF
+        case ENTK_NL_RELU: return entk__relu_map_avx2;
+        case ENTK_NL_ERF: return entk__erf_map_avx2;
+        case ENTK_NL_LEAKY_RELU: return entk__leaky_map_avx2;
+        case ENTK_NL_GELU: return entk__gelu_map_avx2;
+        case ENTK_NL_SIN: return entk__sin_map_avx2;
+#endif
+        default: break;
+        }
+    }
+#endif
+#if ENTK__HAVE_NEON
+    if (path == ENTK_SIMD_NEON) {
+        switch (kind) {
+        case ENTK_NL_IDENTITY: return entk__identity_map_neon;
+#ifndef ENTK_NO_SLEEF
+        case ENTK_NL_RELU: return entk__relu_map_neon;
+        case ENTK_NL_ERF: return entk__erf_map_neon;
+        case ENTK_NL_LEAKY_RELU: return entk__leaky_map_neon;
+        case ENTK_NL_GELU: return entk__gelu_map_neon;
+        case ENTK_NL_SIN: return entk__sin_map_neon;
+#endif
+        default: break;
+        }
+    }
+#endif
     ENTK__UNUSED(path);
     switch (kind) {
     case ENTK_NL_IDENTITY: return entk__identity_map_scalar;
     case ENTK_NL_RELU: return entk__relu_map_scalar;
     case ENTK_NL_ERF: return entk__erf_map_scalar;
     case ENTK_NL_LEAKY_RELU: return entk__leaky_map_scalar;
+    case ENTK_NL_GELU: return entk__gelu_map_scalar;
     case ENTK_NL_SIN: return entk__sin_map_scalar;
+    case ENTK_NL_CUSTOM: return entk__custom_map_scalar;
     default: return NULL;
     }
 }
@@ -554,7 +1044,8 @@ ENTKDEF entk_status entk_nonlin_map(const entk_nonlin *f, size_t n,
     if (!f || inc11 > 1 || inc22 > 1 || (!theta) != (!theta_out)) return ENTK_ERR_INVALID_ARG;
     if (n == 0) return ENTK_OK;
     if (!k11 || !k22 || !k12 || !t) return ENTK_ERR_INVALID_ARG;
-    if (f->kind == ENTK_NL_CUSTOM && (!f->phi || !f->dphi)) return ENTK_ERR_INVALID_ARG;
+    if (f->kind == ENTK_NL_CUSTOM && (!f->phi || !f->dphi || f->order < 0 || f->order > ENTK__QUAD_MAX))
+        return ENTK_ERR_INVALID_ARG;
     fn = entk__map_select(f->kind, entk_simd_path());
     if (!fn) return ENTK_ERR_UNSUPPORTED;
     fn(n, k11, inc11, k22, inc22, k12, theta, t, theta_out, f);
@@ -832,9 +1323,106 @@ static void entk__dots_scalar(int rows, const double *a, size_t lda, const doubl
 
 /* ==== [section: dots simd] =================================================================== */
 
+/* Vector dots: each b_j is loaded once per chunk and multiplied into all rows, two chunks per step, so
+ * 4 rows give 8 independent FMA chains. Rows beyond `rows` repeat row 0 (computed, not stored), which
+ * keeps one code path. The summation order differs from the scalar kernel: each result is within
+ * 2 d eps sum_k |a_k b_k| of it (both are within d eps sum|a_k b_k| of the exact dot product). */
+#if ENTK__HAVE_AVX2
+static ENTK__AVX2 void entk__dots_avx2(int rows, const double *a, size_t lda, const double *b, size_t ldb,
+                                       size_t m, size_t d, double *out, size_t ldo) {
+    const double *a0 = a, *a1 = rows > 1 ? a + lda : a, *a2 = rows > 2 ? a + 2 * lda : a;
+    const double *a3 = rows > 3 ? a + 3 * lda : a;
+    const size_t rem = d & 3;
+    const __m256i tail = _mm256_set_epi64x(rem > 3 ? -1 : 0, rem > 2 ? -1 : 0, rem > 1 ? -1 : 0,
+                                           rem > 0 ? -1 : 0);
+    size_t j;
+    for (j = 0; j < m; ++j) {
+        const double *bj = b + j * ldb;
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
+        __m256d h01, h23, sum;
+        double res[4];
+        size_t k = 0;
+        int r;
+        for (; k + 8 <= d; k += 8) {
+            const __m256d x = _mm256_loadu_pd(bj + k), y = _mm256_loadu_pd(bj + k + 4);
+            s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a0 + k), x, s0);
+            s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a1 + k), x, s1);
+            s2 = _mm256_fmadd_pd(_mm256_loadu_pd(a2 + k), x, s2);
+            s3 = _mm256_fmadd_pd(_mm256_loadu_pd(a3 + k), x, s3);
+            u0 = _mm256_fmadd_pd(_mm256_loadu_pd(a0 + k + 4), y, u0);
+            u1 = _mm256_fmadd_pd(_mm256_loadu_pd(a1 + k + 4), y, u1);
+            u2 = _mm256_fmadd_pd(_mm256_loadu_pd(a2 + k + 4), y, u2);
+            u3 = _mm256_fmadd_pd(_mm256_loadu_pd(a3 + k + 4), y, u3);
+        }
+        if (k + 4 <= d) {
+            const __m256d x = _mm256_loadu_pd(bj + k);
+            s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a0 + k), x, s0);
+            s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a1 + k), x, s1);
+            s2 = _mm256_fmadd_pd(_mm256_loadu_pd(a2 + k), x, s2);
+            s3 = _mm256_fmadd_pd(_mm256_loadu_pd(a3 + k), x, s3);
+            k += 4;
+        }
+        if (rem) { /* masked loads never touch the lanes past d */
+            const __m256d x = _mm256_maskload_pd(bj + k, tail);
+            u0 = _mm256_fmadd_pd(_mm256_maskload_pd(a0 + k, tail), x, u0);
+            u1 = _mm256_fmadd_pd(_mm256_maskload_pd(a1 + k, tail), x, u1);
+            u2 = _mm256_fmadd_pd(_mm256_maskload_pd(a2 + k, tail), x, u2);
+            u3 = _mm256_fmadd_pd(_mm256_maskload_pd(a3 + k, tail), x, u3);
+        }
+        s0 = _mm256_add_pd(s0, u0); s1 = _mm256_add_pd(s1, u1);
+        s2 = _mm256_add_pd(s2, u2); s3 = _mm256_add_pd(s3, u3);
+        h01 = _mm256_hadd_pd(s0, s1); /* (s0[0]+s0[1], s1[0]+s1[1], s0[2]+s0[3], s1[2]+s1[3]) */
+        h23 = _mm256_hadd_pd(s2, s3);
+        sum = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
+        _mm256_storeu_pd(res, sum);
+        for (r = 0; r < rows; ++r) out[(size_t)r * ldo + j] = res[r];
+    }
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+static void entk__dots_neon(int rows, const double *a, size_t lda, const double *b, size_t ldb, size_t m,
+                            size_t d, double *out, size_t ldo) {
+    const double *ar[4];
+    size_t j;
+    int r;
+    for (r = 0; r < 4; ++r) ar[r] = r < rows ? a + (size_t)r * lda : a;
+    for (j = 0; j < m; ++j) {
+        const double *bj = b + j * ldb;
+        float64x2_t s[4], u[4];
+        double res[4];
+        size_t k = 0;
+        for (r = 0; r < 4; ++r) s[r] = u[r] = vdupq_n_f64(0.0);
+        for (; k + 4 <= d; k += 4) {
+            const float64x2_t x = vld1q_f64(bj + k), y = vld1q_f64(bj + k + 2);
+            for (r = 0; r < 4; ++r) {
+                s[r] = vfmaq_f64(s[r], vld1q_f64(ar[r] + k), x);
+                u[r] = vfmaq_f64(u[r], vld1q_f64(ar[r] + k + 2), y);
+            }
+        }
+        if (k + 2 <= d) {
+            const float64x2_t x = vld1q_f64(bj + k);
+            for (r = 0; r < 4; ++r) s[r] = vfmaq_f64(s[r], vld1q_f64(ar[r] + k), x);
+            k += 2;
+        }
+        for (r = 0; r < 4; ++r) {
+            res[r] = vaddvq_f64(vaddq_f64(s[r], u[r]));
+            if (k < d) res[r] = fma(ar[r][k], bj[k], res[r]);
+        }
+        for (r = 0; r < rows; ++r) out[(size_t)r * ldo + j] = res[r];
+    }
+}
+#endif /* ENTK__HAVE_NEON */
+
 /* ==== [end: dots simd] ======================================================================= */
 
 static entk__dots_fn entk__dots_select(entk_simd path) {
+#if ENTK__HAVE_AVX2
+    if (path == ENTK_SIMD_AVX2) return entk__dots_avx2;
+#endif
+#if ENTK__HAVE_NEON
+    if (path == ENTK_SIMD_NEON) return entk__dots_neon;
+#endif
     ENTK__UNUSED(path);
     return entk__dots_scalar;
 }

@@ -49,4 +49,211 @@ static inline double tu_ulps(double a, double b) {
     if (ib < 0) ib = INT64_MIN - ib;
     return fabs((double)ia - (double)ib);
 }
+/* ---- nonlinearity-map path checks (tests/test_simd.c and tests/aarch64_check.c share them) ----
+ * Error unit: |x - y| / (2^-52 max(|y|, S)), i.e. ULPs of the larger of the oracle value y and the
+ * map's natural scale S at that point. S is the size of the terms the formula adds: where they cancel
+ * (ReLU's T and Tdot near k12 = -sqrt(k11 k22), sin's sinh near k12 = 0) ULPs of the tiny result are
+ * meaningless and the error is measured against S; elsewhere (S <= |y|) it is plain ULPs. */
+typedef struct {
+    entk_nonlin_kind kind;
+    double a;            /* leaky slope */
+    const char *name;
+    double budget_t;     /* scaled-ULP budgets for T and Tdot * theta */
+    double budget_d;
+} tu_map_case;
+
+/* Budgets: the worst case measured over tu_map_compare and tu_map_edges on AVX2 (x86-64 glibc libm
+ * oracle) and NEON (qemu, aarch64 glibc) was, T / Tdot: relu 0.69 / 1.06, leaky 0.28 / 0.86,
+ * erf 1.54 / 0 (Tdot has no transcendental: same operations), gelu 0.19 / 0.78, sin 0.81 / 1.86; each
+ * budget is set just above that. Expected: SLEEF u10 and glibc are each within 1 ULP, so atan2/exp
+ * may differ by up to 2 ULPs and the arithmetic after them adds rounding of its own. */
+static const tu_map_case tu_map_cases[] = {
+    {ENTK_NL_IDENTITY, 0.0, "identity", 0.0, 0.0},
+    {ENTK_NL_RELU, 0.0, "relu", 1.0, 1.5},
+    {ENTK_NL_LEAKY_RELU, 0.2, "leaky_relu", 0.5, 1.0},
+    {ENTK_NL_ERF, 0.0, "erf", 2.0, 0.5},
+    {ENTK_NL_GELU, 0.0, "gelu", 0.5, 1.0},
+    {ENTK_NL_SIN, 0.0, "sin", 1.0, 2.0},
+};
+#define TU_N_MAP_CASES ((int)(sizeof tu_map_cases / sizeof tu_map_cases[0]))
+
+static inline double tu_map_scale(const tu_map_case *mc, double a, double b, double c, double th,
+                                  int want_d) {
+    double g = sqrt(a * b), m = 0.5 * (a + b);
+    (void)c;
+    switch (mc->kind) {
+    case ENTK_NL_RELU: return want_d ? 0.5 * fabs(th) : g;
+    case ENTK_NL_LEAKY_RELU: return want_d ? 0.5 * (1 + mc->a * mc->a + 2 * fabs(mc->a)) * fabs(th)
+                                           : (1 + fabs(mc->a)) * (1 + fabs(mc->a)) * g;
+    case ENTK_NL_GELU: return want_d ? fabs(th) : g + fabs(c);
+    case ENTK_NL_SIN: return want_d ? 0.0 : exp(fabs(c) - m);
+    default: return 0.0;
+    }
+}
+
+static inline double tu_map_err(double x, double y, double scale) {
+    double d = fabs(x - y), u = fabs(y) > scale ? fabs(y) : scale;
+    if (x == y) return 0.0;
+    if (x != x || y != y || d == INFINITY) return INFINITY;
+    if (u == 0.0) return INFINITY;
+    return d / (u * 0x1.0p-52);
+}
+
+/* Random valid covariances: k11, k22 in [0, 3] (sometimes exactly 0), k12 = rho sqrt(k11 k22) with
+ * rho in [-1, 1] (sometimes exactly +-1). */
+static inline void tu_map_inputs(tu_rng *r, size_t n, double *a, double *b, double *c, double *th) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        double rho = 2 * tu_unif(r) - 1;
+        unsigned sel = (unsigned)(tu_next(r) % 16);
+        a[i] = 3 * tu_unif(r);
+        b[i] = 3 * tu_unif(r);
+        if (sel == 0) a[i] = 0;
+        if (sel == 1) b[i] = 0;
+        if (sel == 2) rho = 1;
+        if (sel == 3) rho = -1;
+        c[i] = rho * sqrt(a[i] * b[i]);
+        th[i] = tu_normal(r);
+    }
+}
+
+/* Path `path` against the scalar oracle for one map: lengths 0..67, inc11/inc22 in {0,1}, theta NULL or
+ * not, out of place and in place. Returns the number of failures (budget exceeded or non-finite) and
+ * the worst scaled-ULP errors seen. */
+static inline int tu_map_compare(entk_simd path, const tu_map_case *mc, double *worst_t, double *worst_d) {
+    enum { N = 67 };
+    double a[N + 1], b[N + 1], c[N + 1], th[N + 1], t0[N + 1], d0[N + 1], t1[N + 1], d1[N + 1];
+    size_t n;
+    int fails = 0, inc, wth, inpl;
+    entk_nonlin f;
+    memset(&f, 0, sizeof f);
+    f.kind = mc->kind;
+    f.a = mc->a;
+    *worst_t = *worst_d = 0;
+    for (n = 0; n <= N; ++n)
+        for (inc = 0; inc < 4; ++inc)
+            for (wth = 0; wth < 2; ++wth)
+                for (inpl = 0; inpl < 2; ++inpl) {
+                    tu_rng r;
+                    size_t i, i1 = (size_t)(inc & 1), i2 = (size_t)(inc >> 1);
+                    r.s = 1000003u * n + 17u * (unsigned)inc + 7u;
+                    tu_map_inputs(&r, N, a, b, c, th);
+                    if (!i1 || !i2) /* a broadcast variance with the others: keep |k12| <= sqrt(k11 k22) */
+                        for (i = 0; i < n; ++i) {
+                            double lim = sqrt(a[i * i1] * b[i * i2]);
+                            if (fabs(c[i]) > lim) c[i] = c[i] > 0 ? lim : -lim;
+                        }
+                    if (entk_simd_set(ENTK_SIMD_SCALAR) != ENTK_OK) return fails + 1;
+                    if (entk_nonlin_map(&f, n, a, i1, b, i2, c, wth ? th : NULL, t0, wth ? d0 : NULL))
+                        return fails + 1;
+                    if (entk_simd_set(path) != ENTK_OK) return fails + 1;
+                    t1[n] = d1[n] = 12345.0; /* sentinel: nothing past n is written */
+                    if (inpl) {
+                        memcpy(t1, c, n * sizeof *c);
+                        memcpy(d1, th, n * sizeof *th);
+                        if (entk_nonlin_map(&f, n, a, i1, b, i2, t1, wth ? d1 : NULL, t1, wth ? d1 : NULL))
+                            return fails + 1;
+                    } else if (entk_nonlin_map(&f, n, a, i1, b, i2, c, wth ? th : NULL, t1,
+                                               wth ? d1 : NULL)) {
+                        return fails + 1;
+                    }
+                    if (t1[n] != 12345.0 || d1[n] != 12345.0) ++fails;
+                    for (i = 0; i < n; ++i) {
+                        double aa = a[i * i1], bb = b[i * i2];
+                        double et = tu_map_err(t1[i], t0[i], tu_map_scale(mc, aa, bb, c[i], th[i], 0));
+                        if (et > *worst_t) *worst_t = et;
+                        if (et > mc->budget_t) ++fails;
+                        if (wth) {
+                            double ed = tu_map_err(d1[i], d0[i], tu_map_scale(mc, aa, bb, c[i], th[i], 1));
+                            if (ed > *worst_d) *worst_d = ed;
+                            if (ed > mc->budget_d) ++fails;
+                        }
+                    }
+                }
+    return fails;
+}
+
+/* Edge cases, 24 points processed as one vector call (so they go through the vector loop, not only the
+ * tail): exact and rounded boundaries k12 = +-sqrt(k11 k22), zero variances, tiny (1e-300) and huge
+ * (1e150) variances, k12 = 0. Every output finite and within the budget of the oracle. */
+static inline int tu_map_edges(entk_simd path, const tu_map_case *mc, double *worst_t, double *worst_d) {
+    enum { N = 24 };
+    const double r6 = sqrt(6.0);
+    double a[N] = {1, 1, 2, 2, 2, 2, 0, 0, 0, 3, 0, 1e-300, 1e-300, 1e-300, 1e150, 1e150, 1e150, 1e150,
+                   2, 1e-300, 1e150, 5, 0.5, 1};
+    double b[N] = {1, 1, 3, 3, 3, 3, 2, 0, 0, 0, 0, 1e-300, 1e-300, 2, 1e150, 1e150, 3e149, 1e150,
+                   2, 1e-300, 1e150, 5, 0.5, 4};
+    double c[N] = {1, -1, 0, 0, 0, 0, 0, 0, 1e-17, 0, -0.0, 1e-300, -1e-300, 0, 1e150, -1e150, 0, 3e149,
+                   0, 0, 0, 5, -0.5, 2};
+    double th[N], t0[N], d0[N], t1[N], d1[N];
+    int i, fails = 0;
+    entk_nonlin f;
+    memset(&f, 0, sizeof f);
+    f.kind = mc->kind;
+    f.a = mc->a;
+    c[2] = r6; c[3] = -r6;
+    c[4] = nextafter(r6, 10); c[5] = -nextafter(r6, 10);   /* just outside the boundary (rounding) */
+    c[18] = nextafter(2.0, 3);
+    for (i = 0; i < N; ++i) th[i] = 1.0 + 0.25 * i;
+    *worst_t = *worst_d = 0;
+    if (entk_simd_set(ENTK_SIMD_SCALAR) || entk_nonlin_map(&f, N, a, 1, b, 1, c, th, t0, d0)) return 1;
+    if (entk_simd_set(path) || entk_nonlin_map(&f, N, a, 1, b, 1, c, th, t1, d1)) return 1;
+    for (i = 0; i < N; ++i) {
+        double et = tu_map_err(t1[i], t0[i], tu_map_scale(mc, a[i], b[i], c[i], th[i], 0));
+        double ed = tu_map_err(d1[i], d0[i], tu_map_scale(mc, a[i], b[i], c[i], th[i], 1));
+        if (!isfinite(t0[i]) || !isfinite(d0[i]) || !isfinite(t1[i]) || !isfinite(d1[i])) ++fails;
+        if (et > *worst_t) *worst_t = et;
+        if (ed > *worst_d) *worst_d = ed;
+        if (et > mc->budget_t || ed > mc->budget_d) ++fails;
+    }
+    return fails;
+}
+/* Dot products of the MLP first layer (a dense-only architecture gives K = x . x' / d) on `path`
+ * against the scalar path and a long-double oracle, for n1 = 1..9 (every row-block size), n2 = 1..7,
+ * d = 1..19 (every tail), with x2 given and x2 = NULL (upper triangle). Bound: both paths are within
+ * (d + 2) eps sum_k |x_k x'_k| / d of the exact value (d products and sums, then the division), so
+ * they are within twice that of each other. *worst = the largest error / bound seen. */
+static inline int tu_dots_compare(entk_simd path, double *worst) {
+    enum { NMAX = 9, DMAX = 19 };
+    double x1[NMAX * DMAX], x2[NMAX * DMAX], k0[NMAX * NMAX], k1[NMAX * NMAX];
+    size_t n1, n2, d, i, j, l;
+    int fails = 0, sym;
+    entk_arch arch;
+    tu_rng r = {99};
+    *worst = 0;
+    if (entk_arch_parse("dense", &arch, NULL, 0)) return 1;
+    for (d = 1; d <= DMAX; ++d)
+        for (n1 = 1; n1 <= NMAX; ++n1)
+            for (n2 = 1; n2 <= 7; ++n2)
+                for (sym = 0; sym < 2; ++sym) {
+                    const size_t m = sym ? n1 : n2;
+                    const double *y = sym ? x1 : x2;
+                    tu_fill_normal(&r, x1, n1 * d);
+                    tu_fill_normal(&r, x2, n2 * d);
+                    if (entk_simd_set(ENTK_SIMD_SCALAR) ||
+                        entk_mlp_kernel(&arch, x1, n1, sym ? NULL : x2, n2, d, k0, m, NULL, 0, 1))
+                        return fails + 1;
+                    if (entk_simd_set(path) ||
+                        entk_mlp_kernel(&arch, x1, n1, sym ? NULL : x2, n2, d, k1, m, NULL, 0, 1))
+                        return fails + 1;
+                    for (i = 0; i < n1; ++i)
+                        for (j = 0; j < m; ++j) {
+                            long double ex = 0;
+                            double mag = 0, bound, e0, e1, e01;
+                            for (l = 0; l < d; ++l) {
+                                ex += (long double)x1[i * d + l] * y[j * d + l];
+                                mag += fabs(x1[i * d + l] * y[j * d + l]);
+                            }
+                            ex /= (long double)d;
+                            bound = (double)(d + 2) * 0x1.0p-53 * mag / (double)d;
+                            e0 = fabs((double)((long double)k0[i * m + j] - ex)) / bound;
+                            e1 = fabs((double)((long double)k1[i * m + j] - ex)) / bound;
+                            e01 = fabs(k1[i * m + j] - k0[i * m + j]) / (2 * bound);
+                            if (e1 > *worst) *worst = e1;
+                            if (e01 > *worst) *worst = e01;
+                            if (!(e0 <= 1 && e1 <= 1 && e01 <= 1)) ++fails;
+                        }
+                }
+    return fails;
+}
 #endif

@@ -298,7 +298,7 @@ ENTKDEF void entk_array_free(entk_array *a);
  * data may be NULL when the size is 0) as a version 1.0 '<f8' C-order .npy file, byte for byte as
  * NumPy 1.24's np.save writes it: header padded with spaces and '\n' so the data starts at a multiple
  * of 64 bytes. Little-endian on any host. NaN/Inf -> ENTK_ERR_NONFINITE before the file is opened;
- * on an I/O failure the partial file is removed and ENTK_ERR_IO returned (errno tells why). */
+ * on an I/O failure ENTK_ERR_IO is returned (errno tells why) and the file may be left incomplete. */
 ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, int ndim,
                                         const size_t *shape);
 
@@ -1392,36 +1392,51 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
 ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen) {
     FILE *f;
     long sz;
-    unsigned char *buf;
-    entk_status st;
+    unsigned char *buf = NULL;
+    size_t cap = 0, len = 0, hint = 0;
+    entk_status st = ENTK_OK;
     if (out) memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
     if (!path || !out) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
     f = fopen(path, "rb");
     if (!f) return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot determine the size of '%s' (not a regular file?)",
-                              path);
+    /* The size the stream reports is only a hint: directories report absurd sizes, /proc files 0 and
+     * pipes none. Read 4 KiB first (a directory fails here), then grow to the hint, doubling past it,
+     * so the buffer never exceeds twice the bytes actually read. */
+    if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && (uintmax_t)sz < (uintmax_t)SIZE_MAX)
+        hint = (size_t)sz;
+    if (fseek(f, 0, SEEK_SET) != 0) clearerr(f);
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            unsigned char *nb;
+            if (cap && ncap / 2 != cap) { st = ENTK_ERR_OVERFLOW; break; }
+            if (cap && hint >= ncap) ncap = hint + 1;
+            nb = (unsigned char *)ENTK_MALLOC(ncap);
+            if (!nb) { st = ENTK_ERR_NOMEM; break; }
+            if (len) memcpy(nb, buf, len);
+            ENTK_FREE(buf);
+            buf = nb;
+            cap = ncap;
+        }
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap) { /* short read: end of file or an error */
+            if (ferror(f)) st = ENTK_ERR_IO;
+            break;
+        }
     }
-    if ((uintmax_t)sz >= (uintmax_t)SIZE_MAX) {
-        fclose(f);
-        return entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "'%s' is too large for memory", path);
-    }
-    buf = (unsigned char *)ENTK_MALLOC(sz ? (size_t)sz : 1);
-    if (!buf) {
-        fclose(f);
-        return entk__npy_fail(err, errlen, ENTK_ERR_NOMEM, "out of memory reading %ld bytes of '%s'", sz, path);
-    }
-    if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        int e = ferror(f) ? errno : 0;
+    if (st == ENTK_ERR_IO) {
+        int e = errno;
         ENTK_FREE(buf);
         fclose(f);
-        return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot read '%s': %s", path,
-                              e ? strerror(e) : "file shrank while reading");
+        return entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
     }
     fclose(f);
-    st = entk_npy_read_mem(buf, (size_t)sz, out, err, errlen);
+    if (st) {
+        ENTK_FREE(buf);
+        return entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
+    }
+    st = entk_npy_read_mem(buf, len, out, err, errlen);
     ENTK_FREE(buf);
     return st;
 }
@@ -1509,13 +1524,8 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
         ok = fwrite(chunk, 8, m, f) == m;
     }
     if (fclose(f) != 0) ok = 0;
-    if (!ok) {
-        int e = errno;
-        remove(path);
-        errno = e;
-        return ENTK_ERR_IO;
-    }
-    return ENTK_OK;
+    /* a failed file is left as it is: path may name a device or a file the caller still wants */
+    return ok ? ENTK_OK : ENTK_ERR_IO;
 }
 
 /* ==== [end: npy implementation] ============================================================== */

@@ -1066,6 +1066,12 @@ static const char *entk__npy_show(const unsigned char *s, size_t n, char *out) {
     return out;
 }
 
+/* The next few characters of the header, for "expected X at '...'" messages. */
+static const char *entk__npy_at(const unsigned char *p, const unsigned char *e, char *out) {
+    size_t n = (size_t)(e - p);
+    return entk__npy_show(p, n > 12 ? 12 : n, out);
+}
+
 typedef struct entk__npy_hdr {
     int ndim, fortran;
     size_t dim[ENTK_NPY_MAX_DIM];
@@ -1079,6 +1085,17 @@ typedef struct entk__npy_cur {
     char *err;
     size_t errlen;
 } entk__npy_cur;
+
+/* A malformed-header error at cursor c. */
+static entk_status entk__npy_herr(const entk__npy_cur *c, const char *fmt, ...) {
+    if (c->err && c->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, c->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return ENTK_ERR_NPY_HEADER;
+}
 
 /* Python's whitespace between tokens inside brackets (newlines included). */
 static void entk__npy_ws(entk__npy_cur *c) {
@@ -1094,20 +1111,19 @@ static int entk__npy_identch(unsigned char ch) {
 /* A '...' or "..." literal; *s, *n receive its contents. */
 static entk_status entk__npy_string(entk__npy_cur *c, const char *what, const unsigned char **s, size_t *n) {
     unsigned char q;
-    if (c->p == c->e) return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "header: unterminated dict");
+    if (c->p == c->e) return entk__npy_herr(c, "header: unterminated dict");
     q = *c->p;
     if (q != '\'' && q != '"') {
         char buf[48];
-        return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "header: expected a quoted %s at '%s'", what,
-                              entk__npy_show(c->p, (size_t)(c->e - c->p), buf));
+        return entk__npy_herr(c, "header: expected a quoted %s at '%s'", what,
+                              entk__npy_at(c->p, c->e, buf));
     }
     *s = ++c->p;
     while (c->p < c->e && *c->p != q && *c->p != '\n' && *c->p != '\\') ++c->p;
     if (c->p == c->e || *c->p == '\n')
-        return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "header: unterminated string");
+        return entk__npy_herr(c, "header: unterminated string");
     if (*c->p == '\\')
-        return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER,
-                              "header: escape sequences in strings not supported");
+        return entk__npy_herr(c, "header: escape sequences in strings not supported");
     *n = (size_t)(c->p - *s);
     ++c->p;
     return ENTK_OK;
@@ -1119,8 +1135,8 @@ static entk_status entk__npy_shape(entk__npy_cur *c, int allow_l, entk__npy_hdr 
     int commas = 0;
     h->ndim = 0;
     if (c->p == c->e || *c->p != '(')
-        return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "header: shape must be a tuple, not '%s'",
-                              entk__npy_show(c->p, (size_t)(c->e - c->p) > 12 ? 12 : (size_t)(c->e - c->p), buf));
+        return entk__npy_herr(c, "header: shape must be a tuple, not '%s'",
+                              entk__npy_at(c->p, c->e, buf));
     ++c->p;
     entk__npy_ws(c);
     if (c->p < c->e && *c->p == ')') { ++c->p; return ENTK_OK; }
@@ -1132,19 +1148,20 @@ static entk_status entk__npy_shape(entk__npy_cur *c, int allow_l, entk__npy_hdr 
         if (c->p < c->e && *c->p == '-' && c->p == tok) {
             ++c->p;
             while (c->p < c->e && entk__npy_identch(*c->p)) ++c->p;
-            return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "shape: negative dimension '%s'",
+            return entk__npy_herr(c, "shape: negative dimension '%s'",
                                   entk__npy_show(tok, (size_t)(c->p - tok), buf));
         }
         {
             const unsigned char *q = tok, *end = c->p;
+            int lead0;
             if (allow_l && end > tok + 1 && (end[-1] == 'L' || end[-1] == 'l')) --end;
             if (q == end) {
                 if (c->p == c->e)
-                    return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "header: unterminated shape tuple");
-                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "shape: expected an integer at '%s'",
-                                      entk__npy_show(tok, (size_t)(c->e - tok) > 12 ? 12 : (size_t)(c->e - tok), buf));
+                    return entk__npy_herr(c, "header: unterminated shape tuple");
+                return entk__npy_herr(c, "shape: expected an integer at '%s'",
+                                      entk__npy_at(tok, c->e, buf));
             }
-            int lead0 = (*q == '0' && end - q > 1); /* Python 3 forbids leading zeros */
+            lead0 = (*q == '0' && end - q > 1); /* Python 3 forbids leading zeros */
             for (; q < end; ++q) {
                 unsigned d;
                 if (*q < '0' || *q > '9') break;
@@ -1153,19 +1170,20 @@ static entk_status entk__npy_shape(entk__npy_cur *c, int allow_l, entk__npy_hdr 
                 else v = v * 10 + d;
             }
             if (lead0 || q != end)
-                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "shape: dimension '%s' is not an integer",
+                return entk__npy_herr(c, "shape: dimension '%s' is not an integer",
                                       entk__npy_show(tok, (size_t)(c->p - tok), buf));
             if (big)
-                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_OVERFLOW, "shape: dimension %s is too large",
+                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_OVERFLOW,
+                                      "shape: dimension %s is too large",
                                       entk__npy_show(tok, (size_t)(c->p - tok), buf));
         }
         if (h->ndim >= ENTK_NPY_MAX_DIM)
-            return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_DTYPE, "shape: more than %d dimensions not supported",
-                                  ENTK_NPY_MAX_DIM);
+            return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_DTYPE,
+                                  "shape: more than %d dimensions not supported", ENTK_NPY_MAX_DIM);
         h->dim[h->ndim++] = v;
         entk__npy_ws(c);
         if (c->p == c->e)
-            return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "header: unterminated shape tuple");
+            return entk__npy_herr(c, "header: unterminated shape tuple");
         if (*c->p == ',') {
             ++commas;
             ++c->p;
@@ -1176,13 +1194,12 @@ static entk_status entk__npy_shape(entk__npy_cur *c, int allow_l, entk__npy_hdr 
         if (*c->p == ')') {
             ++c->p;
             if (h->ndim == 1 && commas == 0)
-                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER,
-                                      "header: shape (%zu) is an integer, not a tuple (write (%zu,))",
-                                      (size_t)v, (size_t)v);
+                return entk__npy_herr(c, "header: shape (%zu) is an integer, not a tuple (write (%zu,))",
+                                      v, v);
             return ENTK_OK;
         }
-        return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_HEADER, "shape: expected ',' or ')' at '%s'",
-                              entk__npy_show(c->p, (size_t)(c->e - c->p) > 12 ? 12 : (size_t)(c->e - c->p), buf));
+        return entk__npy_herr(c, "shape: expected ',' or ')' at '%s'",
+                              entk__npy_at(c->p, c->e, buf));
     }
 }
 
@@ -1205,36 +1222,36 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
     c.err = err;
     c.errlen = errlen;
     entk__npy_ws(&c);
-    if (c.p == c.e) return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: empty");
+    if (c.p == c.e) return entk__npy_herr(&c, "header: empty");
     if (*c.p != '{')
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: not a dict (starts with '%s')",
-                              entk__npy_show(c.p, (size_t)(c.e - c.p) > 12 ? 12 : (size_t)(c.e - c.p), buf));
+        return entk__npy_herr(&c, "header: not a dict (starts with '%s')",
+                              entk__npy_at(c.p, c.e, buf));
     ++c.p;
     for (;;) {
         const unsigned char *key;
         size_t klen;
         int ki = -1;
         entk__npy_ws(&c);
-        if (c.p == c.e) return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: unterminated dict");
+        if (c.p == c.e) return entk__npy_herr(&c, "header: unterminated dict");
         if (*c.p == '}') { ++c.p; break; }
         if ((st = entk__npy_string(&c, "key", &key, &klen))) return st;
         for (k = 0; k < 3; ++k)
             if (klen == strlen(keys[k]) && memcmp(key, keys[k], klen) == 0) ki = (int)k;
         if (ki < 0)
-            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: unknown key '%s'",
+            return entk__npy_herr(&c, "header: unknown key '%s'",
                                   entk__npy_show(key, klen, buf));
         if (seen & (1u << ki))
-            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: duplicate key '%s'", keys[ki]);
+            return entk__npy_herr(&c, "header: duplicate key '%s'", keys[ki]);
         seen |= 1u << ki;
         entk__npy_ws(&c);
         if (c.p == c.e || *c.p != ':')
-            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: expected ':' after key '%s'", keys[ki]);
+            return entk__npy_herr(&c, "header: expected ':' after key '%s'", keys[ki]);
         ++c.p;
         entk__npy_ws(&c);
         if (ki == 0) {
             if (c.p < c.e && (*c.p == '[' || *c.p == '('))
-                return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE,
-                                      "descr is a list: structured dtypes not supported (float64, float32, uint8 only)");
+                return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE, "descr is not a string: structured "
+                                      "dtypes not supported (float64, float32, uint8 only)");
             if ((st = entk__npy_string(&c, "descr", &descr, &dlen))) return st;
         } else if (ki == 1) {
             const unsigned char *t = c.p;
@@ -1244,24 +1261,25 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
             else
                 return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
                                       "header: fortran_order must be True or False, not '%s'",
-                                      entk__npy_show(t, c.p > t ? (size_t)(c.p - t) : (size_t)(c.e - t) > 12 ? 12 : (size_t)(c.e - t), buf));
+                                      c.p > t ? entk__npy_show(t, (size_t)(c.p - t), buf)
+                                              : entk__npy_at(t, c.e, buf));
         } else {
             if ((st = entk__npy_shape(&c, allow_l, hd))) return st;
         }
         entk__npy_ws(&c);
-        if (c.p == c.e) return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: unterminated dict");
+        if (c.p == c.e) return entk__npy_herr(&c, "header: unterminated dict");
         if (*c.p == ',') { ++c.p; continue; }
         if (*c.p == '}') { ++c.p; break; }
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: expected ',' or '}' after the value of '%s'",
+        return entk__npy_herr(&c, "header: expected ',' or '}' after the value of '%s'",
                               keys[ki]);
     }
     entk__npy_ws(&c);
     if (c.p != c.e)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: unexpected '%s' after the dict",
-                              entk__npy_show(c.p, (size_t)(c.e - c.p) > 12 ? 12 : (size_t)(c.e - c.p), buf));
+        return entk__npy_herr(&c, "header: unexpected '%s' after the dict",
+                              entk__npy_at(c.p, c.e, buf));
     for (k = 0; k < 3; ++k)
         if (!(seen & (1u << k)))
-            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "header: missing key '%s'", keys[k]);
+            return entk__npy_herr(&c, "header: missing key '%s'", keys[k]);
     for (k = 0; k < sizeof descrs / sizeof descrs[0]; ++k)
         if (dlen == strlen(descrs[k].s) && memcmp(descr, descrs[k].s, dlen) == 0) {
             hd->type = descrs[k].type;
@@ -1269,7 +1287,8 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
             hd->itemsize = descrs[k].size;
             return ENTK_OK;
         }
-    return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE, "descr '%s' not supported (float64, float32, uint8 only)",
+    return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE,
+                          "descr '%s' not supported (float64, float32, uint8 only)",
                           entk__npy_show(descr, dlen, buf));
 }
 
@@ -1299,7 +1318,8 @@ ENTKDEF void entk_array_free(entk_array *a) {
     memset(a, 0, sizeof *a);
 }
 
-ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err, size_t errlen) {
+ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,
+                                      size_t errlen) {
     static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     const unsigned char *b = (const unsigned char *)buf, *src;
     entk__npy_hdr h;
@@ -1314,19 +1334,21 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
         return entk__npy_fail(err, errlen, ENTK_ERR_NPY_MAGIC, "bad magic: not a .npy file (no \\x93NUMPY)");
     if (len < 8)
         return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of 10 bytes",
-                              (size_t)len);
+                              len);
     if (b[6] < 1 || b[6] > 3 || b[7] != 0)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "unsupported format version %u.%u (1.0, 2.0, 3.0 only)",
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                              "unsupported format version %u.%u (1.0, 2.0, 3.0 only)",
                               (unsigned)b[6], (unsigned)b[7]);
     pre = b[6] == 1 ? 10 : 12;
     if (len < pre)
         return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of %zu bytes",
-                              (size_t)len, (size_t)pre);
+                              len, pre);
     hlen = (size_t)b[8] | (size_t)b[9] << 8;
     if (pre == 12) hlen |= (size_t)b[10] << 16 | (size_t)((uint32_t)b[11] << 24);
     if (hlen > len - pre)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: header needs %zu bytes, have %zu",
-                              (size_t)hlen, (size_t)(len - pre));
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED,
+                              "truncated: header needs %zu bytes, have %zu",
+                              hlen, len - pre);
     memset(&h, 0, sizeof h);
     if ((st = entk__npy_parse_header(b + pre, hlen, b[6] <= 2, &h, err, errlen))) return st;
     for (k = 0; k < h.ndim; ++k)
@@ -1337,13 +1359,14 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
     avail = len - pre - hlen;
     if (nbytes > avail)
         return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: need %zu data bytes, have %zu",
-                              (size_t)nbytes, (size_t)avail);
+                              nbytes, avail);
     if (nbytes < avail)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER, "trailing garbage: %zu bytes after the %zu data bytes",
-                              (size_t)(avail - nbytes), (size_t)nbytes);
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                              "trailing garbage: %zu bytes after the %zu data bytes",
+                              avail - nbytes, nbytes);
     /* the data is in the file, so this allocation is at most 8x the file */
     if ((st = entk__alloc_doubles(count, &out->data)))
-        return entk__npy_fail(err, errlen, st, "out of memory for %zu values", (size_t)count);
+        return entk__npy_fail(err, errlen, st, "out of memory for %zu values", count);
     src = b + pre + hlen;
     if (!h.fortran || h.ndim < 2) {
         for (i = 0; i < count; ++i) out->data[i] = entk__npy_load(src + i * h.itemsize, h.type, h.swap);
@@ -1373,14 +1396,15 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
             for (k = 0; k < h.ndim; ++k) {
                 div /= h.dim[k];
                 pos += (size_t)snprintf(where + pos, sizeof where - pos, k ? ", %zu" : "%zu",
-                                        (size_t)(rest / div));
+                                        rest / div);
                 rest %= div;
             }
             where[pos++] = ')';
             where[pos] = 0;
             entk_array_free(out);
-            return entk__npy_fail(err, errlen, ENTK_ERR_NONFINITE, "value at flat index %zu (C index %s) is %s",
-                                  (size_t)i, where, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+            return entk__npy_fail(err, errlen, ENTK_ERR_NONFINITE,
+                                  "value at flat index %zu (C index %s) is %s",
+                                  i, where, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
         }
     }
     out->ndim = h.ndim;
@@ -1458,10 +1482,10 @@ static entk_status entk__npy_prepare(const double *data, int ndim, const size_t 
         if (!(data[i] - data[i] == 0.0)) return ENTK_ERR_NONFINITE;
     n += (size_t)snprintf(s + n, room - n, "{'descr': '<f8', 'fortran_order': False, 'shape': (");
     for (k = 0; k < ndim; ++k)
-        n += (size_t)snprintf(s + n, room - n, k ? ", %zu" : "%zu", (size_t)shape[k]);
+        n += (size_t)snprintf(s + n, room - n, k ? ", %zu" : "%zu", shape[k]);
     n += (size_t)snprintf(s + n, room - n, ndim == 1 ? ",), }" : "), }");
     if (ndim > 0) {
-        int digits = snprintf(NULL, 0, "%zu", (size_t)shape[0]);
+        int digits = snprintf(NULL, 0, "%zu", shape[0]);
         for (k = digits; k < 21; ++k) s[n++] = ' ';
     }
     {
@@ -1491,8 +1515,8 @@ static void entk__npy_store(unsigned char *dst, const double *src, size_t n) {
 /* Longest header: the dict (~60), 8 dimensions of up to 20 digits, 21 growth spaces, 64 padding. */
 #define ENTK__NPY_HDR_CAP (10 + 80 + ENTK_NPY_MAX_DIM * 22 + 21 + 64 + 16)
 
-ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf, size_t cap,
-                                       size_t *len) {
+ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf,
+                                       size_t cap, size_t *len) {
     unsigned char hdr[ENTK__NPY_HDR_CAP];
     size_t hl, count, total;
     entk_status st;

@@ -3,10 +3,12 @@
 
   scripts/npy_crosscheck.py --emit      print the C fixture block embedded in tests/test_npy.c: files
                                         exactly as np.save / np.lib.format.write_array write them
-  scripts/npy_crosscheck.py --check     compile a small C program against entk.h, then (a) have NumPy
+  [CC=... RUN=...] scripts/npy_crosscheck.py --check
+                                        compile a small C program against entk.h, then (a) have NumPy
                                         write random arrays (dtypes, orders, shapes, versions) that entk
                                         reads, and (b) have entk write arrays that NumPy loads; compare
-                                        bit for bit. Exits non-zero on any mismatch.
+                                        bit for bit. Exits non-zero on any mismatch. For AArch64:
+                                        CC=aarch64-linux-gnu-gcc RUN='qemu-aarch64 -L /usr/aarch64-linux-gnu'
 
 Fixture values are functions of the C-order flat index i, so the test recomputes them independently:
   float64/float32: (i - 3) / 7 (then rounded to float32 for '<f4'/'>f4'),   uint8: (37 * i) % 256.
@@ -137,7 +139,10 @@ def check():
     with tempfile.TemporaryDirectory() as tmp:
         src, exe = os.path.join(tmp, 'h.c'), os.path.join(tmp, 'h')
         open(src, 'w').write(HELPER)
-        subprocess.run(['cc', '-std=c99', '-O1', '-DENTK_NO_SLEEF', '-I', root, '-o', exe, src, '-lm'], check=True)
+        cc = os.environ.get('CC', 'cc')
+        subprocess.run([cc, '-std=c99', '-O1', '-DENTK_NO_SLEEF', '-I', root, '-o', exe, src, '-lm'], check=True)
+        run = os.environ.get('RUN', '').split()  # e.g. RUN='qemu-aarch64 -L /usr/aarch64-linux-gnu'
+        exe = run + [exe]
         path = os.path.join(tmp, 'a.npy')
         # (a) NumPy writes, entk reads
         for trial in range(300):
@@ -159,7 +164,7 @@ def check():
                     np.save(f, a)
                 else:
                     np.lib.format.write_array(f, a, version=version)
-            r = subprocess.run([exe, 'r', path], capture_output=True, text=True, check=True).stdout.split('\n')
+            r = subprocess.run(exe + ['r', path], capture_output=True, text=True, check=True).stdout.split('\n')
             head = r[0].split()
             got_shape = tuple(int(s) for s in head[1:])
             vals = np.array([float.fromhex(s) for s in r[1:] if s], dtype=np.float64)
@@ -176,7 +181,7 @@ def check():
             shape = tuple(int(s) for s in rng.integers(0, 5, nd))
             a = np.asarray(rng.standard_normal(shape) * 10.0 ** rng.integers(-300, 300, shape))
             inp = '\n'.join(float(v).hex() for v in a.ravel()) + '\n'
-            subprocess.run([exe, 'w', path, str(nd)] + [str(s) for s in shape], input=inp, text=True,
+            subprocess.run(exe + ['w', path, str(nd)] + [str(s) for s in shape], input=inp, text=True,
                            capture_output=True, check=True)
             b = np.load(path)
             raw = open(path, 'rb').read()

@@ -315,7 +315,7 @@ Test(numpy_files, unsupported_and_nonfinite_rejected) {
         {"bad_b1", ENTK_ERR_NPY_DTYPE, "'|b1'", "not supported"},
         {"bad_c16", ENTK_ERR_NPY_DTYPE, "'<c16'", "not supported"},
         {"bad_f2", ENTK_ERR_NPY_DTYPE, "'<f2'", "not supported"},
-        {"bad_struct", ENTK_ERR_NPY_DTYPE, "structured", "not supported"},
+        {"bad_struct", ENTK_ERR_NPY_DTYPE, "structured", "not a string"},
         {"bad_nan", ENTK_ERR_NONFINITE, "flat index 2 ", "NaN"},
         {"bad_inf", ENTK_ERR_NONFINITE, "flat index 3 (C index (1, 1))", "-Inf"},
     };

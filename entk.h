@@ -1292,6 +1292,14 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
                           entk__npy_show(descr, dlen, buf));
 }
 
+/* 1 on a little-endian host: then little-endian float64 data is a plain copy. */
+static int entk__npy_host_le(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
 /* One element at s, assembled byte by byte so the host's byte order never matters. */
 static double entk__npy_load(const unsigned char *s, int type, int swap) {
     if (type == 'b') return (double)s[0];
@@ -1368,7 +1376,9 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
     if ((st = entk__alloc_doubles(count, &out->data)))
         return entk__npy_fail(err, errlen, st, "out of memory for %zu values", count);
     src = b + pre + hlen;
-    if (!h.fortran || h.ndim < 2) {
+    if ((!h.fortran || h.ndim < 2) && h.type == 'd' && !h.swap && entk__npy_host_le()) {
+        memcpy(out->data, src, nbytes);
+    } else if (!h.fortran || h.ndim < 2) {
         for (i = 0; i < count; ++i) out->data[i] = entk__npy_load(src + i * h.itemsize, h.type, h.swap);
     } else {
         /* walk C order with an odometer, tracking the element's Fortran offset */
@@ -1504,6 +1514,10 @@ static entk_status entk__npy_prepare(const double *data, int ndim, const size_t 
 
 static void entk__npy_store(unsigned char *dst, const double *src, size_t n) {
     size_t i;
+    if (entk__npy_host_le()) {
+        memcpy(dst, src, n * 8);
+        return;
+    }
     for (i = 0; i < n; ++i) {
         uint64_t u;
         int b;

@@ -1514,6 +1514,7 @@ static entk_status entk__npy_prepare(const double *data, int ndim, const size_t 
 
 static void entk__npy_store(unsigned char *dst, const double *src, size_t n) {
     size_t i;
+    if (n == 0) return; /* src may be NULL then */
     if (entk__npy_host_le()) {
         memcpy(dst, src, n * 8);
         return;

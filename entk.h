@@ -260,6 +260,67 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
 
 /* ==== [section: npy interface] =============================================================== */
 
+/* NumPy .npy files (format versions 1.0, 2.0, 3.0), the CLI's exchange format (SPEC §5).
+ *
+ * Reading accepts
+ *   descr          '<f8' (float64), '<f4' (float32), '|u1' (uint8; also '<u1', '>u1', '=u1', 'u1'),
+ *                  and the big-endian '>f8', '>f4', whose bytes are swapped. Everything else (other
+ *                  integers, bool '|b1', float16, complex, strings, object, structured) is
+ *                  ENTK_ERR_NPY_DTYPE. Values are converted to double exactly.
+ *   fortran_order  True or False; Fortran-order data is transposed into C order.
+ *   shape          a tuple of 0..ENTK_NPY_MAX_DIM non-negative decimal integers: () is a 0-d array
+ *                  (one element), a zero dimension an empty array. A Python 2 'L' suffix is accepted
+ *                  in version 1.0/2.0 headers, as NumPy does.
+ * The header must be a Python dict literal with exactly the keys 'descr', 'fortran_order' and 'shape'
+ * in any order: single or double quotes, any whitespace, optional trailing commas, no escapes inside
+ * strings, nothing but whitespace after the closing brace. Its alignment is not checked. The data must
+ * fill the rest of the file exactly: trailing bytes are rejected (NumPy never writes any), as are NaN
+ * and Inf values (no entk computation accepts them).
+ *
+ * Statuses: ENTK_ERR_NPY_MAGIC (not "\x93NUMPY"), ENTK_ERR_NPY_HEADER (unknown version, malformed or
+ * incomplete dict, bad shape tuple, negative dimension, trailing bytes after the data),
+ * ENTK_ERR_NPY_DTYPE (unsupported descr, ndim > ENTK_NPY_MAX_DIM), ENTK_ERR_NPY_TRUNCATED (empty file,
+ * or preamble, header or data shorter than announced), ENTK_ERR_OVERFLOW (a dimension, the element
+ * count or the byte count does not fit size_t), ENTK_ERR_NONFINITE, ENTK_ERR_IO (cannot open or read),
+ * ENTK_ERR_NOMEM, ENTK_ERR_INVALID_ARG (NULL pointers). Sizes are checked against the file length
+ * before anything is allocated, so absurd shapes never cause a large allocation. */
+
+#ifndef ENTK_NPY_MAX_DIM
+#define ENTK_NPY_MAX_DIM 8 /* define identically before every include: it sizes entk_array */
+#endif
+
+typedef struct entk_array {
+    double *data;                    /* size values, C order, from ENTK_MALLOC; never NULL after a read */
+    int ndim;                        /* 0 .. ENTK_NPY_MAX_DIM */
+    size_t shape[ENTK_NPY_MAX_DIM];  /* shape[ndim..] are 0 */
+    size_t size;                     /* product of shape[0..ndim), 1 for ndim = 0 */
+} entk_array;
+
+/* Decode the .npy image buf[0..len) into *out. On failure *out is all zero (nothing to free) and err
+ * (errlen bytes, may be NULL/0) holds a one-line message naming the problem, e.g.
+ * "truncated: need 800 data bytes, have 17" or "value at flat index 2 (C index (0, 2)) is NaN". */
+ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,
+                                      size_t errlen);
+
+/* entk_npy_read_mem on the whole file at path (read with stdio after checking its size). */
+ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen);
+
+/* Free out->data (via ENTK_FREE) and zero *out. a may be NULL; freeing twice is harmless. */
+ENTKDEF void entk_array_free(entk_array *a);
+
+/* Write data (C order, shape[0..ndim), ndim 0..ENTK_NPY_MAX_DIM; shape may be NULL when ndim = 0,
+ * data may be NULL when the size is 0) as a version 1.0 '<f8' C-order .npy file, byte for byte as
+ * NumPy 1.24's np.save writes it: header padded with spaces and '\n' so the data starts at a multiple
+ * of 64 bytes. Little-endian on any host. NaN/Inf -> ENTK_ERR_NONFINITE before the file is opened;
+ * on an I/O failure ENTK_ERR_IO is returned (errno tells why) and the file may be left incomplete. */
+ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, int ndim,
+                                        const size_t *shape);
+
+/* The same bytes into memory. *len (required) receives the encoded size; buf == NULL only queries it;
+ * cap < *len gives ENTK_ERR_INVALID_ARG and writes nothing. */
+ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf,
+                                       size_t cap, size_t *len);
+
 /* ==== [end: npy interface] =================================================================== */
 
 #ifdef __cplusplus
@@ -1600,6 +1661,530 @@ done:
 
 
 /* ==== [section: npy implementation] ========================================================== */
+
+#include <stdio.h> /* fopen/fread/fwrite and snprintf: the library never prints */
+#include <stdarg.h>
+#include <errno.h>
+
+static entk_status entk__npy_fail(char *err, size_t errlen, entk_status st, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* Header text quoted in messages: printable ASCII only, at most 40 characters. */
+static const char *entk__npy_show(const unsigned char *s, size_t n, char *out) {
+    size_t i, m = n > 40 ? 40 : n;
+    for (i = 0; i < m; ++i) out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
+    if (m < n) { out[m++] = '.'; out[m++] = '.'; out[m++] = '.'; }
+    out[m] = 0;
+    return out;
+}
+
+/* The next few characters of the header, for "expected X at '...'" messages. */
+static const char *entk__npy_at(const unsigned char *p, const unsigned char *e, char *out) {
+    size_t n = (size_t)(e - p);
+    return entk__npy_show(p, n > 12 ? 12 : n, out);
+}
+
+typedef struct entk__npy_hdr {
+    int ndim, fortran;
+    size_t dim[ENTK_NPY_MAX_DIM];
+    int type; /* 'd' float64, 'f' float32, 'b' uint8 */
+    int swap; /* big-endian data */
+    size_t itemsize;
+} entk__npy_hdr;
+
+typedef struct entk__npy_cur {
+    const unsigned char *p, *e;
+    char *err;
+    size_t errlen;
+} entk__npy_cur;
+
+/* A malformed-header error at cursor c. */
+static entk_status entk__npy_herr(const entk__npy_cur *c, const char *fmt, ...) {
+    if (c->err && c->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, c->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return ENTK_ERR_NPY_HEADER;
+}
+
+/* Python's whitespace between tokens inside brackets (newlines included). */
+static void entk__npy_ws(entk__npy_cur *c) {
+    while (c->p < c->e && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r' || *c->p == '\f'))
+        ++c->p;
+}
+
+static int entk__npy_identch(unsigned char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+           ch == '.' || ch >= 0x80;
+}
+
+/* A '...' or "..." literal; *s, *n receive its contents. */
+static entk_status entk__npy_string(entk__npy_cur *c, const char *what, const unsigned char **s, size_t *n) {
+    unsigned char q;
+    if (c->p == c->e) return entk__npy_herr(c, "header: unterminated dict");
+    q = *c->p;
+    if (q != '\'' && q != '"') {
+        char buf[48];
+        return entk__npy_herr(c, "header: expected a quoted %s at '%s'", what,
+                              entk__npy_at(c->p, c->e, buf));
+    }
+    *s = ++c->p;
+    while (c->p < c->e && *c->p != q && *c->p != '\n' && *c->p != '\\') ++c->p;
+    if (c->p == c->e || *c->p == '\n')
+        return entk__npy_herr(c, "header: unterminated string");
+    if (*c->p == '\\')
+        return entk__npy_herr(c, "header: escape sequences in strings not supported");
+    *n = (size_t)(c->p - *s);
+    ++c->p;
+    return ENTK_OK;
+}
+
+/* shape: a tuple of non-negative integers. "(3)" is an int in Python, not a tuple. */
+static entk_status entk__npy_shape(entk__npy_cur *c, int allow_l, entk__npy_hdr *h) {
+    char buf[48];
+    int commas = 0;
+    h->ndim = 0;
+    if (c->p == c->e || *c->p != '(')
+        return entk__npy_herr(c, "header: shape must be a tuple, not '%s'",
+                              entk__npy_at(c->p, c->e, buf));
+    ++c->p;
+    entk__npy_ws(c);
+    if (c->p < c->e && *c->p == ')') { ++c->p; return ENTK_OK; }
+    for (;;) {
+        const unsigned char *tok = c->p;
+        size_t v = 0;
+        int big = 0;
+        while (c->p < c->e && entk__npy_identch(*c->p)) ++c->p;
+        if (c->p < c->e && *c->p == '-' && c->p == tok) {
+            ++c->p;
+            while (c->p < c->e && entk__npy_identch(*c->p)) ++c->p;
+            return entk__npy_herr(c, "shape: negative dimension '%s'",
+                                  entk__npy_show(tok, (size_t)(c->p - tok), buf));
+        }
+        {
+            const unsigned char *q = tok, *end = c->p;
+            int lead0;
+            if (allow_l && end > tok + 1 && (end[-1] == 'L' || end[-1] == 'l')) --end;
+            if (q == end) {
+                if (c->p == c->e)
+                    return entk__npy_herr(c, "header: unterminated shape tuple");
+                return entk__npy_herr(c, "shape: expected an integer at '%s'",
+                                      entk__npy_at(tok, c->e, buf));
+            }
+            lead0 = (*q == '0' && end - q > 1); /* Python 3 forbids leading zeros */
+            for (; q < end; ++q) {
+                unsigned d;
+                if (*q < '0' || *q > '9') break;
+                d = (unsigned)(*q - '0');
+                if (v > (SIZE_MAX - d) / 10) big = 1;
+                else v = v * 10 + d;
+            }
+            if (lead0 || q != end)
+                return entk__npy_herr(c, "shape: dimension '%s' is not an integer",
+                                      entk__npy_show(tok, (size_t)(c->p - tok), buf));
+            if (big)
+                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_OVERFLOW,
+                                      "shape: dimension %s is too large",
+                                      entk__npy_show(tok, (size_t)(c->p - tok), buf));
+        }
+        if (h->ndim >= ENTK_NPY_MAX_DIM)
+            return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_DTYPE,
+                                  "shape: more than %d dimensions not supported", ENTK_NPY_MAX_DIM);
+        h->dim[h->ndim++] = v;
+        entk__npy_ws(c);
+        if (c->p == c->e)
+            return entk__npy_herr(c, "header: unterminated shape tuple");
+        if (*c->p == ',') {
+            ++commas;
+            ++c->p;
+            entk__npy_ws(c);
+            if (c->p < c->e && *c->p == ')') { ++c->p; return ENTK_OK; }
+            continue;
+        }
+        if (*c->p == ')') {
+            ++c->p;
+            if (h->ndim == 1 && commas == 0)
+                return entk__npy_herr(c, "header: shape (%zu) is an integer, not a tuple (write (%zu,))",
+                                      v, v);
+            return ENTK_OK;
+        }
+        return entk__npy_herr(c, "shape: expected ',' or ')' at '%s'",
+                              entk__npy_at(c->p, c->e, buf));
+    }
+}
+
+/* Parse the header dict h[0..n) into *hd. allow_l: version <= 2.0 (Python 2 long suffix). */
+static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int allow_l, entk__npy_hdr *hd,
+                                          char *err, size_t errlen) {
+    static const char *const keys[3] = {"descr", "fortran_order", "shape"};
+    static const struct { const char *s; int type, swap; size_t size; } descrs[] = {
+        {"<f8", 'd', 0, 8}, {">f8", 'd', 1, 8}, {"<f4", 'f', 0, 4}, {">f4", 'f', 1, 4}, {"|u1", 'b', 0, 1},
+        {"<u1", 'b', 0, 1}, {">u1", 'b', 0, 1}, {"=u1", 'b', 0, 1}, {"u1", 'b', 0, 1},
+    };
+    entk__npy_cur c;
+    const unsigned char *descr = NULL;
+    size_t dlen = 0, k;
+    unsigned seen = 0;
+    char buf[48];
+    entk_status st;
+    c.p = h;
+    c.e = h + n;
+    c.err = err;
+    c.errlen = errlen;
+    entk__npy_ws(&c);
+    if (c.p == c.e) return entk__npy_herr(&c, "header: empty");
+    if (*c.p != '{')
+        return entk__npy_herr(&c, "header: not a dict (starts with '%s')",
+                              entk__npy_at(c.p, c.e, buf));
+    ++c.p;
+    for (;;) {
+        const unsigned char *key;
+        size_t klen;
+        int ki = -1;
+        entk__npy_ws(&c);
+        if (c.p == c.e) return entk__npy_herr(&c, "header: unterminated dict");
+        if (*c.p == '}') { ++c.p; break; }
+        if ((st = entk__npy_string(&c, "key", &key, &klen))) return st;
+        for (k = 0; k < 3; ++k)
+            if (klen == strlen(keys[k]) && memcmp(key, keys[k], klen) == 0) ki = (int)k;
+        if (ki < 0)
+            return entk__npy_herr(&c, "header: unknown key '%s'",
+                                  entk__npy_show(key, klen, buf));
+        if (seen & (1u << ki))
+            return entk__npy_herr(&c, "header: duplicate key '%s'", keys[ki]);
+        seen |= 1u << ki;
+        entk__npy_ws(&c);
+        if (c.p == c.e || *c.p != ':')
+            return entk__npy_herr(&c, "header: expected ':' after key '%s'", keys[ki]);
+        ++c.p;
+        entk__npy_ws(&c);
+        if (ki == 0) {
+            if (c.p < c.e && (*c.p == '[' || *c.p == '('))
+                return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE, "descr is not a string: structured "
+                                      "dtypes not supported (float64, float32, uint8 only)");
+            if ((st = entk__npy_string(&c, "descr", &descr, &dlen))) return st;
+        } else if (ki == 1) {
+            const unsigned char *t = c.p;
+            while (c.p < c.e && entk__npy_identch(*c.p)) ++c.p;
+            if ((size_t)(c.p - t) == 4 && memcmp(t, "True", 4) == 0) hd->fortran = 1;
+            else if ((size_t)(c.p - t) == 5 && memcmp(t, "False", 5) == 0) hd->fortran = 0;
+            else
+                return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                                      "header: fortran_order must be True or False, not '%s'",
+                                      c.p > t ? entk__npy_show(t, (size_t)(c.p - t), buf)
+                                              : entk__npy_at(t, c.e, buf));
+        } else {
+            if ((st = entk__npy_shape(&c, allow_l, hd))) return st;
+        }
+        entk__npy_ws(&c);
+        if (c.p == c.e) return entk__npy_herr(&c, "header: unterminated dict");
+        if (*c.p == ',') { ++c.p; continue; }
+        if (*c.p == '}') { ++c.p; break; }
+        return entk__npy_herr(&c, "header: expected ',' or '}' after the value of '%s'",
+                              keys[ki]);
+    }
+    entk__npy_ws(&c);
+    if (c.p != c.e)
+        return entk__npy_herr(&c, "header: unexpected '%s' after the dict",
+                              entk__npy_at(c.p, c.e, buf));
+    for (k = 0; k < 3; ++k)
+        if (!(seen & (1u << k)))
+            return entk__npy_herr(&c, "header: missing key '%s'", keys[k]);
+    for (k = 0; k < sizeof descrs / sizeof descrs[0]; ++k)
+        if (dlen == strlen(descrs[k].s) && memcmp(descr, descrs[k].s, dlen) == 0) {
+            hd->type = descrs[k].type;
+            hd->swap = descrs[k].swap;
+            hd->itemsize = descrs[k].size;
+            return ENTK_OK;
+        }
+    return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE,
+                          "descr '%s' not supported (float64, float32, uint8 only)",
+                          entk__npy_show(descr, dlen, buf));
+}
+
+/* 1 on a little-endian host: then little-endian float64 data is a plain copy. */
+static int entk__npy_host_le(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* One element at s, assembled byte by byte so the host's byte order never matters. */
+static double entk__npy_load(const unsigned char *s, int type, int swap) {
+    if (type == 'b') return (double)s[0];
+    if (type == 'f') {
+        uint32_t u = 0;
+        float f;
+        int i;
+        for (i = 0; i < 4; ++i) u |= (uint32_t)s[swap ? 3 - i : i] << (8 * i);
+        memcpy(&f, &u, sizeof f);
+        return (double)f;
+    } else {
+        uint64_t u = 0;
+        double d;
+        int i;
+        for (i = 0; i < 8; ++i) u |= (uint64_t)s[swap ? 7 - i : i] << (8 * i);
+        memcpy(&d, &u, sizeof d);
+        return d;
+    }
+}
+
+ENTKDEF void entk_array_free(entk_array *a) {
+    if (!a) return;
+    ENTK_FREE(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,
+                                      size_t errlen) {
+    static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+    const unsigned char *b = (const unsigned char *)buf, *src;
+    entk__npy_hdr h;
+    size_t pre, hlen, count = 1, nbytes, avail, i;
+    entk_status st;
+    int k;
+    if (err && errlen) err[0] = 0;
+    if (out) memset(out, 0, sizeof *out);
+    if (!out || (!buf && len)) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    if (len == 0) return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: empty file");
+    if (memcmp(b, magic, len < 6 ? len : 6) != 0)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_MAGIC, "bad magic: not a .npy file (no \\x93NUMPY)");
+    if (len < 8)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of 10 bytes",
+                              len);
+    if (b[6] < 1 || b[6] > 3 || b[7] != 0)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                              "unsupported format version %u.%u (1.0, 2.0, 3.0 only)",
+                              (unsigned)b[6], (unsigned)b[7]);
+    pre = b[6] == 1 ? 10 : 12;
+    if (len < pre)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of %zu bytes",
+                              len, pre);
+    hlen = (size_t)b[8] | (size_t)b[9] << 8;
+    if (pre == 12) hlen |= (size_t)b[10] << 16 | (size_t)((uint32_t)b[11] << 24);
+    if (hlen > len - pre)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED,
+                              "truncated: header needs %zu bytes, have %zu",
+                              hlen, len - pre);
+    memset(&h, 0, sizeof h);
+    if ((st = entk__npy_parse_header(b + pre, hlen, b[6] <= 2, &h, err, errlen))) return st;
+    for (k = 0; k < h.ndim; ++k)
+        if (entk__mul(count, h.dim[k], &count))
+            return entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
+    if (entk__mul(count, h.itemsize, &nbytes))
+        return entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
+    avail = len - pre - hlen;
+    if (nbytes > avail)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: need %zu data bytes, have %zu",
+                              nbytes, avail);
+    if (nbytes < avail)
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                              "trailing garbage: %zu bytes after the %zu data bytes",
+                              avail - nbytes, nbytes);
+    /* the data is in the file, so this allocation is at most 8x the file */
+    if ((st = entk__alloc_doubles(count, &out->data)))
+        return entk__npy_fail(err, errlen, st, "out of memory for %zu values", count);
+    src = b + pre + hlen;
+    if ((!h.fortran || h.ndim < 2) && h.type == 'd' && !h.swap && entk__npy_host_le()) {
+        memcpy(out->data, src, nbytes);
+    } else if (!h.fortran || h.ndim < 2) {
+        for (i = 0; i < count; ++i) out->data[i] = entk__npy_load(src + i * h.itemsize, h.type, h.swap);
+    } else {
+        /* walk C order with an odometer, tracking the element's Fortran offset */
+        size_t idx[ENTK_NPY_MAX_DIM], fstride[ENTK_NPY_MAX_DIM], off = 0;
+        for (k = 0; k < h.ndim; ++k) {
+            idx[k] = 0;
+            fstride[k] = k ? fstride[k - 1] * h.dim[k - 1] : 1;
+        }
+        for (i = 0; i < count; ++i) {
+            out->data[i] = entk__npy_load(src + off * h.itemsize, h.type, h.swap);
+            for (k = h.ndim - 1; k >= 0; --k) {
+                off += fstride[k];
+                if (++idx[k] < h.dim[k]) break;
+                off -= fstride[k] * h.dim[k];
+                idx[k] = 0;
+            }
+        }
+    }
+    for (i = 0; i < count; ++i) {
+        double v = out->data[i];
+        if (!(v - v == 0.0)) {
+            char where[ENTK_NPY_MAX_DIM * 22 + 4];
+            size_t pos = 0, rest = i, div = count;
+            where[pos++] = '(';
+            for (k = 0; k < h.ndim; ++k) {
+                div /= h.dim[k];
+                pos += (size_t)snprintf(where + pos, sizeof where - pos, k ? ", %zu" : "%zu",
+                                        rest / div);
+                rest %= div;
+            }
+            where[pos++] = ')';
+            where[pos] = 0;
+            entk_array_free(out);
+            return entk__npy_fail(err, errlen, ENTK_ERR_NONFINITE,
+                                  "value at flat index %zu (C index %s) is %s",
+                                  i, where, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+        }
+    }
+    out->ndim = h.ndim;
+    for (k = 0; k < h.ndim; ++k) out->shape[k] = h.dim[k];
+    out->size = count;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen) {
+    FILE *f;
+    long sz;
+    unsigned char *buf = NULL;
+    size_t cap = 0, len = 0, hint = 0;
+    entk_status st = ENTK_OK;
+    if (out) memset(out, 0, sizeof *out);
+    if (err && errlen) err[0] = 0;
+    if (!path || !out) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    f = fopen(path, "rb");
+    if (!f) return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    /* The size the stream reports is only a hint: directories report absurd sizes, /proc files 0 and
+     * pipes none. Read 4 KiB first (a directory fails here), then grow to the hint, doubling past it,
+     * so the buffer never exceeds twice the bytes actually read. */
+    if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && (uintmax_t)sz < (uintmax_t)SIZE_MAX)
+        hint = (size_t)sz;
+    if (fseek(f, 0, SEEK_SET) != 0) clearerr(f);
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            unsigned char *nb;
+            if (cap && ncap / 2 != cap) { st = ENTK_ERR_OVERFLOW; break; }
+            if (cap && hint >= ncap) ncap = hint + 1;
+            nb = (unsigned char *)ENTK_MALLOC(ncap);
+            if (!nb) { st = ENTK_ERR_NOMEM; break; }
+            if (len) memcpy(nb, buf, len);
+            ENTK_FREE(buf);
+            buf = nb;
+            cap = ncap;
+        }
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap) { /* short read: end of file or an error */
+            if (ferror(f)) st = ENTK_ERR_IO;
+            break;
+        }
+    }
+    if (st == ENTK_ERR_IO) {
+        int e = errno;
+        ENTK_FREE(buf);
+        fclose(f);
+        return entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
+    }
+    fclose(f);
+    if (st) {
+        ENTK_FREE(buf);
+        return entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
+    }
+    st = entk_npy_read_mem(buf, len, out, err, errlen);
+    ENTK_FREE(buf);
+    return st;
+}
+
+/* The header NumPy 1.24 writes for a C-order '<f8' array: the dict, room for shape[0] to grow to 21
+ * digits, spaces and '\n' up to a multiple of 64 bytes (64 more if already aligned, as NumPy does).
+ * hdr receives preamble and header; *count the element count. */
+static entk_status entk__npy_prepare(const double *data, int ndim, const size_t *shape, unsigned char *hdr,
+                                     size_t cap, size_t *hdrlen, size_t *count) {
+    char *s = (char *)hdr + 10;
+    size_t n = 0, i, c = 1, room = cap - 10;
+    int k;
+    if (ndim < 0 || ndim > ENTK_NPY_MAX_DIM || (ndim > 0 && !shape)) return ENTK_ERR_INVALID_ARG;
+    for (k = 0; k < ndim; ++k)
+        if (entk__mul(c, shape[k], &c)) return ENTK_ERR_OVERFLOW;
+    if (entk__mul(c, 8, &i)) return ENTK_ERR_OVERFLOW;
+    if (c && !data) return ENTK_ERR_INVALID_ARG;
+    for (i = 0; i < c; ++i)
+        if (!(data[i] - data[i] == 0.0)) return ENTK_ERR_NONFINITE;
+    n += (size_t)snprintf(s + n, room - n, "{'descr': '<f8', 'fortran_order': False, 'shape': (");
+    for (k = 0; k < ndim; ++k)
+        n += (size_t)snprintf(s + n, room - n, k ? ", %zu" : "%zu", shape[k]);
+    n += (size_t)snprintf(s + n, room - n, ndim == 1 ? ",), }" : "), }");
+    if (ndim > 0) {
+        int digits = snprintf(NULL, 0, "%zu", shape[0]);
+        for (k = digits; k < 21; ++k) s[n++] = ' ';
+    }
+    {
+        size_t pad = 64 - (10 + n + 1) % 64;
+        memset(s + n, ' ', pad);
+        n += pad;
+        s[n++] = '\n';
+    }
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    hdr[8] = (unsigned char)(n & 0xff);
+    hdr[9] = (unsigned char)(n >> 8);
+    *hdrlen = 10 + n;
+    *count = c;
+    return ENTK_OK;
+}
+
+static void entk__npy_store(unsigned char *dst, const double *src, size_t n) {
+    size_t i;
+    if (n == 0) return; /* src may be NULL then */
+    if (entk__npy_host_le()) {
+        memcpy(dst, src, n * 8);
+        return;
+    }
+    for (i = 0; i < n; ++i) {
+        uint64_t u;
+        int b;
+        memcpy(&u, &src[i], 8);
+        for (b = 0; b < 8; ++b) dst[8 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
+    }
+}
+
+/* Longest header: the dict (~60), 8 dimensions of up to 20 digits, 21 growth spaces, 64 padding. */
+#define ENTK__NPY_HDR_CAP (10 + 80 + ENTK_NPY_MAX_DIM * 22 + 21 + 64 + 16)
+
+ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf,
+                                       size_t cap, size_t *len) {
+    unsigned char hdr[ENTK__NPY_HDR_CAP];
+    size_t hl, count, total;
+    entk_status st;
+    if (!len) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__npy_prepare(data, ndim, shape, hdr, sizeof hdr, &hl, &count))) return st;
+    if (entk__mul(count, 8, &total) || total > SIZE_MAX - hl) return ENTK_ERR_OVERFLOW;
+    *len = total += hl;
+    if (!buf) return ENTK_OK;
+    if (cap < total) return ENTK_ERR_INVALID_ARG;
+    memcpy(buf, hdr, hl);
+    entk__npy_store((unsigned char *)buf + hl, data, count);
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, int ndim, const size_t *shape) {
+    unsigned char hdr[ENTK__NPY_HDR_CAP], chunk[8 * 512];
+    size_t hl, count, i;
+    entk_status st;
+    FILE *f;
+    int ok;
+    if (!path) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__npy_prepare(data, ndim, shape, hdr, sizeof hdr, &hl, &count))) return st;
+    f = fopen(path, "wb");
+    if (!f) return ENTK_ERR_IO;
+    ok = fwrite(hdr, 1, hl, f) == hl;
+    for (i = 0; ok && i < count; i += 512) {
+        size_t m = count - i < 512 ? count - i : 512;
+        entk__npy_store(chunk, data + i, m);
+        ok = fwrite(chunk, 8, m, f) == m;
+    }
+    if (fclose(f) != 0) ok = 0;
+    /* a failed file is left as it is: path may name a device or a file the caller still wants */
+    return ok ? ENTK_OK : ENTK_ERR_IO;
+}
 
 /* ==== [end: npy implementation] ============================================================== */
 

@@ -57,7 +57,7 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
 TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(TESTS)))
 
-build/aarch64/check: tests/aarch64_check.c $(HEADERS)
+build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS)
 	@mkdir -p build/aarch64
 	$(AARCH64_CC) $(WARN) $(OPT) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
 	    -L/usr/lib/aarch64-linux-gnu -lsleef -lm

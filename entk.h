@@ -321,7 +321,7 @@ typedef struct entk_predict_opts {
 typedef struct entk_predict_info {
     double reg;            /* absolute value diag_reg added to the diagonal */
     double jitter;         /* absolute jitter added on top of reg (0: none was needed) */
-    int jitter_tries;      /* failed Cholesky attempts before the one that succeeded */
+    int jitter_tries;      /* jittered Cholesky attempts made (0: factored without jitter) */
     size_t not_pd_order;   /* order of the failing minor of the first failed Cholesky (0: none) */
     double min_eig;        /* finite t: smallest eigenvalue of the regularised train matrix */
     int used_eigen;        /* 1 if the eigendecomposition (finite t) was used, 0 for Cholesky */

@@ -1141,6 +1141,13 @@ static void entk__ukernel_avx2(size_t kc, const double *ap, const double *bp, do
     __m256d c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd();
     __m256d c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
     size_t p;
+    /* C is touched only after the loop: start its (likely L2/L3-missing) rows on their way now */
+    _mm_prefetch((const char *)c, _MM_HINT_T0); _mm_prefetch((const char *)(c + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 2 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 2 * ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 3 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 3 * ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 4 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 4 * ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 5 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 5 * ldc + 7), _MM_HINT_T0);
     for (p = 0; p < kc; ++p, ap += 6, bp += 8) {
         const __m256d b0 = _mm256_load_pd(bp), b1 = _mm256_load_pd(bp + 4);
         __m256d a;
@@ -1334,6 +1341,55 @@ static size_t entk__split(size_t n) {
     return h < n ? h : n / 2;
 }
 
+/* Leaf of the TRSM below: rows r0..m of X L^T = B, n <= 16, by dot products. */
+static void entk__trsm_leaf_scalar(size_t r0, size_t m, size_t n, const double *l, size_t ldl, double *x,
+                                   size_t ldx) {
+    size_t r, j;
+    for (r = r0; r < m; ++r) {
+        double *xr = x + r * ldx;
+        for (j = 0; j < n; ++j) xr[j] = (xr[j] - entk__dot(xr, l + j * ldl, j)) / l[j * ldl + j];
+    }
+}
+
+#if ENTK__HAVE_AVX2
+/* Four rows at a time: a 4 x n block is transposed into n column vectors (one per column, a lane per
+ * row) so the substitution runs down the columns with broadcasts of L; n is a multiple of 4, <= 16.
+ * Returns the first row left for the scalar leaf. */
+__attribute__((target("avx2,fma")))
+static size_t entk__trsm_leaf_avx2(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx) {
+    __m256d col[16];
+    size_t r, j, i;
+    for (r = 0; r + 4 <= m; r += 4) {
+        double *x0 = x + r * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+        for (j = 0; j < n; j += 4) {
+            const __m256d a = _mm256_loadu_pd(x0 + j), b = _mm256_loadu_pd(x1 + j);
+            const __m256d c = _mm256_loadu_pd(x2 + j), d = _mm256_loadu_pd(x3 + j);
+            const __m256d t0 = _mm256_unpacklo_pd(a, b), t1 = _mm256_unpackhi_pd(a, b);
+            const __m256d t2 = _mm256_unpacklo_pd(c, d), t3 = _mm256_unpackhi_pd(c, d);
+            col[j] = _mm256_permute2f128_pd(t0, t2, 0x20);
+            col[j + 1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+            col[j + 2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+            col[j + 3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+        }
+        for (j = 0; j < n; ++j) {
+            const __m256d cj = _mm256_div_pd(col[j], _mm256_broadcast_sd(l + j * ldl + j));
+            col[j] = cj;
+            for (i = j + 1; i < n; ++i) col[i] = _mm256_fnmadd_pd(_mm256_broadcast_sd(l + i * ldl + j), cj, col[i]);
+        }
+        for (j = 0; j < n; j += 4) {
+            const __m256d t0 = _mm256_unpacklo_pd(col[j], col[j + 1]), t1 = _mm256_unpackhi_pd(col[j], col[j + 1]);
+            const __m256d t2 = _mm256_unpacklo_pd(col[j + 2], col[j + 3]);
+            const __m256d t3 = _mm256_unpackhi_pd(col[j + 2], col[j + 3]);
+            _mm256_storeu_pd(x0 + j, _mm256_permute2f128_pd(t0, t2, 0x20));
+            _mm256_storeu_pd(x1 + j, _mm256_permute2f128_pd(t1, t3, 0x20));
+            _mm256_storeu_pd(x2 + j, _mm256_permute2f128_pd(t0, t2, 0x31));
+            _mm256_storeu_pd(x3 + j, _mm256_permute2f128_pd(t1, t3, 0x31));
+        }
+    }
+    return r;
+}
+#endif /* ENTK__HAVE_AVX2 */
+
 /* X L^T = B in place: x is m x n (ldx), l n x n lower. Recursive, so nearly all flops are GEMM. */
 static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx,
                                   double *ws) {
@@ -1341,11 +1397,11 @@ static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ld
     entk_status st;
     if (m == 0 || n == 0) return ENTK_OK;
     if (n <= 16) {
-        size_t r, j;
-        for (r = 0; r < m; ++r) {
-            double *xr = x + r * ldx;
-            for (j = 0; j < n; ++j) xr[j] = (xr[j] - entk__dot(xr, l + j * ldl, j)) / l[j * ldl + j];
-        }
+        size_t r0 = 0;
+#if ENTK__HAVE_AVX2
+        if (n % 4 == 0 && entk_simd_path() == ENTK_SIMD_AVX2) r0 = entk__trsm_leaf_avx2(m, n, l, ldl, x, ldx);
+#endif
+        entk__trsm_leaf_scalar(r0, m, n, l, ldl, x, ldx);
         return ENTK_OK;
     }
     n1 = entk__split(n);

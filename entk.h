@@ -1541,6 +1541,74 @@ ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_
 
 /* ---- symmetric eigensolver --------------------------------------------------------------------- */
 
+/* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
+ * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
+typedef struct entk__vops {
+    double (*dot)(const double *x, const double *y, size_t n);
+    void (*axpy)(double *y, double alpha, const double *x, size_t n);
+    void (*rank2)(double *s, double a, const double *p, double b, const double *x, size_t n);
+} entk__vops;
+
+static void entk__rank2_scalar(double *s, double a, const double *p, double b, const double *x, size_t n) {
+    size_t j;
+    for (j = 0; j < n; ++j) s[j] -= a * p[j] + b * x[j];
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma")))
+static double entk__dot_avx2(const double *x, const double *y, size_t n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    double out[4], s;
+    size_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i), s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 4), _mm256_loadu_pd(y + i + 4), s1);
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 8), _mm256_loadu_pd(y + i + 8), s2);
+        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 12), _mm256_loadu_pd(y + i + 12), s3);
+    }
+    for (; i + 4 <= n; i += 4) s0 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i), s0);
+    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    s = (out[0] + out[1]) + (out[2] + out[3]);
+    for (; i < n; ++i) s += x[i] * y[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma")))
+static void entk__axpy_avx2(double *y, double alpha, const double *x, size_t n) {
+    const __m256d a = _mm256_set1_pd(alpha);
+    size_t i;
+    for (i = 0; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, _mm256_fmadd_pd(a, _mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i)));
+    for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+__attribute__((target("avx2,fma")))
+static void entk__rank2_avx2(double *s, double a, const double *p, double b, const double *x, size_t n) {
+    const __m256d va = _mm256_set1_pd(a), vb = _mm256_set1_pd(b);
+    size_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        const __m256d t = _mm256_fmadd_pd(va, _mm256_loadu_pd(p + j), _mm256_mul_pd(vb, _mm256_loadu_pd(x + j)));
+        _mm256_storeu_pd(s + j, _mm256_sub_pd(_mm256_loadu_pd(s + j), t));
+    }
+    for (; j < n; ++j) s[j] -= a * p[j] + b * x[j];
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+static entk__vops entk__vops_select(entk_simd path) {
+    entk__vops v;
+    v.dot = entk__dot;
+    v.axpy = entk__axpy;
+    v.rank2 = entk__rank2_scalar;
+#if ENTK__HAVE_AVX2
+    if (path == ENTK_SIMD_AVX2) {
+        v.dot = entk__dot_avx2;
+        v.axpy = entk__axpy_avx2;
+        v.rank2 = entk__rank2_avx2;
+    }
+#endif
+    ENTK__UNUSED(path);
+    return v;
+}
+
 /* Rotate rows: (x, y) <- (c x - s y, s x + c y). The QL sweeps spend their time here. */
 typedef void (*entk__rot_fn)(size_t n, double *x, double *y, double c, double s);
 
@@ -1608,7 +1676,8 @@ static double entk__nrm2(const double *x, size_t n) {
 /* Householder reduction of the full symmetric a (n x n, ld n) to tridiagonal (d, e), e[i] coupling
  * i and i+1; the reflector of step k is kept in row k (v, on columns k+1..n) with tau[k]. */
 static void entk__tridiag(size_t n, double *a, double *d, double *e, double *tau, double *p) {
-    size_t k, i, j;
+    const entk__vops vo = entk__vops_select(entk_simd_path());
+    size_t k, i;
     for (k = 0; k + 2 < n; ++k) {
         double *x = a + k * n + k + 1;
         const size_t len = n - k - 1;
@@ -1628,14 +1697,10 @@ static void entk__tridiag(size_t n, double *a, double *d, double *e, double *tau
         tau[k] = t;
         e[k] = alpha;
         /* S <- H S H = S - v w^T - w v^T, p = t S v, w = p - (t/2)(p^T v) v, S rows k+1..n */
-        for (i = 0; i < len; ++i) p[i] = t * entk__dot(a + (k + 1 + i) * n + k + 1, x, len);
-        kk = 0.5 * t * entk__dot(p, x, len);
-        for (i = 0; i < len; ++i) p[i] -= kk * x[i];
-        for (i = 0; i < len; ++i) {
-            double *si = a + (k + 1 + i) * n + k + 1;
-            const double vi = x[i], wi = p[i];
-            for (j = 0; j < len; ++j) si[j] -= vi * p[j] + wi * x[j];
-        }
+        for (i = 0; i < len; ++i) p[i] = t * vo.dot(a + (k + 1 + i) * n + k + 1, x, len);
+        kk = 0.5 * t * vo.dot(p, x, len);
+        vo.axpy(p, -kk, x, len);
+        for (i = 0; i < len; ++i) vo.rank2(a + (k + 1 + i) * n + k + 1, x[i], p, p[i], x, len);
     }
     if (n >= 2) {
         d[n - 2] = a[(n - 2) * n + n - 2];
@@ -1716,6 +1781,7 @@ ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, 
         for (j = 0; j <= i; ++j) s[i * n + j] = s[j * n + i] = a[i * lda + j];
     entk__tridiag(n, s, w, e, tau, p);
     if (u) {
+        const entk__vops vo = entk__vops_select(entk_simd_path());
         /* U = Q^T = H_{n-3} ... H_0, built by right-multiplication from I in the order k = n-3..0:
          * U H_k touches rows and columns k+1..n only, one dot and one axpy per row */
         memset(u, 0, nn * sizeof *u);
@@ -1726,7 +1792,7 @@ ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, 
             if (tau[k] == 0.0) continue;
             for (i = k + 1; i < n; ++i) {
                 double *ui = u + i * n + k + 1;
-                entk__axpy(ui, -tau[k] * entk__dot(ui, vk, len), vk, len);
+                vo.axpy(ui, -tau[k] * vo.dot(ui, vk, len), vk, len);
             }
         }
     }

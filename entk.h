@@ -360,7 +360,8 @@ ENTKDEF entk_status entk_predict_nngp(const entk_kernels *K, size_t k, const dou
  *   mean = A Y
  *   cov  = K(x,x') + A K(X,X) A^T - A K(X,x') - K(x,X) A^T
  * K(X,X) unregularised; diag_reg and jitter apply to Theta only. K and theta must have the same n and
- * m; K supplies test_diag/test_test for var/cov. Outputs and NULL rules as for entk_predict_nngp. */
+ * m (else ENTK_ERR_SHAPE); K supplies test_diag/test_test for var/cov and may be NULL when var and cov
+ * are. Outputs and NULL rules as for entk_predict_nngp. */
 ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_kernels *theta, size_t k,
                                               const double *y, size_t ldy, const entk_predict_opts *opts,
                                               double *mean, size_t ldm, double *var, double *cov, size_t ldc,
@@ -2110,6 +2111,7 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
     memset(info, 0, sizeof *info);
     kv.f = kv.w = NULL;
     if ((st = entk__predict_args(theta, k, y, ldy, &o, mean, ldm, NULL, NULL, 0))) return st;
+    if (!var && !cov && !K) K = theta; /* the mean needs Theta only */
     if ((st = entk__check_kernels(K, var != NULL, cov != NULL))) return st;
     if (K->n != theta->n || K->m != theta->m) return ENTK_ERR_SHAPE;
     if (cov && K->m && ldc < K->m) return ENTK_ERR_INVALID_ARG;

@@ -294,6 +294,51 @@ Test(solve, forward_and_backward_against_direct_products) {
 }
 
 /* chol_solve: A X = B for SPD A, checked by multiplying back with A; 1e-10 relative for cond ~ 1e2. */
+/* More right-hand sides than one GEMM column panel (NC = 4096) and more rows than one substitution
+ * block: the GEMM's jc loop and the blocked left-looking updates both run. */
+Test(solve, many_right_hand_sides) {
+    const size_t n = 70, k = 4100;
+    tu_rng r = {23};
+    double *l = xalloc(n * n), *rhs = xalloc(n * k), *x = xalloc(n * k);
+    size_t i, j;
+    int trans;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) l[i * n + j] = j < i ? tu_normal(&r) / sqrt((double)n) : (j == i ? 1.0 + tu_unif(&r) : 0.0);
+    tu_fill_normal(&r, rhs, n * k);
+    for (trans = 0; trans < 2; ++trans) {
+        double res;
+        memcpy(x, rhs, n * k * sizeof *x);
+        cr_assert_eq(trans ? entk_chol_backward(n, l, n, k, x, k) : entk_chol_forward(n, l, n, k, x, k), ENTK_OK);
+        res = subst_residual(n, l, k, x, k, rhs, k, trans);
+        cr_assert(res < 10.0, "trans=%d residual %.3g", trans, res);
+    }
+    free(l); free(rhs); free(x);
+}
+
+/* Each vector path's substitutions against the scalar path's (same inputs): 1e-12 relative. */
+Test(solve, simd_paths_agree_with_scalar) {
+    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const entk_simd saved = entk_simd_path();
+    const size_t n = 150, k = 13;
+    tu_rng r = {24};
+    double *l = xalloc(n * n), *rhs = xalloc(n * k), *xs = xalloc(n * k), *xv = xalloc(n * k);
+    size_t i, j, p;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) l[i * n + j] = j < i ? tu_normal(&r) / sqrt((double)n) : (j == i ? 1.0 + tu_unif(&r) : 0.0);
+    tu_fill_normal(&r, rhs, n * k);
+    memcpy(xs, rhs, n * k * sizeof *xs);
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
+    cr_assert_eq(entk_chol_solve(n, l, n, k, xs, k), ENTK_OK);
+    for (p = 0; p < 2; ++p) {
+        if (entk_simd_set(paths[p]) != ENTK_OK) continue;
+        memcpy(xv, rhs, n * k * sizeof *xv);
+        cr_assert_eq(entk_chol_solve(n, l, n, k, xv, k), ENTK_OK);
+        cr_assert(tu_rel_frob(xv, xs, n * k) < 1e-12, "path %d: %.3g", (int)paths[p], tu_rel_frob(xv, xs, n * k));
+    }
+    entk_simd_set(saved);
+    free(l); free(rhs); free(xs); free(xv);
+}
+
 Test(solve, chol_solve_inverts_spd) {
     const size_t ns[] = {1, 10, 64, 150, 333};
     tu_rng r = {22};

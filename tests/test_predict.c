@@ -511,6 +511,14 @@ Test(predict, ntk_ensemble_equals_direct_formula) {
         cr_assert(tu_rel_frob(cov, wc, m * m) < 1e-8, "t=%g cov %.3g", ts[s], tu_rel_frob(cov, wc, m * m));
         for (i = 0; i < m; ++i) cr_assert(fabs(var[i] - wc[i * m + i]) < 1e-8 * f.ktt[i * m + i], "t=%g var", ts[s]);
     }
+    /* the mean alone needs no K */
+    {
+        double *m2 = xalloc(m * k);
+        cr_assert_eq(entk_predict_ntk_ensemble(NULL, &tb, k, f.y, k, &o, m2, k, NULL, NULL, 0, NULL), ENTK_OK);
+        cr_assert(tu_rel_frob(m2, mean, m * k) < 1e-15);
+        cr_assert_eq(entk_predict_ntk_ensemble(NULL, &tb, k, f.y, k, &o, m2, k, var, NULL, 0, NULL), ENTK_ERR_INVALID_ARG);
+        free(m2);
+    }
     /* t = 0: the prior (mean 0, cov K_tt) */
     o.t = 0;
     cr_assert_eq(entk_predict_ntk_ensemble(&kb, &tb, k, f.y, k, &o, mean, k, var, cov, m, NULL), ENTK_OK);

@@ -291,7 +291,8 @@ ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, 
 /* The blocks of one kernel (K or Theta) over n training and m test points. Row-major with leading
  * dimensions. train (n x n) is symmetric and only its lower triangle (j <= i) is read. test_train
  * (m x n) is K(x_test, X). test_diag (m values K(x_i, x_i)) and test_test (m x m) are needed only for
- * variances / covariances; either may be NULL (a variance uses test_diag, else test_test's diagonal). */
+ * variances / covariances; either may be NULL (a variance uses test_diag, else test_test's diagonal).
+ * n >= 1 (else ENTK_ERR_INVALID_ARG); m may be 0. */
 typedef struct entk_kernels {
     size_t n, m;
     const double *train;
@@ -306,7 +307,7 @@ typedef struct entk_kernels {
 typedef enum entk_jitter_policy {
     ENTK_JITTER_NONE = 0,    /* a failed Cholesky is returned as ENTK_ERR_NOT_PD */
     ENTK_JITTER_ESCALATE = 1 /* retry with jitter x10 per try from jitter_start up to jitter_max */
-} entk_jitter_policy;
+} entk_jitter_policy;      /* (t = inf only: the finite-t eigendecomposition needs no jitter) */
 
 typedef struct entk_predict_opts {
     double diag_reg;          /* lambda >= 0 (default 0) */

@@ -106,7 +106,7 @@ Test(cholesky, lapack_residual_many_sizes) {
             for (j = i + 1; j < n; ++j) cr_assert_eq(l[i * lda + j], a[i * lda + j], "upper touched n=%zu", n);
         for (i = 0; i < n; ++i) cr_assert(l[i * lda + i] > 0);
         {
-            /* restore the symmetric upper part of A for the residual's reads of the lower triangle only */
+            /* chol_residual reads only the lower triangle of a, which still holds A */
             const double res = chol_residual(n, a, lda, l, lda);
             cr_assert(res < 30.0, "n=%zu residual %.3g", n, res);
         }

@@ -248,11 +248,139 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
 
 /* ==== [section: linalg interface] ============================================================ */
 
+/* ============================================================================================== */
+/* 6. Linear algebra (Cholesky, triangular solves, symmetric eigensolver)                          */
+/* ============================================================================================== */
+
+/* Outer block size of the right-looking blocked Cholesky (the trailing update of each step is one
+ * packed, register-blocked SYRK). Override before the implementation include; any value >= 8 works. */
+#ifndef ENTK_CHOL_NB
+#define ENTK_CHOL_NB 256
+#endif
+
+/* In-place Cholesky factorisation A = L L^T of the symmetric n x n matrix a (row-major, leading
+ * dimension lda >= n). Only the lower triangle (j <= i) is read and overwritten by L; the strict upper
+ * triangle is never touched. LAPACK dpotrf semantics: *info (may be NULL) = 0 on success; if the
+ * leading minor of order k (1-based) is not positive definite, returns ENTK_ERR_NOT_PD with
+ * *info = k (rows 0..k-2 of L are then valid, the rest of the lower triangle is partly updated).
+ * NaN/Inf in the lower triangle: ENTK_ERR_NONFINITE before anything is written (*info = 0).
+ * n = 0 succeeds (a may then be NULL). Backward stable: ||L L^T - A||_1 <= c n eps ||A||_1.
+ * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, NEON); paths differ only
+ * in rounding. Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
+ENTKDEF entk_status entk_cholesky(size_t n, double *a, size_t lda, size_t *info);
+
+/* Forward substitution L X = B in place, for k right-hand sides: l is n x n lower triangular (ldl,
+ * only j <= i read, e.g. from entk_cholesky), b is n x k (ldb >= k) and is overwritten by X.
+ * ENTK_ERR_INVALID_ARG on a zero or non-finite diagonal entry; inputs are not scanned for NaN. */
+ENTKDEF entk_status entk_chol_forward(size_t n, const double *l, size_t ldl, size_t k, double *b,
+                                      size_t ldb);
+
+/* Backward substitution L^T X = B in place (same shapes and rules as entk_chol_forward). */
+ENTKDEF entk_status entk_chol_backward(size_t n, const double *l, size_t ldl, size_t k, double *b,
+                                       size_t ldb);
+
+/* Solve A X = B with A = L L^T given the factor from entk_cholesky: forward then backward, in place. */
+ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_t k, double *b,
+                                    size_t ldb);
+
+/* Symmetric eigendecomposition A = V diag(w) V^T. a is n x n (lda), only its lower triangle (j <= i)
+ * is read and a is not modified. w (n) receives the eigenvalues in ascending order; v (n x n, ldv)
+ * receives orthonormal eigenvectors as columns (v[i * ldv + j] = component i of eigenvector j), or
+ * v may be NULL for eigenvalues only (then O(n^2) after the reduction). Householder tridiagonalisation
+ * then implicit QL with Wilkinson shifts. Accuracy: ||A V - V diag(w)|| ~ n eps ||A||,
+ * ||V^T V - I|| ~ n eps. ENTK_ERR_NONFINITE on NaN/Inf input, ENTK_ERR_NO_CONVERGENCE if an eigenvalue
+ * needs more than 60 QL iterations (not observed on finite input). */
+ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, double *v, size_t ldv);
+
 /* ==== [end: linalg interface] ================================================================ */
 
 
 
 /* ==== [section: predict interface] =========================================================== */
+
+/* ============================================================================================== */
+/* 7. Kernel predictors (SPEC §3)                                                                 */
+/* ============================================================================================== */
+
+/* The blocks of one kernel (K or Theta) over n training and m test points. Row-major with leading
+ * dimensions. train (n x n) is symmetric and only its lower triangle (j <= i) is read. test_train
+ * (m x n) is K(x_test, X). test_diag (m values K(x_i, x_i)) and test_test (m x m) are needed only for
+ * variances / covariances; either may be NULL (a variance uses test_diag, else test_test's diagonal).
+ * n >= 1 (else ENTK_ERR_INVALID_ARG); m may be 0. */
+typedef struct entk_kernels {
+    size_t n, m;
+    const double *train;
+    size_t ld_train;
+    const double *test_train;
+    size_t ld_test_train;
+    const double *test_diag;
+    const double *test_test;
+    size_t ld_test_test;
+} entk_kernels;
+
+typedef enum entk_jitter_policy {
+    ENTK_JITTER_NONE = 0,    /* a failed Cholesky is returned as ENTK_ERR_NOT_PD */
+    ENTK_JITTER_ESCALATE = 1 /* retry with jitter x10 per try from jitter_start up to jitter_max */
+} entk_jitter_policy;      /* (t = inf only: the finite-t eigendecomposition needs no jitter) */
+
+typedef struct entk_predict_opts {
+    double diag_reg;          /* lambda >= 0 (default 0) */
+    int diag_reg_absolute;    /* 0 (default): add lambda tr(K_train)/n to the diagonal; 1: add lambda */
+    double t;                 /* training time >= 0; INFINITY (default) for t = infinity */
+    double lr;                /* learning rate eta > 0 (default 1) */
+    entk_jitter_policy jitter; /* default ENTK_JITTER_ESCALATE */
+    double jitter_start;      /* first jitter, relative to the mean |diagonal| (default 1e-10) */
+    double jitter_max;        /* largest jitter tried, relative likewise (default 1e-2) */
+} entk_predict_opts;
+
+typedef struct entk_predict_info {
+    double reg;            /* absolute value diag_reg added to the diagonal */
+    double jitter;         /* absolute jitter added on top of reg (0: none was needed) */
+    int jitter_tries;      /* jittered Cholesky attempts made (0: factored without jitter) */
+    size_t not_pd_order;   /* order of the failing minor of the first failed Cholesky (0: none) */
+    double min_eig;        /* finite t: smallest eigenvalue of the regularised train matrix */
+    int used_eigen;        /* 1 if the eigendecomposition (finite t) was used, 0 for Cholesky */
+} entk_predict_info;
+
+/* diag_reg 0 relative, t = INFINITY, lr 1, escalating jitter 1e-10 .. 1e-2. */
+ENTKDEF entk_predict_opts entk_predict_opts_default(void);
+
+/* Kernel-regression mean at time t (SPEC §3), with the kernel of `kern` (Theta: NTK gradient-descent
+ * mean; K: the NNGP mean / readout-only training):
+ *   t = inf:  mean = k(x, X) k_reg^-1 Y                              (Cholesky, jitter policy applies)
+ *   t < inf:  mean = k(x, X) k_reg^-1 (I - exp(-lr k_reg t / (n k))) Y (eigendecomposition)
+ * with k_reg = k(X, X) + reg I. y is n x k (ldy >= k), mean m x k (ldm >= k). The finite-t factor
+ * (1 - e^{-c l}) / l is evaluated with expm1 and equals c at l = 0; eigenvalues below 0 (rounding of a
+ * PSD matrix) are clamped to 0 — neural-tangents uses 0 for the factor there, which differs only on the
+ * null space. opts and info may be NULL. NaN/Inf in any block read: ENTK_ERR_NONFINITE; a non-finite
+ * result: ENTK_ERR_NONFINITE (nothing NaN is returned as success). */
+ENTKDEF entk_status entk_predict_mean(const entk_kernels *kern, size_t k, const double *y, size_t ldy,
+                                      const entk_predict_opts *opts, double *mean, size_t ldm,
+                                      entk_predict_info *info);
+
+/* NNGP posterior (Bayesian inference with the NNGP kernel K; at finite t the ensemble of networks with
+ * only the readout trained, as neural-tangents' gradient_descent_mse_ensemble(get='nngp')):
+ *   mean = K(x,X) K_reg^-1 (I - e^{-c K_reg}) Y,  cov = K(x,x') - K(x,X) K_reg^-1 (I - e^{-2c K_reg}) K(X,x')
+ * with c = lr t / (n k) (t = inf: the exponentials vanish). Any of mean (m x k, ldm), var (m values,
+ * the diagonal of cov, needs test_diag or test_test) and cov (m x m, ldc, needs test_test) may be NULL.
+ * y may be NULL if mean is NULL (k still sets the time scale). Variances are clamped at 0 (rounding at
+ * training points); cov is returned as computed (symmetric to rounding). */
+ENTKDEF entk_status entk_predict_nngp(const entk_kernels *K, size_t k, const double *y, size_t ldy,
+                                      const entk_predict_opts *opts, double *mean, size_t ldm, double *var,
+                                      double *cov, size_t ldc, entk_predict_info *info);
+
+/* Predictive distribution of the infinite ensemble of NTK-parametrised networks trained by gradient
+ * descent on MSE for time t (Lee et al. 2019; neural-tangents' gradient_descent_mse_ensemble(get='ntk')):
+ *   A    = Theta(x,X) Theta_reg^-1 (I - e^{-c Theta_reg}),  c = lr t / (n k)   (t = inf: A = Theta Theta_reg^-1)
+ *   mean = A Y
+ *   cov  = K(x,x') + A K(X,X) A^T - A K(X,x') - K(x,X) A^T
+ * K(X,X) unregularised; diag_reg and jitter apply to Theta only. K and theta must have the same n and
+ * m (else ENTK_ERR_SHAPE); K supplies test_diag/test_test for var/cov and may be NULL when var and cov
+ * are. Outputs and NULL rules as for entk_predict_nngp. */
+ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_kernels *theta, size_t k,
+                                              const double *y, size_t ldy, const entk_predict_opts *opts,
+                                              double *mean, size_t ldm, double *var, double *cov, size_t ldc,
+                                              entk_predict_info *info);
 
 /* ==== [end: predict interface] =============================================================== */
 
@@ -1650,11 +1778,1070 @@ done:
 
 /* ==== [section: linalg implementation] ======================================================= */
 
+/* ---- packed GEMM: C += s A B on an m x n block, optionally only where row >= column ------------
+ * A(i, p) = a[i * ars + p * acs], B(p, j) = b[p * brs + j * bcs]. The strides are absorbed by the
+ * packing, so one driver serves the Cholesky's SYRK (B = A^T), the TRSM updates (B = L^T), the
+ * substitutions and the predictors' products. Blocking follows BLIS: a KC x NC panel of B (L3), an
+ * MC x KC block of A (L2), one KC x NR micro-panel of B (L1) against MC / MR register tiles. */
+#define ENTK__KC 256
+#define ENTK__MC 96   /* a multiple of every MR (4, 6) */
+#define ENTK__NC 4096 /* a multiple of every NR (8) */
+#define ENTK__MR_MAX 6
+#define ENTK__NR_MAX 8
+
+/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 32-byte aligned. */
+typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
+
+typedef struct entk__ukernel {
+    int mr, nr;
+    entk__ukernel_fn fn;
+} entk__ukernel;
+
+/* 4 x 8 scalar oracle: the 32 accumulators live in registers after the compiler's SRA. */
+static void entk__ukernel_scalar(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
+    double acc[4][8];
+    size_t p;
+    int i, j;
+    for (i = 0; i < 4; ++i)
+        for (j = 0; j < 8; ++j) acc[i][j] = 0.0;
+    for (p = 0; p < kc; ++p, ap += 4, bp += 8)
+        for (i = 0; i < 4; ++i) {
+            const double ai = ap[i];
+            for (j = 0; j < 8; ++j) acc[i][j] += ai * bp[j];
+        }
+    for (i = 0; i < 4; ++i)
+        for (j = 0; j < 8; ++j) c[(size_t)i * ldc + (size_t)j] += acc[i][j];
+}
+
+#if ENTK__HAVE_AVX2
+/* 6 x 8: 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm registers; per k step 12 FMAs
+ * against 8 loads, so the two FMA pipes, not the load ports, set the pace. */
+__attribute__((target("avx2,fma")))
+static void entk__ukernel_avx2(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
+    __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd(), c10 = _mm256_setzero_pd();
+    __m256d c11 = _mm256_setzero_pd(), c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd();
+    __m256d c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd();
+    __m256d c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
+    size_t p;
+    /* C is touched only after the loop: start its (likely L2/L3-missing) rows on their way now */
+    _mm_prefetch((const char *)c, _MM_HINT_T0); _mm_prefetch((const char *)(c + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 2 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 2 * ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 3 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 3 * ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 4 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 4 * ldc + 7), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + 5 * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(c + 5 * ldc + 7), _MM_HINT_T0);
+    for (p = 0; p < kc; ++p, ap += 6, bp += 8) {
+        const __m256d b0 = _mm256_load_pd(bp), b1 = _mm256_load_pd(bp + 4);
+        __m256d a;
+        a = _mm256_broadcast_sd(ap + 0); c00 = _mm256_fmadd_pd(a, b0, c00); c01 = _mm256_fmadd_pd(a, b1, c01);
+        a = _mm256_broadcast_sd(ap + 1); c10 = _mm256_fmadd_pd(a, b0, c10); c11 = _mm256_fmadd_pd(a, b1, c11);
+        a = _mm256_broadcast_sd(ap + 2); c20 = _mm256_fmadd_pd(a, b0, c20); c21 = _mm256_fmadd_pd(a, b1, c21);
+        a = _mm256_broadcast_sd(ap + 3); c30 = _mm256_fmadd_pd(a, b0, c30); c31 = _mm256_fmadd_pd(a, b1, c31);
+        a = _mm256_broadcast_sd(ap + 4); c40 = _mm256_fmadd_pd(a, b0, c40); c41 = _mm256_fmadd_pd(a, b1, c41);
+        a = _mm256_broadcast_sd(ap + 5); c50 = _mm256_fmadd_pd(a, b0, c50); c51 = _mm256_fmadd_pd(a, b1, c51);
+    }
+#define ENTK__ACC_ROW(r, x0, x1)                                                                     \
+    _mm256_storeu_pd(c + (r) * ldc, _mm256_add_pd(_mm256_loadu_pd(c + (r) * ldc), x0));            \
+    _mm256_storeu_pd(c + (r) * ldc + 4, _mm256_add_pd(_mm256_loadu_pd(c + (r) * ldc + 4), x1))
+    ENTK__ACC_ROW(0, c00, c01); ENTK__ACC_ROW(1, c10, c11); ENTK__ACC_ROW(2, c20, c21);
+    ENTK__ACC_ROW(3, c30, c31); ENTK__ACC_ROW(4, c40, c41); ENTK__ACC_ROW(5, c50, c51);
+#undef ENTK__ACC_ROW
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+/* 4 x 8: 16 accumulators + 4 B vectors + 2 A vectors of the 32 q registers; lane FMAs avoid
+ * broadcasts. */
+static void entk__ukernel_neon(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
+    float64x2_t c00 = vdupq_n_f64(0), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00;
+    float64x2_t c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00;
+    float64x2_t c33 = c00;
+    size_t p;
+    for (p = 0; p < kc; ++p, ap += 4, bp += 8) {
+        const float64x2_t a01 = vld1q_f64(ap), a23 = vld1q_f64(ap + 2);
+        const float64x2_t b0 = vld1q_f64(bp), b1 = vld1q_f64(bp + 2), b2 = vld1q_f64(bp + 4);
+        const float64x2_t b3 = vld1q_f64(bp + 6);
+        c00 = vfmaq_laneq_f64(c00, b0, a01, 0); c01 = vfmaq_laneq_f64(c01, b1, a01, 0);
+        c02 = vfmaq_laneq_f64(c02, b2, a01, 0); c03 = vfmaq_laneq_f64(c03, b3, a01, 0);
+        c10 = vfmaq_laneq_f64(c10, b0, a01, 1); c11 = vfmaq_laneq_f64(c11, b1, a01, 1);
+        c12 = vfmaq_laneq_f64(c12, b2, a01, 1); c13 = vfmaq_laneq_f64(c13, b3, a01, 1);
+        c20 = vfmaq_laneq_f64(c20, b0, a23, 0); c21 = vfmaq_laneq_f64(c21, b1, a23, 0);
+        c22 = vfmaq_laneq_f64(c22, b2, a23, 0); c23 = vfmaq_laneq_f64(c23, b3, a23, 0);
+        c30 = vfmaq_laneq_f64(c30, b0, a23, 1); c31 = vfmaq_laneq_f64(c31, b1, a23, 1);
+        c32 = vfmaq_laneq_f64(c32, b2, a23, 1); c33 = vfmaq_laneq_f64(c33, b3, a23, 1);
+    }
+#define ENTK__ACC_ROW(r, x0, x1, x2, x3)                                                             \
+    vst1q_f64(c + (r) * ldc, vaddq_f64(vld1q_f64(c + (r) * ldc), x0));                             \
+    vst1q_f64(c + (r) * ldc + 2, vaddq_f64(vld1q_f64(c + (r) * ldc + 2), x1));                     \
+    vst1q_f64(c + (r) * ldc + 4, vaddq_f64(vld1q_f64(c + (r) * ldc + 4), x2));                     \
+    vst1q_f64(c + (r) * ldc + 6, vaddq_f64(vld1q_f64(c + (r) * ldc + 6), x3))
+    ENTK__ACC_ROW(0, c00, c01, c02, c03); ENTK__ACC_ROW(1, c10, c11, c12, c13);
+    ENTK__ACC_ROW(2, c20, c21, c22, c23); ENTK__ACC_ROW(3, c30, c31, c32, c33);
+#undef ENTK__ACC_ROW
+}
+#endif /* ENTK__HAVE_NEON */
+
+static entk__ukernel entk__ukernel_select(entk_simd path) {
+    entk__ukernel k;
+    k.mr = 4; k.nr = 8; k.fn = entk__ukernel_scalar;
+#if ENTK__HAVE_AVX2
+    if (path == ENTK_SIMD_AVX2) { k.mr = 6; k.fn = entk__ukernel_avx2; }
+#endif
+#if ENTK__HAVE_NEON
+    if (path == ENTK_SIMD_NEON) k.fn = entk__ukernel_neon;
+#endif
+    ENTK__UNUSED(path);
+    return k;
+}
+
+/* Doubles of GEMM workspace for any call with at most n columns: the A block, the B panel, one
+ * edge tile, and slack for 32-byte alignment. */
+static size_t entk__gemm_ncap(size_t n) {
+    return n < ENTK__NC ? (n + ENTK__NR_MAX - 1) / ENTK__NR_MAX * ENTK__NR_MAX : ENTK__NC;
+}
+static size_t entk__gemm_ws_doubles(size_t n) {
+    return (size_t)ENTK__KC * (ENTK__MC + entk__gemm_ncap(n)) + ENTK__MR_MAX * ENTK__NR_MAX + 8;
+}
+
+static void entk__pack_a(size_t mc, size_t kc, const double *a, size_t ars, size_t acs, int mr,
+                         double sign, double *ap) {
+    size_t i0, p;
+    int r;
+    for (i0 = 0; i0 < mc; i0 += (size_t)mr) {
+        const int rows = mc - i0 < (size_t)mr ? (int)(mc - i0) : mr;
+        const double *src = a + i0 * ars;
+        for (p = 0; p < kc; ++p, ap += mr) {
+            for (r = 0; r < rows; ++r) ap[r] = sign * src[(size_t)r * ars + p * acs];
+            for (; r < mr; ++r) ap[r] = 0.0;
+        }
+    }
+}
+
+static void entk__pack_b(size_t kc, size_t nc, const double *b, size_t brs, size_t bcs, int nr,
+                         double *bp) {
+    size_t j0, p;
+    int j;
+    for (j0 = 0; j0 < nc; j0 += (size_t)nr) {
+        const int cols = nc - j0 < (size_t)nr ? (int)(nc - j0) : nr;
+        const double *src = b + j0 * bcs;
+        for (p = 0; p < kc; ++p, bp += nr) {
+            for (j = 0; j < cols; ++j) bp[j] = src[p * brs + (size_t)j * bcs];
+            for (; j < nr; ++j) bp[j] = 0.0;
+        }
+    }
+}
+
+/* C (m x n, ldc) += sign * A B. lower != 0: only entries with row >= column are read or written (C is
+ * a diagonal block). ws: entk__gemm_ws_doubles(n) doubles, or NULL to allocate here. */
+static entk_status entk__gemm(size_t m, size_t n, size_t k, double sign, const double *a, size_t ars,
+                              size_t acs, const double *b, size_t brs, size_t bcs, double *c, size_t ldc,
+                              int lower, double *ws) {
+    const entk__ukernel uk = entk__ukernel_select(entk_simd_path());
+    const size_t mr = (size_t)uk.mr, nr = (size_t)uk.nr;
+    double *own = NULL, *ap, *bp, *tile;
+    size_t jc, pc, ic, jr, ir;
+    if (m == 0 || n == 0 || k == 0) return ENTK_OK;
+    if (!ws) {
+        entk_status st = entk__alloc_doubles(entk__gemm_ws_doubles(n), &own);
+        if (st) return st;
+        ws = own;
+    }
+    /* 32-byte alignment for the B panel's aligned vector loads */
+    bp = ws + ((32u - ((uintptr_t)ws & 31u)) & 31u) / sizeof(double);
+    ap = bp + (size_t)ENTK__KC * entk__gemm_ncap(n);
+    tile = ap + (size_t)ENTK__KC * ENTK__MC;
+    for (jc = 0; jc < n; jc += ENTK__NC) {
+        const size_t nc = n - jc < ENTK__NC ? n - jc : ENTK__NC;
+        for (pc = 0; pc < k; pc += ENTK__KC) {
+            const size_t kc = k - pc < ENTK__KC ? k - pc : ENTK__KC;
+            entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
+            /* rows above jc lie wholly above the diagonal */
+            for (ic = lower ? jc : 0; ic < m; ic += ENTK__MC) {
+                const size_t mc = m - ic < ENTK__MC ? m - ic : ENTK__MC;
+                entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
+                for (jr = 0; jr < nc; jr += nr) {
+                    const size_t j0 = jc + jr, nrr = nc - jr < nr ? nc - jr : nr;
+                    if (lower && j0 >= ic + mc) break;
+                    for (ir = 0; ir < mc; ir += mr) {
+                        const size_t i0 = ic + ir, mrr = mc - ir < mr ? mc - ir : mr;
+                        if (lower && i0 + mrr <= j0) continue;
+                        if (mrr == mr && nrr == nr && (!lower || i0 >= j0 + nr - 1)) {
+                            uk.fn(kc, ap + ir * kc, bp + jr * kc, c + i0 * ldc + j0, ldc);
+                        } else {
+                            size_t r, q;
+                            for (r = 0; r < mr * nr; ++r) tile[r] = 0.0;
+                            uk.fn(kc, ap + ir * kc, bp + jr * kc, tile, nr);
+                            for (r = 0; r < mrr; ++r)
+                                for (q = 0; q < nrr; ++q)
+                                    if (!lower || i0 + r >= j0 + q) c[(i0 + r) * ldc + j0 + q] += tile[r * nr + q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ENTK_FREE(own);
+    return ENTK_OK;
+}
+
+/* ---- Cholesky -------------------------------------------------------------------------------- */
+
+static double entk__dot(const double *x, const double *y, size_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        s0 += x[i] * y[i];
+        s1 += x[i + 1] * y[i + 1];
+        s2 += x[i + 2] * y[i + 2];
+        s3 += x[i + 3] * y[i + 3];
+    }
+    for (; i < n; ++i) s0 += x[i] * y[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Unblocked dot-product Cholesky of a small diagonal block; returns 0 or the 1-based failing order. */
+static size_t entk__chol_base(size_t n, double *a, size_t lda) {
+    size_t i, j;
+    for (j = 0; j < n; ++j) {
+        double *lj = a + j * lda;
+        const double s = lj[j] - entk__dot(lj, lj, j);
+        double d;
+        if (!(s > 0.0)) return j + 1; /* NaN from overflow fails here too */
+        d = sqrt(s);
+        lj[j] = d;
+        for (i = j + 1; i < n; ++i) {
+            double *li = a + i * lda;
+            li[j] = (li[j] - entk__dot(li, lj, j)) / d;
+        }
+    }
+    return 0;
+}
+
+/* Split point of the recursions: about half, rounded to a multiple of 8 so GEMM tiles stay whole. */
+static size_t entk__split(size_t n) {
+    size_t h = (n / 2 + 7) & ~(size_t)7;
+    return h < n ? h : n / 2;
+}
+
+/* Leaf of the TRSM below: rows r0..m of X L^T = B, n <= 16, by dot products. */
+static void entk__trsm_leaf_scalar(size_t r0, size_t m, size_t n, const double *l, size_t ldl, double *x,
+                                   size_t ldx) {
+    size_t r, j;
+    for (r = r0; r < m; ++r) {
+        double *xr = x + r * ldx;
+        for (j = 0; j < n; ++j) xr[j] = (xr[j] - entk__dot(xr, l + j * ldl, j)) / l[j * ldl + j];
+    }
+}
+
+#if ENTK__HAVE_AVX2
+/* Four rows at a time: a 4 x n block is transposed into n column vectors (one per column, a lane per
+ * row) so the substitution runs down the columns with broadcasts of L; n is a multiple of 4, <= 16.
+ * Returns the first row left for the scalar leaf. */
+__attribute__((target("avx2,fma")))
+static size_t entk__trsm_leaf_avx2(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx) {
+    __m256d col[16];
+    size_t r, j, i;
+    for (r = 0; r + 4 <= m; r += 4) {
+        double *x0 = x + r * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+        for (j = 0; j < n; j += 4) {
+            const __m256d a = _mm256_loadu_pd(x0 + j), b = _mm256_loadu_pd(x1 + j);
+            const __m256d c = _mm256_loadu_pd(x2 + j), d = _mm256_loadu_pd(x3 + j);
+            const __m256d t0 = _mm256_unpacklo_pd(a, b), t1 = _mm256_unpackhi_pd(a, b);
+            const __m256d t2 = _mm256_unpacklo_pd(c, d), t3 = _mm256_unpackhi_pd(c, d);
+            col[j] = _mm256_permute2f128_pd(t0, t2, 0x20);
+            col[j + 1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+            col[j + 2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+            col[j + 3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+        }
+        for (j = 0; j < n; ++j) {
+            const __m256d cj = _mm256_div_pd(col[j], _mm256_broadcast_sd(l + j * ldl + j));
+            col[j] = cj;
+            for (i = j + 1; i < n; ++i) col[i] = _mm256_fnmadd_pd(_mm256_broadcast_sd(l + i * ldl + j), cj, col[i]);
+        }
+        for (j = 0; j < n; j += 4) {
+            const __m256d t0 = _mm256_unpacklo_pd(col[j], col[j + 1]), t1 = _mm256_unpackhi_pd(col[j], col[j + 1]);
+            const __m256d t2 = _mm256_unpacklo_pd(col[j + 2], col[j + 3]);
+            const __m256d t3 = _mm256_unpackhi_pd(col[j + 2], col[j + 3]);
+            _mm256_storeu_pd(x0 + j, _mm256_permute2f128_pd(t0, t2, 0x20));
+            _mm256_storeu_pd(x1 + j, _mm256_permute2f128_pd(t1, t3, 0x20));
+            _mm256_storeu_pd(x2 + j, _mm256_permute2f128_pd(t0, t2, 0x31));
+            _mm256_storeu_pd(x3 + j, _mm256_permute2f128_pd(t1, t3, 0x31));
+        }
+    }
+    return r;
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+/* X L^T = B in place: x is m x n (ldx), l n x n lower. Recursive, so nearly all flops are GEMM. */
+static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx,
+                                  double *ws) {
+    size_t n1;
+    entk_status st;
+    if (m == 0 || n == 0) return ENTK_OK;
+    if (n <= 16) {
+        size_t r0 = 0;
+#if ENTK__HAVE_AVX2
+        if (n % 4 == 0 && entk_simd_path() == ENTK_SIMD_AVX2) r0 = entk__trsm_leaf_avx2(m, n, l, ldl, x, ldx);
+#endif
+        entk__trsm_leaf_scalar(r0, m, n, l, ldl, x, ldx);
+        return ENTK_OK;
+    }
+    n1 = entk__split(n);
+    if ((st = entk__trsm_rlt(m, n1, l, ldl, x, ldx, ws))) return st;
+    if ((st = entk__gemm(m, n - n1, n1, -1.0, x, ldx, 1, l + n1 * ldl, 1, ldl, x + n1, ldx, 0, ws))) return st;
+    return entk__trsm_rlt(m, n - n1, l + n1 * ldl + n1, ldl, x + n1, ldx, ws);
+}
+
+/* Recursive Cholesky of one diagonal block (returns 0 or the 1-based failing order via *fail). */
+static entk_status entk__chol_rec(size_t n, double *a, size_t lda, double *ws, size_t *fail) {
+    size_t n1, n2;
+    entk_status st;
+    *fail = 0;
+    if (n <= 32) {
+        *fail = entk__chol_base(n, a, lda);
+        return ENTK_OK;
+    }
+    n1 = entk__split(n);
+    n2 = n - n1;
+    if ((st = entk__chol_rec(n1, a, lda, ws, fail)) || *fail) return st;
+    if ((st = entk__trsm_rlt(n2, n1, a, lda, a + n1 * lda, lda, ws))) return st;
+    if ((st = entk__gemm(n2, n2, n1, -1.0, a + n1 * lda, lda, 1, a + n1 * lda, 1, lda, a + n1 * lda + n1,
+                         lda, 1, ws)))
+        return st;
+    if ((st = entk__chol_rec(n2, a + n1 * lda + n1, lda, ws, fail))) return st;
+    if (*fail) *fail += n1;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_cholesky(size_t n, double *a, size_t lda, size_t *info) {
+    const size_t nb = ENTK_CHOL_NB < 8 ? 8 : ENTK_CHOL_NB;
+    size_t i, j, k, nn, fail = 0;
+    double *ws = NULL;
+    entk_status st = ENTK_OK;
+    if (info) *info = 0;
+    if (n == 0) return ENTK_OK;
+    if (!a || lda < n) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__mul(n - 1, lda, &nn)) || nn > SIZE_MAX - n) return ENTK_ERR_OVERFLOW;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j <= i; ++j)
+            if (!(a[i * lda + j] - a[i * lda + j] == 0.0)) return ENTK_ERR_NONFINITE;
+    if ((st = entk__alloc_doubles(entk__gemm_ws_doubles(n), &ws))) return st;
+    /* right-looking: factor the diagonal block, solve the panel below it, update the trailing matrix */
+    for (k = 0; k < n; k += nb) {
+        const size_t b = n - k < nb ? n - k : nb, m2 = n - k - b;
+        double *akk = a + k * lda + k, *apan = akk + b * lda;
+        if ((st = entk__chol_rec(b, akk, lda, ws, &fail))) break;
+        if (fail) {
+            if (info) *info = k + fail;
+            st = ENTK_ERR_NOT_PD;
+            break;
+        }
+        if (m2 == 0) break;
+        if ((st = entk__trsm_rlt(m2, b, akk, lda, apan, lda, ws))) break;
+        if ((st = entk__gemm(m2, m2, b, -1.0, apan, lda, 1, apan, 1, lda, apan + b, lda, 1, ws))) break;
+    }
+    ENTK_FREE(ws);
+    return st;
+}
+
+/* ---- substitutions with a Cholesky factor ------------------------------------------------------ */
+
+#define ENTK__SUBST_NB 64
+
+static void entk__axpy(double *y, double alpha, const double *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+static entk_status entk__subst_check(size_t n, const double *l, size_t ldl, size_t k, const double *b,
+                                     size_t ldb) {
+    size_t i, t;
+    if (n == 0 || k == 0) return ENTK_OK;
+    if (!l || !b || ldl < n || ldb < k) return ENTK_ERR_INVALID_ARG;
+    if (entk__mul(n - 1, ldl, &t) || t > SIZE_MAX - n || entk__mul(n - 1, ldb, &t) || t > SIZE_MAX - k)
+        return ENTK_ERR_OVERFLOW;
+    for (i = 0; i < n; ++i) {
+        const double d = l[i * ldl + i];
+        if (d == 0.0 || !(d - d == 0.0)) return ENTK_ERR_INVALID_ARG;
+    }
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_chol_forward(size_t n, const double *l, size_t ldl, size_t k, double *b,
+                                      size_t ldb) {
+    size_t i0, i, j;
+    double *ws = NULL;
+    entk_status st = entk__subst_check(n, l, ldl, k, b, ldb);
+    if (st || n == 0 || k == 0) return st;
+    if (n > ENTK__SUBST_NB && (st = entk__alloc_doubles(entk__gemm_ws_doubles(k), &ws))) return st;
+    for (i0 = 0; i0 < n; i0 += ENTK__SUBST_NB) {
+        const size_t i1 = n - i0 < ENTK__SUBST_NB ? n : i0 + ENTK__SUBST_NB;
+        /* left-looking: all solved rows above at once through the GEMM */
+        if (i0 && (st = entk__gemm(i1 - i0, k, i0, -1.0, l + i0 * ldl, ldl, 1, b, ldb, 1, b + i0 * ldb, ldb,
+                                   0, ws)))
+            break;
+        for (i = i0; i < i1; ++i) {
+            double *bi = b + i * ldb;
+            const double d = l[i * ldl + i];
+            for (j = i0; j < i; ++j) entk__axpy(bi, -l[i * ldl + j], b + j * ldb, k);
+            for (j = 0; j < k; ++j) bi[j] /= d;
+        }
+    }
+    ENTK_FREE(ws);
+    return st;
+}
+
+ENTKDEF entk_status entk_chol_backward(size_t n, const double *l, size_t ldl, size_t k, double *b,
+                                       size_t ldb) {
+    size_t i0, i1, i, j;
+    double *ws = NULL;
+    entk_status st = entk__subst_check(n, l, ldl, k, b, ldb);
+    if (st || n == 0 || k == 0) return st;
+    if (n > ENTK__SUBST_NB && (st = entk__alloc_doubles(entk__gemm_ws_doubles(k), &ws))) return st;
+    for (i1 = n; i1 > 0; i1 = i0) {
+        i0 = i1 > ENTK__SUBST_NB ? i1 - ENTK__SUBST_NB : 0;
+        /* rows i0..i1 of L^T are columns of L: A(i, p) = l[(i1 + p) ldl + i0 + i] */
+        if (i1 < n && (st = entk__gemm(i1 - i0, k, n - i1, -1.0, l + i1 * ldl + i0, 1, ldl, b + i1 * ldb, ldb,
+                                       1, b + i0 * ldb, ldb, 0, ws)))
+            break;
+        for (i = i1; i-- > i0;) {
+            double *bi = b + i * ldb;
+            const double d = l[i * ldl + i];
+            for (j = i + 1; j < i1; ++j) entk__axpy(bi, -l[j * ldl + i], b + j * ldb, k);
+            for (j = 0; j < k; ++j) bi[j] /= d;
+        }
+    }
+    ENTK_FREE(ws);
+    return st;
+}
+
+ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_t k, double *b,
+                                    size_t ldb) {
+    entk_status st = entk_chol_forward(n, l, ldl, k, b, ldb);
+    return st ? st : entk_chol_backward(n, l, ldl, k, b, ldb);
+}
+
+/* ---- symmetric eigensolver --------------------------------------------------------------------- */
+
+/* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
+ * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
+typedef struct entk__vops {
+    double (*dot)(const double *x, const double *y, size_t n);
+    void (*axpy)(double *y, double alpha, const double *x, size_t n);
+    void (*rank2)(double *s, double a, const double *p, double b, const double *x, size_t n);
+} entk__vops;
+
+static void entk__rank2_scalar(double *s, double a, const double *p, double b, const double *x, size_t n) {
+    size_t j;
+    for (j = 0; j < n; ++j) s[j] -= a * p[j] + b * x[j];
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma")))
+static double entk__dot_avx2(const double *x, const double *y, size_t n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    double out[4], s;
+    size_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i), s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 4), _mm256_loadu_pd(y + i + 4), s1);
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 8), _mm256_loadu_pd(y + i + 8), s2);
+        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 12), _mm256_loadu_pd(y + i + 12), s3);
+    }
+    for (; i + 4 <= n; i += 4) s0 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i), s0);
+    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    s = (out[0] + out[1]) + (out[2] + out[3]);
+    for (; i < n; ++i) s += x[i] * y[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma")))
+static void entk__axpy_avx2(double *y, double alpha, const double *x, size_t n) {
+    const __m256d a = _mm256_set1_pd(alpha);
+    size_t i;
+    for (i = 0; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, _mm256_fmadd_pd(a, _mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i)));
+    for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+__attribute__((target("avx2,fma")))
+static void entk__rank2_avx2(double *s, double a, const double *p, double b, const double *x, size_t n) {
+    const __m256d va = _mm256_set1_pd(a), vb = _mm256_set1_pd(b);
+    size_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        const __m256d t = _mm256_fmadd_pd(va, _mm256_loadu_pd(p + j), _mm256_mul_pd(vb, _mm256_loadu_pd(x + j)));
+        _mm256_storeu_pd(s + j, _mm256_sub_pd(_mm256_loadu_pd(s + j), t));
+    }
+    for (; j < n; ++j) s[j] -= a * p[j] + b * x[j];
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+static entk__vops entk__vops_select(entk_simd path) {
+    entk__vops v;
+    v.dot = entk__dot;
+    v.axpy = entk__axpy;
+    v.rank2 = entk__rank2_scalar;
+#if ENTK__HAVE_AVX2
+    if (path == ENTK_SIMD_AVX2) {
+        v.dot = entk__dot_avx2;
+        v.axpy = entk__axpy_avx2;
+        v.rank2 = entk__rank2_avx2;
+    }
+#endif
+    ENTK__UNUSED(path);
+    return v;
+}
+
+/* Rotate rows: (x, y) <- (c x - s y, s x + c y). The QL sweeps spend their time here. */
+typedef void (*entk__rot_fn)(size_t n, double *x, double *y, double c, double s);
+
+static void entk__rot_scalar(size_t n, double *x, double *y, double c, double s) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        const double f = y[i];
+        y[i] = s * x[i] + c * f;
+        x[i] = c * x[i] - s * f;
+    }
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma")))
+static void entk__rot_avx2(size_t n, double *x, double *y, double c, double s) {
+    const __m256d vc = _mm256_set1_pd(c), vs = _mm256_set1_pd(s);
+    size_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        const __m256d xv = _mm256_loadu_pd(x + i), yv = _mm256_loadu_pd(y + i);
+        _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_mul_pd(vs, xv), _mm256_mul_pd(vc, yv)));
+        _mm256_storeu_pd(x + i, _mm256_sub_pd(_mm256_mul_pd(vc, xv), _mm256_mul_pd(vs, yv)));
+    }
+    entk__rot_scalar(n - i, x + i, y + i, c, s);
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+static void entk__rot_neon(size_t n, double *x, double *y, double c, double s) {
+    const float64x2_t vc = vdupq_n_f64(c), vs = vdupq_n_f64(s);
+    size_t i;
+    for (i = 0; i + 2 <= n; i += 2) {
+        const float64x2_t xv = vld1q_f64(x + i), yv = vld1q_f64(y + i);
+        vst1q_f64(y + i, vaddq_f64(vmulq_f64(vs, xv), vmulq_f64(vc, yv)));
+        vst1q_f64(x + i, vsubq_f64(vmulq_f64(vc, xv), vmulq_f64(vs, yv)));
+    }
+    entk__rot_scalar(n - i, x + i, y + i, c, s);
+}
+#endif /* ENTK__HAVE_NEON */
+
+static entk__rot_fn entk__rot_select(entk_simd path) {
+#if ENTK__HAVE_AVX2
+    if (path == ENTK_SIMD_AVX2) return entk__rot_avx2;
+#endif
+#if ENTK__HAVE_NEON
+    if (path == ENTK_SIMD_NEON) return entk__rot_neon;
+#endif
+    ENTK__UNUSED(path);
+    return entk__rot_scalar;
+}
+
+/* 2-norm without overflow or underflow for any finite input. */
+static double entk__nrm2(const double *x, size_t n) {
+    double mx = 0, s = 0;
+    size_t i;
+    for (i = 0; i < n; ++i)
+        if (fabs(x[i]) > mx) mx = fabs(x[i]);
+    if (mx == 0) return 0;
+    for (i = 0; i < n; ++i) {
+        const double t = x[i] / mx;
+        s += t * t;
+    }
+    return mx * sqrt(s);
+}
+
+/* Householder reduction of the full symmetric a (n x n, ld n) to tridiagonal (d, e), e[i] coupling
+ * i and i+1; the reflector of step k is kept in row k (v, on columns k+1..n) with tau[k]. */
+static void entk__tridiag(size_t n, double *a, double *d, double *e, double *tau, double *p) {
+    const entk__vops vo = entk__vops_select(entk_simd_path());
+    size_t k, i;
+    for (k = 0; k + 2 < n; ++k) {
+        double *x = a + k * n + k + 1;
+        const size_t len = n - k - 1;
+        const double tail = entk__nrm2(x + 1, len - 1);
+        double norm, alpha, t, kk;
+        d[k] = a[k * n + k];
+        if (tail == 0.0) { /* already reduced: H = I */
+            e[k] = x[0];
+            tau[k] = 0.0;
+            continue;
+        }
+        norm = fabs(x[0]) > tail ? fabs(x[0]) * sqrt(1.0 + (tail / x[0]) * (tail / x[0]))
+                                 : tail * sqrt(1.0 + (x[0] / tail) * (x[0] / tail));
+        alpha = x[0] >= 0 ? -norm : norm;
+        x[0] -= alpha; /* v = x - alpha e1, v^T v = 2 norm (norm + |x0|) */
+        t = 1.0 / (norm * (norm + fabs(x[0] + alpha)));
+        tau[k] = t;
+        e[k] = alpha;
+        /* S <- H S H = S - v w^T - w v^T, p = t S v, w = p - (t/2)(p^T v) v, S rows k+1..n */
+        for (i = 0; i < len; ++i) p[i] = t * vo.dot(a + (k + 1 + i) * n + k + 1, x, len);
+        kk = 0.5 * t * vo.dot(p, x, len);
+        vo.axpy(p, -kk, x, len);
+        for (i = 0; i < len; ++i) vo.rank2(a + (k + 1 + i) * n + k + 1, x[i], p, p[i], x, len);
+    }
+    if (n >= 2) {
+        d[n - 2] = a[(n - 2) * n + n - 2];
+        e[n - 2] = a[(n - 1) * n + n - 2];
+    }
+    d[n - 1] = a[(n - 1) * n + n - 1];
+    e[n - 1] = 0.0;
+}
+
+/* Implicit QL with Wilkinson shifts on (d, e); rows of u (n x n, ld n) are rotated alongside, so on
+ * return row i of u is the eigenvector of d[i] when u entered as Q^T. u may be NULL. */
+static entk_status entk__tql(size_t n, double *d, double *e, double *u) {
+    const entk__rot_fn rot = entk__rot_select(entk_simd_path());
+    double tnorm = 0;
+    size_t l, m, i;
+    /* deflate on |e| <= eps ||T|| (EISPACK's norm-wise test): a relative test against |d_m| + |d_m+1|
+     * alone never deflates inside a block of zero eigenvalues */
+    for (i = 0; i < n; ++i) tnorm = fmax(tnorm, fabs(d[i]) + fabs(e[i]));
+    for (l = 0; l < n; ++l) {
+        int iter = 0;
+        for (;;) {
+            double g, r, s, c, p, f, b;
+            int early = 0;
+            for (m = l; m + 1 < n; ++m)
+                if (fabs(e[m]) <= DBL_EPSILON * tnorm) break;
+            if (m == l) break;
+            if (++iter > 60) return ENTK_ERR_NO_CONVERGENCE;
+            g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+            r = hypot(g, 1.0);
+            g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
+            s = c = 1.0;
+            p = 0.0;
+            for (i = m; i-- > l;) {
+                f = s * e[i];
+                b = c * e[i];
+                r = hypot(f, g);
+                e[i + 1] = r;
+                if (r == 0.0) { /* split: recover and restart */
+                    d[i + 1] -= p;
+                    e[m] = 0.0;
+                    early = 1;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                g = d[i + 1] - p;
+                r = (d[i] - g) * s + 2.0 * c * b;
+                p = s * r;
+                d[i + 1] = g + p;
+                g = c * r - b;
+                if (u) rot(n, u + i * n, u + (i + 1) * n, c, s);
+            }
+            if (early) continue;
+            d[l] -= p;
+            e[l] = g;
+            e[m] = 0.0;
+        }
+    }
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, double *v, size_t ldv) {
+    size_t nn, i, j, k;
+    double *s = NULL, *u = NULL, *e = NULL, *tau = NULL, *p = NULL;
+    entk_status st;
+    if (n == 0) return ENTK_OK;
+    if (!a || !w || lda < n || (v && ldv < n)) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__mul(n, n, &nn)) || (st = entk__mul(n, lda, &k)) || (v && (st = entk__mul(n, ldv, &k))))
+        return st;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j <= i; ++j)
+            if (!(a[i * lda + j] - a[i * lda + j] == 0.0)) return ENTK_ERR_NONFINITE;
+    if ((st = entk__alloc_doubles(nn, &s)) || (st = entk__alloc_doubles(3 * n, &e))) goto done;
+    if (v && (st = entk__alloc_doubles(nn, &u))) goto done;
+    tau = e + n;
+    p = e + 2 * n;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j <= i; ++j) s[i * n + j] = s[j * n + i] = a[i * lda + j];
+    entk__tridiag(n, s, w, e, tau, p);
+    if (u) {
+        const entk__vops vo = entk__vops_select(entk_simd_path());
+        /* U = Q^T = H_{n-3} ... H_0, built by right-multiplication from I in the order k = n-3..0:
+         * U H_k touches rows and columns k+1..n only, one dot and one axpy per row */
+        memset(u, 0, nn * sizeof *u);
+        for (i = 0; i < n; ++i) u[i * n + i] = 1.0;
+        for (k = n >= 3 ? n - 2 : 0; k-- > 0;) {
+            const double *vk = s + k * n + k + 1;
+            const size_t len = n - k - 1;
+            if (tau[k] == 0.0) continue;
+            for (i = k + 1; i < n; ++i) {
+                double *ui = u + i * n + k + 1;
+                vo.axpy(ui, -tau[k] * vo.dot(ui, vk, len), vk, len);
+            }
+        }
+    }
+    if ((st = entk__tql(n, w, e, u))) goto done;
+    /* ascending order (selection sort: n swaps of rows at most) */
+    for (i = 0; i + 1 < n; ++i) {
+        size_t mi = i;
+        for (j = i + 1; j < n; ++j)
+            if (w[j] < w[mi]) mi = j;
+        if (mi != i) {
+            const double t = w[i];
+            w[i] = w[mi];
+            w[mi] = t;
+            if (u)
+                for (j = 0; j < n; ++j) {
+                    const double q = u[i * n + j];
+                    u[i * n + j] = u[mi * n + j];
+                    u[mi * n + j] = q;
+                }
+        }
+    }
+    if (v)
+        for (i = 0; i < n; ++i)
+            for (j = 0; j < n; ++j) v[i * ldv + j] = u[j * n + i];
+    for (i = 0; i < n; ++i)
+        if (!(w[i] - w[i] == 0.0)) st = ENTK_ERR_NONFINITE;
+done:
+    ENTK_FREE(s);
+    ENTK_FREE(u);
+    ENTK_FREE(e);
+    return st;
+}
+
 /* ==== [end: linalg implementation] =========================================================== */
 
 
 
 /* ==== [section: predict implementation] ====================================================== */
+
+ENTKDEF entk_predict_opts entk_predict_opts_default(void) {
+    entk_predict_opts o;
+    o.diag_reg = 0.0;
+    o.diag_reg_absolute = 0;
+    o.t = INFINITY;
+    o.lr = 1.0;
+    o.jitter = ENTK_JITTER_ESCALATE;
+    o.jitter_start = 1e-10;
+    o.jitter_max = 1e-2;
+    return o;
+}
+
+static int entk__isfinite(double x) { return x - x == 0.0; }
+
+static entk_status entk__check_opts(const entk_predict_opts *o) {
+    if (!(o->diag_reg >= 0 && entk__isfinite(o->diag_reg))) return ENTK_ERR_INVALID_ARG;
+    if (!(o->lr > 0 && entk__isfinite(o->lr))) return ENTK_ERR_INVALID_ARG;
+    if (!(o->t >= 0)) return ENTK_ERR_INVALID_ARG; /* NaN and negative; +inf allowed */
+    if (o->jitter != ENTK_JITTER_NONE && o->jitter != ENTK_JITTER_ESCALATE) return ENTK_ERR_INVALID_ARG;
+    if (o->jitter == ENTK_JITTER_ESCALATE &&
+        !(o->jitter_start > 0 && o->jitter_max >= o->jitter_start && entk__isfinite(o->jitter_max)))
+        return ENTK_ERR_INVALID_ARG;
+    return ENTK_OK;
+}
+
+/* A rows x cols block with leading dimension ld: present, addressable, finite (lower: j <= i only). */
+static entk_status entk__check_block(const double *a, size_t rows, size_t cols, size_t ld, int lower) {
+    size_t i, j, t;
+    if (rows == 0 || cols == 0) return ENTK_OK;
+    if (!a || ld < cols) return ENTK_ERR_INVALID_ARG;
+    if (entk__mul(rows - 1, ld, &t) || t > SIZE_MAX - cols) return ENTK_ERR_OVERFLOW;
+    for (i = 0; i < rows; ++i) {
+        const size_t jn = lower ? i + 1 : cols;
+        for (j = 0; j < jn; ++j)
+            if (!entk__isfinite(a[i * ld + j])) return ENTK_ERR_NONFINITE;
+    }
+    return ENTK_OK;
+}
+
+static entk_status entk__check_kernels(const entk_kernels *K, int need_var, int need_cov) {
+    entk_status st;
+    if (!K || K->n == 0) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__check_block(K->train, K->n, K->n, K->ld_train, 1))) return st;
+    if ((st = entk__check_block(K->test_train, K->m, K->n, K->ld_test_train, 0))) return st;
+    if (K->m == 0) return ENTK_OK;
+    if (need_cov && !K->test_test) return ENTK_ERR_INVALID_ARG;
+    if (need_var && !K->test_test && !K->test_diag) return ENTK_ERR_INVALID_ARG;
+    if (K->test_diag && (st = entk__check_block(K->test_diag, 1, K->m, K->m, 0))) return st;
+    if (K->test_test && (st = entk__check_block(K->test_test, K->m, K->m, K->ld_test_test, 0))) return st;
+    return ENTK_OK;
+}
+
+/* The regularised train matrix, factorised: Cholesky L (t = inf) or eigenpairs (finite t). */
+typedef struct entk__kinv {
+    size_t n;
+    int eig;
+    double *f; /* n x n: L in the lower triangle, or eigenvectors as columns */
+    double *w; /* eigenvalues, ascending (eig) */
+    double c;  /* lr t / (n k) */
+} entk__kinv;
+
+static void entk__kinv_free(entk__kinv *kv) {
+    ENTK_FREE(kv->f);
+    ENTK_FREE(kv->w);
+    kv->f = kv->w = NULL;
+}
+
+static entk_status entk__kinv_build(const double *kdd, size_t ld, size_t n, size_t k,
+                                    const entk_predict_opts *o, entk_predict_info *info, entk__kinv *kv) {
+    double tr = 0, scale = 0, reg;
+    size_t i, j, nn;
+    entk_status st;
+    kv->n = n;
+    kv->f = kv->w = NULL;
+    kv->eig = !(o->t > DBL_MAX);
+    kv->c = 0;
+    for (i = 0; i < n; ++i) {
+        tr += kdd[i * ld + i];
+        scale += fabs(kdd[i * ld + i]);
+    }
+    reg = o->diag_reg_absolute ? o->diag_reg : o->diag_reg * tr / (double)n;
+    scale = scale > 0 ? scale / (double)n : 1.0; /* a zero diagonal: jitter in absolute units */
+    info->reg = reg;
+    if ((st = entk__mul(n, n, &nn)) || (st = entk__alloc_doubles(nn, &kv->f))) return st;
+    if (kv->eig) {
+        /* eig(K + r I) = eig(K) + r with the same vectors: no copy of K needed */
+        if ((st = entk__alloc_doubles(n, &kv->w))) return st;
+        if ((st = entk_syev(n, kdd, ld, kv->w, kv->f, n))) return st;
+        for (i = 0; i < n; ++i) kv->w[i] += reg;
+        kv->c = o->lr * o->t / ((double)n * (double)k);
+        info->min_eig = kv->w[0];
+        info->used_eigen = 1;
+        return ENTK_OK;
+    } else {
+        double jit = 0;
+        for (;;) {
+            size_t ord = 0;
+            for (i = 0; i < n; ++i) {
+                for (j = 0; j <= i; ++j) kv->f[i * n + j] = kdd[i * ld + j];
+                kv->f[i * n + i] += reg + jit;
+            }
+            st = entk_cholesky(n, kv->f, n, &ord);
+            if (st != ENTK_ERR_NOT_PD) break;
+            if (!info->not_pd_order) info->not_pd_order = ord;
+            if (o->jitter == ENTK_JITTER_NONE) break;
+            jit = jit == 0 ? o->jitter_start * scale : 10.0 * jit;
+            if (jit > o->jitter_max * scale * (1.0 + 1e-9)) break;
+            ++info->jitter_tries;
+        }
+        info->jitter = st ? 0.0 : jit;
+        return st;
+    }
+}
+
+/* (1 - e^{-c l}) / l for l >= 0 (clamped), continuous at l = 0 where it is c. */
+static double entk__gd_factor(double l, double c) {
+    const double x = c * (l > 0 ? l : 0.0);
+    if (x < 1e-8) return c * (1.0 - 0.5 * x);
+    return -expm1(-x) / l;
+}
+
+/* C = A B (m x n, ldc) through the packed GEMM. */
+static entk_status entk__matmul(size_t m, size_t n, size_t k, const double *a, size_t ars, size_t acs,
+                                const double *b, size_t brs, size_t bcs, double *c, size_t ldc) {
+    size_t i, j;
+    for (i = 0; i < m; ++i)
+        for (j = 0; j < n; ++j) c[i * ldc + j] = 0.0;
+    return entk__gemm(m, n, k, 1.0, a, ars, acs, b, brs, bcs, c, ldc, 0, NULL);
+}
+
+/* b (n x nc, ldb) <- P b with P = k_reg^-1 (I - e^{-c' k_reg}), c' = cscale c, or (half) <- F b with
+ * F^T F = P: F = L^-1 (Cholesky; cscale is then irrelevant) or diag(sqrt(g)) V^T. */
+static entk_status entk__kinv_apply(const entk__kinv *kv, double cscale, int half, double *b, size_t nc,
+                                    size_t ldb) {
+    const size_t n = kv->n;
+    double *t = NULL;
+    size_t i, j, cnt;
+    entk_status st;
+    if (!kv->eig) return half ? entk_chol_forward(n, kv->f, n, nc, b, ldb) : entk_chol_solve(n, kv->f, n, nc, b, ldb);
+    if ((st = entk__mul(n, nc, &cnt)) || (st = entk__alloc_doubles(cnt, &t))) return st;
+    if ((st = entk__matmul(n, nc, n, kv->f, 1, n, b, ldb, 1, t, nc))) goto done; /* V^T b */
+    for (i = 0; i < n; ++i) {
+        const double g = entk__gd_factor(kv->w[i], cscale * kv->c), s = half ? sqrt(g) : g;
+        for (j = 0; j < nc; ++j) t[i * nc + j] *= s;
+    }
+    if (half) {
+        for (i = 0; i < n; ++i) memcpy(b + i * ldb, t + i * nc, nc * sizeof *b);
+    } else {
+        st = entk__matmul(n, nc, n, kv->f, n, 1, t, nc, 1, b, ldb);
+    }
+done:
+    ENTK_FREE(t);
+    return st;
+}
+
+/* a (rows x cols, lda) transposed into t (cols x rows, contiguous) */
+static void entk__transpose(const double *a, size_t rows, size_t cols, size_t lda, double *t) {
+    size_t i, j;
+    for (i = 0; i < rows; ++i)
+        for (j = 0; j < cols; ++j) t[j * rows + i] = a[i * lda + j];
+}
+
+static entk_status entk__check_out(const double *x, size_t rows, size_t cols, size_t ld) {
+    return x ? entk__check_block(x, rows, cols, ld, 0) : ENTK_OK;
+}
+
+/* Shared argument checks of the three predictors. */
+static entk_status entk__predict_args(const entk_kernels *K, size_t k, const double *y, size_t ldy,
+                                      const entk_predict_opts *o, const double *mean, size_t ldm,
+                                      const double *var, const double *cov, size_t ldc) {
+    entk_status st;
+    if ((st = entk__check_opts(o))) return st;
+    if ((st = entk__check_kernels(K, var != NULL, cov != NULL))) return st;
+    if (k == 0) return ENTK_ERR_INVALID_ARG;
+    if (mean) {
+        if (!y || ldy < k || (K->m && ldm < k)) return ENTK_ERR_INVALID_ARG;
+        if ((st = entk__check_block(y, K->n, k, ldy, 0))) return st;
+    }
+    if (cov && K->m && ldc < K->m) return ENTK_ERR_INVALID_ARG;
+    return ENTK_OK;
+}
+
+/* mean (m x k) = test_train (m x n) * P Y */
+static entk_status entk__predict_mean_with(const entk__kinv *kv, const entk_kernels *K, size_t k,
+                                           const double *y, size_t ldy, double *mean, size_t ldm) {
+    const size_t n = K->n;
+    double *z = NULL;
+    size_t i, cnt;
+    entk_status st;
+    if ((st = entk__mul(n, k, &cnt)) || (st = entk__alloc_doubles(cnt, &z))) return st;
+    for (i = 0; i < n; ++i) memcpy(z + i * k, y + i * ldy, k * sizeof *z);
+    if (!(st = entk__kinv_apply(kv, 1.0, 0, z, k, k)))
+        st = entk__matmul(K->m, k, n, K->test_train, K->ld_test_train, 1, z, k, 1, mean, ldm);
+    ENTK_FREE(z);
+    return st;
+}
+
+ENTKDEF entk_status entk_predict_mean(const entk_kernels *kern, size_t k, const double *y, size_t ldy,
+                                      const entk_predict_opts *opts, double *mean, size_t ldm,
+                                      entk_predict_info *info) {
+    entk_predict_opts o = opts ? *opts : entk_predict_opts_default();
+    entk_predict_info dummy;
+    entk__kinv kv;
+    entk_status st;
+    if (!info) info = &dummy;
+    memset(info, 0, sizeof *info);
+    if (!mean) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__predict_args(kern, k, y, ldy, &o, mean, ldm, NULL, NULL, 0))) return st;
+    if (!(st = entk__kinv_build(kern->train, kern->ld_train, kern->n, k, &o, info, &kv)))
+        st = entk__predict_mean_with(&kv, kern, k, y, ldy, mean, ldm);
+    entk__kinv_free(&kv);
+    if (!st) st = entk__check_out(mean, kern->m, k, ldm);
+    return st;
+}
+
+static double entk__test_var(const entk_kernels *K, size_t i) {
+    return K->test_diag ? K->test_diag[i] : K->test_test[i * K->ld_test_test + i];
+}
+
+ENTKDEF entk_status entk_predict_nngp(const entk_kernels *K, size_t k, const double *y, size_t ldy,
+                                      const entk_predict_opts *opts, double *mean, size_t ldm, double *var,
+                                      double *cov, size_t ldc, entk_predict_info *info) {
+    entk_predict_opts o = opts ? *opts : entk_predict_opts_default();
+    entk_predict_info dummy;
+    entk__kinv kv;
+    double *w = NULL;
+    size_t n, m, i, j, cnt;
+    entk_status st;
+    if (!info) info = &dummy;
+    memset(info, 0, sizeof *info);
+    kv.f = kv.w = NULL;
+    if ((st = entk__predict_args(K, k, y, ldy, &o, mean, ldm, var, cov, ldc))) return st;
+    n = K->n;
+    m = K->m;
+    if ((st = entk__kinv_build(K->train, K->ld_train, n, k, &o, info, &kv))) goto done;
+    if (mean && (st = entk__predict_mean_with(&kv, K, k, y, ldy, mean, ldm))) goto done;
+    if ((var || cov) && m) {
+        /* W = F K(X, x): cov = K(x, x') - W^T W, with F^T F = K_reg^-1 (I - e^{-2c K_reg}) */
+        if ((st = entk__mul(n, m, &cnt)) || (st = entk__alloc_doubles(cnt, &w))) goto done;
+        entk__transpose(K->test_train, m, n, K->ld_test_train, w);
+        if ((st = entk__kinv_apply(&kv, 2.0, 1, w, m, m))) goto done;
+        if (var) {
+            for (i = 0; i < m; ++i) var[i] = 0.0;
+            for (j = 0; j < n; ++j)
+                for (i = 0; i < m; ++i) var[i] += w[j * m + i] * w[j * m + i];
+            for (i = 0; i < m; ++i) {
+                const double v = entk__test_var(K, i) - var[i];
+                var[i] = v > 0 ? v : (v == v ? 0.0 : v); /* rounding below 0 at training points */
+            }
+        }
+        if (cov) {
+            if ((st = entk__matmul(m, m, n, w, 1, m, w, m, 1, cov, ldc))) goto done;
+            for (i = 0; i < m; ++i)
+                for (j = 0; j < m; ++j) cov[i * ldc + j] = K->test_test[i * K->ld_test_test + j] - cov[i * ldc + j];
+        }
+    }
+    if (!(st = entk__check_out(mean, m, k, ldm)) && !(st = entk__check_out(var, 1, m, m)))
+        st = entk__check_out(cov, m, m, ldc);
+done:
+    ENTK_FREE(w);
+    entk__kinv_free(&kv);
+    return st;
+}
+
+ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_kernels *theta, size_t k,
+                                              const double *y, size_t ldy, const entk_predict_opts *opts,
+                                              double *mean, size_t ldm, double *var, double *cov, size_t ldc,
+                                              entk_predict_info *info) {
+    entk_predict_opts o = opts ? *opts : entk_predict_opts_default();
+    entk_predict_info dummy;
+    entk__kinv kv;
+    double *at = NULL, *kf = NULL, *r = NULL;
+    size_t n, m, i, j, cnt, nn;
+    entk_status st;
+    if (!info) info = &dummy;
+    memset(info, 0, sizeof *info);
+    kv.f = kv.w = NULL;
+    if ((st = entk__predict_args(theta, k, y, ldy, &o, mean, ldm, NULL, NULL, 0))) return st;
+    if (!var && !cov && !K) K = theta; /* the mean needs Theta only */
+    if ((st = entk__check_kernels(K, var != NULL, cov != NULL))) return st;
+    if (K->n != theta->n || K->m != theta->m) return ENTK_ERR_SHAPE;
+    if (cov && K->m && ldc < K->m) return ENTK_ERR_INVALID_ARG;
+    n = theta->n;
+    m = theta->m;
+    if (m == 0) return ENTK_OK;
+    if ((st = entk__kinv_build(theta->train, theta->ld_train, n, k, &o, info, &kv))) goto done;
+    /* A^T = P Theta(X, x)  (n x m) */
+    if ((st = entk__mul(n, m, &cnt)) || (st = entk__alloc_doubles(cnt, &at))) goto done;
+    entk__transpose(theta->test_train, m, n, theta->ld_test_train, at);
+    if ((st = entk__kinv_apply(&kv, 1.0, 0, at, m, m))) goto done;
+    if (mean && (st = entk__matmul(m, k, n, at, 1, m, y, ldy, 1, mean, ldm))) goto done;
+    if (var || cov) {
+        /* R = K(X,X) A^T - K(X,x): cov = K(x,x') + A R - K(x,X) A^T */
+        if ((st = entk__mul(n, n, &nn)) || (st = entk__alloc_doubles(nn, &kf)) ||
+            (st = entk__alloc_doubles(cnt, &r)))
+            goto done;
+        for (i = 0; i < n; ++i)
+            for (j = 0; j <= i; ++j) kf[i * n + j] = kf[j * n + i] = K->train[i * K->ld_train + j];
+        if ((st = entk__matmul(n, m, n, kf, n, 1, at, m, 1, r, m))) goto done;
+        for (i = 0; i < n; ++i)
+            for (j = 0; j < m; ++j) r[i * m + j] -= K->test_train[j * K->ld_test_train + i];
+        if (var) {
+            for (i = 0; i < m; ++i) var[i] = 0.0;
+            for (j = 0; j < n; ++j)
+                for (i = 0; i < m; ++i)
+                    var[i] += at[j * m + i] * (r[j * m + i] - K->test_train[i * K->ld_test_train + j]);
+            for (i = 0; i < m; ++i) {
+                const double v = entk__test_var(K, i) + var[i];
+                var[i] = v > 0 ? v : (v == v ? 0.0 : v);
+            }
+        }
+        if (cov) {
+            if ((st = entk__matmul(m, m, n, at, 1, m, r, m, 1, cov, ldc))) goto done;
+            if ((st = entk__gemm(m, m, n, -1.0, K->test_train, K->ld_test_train, 1, at, m, 1, cov, ldc, 0, NULL)))
+                goto done;
+            for (i = 0; i < m; ++i)
+                for (j = 0; j < m; ++j) cov[i * ldc + j] += K->test_test[i * K->ld_test_test + j];
+        }
+    }
+    if (!(st = entk__check_out(mean, m, k, ldm)) && !(st = entk__check_out(var, 1, m, m)))
+        st = entk__check_out(cov, m, m, ldc);
+done:
+    ENTK_FREE(at);
+    ENTK_FREE(kf);
+    ENTK_FREE(r);
+    entk__kinv_free(&kv);
+    return st;
+}
 
 /* ==== [end: predict implementation] ========================================================== */
 

@@ -66,7 +66,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory test-build
 	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check
 
-test-build: $(TEST_BINS) build/aarch64/check
+test-build: bin/entk $(TEST_BINS) build/aarch64/check
 
 # ---- demo, bench -------------------------------------------------------------------------------
 demo: deps-demo
@@ -75,7 +75,7 @@ demo: deps-demo
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS))
-	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS)); do echo "== $$b"; OPENBLAS_NUM_THREADS=1 $$b || exit 1; done
+	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS)); do echo "== $$b"; OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-Haswell} $$b || exit 1; done
 
 build/bench/%: bench/%.c bench/benchutil.h $(HEADERS)
 	@mkdir -p build/bench

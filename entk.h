@@ -218,6 +218,10 @@ typedef struct entk_arch {
 /* A layer with every field at its default (sw = 1, sb = 0, q = 3, pad = valid, n = 1, ...). */
 ENTKDEF entk_layer entk_layer_default(entk_layer_kind kind);
 
+/* The parser's name of a layer ("dense", "relu", "lift", ...); "custom" for ENTK_NL_CUSTOM, "?" if
+ * unknown. */
+ENTKDEF const char *entk_layer_name(const entk_layer *l);
+
 /* Parse SPEC §5's grammar: layers separated by spaces or commas, each `name` or `name(key=value,...)`.
  * On error returns ENTK_ERR_ARCH and writes a one-line message naming the offending token into err
  * (errlen bytes, may be 0). */
@@ -1301,6 +1305,17 @@ static const entk__layer_spec entk__layer_specs[] = {
 
 static const char *const entk__key_names[] = {"sw", "sb", "q", "pad", "n", "flip", "support", "p",
                                               "L", "Lout", "a"};
+
+ENTKDEF const char *entk_layer_name(const entk_layer *l) {
+    size_t k;
+    if (!l) return "?";
+    if (l->kind == ENTK_LAYER_NONLIN && l->nl.kind == ENTK_NL_CUSTOM) return "custom";
+    for (k = 0; k < sizeof entk__layer_specs / sizeof entk__layer_specs[0]; ++k)
+        if (entk__layer_specs[k].kind == l->kind &&
+            (l->kind != ENTK_LAYER_NONLIN || entk__layer_specs[k].nl == l->nl.kind))
+            return entk__layer_specs[k].name;
+    return "?";
+}
 
 #include <stdio.h> /* snprintf only: the library never prints */
 #include <stdarg.h>

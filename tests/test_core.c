@@ -143,3 +143,19 @@ Test(nonlin, rejects_bad_arguments) {
     f.kind = ENTK_NL_CUSTOM;
     cr_assert_eq(entk_nonlin_map(&f, 1, &a, 0, &a, 0, &a, NULL, &t, NULL), ENTK_ERR_INVALID_ARG);
 }
+
+Test(arch, layer_names_round_trip_through_the_parser) {
+    entk_arch a;
+    char err[128];
+    const char *text = "dense relu erf gelu sin identity leaky_relu conv avgpool gap flatten lift gconv gpool "
+                       "rotpool s2lift so3conv so3pool atomsum";
+    char rebuilt[512] = "";
+    int l;
+    cr_assert_eq(entk_arch_parse(text, &a, err, sizeof err), ENTK_OK, "%s", err);
+    for (l = 0; l < a.n_layers; ++l) {
+        if (l) strcat(rebuilt, " ");
+        strcat(rebuilt, entk_layer_name(&a.layer[l]));
+    }
+    cr_assert_str_eq(rebuilt, text);
+    cr_assert_str_eq(entk_layer_name(NULL), "?");
+}

@@ -1,0 +1,753 @@
+/* entk_cn.h - infinite-width NNGP and NTK of CNNs and of C_n / D_n group-equivariant CNNs on the pixel
+ *             grid (SPEC §1.3, §1.4), and their orbit-averaged kernels (SPEC §2).   public domain / MIT
+ *
+ * USAGE
+ *   In exactly one C file:
+ *       #define ENTK_IMPLEMENTATION
+ *       #include "entk_cn.h"        (includes entk.h, and its implementation with it)
+ *   Everywhere else just #include "entk_cn.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF
+ *   and link with `-lm`. Optional: -fopenmp enables the `threads` argument (threads over input pairs;
+ *   results are bit-identical to threads = 1).
+ *
+ * CONFIGURATION MACROS: those of entk.h (ENTK_STATIC, ENTK_NO_SIMD, ENTK_VECTOR, ENTK_NO_SLEEF,
+ *   ENTK_MALLOC/ENTK_FREE, ENTK_ASSERT, ENTK_MAX_LAYERS); this header adds none.
+ *
+ * CONTENTS
+ *   1. Interface: Gram matrices, orbit-averaged Gram matrices, per-pair workspace API, window sum
+ *   2. Implementation: plan (layer checks), window-sum operator A (separable and direct), layers,
+ *      per-input self kernels, pair kernel, Gram drivers
+ *
+ * ARCHITECTURES (entk_arch, parsed by entk_arch_parse)
+ *   image layers:  conv | lift  first (the first layer has weights), then any of
+ *                  conv (only while the group is trivial), lift (only before the first lift or after a
+ *                  rotpool), gconv (only after a lift), nonlinearities, avgpool(p), rotpool;
+ *   one reduction: gap | gpool (global mean over rotations and pixels; identical operations) or
+ *                  flatten ((1/|domain|) sum of the diagonal);
+ *   scalar layers: dense and nonlinearities (entk_scalar_chain of entk.h).
+ *   Anything else is ENTK_ERR_ARCH; an image too small for a valid window or a pool is ENTK_ERR_SHAPE.
+ *
+ * GROUP CONVENTION
+ *   Pixel offsets y = (a, b) are (row, column). R is the 90 degree rotation (a, b) -> (-b, a), F the
+ *   mirror (a, b) -> (a, -b) (left-right). lift(n, flip) lifts to the group G of n (1 + flip) elements
+ *   h = (r, m), r in Z_n, m in {0, 1} (index r + n m), acting on offsets by rho(h) = R^(4 r / n) F^m.
+ *   The product is (r, m)(s, m') = (r + (-1)^m s, m xor m'), so rho is a homomorphism; flip = 0 gives C_n,
+ *   flip = 1 gives D_n (D_4 = p4m). lift and gconv follow SPEC §1.4 with R^r replaced by rho(h) and
+ *   r + s by the group product h s.
+ *
+ * SYMMETRY REDUCTION (SPEC §1.4)
+ *   After a lift every kernel satisfies K((h u, t), (h' u, t')) = K((h, t), (h', t')) for all u in G
+ *   (right translation; the square window is invariant under rho). Only the blocks
+ *   K_b(t, t') = K((e, t), (b, t')), b in G, are stored and computed: |G| times less memory and work
+ *   than the |G|^2 blocks. In this form a gconv acts on block b as the window sum
+ *   A_b[M](t, t') = (1/q^2) sum_y M_b(t + y, t' + rho(b) y), and the sum over the filter support S
+ *   collapses (support = all and support = id give the same kernel after a lift). Each input's own
+ *   diagonal K_xx((h, t), (h, t)) is the same for every h, so it is one value per pixel.
+ *
+ * EXAMPLE
+ *   #define ENTK_IMPLEMENTATION
+ *   #include "entk_cn.h"
+ *   int main(void) {
+ *       entk_arch a; double x[2 * 1 * 6 * 6] = {0}, k[4], t[4];
+ *       x[0] = 1; x[36 + 7] = 1;
+ *       if (entk_arch_parse("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool dense",
+ *                           &a, NULL, 0)) return 1;
+ *       return entk_cn_kernel(&a, x, 2, NULL, 0, 1, 6, 6, k, 2, t, 2, 1) != ENTK_OK;
+ *   }
+ */
+#include "entk.h"
+
+#ifndef ENTK_CN_H
+#define ENTK_CN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum entk_orbit {
+    ENTK_ORBIT_NONE = 0, /* the kernel itself */
+    ENTK_ORBIT_C4,       /* average over the 4 rotations of the second input by multiples of 90 deg */
+    ENTK_ORBIT_D4        /* average over the 8 rotations and mirror images of the second input */
+} entk_orbit;
+
+/* NNGP and NTK Gram matrices of an image network (see ARCHITECTURES above). x1 is n1 x C x H x W and
+ * x2 is n2 x C x H x W (row-major, contiguous, finite). x2 == NULL means x2 = x1: then only the upper
+ * triangle is computed and mirrored. nngp (n1 x n2, leading dimension ldk >= n2) and ntk (ldt) may
+ * each be NULL (not both). threads > 1 computes pairs in parallel with OpenMP when compiled with it;
+ * results are bit-identical to threads = 1. Memory: one workspace (entk_cn_workspace_size) per
+ * thread plus the per-input self kernels. */
+ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
+                                   const double *x2, size_t n2, size_t C, size_t H, size_t W,
+                                   double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
+
+/* Orbit-averaged Gram matrices (SPEC §2): Kbar(x, x') = (1/|G|) sum_g K(x, g x'), likewise for the NTK,
+ * with G the rotations by multiples of 90 degrees (ENTK_ORBIT_C4) or those and their mirror images
+ * (ENTK_ORBIT_D4) acting on the image x' (H == W is required, else ENTK_ERR_SHAPE), for any
+ * architecture this header accepts. Arguments as entk_cn_kernel; with x2 == NULL the full matrix is
+ * computed (Kbar is symmetric only when the base kernel is invariant under G acting on both inputs).
+ * ENTK_ORBIT_NONE is entk_cn_kernel. */
+ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit, const double *x1,
+                                         size_t n1, const double *x2, size_t n2, size_t C, size_t H,
+                                         size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt,
+                                         int threads);
+
+/* ---- per-pair API: single pairs without allocation ---- */
+
+/* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
+ * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
+ * The workspace holds 2 |G| + 1 kernel blocks of (HW)^2 doubles plus two self records. */
+ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
+                                           size_t *work_len, size_t *self_len);
+
+/* One input's self-kernel record: its own diagonal K_xx(g, g) before every image nonlinearity and its
+ * kernel after the reduction layer. x is C x H x W; self has self_len doubles; work has work_len
+ * doubles. Compute once per input and pass to every entk_cn_pair involving it. */
+ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t C, size_t H, size_t W,
+                                 double *self, double *work);
+
+/* NNGP *k and NTK *t of one pair (x1, x2), each C x H x W. self1 and self2 are the inputs' records from
+ * entk_cn_self, or NULL (then they are computed in the workspace). t may be NULL (NNGP only, about
+ * half the work). No allocation; work has work_len doubles. */
+ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
+                                 const double *x2, const double *self2, size_t C, size_t H, size_t W,
+                                 double *work, double *k, double *t);
+
+/* The window-sum operator A of a conv / lift / gconv layer (exposed for tests and benchmarks):
+ *   out(t, t') = (1/q^2) sum_{y in window} m(t + y, t' + rho(block) y)
+ * m is an (H W) x (H W) pixel kernel, out is (Ho Wo) x (Ho Wo) with Ho = H - q + 1 for valid padding
+ * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
+ * flip). direct = 0 uses the separable two-pass form (tmp: H W Ho Wo doubles), direct = 1 the q^2
+ * gather per entry (tmp unused, may be NULL). The two agree to rounding. */
+ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
+                                       int flip, int block, int direct, double *tmp, double *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ENTK_CN_H */
+
+/* ============================================================================================== */
+/* --- implementation ---                                                                         */
+/* ============================================================================================== */
+#if defined(ENTK_IMPLEMENTATION) && !defined(ENTK_CN_IMPLEMENTATION_DONE)
+#define ENTK_CN_IMPLEMENTATION_DONE
+
+/* ============================================================================================== */
+/* 2.1 Plan: the layer checks and the sizes                                                       */
+/* ============================================================================================== */
+
+typedef struct entk__cn_plan {
+    int red;          /* index of the reduction layer (gap, gpool or flatten) */
+    int ng_max;       /* largest number of stored blocks */
+    size_t P0;        /* H W */
+    size_t blk;       /* P0^2: stride between stored blocks */
+    size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
+    size_t work_len;
+} entk__cn_plan;
+
+static int entk__cn_group_size(const entk_layer *l) { return l->n * (1 + (l->flip ? 1 : 0)); }
+
+static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, size_t W, entk__cn_plan *p) {
+    int l, lifted = 0, ng = 1;
+    size_t h = H, w = W, self = 0, t;
+    entk_status st;
+    if (!a || a->n_layers < 1 || a->n_layers > ENTK_MAX_LAYERS) return ENTK_ERR_INVALID_ARG;
+    if (C == 0 || H == 0 || W == 0) return ENTK_ERR_SHAPE;
+    p->red = -1;
+    p->ng_max = 1;
+    if (a->layer[0].kind != ENTK_LAYER_CONV && a->layer[0].kind != ENTK_LAYER_LIFT) return ENTK_ERR_ARCH;
+    for (l = 0; l < a->n_layers; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX)) return ENTK_ERR_ARCH;
+        if (ly->kind == ENTK_LAYER_NONLIN) {
+            double one = 1.0, v;
+            if ((st = entk_nonlin_map(&ly->nl, 1, &one, 0, &one, 0, &one, NULL, &v, NULL))) return st;
+            if (p->red < 0) self += h * w;
+            continue;
+        }
+        if (p->red >= 0) { /* scalar phase */
+            if (ly->kind != ENTK_LAYER_DENSE) return ENTK_ERR_ARCH;
+            continue;
+        }
+        switch (ly->kind) {
+        case ENTK_LAYER_CONV:
+        case ENTK_LAYER_LIFT:
+        case ENTK_LAYER_GCONV:
+            if (ly->q < 1 || ly->q % 2 != 1 || ly->q > 99) return ENTK_ERR_ARCH;
+            if (ly->pad != ENTK_PAD_VALID && ly->pad != ENTK_PAD_SAME && ly->pad != ENTK_PAD_CIRCULAR)
+                return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_CONV && ng != 1) return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_GCONV && !lifted) return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_GCONV && ly->support != ENTK_SUPPORT_ALL &&
+                ly->support != ENTK_SUPPORT_ID) return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_LIFT) {
+                if (lifted || (ly->n != 1 && ly->n != 2 && ly->n != 4) || (ly->flip != 0 && ly->flip != 1))
+                    return ENTK_ERR_ARCH;
+                lifted = 1;
+                ng = entk__cn_group_size(ly);
+                if (ng > p->ng_max) p->ng_max = ng;
+            }
+            if (ly->pad == ENTK_PAD_VALID) {
+                if (h < (size_t)ly->q || w < (size_t)ly->q) return ENTK_ERR_SHAPE;
+                h -= (size_t)ly->q - 1;
+                w -= (size_t)ly->q - 1;
+            }
+            break;
+        case ENTK_LAYER_AVGPOOL:
+            if (ly->p < 1) return ENTK_ERR_ARCH;
+            if (h < (size_t)ly->p || w < (size_t)ly->p) return ENTK_ERR_SHAPE;
+            h /= (size_t)ly->p;
+            w /= (size_t)ly->p;
+            break;
+        case ENTK_LAYER_ROTPOOL:
+            if (!lifted) return ENTK_ERR_ARCH;
+            lifted = 0;
+            ng = 1;
+            break;
+        case ENTK_LAYER_GAP:
+        case ENTK_LAYER_GPOOL:
+        case ENTK_LAYER_FLATTEN:
+            p->red = l;
+            break;
+        default:
+            return ENTK_ERR_ARCH; /* dense before the reduction, SO(3) layers, ... */
+        }
+    }
+    if (p->red < 0) return ENTK_ERR_ARCH;
+    if ((st = entk__mul(H, W, &p->P0)) || (st = entk__mul(p->P0, p->P0, &p->blk))) return st;
+    if ((st = entk__mul(C, p->blk, &t))) return st; /* the inputs themselves must be addressable */
+    p->self_len = self + 2;
+    if ((st = entk__mul(p->blk, (size_t)(2 * p->ng_max + 1), &t))) return st;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len) return ENTK_ERR_OVERFLOW;
+    p->work_len = t + 2 * p->self_len;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.2 The window-sum operator A                                                                  */
+/* ============================================================================================== */
+
+/* rho(b) as a signed permutation matrix m (row-major 2 x 2) acting on (row, column) offsets. */
+static void entk__cn_rho(int n, int b, int m[4]) {
+    int r = b % n, mir = b / n, k, i;
+    m[0] = 1; m[1] = 0; m[2] = 0; m[3] = mir ? -1 : 1;
+    for (k = 0; k < r * (4 / n); ++k) { /* m <- R m with R = [[0, -1], [1, 0]] */
+        int n0[4];
+        for (i = 0; i < 2; ++i) { n0[i] = -m[2 + i]; n0[2 + i] = m[i]; }
+        memcpy(m, n0, sizeof n0);
+    }
+}
+
+/* Input index on an axis of size N for output index o and offset s (h = half window); -1 outside
+ * (same padding). Valid outputs are centred at o + h. */
+static long entk__cn_idx(size_t o, long s, size_t N, int h, entk_pad pad) {
+    long v = (long)o + s, n = (long)N;
+    if (pad == ENTK_PAD_VALID) return v + h;
+    if (pad == ENTK_PAD_CIRCULAR) { v %= n; return v < 0 ? v + n : v; }
+    return (v >= 0 && v < n) ? v : -1;
+}
+
+/* One separable pass: out[o] = sum_{k=-h..h} in[o with axis u moved by k and axis v by s k]
+ * (u in {0, 1}, v in {2, 3}, s = +-1), on 4-D arrays (i, j, i', j') with dims din -> dout. Rows along
+ * the last axis are contiguous in both arrays, so the inner loops are shifted row adds. */
+static void entk__cn_pass(const double *in, const size_t din[4], double *out, const size_t dout[4], int u,
+                          int v, int s, int h, entk_pad pad) {
+    size_t o[3];
+    const size_t n3 = dout[3];
+    for (o[0] = 0; o[0] < dout[0]; ++o[0])
+        for (o[1] = 0; o[1] < dout[1]; ++o[1])
+            for (o[2] = 0; o[2] < dout[2]; ++o[2]) {
+                double *orow = out + ((o[0] * dout[1] + o[1]) * dout[2] + o[2]) * n3;
+                int k, first = 1;
+                /* k = 0 first: it is never outside, so it initialises the row */
+                for (k = 0; k <= 2 * h; ++k) {
+                    const int kk = k <= h ? k : h - k; /* 0, 1, .., h, -1, .., -h */
+                    long ix[3];
+                    int a, ok = 1;
+                    const double *irow;
+                    long sh;
+                    size_t j, lo, hi;
+                    for (a = 0; a < 3; ++a) {
+                        if (a == u) ix[a] = entk__cn_idx(o[a], kk, din[a], h, pad);
+                        else if (a == v) ix[a] = entk__cn_idx(o[a], (long)s * kk, din[a], h, pad);
+                        else ix[a] = (long)o[a];
+                        if (ix[a] < 0) ok = 0;
+                    }
+                    if (!ok) continue;
+                    irow = in + (((size_t)ix[0] * din[1] + (size_t)ix[1]) * din[2] + (size_t)ix[2]) * din[3];
+                    if (v != 3) {
+                        if (first) memcpy(orow, irow, n3 * sizeof *orow);
+                        else for (j = 0; j < n3; ++j) orow[j] += irow[j];
+                        first = 0;
+                        continue;
+                    }
+                    sh = (long)s * kk;
+                    if (pad == ENTK_PAD_VALID) {
+                        const double *src = irow + h + sh;
+                        if (first) memcpy(orow, src, n3 * sizeof *orow);
+                        else for (j = 0; j < n3; ++j) orow[j] += src[j];
+                    } else if (pad == ENTK_PAD_SAME) { /* j + sh in [0, n3) */
+                        lo = sh < 0 ? (size_t)(-sh) : 0;
+                        hi = sh > 0 ? ((size_t)sh < n3 ? n3 - (size_t)sh : 0) : n3;
+                        if (lo > n3) lo = n3;
+                        if (first) memcpy(orow, irow, n3 * sizeof *orow); /* k = 0: sh = 0 */
+                        else for (j = lo; j < hi; ++j) orow[j] += irow[(long)j + sh];
+                    } else { /* circular: j + sh wraps; two segments */
+                        size_t j0 = (size_t)entk__cn_idx(0, sh, n3, h, pad), m = n3 - j0;
+                        if (first) {
+                            memcpy(orow, irow + j0, m * sizeof *orow);
+                            memcpy(orow + m, irow, j0 * sizeof *orow);
+                        } else {
+                            for (j = 0; j < m; ++j) orow[j] += irow[j0 + j];
+                            for (j = m; j < n3; ++j) orow[j] += irow[j - m];
+                        }
+                    }
+                    first = 0;
+                }
+            }
+}
+
+/* Fast A without the 1/q^2: out = sum_y m(t + y, t' + rho y), as two passes (over a, then over b). */
+static void entk__cn_wsum_fast(const double *m, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
+                               double *tmp, double *out) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    /* a moves axis 0 and primed axis 2 (if rho[0] != 0, sign rho[0]) or 3 (sign rho[2]);
+     * b moves axis 1 and the other primed axis. */
+    const int va = rho[0] != 0 ? 2 : 3, sa = rho[0] != 0 ? rho[0] : rho[2];
+    const int vb = rho[1] != 0 ? 2 : 3, sb = rho[1] != 0 ? rho[1] : rho[3];
+    size_t d0[4], d1[4], d2[4];
+    d0[0] = H; d0[1] = W; d0[2] = H; d0[3] = W;
+    memcpy(d1, d0, sizeof d0);
+    d1[0] = Ho;
+    d1[va] = va == 2 ? Ho : Wo;
+    memcpy(d2, d1, sizeof d1);
+    d2[1] = Wo;
+    d2[vb] = vb == 2 ? Ho : Wo;
+    entk__cn_pass(m, d0, tmp, d1, 0, va, sa, h, pad);
+    entk__cn_pass(tmp, d1, out, d2, 1, vb, sb, h, pad);
+}
+
+/* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
+static void entk__cn_wsum_direct(const double *m, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
+                                 double *out) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    const size_t P = H * W;
+    size_t i, j, i2, j2;
+    for (i = 0; i < Ho; ++i)
+        for (j = 0; j < Wo; ++j)
+            for (i2 = 0; i2 < Ho; ++i2)
+                for (j2 = 0; j2 < Wo; ++j2) {
+                    double s = 0;
+                    int a, b;
+                    for (a = -h; a <= h; ++a)
+                        for (b = -h; b <= h; ++b) {
+                            long p0 = entk__cn_idx(i, a, H, h, pad), p1 = entk__cn_idx(j, b, W, h, pad);
+                            long p2 = entk__cn_idx(i2, rho[0] * a + rho[1] * b, H, h, pad);
+                            long p3 = entk__cn_idx(j2, rho[2] * a + rho[3] * b, W, h, pad);
+                            if (p0 < 0 || p1 < 0 || p2 < 0 || p3 < 0) continue;
+                            s += m[((size_t)p0 * W + (size_t)p1) * P + (size_t)p2 * W + (size_t)p3];
+                        }
+                    out[((i * Wo + j) * Ho + i2) * Wo + j2] = s;
+                }
+}
+
+ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
+                                       int flip, int block, int direct, double *tmp, double *out) {
+    int rho[4];
+    size_t P, nn, Ho, Wo, i;
+    double c;
+    if (!m || !out || (!direct && !tmp) || q < 1 || q % 2 != 1 || (n != 1 && n != 2 && n != 4) ||
+        (flip != 0 && flip != 1) || block < 0 || block >= n * (1 + flip) ||
+        (pad != ENTK_PAD_VALID && pad != ENTK_PAD_SAME && pad != ENTK_PAD_CIRCULAR))
+        return ENTK_ERR_INVALID_ARG;
+    if (H == 0 || W == 0 || (pad == ENTK_PAD_VALID && (H < (size_t)q || W < (size_t)q))) return ENTK_ERR_SHAPE;
+    if (entk__mul(H, W, &P) || entk__mul(P, P, &nn)) return ENTK_ERR_OVERFLOW;
+    entk__cn_rho(n, block, rho);
+    if (direct) entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
+    else entk__cn_wsum_fast(m, H, W, q, pad, rho, tmp, out);
+    Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    c = 1.0 / ((double)q * (double)q);
+    for (i = 0; i < Ho * Wo * Ho * Wo; ++i) out[i] *= c;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.3 The pair kernel                                                                            */
+/* ============================================================================================== */
+
+/* Runs the image layers of one pair and the reduction. self mode (rec != NULL, x1 == x2): records the
+ * diagonals into rec and uses them as k11 = k22. Otherwise d1, d2 are the inputs' records.
+ * want_t = 0 skips the NTK. Writes the reduced (k, theta) into *k, *t. */
+static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
+                                const double *x2, size_t C, size_t H, size_t W, const double *d1,
+                                const double *d2, double *rec, int want_t, double *work, double *kout,
+                                double *tout) {
+    const size_t S = pl->blk;
+    double *K = work, *T = work + (size_t)pl->ng_max * S, *tmp = T + (size_t)pl->ng_max * S;
+    size_t h = H, w = W, P = H * W, off = 0, i, j, c;
+    int ng = 1, l, b, lifted_n = 1, first = 1;
+    entk_status st;
+    /* input kernel M0(t, t') = (1/C) sum_c x1_c(t) x2_c(t') in block 0 */
+    for (i = 0; i < P; ++i) {
+        double *row = K + i * P;
+        for (j = 0; j < P; ++j) row[j] = 0;
+        for (c = 0; c < C; ++c) {
+            const double av = x1[c * P + i];
+            const double *xr = x2 + c * P;
+            for (j = 0; j < P; ++j) row[j] += av * xr[j];
+        }
+        for (j = 0; j < P; ++j) row[j] /= (double)C;
+    }
+    for (l = 0; l < pl->red; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        switch (ly->kind) {
+        case ENTK_LAYER_CONV:
+        case ENTK_LAYER_LIFT:
+        case ENTK_LAYER_GCONV: {
+            const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : ng;
+            const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+            const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+            const size_t m = ho * wo * ho * wo;
+            const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+            if (ly->kind == ENTK_LAYER_LIFT) lifted_n = ly->n;
+            /* descending: a lift reads block 0 for every output block, so block 0 is written last */
+            for (b = nb - 1; b >= 0; --b) {
+                const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
+                int rho[4];
+                double *kb = K + (size_t)b * S, *tb = T + (size_t)b * S;
+                entk__cn_rho(lifted_n, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+                entk__cn_wsum_fast(K + src * S, h, w, ly->q, ly->pad, rho, tmp, kb);
+                for (i = 0; i < m; ++i) kb[i] = cw * kb[i] + b2;
+                if (!want_t) continue;
+                if (first) {
+                    memcpy(tb, kb, m * sizeof *tb);
+                } else {
+                    entk__cn_wsum_fast(T + src * S, h, w, ly->q, ly->pad, rho, tmp, tb);
+                    for (i = 0; i < m; ++i) tb[i] = kb[i] + cw * tb[i];
+                }
+            }
+            ng = nb;
+            h = ho;
+            w = wo;
+            P = h * w;
+            first = 0;
+            break;
+        }
+        case ENTK_LAYER_NONLIN: {
+            const double *e1, *e2;
+            if (rec) {
+                for (i = 0; i < P; ++i) rec[off + i] = K[i * P + i];
+                e1 = e2 = rec + off;
+            } else {
+                e1 = d1 + off;
+                e2 = d2 + off;
+            }
+            for (b = 0; b < ng; ++b)
+                for (i = 0; i < P; ++i) {
+                    double *kr = K + (size_t)b * S + i * P, *tr = want_t ? T + (size_t)b * S + i * P : NULL;
+                    if ((st = entk_nonlin_map(&ly->nl, P, e1 + i, 0, e2, 1, kr, tr, kr, tr))) return st;
+                }
+            off += P;
+            break;
+        }
+        case ENTK_LAYER_AVGPOOL: {
+            const size_t p = (size_t)ly->p, ho = h / p, wo = w / p, po = ho * wo;
+            const double sc = 1.0 / ((double)p * (double)p * (double)p * (double)p);
+            int which;
+            for (which = 0; which < (want_t ? 2 : 1); ++which)
+                for (b = 0; b < ng; ++b) {
+                    double *src = (which ? T : K) + (size_t)b * S;
+                    size_t u, u2;
+                    for (u = 0; u < po; ++u)
+                        for (u2 = 0; u2 < po; ++u2) {
+                            const size_t r0 = (u / wo) * p, c0 = (u % wo) * p;
+                            const size_t r1 = (u2 / wo) * p, c1 = (u2 % wo) * p;
+                            double s = 0;
+                            size_t a0, a1, b0, b1;
+                            for (a0 = 0; a0 < p; ++a0)
+                                for (a1 = 0; a1 < p; ++a1) {
+                                    const double *row = src + ((r0 + a0) * w + c0 + a1) * P + c1;
+                                    for (b0 = 0; b0 < p; ++b0)
+                                        for (b1 = 0; b1 < p; ++b1) s += row[(r1 + b0) * w + b1];
+                                }
+                            tmp[u * po + u2] = s * sc;
+                        }
+                    memcpy(src, tmp, po * po * sizeof *tmp);
+                }
+            h = ho;
+            w = wo;
+            P = po;
+            break;
+        }
+        case ENTK_LAYER_ROTPOOL: {
+            const size_t m = P * P;
+            int which;
+            for (which = 0; which < (want_t ? 2 : 1); ++which) {
+                double *base = which ? T : K;
+                for (b = 1; b < ng; ++b)
+                    for (i = 0; i < m; ++i) base[i] += base[(size_t)b * S + i];
+                for (i = 0; i < m; ++i) base[i] /= (double)ng;
+            }
+            ng = 1;
+            lifted_n = 1;
+            break;
+        }
+        default:
+            return ENTK_ERR_ARCH;
+        }
+    }
+    {
+        const entk_layer *ly = &a->layer[pl->red];
+        int which;
+        for (which = 0; which < 2; ++which) {
+            const double *base = which ? T : K;
+            double s = 0;
+            if (which && !want_t) { *tout = 0; break; }
+            if (ly->kind == ENTK_LAYER_FLATTEN) {
+                for (i = 0; i < P; ++i) s += base[i * P + i];
+                s /= (double)P;
+            } else {
+                for (b = 0; b < ng; ++b) {
+                    double sb = 0;
+                    for (i = 0; i < P * P; ++i) sb += base[(size_t)b * S + i];
+                    s += sb;
+                }
+                s /= (double)ng * (double)P * (double)P;
+            }
+            *(which ? tout : kout) = s;
+        }
+    }
+    if (rec) {
+        rec[off] = *kout;
+        rec[off + 1] = *tout;
+    }
+    return ENTK_OK;
+}
+
+/* The scalar layers after the reduction; self records hold each input's reduced (k, theta). */
+static entk_status entk__cn_finish(const entk_arch *a, const entk__cn_plan *pl, const double *s1,
+                                   const double *s2, double *k, double *t) {
+    double k11 = s1[pl->self_len - 2], t11 = s1[pl->self_len - 1];
+    double k22 = s2[pl->self_len - 2], t22 = s2[pl->self_len - 1];
+    return entk_scalar_chain(a->layer + pl->red + 1, a->n_layers - pl->red - 1, &k11, &t11, &k22, &t22, k, t);
+}
+
+ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
+                                           size_t *work_len, size_t *self_len) {
+    entk__cn_plan pl;
+    entk_status st = entk__cn_plan_make(arch, C, H, W, &pl);
+    if (st) return st;
+    if (work_len) *work_len = pl.work_len;
+    if (self_len) *self_len = pl.self_len;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t C, size_t H, size_t W,
+                                 double *self, double *work) {
+    entk__cn_plan pl;
+    entk_status st;
+    double k, t;
+    if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
+    if (!x || !self || !work) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__check_finite(x, C * pl.P0))) return st;
+    return entk__cn_run(arch, &pl, x, x, C, H, W, NULL, NULL, self, 1, work, &k, &t);
+}
+
+ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
+                                 const double *x2, const double *self2, size_t C, size_t H, size_t W,
+                                 double *work, double *k, double *t) {
+    entk__cn_plan pl;
+    entk_status st;
+    double kk, tt, *own;
+    if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
+    if (!x1 || !x2 || !work || !k) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__check_finite(x1, C * pl.P0)) || (st = entk__check_finite(x2, C * pl.P0))) return st;
+    own = work + (pl.work_len - 2 * pl.self_len);
+    if (!self1) {
+        if ((st = entk__cn_run(arch, &pl, x1, x1, C, H, W, NULL, NULL, own, 1, work, &kk, &tt))) return st;
+        self1 = own;
+    }
+    if (!self2) {
+        double *o2 = own + pl.self_len;
+        if ((st = entk__cn_run(arch, &pl, x2, x2, C, H, W, NULL, NULL, o2, 1, work, &kk, &tt))) return st;
+        self2 = o2;
+    }
+    if ((st = entk__cn_run(arch, &pl, x1, x2, C, H, W, self1, self2, NULL, t != NULL, work, &kk, &tt)))
+        return st;
+    if ((st = entk__cn_finish(arch, &pl, self1, self2, &kk, &tt))) return st;
+    *k = kk;
+    if (t) *t = tt;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.4 Gram drivers                                                                               */
+/* ============================================================================================== */
+
+/* Rotation by 90 degrees k times, then (mir) a left-right mirror, of a C x N x N image. */
+static void entk__cn_transform(const double *x, size_t C, size_t N, int k, int mir, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < N; ++i)
+            for (j = 0; j < N; ++j) {
+                size_t si = i, sj = mir ? N - 1 - j : j, t, r;
+                for (r = 0; r < (size_t)k; ++r) { t = si; si = sj; sj = N - 1 - t; }
+                y[(c * N + i) * N + j] = x[(c * N + si) * N + sj];
+            }
+}
+
+/* Gram matrix over pairs (i, j) of x1 and the ng transformed copies of x2 (x2g: n2 x ng images, the
+ * copies of image j contiguous): out = (1/ng) sum_g kernel(x1_i, x2g_{j, g}). sym: x2g is x1 (ng = 1),
+ * upper triangle only, diagonal from the self records. */
+static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, const double *x1, size_t n1,
+                                 const double *x2g, size_t n2, int ng, int sym, size_t C, size_t H,
+                                 size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    const size_t img = C * pl->P0, m2 = n2 * (size_t)ng;
+    double *self = NULL;
+    size_t nself, npairs;
+    entk_status st = ENTK_OK;
+    long long ns, p, np;
+    if ((st = entk__mul(n1 + (sym ? 0 : m2), pl->self_len, &nself))) return st;
+    if ((st = entk__mul(n1, n2, &npairs))) return st;
+    if ((st = entk__alloc_doubles(nself, &self))) return st;
+    ns = (long long)(n1 + (sym ? 0 : m2));
+    np = (long long)npairs;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#else
+    ENTK__UNUSED(threads);
+#endif
+    {
+        double *wk = NULL;
+        entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
+        if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+            st = lst;
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < ns; ++p) {
+            const double *x = (size_t)p < n1 ? x1 + (size_t)p * img : x2g + ((size_t)p - n1) * img;
+            double kk, tt;
+            if (!wk) continue;
+            lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, 1, wk,
+                               &kk, &tt);
+            if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+                st = lst;
+            }
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < np; ++p) {
+            const size_t i = (size_t)p / n2, j = (size_t)p % n2;
+            double ks = 0, ts = 0;
+            int g;
+            if (!wk || st) continue;
+            if (sym && j < i) continue;
+            for (g = 0; g < ng; ++g) {
+                const size_t jg = j * (size_t)ng + (size_t)g;
+                const double *s1 = self + i * pl->self_len;
+                const double *s2 = sym ? self + j * pl->self_len : self + (n1 + jg) * pl->self_len;
+                double kk = s1[pl->self_len - 2], tt = s1[pl->self_len - 1];
+                if (!(sym && i == j))
+                    lst = entk__cn_run(a, pl, x1 + i * img, x2g + jg * img, C, H, W, s1, s2, NULL, ntk != NULL,
+                                       wk, &kk, &tt);
+                if (!lst) lst = entk__cn_finish(a, pl, s1, s2, &kk, &tt);
+                if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+                    st = lst;
+                    break;
+                }
+                ks += kk;
+                ts += tt;
+            }
+            if (nngp) nngp[i * ldk + j] = ks / (double)ng;
+            if (ntk) ntk[i * ldt + j] = ts / (double)ng;
+        }
+        ENTK_FREE(wk);
+    }
+    if (!st && sym) {
+        size_t i, j;
+        for (i = 0; i < n1; ++i)
+            for (j = 0; j < i; ++j) {
+                if (nngp) nngp[i * ldk + j] = nngp[j * ldk + i];
+                if (ntk) ntk[i * ldt + j] = ntk[j * ldt + i];
+            }
+    }
+    ENTK_FREE(self);
+    return st;
+}
+
+static entk_status entk__cn_args(const entk_arch *arch, const double *x1, size_t n1, const double *x2,
+                                 size_t n2, size_t C, size_t H, size_t W, double *nngp, size_t ldk,
+                                 double *ntk, size_t ldt, entk__cn_plan *pl) {
+    entk_status st;
+    size_t cnt;
+    if ((st = entk__cn_plan_make(arch, C, H, W, pl))) return st;
+    if (n1 == 0 || n2 == 0) return ENTK_OK;
+    if (!x1 || !x2 || (!nngp && !ntk)) return ENTK_ERR_INVALID_ARG;
+    if ((nngp && ldk < n2) || (ntk && ldt < n2)) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__mul(n1 > n2 ? n1 : n2, C * pl->P0, &cnt))) return st;
+    if ((st = entk__check_finite(x1, n1 * C * pl->P0))) return st;
+    if (x2 != x1 && (st = entk__check_finite(x2, n2 * C * pl->P0))) return st;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
+                                   const double *x2, size_t n2, size_t C, size_t H, size_t W,
+                                   double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    entk__cn_plan pl;
+    entk_status st;
+    const int sym = x2 == NULL;
+    if (sym) { x2 = x1; n2 = n1; }
+    if ((st = entk__cn_args(arch, x1, n1, x2, n2, C, H, W, nngp, ldk, ntk, ldt, &pl))) return st;
+    if (n1 == 0 || n2 == 0) return ENTK_OK;
+    return entk__cn_gram(arch, &pl, x1, n1, x2, n2, 1, sym, C, H, W, nngp, ldk, ntk, ldt, threads);
+}
+
+ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit, const double *x1,
+                                         size_t n1, const double *x2, size_t n2, size_t C, size_t H,
+                                         size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt,
+                                         int threads) {
+    entk__cn_plan pl;
+    entk_status st;
+    const int ng = orbit == ENTK_ORBIT_C4 ? 4 : 8;
+    double *xg = NULL;
+    size_t img, cnt, j;
+    int g;
+    if (orbit == ENTK_ORBIT_NONE) return entk_cn_kernel(arch, x1, n1, x2, n2, C, H, W, nngp, ldk, ntk, ldt, threads);
+    if (orbit != ENTK_ORBIT_C4 && orbit != ENTK_ORBIT_D4) return ENTK_ERR_INVALID_ARG;
+    if (!x2) { x2 = x1; n2 = n1; }
+    if ((st = entk__cn_args(arch, x1, n1, x2, n2, C, H, W, nngp, ldk, ntk, ldt, &pl))) return st;
+    if (H != W) return ENTK_ERR_SHAPE;
+    if (n1 == 0 || n2 == 0) return ENTK_OK;
+    img = C * pl.P0;
+    if ((st = entk__mul(n2 * (size_t)ng, img, &cnt)) || (st = entk__alloc_doubles(cnt, &xg))) return st;
+    for (j = 0; j < n2; ++j)
+        for (g = 0; g < ng; ++g)
+            entk__cn_transform(x2 + j * img, C, H, g % 4, g / 4, xg + (j * (size_t)ng + (size_t)g) * img);
+    st = entk__cn_gram(arch, &pl, x1, n1, xg, n2, ng, 0, C, H, W, nngp, ldk, ntk, ldt, threads);
+    ENTK_FREE(xg);
+    return st;
+}
+
+#endif /* ENTK_IMPLEMENTATION && !ENTK_CN_IMPLEMENTATION_DONE */
+
+/*
+ * LICENSE: MIT. Copyright (c) 2026 the entk authors. Permission is hereby granted, free of charge, to
+ * any person obtaining a copy of this software, to deal in the software without restriction, subject to
+ * including this notice. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
+ */

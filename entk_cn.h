@@ -115,7 +115,7 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
  *   out(t, t') = (1/q^2) sum_{y in window} m(t + y, t' + rho(block) y)
  * m is an (H W) x (H W) pixel kernel, out is (Ho Wo) x (Ho Wo) with Ho = H - q + 1 for valid padding
  * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
- * flip). direct = 0 uses the separable two-pass form (tmp: H W Ho Wo doubles), direct = 1 the q^2
+ * flip). direct = 0 uses the separable two-pass form (tmp: W H W doubles), direct = 1 the q^2
  * gather per entry (tmp unused, may be NULL). The two agree to rounding. */
 ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
                                        int flip, int block, int direct, double *tmp, double *out);
@@ -141,6 +141,7 @@ typedef struct entk__cn_plan {
     size_t P0;        /* H W */
     size_t blk;       /* P0^2: stride between stored blocks */
     size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
+    size_t row_len;   /* W (H W): the pass buffer of one output block row */
     size_t work_len;
 } entk__cn_plan;
 
@@ -216,9 +217,11 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     if ((st = entk__mul(H, W, &p->P0)) || (st = entk__mul(p->P0, p->P0, &p->blk))) return st;
     if ((st = entk__mul(C, p->blk, &t))) return st; /* the inputs themselves must be addressable */
     p->self_len = self + 2;
-    if ((st = entk__mul(p->blk, (size_t)(2 * p->ng_max + 1), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len) return ENTK_ERR_OVERFLOW;
-    p->work_len = t + 2 * p->self_len;
+    /* K and Theta twice (ping-pong: layers read one copy and write the other) and one block row */
+    if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - W * p->P0) return ENTK_ERR_OVERFLOW;
+    p->row_len = W * p->P0;
+    p->work_len = t + p->row_len + 2 * p->self_len;
     return ENTK_OK;
 }
 
@@ -248,84 +251,105 @@ static long entk__cn_idx(size_t o, long s, size_t N, int h, entk_pad pad) {
 
 /* One separable pass: out[o] = sum_{k=-h..h} in[o with axis u moved by k and axis v by s k]
  * (u in {0, 1}, v in {2, 3}, s = +-1), on 4-D arrays (i, j, i', j') with dims din -> dout. Rows along
- * the last axis are contiguous in both arrays, so the inner loops are shifted row adds. */
+ * the last axis are contiguous in both arrays, so the inner loops are shifted row adds. The output's
+ * axis 0 starts at base0 (one block row at a time: dout[0] = 1). Terms are added in the order
+ * k = 0, 1, .., h, -1, .., -h; k = 0 is never outside, so it initialises each row. */
 static void entk__cn_pass(const double *in, const size_t din[4], double *out, const size_t dout[4], int u,
-                          int v, int s, int h, entk_pad pad) {
-    size_t o[3];
+                          int v, int s, int h, entk_pad pad, size_t base0) {
     const size_t n3 = dout[3];
+    const long N3 = (long)din[3];
+    const double *rows[2 * 99 + 1];
+    long sh[2 * 99 + 1];
+    size_t o[3];
     for (o[0] = 0; o[0] < dout[0]; ++o[0])
         for (o[1] = 0; o[1] < dout[1]; ++o[1])
             for (o[2] = 0; o[2] < dout[2]; ++o[2]) {
                 double *orow = out + ((o[0] * dout[1] + o[1]) * dout[2] + o[2]) * n3;
-                int k, first = 1;
-                /* k = 0 first: it is never outside, so it initialises the row */
+                int k, nt = 0, t;
+                long lo = 0, hi = (long)n3, j;
+                /* the terms of this row: input row and the shift of the last axis (j -> j + sh) */
                 for (k = 0; k <= 2 * h; ++k) {
                     const int kk = k <= h ? k : h - k; /* 0, 1, .., h, -1, .., -h */
                     long ix[3];
-                    int a, ok = 1;
-                    const double *irow;
-                    long sh;
-                    size_t j, lo, hi;
-                    for (a = 0; a < 3; ++a) {
-                        if (a == u) ix[a] = entk__cn_idx(o[a], kk, din[a], h, pad);
-                        else if (a == v) ix[a] = entk__cn_idx(o[a], (long)s * kk, din[a], h, pad);
-                        else ix[a] = (long)o[a];
-                        if (ix[a] < 0) ok = 0;
+                    int ax, ok = 1;
+                    for (ax = 0; ax < 3; ++ax) {
+                        if (ax == u) ix[ax] = entk__cn_idx(o[ax] + (ax == 0 ? base0 : 0), kk, din[ax], h, pad);
+                        else if (ax == v) ix[ax] = entk__cn_idx(o[ax], (long)s * kk, din[ax], h, pad);
+                        else ix[ax] = (long)o[ax];
+                        if (ix[ax] < 0) ok = 0;
                     }
                     if (!ok) continue;
-                    irow = in + (((size_t)ix[0] * din[1] + (size_t)ix[1]) * din[2] + (size_t)ix[2]) * din[3];
-                    if (v != 3) {
-                        if (first) memcpy(orow, irow, n3 * sizeof *orow);
-                        else for (j = 0; j < n3; ++j) orow[j] += irow[j];
-                        first = 0;
-                        continue;
+                    rows[nt] = in + (((size_t)ix[0] * din[1] + (size_t)ix[1]) * din[2] + (size_t)ix[2]) * din[3];
+                    sh[nt] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
+                    /* interior: every term's j + sh inside [0, N3) without wrapping */
+                    if (-sh[nt] > lo) lo = -sh[nt];
+                    if (N3 - sh[nt] < hi) hi = N3 - sh[nt];
+                    ++nt;
+                }
+                if (hi < lo) hi = lo;
+                if (nt == 3) { /* q = 3: one sweep, no read-modify-write of the output */
+                    const double *r0 = rows[0] + (sh[0] + lo), *r1 = rows[1] + (sh[1] + lo);
+                    const double *r2 = rows[2] + (sh[2] + lo);
+                    double *ob = orow + lo;
+                    for (j = 0; j < hi - lo; ++j) ob[j] = (r0[j] + r1[j]) + r2[j];
+                } else {
+                    const double *r0 = rows[0] + (sh[0] + lo);
+                    double *ob = orow + lo;
+                    for (j = 0; j < hi - lo; ++j) ob[j] = r0[j];
+                    for (t = 1; t < nt; ++t) {
+                        const double *rt = rows[t] + (sh[t] + lo);
+                        for (j = 0; j < hi - lo; ++j) ob[j] += rt[j];
                     }
-                    sh = (long)s * kk;
-                    if (pad == ENTK_PAD_VALID) {
-                        const double *src = irow + h + sh;
-                        if (first) memcpy(orow, src, n3 * sizeof *orow);
-                        else for (j = 0; j < n3; ++j) orow[j] += src[j];
-                    } else if (pad == ENTK_PAD_SAME) { /* j + sh in [0, n3) */
-                        lo = sh < 0 ? (size_t)(-sh) : 0;
-                        hi = sh > 0 ? ((size_t)sh < n3 ? n3 - (size_t)sh : 0) : n3;
-                        if (lo > n3) lo = n3;
-                        if (first) memcpy(orow, irow, n3 * sizeof *orow); /* k = 0: sh = 0 */
-                        else for (j = lo; j < hi; ++j) orow[j] += irow[(long)j + sh];
-                    } else { /* circular: j + sh wraps; two segments */
-                        size_t j0 = (size_t)entk__cn_idx(0, sh, n3, h, pad), m = n3 - j0;
-                        if (first) {
-                            memcpy(orow, irow + j0, m * sizeof *orow);
-                            memcpy(orow + m, irow, j0 * sizeof *orow);
-                        } else {
-                            for (j = 0; j < m; ++j) orow[j] += irow[j0 + j];
-                            for (j = m; j < n3; ++j) orow[j] += irow[j - m];
+                }
+                /* the edges (same: terms outside are zero; circular: wrap) in the same term order */
+                for (j = 0; j < (long)n3; ++j) {
+                    double acc = 0;
+                    if (j == lo) j = hi > lo ? hi : lo;
+                    if (j >= (long)n3) break;
+                    for (t = 0; t < nt; ++t) {
+                        long x = j + sh[t];
+                        if (x < 0 || x >= N3) {
+                            if (pad != ENTK_PAD_CIRCULAR) continue;
+                            x %= N3;
+                            if (x < 0) x += N3;
                         }
+                        acc = t == 0 ? rows[t][x] : acc + rows[t][x];
                     }
-                    first = 0;
+                    orow[j] = acc;
                 }
             }
 }
 
-/* Fast A without the 1/q^2: out = sum_y m(t + y, t' + rho y), as two passes (over a, then over b). */
-static void entk__cn_wsum_fast(const double *m, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
-                               double *tmp, double *out) {
-    const int h = (q - 1) / 2;
+/* The two passes of the fast A for one block row: the pass over a (window rows) moves axis 0 and the
+ * primed axis rho maps a to, the pass over b (window columns) axis 1 and the other primed axis. */
+typedef struct entk__cn_passes {
+    size_t d0[4], d1[4], d2[4];
+    int va, sa, vb, sb, h;
+    entk_pad pad;
+} entk__cn_passes;
+
+static void entk__cn_passes_make(size_t H, size_t W, int q, entk_pad pad, const int rho[4], entk__cn_passes *p) {
     const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
-    /* a moves axis 0 and primed axis 2 (if rho[0] != 0, sign rho[0]) or 3 (sign rho[2]);
-     * b moves axis 1 and the other primed axis. */
-    const int va = rho[0] != 0 ? 2 : 3, sa = rho[0] != 0 ? rho[0] : rho[2];
-    const int vb = rho[1] != 0 ? 2 : 3, sb = rho[1] != 0 ? rho[1] : rho[3];
-    size_t d0[4], d1[4], d2[4];
-    d0[0] = H; d0[1] = W; d0[2] = H; d0[3] = W;
-    memcpy(d1, d0, sizeof d0);
-    d1[0] = Ho;
-    d1[va] = va == 2 ? Ho : Wo;
-    memcpy(d2, d1, sizeof d1);
-    d2[1] = Wo;
-    d2[vb] = vb == 2 ? Ho : Wo;
-    entk__cn_pass(m, d0, tmp, d1, 0, va, sa, h, pad);
-    entk__cn_pass(tmp, d1, out, d2, 1, vb, sb, h, pad);
+    p->h = (q - 1) / 2;
+    p->pad = pad;
+    p->va = rho[0] != 0 ? 2 : 3;
+    p->sa = rho[0] != 0 ? rho[0] : rho[2];
+    p->vb = rho[1] != 0 ? 2 : 3;
+    p->sb = rho[1] != 0 ? rho[1] : rho[3];
+    p->d0[0] = H; p->d0[1] = W; p->d0[2] = H; p->d0[3] = W;
+    memcpy(p->d1, p->d0, sizeof p->d0);
+    p->d1[0] = 1;
+    p->d1[p->va] = p->va == 2 ? Ho : Wo;
+    memcpy(p->d2, p->d1, sizeof p->d1);
+    p->d2[1] = Wo;
+    p->d2[p->vb] = p->vb == 2 ? Ho : Wo;
+}
+
+/* Output block row i (Wo (Ho Wo) entries) of sum_y m(t + y, t' + rho y); tmp holds W (H W) doubles. */
+static void entk__cn_wsum_row(const double *m, const entk__cn_passes *p, size_t i, double *tmp, double *out) {
+    entk__cn_pass(m, p->d0, tmp, p->d1, 0, p->va, p->sa, p->h, p->pad, i);
+    entk__cn_pass(tmp, p->d1, out, p->d2, 1, p->vb, p->sb, p->h, p->pad, 0);
 }
 
 /* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
@@ -366,10 +390,15 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     if (H == 0 || W == 0 || (pad == ENTK_PAD_VALID && (H < (size_t)q || W < (size_t)q))) return ENTK_ERR_SHAPE;
     if (entk__mul(H, W, &P) || entk__mul(P, P, &nn)) return ENTK_ERR_OVERFLOW;
     entk__cn_rho(n, block, rho);
-    if (direct) entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
-    else entk__cn_wsum_fast(m, H, W, q, pad, rho, tmp, out);
     Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    if (direct) {
+        entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
+    } else {
+        entk__cn_passes ps;
+        entk__cn_passes_make(H, W, q, pad, rho, &ps);
+        for (i = 0; i < Ho; ++i) entk__cn_wsum_row(m, &ps, i, tmp, out + i * Wo * Ho * Wo);
+    }
     c = 1.0 / ((double)q * (double)q);
     for (i = 0; i < Ho * Wo * Ho * Wo; ++i) out[i] *= c;
     return ENTK_OK;
@@ -379,21 +408,77 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
 /* 2.3 The pair kernel                                                                            */
 /* ============================================================================================== */
 
+/* Map rows [t0, t1) of every stored block through a nonlinearity; e1, e2: the inputs' diagonals. */
+static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T, size_t S, int nb, size_t P,
+                                     size_t t0, size_t t1, const double *e1, const double *e2) {
+    entk_status st;
+    size_t t;
+    int b;
+    for (b = 0; b < nb; ++b)
+        for (t = t0; t < t1; ++t) {
+            double *kr = K + (size_t)b * S + t * P, *tr = T ? T + (size_t)b * S + t * P : NULL;
+            if ((st = entk_nonlin_map(&nl->nl, P, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        }
+    return ENTK_OK;
+}
+
+/* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output block row at a time so that the
+ * row stays in cache between the window sums, the affine update and (nl != NULL) the following
+ * nonlinearity. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. */
+static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
+                                   double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
+                                   const entk_layer *nl, const double *e1, const double *e2) {
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+    const size_t Po = ho * wo, rl = wo * Po;
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    entk_status st;
+    int b;
+    for (b = 0; b < nb; ++b) {
+        /* a lift reads the one pixel kernel for every output block */
+        const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
+        entk__cn_passes ps;
+        int rho[4];
+        size_t i, e;
+        entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+        entk__cn_passes_make(h, w, ly->q, ly->pad, rho, &ps);
+        for (i = 0; i < ho; ++i) {
+            double *kr = Ko + (size_t)b * S + i * rl, *tr = To ? To + (size_t)b * S + i * rl : NULL;
+            entk__cn_wsum_row(Ki + src * S, &ps, i, U, kr);
+            for (e = 0; e < rl; ++e) kr[e] = cw * kr[e] + b2;
+            if (tr) {
+                if (!Ti) {
+                    memcpy(tr, kr, rl * sizeof *tr);
+                } else {
+                    entk__cn_wsum_row(Ti + src * S, &ps, i, U, tr);
+                    for (e = 0; e < rl; ++e) tr[e] = kr[e] + cw * tr[e];
+                }
+            }
+            if (nl && (st = entk__cn_map_rows(nl, Ko + (size_t)b * S, To ? To + (size_t)b * S : NULL, S, 1, Po,
+                                              i * wo, (i + 1) * wo, e1, e2)))
+                return st;
+        }
+    }
+    return ENTK_OK;
+}
+
 /* Runs the image layers of one pair and the reduction. self mode (rec != NULL, x1 == x2): records the
- * diagonals into rec and uses them as k11 = k22. Otherwise d1, d2 are the inputs' records.
- * want_t = 0 skips the NTK. Writes the reduced (k, theta) into *k, *t. */
+ * diagonals into rec and uses them as k11 = k22 (then the nonlinearity runs after the whole layer, since
+ * it needs the diagonal of every row). Otherwise d1, d2 are the inputs' records and each nonlinearity
+ * is fused into the preceding linear layer. want_t = 0 skips the NTK. Writes the reduced (k, theta). */
 static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
                                 const double *x2, size_t C, size_t H, size_t W, const double *d1,
                                 const double *d2, double *rec, int want_t, double *work, double *kout,
                                 double *tout) {
-    const size_t S = pl->blk;
-    double *K = work, *T = work + (size_t)pl->ng_max * S, *tmp = T + (size_t)pl->ng_max * S;
+    const size_t S = pl->blk, nS = (size_t)pl->ng_max * S;
+    double *Kb[2], *Tb[2], *U = work + 4 * nS;
     size_t h = H, w = W, P = H * W, off = 0, i, j, c;
-    int ng = 1, l, b, lifted_n = 1, first = 1;
+    int ng = 1, l, b, gn = 1, first = 1, cur = 0;
     entk_status st;
+    Kb[0] = work; Kb[1] = work + nS; Tb[0] = work + 2 * nS; Tb[1] = work + 3 * nS;
     /* input kernel M0(t, t') = (1/C) sum_c x1_c(t) x2_c(t') in block 0 */
     for (i = 0; i < P; ++i) {
-        double *row = K + i * P;
+        double *row = Kb[0] + i * P;
         for (j = 0; j < P; ++j) row[j] = 0;
         for (c = 0; c < C; ++c) {
             const double av = x1[c * P + i];
@@ -409,48 +494,36 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         case ENTK_LAYER_LIFT:
         case ENTK_LAYER_GCONV: {
             const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : ng;
-            const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
-            const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
-            const size_t m = ho * wo * ho * wo;
-            const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
-            if (ly->kind == ENTK_LAYER_LIFT) lifted_n = ly->n;
-            /* descending: a lift reads block 0 for every output block, so block 0 is written last */
-            for (b = nb - 1; b >= 0; --b) {
-                const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
-                int rho[4];
-                double *kb = K + (size_t)b * S, *tb = T + (size_t)b * S;
-                entk__cn_rho(lifted_n, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
-                entk__cn_wsum_fast(K + src * S, h, w, ly->q, ly->pad, rho, tmp, kb);
-                for (i = 0; i < m; ++i) kb[i] = cw * kb[i] + b2;
-                if (!want_t) continue;
-                if (first) {
-                    memcpy(tb, kb, m * sizeof *tb);
-                } else {
-                    entk__cn_wsum_fast(T + src * S, h, w, ly->q, ly->pad, rho, tmp, tb);
-                    for (i = 0; i < m; ++i) tb[i] = kb[i] + cw * tb[i];
-                }
+            const entk_layer *nl = (!rec && l + 1 < pl->red && a->layer[l + 1].kind == ENTK_LAYER_NONLIN)
+                                       ? &a->layer[l + 1] : NULL;
+            if (ly->kind == ENTK_LAYER_LIFT) gn = ly->n;
+            if (ly->pad == ENTK_PAD_VALID) { /* the output domain, for the fused nonlinearity */
+                P = (h - (size_t)ly->q + 1) * (w - (size_t)ly->q + 1);
             }
+            if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                                      want_t ? Tb[1 - cur] : NULL, U, S, h, w, nl, nl ? d1 + off : NULL,
+                                      nl ? d2 + off : NULL)))
+                return st;
+            cur = 1 - cur;
             ng = nb;
-            h = ho;
-            w = wo;
-            P = h * w;
+            if (ly->pad == ENTK_PAD_VALID) {
+                h -= (size_t)ly->q - 1;
+                w -= (size_t)ly->q - 1;
+            }
             first = 0;
+            if (nl) { off += P; ++l; }
             break;
         }
         case ENTK_LAYER_NONLIN: {
             const double *e1, *e2;
             if (rec) {
-                for (i = 0; i < P; ++i) rec[off + i] = K[i * P + i];
+                for (i = 0; i < P; ++i) rec[off + i] = Kb[cur][i * P + i];
                 e1 = e2 = rec + off;
             } else {
                 e1 = d1 + off;
                 e2 = d2 + off;
             }
-            for (b = 0; b < ng; ++b)
-                for (i = 0; i < P; ++i) {
-                    double *kr = K + (size_t)b * S + i * P, *tr = want_t ? T + (size_t)b * S + i * P : NULL;
-                    if ((st = entk_nonlin_map(&ly->nl, P, e1 + i, 0, e2, 1, kr, tr, kr, tr))) return st;
-                }
+            if ((st = entk__cn_map_rows(ly, Kb[cur], want_t ? Tb[cur] : NULL, S, ng, P, 0, P, e1, e2))) return st;
             off += P;
             break;
         }
@@ -460,24 +533,25 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
             int which;
             for (which = 0; which < (want_t ? 2 : 1); ++which)
                 for (b = 0; b < ng; ++b) {
-                    double *src = (which ? T : K) + (size_t)b * S;
+                    const double *src = (which ? Tb[cur] : Kb[cur]) + (size_t)b * S;
+                    double *dst = (which ? Tb[1 - cur] : Kb[1 - cur]) + (size_t)b * S;
                     size_t u, u2;
                     for (u = 0; u < po; ++u)
                         for (u2 = 0; u2 < po; ++u2) {
                             const size_t r0 = (u / wo) * p, c0 = (u % wo) * p;
                             const size_t r1 = (u2 / wo) * p, c1 = (u2 % wo) * p;
-                            double s = 0;
+                            double sum = 0;
                             size_t a0, a1, b0, b1;
                             for (a0 = 0; a0 < p; ++a0)
                                 for (a1 = 0; a1 < p; ++a1) {
                                     const double *row = src + ((r0 + a0) * w + c0 + a1) * P + c1;
                                     for (b0 = 0; b0 < p; ++b0)
-                                        for (b1 = 0; b1 < p; ++b1) s += row[(r1 + b0) * w + b1];
+                                        for (b1 = 0; b1 < p; ++b1) sum += row[(r1 + b0) * w + b1];
                                 }
-                            tmp[u * po + u2] = s * sc;
+                            dst[u * po + u2] = sum * sc;
                         }
-                    memcpy(src, tmp, po * po * sizeof *tmp);
                 }
+            cur = 1 - cur;
             h = ho;
             w = wo;
             P = po;
@@ -487,13 +561,13 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
             const size_t m = P * P;
             int which;
             for (which = 0; which < (want_t ? 2 : 1); ++which) {
-                double *base = which ? T : K;
+                double *base = which ? Tb[cur] : Kb[cur];
                 for (b = 1; b < ng; ++b)
                     for (i = 0; i < m; ++i) base[i] += base[(size_t)b * S + i];
                 for (i = 0; i < m; ++i) base[i] /= (double)ng;
             }
             ng = 1;
-            lifted_n = 1;
+            gn = 1;
             break;
         }
         default:
@@ -504,21 +578,21 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         const entk_layer *ly = &a->layer[pl->red];
         int which;
         for (which = 0; which < 2; ++which) {
-            const double *base = which ? T : K;
-            double s = 0;
+            const double *base = which ? Tb[cur] : Kb[cur];
+            double sum = 0;
             if (which && !want_t) { *tout = 0; break; }
             if (ly->kind == ENTK_LAYER_FLATTEN) {
-                for (i = 0; i < P; ++i) s += base[i * P + i];
-                s /= (double)P;
+                for (i = 0; i < P; ++i) sum += base[i * P + i];
+                sum /= (double)P;
             } else {
                 for (b = 0; b < ng; ++b) {
                     double sb = 0;
                     for (i = 0; i < P * P; ++i) sb += base[(size_t)b * S + i];
-                    s += sb;
+                    sum += sb;
                 }
-                s /= (double)ng * (double)P * (double)P;
+                sum /= (double)ng * (double)P * (double)P;
             }
-            *(which ? tout : kout) = s;
+            *(which ? tout : kout) = sum;
         }
     }
     if (rec) {

@@ -115,7 +115,7 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
  *   out(t, t') = (1/q^2) sum_{y in window} m(t + y, t' + rho(block) y)
  * m is an (H W) x (H W) pixel kernel, out is (Ho Wo) x (Ho Wo) with Ho = H - q + 1 for valid padding
  * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
- * flip). direct = 0 uses the separable two-pass form (tmp: W H W doubles), direct = 1 the q^2
+ * flip). direct = 0 uses the separable two-pass form (tmp: min(q, W) H W doubles), direct = 1 the q^2
  * gather per entry (tmp unused, may be NULL). The two agree to rounding. */
 ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
                                        int flip, int block, int direct, double *tmp, double *out);
@@ -141,7 +141,7 @@ typedef struct entk__cn_plan {
     size_t P0;        /* H W */
     size_t blk;       /* P0^2: stride between stored blocks */
     size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
-    size_t row_len;   /* W (H W): the pass buffer of one output block row */
+    size_t row_len;   /* 2 W (H W): window-sum slot memory */
     size_t work_len;
 } entk__cn_plan;
 
@@ -217,10 +217,11 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     if ((st = entk__mul(H, W, &p->P0)) || (st = entk__mul(p->P0, p->P0, &p->blk))) return st;
     if ((st = entk__mul(C, p->blk, &t))) return st; /* the inputs themselves must be addressable */
     p->self_len = self + 2;
-    /* K and Theta twice (ping-pong: layers read one copy and write the other) and one block row */
+    /* K and Theta twice (ping-pong: layers read one copy and write the other) and the slots of two
+     * window-sum caches (at most W slabs of H W each) */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - W * p->P0) return ENTK_ERR_OVERFLOW;
-    p->row_len = W * p->P0;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * W * p->P0) return ENTK_ERR_OVERFLOW;
+    p->row_len = 2 * W * p->P0;
     p->work_len = t + p->row_len + 2 * p->self_len;
     return ENTK_OK;
 }
@@ -249,107 +250,144 @@ static long entk__cn_idx(size_t o, long s, size_t N, int h, entk_pad pad) {
     return (v >= 0 && v < n) ? v : -1;
 }
 
-/* One separable pass: out[o] = sum_{k=-h..h} in[o with axis u moved by k and axis v by s k]
- * (u in {0, 1}, v in {2, 3}, s = +-1), on 4-D arrays (i, j, i', j') with dims din -> dout. Rows along
- * the last axis are contiguous in both arrays, so the inner loops are shifted row adds. The output's
- * axis 0 starts at base0 (one block row at a time: dout[0] = 1). Terms are added in the order
- * k = 0, 1, .., h, -1, .., -h; k = 0 is never outside, so it initialises each row. */
-static void entk__cn_pass(const double *in, const size_t din[4], double *out, const size_t dout[4], int u,
-                          int v, int s, int h, entk_pad pad, size_t base0) {
-    const size_t n3 = dout[3];
-    const long N3 = (long)din[3];
+/* Sum of nt shifted rows: orow[j] = sum_t rows[t][j + sh[t]] for j < n3, terms added in order t = 0..;
+ * rows have N3 entries; outside them a term is zero (same) or wraps (circular). */
+static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, double *orow, size_t n3, long N3,
+                            entk_pad pad) {
+    long lo = 0, hi = (long)n3, j;
+    int t;
+    for (t = 0; t < nt; ++t) { /* interior: every term inside its row without wrapping */
+        if (-sh[t] > lo) lo = -sh[t];
+        if (N3 - sh[t] < hi) hi = N3 - sh[t];
+    }
+    if (hi < lo) hi = lo;
+    if (nt == 3) { /* q = 3: one sweep, no read-modify-write of the output */
+        const double *restrict r0 = rows[0] + (sh[0] + lo), *restrict r1 = rows[1] + (sh[1] + lo);
+        const double *restrict r2 = rows[2] + (sh[2] + lo);
+        double *restrict ob = orow + lo;
+        for (j = 0; j < hi - lo; ++j) ob[j] = (r0[j] + r1[j]) + r2[j];
+    } else if (nt > 0) {
+        const double *r0 = rows[0] + (sh[0] + lo);
+        double *ob = orow + lo;
+        for (j = 0; j < hi - lo; ++j) ob[j] = r0[j];
+        for (t = 1; t < nt; ++t) {
+            const double *rt = rows[t] + (sh[t] + lo);
+            for (j = 0; j < hi - lo; ++j) ob[j] += rt[j];
+        }
+    }
+    for (j = 0; j < (long)n3; ++j) { /* the edges, same term order */
+        double acc = 0;
+        if (j == lo) j = hi;
+        if (j >= (long)n3) break;
+        for (t = 0; t < nt; ++t) {
+            long x = j + sh[t];
+            if (x < 0 || x >= N3) {
+                if (pad != ENTK_PAD_CIRCULAR) continue;
+                x %= N3;
+                if (x < 0) x += N3;
+            }
+            acc = t == 0 ? rows[t][x] : acc + rows[t][x];
+        }
+        orow[j] = acc;
+    }
+}
+
+/* One 1-D window pass over the primed axes of a slab: out(o2, o3) = sum_k base[k](i2, i3) where the
+ * term k (offset kk = 0, 1, .., h, -1, .., -h; base[k] NULL when its unprimed index is outside) moves
+ * the primed axis v (2: rows, 3: columns) by s kk. base[k] are N2 x N3, out is n2 x n3. */
+static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, double *out, size_t n2, size_t n3,
+                          int v, int s, int h, entk_pad pad) {
     const double *rows[2 * 99 + 1];
     long sh[2 * 99 + 1];
-    size_t o[3];
-    for (o[0] = 0; o[0] < dout[0]; ++o[0])
-        for (o[1] = 0; o[1] < dout[1]; ++o[1])
-            for (o[2] = 0; o[2] < dout[2]; ++o[2]) {
-                double *orow = out + ((o[0] * dout[1] + o[1]) * dout[2] + o[2]) * n3;
-                int k, nt = 0, t;
-                long lo = 0, hi = (long)n3, j;
-                /* the terms of this row: input row and the shift of the last axis (j -> j + sh) */
-                for (k = 0; k <= 2 * h; ++k) {
-                    const int kk = k <= h ? k : h - k; /* 0, 1, .., h, -1, .., -h */
-                    long ix[3];
-                    int ax, ok = 1;
-                    for (ax = 0; ax < 3; ++ax) {
-                        if (ax == u) ix[ax] = entk__cn_idx(o[ax] + (ax == 0 ? base0 : 0), kk, din[ax], h, pad);
-                        else if (ax == v) ix[ax] = entk__cn_idx(o[ax], (long)s * kk, din[ax], h, pad);
-                        else ix[ax] = (long)o[ax];
-                        if (ix[ax] < 0) ok = 0;
-                    }
-                    if (!ok) continue;
-                    rows[nt] = in + (((size_t)ix[0] * din[1] + (size_t)ix[1]) * din[2] + (size_t)ix[2]) * din[3];
-                    sh[nt] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
-                    /* interior: every term's j + sh inside [0, N3) without wrapping */
-                    if (-sh[nt] > lo) lo = -sh[nt];
-                    if (N3 - sh[nt] < hi) hi = N3 - sh[nt];
-                    ++nt;
-                }
-                if (hi < lo) hi = lo;
-                if (nt == 3) { /* q = 3: one sweep, no read-modify-write of the output */
-                    const double *r0 = rows[0] + (sh[0] + lo), *r1 = rows[1] + (sh[1] + lo);
-                    const double *r2 = rows[2] + (sh[2] + lo);
-                    double *ob = orow + lo;
-                    for (j = 0; j < hi - lo; ++j) ob[j] = (r0[j] + r1[j]) + r2[j];
-                } else {
-                    const double *r0 = rows[0] + (sh[0] + lo);
-                    double *ob = orow + lo;
-                    for (j = 0; j < hi - lo; ++j) ob[j] = r0[j];
-                    for (t = 1; t < nt; ++t) {
-                        const double *rt = rows[t] + (sh[t] + lo);
-                        for (j = 0; j < hi - lo; ++j) ob[j] += rt[j];
-                    }
-                }
-                /* the edges (same: terms outside are zero; circular: wrap) in the same term order */
-                for (j = 0; j < (long)n3; ++j) {
-                    double acc = 0;
-                    if (j == lo) j = hi > lo ? hi : lo;
-                    if (j >= (long)n3) break;
-                    for (t = 0; t < nt; ++t) {
-                        long x = j + sh[t];
-                        if (x < 0 || x >= N3) {
-                            if (pad != ENTK_PAD_CIRCULAR) continue;
-                            x %= N3;
-                            if (x < 0) x += N3;
-                        }
-                        acc = t == 0 ? rows[t][x] : acc + rows[t][x];
-                    }
-                    orow[j] = acc;
-                }
-            }
+    size_t o2;
+    for (o2 = 0; o2 < n2; ++o2) {
+        int k, nt = 0;
+        for (k = 0; k <= 2 * h; ++k) {
+            const int kk = k <= h ? k : h - k;
+            long i2 = (long)o2;
+            if (!base[k]) continue;
+            if (v == 2 && (i2 = entk__cn_idx(o2, (long)s * kk, N2, h, pad)) < 0) continue;
+            rows[nt] = base[k] + (size_t)i2 * N3;
+            sh[nt] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
+            ++nt;
+        }
+        entk__cn_rowsum(rows, sh, nt, out + o2 * n3, n3, (long)N3, pad);
+    }
 }
 
-/* The two passes of the fast A for one block row: the pass over a (window rows) moves axis 0 and the
- * primed axis rho maps a to, the pass over b (window columns) axis 1 and the other primed axis. */
-typedef struct entk__cn_passes {
-    size_t d0[4], d1[4], d2[4];
-    int va, sa, vb, sb, h;
+/* The fast A for one output block row i, as two 1-D passes: the pass over a (window rows) moves the
+ * unprimed row i and the primed axis rho maps a to; the pass over b (window columns) the unprimed
+ * column j and the other primed axis. The first pass's slabs U(j) (one per input column j) live in a
+ * small cache of slots while the output columns are swept, so they never leave L1/L2. */
+typedef struct entk__cn_wsum {
+    size_t H, W, Ho, Wo, n2a, n3a; /* n2a x n3a: a slab after the first pass */
+    int va, sa, vb, sb, h, q, nslot;
     entk_pad pad;
-} entk__cn_passes;
+    double *slot;                  /* nslot slabs */
+    long tag[2 * 99 + 1];          /* input column held by each slot, -1 none */
+} entk__cn_wsum;
 
-static void entk__cn_passes_make(size_t H, size_t W, int q, entk_pad pad, const int rho[4], entk__cn_passes *p) {
-    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
-    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
-    p->h = (q - 1) / 2;
-    p->pad = pad;
-    p->va = rho[0] != 0 ? 2 : 3;
-    p->sa = rho[0] != 0 ? rho[0] : rho[2];
-    p->vb = rho[1] != 0 ? 2 : 3;
-    p->sb = rho[1] != 0 ? rho[1] : rho[3];
-    p->d0[0] = H; p->d0[1] = W; p->d0[2] = H; p->d0[3] = W;
-    memcpy(p->d1, p->d0, sizeof p->d0);
-    p->d1[0] = 1;
-    p->d1[p->va] = p->va == 2 ? Ho : Wo;
-    memcpy(p->d2, p->d1, sizeof p->d1);
-    p->d2[1] = Wo;
-    p->d2[p->vb] = p->vb == 2 ? Ho : Wo;
+static void entk__cn_wsum_init(entk__cn_wsum *w, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
+                               double *slots) {
+    int k;
+    w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad;
+    w->Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    w->Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    w->va = rho[0] != 0 ? 2 : 3;
+    w->sa = rho[0] != 0 ? rho[0] : rho[2];
+    w->vb = rho[1] != 0 ? 2 : 3;
+    w->sb = rho[1] != 0 ? rho[1] : rho[3];
+    w->n2a = w->va == 2 ? w->Ho : H;
+    w->n3a = w->va == 3 ? w->Wo : W;
+    w->nslot = q < (int)W ? q : (int)W;
+    w->slot = slots;
+    for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
 }
 
-/* Output block row i (Wo (Ho Wo) entries) of sum_y m(t + y, t' + rho y); tmp holds W (H W) doubles. */
-static void entk__cn_wsum_row(const double *m, const entk__cn_passes *p, size_t i, double *tmp, double *out) {
-    entk__cn_pass(m, p->d0, tmp, p->d1, 0, p->va, p->sa, p->h, p->pad, i);
-    entk__cn_pass(tmp, p->d1, out, p->d2, 1, p->vb, p->sb, p->h, p->pad, 0);
+/* slots needed by entk__cn_wsum_init for H x W with window q */
+static size_t entk__cn_wsum_slots(size_t H, size_t W, int q) { return ((size_t)q < W ? (size_t)q : W) * H * W; }
+
+/* Output entries ((i, j), all t') of sum_y m(t + y, t' + rho y) into out (Ho Wo entries). Call with
+ * j = 0, 1, .. for one i (the slot cache is reset when i changes: call entk__cn_wsum_reset). */
+static void entk__cn_wsum_entry(entk__cn_wsum *w, const double *m, size_t i, size_t j, double *out) {
+    const double *base[2 * 99 + 1];
+    const size_t P = w->H * w->W, sl = w->n2a * w->n3a;
+    long need[2 * 99 + 1];
+    int k, z;
+    for (k = 0; k <= 2 * w->h; ++k) {
+        const int kk = k <= w->h ? k : w->h - k;
+        need[k] = entk__cn_idx(j, kk, w->W, w->h, w->pad);
+    }
+    for (k = 0; k <= 2 * w->h; ++k) {
+        int found = -1;
+        base[k] = NULL;
+        if (need[k] < 0) continue;
+        for (z = 0; z < w->nslot; ++z)
+            if (w->tag[z] == need[k]) found = z;
+        if (found < 0) { /* compute slab U(need[k]) into a slot no current term needs */
+            const double *b1[2 * 99 + 1];
+            int a;
+            for (z = 0; z < w->nslot && found < 0; ++z) {
+                int used = 0, c;
+                for (c = 0; c <= 2 * w->h; ++c) used |= w->tag[z] == need[c];
+                if (!used || w->tag[z] < 0) found = z;
+            }
+            for (a = 0; a <= 2 * w->h; ++a) {
+                const int kk = a <= w->h ? a : w->h - a;
+                long r = entk__cn_idx(i, kk, w->H, w->h, w->pad);
+                b1[a] = r < 0 ? NULL : m + ((size_t)r * w->W + (size_t)need[k]) * P;
+            }
+            entk__cn_slab(b1, w->H, w->W, w->slot + (size_t)found * sl, w->n2a, w->n3a, w->va, w->sa, w->h, w->pad);
+            w->tag[found] = need[k];
+        }
+        base[k] = w->slot + (size_t)found * sl;
+    }
+    entk__cn_slab(base, w->n2a, w->n3a, out, w->Ho, w->Wo, w->vb, w->sb, w->h, w->pad);
+}
+
+static void entk__cn_wsum_reset(entk__cn_wsum *w) {
+    int k;
+    for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
 }
 
 /* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
@@ -395,9 +433,13 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     if (direct) {
         entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
     } else {
-        entk__cn_passes ps;
-        entk__cn_passes_make(H, W, q, pad, rho, &ps);
-        for (i = 0; i < Ho; ++i) entk__cn_wsum_row(m, &ps, i, tmp, out + i * Wo * Ho * Wo);
+        entk__cn_wsum ws;
+        size_t j;
+        entk__cn_wsum_init(&ws, H, W, q, pad, rho, tmp);
+        for (i = 0; i < Ho; ++i) {
+            entk__cn_wsum_reset(&ws);
+            for (j = 0; j < Wo; ++j) entk__cn_wsum_entry(&ws, m, i, j, out + (i * Wo + j) * Ho * Wo);
+        }
     }
     c = 1.0 / ((double)q * (double)q);
     for (i = 0; i < Ho * Wo * Ho * Wo; ++i) out[i] *= c;
@@ -422,50 +464,88 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
     return ENTK_OK;
 }
 
-/* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output block row at a time so that the
- * row stays in cache between the window sums, the affine update and (nl != NULL) the following
- * nonlinearity. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. */
+/* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output row t at a time: the window sums
+ * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
+ * while it is in L1. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot memory for two
+ * window-sum caches. */
 static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                    double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
                                    const entk_layer *nl, const double *e1, const double *e2) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
-    const size_t Po = ho * wo, rl = wo * Po;
+    const size_t Po = ho * wo;
     const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
     entk_status st;
     int b;
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
-        entk__cn_passes ps;
+        entk__cn_wsum wk, wt;
         int rho[4];
-        size_t i, e;
+        size_t i, j, e;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
-        entk__cn_passes_make(h, w, ly->q, ly->pad, rho, &ps);
+        entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
+        entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + entk__cn_wsum_slots(h, w, ly->q));
         for (i = 0; i < ho; ++i) {
-            double *kr = Ko + (size_t)b * S + i * rl, *tr = To ? To + (size_t)b * S + i * rl : NULL;
-            entk__cn_wsum_row(Ki + src * S, &ps, i, U, kr);
-            for (e = 0; e < rl; ++e) kr[e] = cw * kr[e] + b2;
-            if (tr) {
-                if (!Ti) {
-                    memcpy(tr, kr, rl * sizeof *tr);
-                } else {
-                    entk__cn_wsum_row(Ti + src * S, &ps, i, U, tr);
-                    for (e = 0; e < rl; ++e) tr[e] = kr[e] + cw * tr[e];
+            entk__cn_wsum_reset(&wk);
+            entk__cn_wsum_reset(&wt);
+            for (j = 0; j < wo; ++j) {
+                const size_t t = i * wo + j;
+                double *kr = Ko + (size_t)b * S + t * Po, *tr = To ? To + (size_t)b * S + t * Po : NULL;
+                entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
+                for (e = 0; e < Po; ++e) kr[e] = cw * kr[e] + b2;
+                if (tr) {
+                    if (!Ti) {
+                        memcpy(tr, kr, Po * sizeof *tr);
+                    } else {
+                        entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
+                        for (e = 0; e < Po; ++e) tr[e] = kr[e] + cw * tr[e];
+                    }
                 }
+                if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
             }
-            if (nl && (st = entk__cn_map_rows(nl, Ko + (size_t)b * S, To ? To + (size_t)b * S : NULL, S, 1, Po,
-                                              i * wo, (i + 1) * wo, e1, e2)))
-                return st;
         }
     }
     return ENTK_OK;
 }
 
+/* The diagonal K'(t, t) of a conv / lift / gconv output from block 0 of its input (rho(e) = identity, so
+ * only diagonal input entries are needed), summed in the order of the two passes (window columns
+ * outer, rows inner, offsets 0, 1, .., h, -1, .., -h) so that it matches the full computation. */
+static void entk__cn_diag(const entk_layer *ly, const double *M, size_t h, size_t w, double *d) {
+    const int hq = (ly->q - 1) / 2;
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+    const size_t P = h * w;
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    size_t i, j;
+    for (i = 0; i < ho; ++i)
+        for (j = 0; j < wo; ++j) {
+            double s = 0;
+            int kb, ka, fb = 1;
+            for (kb = 0; kb <= 2 * hq; ++kb) {
+                const long c = entk__cn_idx(j, kb <= hq ? kb : hq - kb, w, hq, ly->pad);
+                double u = 0;
+                int fa = 1;
+                if (c < 0) continue;
+                for (ka = 0; ka <= 2 * hq; ++ka) {
+                    const long r = entk__cn_idx(i, ka <= hq ? ka : hq - ka, h, hq, ly->pad);
+                    size_t t;
+                    if (r < 0) continue;
+                    t = (size_t)r * w + (size_t)c;
+                    u = fa ? M[t * P + t] : u + M[t * P + t];
+                    fa = 0;
+                }
+                s = fb ? u : s + u;
+                fb = 0;
+            }
+            d[i * wo + j] = cw * s + b2;
+        }
+}
+
 /* Runs the image layers of one pair and the reduction. self mode (rec != NULL, x1 == x2): records the
- * diagonals into rec and uses them as k11 = k22 (then the nonlinearity runs after the whole layer, since
- * it needs the diagonal of every row). Otherwise d1, d2 are the inputs' records and each nonlinearity
- * is fused into the preceding linear layer. want_t = 0 skips the NTK. Writes the reduced (k, theta). */
+ * diagonals into rec and uses them as k11 = k22. Otherwise d1, d2 are the inputs' records. A
+ * nonlinearity that follows a linear layer is fused into it. want_t = 0 skips the NTK. Writes the reduced (k, theta). */
 static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
                                 const double *x2, size_t C, size_t H, size_t W, const double *d1,
                                 const double *d2, double *rec, int want_t, double *work, double *kout,
@@ -494,11 +574,15 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         case ENTK_LAYER_LIFT:
         case ENTK_LAYER_GCONV: {
             const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : ng;
-            const entk_layer *nl = (!rec && l + 1 < pl->red && a->layer[l + 1].kind == ENTK_LAYER_NONLIN)
+            const entk_layer *nl = (l + 1 < pl->red && a->layer[l + 1].kind == ENTK_LAYER_NONLIN)
                                        ? &a->layer[l + 1] : NULL;
             if (ly->kind == ENTK_LAYER_LIFT) gn = ly->n;
             if (ly->pad == ENTK_PAD_VALID) { /* the output domain, for the fused nonlinearity */
                 P = (h - (size_t)ly->q + 1) * (w - (size_t)ly->q + 1);
+            }
+            if (nl && rec) { /* self mode: the diagonal first, so the nonlinearity can be fused */
+                entk__cn_diag(ly, Kb[cur], h, w, rec + off);
+                d1 = d2 = rec;
             }
             if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                       want_t ? Tb[1 - cur] : NULL, U, S, h, w, nl, nl ? d1 + off : NULL,

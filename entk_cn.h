@@ -43,6 +43,23 @@
  *   collapses (support = all and support = id give the same kernel after a lift). Each input's own
  *   diagonal K_xx((h, t), (h, t)) is the same for every h, so it is one value per pixel.
  *
+ * THE WINDOW SUM, SEPARABLY (per stored block b)
+ *   A_b[M]((i, j), t') = (1/q^2) sum_{a, c in [-h, h]} M((i + a, j + c), t' + rho(b) (a, c)).
+ *   rho(b) is a signed permutation, so the window-row offset a moves exactly one primed axis and the
+ *   window-column offset c the other: for e, R^2, F, R^2 F, a moves i' (by +-a) and c moves j'; for R,
+ *   R^3, R F, R^3 F, a moves j' and c moves i'. The double sum is two 1-D sums along joint "diagonals":
+ *   U = sum_a over (i, a's primed axis), then sum_c of U over (j, c's primed axis). Padding factorises
+ *   per axis (same: product of in-range indicators; circular: wrap per axis; valid: shifted centres), so
+ *   the two-pass form is exact for every padding: 2q instead of q^2 adds per entry. The first pass's
+ *   slabs U(i, j_in, ., .) are cached in a few slots while the output columns j are swept, and each
+ *   output row t = (i, j) gets its window sum, affine update and the following nonlinearity while it is
+ *   in L1. entk_cn_window_sum exposes the operator (and the direct q^2 form, kept as the oracle).
+ *
+ * PERFORMANCE NOTE
+ *   Per layer and stored block a pair costs about 2 (HW)^2 nonlinearity evaluations' worth of K and Theta
+ *   entries through entk_nonlin_map, and one read and one write of the (HW)^2 kernels K and Theta; build
+ *   the implementation with -O3 for the vectorised row sums.
+ *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
  *   #include "entk_cn.h"
@@ -795,8 +812,8 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             const double *x = (size_t)p < n1 ? x1 + (size_t)p * img : x2g + ((size_t)p - n1) * img;
             double kk, tt;
             if (!wk) continue;
-            lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, 1, wk,
-                               &kk, &tt);
+            lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, ntk != NULL,
+                               wk, &kk, &tt);
             if (lst) {
 #ifdef _OPENMP
 #pragma omp critical(entk__cn_err)
@@ -810,14 +827,20 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
         for (p = 0; p < np; ++p) {
             const size_t i = (size_t)p / n2, j = (size_t)p % n2;
             double ks = 0, ts = 0;
+            entk_status seen;
             int g;
-            if (!wk || st) continue;
-            if (sym && j < i) continue;
+            if (!wk || (sym && j < i)) continue;
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+            seen = st;
+            if (seen) continue;
             for (g = 0; g < ng; ++g) {
                 const size_t jg = j * (size_t)ng + (size_t)g;
                 const double *s1 = self + i * pl->self_len;
                 const double *s2 = sym ? self + j * pl->self_len : self + (n1 + jg) * pl->self_len;
                 double kk = s1[pl->self_len - 2], tt = s1[pl->self_len - 1];
+                lst = ENTK_OK;
                 if (!(sym && i == j))
                     lst = entk__cn_run(a, pl, x1 + i * img, x2g + jg * img, C, H, W, s1, s2, NULL, ntk != NULL,
                                        wk, &kk, &tt);

@@ -56,9 +56,9 @@
  *   in L1. entk_cn_window_sum exposes the operator (and the direct q^2 form, kept as the oracle).
  *
  * PERFORMANCE NOTE
- *   Per layer and stored block a pair costs about 2 (HW)^2 nonlinearity evaluations' worth of K and Theta
- *   entries through entk_nonlin_map, and one read and one write of the (HW)^2 kernels K and Theta; build
- *   the implementation with -O3 for the vectorised row sums.
+ *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
+ *   2q (HW)^2 adds per kernel, and one read and one write of K and Theta ((HW)^2 doubles each) from
+ *   memory; the maps dominate unless they run vectorised. Build with -O3 for the vectorised row sums.
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION

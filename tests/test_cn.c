@@ -628,3 +628,14 @@ Test(cn_errors, zero_inputs_give_finite_values) {
     cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 4, 4, K, 2, T, 2, 1), ENTK_OK);
     for (i = 0; i < 4; ++i) cr_assert(isfinite(K[i]) && isfinite(T[i]));
 }
+
+/* A plain CNN is the n = 1 case: conv = lift(n=1) first, = gconv after it. */
+Test(cn_gcnn, conv_is_the_trivial_group_case) {
+    entk_arch a = parse("conv(q=3,pad=same,sb=0.2) relu conv(q=5,pad=circular) erf avgpool(p=2) conv(q=1) relu gap dense");
+    entk_arch b = parse("lift(n=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=circular) erf avgpool(p=2) gconv(q=1) relu gpool dense");
+    double *x = rand_images(3, 2, 6, 6, 101), K1[9], T1[9], K2[9], T2[9];
+    cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 6, 6, K1, 3, T1, 3, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&b, x, 3, NULL, 0, 2, 6, 6, K2, 3, T2, 3, 1), ENTK_OK);
+    cr_assert(memcmp(K1, K2, sizeof K1) == 0 && memcmp(T1, T2, sizeof T1) == 0);
+    free(x);
+}

@@ -311,24 +311,80 @@ static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, d
 
 /* One 1-D window pass over the primed axes of a slab: out(o2, o3) = sum_k base[k](i2, i3) where the
  * term k (offset kk = 0, 1, .., h, -1, .., -h; base[k] NULL when its unprimed index is outside) moves
- * the primed axis v (2: rows, 3: columns) by s kk. base[k] are N2 x N3, out is n2 x n3. */
+ * the primed axis v (2: rows, 3: columns) by s kk. base[k] are N2 x N3, out is n2 x n3.
+ * Where every term is a constant shift of the flattened slab (interior rows; columns away from the row
+ * edges) the slab is summed as one long vector; the rest goes row by row (or entry by entry) with the
+ * padding rules, always adding the terms in the same order. */
 static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, double *out, size_t n2, size_t n3,
                           int v, int s, int h, entk_pad pad) {
     const double *rows[2 * 99 + 1];
-    long sh[2 * 99 + 1];
-    size_t o2;
+    long sh[2 * 99 + 1], fo[2 * 99 + 1];
+    int kk_of[2 * 99 + 1];
+    size_t o2, r0 = 0, r1 = 0;
+    int k, nt = 0, t, flat = 0;
+    for (k = 0; k <= 2 * h; ++k)
+        if (base[k]) kk_of[nt++] = k <= h ? k : h - k;
+    if (v == 2) { /* rows shift; n3 == N3; interior rows: every term's row inside without wrapping */
+        long lo = 0, hi = (long)n2;
+        for (t = 0; t < nt; ++t) {
+            const long d = (long)s * kk_of[t] + (pad == ENTK_PAD_VALID ? h : 0);
+            if (-d > lo) lo = -d;
+            if ((long)N2 - d < hi) hi = (long)N2 - d;
+            fo[t] = d * (long)N3;
+        }
+        if (hi > lo) { r0 = (size_t)lo; r1 = (size_t)hi; flat = 1; }
+    } else if (pad != ENTK_PAD_VALID && n2 > 0 && n3 > (size_t)(2 * h)) { /* columns shift; n3 == N3 */
+        for (t = 0; t < nt; ++t) fo[t] = (long)s * kk_of[t];
+        r0 = 0; r1 = n2; flat = 2;
+    }
+    if (flat) {
+        /* flat == 2: columns c in [h, n3 - h) of the first and last row are inside too, so the flat
+         * range runs from (r0, h) to (r1 - 1, n3 - h); row edges are redone below */
+        const size_t x0 = r0 * n3 + (flat == 2 ? (size_t)h : 0), x1 = r1 * n3 - (flat == 2 ? (size_t)h : 0);
+        long zero[2 * 99 + 1];
+        for (t = 0; t < nt; ++t) zero[t] = 0;
+        for (t = 0, k = 0; k <= 2 * h; ++k)
+            if (base[k]) { rows[t] = base[k] + ((long)x0 + fo[t]); ++t; }
+        entk__cn_rowsum(rows, zero, nt, out + x0, x1 - x0, (long)(x1 - x0), pad);
+    }
     for (o2 = 0; o2 < n2; ++o2) {
-        int k, nt = 0;
+        int m = 0;
+        if (flat && o2 >= r0 && o2 < r1) {
+            if (flat == 1) continue;
+            /* flat == 2: redo the 2h edge columns of this row with the padding rules */
+            {
+                size_t c;
+                for (c = 0; c < n3; ++c) {
+                    double acc = 0;
+                    if (c == (size_t)h) c = n3 - (size_t)h;
+                    if (c >= n3) break;
+                    for (t = 0, k = 0; k <= 2 * h; ++k) {
+                        long x;
+                        if (!base[k]) continue;
+                        x = (long)c + fo[t];
+                        if (x < 0 || x >= (long)n3) {
+                            if (pad != ENTK_PAD_CIRCULAR) { ++t; continue; }
+                            x %= (long)n3;
+                            if (x < 0) x += (long)n3;
+                        }
+                        acc = t == 0 ? base[k][o2 * N3 + (size_t)x] : acc + base[k][o2 * N3 + (size_t)x];
+                        ++t;
+                    }
+                    out[o2 * n3 + c] = acc;
+                }
+            }
+            continue;
+        }
         for (k = 0; k <= 2 * h; ++k) {
             const int kk = k <= h ? k : h - k;
             long i2 = (long)o2;
             if (!base[k]) continue;
             if (v == 2 && (i2 = entk__cn_idx(o2, (long)s * kk, N2, h, pad)) < 0) continue;
-            rows[nt] = base[k] + (size_t)i2 * N3;
-            sh[nt] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
-            ++nt;
+            rows[m] = base[k] + (size_t)i2 * N3;
+            sh[m] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
+            ++m;
         }
-        entk__cn_rowsum(rows, sh, nt, out + o2 * n3, n3, (long)N3, pad);
+        entk__cn_rowsum(rows, sh, m, out + o2 * n3, n3, (long)N3, pad);
     }
 }
 

@@ -347,34 +347,34 @@ static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, doubl
             if (base[k]) { rows[t] = base[k] + ((long)x0 + fo[t]); ++t; }
         entk__cn_rowsum(rows, zero, nt, out + x0, x1 - x0, (long)(x1 - x0), pad);
     }
+    if (flat == 2) { /* redo the 2h edge columns of every row: which terms are inside depends on c only */
+        size_t c;
+        for (c = 0; c < n3; ++c) {
+            const double *col[2 * 99 + 1];
+            int m = 0;
+            if (c == (size_t)h) c = n3 - (size_t)h;
+            if (c >= n3) break;
+            for (t = 0, k = 0; k <= 2 * h; ++k) {
+                long x;
+                if (!base[k]) continue;
+                x = (long)c + fo[t++];
+                if (x < 0 || x >= (long)n3) {
+                    if (pad != ENTK_PAD_CIRCULAR) continue;
+                    x %= (long)n3;
+                    if (x < 0) x += (long)n3;
+                }
+                col[m++] = base[k] + x;
+            }
+            for (o2 = 0; o2 < n2; ++o2) {
+                double acc = col[0][o2 * N3];
+                for (t = 1; t < m; ++t) acc += col[t][o2 * N3];
+                out[o2 * n3 + c] = acc;
+            }
+        }
+    }
     for (o2 = 0; o2 < n2; ++o2) {
         int m = 0;
-        if (flat && o2 >= r0 && o2 < r1) {
-            if (flat == 1) continue;
-            /* flat == 2: redo the 2h edge columns of this row with the padding rules */
-            {
-                size_t c;
-                for (c = 0; c < n3; ++c) {
-                    double acc = 0;
-                    if (c == (size_t)h) c = n3 - (size_t)h;
-                    if (c >= n3) break;
-                    for (t = 0, k = 0; k <= 2 * h; ++k) {
-                        long x;
-                        if (!base[k]) continue;
-                        x = (long)c + fo[t];
-                        if (x < 0 || x >= (long)n3) {
-                            if (pad != ENTK_PAD_CIRCULAR) { ++t; continue; }
-                            x %= (long)n3;
-                            if (x < 0) x += (long)n3;
-                        }
-                        acc = t == 0 ? base[k][o2 * N3 + (size_t)x] : acc + base[k][o2 * N3 + (size_t)x];
-                        ++t;
-                    }
-                    out[o2 * n3 + c] = acc;
-                }
-            }
-            continue;
-        }
+        if (flat && o2 >= r0 && o2 < r1) continue;
         for (k = 0; k <= 2 * h; ++k) {
             const int kk = k <= h ? k : h - k;
             long i2 = (long)o2;

@@ -566,14 +566,16 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
                 const size_t t = i * wo + j;
                 double *kr = Ko + (size_t)b * S + t * Po, *tr = To ? To + (size_t)b * S + t * Po : NULL;
                 entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
-                for (e = 0; e < Po; ++e) kr[e] = cw * kr[e] + b2;
-                if (tr) {
-                    if (!Ti) {
-                        memcpy(tr, kr, Po * sizeof *tr);
-                    } else {
-                        entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
-                        for (e = 0; e < Po; ++e) tr[e] = kr[e] + cw * tr[e];
+                if (tr && Ti) { /* one sweep for both affine updates */
+                    entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
+                    for (e = 0; e < Po; ++e) {
+                        const double kv = cw * kr[e] + b2;
+                        kr[e] = kv;
+                        tr[e] = kv + cw * tr[e];
                     }
+                } else {
+                    for (e = 0; e < Po; ++e) kr[e] = cw * kr[e] + b2;
+                    if (tr) memcpy(tr, kr, Po * sizeof *tr);
                 }
                 if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
             }

@@ -267,6 +267,94 @@ static long entk__cn_idx(size_t o, long s, size_t N, int h, entk_pad pad) {
     return (v >= 0 && v < n) ? v : -1;
 }
 
+/* Row kernels of the window sum and the affine update, with ISA variants of one signature each.
+ * They only add (and multiply then add, never fused), in the same order on every path, so all paths
+ * give bit-identical kernels. */
+static void entk__cn_sum3_scalar(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+    const double *restrict a = r0, *restrict b = r1, *restrict c = r2;
+    double *restrict d = o;
+    size_t j;
+    for (j = 0; j < n; ++j) d[j] = (a[j] + b[j]) + c[j];
+}
+static void entk__cn_addto_scalar(const double *r, double *o, size_t n) {
+    const double *restrict a = r;
+    double *restrict d = o;
+    size_t j;
+    for (j = 0; j < n; ++j) d[j] += a[j];
+}
+/* k = cw k + b2; t = k + cw t (t may be NULL) */
+static void entk__cn_affine_scalar(double *k, double *t, size_t n, double cw, double b2) {
+    size_t e;
+    if (!t) {
+        for (e = 0; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (e = 0; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__cn_sum3_avx2(const double *r0, const double *r1,
+                                                                   const double *r2, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
+        __m256d b = _mm256_add_pd(_mm256_loadu_pd(r0 + j + 4), _mm256_loadu_pd(r1 + j + 4));
+        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
+        _mm256_storeu_pd(o + j + 4, _mm256_add_pd(b, _mm256_loadu_pd(r2 + j + 4)));
+    }
+    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
+}
+__attribute__((target("avx2,fma"))) static void entk__cn_addto_avx2(const double *r, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) _mm256_storeu_pd(o + j, _mm256_add_pd(_mm256_loadu_pd(o + j), _mm256_loadu_pd(r + j)));
+    for (; j < n; ++j) o[j] += r[j];
+}
+__attribute__((target("avx2,fma"))) static void entk__cn_affine_avx2(double *k, double *t, size_t n, double cw,
+                                                                     double b2) {
+    const __m256d vc = _mm256_set1_pd(cw), vb = _mm256_set1_pd(b2);
+    size_t e = 0;
+    if (!t) {
+        for (; e + 4 <= n; e += 4)
+            _mm256_storeu_pd(k + e, _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb));
+        for (; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (; e + 4 <= n; e += 4) {
+        const __m256d kv = _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb);
+        _mm256_storeu_pd(k + e, kv);
+        _mm256_storeu_pd(t + e, _mm256_add_pd(kv, _mm256_mul_pd(vc, _mm256_loadu_pd(t + e))));
+    }
+    for (; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+static void entk__cn_sum3(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_sum3_avx2(r0, r1, r2, o, n); return; }
+#endif
+    entk__cn_sum3_scalar(r0, r1, r2, o, n);
+}
+static void entk__cn_addto(const double *r, double *o, size_t n) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_addto_avx2(r, o, n); return; }
+#endif
+    entk__cn_addto_scalar(r, o, n);
+}
+static void entk__cn_affine(double *k, double *t, size_t n, double cw, double b2) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_affine_avx2(k, t, n, cw, b2); return; }
+#endif
+    entk__cn_affine_scalar(k, t, n, cw, b2);
+}
+
 /* Sum of nt shifted rows: orow[j] = sum_t rows[t][j + sh[t]] for j < n3, terms added in order t = 0..;
  * rows have N3 entries; outside them a term is zero (same) or wraps (circular). */
 static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, double *orow, size_t n3, long N3,
@@ -279,18 +367,11 @@ static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, d
     }
     if (hi < lo) hi = lo;
     if (nt == 3) { /* q = 3: one sweep, no read-modify-write of the output */
-        const double *restrict r0 = rows[0] + (sh[0] + lo), *restrict r1 = rows[1] + (sh[1] + lo);
-        const double *restrict r2 = rows[2] + (sh[2] + lo);
-        double *restrict ob = orow + lo;
-        for (j = 0; j < hi - lo; ++j) ob[j] = (r0[j] + r1[j]) + r2[j];
+        entk__cn_sum3(rows[0] + (sh[0] + lo), rows[1] + (sh[1] + lo), rows[2] + (sh[2] + lo), orow + lo,
+                      (size_t)(hi - lo));
     } else if (nt > 0) {
-        const double *r0 = rows[0] + (sh[0] + lo);
-        double *ob = orow + lo;
-        for (j = 0; j < hi - lo; ++j) ob[j] = r0[j];
-        for (t = 1; t < nt; ++t) {
-            const double *rt = rows[t] + (sh[t] + lo);
-            for (j = 0; j < hi - lo; ++j) ob[j] += rt[j];
-        }
+        memcpy(orow + lo, rows[0] + (sh[0] + lo), (size_t)(hi - lo) * sizeof *orow);
+        for (t = 1; t < nt; ++t) entk__cn_addto(rows[t] + (sh[t] + lo), orow + lo, (size_t)(hi - lo));
     }
     for (j = 0; j < (long)n3; ++j) { /* the edges, same term order */
         double acc = 0;
@@ -555,7 +636,7 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
         entk__cn_wsum wk, wt;
         int rho[4];
-        size_t i, j, e;
+        size_t i, j;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
         entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
         entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + entk__cn_wsum_slots(h, w, ly->q));
@@ -568,13 +649,9 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
                 entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
                 if (tr && Ti) { /* one sweep for both affine updates */
                     entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
-                    for (e = 0; e < Po; ++e) {
-                        const double kv = cw * kr[e] + b2;
-                        kr[e] = kv;
-                        tr[e] = kv + cw * tr[e];
-                    }
+                    entk__cn_affine(kr, tr, Po, cw, b2);
                 } else {
-                    for (e = 0; e < Po; ++e) kr[e] = cw * kr[e] + b2;
+                    entk__cn_affine(kr, NULL, Po, cw, b2);
                     if (tr) memcpy(tr, kr, Po * sizeof *tr);
                 }
                 if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;

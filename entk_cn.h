@@ -158,7 +158,7 @@ typedef struct entk__cn_plan {
     size_t P0;        /* H W */
     size_t blk;       /* P0^2: stride between stored blocks */
     size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
-    size_t row_len;   /* 2 W (H W): window-sum slot memory */
+    size_t row_len;   /* 2 (W + 1) (H W): window-sum slot memory and two output rows */
     size_t work_len;
 } entk__cn_plan;
 
@@ -234,11 +234,11 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     if ((st = entk__mul(H, W, &p->P0)) || (st = entk__mul(p->P0, p->P0, &p->blk))) return st;
     if ((st = entk__mul(C, p->blk, &t))) return st; /* the inputs themselves must be addressable */
     p->self_len = self + 2;
-    /* K and Theta twice (ping-pong: layers read one copy and write the other) and the slots of two
-     * window-sum caches (at most W slabs of H W each) */
+    /* K and Theta twice (ping-pong: layers read one copy and write the other), the slots of two
+     * window-sum caches (at most W slabs of H W each) and two output rows */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * W * p->P0) return ENTK_ERR_OVERFLOW;
-    p->row_len = 2 * W * p->P0;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * (W + 1) * p->P0) return ENTK_ERR_OVERFLOW;
+    p->row_len = 2 * (W + 1) * p->P0;
     p->work_len = t + p->row_len + 2 * p->self_len;
     return ENTK_OK;
 }
@@ -335,6 +335,32 @@ __attribute__((target("avx2,fma"))) static void entk__cn_affine_avx2(double *k, 
     }
 }
 #endif /* ENTK__HAVE_AVX2 */
+
+/* Copy a finished output row to the kernel array. The row was built in L1; for kernels too large
+ * for the caches, streaming stores skip reading the destination lines first (a third of a layer's
+ * memory traffic). */
+static void entk__cn_store_scalar(const double *src, double *dst, size_t n) { memcpy(dst, src, n * sizeof *dst); }
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__cn_store_avx2(const double *src, double *dst, size_t n) {
+    size_t j = 0;
+    if (((uintptr_t)dst & 15) != 0 && n > 0) { dst[0] = src[0]; j = 1; }
+    for (; j + 2 <= n; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
+    for (; j < n; ++j) dst[j] = src[j];
+}
+#endif
+static void entk__cn_store(const double *src, double *dst, size_t n, int stream) {
+#if ENTK__HAVE_AVX2
+    if (stream && entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_store_avx2(src, dst, n); return; }
+#else
+    ENTK__UNUSED(stream);
+#endif
+    entk__cn_store_scalar(src, dst, n);
+}
+static void entk__cn_store_fence(void) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) _mm_sfence();
+#endif
+}
 
 static void entk__cn_sum3(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
 #if ENTK__HAVE_AVX2
@@ -620,15 +646,19 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
 
 /* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output row t at a time: the window sums
  * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
- * while it is in L1. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot memory for two
- * window-sum caches. */
+ * while it is in L1, then is stored. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot
+ * memory for two window-sum caches and two rows. */
 static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                    double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
                                    const entk_layer *nl, const double *e1, const double *e2) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
-    const size_t Po = ho * wo;
+    const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
     const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    double *rowk = U + 2 * ns, *rowt = rowk + h * w;
+    /* stream only when the layer's kernels (read and written, K and Theta) cannot stay in a last-level
+     * cache anyway */
+    const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
     entk_status st;
     int b;
     for (b = 0; b < nb; ++b) {
@@ -639,13 +669,13 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
         size_t i, j;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
         entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
-        entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + entk__cn_wsum_slots(h, w, ly->q));
+        entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + ns);
         for (i = 0; i < ho; ++i) {
             entk__cn_wsum_reset(&wk);
             entk__cn_wsum_reset(&wt);
             for (j = 0; j < wo; ++j) {
                 const size_t t = i * wo + j;
-                double *kr = Ko + (size_t)b * S + t * Po, *tr = To ? To + (size_t)b * S + t * Po : NULL;
+                double *kr = rowk, *tr = To ? rowt : NULL;
                 entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
                 if (tr && Ti) { /* one sweep for both affine updates */
                     entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
@@ -655,9 +685,12 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
                     if (tr) memcpy(tr, kr, Po * sizeof *tr);
                 }
                 if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+                entk__cn_store(kr, Ko + (size_t)b * S + t * Po, Po, stream);
+                if (tr) entk__cn_store(tr, To + (size_t)b * S + t * Po, Po, stream);
             }
         }
     }
+    entk__cn_store_fence();
     return ENTK_OK;
 }
 

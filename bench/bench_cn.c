@@ -1,0 +1,280 @@
+/* entk_cn.h benchmarks: per-pair cost of a 2-layer C4 GCNN, the separable window sum against the
+ * direct q^2 one, the r = 0 symmetry reduction against all n^2 blocks, and neural-tangents' standard
+ * CNN (21 x [conv 3x3 same, relu], gap, dense on 3 x 32 x 32, float64) in ms per NTK entry, with the
+ * bound measured: bytes moved per layer against a copy bandwidth, map elements against the map rate. */
+#include "bench/benchutil.h"
+#include <string.h>
+#include <math.h>
+#define ENTK_IMPLEMENTATION
+#include "entk_cn.h"
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* bu_time on the process CPU clock: on a machine shared with other jobs, single-threaded work is
+ * timed by CPU time (wall time there includes the time other jobs hold the core). */
+static bu_stat cpu_time(void (*fn)(void *), void *arg, int reps) {
+    double t[64];
+    bu_stat s;
+    int i;
+    if (reps > 64) reps = 64;
+    if (reps < 1) reps = 1;
+    for (i = 0; i < reps; ++i) {
+        double t0 = cpu_now();
+        fn(arg);
+        t[i] = cpu_now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], bu_cmp);
+    s.min = t[0];
+    s.median = t[reps / 2];
+    return s;
+}
+
+static double *images(size_t n, size_t C, size_t H, size_t W, unsigned seed) {
+    double *x = malloc(n * C * H * W * sizeof *x);
+    size_t i;
+    for (i = 0; i < n * C * H * W; ++i) x[i] = sin(0.37 * (double)i + seed) + 0.3 * cos(1.7 * (double)i * seed);
+    return x;
+}
+
+static entk_arch parse(const char *s) {
+    entk_arch a;
+    char err[160];
+    if (entk_arch_parse(s, &a, err, sizeof err)) { fprintf(stderr, "%s: %s\n", s, err); exit(1); }
+    return a;
+}
+
+/* ---- copy bandwidth (STREAM-like copy: bytes read + written) ---- */
+typedef struct { double *a, *b; size_t n; } copy_arg;
+static void do_copy(void *p) { copy_arg *c = p; memcpy(c->b, c->a, c->n * sizeof(double)); }
+
+/* ---- nonlinearity map rate ---- */
+typedef struct { entk_nonlin nl; double *k, *t, *d; size_t n, P; } map_arg;
+static void do_map(void *p) {
+    map_arg *m = p;
+    size_t r;
+    for (r = 0; r < m->n / m->P; ++r)
+        entk_nonlin_map(&m->nl, m->P, m->d + r % m->P, 0, m->d, 1, m->k + r * m->P, m->t + r * m->P,
+                        m->k + r * m->P, m->t + r * m->P);
+}
+
+/* ---- window sum ---- */
+typedef struct { double *m, *tmp, *out; size_t H, W; int direct, block, n; } ws_arg;
+static void do_ws(void *p) {
+    ws_arg *w = p;
+    entk_cn_window_sum(w->m, w->H, w->W, 3, ENTK_PAD_SAME, w->n, 0, w->block, w->direct, w->tmp, w->out);
+}
+
+/* ---- one pair with precomputed self records ---- */
+typedef struct { const entk_arch *a; const double *x1, *x2, *s1, *s2; size_t C, H, W; double *w, k, t; int ntk; } pair_arg;
+static void do_pair(void *p) {
+    pair_arg *q = p;
+    entk_cn_pair(q->a, q->x1, q->s1, q->x2, q->s2, q->C, q->H, q->W, q->w, &q->k, q->ntk ? &q->t : NULL);
+}
+
+/* ---- Gram ---- */
+typedef struct { const entk_arch *a; const double *x1, *x2; size_t n1, n2, C, H, W; double *k, *t; int threads; } gram_arg;
+static void do_gram(void *p) {
+    gram_arg *g = p;
+    entk_status st = entk_cn_kernel(g->a, g->x1, g->n1, g->x2, g->n2, g->C, g->H, g->W, g->k, g->n2, g->t, g->n2,
+                                    g->threads);
+    if (st) { fprintf(stderr, "gram: %s\n", entk_status_string(st)); exit(1); }
+}
+
+/* Bytes moved by one pair under the model of the implementation: per linear layer and stored block,
+ * for K and Theta each, the input kernel read once and the output written once (the first pass's slabs
+ * and the output row stay in cache through the second pass, the affine update and the fused map). */
+static double model_bytes(const entk_arch *a, size_t H, size_t W, int ntk) {
+    double bytes = 0;
+    int l, ng = 1;
+    for (l = 0; l < a->n_layers; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        if (ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV) {
+            size_t ho = ly->pad == ENTK_PAD_VALID ? H - ly->q + 1 : H, wo = ly->pad == ENTK_PAD_VALID ? W - ly->q + 1 : W;
+            double pin = (double)(H * W), pout = (double)(ho * wo);
+            if (ly->kind == ENTK_LAYER_LIFT) ng = ly->n * (1 + ly->flip);
+            bytes += (ntk && l > 0 ? 2 : 1) * ng * 8.0 * (pin * pin + pout * pout);
+            H = ho; W = wo;
+        }
+    }
+    return bytes;
+}
+
+int main(int argc, char **argv) {
+    const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    double bw, rate_simd, rate_scalar;
+    bu_header("entk_cn");
+    printf("# threads available to OpenMP: %d (machine shared with other jobs: ratios matter, not absolutes)\n",
+#ifdef _OPENMP
+           omp_get_max_threads()
+#else
+           1
+#endif
+    );
+
+    /* 1. copy bandwidth */
+    {
+        copy_arg c;
+        bu_stat s;
+        size_t i;
+        c.n = (size_t)1 << 23; /* 64 MiB per array */
+        c.a = malloc(c.n * sizeof(double)); c.b = malloc(c.n * sizeof(double));
+        for (i = 0; i < c.n; ++i) { c.a[i] = (double)i; c.b[i] = 0; }
+        s = bu_time(do_copy, &c, 7);
+        bw = 2.0 * (double)c.n * sizeof(double) / s.min / 1e9;
+        printf("copy bandwidth (memcpy 64 MiB, read+write): %.2f GB/s (median %.2f)\n", bw,
+               2.0 * (double)c.n * sizeof(double) / s.median / 1e9);
+        free(c.a); free(c.b);
+    }
+
+    /* 2. relu map rate, K and Theta, rows of 1024 with k11 broadcast and k22 a row (as in the kernels) */
+    {
+        map_arg m;
+        bu_stat s;
+        size_t i;
+        double wall_simd;
+        entk_simd path = entk_simd_path();
+        m.nl.kind = ENTK_NL_RELU; m.nl.a = 0; m.nl.phi = m.nl.dphi = NULL; m.nl.user = NULL; m.nl.order = 0;
+        m.n = (size_t)1 << 20; m.P = 1024;
+        m.k = malloc(m.n * sizeof(double)); m.t = malloc(m.n * sizeof(double)); m.d = malloc(m.P * sizeof(double));
+        for (i = 0; i < m.P; ++i) m.d[i] = 1.0 + 0.001 * (double)i;
+        for (i = 0; i < m.n; ++i) { m.k[i] = 0.5 * sin((double)i); m.t[i] = 1.0; }
+        s = cpu_time(do_map, &m, 5);
+        rate_simd = (double)m.n / s.min;
+        wall_simd = bu_time(do_map, &m, 3).min;
+        entk_simd_set(ENTK_SIMD_SCALAR);
+        s = cpu_time(do_map, &m, 3);
+        rate_scalar = (double)m.n / s.min;
+        entk_simd_set(path);
+        printf("relu map (K and Theta, CPU time): %.1f M elem/s on %s (%.2f ns/elem; wall min %.2f ns/elem), "
+               "%.1f M elem/s scalar\n", rate_simd / 1e6, entk_simd_name(), 1e9 / rate_simd, wall_simd * 1e9 / (double)m.n,
+               rate_scalar / 1e6);
+        free(m.k); free(m.t); free(m.d);
+    }
+
+    /* 3. fast (separable) vs direct window sum, q = 3 same padding, identity and a rotated block */
+    {
+        static const size_t sz[3] = {14, 28, 32};
+        int si, blk;
+        for (si = 0; si < 3; ++si)
+            for (blk = 0; blk < 2; ++blk) {
+                const size_t N = sz[si], P = N * N;
+                ws_arg w;
+                bu_stat f, d;
+                w.H = w.W = N; w.n = 4; w.block = blk;
+                w.m = images(1, 1, P, P, 3); w.tmp = malloc(N * P * sizeof(double)); w.out = malloc(P * P * sizeof(double));
+                w.direct = 0; f = cpu_time(do_ws, &w, 7);
+                w.direct = 1; d = cpu_time(do_ws, &w, 3);
+                printf("window sum %zux%zu q=3 same, block r=%d (CPU time): fast %.2f ms (%.2f GB/s model 4 P^2 doubles), "
+                       "direct %.2f ms, direct/fast %.2f\n", N, N, blk, f.min * 1e3, 32.0 * P * P / f.min / 1e9,
+                       d.min * 1e3, d.min / f.min);
+                free(w.m); free(w.tmp); free(w.out);
+            }
+    }
+
+    /* 4. 2-layer C4 GCNN per pair, and the r = 0 reduction against all n^2 blocks */
+    {
+        static const size_t sz[2] = {28, 14};
+        const char *arch = "lift(n=4,q=3) relu gconv(q=3) relu gpool dense";
+        entk_arch a = parse(arch);
+        int si;
+        for (si = 0; si < 2; ++si) {
+            const size_t N = sz[si], C = 1;
+            size_t wl = 0, sl = 0;
+            double *x = images(2, C, N, N, 5), *w, *s1, *s2, mb;
+            pair_arg q;
+            bu_stat s, s0;
+            if (entk_cn_workspace_size(&a, C, N, N, &wl, &sl)) return 1;
+            w = malloc(wl * sizeof *w); s1 = malloc(sl * sizeof *s1); s2 = malloc(sl * sizeof *s2);
+            entk_cn_self(&a, x, C, N, N, s1, w);
+            entk_cn_self(&a, x + C * N * N, C, N, N, s2, w);
+            q.a = &a; q.x1 = x; q.x2 = x + C * N * N; q.s1 = s1; q.s2 = s2; q.C = C; q.H = q.W = N; q.w = w;
+            q.ntk = 1; s = cpu_time(do_pair, &q, N > 20 ? 5 : 11);
+            q.ntk = 0; s0 = cpu_time(do_pair, &q, N > 20 ? 5 : 11);
+            mb = model_bytes(&a, N, N, 1);
+            printf("%s %zux%zu (CPU time): per pair NNGP+NTK %.2f ms (median %.2f), NNGP only %.2f ms; model bytes %.1f MB "
+                   "-> %.2f GB/s achieved (copy bw %.2f GB/s)\n", arch, N, N, s.min * 1e3, s.median * 1e3, s0.min * 1e3,
+                   mb / 1e6, mb / s.min / 1e9, bw);
+            /* the work per layer is proportional to the stored blocks: n blocks here vs n^2 without the
+             * reduction; time n and n^2 block operations (window sums of K and Theta + map) directly */
+            {
+                const size_t P = (N - 2) * (N - 2), Pi = N * N;
+                double *m = images(1, 1, Pi, Pi, 9), *tmp = malloc(N * Pi * sizeof(double));
+                double *o = malloc(Pi * Pi * sizeof(double)), *o2 = malloc(Pi * Pi * sizeof(double));
+                double *d = malloc(Pi * sizeof(double)), t0, t1, t2;
+                entk_nonlin nl;
+                int b, rep;
+                size_t r;
+                double best_red = 1e30, best_full = 1e30;
+                memset(&nl, 0, sizeof nl);
+                nl.kind = ENTK_NL_RELU;
+                for (r = 0; r < Pi; ++r) d[r] = 2.0;
+                for (rep = 0; rep < 3; ++rep) {
+                    t0 = cpu_now();
+                    for (b = 0; b < 4; ++b) {
+                        entk_cn_window_sum(m, N, N, 3, ENTK_PAD_VALID, 4, 0, b, 0, tmp, o);
+                        entk_cn_window_sum(m, N, N, 3, ENTK_PAD_VALID, 4, 0, b, 0, tmp, o2);
+                        for (r = 0; r < P; ++r) entk_nonlin_map(&nl, P, d + r, 0, d, 1, o + r * P, o2 + r * P, o + r * P, o2 + r * P);
+                    }
+                    t1 = cpu_now();
+                    for (b = 0; b < 16; ++b) {
+                        entk_cn_window_sum(m, N, N, 3, ENTK_PAD_VALID, 4, 0, b % 4, 0, tmp, o);
+                        entk_cn_window_sum(m, N, N, 3, ENTK_PAD_VALID, 4, 0, b % 4, 0, tmp, o2);
+                        for (r = 0; r < P; ++r) entk_nonlin_map(&nl, P, d + r, 0, d, 1, o + r * P, o2 + r * P, o + r * P, o2 + r * P);
+                    }
+                    t2 = cpu_now();
+                    if (t1 - t0 < best_red) best_red = t1 - t0;
+                    if (t2 - t1 < best_full) best_full = t2 - t1;
+                }
+                printf("  r=0 reduction %zux%zu, one gconv+relu layer (CPU time): 4 blocks %.2f ms vs all 16 blocks %.2f ms "
+                       "(ratio %.2f, ideal 4); memory per kernel %.1f MB vs %.1f MB\n", N, N, best_red * 1e3, best_full * 1e3,
+                       best_full / best_red, 4.0 * Pi * Pi * 8 / 1e6, 16.0 * Pi * Pi * 8 / 1e6);
+                free(m); free(tmp); free(o); free(o2); free(d);
+            }
+            free(x); free(w); free(s1); free(s2);
+        }
+    }
+
+    /* 5. neural-tangents' benchmark network */
+    {
+        char arch[2048] = "";
+        entk_arch a;
+        const size_t C = 3, N = 32, L = 21;
+        size_t wl = 0, sl = 0, i;
+        double *x = images(4, C, N, N, 7), *w, *s1, *s2, K[4], T[4], mb, map_ms, bw_ms, cpu_pair;
+        pair_arg q;
+        gram_arg g;
+        bu_stat s, g1, g2;
+        for (i = 0; i < L; ++i) strcat(arch, "conv(q=3,pad=same) relu ");
+        strcat(arch, "gap dense");
+        a = parse(arch);
+        if (entk_cn_workspace_size(&a, C, N, N, &wl, &sl)) return 1;
+        w = malloc(wl * sizeof *w); s1 = malloc(sl * sizeof *s1); s2 = malloc(sl * sizeof *s2);
+        entk_cn_self(&a, x, C, N, N, s1, w);
+        entk_cn_self(&a, x + C * N * N, C, N, N, s2, w);
+        q.a = &a; q.x1 = x; q.x2 = x + C * N * N; q.s1 = s1; q.s2 = s2; q.C = C; q.H = q.W = N; q.w = w; q.ntk = 1;
+        s = bu_time(do_pair, &q, quick ? 1 : 3);
+        cpu_pair = cpu_time(do_pair, &q, quick ? 1 : 3).min;
+        mb = model_bytes(&a, N, N, 1);
+        map_ms = (double)L * 1024.0 * 1024.0 / rate_simd * 1e3;
+        bw_ms = mb / (bw * 1e9) * 1e3;
+        printf("NT benchmark (21 x [conv3x3 same, relu], gap, dense; 3x32x32, float64), workspace %.1f MB:\n",
+               (double)wl * 8 / 1e6);
+        printf("  one NTK+NNGP entry (self records precomputed): %.1f ms wall (median %.1f), %.1f ms CPU time "
+               "= %.2f ms per layer\n", s.min * 1e3, s.median * 1e3, cpu_pair * 1e3, cpu_pair * 1e3 / L);
+        printf("  bound: map %d x 1024^2 elements at the measured rate = %.1f ms; model bytes %.0f MB at copy bw = %.1f "
+               "ms; rest (window-sum adds, overheads) = %.1f ms of the CPU time\n", (int)L, map_ms, mb / 1e6, bw_ms,
+               cpu_pair * 1e3 - map_ms - bw_ms);
+        /* Gram throughput: 2 x 2 entries (4 pairs + 4 self records) */
+        g.a = &a; g.x1 = x; g.x2 = x + 2 * C * N * N; g.n1 = 2; g.n2 = 2; g.C = C; g.H = g.W = N; g.k = K; g.t = T;
+        g.threads = 1; g1 = bu_time(do_gram, &g, 1);
+        g.threads = 2; g2 = bu_time(do_gram, &g, 1);
+        printf("  Gram 2x2 (4 entries + 4 self records): threads=1 %.1f ms per entry, threads=2 %.1f ms per entry "
+               "(speed-up %.2f)\n", g1.min * 1e3 / 4, g2.min * 1e3 / 4, g1.min / g2.min);
+        free(x); free(w); free(s1); free(s2);
+    }
+    return 0;
+}

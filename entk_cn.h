@@ -1,0 +1,1102 @@
+/* entk_cn.h - infinite-width NNGP and NTK of CNNs and of C_n / D_n group-equivariant CNNs on the pixel
+ *             grid (SPEC §1.3, §1.4), and their orbit-averaged kernels (SPEC §2).   public domain / MIT
+ *
+ * USAGE
+ *   In exactly one C file:
+ *       #define ENTK_IMPLEMENTATION
+ *       #include "entk_cn.h"        (includes entk.h, and its implementation with it)
+ *   Everywhere else just #include "entk_cn.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF
+ *   and link with `-lm`. Optional: -fopenmp enables the `threads` argument (threads over input pairs;
+ *   results are bit-identical to threads = 1).
+ *
+ * CONFIGURATION MACROS: those of entk.h (ENTK_STATIC, ENTK_NO_SIMD, ENTK_VECTOR, ENTK_NO_SLEEF,
+ *   ENTK_MALLOC/ENTK_FREE, ENTK_ASSERT, ENTK_MAX_LAYERS); this header adds none.
+ *
+ * CONTENTS
+ *   1. Interface: Gram matrices, orbit-averaged Gram matrices, per-pair workspace API, window sum
+ *   2. Implementation: plan (layer checks), window-sum operator A (separable and direct), layers,
+ *      per-input self kernels, pair kernel, Gram drivers
+ *
+ * ARCHITECTURES (entk_arch, parsed by entk_arch_parse)
+ *   image layers:  conv | lift  first (the first layer has weights), then any of
+ *                  conv (only while the group is trivial), lift (only before the first lift or after a
+ *                  rotpool), gconv (only after a lift), nonlinearities, avgpool(p), rotpool;
+ *   one reduction: gap | gpool (global mean over rotations and pixels; identical operations) or
+ *                  flatten ((1/|domain|) sum of the diagonal);
+ *   scalar layers: dense and nonlinearities (entk_scalar_chain of entk.h).
+ *   Anything else is ENTK_ERR_ARCH; an image too small for a valid window or a pool is ENTK_ERR_SHAPE.
+ *
+ * GROUP CONVENTION
+ *   Pixel offsets y = (a, b) are (row, column). R is the 90 degree rotation (a, b) -> (-b, a), F the
+ *   mirror (a, b) -> (a, -b) (left-right). lift(n, flip) lifts to the group G of n (1 + flip) elements
+ *   h = (r, m), r in Z_n, m in {0, 1} (index r + n m), acting on offsets by rho(h) = R^(4 r / n) F^m.
+ *   The product is (r, m)(s, m') = (r + (-1)^m s, m xor m'), so rho is a homomorphism; flip = 0 gives C_n,
+ *   flip = 1 gives D_n (D_4 = p4m). lift and gconv follow SPEC §1.4 with R^r replaced by rho(h) and
+ *   r + s by the group product h s.
+ *
+ * SYMMETRY REDUCTION (SPEC §1.4)
+ *   After a lift every kernel satisfies K((h u, t), (h' u, t')) = K((h, t), (h', t')) for all u in G
+ *   (right translation; the square window is invariant under rho). Only the blocks
+ *   K_b(t, t') = K((e, t), (b, t')), b in G, are stored and computed: |G| times less memory and work
+ *   than the |G|^2 blocks. In this form a gconv acts on block b as the window sum
+ *   A_b[M](t, t') = (1/q^2) sum_y M_b(t + y, t' + rho(b) y), and the sum over the filter support S
+ *   collapses (support = all and support = id give the same kernel after a lift). Each input's own
+ *   diagonal K_xx((h, t), (h, t)) is the same for every h, so it is one value per pixel.
+ *
+ * THE WINDOW SUM, SEPARABLY (per stored block b)
+ *   A_b[M]((i, j), t') = (1/q^2) sum_{a, c in [-h, h]} M((i + a, j + c), t' + rho(b) (a, c)).
+ *   rho(b) is a signed permutation, so the window-row offset a moves exactly one primed axis and the
+ *   window-column offset c the other: for e, R^2, F, R^2 F, a moves i' (by +-a) and c moves j'; for R,
+ *   R^3, R F, R^3 F, a moves j' and c moves i'. The double sum is two 1-D sums along joint "diagonals":
+ *   U = sum_a over (i, a's primed axis), then sum_c of U over (j, c's primed axis). Padding factorises
+ *   per axis (same: product of in-range indicators; circular: wrap per axis; valid: shifted centres), so
+ *   the two-pass form is exact for every padding: 2q instead of q^2 adds per entry. The first pass's
+ *   slabs U(i, j_in, ., .) are cached in a few slots while the output columns j are swept, and each
+ *   output row t = (i, j) gets its window sum, affine update and the following nonlinearity while it is
+ *   in L1. entk_cn_window_sum exposes the operator (and the direct q^2 form, kept as the oracle).
+ *
+ * PERFORMANCE NOTE
+ *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
+ *   2q (HW)^2 adds per kernel, and one read and one write of K and Theta ((HW)^2 doubles each) from
+ *   memory; the maps dominate unless they run vectorised. Build with -O3 for the vectorised row sums.
+ *
+ * EXAMPLE
+ *   #define ENTK_IMPLEMENTATION
+ *   #include "entk_cn.h"
+ *   int main(void) {
+ *       entk_arch a; double x[2 * 1 * 6 * 6] = {0}, k[4], t[4];
+ *       x[0] = 1; x[36 + 7] = 1;
+ *       if (entk_arch_parse("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool dense",
+ *                           &a, NULL, 0)) return 1;
+ *       return entk_cn_kernel(&a, x, 2, NULL, 0, 1, 6, 6, k, 2, t, 2, 1) != ENTK_OK;
+ *   }
+ */
+#include "entk.h"
+
+#ifndef ENTK_CN_H
+#define ENTK_CN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum entk_orbit {
+    ENTK_ORBIT_NONE = 0, /* the kernel itself */
+    ENTK_ORBIT_C4,       /* average over the 4 rotations of the second input by multiples of 90 deg */
+    ENTK_ORBIT_D4        /* average over the 8 rotations and mirror images of the second input */
+} entk_orbit;
+
+/* NNGP and NTK Gram matrices of an image network (see ARCHITECTURES above). x1 is n1 x C x H x W and
+ * x2 is n2 x C x H x W (row-major, contiguous, finite). x2 == NULL means x2 = x1: then only the upper
+ * triangle is computed and mirrored. nngp (n1 x n2, leading dimension ldk >= n2) and ntk (ldt) may
+ * each be NULL (not both). threads > 1 computes pairs in parallel with OpenMP when compiled with it;
+ * results are bit-identical to threads = 1. Memory: one workspace (entk_cn_workspace_size) per
+ * thread plus the per-input self kernels. */
+ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
+                                   const double *x2, size_t n2, size_t C, size_t H, size_t W,
+                                   double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
+
+/* Orbit-averaged Gram matrices (SPEC §2): Kbar(x, x') = (1/|G|) sum_g K(x, g x'), likewise for the NTK,
+ * with G the rotations by multiples of 90 degrees (ENTK_ORBIT_C4) or those and their mirror images
+ * (ENTK_ORBIT_D4) acting on the image x' (H == W is required, else ENTK_ERR_SHAPE), for any
+ * architecture this header accepts. Arguments as entk_cn_kernel; with x2 == NULL the full matrix is
+ * computed (Kbar is symmetric only when the base kernel is invariant under G acting on both inputs).
+ * ENTK_ORBIT_NONE is entk_cn_kernel. */
+ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit, const double *x1,
+                                         size_t n1, const double *x2, size_t n2, size_t C, size_t H,
+                                         size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt,
+                                         int threads);
+
+/* ---- per-pair API: single pairs without allocation ---- */
+
+/* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
+ * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
+ * The workspace holds 2 |G| + 1 kernel blocks of (HW)^2 doubles plus two self records. */
+ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
+                                           size_t *work_len, size_t *self_len);
+
+/* One input's self-kernel record: its own diagonal K_xx(g, g) before every image nonlinearity and its
+ * kernel after the reduction layer. x is C x H x W; self has self_len doubles; work has work_len
+ * doubles. Compute once per input and pass to every entk_cn_pair involving it. */
+ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t C, size_t H, size_t W,
+                                 double *self, double *work);
+
+/* NNGP *k and NTK *t of one pair (x1, x2), each C x H x W. self1 and self2 are the inputs' records from
+ * entk_cn_self, or NULL (then they are computed in the workspace). t may be NULL (NNGP only, about
+ * half the work). No allocation; work has work_len doubles. */
+ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
+                                 const double *x2, const double *self2, size_t C, size_t H, size_t W,
+                                 double *work, double *k, double *t);
+
+/* The window-sum operator A of a conv / lift / gconv layer (exposed for tests and benchmarks):
+ *   out(t, t') = (1/q^2) sum_{y in window} m(t + y, t' + rho(block) y)
+ * m is an (H W) x (H W) pixel kernel, out is (Ho Wo) x (Ho Wo) with Ho = H - q + 1 for valid padding
+ * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
+ * flip). direct = 0 uses the separable two-pass form (tmp: min(q, W) H W doubles), direct = 1 the q^2
+ * gather per entry (tmp unused, may be NULL). The two agree to rounding. */
+ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
+                                       int flip, int block, int direct, double *tmp, double *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ENTK_CN_H */
+
+/* ============================================================================================== */
+/* --- implementation ---                                                                         */
+/* ============================================================================================== */
+#if defined(ENTK_IMPLEMENTATION) && !defined(ENTK_CN_IMPLEMENTATION_DONE)
+#define ENTK_CN_IMPLEMENTATION_DONE
+
+/* ============================================================================================== */
+/* 2.1 Plan: the layer checks and the sizes                                                       */
+/* ============================================================================================== */
+
+typedef struct entk__cn_plan {
+    int red;          /* index of the reduction layer (gap, gpool or flatten) */
+    int ng_max;       /* largest number of stored blocks */
+    size_t P0;        /* H W */
+    size_t blk;       /* P0^2: stride between stored blocks */
+    size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
+    size_t row_len;   /* 2 (W + 1) (H W): window-sum slot memory and two output rows */
+    size_t work_len;
+} entk__cn_plan;
+
+static int entk__cn_group_size(const entk_layer *l) { return l->n * (1 + (l->flip ? 1 : 0)); }
+
+static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, size_t W, entk__cn_plan *p) {
+    int l, lifted = 0, ng = 1;
+    size_t h = H, w = W, self = 0, t;
+    entk_status st;
+    if (!a || a->n_layers < 1 || a->n_layers > ENTK_MAX_LAYERS) return ENTK_ERR_INVALID_ARG;
+    if (C == 0 || H == 0 || W == 0) return ENTK_ERR_SHAPE;
+    p->red = -1;
+    p->ng_max = 1;
+    if (a->layer[0].kind != ENTK_LAYER_CONV && a->layer[0].kind != ENTK_LAYER_LIFT) return ENTK_ERR_ARCH;
+    for (l = 0; l < a->n_layers; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX)) return ENTK_ERR_ARCH;
+        if (ly->kind == ENTK_LAYER_NONLIN) {
+            double one = 1.0, v;
+            if ((st = entk_nonlin_map(&ly->nl, 1, &one, 0, &one, 0, &one, NULL, &v, NULL))) return st;
+            if (p->red < 0) self += h * w;
+            continue;
+        }
+        if (p->red >= 0) { /* scalar phase */
+            if (ly->kind != ENTK_LAYER_DENSE) return ENTK_ERR_ARCH;
+            continue;
+        }
+        switch (ly->kind) {
+        case ENTK_LAYER_CONV:
+        case ENTK_LAYER_LIFT:
+        case ENTK_LAYER_GCONV:
+            if (ly->q < 1 || ly->q % 2 != 1 || ly->q > 99) return ENTK_ERR_ARCH;
+            if (ly->pad != ENTK_PAD_VALID && ly->pad != ENTK_PAD_SAME && ly->pad != ENTK_PAD_CIRCULAR)
+                return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_CONV && ng != 1) return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_GCONV && !lifted) return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_GCONV && ly->support != ENTK_SUPPORT_ALL &&
+                ly->support != ENTK_SUPPORT_ID) return ENTK_ERR_ARCH;
+            if (ly->kind == ENTK_LAYER_LIFT) {
+                if (lifted || (ly->n != 1 && ly->n != 2 && ly->n != 4) || (ly->flip != 0 && ly->flip != 1))
+                    return ENTK_ERR_ARCH;
+                lifted = 1;
+                ng = entk__cn_group_size(ly);
+                if (ng > p->ng_max) p->ng_max = ng;
+            }
+            if (ly->pad == ENTK_PAD_VALID) {
+                if (h < (size_t)ly->q || w < (size_t)ly->q) return ENTK_ERR_SHAPE;
+                h -= (size_t)ly->q - 1;
+                w -= (size_t)ly->q - 1;
+            }
+            break;
+        case ENTK_LAYER_AVGPOOL:
+            if (ly->p < 1) return ENTK_ERR_ARCH;
+            if (h < (size_t)ly->p || w < (size_t)ly->p) return ENTK_ERR_SHAPE;
+            h /= (size_t)ly->p;
+            w /= (size_t)ly->p;
+            break;
+        case ENTK_LAYER_ROTPOOL:
+            if (!lifted) return ENTK_ERR_ARCH;
+            lifted = 0;
+            ng = 1;
+            break;
+        case ENTK_LAYER_GAP:
+        case ENTK_LAYER_GPOOL:
+        case ENTK_LAYER_FLATTEN:
+            p->red = l;
+            break;
+        default:
+            return ENTK_ERR_ARCH; /* dense before the reduction, SO(3) layers, ... */
+        }
+    }
+    if (p->red < 0) return ENTK_ERR_ARCH;
+    if ((st = entk__mul(H, W, &p->P0)) || (st = entk__mul(p->P0, p->P0, &p->blk))) return st;
+    if ((st = entk__mul(C, p->blk, &t))) return st; /* the inputs themselves must be addressable */
+    p->self_len = self + 2;
+    /* K and Theta twice (ping-pong: layers read one copy and write the other), the slots of two
+     * window-sum caches (at most W slabs of H W each) and two output rows */
+    if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * (W + 1) * p->P0) return ENTK_ERR_OVERFLOW;
+    p->row_len = 2 * (W + 1) * p->P0;
+    p->work_len = t + p->row_len + 2 * p->self_len;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.2 The window-sum operator A                                                                  */
+/* ============================================================================================== */
+
+/* rho(b) as a signed permutation matrix m (row-major 2 x 2) acting on (row, column) offsets. */
+static void entk__cn_rho(int n, int b, int m[4]) {
+    int r = b % n, mir = b / n, k, i;
+    m[0] = 1; m[1] = 0; m[2] = 0; m[3] = mir ? -1 : 1;
+    for (k = 0; k < r * (4 / n); ++k) { /* m <- R m with R = [[0, -1], [1, 0]] */
+        int n0[4];
+        for (i = 0; i < 2; ++i) { n0[i] = -m[2 + i]; n0[2 + i] = m[i]; }
+        memcpy(m, n0, sizeof n0);
+    }
+}
+
+/* Input index on an axis of size N for output index o and offset s (h = half window); -1 outside
+ * (same padding). Valid outputs are centred at o + h. */
+static long entk__cn_idx(size_t o, long s, size_t N, int h, entk_pad pad) {
+    long v = (long)o + s, n = (long)N;
+    if (pad == ENTK_PAD_VALID) return v + h;
+    if (pad == ENTK_PAD_CIRCULAR) { v %= n; return v < 0 ? v + n : v; }
+    return (v >= 0 && v < n) ? v : -1;
+}
+
+/* Row kernels of the window sum and the affine update, with ISA variants of one signature each.
+ * They only add (and multiply then add, never fused), in the same order on every path, so all paths
+ * give bit-identical kernels. */
+static void entk__cn_sum3_scalar(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+    const double *restrict a = r0, *restrict b = r1, *restrict c = r2;
+    double *restrict d = o;
+    size_t j;
+    for (j = 0; j < n; ++j) d[j] = (a[j] + b[j]) + c[j];
+}
+static void entk__cn_addto_scalar(const double *r, double *o, size_t n) {
+    const double *restrict a = r;
+    double *restrict d = o;
+    size_t j;
+    for (j = 0; j < n; ++j) d[j] += a[j];
+}
+/* k = cw k + b2; t = k + cw t (t may be NULL) */
+static void entk__cn_affine_scalar(double *k, double *t, size_t n, double cw, double b2) {
+    size_t e;
+    if (!t) {
+        for (e = 0; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (e = 0; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__cn_sum3_avx2(const double *r0, const double *r1,
+                                                                   const double *r2, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
+        __m256d b = _mm256_add_pd(_mm256_loadu_pd(r0 + j + 4), _mm256_loadu_pd(r1 + j + 4));
+        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
+        _mm256_storeu_pd(o + j + 4, _mm256_add_pd(b, _mm256_loadu_pd(r2 + j + 4)));
+    }
+    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
+}
+__attribute__((target("avx2,fma"))) static void entk__cn_addto_avx2(const double *r, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) _mm256_storeu_pd(o + j, _mm256_add_pd(_mm256_loadu_pd(o + j), _mm256_loadu_pd(r + j)));
+    for (; j < n; ++j) o[j] += r[j];
+}
+__attribute__((target("avx2,fma"))) static void entk__cn_affine_avx2(double *k, double *t, size_t n, double cw,
+                                                                     double b2) {
+    const __m256d vc = _mm256_set1_pd(cw), vb = _mm256_set1_pd(b2);
+    size_t e = 0;
+    if (!t) {
+        for (; e + 4 <= n; e += 4)
+            _mm256_storeu_pd(k + e, _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb));
+        for (; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (; e + 4 <= n; e += 4) {
+        const __m256d kv = _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb);
+        _mm256_storeu_pd(k + e, kv);
+        _mm256_storeu_pd(t + e, _mm256_add_pd(kv, _mm256_mul_pd(vc, _mm256_loadu_pd(t + e))));
+    }
+    for (; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+/* Copy a finished output row to the kernel array. The row was built in L1; for kernels too large
+ * for the caches, streaming stores skip reading the destination lines first (a third of a layer's
+ * memory traffic). */
+static void entk__cn_store_scalar(const double *src, double *dst, size_t n) { memcpy(dst, src, n * sizeof *dst); }
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__cn_store_avx2(const double *src, double *dst, size_t n) {
+    size_t j = 0;
+    if (((uintptr_t)dst & 15) != 0 && n > 0) { dst[0] = src[0]; j = 1; }
+    for (; j + 2 <= n; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
+    for (; j < n; ++j) dst[j] = src[j];
+}
+#endif
+static void entk__cn_store(const double *src, double *dst, size_t n, int stream) {
+#if ENTK__HAVE_AVX2
+    if (stream && entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_store_avx2(src, dst, n); return; }
+#else
+    ENTK__UNUSED(stream);
+#endif
+    entk__cn_store_scalar(src, dst, n);
+}
+static void entk__cn_store_fence(void) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) _mm_sfence();
+#endif
+}
+
+static void entk__cn_sum3(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_sum3_avx2(r0, r1, r2, o, n); return; }
+#endif
+    entk__cn_sum3_scalar(r0, r1, r2, o, n);
+}
+static void entk__cn_addto(const double *r, double *o, size_t n) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_addto_avx2(r, o, n); return; }
+#endif
+    entk__cn_addto_scalar(r, o, n);
+}
+static void entk__cn_affine(double *k, double *t, size_t n, double cw, double b2) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_affine_avx2(k, t, n, cw, b2); return; }
+#endif
+    entk__cn_affine_scalar(k, t, n, cw, b2);
+}
+
+/* Sum of nt shifted rows: orow[j] = sum_t rows[t][j + sh[t]] for j < n3, terms added in order t = 0..;
+ * rows have N3 entries; outside them a term is zero (same) or wraps (circular). */
+static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, double *orow, size_t n3, long N3,
+                            entk_pad pad) {
+    long lo = 0, hi = (long)n3, j;
+    int t;
+    for (t = 0; t < nt; ++t) { /* interior: every term inside its row without wrapping */
+        if (-sh[t] > lo) lo = -sh[t];
+        if (N3 - sh[t] < hi) hi = N3 - sh[t];
+    }
+    if (hi < lo) hi = lo;
+    if (nt == 3) { /* q = 3: one sweep, no read-modify-write of the output */
+        entk__cn_sum3(rows[0] + (sh[0] + lo), rows[1] + (sh[1] + lo), rows[2] + (sh[2] + lo), orow + lo,
+                      (size_t)(hi - lo));
+    } else if (nt > 0) {
+        memcpy(orow + lo, rows[0] + (sh[0] + lo), (size_t)(hi - lo) * sizeof *orow);
+        for (t = 1; t < nt; ++t) entk__cn_addto(rows[t] + (sh[t] + lo), orow + lo, (size_t)(hi - lo));
+    }
+    for (j = 0; j < (long)n3; ++j) { /* the edges, same term order */
+        double acc = 0;
+        if (j == lo) j = hi;
+        if (j >= (long)n3) break;
+        for (t = 0; t < nt; ++t) {
+            long x = j + sh[t];
+            if (x < 0 || x >= N3) {
+                if (pad != ENTK_PAD_CIRCULAR) continue;
+                x %= N3;
+                if (x < 0) x += N3;
+            }
+            acc = t == 0 ? rows[t][x] : acc + rows[t][x];
+        }
+        orow[j] = acc;
+    }
+}
+
+/* One 1-D window pass over the primed axes of a slab: out(o2, o3) = sum_k base[k](i2, i3) where the
+ * term k (offset kk = 0, 1, .., h, -1, .., -h; base[k] NULL when its unprimed index is outside) moves
+ * the primed axis v (2: rows, 3: columns) by s kk. base[k] are N2 x N3, out is n2 x n3.
+ * Where every term is a constant shift of the flattened slab (interior rows; columns away from the row
+ * edges) the slab is summed as one long vector; the rest goes row by row (or entry by entry) with the
+ * padding rules, always adding the terms in the same order. */
+static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, double *out, size_t n2, size_t n3,
+                          int v, int s, int h, entk_pad pad) {
+    const double *rows[2 * 99 + 1];
+    long sh[2 * 99 + 1], fo[2 * 99 + 1];
+    int kk_of[2 * 99 + 1];
+    size_t o2, r0 = 0, r1 = 0;
+    int k, nt = 0, t, flat = 0;
+    for (k = 0; k <= 2 * h; ++k)
+        if (base[k]) kk_of[nt++] = k <= h ? k : h - k;
+    if (v == 2) { /* rows shift; n3 == N3; interior rows: every term's row inside without wrapping */
+        long lo = 0, hi = (long)n2;
+        for (t = 0; t < nt; ++t) {
+            const long d = (long)s * kk_of[t] + (pad == ENTK_PAD_VALID ? h : 0);
+            if (-d > lo) lo = -d;
+            if ((long)N2 - d < hi) hi = (long)N2 - d;
+            fo[t] = d * (long)N3;
+        }
+        if (hi > lo) { r0 = (size_t)lo; r1 = (size_t)hi; flat = 1; }
+    } else if (pad != ENTK_PAD_VALID && n2 > 0 && n3 > (size_t)(2 * h)) { /* columns shift; n3 == N3 */
+        for (t = 0; t < nt; ++t) fo[t] = (long)s * kk_of[t];
+        r0 = 0; r1 = n2; flat = 2;
+    }
+    if (flat) {
+        /* flat == 2: columns c in [h, n3 - h) of the first and last row are inside too, so the flat
+         * range runs from (r0, h) to (r1 - 1, n3 - h); row edges are redone below */
+        const size_t x0 = r0 * n3 + (flat == 2 ? (size_t)h : 0), x1 = r1 * n3 - (flat == 2 ? (size_t)h : 0);
+        long zero[2 * 99 + 1];
+        for (t = 0; t < nt; ++t) zero[t] = 0;
+        for (t = 0, k = 0; k <= 2 * h; ++k)
+            if (base[k]) { rows[t] = base[k] + ((long)x0 + fo[t]); ++t; }
+        entk__cn_rowsum(rows, zero, nt, out + x0, x1 - x0, (long)(x1 - x0), pad);
+    }
+    if (flat == 2) { /* redo the 2h edge columns of every row: which terms are inside depends on c only */
+        size_t c;
+        for (c = 0; c < n3; ++c) {
+            const double *col[2 * 99 + 1];
+            int m = 0;
+            if (c == (size_t)h) c = n3 - (size_t)h;
+            if (c >= n3) break;
+            for (t = 0, k = 0; k <= 2 * h; ++k) {
+                long x;
+                if (!base[k]) continue;
+                x = (long)c + fo[t++];
+                if (x < 0 || x >= (long)n3) {
+                    if (pad != ENTK_PAD_CIRCULAR) continue;
+                    x %= (long)n3;
+                    if (x < 0) x += (long)n3;
+                }
+                col[m++] = base[k] + x;
+            }
+            for (o2 = 0; o2 < n2; ++o2) {
+                double acc = col[0][o2 * N3];
+                for (t = 1; t < m; ++t) acc += col[t][o2 * N3];
+                out[o2 * n3 + c] = acc;
+            }
+        }
+    }
+    for (o2 = 0; o2 < n2; ++o2) {
+        int m = 0;
+        if (flat && o2 >= r0 && o2 < r1) continue;
+        for (k = 0; k <= 2 * h; ++k) {
+            const int kk = k <= h ? k : h - k;
+            long i2 = (long)o2;
+            if (!base[k]) continue;
+            if (v == 2 && (i2 = entk__cn_idx(o2, (long)s * kk, N2, h, pad)) < 0) continue;
+            rows[m] = base[k] + (size_t)i2 * N3;
+            sh[m] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
+            ++m;
+        }
+        entk__cn_rowsum(rows, sh, m, out + o2 * n3, n3, (long)N3, pad);
+    }
+}
+
+/* The fast A for one output block row i, as two 1-D passes: the pass over a (window rows) moves the
+ * unprimed row i and the primed axis rho maps a to; the pass over b (window columns) the unprimed
+ * column j and the other primed axis. The first pass's slabs U(j) (one per input column j) live in a
+ * small cache of slots while the output columns are swept, so they never leave L1/L2. */
+typedef struct entk__cn_wsum {
+    size_t H, W, Ho, Wo, n2a, n3a; /* n2a x n3a: a slab after the first pass */
+    int va, sa, vb, sb, h, q, nslot;
+    entk_pad pad;
+    double *slot;                  /* nslot slabs */
+    long tag[2 * 99 + 1];          /* input column held by each slot, -1 none */
+} entk__cn_wsum;
+
+static void entk__cn_wsum_init(entk__cn_wsum *w, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
+                               double *slots) {
+    int k;
+    w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad;
+    w->Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    w->Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    w->va = rho[0] != 0 ? 2 : 3;
+    w->sa = rho[0] != 0 ? rho[0] : rho[2];
+    w->vb = rho[1] != 0 ? 2 : 3;
+    w->sb = rho[1] != 0 ? rho[1] : rho[3];
+    w->n2a = w->va == 2 ? w->Ho : H;
+    w->n3a = w->va == 3 ? w->Wo : W;
+    w->nslot = q < (int)W ? q : (int)W;
+    w->slot = slots;
+    for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
+}
+
+/* slots needed by entk__cn_wsum_init for H x W with window q */
+static size_t entk__cn_wsum_slots(size_t H, size_t W, int q) { return ((size_t)q < W ? (size_t)q : W) * H * W; }
+
+/* Output entries ((i, j), all t') of sum_y m(t + y, t' + rho y) into out (Ho Wo entries). Call with
+ * j = 0, 1, .. for one i (the slot cache is reset when i changes: call entk__cn_wsum_reset). */
+static void entk__cn_wsum_entry(entk__cn_wsum *w, const double *m, size_t i, size_t j, double *out) {
+    const double *base[2 * 99 + 1];
+    const size_t P = w->H * w->W, sl = w->n2a * w->n3a;
+    long need[2 * 99 + 1];
+    int k, z;
+    for (k = 0; k <= 2 * w->h; ++k) {
+        const int kk = k <= w->h ? k : w->h - k;
+        need[k] = entk__cn_idx(j, kk, w->W, w->h, w->pad);
+    }
+    for (k = 0; k <= 2 * w->h; ++k) {
+        int found = -1;
+        base[k] = NULL;
+        if (need[k] < 0) continue;
+        for (z = 0; z < w->nslot; ++z)
+            if (w->tag[z] == need[k]) found = z;
+        if (found < 0) { /* compute slab U(need[k]) into a slot no current term needs */
+            const double *b1[2 * 99 + 1];
+            int a;
+            for (z = 0; z < w->nslot && found < 0; ++z) {
+                int used = 0, c;
+                for (c = 0; c <= 2 * w->h; ++c) used |= w->tag[z] == need[c];
+                if (!used || w->tag[z] < 0) found = z;
+            }
+            for (a = 0; a <= 2 * w->h; ++a) {
+                const int kk = a <= w->h ? a : w->h - a;
+                long r = entk__cn_idx(i, kk, w->H, w->h, w->pad);
+                b1[a] = r < 0 ? NULL : m + ((size_t)r * w->W + (size_t)need[k]) * P;
+            }
+            entk__cn_slab(b1, w->H, w->W, w->slot + (size_t)found * sl, w->n2a, w->n3a, w->va, w->sa, w->h, w->pad);
+            w->tag[found] = need[k];
+        }
+        base[k] = w->slot + (size_t)found * sl;
+    }
+    entk__cn_slab(base, w->n2a, w->n3a, out, w->Ho, w->Wo, w->vb, w->sb, w->h, w->pad);
+}
+
+static void entk__cn_wsum_reset(entk__cn_wsum *w) {
+    int k;
+    for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
+}
+
+/* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
+static void entk__cn_wsum_direct(const double *m, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
+                                 double *out) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    const size_t P = H * W;
+    size_t i, j, i2, j2;
+    for (i = 0; i < Ho; ++i)
+        for (j = 0; j < Wo; ++j)
+            for (i2 = 0; i2 < Ho; ++i2)
+                for (j2 = 0; j2 < Wo; ++j2) {
+                    double s = 0;
+                    int a, b;
+                    for (a = -h; a <= h; ++a)
+                        for (b = -h; b <= h; ++b) {
+                            long p0 = entk__cn_idx(i, a, H, h, pad), p1 = entk__cn_idx(j, b, W, h, pad);
+                            long p2 = entk__cn_idx(i2, rho[0] * a + rho[1] * b, H, h, pad);
+                            long p3 = entk__cn_idx(j2, rho[2] * a + rho[3] * b, W, h, pad);
+                            if (p0 < 0 || p1 < 0 || p2 < 0 || p3 < 0) continue;
+                            s += m[((size_t)p0 * W + (size_t)p1) * P + (size_t)p2 * W + (size_t)p3];
+                        }
+                    out[((i * Wo + j) * Ho + i2) * Wo + j2] = s;
+                }
+}
+
+ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
+                                       int flip, int block, int direct, double *tmp, double *out) {
+    int rho[4];
+    size_t P, nn, Ho, Wo, i;
+    double c;
+    if (!m || !out || (!direct && !tmp) || q < 1 || q % 2 != 1 || (n != 1 && n != 2 && n != 4) ||
+        (flip != 0 && flip != 1) || block < 0 || block >= n * (1 + flip) ||
+        (pad != ENTK_PAD_VALID && pad != ENTK_PAD_SAME && pad != ENTK_PAD_CIRCULAR))
+        return ENTK_ERR_INVALID_ARG;
+    if (H == 0 || W == 0 || (pad == ENTK_PAD_VALID && (H < (size_t)q || W < (size_t)q))) return ENTK_ERR_SHAPE;
+    if (entk__mul(H, W, &P) || entk__mul(P, P, &nn)) return ENTK_ERR_OVERFLOW;
+    entk__cn_rho(n, block, rho);
+    Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    if (direct) {
+        entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
+    } else {
+        entk__cn_wsum ws;
+        size_t j;
+        entk__cn_wsum_init(&ws, H, W, q, pad, rho, tmp);
+        for (i = 0; i < Ho; ++i) {
+            entk__cn_wsum_reset(&ws);
+            for (j = 0; j < Wo; ++j) entk__cn_wsum_entry(&ws, m, i, j, out + (i * Wo + j) * Ho * Wo);
+        }
+    }
+    c = 1.0 / ((double)q * (double)q);
+    for (i = 0; i < Ho * Wo * Ho * Wo; ++i) out[i] *= c;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.3 The pair kernel                                                                            */
+/* ============================================================================================== */
+
+/* Map rows [t0, t1) of every stored block through a nonlinearity; e1, e2: the inputs' diagonals. */
+static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T, size_t S, int nb, size_t P,
+                                     size_t t0, size_t t1, const double *e1, const double *e2) {
+    entk_status st;
+    size_t t;
+    int b;
+    for (b = 0; b < nb; ++b)
+        for (t = t0; t < t1; ++t) {
+            double *kr = K + (size_t)b * S + t * P, *tr = T ? T + (size_t)b * S + t * P : NULL;
+            if ((st = entk_nonlin_map(&nl->nl, P, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        }
+    return ENTK_OK;
+}
+
+/* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output row t at a time: the window sums
+ * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
+ * while it is in L1, then is stored. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot
+ * memory for two window-sum caches and two rows. */
+static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
+                                   double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
+                                   const entk_layer *nl, const double *e1, const double *e2) {
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+    const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    double *rowk = U + 2 * ns, *rowt = rowk + h * w;
+    /* stream only when the layer's kernels (read and written, K and Theta) cannot stay in a last-level
+     * cache anyway */
+    const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
+    entk_status st;
+    int b;
+    for (b = 0; b < nb; ++b) {
+        /* a lift reads the one pixel kernel for every output block */
+        const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
+        entk__cn_wsum wk, wt;
+        int rho[4];
+        size_t i, j;
+        entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+        entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
+        entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + ns);
+        for (i = 0; i < ho; ++i) {
+            entk__cn_wsum_reset(&wk);
+            entk__cn_wsum_reset(&wt);
+            for (j = 0; j < wo; ++j) {
+                const size_t t = i * wo + j;
+                double *kr = rowk, *tr = To ? rowt : NULL;
+                entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
+                if (tr && Ti) { /* one sweep for both affine updates */
+                    entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
+                    entk__cn_affine(kr, tr, Po, cw, b2);
+                } else {
+                    entk__cn_affine(kr, NULL, Po, cw, b2);
+                    if (tr) memcpy(tr, kr, Po * sizeof *tr);
+                }
+                if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+                entk__cn_store(kr, Ko + (size_t)b * S + t * Po, Po, stream);
+                if (tr) entk__cn_store(tr, To + (size_t)b * S + t * Po, Po, stream);
+            }
+        }
+    }
+    entk__cn_store_fence();
+    return ENTK_OK;
+}
+
+/* The diagonal K'(t, t) of a conv / lift / gconv output from block 0 of its input (rho(e) = identity, so
+ * only diagonal input entries are needed), summed in the order of the two passes (window columns
+ * outer, rows inner, offsets 0, 1, .., h, -1, .., -h) so that it matches the full computation. */
+static void entk__cn_diag(const entk_layer *ly, const double *M, size_t h, size_t w, double *d) {
+    const int hq = (ly->q - 1) / 2;
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+    const size_t P = h * w;
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    size_t i, j;
+    for (i = 0; i < ho; ++i)
+        for (j = 0; j < wo; ++j) {
+            double s = 0;
+            int kb, ka, fb = 1;
+            for (kb = 0; kb <= 2 * hq; ++kb) {
+                const long c = entk__cn_idx(j, kb <= hq ? kb : hq - kb, w, hq, ly->pad);
+                double u = 0;
+                int fa = 1;
+                if (c < 0) continue;
+                for (ka = 0; ka <= 2 * hq; ++ka) {
+                    const long r = entk__cn_idx(i, ka <= hq ? ka : hq - ka, h, hq, ly->pad);
+                    size_t t;
+                    if (r < 0) continue;
+                    t = (size_t)r * w + (size_t)c;
+                    u = fa ? M[t * P + t] : u + M[t * P + t];
+                    fa = 0;
+                }
+                s = fb ? u : s + u;
+                fb = 0;
+            }
+            d[i * wo + j] = cw * s + b2;
+        }
+}
+
+/* Runs the image layers of one pair and the reduction. self mode (rec != NULL, x1 == x2): records the
+ * diagonals into rec and uses them as k11 = k22. Otherwise d1, d2 are the inputs' records. A
+ * nonlinearity that follows a linear layer is fused into it. want_t = 0 skips the NTK. Writes the reduced (k, theta). */
+static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
+                                const double *x2, size_t C, size_t H, size_t W, const double *d1,
+                                const double *d2, double *rec, int want_t, double *work, double *kout,
+                                double *tout) {
+    const size_t S = pl->blk, nS = (size_t)pl->ng_max * S;
+    double *Kb[2], *Tb[2], *U = work + 4 * nS;
+    size_t h = H, w = W, P = H * W, off = 0, i, j, c;
+    int ng = 1, l, b, gn = 1, first = 1, cur = 0;
+    entk_status st;
+    Kb[0] = work; Kb[1] = work + nS; Tb[0] = work + 2 * nS; Tb[1] = work + 3 * nS;
+    /* input kernel M0(t, t') = (1/C) sum_c x1_c(t) x2_c(t') in block 0 */
+    for (i = 0; i < P; ++i) {
+        double *row = Kb[0] + i * P;
+        for (j = 0; j < P; ++j) row[j] = 0;
+        for (c = 0; c < C; ++c) {
+            const double av = x1[c * P + i];
+            const double *xr = x2 + c * P;
+            for (j = 0; j < P; ++j) row[j] += av * xr[j];
+        }
+        for (j = 0; j < P; ++j) row[j] /= (double)C;
+    }
+    for (l = 0; l < pl->red; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        switch (ly->kind) {
+        case ENTK_LAYER_CONV:
+        case ENTK_LAYER_LIFT:
+        case ENTK_LAYER_GCONV: {
+            const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : ng;
+            const entk_layer *nl = (l + 1 < pl->red && a->layer[l + 1].kind == ENTK_LAYER_NONLIN)
+                                       ? &a->layer[l + 1] : NULL;
+            if (ly->kind == ENTK_LAYER_LIFT) gn = ly->n;
+            if (ly->pad == ENTK_PAD_VALID) { /* the output domain, for the fused nonlinearity */
+                P = (h - (size_t)ly->q + 1) * (w - (size_t)ly->q + 1);
+            }
+            if (nl && rec) { /* self mode: the diagonal first, so the nonlinearity can be fused */
+                entk__cn_diag(ly, Kb[cur], h, w, rec + off);
+                d1 = d2 = rec;
+            }
+            if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                                      want_t ? Tb[1 - cur] : NULL, U, S, h, w, nl, nl ? d1 + off : NULL,
+                                      nl ? d2 + off : NULL)))
+                return st;
+            cur = 1 - cur;
+            ng = nb;
+            if (ly->pad == ENTK_PAD_VALID) {
+                h -= (size_t)ly->q - 1;
+                w -= (size_t)ly->q - 1;
+            }
+            first = 0;
+            if (nl) { off += P; ++l; }
+            break;
+        }
+        case ENTK_LAYER_NONLIN: {
+            const double *e1, *e2;
+            if (rec) {
+                for (i = 0; i < P; ++i) rec[off + i] = Kb[cur][i * P + i];
+                e1 = e2 = rec + off;
+            } else {
+                e1 = d1 + off;
+                e2 = d2 + off;
+            }
+            if ((st = entk__cn_map_rows(ly, Kb[cur], want_t ? Tb[cur] : NULL, S, ng, P, 0, P, e1, e2))) return st;
+            off += P;
+            break;
+        }
+        case ENTK_LAYER_AVGPOOL: {
+            const size_t p = (size_t)ly->p, ho = h / p, wo = w / p, po = ho * wo;
+            const double sc = 1.0 / ((double)p * (double)p * (double)p * (double)p);
+            int which;
+            for (which = 0; which < (want_t ? 2 : 1); ++which)
+                for (b = 0; b < ng; ++b) {
+                    const double *src = (which ? Tb[cur] : Kb[cur]) + (size_t)b * S;
+                    double *dst = (which ? Tb[1 - cur] : Kb[1 - cur]) + (size_t)b * S;
+                    size_t u, u2;
+                    for (u = 0; u < po; ++u)
+                        for (u2 = 0; u2 < po; ++u2) {
+                            const size_t r0 = (u / wo) * p, c0 = (u % wo) * p;
+                            const size_t r1 = (u2 / wo) * p, c1 = (u2 % wo) * p;
+                            double sum = 0;
+                            size_t a0, a1, b0, b1;
+                            for (a0 = 0; a0 < p; ++a0)
+                                for (a1 = 0; a1 < p; ++a1) {
+                                    const double *row = src + ((r0 + a0) * w + c0 + a1) * P + c1;
+                                    for (b0 = 0; b0 < p; ++b0)
+                                        for (b1 = 0; b1 < p; ++b1) sum += row[(r1 + b0) * w + b1];
+                                }
+                            dst[u * po + u2] = sum * sc;
+                        }
+                }
+            cur = 1 - cur;
+            h = ho;
+            w = wo;
+            P = po;
+            break;
+        }
+        case ENTK_LAYER_ROTPOOL: {
+            const size_t m = P * P;
+            int which;
+            for (which = 0; which < (want_t ? 2 : 1); ++which) {
+                double *base = which ? Tb[cur] : Kb[cur];
+                for (b = 1; b < ng; ++b)
+                    for (i = 0; i < m; ++i) base[i] += base[(size_t)b * S + i];
+                for (i = 0; i < m; ++i) base[i] /= (double)ng;
+            }
+            ng = 1;
+            gn = 1;
+            break;
+        }
+        default:
+            return ENTK_ERR_ARCH;
+        }
+    }
+    {
+        const entk_layer *ly = &a->layer[pl->red];
+        int which;
+        for (which = 0; which < 2; ++which) {
+            const double *base = which ? Tb[cur] : Kb[cur];
+            double sum = 0;
+            if (which && !want_t) { *tout = 0; break; }
+            if (ly->kind == ENTK_LAYER_FLATTEN) {
+                for (i = 0; i < P; ++i) sum += base[i * P + i];
+                sum /= (double)P;
+            } else {
+                for (b = 0; b < ng; ++b) {
+                    double sb = 0;
+                    for (i = 0; i < P * P; ++i) sb += base[(size_t)b * S + i];
+                    sum += sb;
+                }
+                sum /= (double)ng * (double)P * (double)P;
+            }
+            *(which ? tout : kout) = sum;
+        }
+    }
+    if (rec) {
+        rec[off] = *kout;
+        rec[off + 1] = *tout;
+    }
+    return ENTK_OK;
+}
+
+/* The scalar layers after the reduction; self records hold each input's reduced (k, theta). */
+static entk_status entk__cn_finish(const entk_arch *a, const entk__cn_plan *pl, const double *s1,
+                                   const double *s2, double *k, double *t) {
+    double k11 = s1[pl->self_len - 2], t11 = s1[pl->self_len - 1];
+    double k22 = s2[pl->self_len - 2], t22 = s2[pl->self_len - 1];
+    return entk_scalar_chain(a->layer + pl->red + 1, a->n_layers - pl->red - 1, &k11, &t11, &k22, &t22, k, t);
+}
+
+ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
+                                           size_t *work_len, size_t *self_len) {
+    entk__cn_plan pl;
+    entk_status st = entk__cn_plan_make(arch, C, H, W, &pl);
+    if (st) return st;
+    if (work_len) *work_len = pl.work_len;
+    if (self_len) *self_len = pl.self_len;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t C, size_t H, size_t W,
+                                 double *self, double *work) {
+    entk__cn_plan pl;
+    entk_status st;
+    double k, t;
+    if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
+    if (!x || !self || !work) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__check_finite(x, C * pl.P0))) return st;
+    return entk__cn_run(arch, &pl, x, x, C, H, W, NULL, NULL, self, 1, work, &k, &t);
+}
+
+ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
+                                 const double *x2, const double *self2, size_t C, size_t H, size_t W,
+                                 double *work, double *k, double *t) {
+    entk__cn_plan pl;
+    entk_status st;
+    double kk, tt, *own;
+    if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
+    if (!x1 || !x2 || !work || !k) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__check_finite(x1, C * pl.P0)) || (st = entk__check_finite(x2, C * pl.P0))) return st;
+    own = work + (pl.work_len - 2 * pl.self_len);
+    if (!self1) {
+        if ((st = entk__cn_run(arch, &pl, x1, x1, C, H, W, NULL, NULL, own, 1, work, &kk, &tt))) return st;
+        self1 = own;
+    }
+    if (!self2) {
+        double *o2 = own + pl.self_len;
+        if ((st = entk__cn_run(arch, &pl, x2, x2, C, H, W, NULL, NULL, o2, 1, work, &kk, &tt))) return st;
+        self2 = o2;
+    }
+    if ((st = entk__cn_run(arch, &pl, x1, x2, C, H, W, self1, self2, NULL, t != NULL, work, &kk, &tt)))
+        return st;
+    if ((st = entk__cn_finish(arch, &pl, self1, self2, &kk, &tt))) return st;
+    *k = kk;
+    if (t) *t = tt;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.4 Gram drivers                                                                               */
+/* ============================================================================================== */
+
+/* Rotation by 90 degrees k times, then (mir) a left-right mirror, of a C x N x N image. */
+static void entk__cn_transform(const double *x, size_t C, size_t N, int k, int mir, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < N; ++i)
+            for (j = 0; j < N; ++j) {
+                size_t si = i, sj = mir ? N - 1 - j : j, t, r;
+                for (r = 0; r < (size_t)k; ++r) { t = si; si = sj; sj = N - 1 - t; }
+                y[(c * N + i) * N + j] = x[(c * N + si) * N + sj];
+            }
+}
+
+/* Gram matrix over pairs (i, j) of x1 and the ng transformed copies of x2 (x2g: n2 x ng images, the
+ * copies of image j contiguous): out = (1/ng) sum_g kernel(x1_i, x2g_{j, g}). sym: x2g is x1 (ng = 1),
+ * upper triangle only, diagonal from the self records. */
+static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, const double *x1, size_t n1,
+                                 const double *x2g, size_t n2, int ng, int sym, size_t C, size_t H,
+                                 size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    const size_t img = C * pl->P0, m2 = n2 * (size_t)ng;
+    double *self = NULL;
+    size_t nself, npairs;
+    entk_status st = ENTK_OK;
+    long long ns, p, np;
+    if ((st = entk__mul(n1 + (sym ? 0 : m2), pl->self_len, &nself))) return st;
+    if ((st = entk__mul(n1, n2, &npairs))) return st;
+    if ((st = entk__alloc_doubles(nself, &self))) return st;
+    ns = (long long)(n1 + (sym ? 0 : m2));
+    np = (long long)npairs;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#else
+    ENTK__UNUSED(threads);
+#endif
+    {
+        double *wk = NULL;
+        entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
+        if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+            st = lst;
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < ns; ++p) {
+            const double *x = (size_t)p < n1 ? x1 + (size_t)p * img : x2g + ((size_t)p - n1) * img;
+            double kk, tt;
+            if (!wk) continue;
+            lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, ntk != NULL,
+                               wk, &kk, &tt);
+            if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+                st = lst;
+            }
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < np; ++p) {
+            const size_t i = (size_t)p / n2, j = (size_t)p % n2;
+            double ks = 0, ts = 0;
+            entk_status seen;
+            int g;
+            if (!wk || (sym && j < i)) continue;
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+            seen = st;
+            if (seen) continue;
+            for (g = 0; g < ng; ++g) {
+                const size_t jg = j * (size_t)ng + (size_t)g;
+                const double *s1 = self + i * pl->self_len;
+                const double *s2 = sym ? self + j * pl->self_len : self + (n1 + jg) * pl->self_len;
+                double kk = s1[pl->self_len - 2], tt = s1[pl->self_len - 1];
+                lst = ENTK_OK;
+                if (!(sym && i == j))
+                    lst = entk__cn_run(a, pl, x1 + i * img, x2g + jg * img, C, H, W, s1, s2, NULL, ntk != NULL,
+                                       wk, &kk, &tt);
+                if (!lst) lst = entk__cn_finish(a, pl, s1, s2, &kk, &tt);
+                if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+                    st = lst;
+                    break;
+                }
+                ks += kk;
+                ts += tt;
+            }
+            if (nngp) nngp[i * ldk + j] = ks / (double)ng;
+            if (ntk) ntk[i * ldt + j] = ts / (double)ng;
+        }
+        ENTK_FREE(wk);
+    }
+    if (!st && sym) {
+        size_t i, j;
+        for (i = 0; i < n1; ++i)
+            for (j = 0; j < i; ++j) {
+                if (nngp) nngp[i * ldk + j] = nngp[j * ldk + i];
+                if (ntk) ntk[i * ldt + j] = ntk[j * ldt + i];
+            }
+    }
+    ENTK_FREE(self);
+    return st;
+}
+
+static entk_status entk__cn_args(const entk_arch *arch, const double *x1, size_t n1, const double *x2,
+                                 size_t n2, size_t C, size_t H, size_t W, double *nngp, size_t ldk,
+                                 double *ntk, size_t ldt, entk__cn_plan *pl) {
+    entk_status st;
+    size_t cnt;
+    if ((st = entk__cn_plan_make(arch, C, H, W, pl))) return st;
+    if (n1 == 0 || n2 == 0) return ENTK_OK;
+    if (!x1 || !x2 || (!nngp && !ntk)) return ENTK_ERR_INVALID_ARG;
+    if ((nngp && ldk < n2) || (ntk && ldt < n2)) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__mul(n1 > n2 ? n1 : n2, C * pl->P0, &cnt))) return st;
+    if ((st = entk__check_finite(x1, n1 * C * pl->P0))) return st;
+    if (x2 != x1 && (st = entk__check_finite(x2, n2 * C * pl->P0))) return st;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
+                                   const double *x2, size_t n2, size_t C, size_t H, size_t W,
+                                   double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    entk__cn_plan pl;
+    entk_status st;
+    const int sym = x2 == NULL;
+    if (sym) { x2 = x1; n2 = n1; }
+    if ((st = entk__cn_args(arch, x1, n1, x2, n2, C, H, W, nngp, ldk, ntk, ldt, &pl))) return st;
+    if (n1 == 0 || n2 == 0) return ENTK_OK;
+    return entk__cn_gram(arch, &pl, x1, n1, x2, n2, 1, sym, C, H, W, nngp, ldk, ntk, ldt, threads);
+}
+
+ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit, const double *x1,
+                                         size_t n1, const double *x2, size_t n2, size_t C, size_t H,
+                                         size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt,
+                                         int threads) {
+    entk__cn_plan pl;
+    entk_status st;
+    const int ng = orbit == ENTK_ORBIT_C4 ? 4 : 8;
+    double *xg = NULL;
+    size_t img, cnt, j;
+    int g;
+    if (orbit == ENTK_ORBIT_NONE) return entk_cn_kernel(arch, x1, n1, x2, n2, C, H, W, nngp, ldk, ntk, ldt, threads);
+    if (orbit != ENTK_ORBIT_C4 && orbit != ENTK_ORBIT_D4) return ENTK_ERR_INVALID_ARG;
+    if (!x2) { x2 = x1; n2 = n1; }
+    if ((st = entk__cn_args(arch, x1, n1, x2, n2, C, H, W, nngp, ldk, ntk, ldt, &pl))) return st;
+    if (H != W) return ENTK_ERR_SHAPE;
+    if (n1 == 0 || n2 == 0) return ENTK_OK;
+    img = C * pl.P0;
+    if ((st = entk__mul(n2 * (size_t)ng, img, &cnt)) || (st = entk__alloc_doubles(cnt, &xg))) return st;
+    for (j = 0; j < n2; ++j)
+        for (g = 0; g < ng; ++g)
+            entk__cn_transform(x2 + j * img, C, H, g % 4, g / 4, xg + (j * (size_t)ng + (size_t)g) * img);
+    st = entk__cn_gram(arch, &pl, x1, n1, xg, n2, ng, 0, C, H, W, nngp, ldk, ntk, ldt, threads);
+    ENTK_FREE(xg);
+    return st;
+}
+
+#endif /* ENTK_IMPLEMENTATION && !ENTK_CN_IMPLEMENTATION_DONE */
+
+/*
+ * LICENSE: MIT. Copyright (c) 2026 the entk authors. Permission is hereby granted, free of charge, to
+ * any person obtaining a copy of this software, to deal in the software without restriction, subject to
+ * including this notice. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
+ */

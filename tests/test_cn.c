@@ -1,0 +1,641 @@
+/* entk_cn.h: window sums, CNN and C_n / D_n GCNN kernels against brute-force references written here
+ * straight from SPEC §1.3-§1.4 on the full (|G| P) x (|G| P) domain, the symmetry reduction, invariances,
+ * orbit averages (SPEC §2), Gram-matrix plumbing and errors. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "testutil.h"
+#include "entk_cn.h"
+
+/* ============================================================================================== */
+/* Reference: the test's own group convention and full-domain kernels                             */
+/* ============================================================================================== */
+
+/* group element g = r + n m, rho(g) = R^(4r/n) F^m, R = [[0,-1],[1,0]], F = [[1,0],[0,-1]] */
+static void ref_matmul(const int a[4], const int b[4], int c[4]) {
+    c[0] = a[0] * b[0] + a[1] * b[2]; c[1] = a[0] * b[1] + a[1] * b[3];
+    c[2] = a[2] * b[0] + a[3] * b[2]; c[3] = a[2] * b[1] + a[3] * b[3];
+}
+static void ref_rho(int n, int g, int m[4]) {
+    static const int R[4] = {0, -1, 1, 0}, F[4] = {1, 0, 0, -1};
+    int r = g % n, mir = g / n, k, t[4];
+    m[0] = 1; m[1] = 0; m[2] = 0; m[3] = 1;
+    for (k = 0; k < r * (4 / n); ++k) { ref_matmul(m, R, t); memcpy(m, t, sizeof t); }
+    if (mir) { ref_matmul(m, F, t); memcpy(m, t, sizeof t); }
+}
+static int ref_gmul(int n, int a, int b) {
+    int ra = a % n, ma = a / n, rb = b % n, mb = b / n;
+    int r = ((ra + (ma ? -rb : rb)) % n + n) % n;
+    return r + n * (ma ^ mb);
+}
+
+/* sample index along an axis of size N: output o, offset d, half window h; -1 = zero padding */
+static long ref_ax(long o, long d, long N, int h, entk_pad pad) {
+    if (pad == ENTK_PAD_VALID) return o + h + d;
+    if (pad == ENTK_PAD_SAME) return (o + d >= 0 && o + d < N) ? o + d : -1;
+    return ((o + d) % N + N) % N;
+}
+
+/* Kernel state on the full domain: element (g, i, j) -> index (g h + i) w + j; K is D x D. */
+typedef struct { int ng, n; size_t h, w; double *k, *t; } ref_st;
+static size_t ref_D(const ref_st *s) { return (size_t)s->ng * s->h * s->w; }
+
+static void ref_free(ref_st *s) { free(s->k); free(s->t); s->k = s->t = NULL; }
+
+/* lift / conv / gconv from SPEC §1.4 with the group product; gconv sums over the support S. */
+static void ref_linear(ref_st *s, const entk_layer *ly, int first) {
+    const int hq = (ly->q - 1) / 2, q = ly->q;
+    const int lift = ly->kind != ENTK_LAYER_GCONV;
+    const int nout = ly->kind == ENTK_LAYER_LIFT ? ly->n * (1 + ly->flip) : s->ng;
+    const int nn = ly->kind == ENTK_LAYER_LIFT ? ly->n : s->n;
+    const int ns = lift ? 1 : (ly->support == ENTK_SUPPORT_ID ? 1 : s->ng);
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? s->h - q + 1 : s->h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? s->w - q + 1 : s->w;
+    const size_t Din = ref_D(s), Po = ho * wo, Do = (size_t)nout * Po;
+    double *k = calloc(Do * Do, sizeof *k), *t = calloc(Do * Do, sizeof *t);
+    const double cw = ly->sw * ly->sw / (ns * q * q), b2 = ly->sb * ly->sb;
+    size_t A, B;
+    for (A = 0; A < Do; ++A)
+        for (B = 0; B < Do; ++B) {
+            const int g1 = (int)(A / Po), g2 = (int)(B / Po);
+            const long i1 = (long)((A % Po) / wo), j1 = (long)(A % wo), i2 = (long)((B % Po) / wo), j2 = (long)(B % wo);
+            int r1[4], r2[4], si, a, b;
+            double sk = 0, st = 0;
+            ref_rho(nn, lift ? g1 : g1, r1);
+            ref_rho(nn, g2, r2);
+            if (ly->kind == ENTK_LAYER_CONV) { ref_rho(1, 0, r1); ref_rho(1, 0, r2); }
+            for (si = 0; si < ns; ++si)
+                for (a = -hq; a <= hq; ++a)
+                    for (b = -hq; b <= hq; ++b) {
+                        long p0 = ref_ax(i1, r1[0] * a + r1[1] * b, (long)s->h, hq, ly->pad);
+                        long p1 = ref_ax(j1, r1[2] * a + r1[3] * b, (long)s->w, hq, ly->pad);
+                        long p2 = ref_ax(i2, r2[0] * a + r2[1] * b, (long)s->h, hq, ly->pad);
+                        long p3 = ref_ax(j2, r2[2] * a + r2[3] * b, (long)s->w, hq, ly->pad);
+                        int h1 = 0, h2 = 0;
+                        size_t u, v;
+                        if (p0 < 0 || p1 < 0 || p2 < 0 || p3 < 0) continue;
+                        if (!lift) {
+                            int sg = ly->support == ENTK_SUPPORT_ID ? 0 : si;
+                            h1 = ref_gmul(s->n, g1, sg);
+                            h2 = ref_gmul(s->n, g2, sg);
+                        }
+                        u = ((size_t)h1 * s->h + (size_t)p0) * s->w + (size_t)p1;
+                        v = ((size_t)h2 * s->h + (size_t)p2) * s->w + (size_t)p3;
+                        sk += s->k[u * Din + v];
+                        if (!first) st += s->t[u * Din + v];
+                    }
+            k[A * Do + B] = cw * sk + b2;
+            t[A * Do + B] = first ? k[A * Do + B] : k[A * Do + B] + cw * st;
+        }
+    ref_free(s);
+    s->k = k; s->t = t; s->ng = nout; s->n = nn; s->h = ho; s->w = wo;
+}
+
+static void ref_avgpool(ref_st *s, int p) {
+    const size_t ho = s->h / p, wo = s->w / p, Po = ho * wo, Do = (size_t)s->ng * Po, Din = ref_D(s);
+    double *k = calloc(Do * Do, sizeof *k), *t = calloc(Do * Do, sizeof *t);
+    size_t A, B;
+    for (A = 0; A < Do; ++A)
+        for (B = 0; B < Do; ++B) {
+            const size_t g1 = A / Po, g2 = B / Po, i1 = (A % Po) / wo, j1 = A % wo, i2 = (B % Po) / wo, j2 = B % wo;
+            int a, b, c, d;
+            for (a = 0; a < p; ++a) for (b = 0; b < p; ++b) for (c = 0; c < p; ++c) for (d = 0; d < p; ++d) {
+                size_t u = (g1 * s->h + i1 * p + a) * s->w + j1 * p + b;
+                size_t v = (g2 * s->h + i2 * p + c) * s->w + j2 * p + d;
+                k[A * Do + B] += s->k[u * Din + v] / (p * p * p * p);
+                t[A * Do + B] += s->t[u * Din + v] / (p * p * p * p);
+            }
+        }
+    ref_free(s);
+    s->k = k; s->t = t; s->h = ho; s->w = wo;
+}
+
+static void ref_rotpool(ref_st *s) {
+    const size_t P = s->h * s->w, Din = ref_D(s);
+    double *k = calloc(P * P, sizeof *k), *t = calloc(P * P, sizeof *t);
+    size_t A, B;
+    int g1, g2;
+    for (A = 0; A < P; ++A)
+        for (B = 0; B < P; ++B)
+            for (g1 = 0; g1 < s->ng; ++g1)
+                for (g2 = 0; g2 < s->ng; ++g2) {
+                    k[A * P + B] += s->k[(g1 * P + A) * Din + g2 * P + B] / (s->ng * s->ng);
+                    t[A * P + B] += s->t[(g1 * P + A) * Din + g2 * P + B] / (s->ng * s->ng);
+                }
+    ref_free(s);
+    s->k = k; s->t = t; s->ng = 1; s->n = 1;
+}
+
+/* The full network on a pair: propagates the three states (x1,x1), (x2,x2), (x1,x2) in lockstep. */
+static void ref_kernel(const entk_arch *arch, const double *x1, const double *x2, size_t C, size_t H,
+                       size_t W, double *kout, double *tout) {
+    ref_st s[3];
+    const double *xa[3] = {x1, x2, x1}, *xb[3] = {x1, x2, x2};
+    double sk[3], stt[3];
+    const size_t P = H * W;
+    int l, z, red = 0;
+    for (z = 0; z < 3; ++z) {
+        size_t a, b, c;
+        s[z].ng = 1; s[z].n = 1; s[z].h = H; s[z].w = W;
+        s[z].k = calloc(P * P, sizeof(double));
+        s[z].t = calloc(P * P, sizeof(double));
+        for (a = 0; a < P; ++a)
+            for (b = 0; b < P; ++b) {
+                for (c = 0; c < C; ++c) s[z].k[a * P + b] += xa[z][c * P + a] * xb[z][c * P + b];
+                s[z].k[a * P + b] /= (double)C;
+            }
+    }
+    for (l = 0; l < arch->n_layers && !red; ++l) {
+        const entk_layer *ly = &arch->layer[l];
+        switch (ly->kind) {
+        case ENTK_LAYER_CONV: case ENTK_LAYER_LIFT: case ENTK_LAYER_GCONV:
+            for (z = 0; z < 3; ++z) ref_linear(&s[z], ly, l == 0);
+            break;
+        case ENTK_LAYER_NONLIN: {
+            const size_t D = ref_D(&s[0]);
+            double *d1 = malloc(D * sizeof(double)), *d2 = malloc(D * sizeof(double));
+            size_t A, B;
+            for (A = 0; A < D; ++A) { d1[A] = s[0].k[A * D + A]; d2[A] = s[1].k[A * D + A]; }
+            for (z = 0; z < 3; ++z) {
+                const double *ea = z == 1 ? d2 : d1, *eb = z == 0 ? d1 : d2;
+                for (A = 0; A < D; ++A)
+                    for (B = 0; B < D; ++B) {
+                        double *kp = &s[z].k[A * D + B], *tp = &s[z].t[A * D + B];
+                        cr_assert_eq(entk_nonlin_map(&ly->nl, 1, &ea[A], 0, &eb[B], 0, kp, tp, kp, tp), ENTK_OK);
+                    }
+            }
+            free(d1); free(d2);
+            break;
+        }
+        case ENTK_LAYER_AVGPOOL: for (z = 0; z < 3; ++z) ref_avgpool(&s[z], ly->p); break;
+        case ENTK_LAYER_ROTPOOL: for (z = 0; z < 3; ++z) ref_rotpool(&s[z]); break;
+        case ENTK_LAYER_GAP: case ENTK_LAYER_GPOOL: case ENTK_LAYER_FLATTEN:
+            for (z = 0; z < 3; ++z) {
+                const size_t D = ref_D(&s[z]);
+                size_t A, B;
+                sk[z] = stt[z] = 0;
+                if (ly->kind == ENTK_LAYER_FLATTEN) {
+                    for (A = 0; A < D; ++A) { sk[z] += s[z].k[A * D + A] / D; stt[z] += s[z].t[A * D + A] / D; }
+                } else {
+                    for (A = 0; A < D; ++A)
+                        for (B = 0; B < D; ++B) {
+                            sk[z] += s[z].k[A * D + B] / ((double)D * D);
+                            stt[z] += s[z].t[A * D + B] / ((double)D * D);
+                        }
+                }
+            }
+            red = 1;
+            break;
+        default: cr_assert_fail("reference: unexpected layer");
+        }
+    }
+    for (; l < arch->n_layers; ++l) { /* scalar layers */
+        const entk_layer *ly = &arch->layer[l];
+        if (ly->kind == ENTK_LAYER_DENSE) {
+            for (z = 0; z < 3; ++z) {
+                sk[z] = ly->sw * ly->sw * sk[z] + ly->sb * ly->sb;
+                stt[z] = sk[z] + ly->sw * ly->sw * stt[z];
+            }
+        } else {
+            double a = sk[0], b = sk[1];
+            const double ea[3] = {a, b, a}, eb[3] = {a, b, b};
+            for (z = 0; z < 3; ++z)
+                cr_assert_eq(entk_nonlin_map(&ly->nl, 1, &ea[z], 0, &eb[z], 0, &sk[z], &stt[z], &sk[z], &stt[z]), ENTK_OK);
+        }
+    }
+    *kout = sk[2];
+    *tout = stt[2];
+    for (z = 0; z < 3; ++z) ref_free(&s[z]);
+}
+
+/* ============================================================================================== */
+/* Helpers                                                                                        */
+/* ============================================================================================== */
+
+static entk_arch parse(const char *s) {
+    entk_arch a;
+    char err[160];
+    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
+    cr_assert_eq(st, ENTK_OK, "%s: %s", s, err);
+    return a;
+}
+
+static double *rand_images(size_t n, size_t C, size_t H, size_t W, uint64_t seed) {
+    tu_rng r = {seed};
+    double *x = malloc(n * C * H * W * sizeof *x);
+    tu_fill_normal(&r, x, n * C * H * W);
+    return x;
+}
+
+/* image transforms written independently of the library: rot90 (i, j) <- (j, N-1-i), mirror, shift */
+static void img_rot90(const double *x, size_t C, size_t N, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c) for (i = 0; i < N; ++i) for (j = 0; j < N; ++j)
+        y[(c * N + i) * N + j] = x[(c * N + j) * N + (N - 1 - i)];
+}
+static void img_mirror(const double *x, size_t C, size_t H, size_t W, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c) for (i = 0; i < H; ++i) for (j = 0; j < W; ++j)
+        y[(c * H + i) * W + j] = x[(c * H + i) * W + (W - 1 - j)];
+}
+static void img_shift(const double *x, size_t C, size_t H, size_t W, size_t di, size_t dj, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c) for (i = 0; i < H; ++i) for (j = 0; j < W; ++j)
+        y[(c * H + (i + di) % H) * W + (j + dj) % W] = x[(c * H + i) * W + j];
+}
+
+static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
+
+/* library Gram (non-symmetric) vs the full-domain reference, every entry, relative tolerance */
+static void check_against_ref(const char *archs, size_t n, size_t C, size_t H, size_t W, uint64_t seed,
+                              double tol) {
+    entk_arch a = parse(archs);
+    double *x = rand_images(n, C, H, W, seed);
+    double *k = malloc(n * n * sizeof *k), *t = malloc(n * n * sizeof *t);
+    size_t i, j;
+    cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, k, n, t, n, 1), ENTK_OK, "%s", archs);
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) {
+            double rk, rt;
+            ref_kernel(&a, x + i * C * H * W, x + j * C * H * W, C, H, W, &rk, &rt);
+            cr_assert(rel(k[i * n + j], rk) < tol, "%s K(%zu,%zu) %.17g vs %.17g", archs, i, j, k[i * n + j], rk);
+            cr_assert(rel(t[i * n + j], rt) < tol, "%s T(%zu,%zu) %.17g vs %.17g", archs, i, j, t[i * n + j], rt);
+        }
+    free(x); free(k); free(t);
+}
+
+/* ============================================================================================== */
+/* Group convention and the window sum                                                            */
+/* ============================================================================================== */
+
+Test(cn_group, rho_is_a_homomorphism_and_the_product_is_a_group) {
+    static const int ns[3] = {1, 2, 4};
+    int in, f;
+    for (in = 0; in < 3; ++in)
+        for (f = 0; f < 2; ++f) {
+            const int n = ns[in], G = n * (1 + f);
+            int a, b, c;
+            for (a = 0; a < G; ++a)
+                for (b = 0; b < G; ++b) {
+                    int ra[4], rb[4], rab[4], prod[4];
+                    ref_rho(n, a, ra); ref_rho(n, b, rb); ref_rho(n, ref_gmul(n, a, b), rab);
+                    ref_matmul(ra, rb, prod);
+                    cr_assert(memcmp(prod, rab, sizeof prod) == 0, "n=%d a=%d b=%d", n, a, b);
+                    for (c = 0; c < G; ++c)
+                        cr_assert_eq(ref_gmul(n, ref_gmul(n, a, b), c), ref_gmul(n, a, ref_gmul(n, b, c)));
+                }
+            /* rho is injective: G distinct matrices */
+            for (a = 0; a < G; ++a)
+                for (b = 0; b < a; ++b) {
+                    int ra[4], rb[4];
+                    ref_rho(n, a, ra); ref_rho(n, b, rb);
+                    cr_assert(memcmp(ra, rb, sizeof ra) != 0);
+                }
+        }
+}
+
+/* the test's own q^2 window sum with its own rho */
+static void naive_wsum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n, int g, double *out) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - q + 1 : H, Wo = pad == ENTK_PAD_VALID ? W - q + 1 : W;
+    int r[4];
+    size_t A, B;
+    ref_rho(n, g, r);
+    for (A = 0; A < Ho * Wo; ++A)
+        for (B = 0; B < Ho * Wo; ++B) {
+            double s = 0;
+            int a, b;
+            for (a = -h; a <= h; ++a)
+                for (b = -h; b <= h; ++b) {
+                    long p0 = ref_ax((long)(A / Wo), a, (long)H, h, pad), p1 = ref_ax((long)(A % Wo), b, (long)W, h, pad);
+                    long p2 = ref_ax((long)(B / Wo), r[0] * a + r[1] * b, (long)H, h, pad);
+                    long p3 = ref_ax((long)(B % Wo), r[2] * a + r[3] * b, (long)W, h, pad);
+                    if (p0 < 0 || p1 < 0 || p2 < 0 || p3 < 0) continue;
+                    s += m[((size_t)p0 * W + (size_t)p1) * H * W + (size_t)p2 * W + (size_t)p3];
+                }
+            out[A * Ho * Wo + B] = s / (q * q);
+        }
+}
+
+Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
+    static const size_t dims[][2] = {{5, 5}, {6, 6}, {7, 4}, {6, 9}};
+    static const int qs[3] = {1, 3, 5};
+    static const entk_pad pads[3] = {ENTK_PAD_VALID, ENTK_PAD_SAME, ENTK_PAD_CIRCULAR};
+    size_t di;
+    int iq, ip, g, cases = 0;
+    for (di = 0; di < 4; ++di) {
+        const size_t H = dims[di][0], W = dims[di][1], P = H * W;
+        double *m = rand_images(1, 1, P, P, 100 + di);
+        double *f = malloc(P * P * sizeof *f), *d = malloc(P * P * sizeof *d), *o = malloc(P * P * sizeof *o);
+        double *tmp = malloc(P * P * sizeof *tmp);
+        for (iq = 0; iq < 3; ++iq)
+            for (ip = 0; ip < 3; ++ip)
+                for (g = 0; g < 8; ++g) {
+                    const int q = qs[iq];
+                    const entk_pad pad = pads[ip];
+                    size_t No;
+                    if (pad == ENTK_PAD_VALID && (H < (size_t)q || W < (size_t)q)) continue;
+                    No = pad == ENTK_PAD_VALID ? (H - q + 1) * (W - q + 1) : P;
+                    cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 0, tmp, f), ENTK_OK);
+                    cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 1, NULL, d), ENTK_OK);
+                    naive_wsum(m, H, W, q, pad, 4, g, o);
+                    cr_assert(tu_max_abs_diff(f, d, No * No) < 1e-13, "H=%zu W=%zu q=%d pad=%d g=%d: %g", H, W, q,
+                              (int)pad, g, tu_max_abs_diff(f, d, No * No));
+                    cr_assert(tu_max_abs_diff(f, o, No * No) < 1e-13, "H=%zu W=%zu q=%d pad=%d g=%d vs naive", H, W,
+                              q, (int)pad, g);
+                    ++cases;
+                }
+        free(m); free(f); free(d); free(o); free(tmp);
+    }
+    cr_assert_gt(cases, 250);
+}
+
+/* ============================================================================================== */
+/* CNN kernels against brute force                                                                */
+/* ============================================================================================== */
+
+Test(cn_cnn, one_layer_and_two_layer_nets_match_brute_force) {
+    check_against_ref("conv(q=3,pad=same,sw=1.3,sb=0.2) gap", 3, 2, 5, 6, 1, 1e-12);
+    check_against_ref("conv(q=3,pad=valid) relu conv(q=3,pad=same,sw=1.2,sb=0.1) relu gap dense(sw=0.9,sb=0.3)",
+                      3, 2, 6, 5, 2, 1e-12);
+    check_against_ref("conv(q=5,pad=circular) erf conv(q=3,pad=circular) flatten dense relu dense", 3, 3, 5, 5, 3, 1e-12);
+    check_against_ref("conv(q=3,pad=same) relu avgpool(p=2) conv(q=3,pad=same,sb=0.5) relu gap dense", 3, 2, 6, 6, 4,
+                      1e-12);
+    check_against_ref("conv(q=1) leaky_relu(a=0.3) conv(q=3,pad=valid) sin flatten", 3, 1, 4, 5, 5, 1e-12);
+}
+
+/* ============================================================================================== */
+/* GCNN kernels: the r = 0 reduction against the full |G|^2-block reference                       */
+/* ============================================================================================== */
+
+Test(cn_gcnn, reduced_blocks_equal_full_block_reference) {
+    check_against_ref("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool dense", 3, 2, 5, 5, 11, 1e-12);
+    check_against_ref("lift(n=2,q=3,pad=same,sw=1.4,sb=0.2) erf gconv(q=3,pad=valid,support=id) gpool", 3, 1, 6, 5, 12,
+                      1e-12);
+    check_against_ref("lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense", 2, 2, 5, 5, 13, 1e-12);
+    check_against_ref("lift(n=1,flip=1,q=3,pad=circular) relu gconv(q=1) flatten", 2, 1, 4, 5, 14, 1e-12);
+    check_against_ref("lift(n=4,q=3,pad=valid) relu rotpool conv(q=3,pad=same) relu gap", 2, 1, 6, 6, 15, 1e-12);
+    check_against_ref("conv(q=3,pad=same) relu lift(n=2,flip=1,q=3,pad=circular) relu avgpool(p=2) gconv(q=1) relu gpool",
+                      2, 1, 4, 4, 16, 1e-12);
+}
+
+/* The Sigma_s collapse, shown on the full-block reference (where support=all really sums over s) and
+ * on the library. */
+Test(cn_gcnn, support_id_equals_support_all_after_a_lift) {
+    static const char *pairs[][2] = {
+        {"lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular,support=all) relu gpool",
+         "lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular,support=id) relu gpool"},
+        {"lift(n=2,flip=1,q=3,pad=same) erf gconv(q=3,pad=same,support=all) flatten",
+         "lift(n=2,flip=1,q=3,pad=same) erf gconv(q=3,pad=same,support=id) flatten"},
+    };
+    size_t c;
+    for (c = 0; c < 2; ++c) {
+        entk_arch a = parse(pairs[c][0]), b = parse(pairs[c][1]);
+        double *x = rand_images(2, 2, 5, 5, 20 + c);
+        double ka, ta, kb, tb, K[4], T[4], K2[4], T2[4];
+        ref_kernel(&a, x, x + 50, 2, 5, 5, &ka, &ta);
+        ref_kernel(&b, x, x + 50, 2, 5, 5, &kb, &tb);
+        cr_assert(rel(ka, kb) < 1e-12 && rel(ta, tb) < 1e-12, "%s: %.17g %.17g", pairs[c][0], ka, kb);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 2, 5, 5, K, 2, T, 2, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_kernel(&b, x, 2, NULL, 0, 2, 5, 5, K2, 2, T2, 2, 1), ENTK_OK);
+        cr_assert(tu_rel_frob(K, K2, 4) < 1e-12 && tu_rel_frob(T, T2, 4) < 1e-12);
+        cr_assert(rel(K[1], ka) < 1e-12 && rel(T[1], ta) < 1e-12);
+        free(x);
+    }
+}
+
+/* ============================================================================================== */
+/* Invariances, orbit averages                                                                    */
+/* ============================================================================================== */
+
+static void pair_kt(const entk_arch *a, const double *x1, const double *x2, size_t C, size_t H, size_t W,
+                    double *k, double *t) {
+    cr_assert_eq(entk_cn_pair(a, x1, NULL, x2, NULL, C, H, W, NULL, k, t), ENTK_ERR_INVALID_ARG);
+    {
+        size_t wl;
+        double *w;
+        cr_assert_eq(entk_cn_workspace_size(a, C, H, W, &wl, NULL), ENTK_OK);
+        w = malloc(wl * sizeof *w);
+        cr_assert_eq(entk_cn_pair(a, x1, NULL, x2, NULL, C, H, W, w, k, t), ENTK_OK);
+        free(w);
+    }
+}
+
+Test(cn_invariance, c4_gcnn_is_invariant_under_rot90_and_circular_shifts_of_either_input) {
+    const size_t C = 2, N = 6, img = C * N * N;
+    entk_arch a = parse("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gconv(q=3,pad=circular,sw=1.2) "
+                        "erf gpool dense relu dense");
+    double *x = rand_images(2, C, N, N, 31), *y = malloc(img * sizeof *y);
+    double k0, t0, k, t;
+    int side, op;
+    pair_kt(&a, x, x + img, C, N, N, &k0, &t0);
+    for (side = 0; side < 2; ++side)
+        for (op = 0; op < 3; ++op) {
+            const double *src = x + side * img;
+            if (op == 0) img_rot90(src, C, N, y);
+            else if (op == 1) img_shift(src, C, N, N, 2, 5, y);
+            else { double *z = malloc(img * sizeof *z); img_rot90(src, C, N, z); img_shift(z, C, N, N, 1, 0, y); free(z); }
+            if (side == 0) pair_kt(&a, y, x + img, C, N, N, &k, &t);
+            else pair_kt(&a, x, y, C, N, N, &k, &t);
+            cr_assert(rel(k, k0) < 1e-12 && rel(t, t0) < 1e-12, "side %d op %d: %.17g %.17g", side, op, k, k0);
+        }
+    /* and it is not invariant under a mirror without reflections (the test can fail) */
+    img_mirror(x, C, N, N, y);
+    pair_kt(&a, y, x + img, C, N, N, &k, &t);
+    cr_assert(rel(k, k0) > 1e-8);
+    free(x); free(y);
+}
+
+Test(cn_invariance, d4_gcnn_is_invariant_under_mirrors) {
+    const size_t C = 1, N = 5, img = C * N * N;
+    entk_arch a = parse("lift(n=4,flip=1,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool");
+    double *x = rand_images(2, C, N, N, 41), *y = malloc(img * sizeof *y), *z = malloc(img * sizeof *z);
+    double k0, t0, k, t;
+    pair_kt(&a, x, x + img, C, N, N, &k0, &t0);
+    img_mirror(x + img, C, N, N, y);
+    pair_kt(&a, x, y, C, N, N, &k, &t);
+    cr_assert(rel(k, k0) < 1e-12 && rel(t, t0) < 1e-12);
+    img_rot90(x, C, N, z);
+    img_mirror(z, C, N, N, y);
+    img_shift(y, C, N, N, 3, 1, z);
+    pair_kt(&a, z, x + img, C, N, N, &k, &t);
+    cr_assert(rel(k, k0) < 1e-12 && rel(t, t0) < 1e-12);
+    free(x); free(y); free(z);
+}
+
+/* SPEC §2: the rot90-orbit average of the CNN kernel is the C4 GCNN kernel (and D4 with mirrors). */
+static void check_orbit(const char *cnn, const char *gcnn, entk_orbit orb, size_t C, size_t N, uint64_t seed) {
+    const size_t n = 3;
+    entk_arch a = parse(cnn), b = parse(gcnn);
+    double *x = rand_images(n, C, N, N, seed);
+    double Ko[9], To[9], Kg[9], Tg[9], Kc[9], Tc[9];
+    cr_assert_eq(entk_cn_kernel_orbit(&a, orb, x, n, NULL, 0, C, N, N, Ko, n, To, n, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&b, x, n, NULL, 0, C, N, N, Kg, n, Tg, n, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, Kc, n, Tc, n, 1), ENTK_OK);
+    cr_assert(tu_rel_frob(Ko, Kg, 9) < 1e-12, "%s: %g", cnn, tu_rel_frob(Ko, Kg, 9));
+    cr_assert(tu_rel_frob(To, Tg, 9) < 1e-12, "%s: %g", cnn, tu_rel_frob(To, Tg, 9));
+    cr_assert(tu_rel_frob(Kc, Kg, 9) > 1e-6, "the plain CNN kernel differs from the orbit average");
+    free(x);
+}
+
+Test(cn_orbit, orbit_averaged_cnn_equals_gcnn) {
+    check_orbit("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap dense",
+                "lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool dense", ENTK_ORBIT_C4, 2, 5, 51);
+    check_orbit("conv(q=3,pad=same,sb=0.1) erf conv(q=3,pad=same) relu gap",
+                "lift(n=4,q=3,pad=same,sb=0.1) erf gconv(q=3,pad=same,support=id) relu gpool", ENTK_ORBIT_C4, 1, 6, 52);
+    check_orbit("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap dense",
+                "lift(n=4,flip=1,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool dense", ENTK_ORBIT_D4, 2, 5, 53);
+    check_orbit("conv(q=3,pad=valid) relu avgpool(p=2) conv(q=1) relu gap",
+                "lift(n=4,flip=1,q=3,pad=valid) relu avgpool(p=2) gconv(q=1) relu gpool", ENTK_ORBIT_D4, 1, 6, 54);
+}
+
+/* ============================================================================================== */
+/* Gram plumbing                                                                                  */
+/* ============================================================================================== */
+
+Test(cn_gram, symmetric_equals_nonsymmetric_and_threads_are_bit_identical) {
+    const size_t n = 5, C = 2, N = 6;
+    entk_arch a = parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense relu dense");
+    double *x = rand_images(n, C, N, N, 61);
+    double K1[25], T1[25], K2[25], T2[25], K3[25], T3[25], K4[25];
+    size_t i, j;
+    cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K1, n, T1, n, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, N, N, K2, n, T2, n, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K3, n, T3, n, 2), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, N, N, K4, n, NULL, 0, 2), ENTK_OK);
+    cr_assert(memcmp(K1, K3, sizeof K1) == 0 && memcmp(T1, T3, sizeof T1) == 0, "threads=2 differs");
+    cr_assert(memcmp(K2, K4, sizeof K2) == 0, "NNGP-only differs");
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) {
+            cr_assert(rel(K1[i * n + j], K2[i * n + j]) < 1e-14, "(%zu,%zu)", i, j);
+            cr_assert(rel(T1[i * n + j], T2[i * n + j]) < 1e-14, "(%zu,%zu)", i, j);
+            cr_assert(rel(K2[i * n + j], K2[j * n + i]) < 1e-14);
+        }
+    /* positive semi-definite: x^T K x >= 0 for random x (a cheap necessary check) */
+    {
+        tu_rng r = {7};
+        int trial;
+        for (trial = 0; trial < 20; ++trial) {
+            double v[5], s = 0;
+            tu_fill_normal(&r, v, 5);
+            for (i = 0; i < n; ++i) for (j = 0; j < n; ++j) s += v[i] * K1[i * n + j] * v[j];
+            cr_assert(s > -1e-12);
+        }
+    }
+    free(x);
+}
+
+Test(cn_gram, rectangular_and_leading_dimensions) {
+    const size_t C = 1, N = 5;
+    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) gap");
+    double *x = rand_images(5, C, N, N, 71);
+    double K[2 * 7], T[2 * 7], Kf[25], Tf[25];
+    size_t i, j;
+    for (i = 0; i < 14; ++i) K[i] = T[i] = -99;
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, x + 2 * 25, 3, C, N, N, K, 7, T, 7, 2), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, 5, NULL, 0, C, N, N, Kf, 5, Tf, 5, 1), ENTK_OK);
+    for (i = 0; i < 2; ++i) {
+        for (j = 0; j < 3; ++j) {
+            cr_assert(rel(K[i * 7 + j], Kf[i * 5 + 2 + j]) < 1e-14);
+            cr_assert(rel(T[i * 7 + j], Tf[i * 5 + 2 + j]) < 1e-14);
+        }
+        for (j = 3; j < 7; ++j) cr_assert(K[i * 7 + j] == -99 && T[i * 7 + j] == -99, "wrote past n2");
+    }
+    free(x);
+}
+
+Test(cn_gram, single_layer_ntk_equals_nngp) {
+    static const char *archs[] = {"conv(q=3,sw=1.7,sb=0.3) gap", "lift(n=4,flip=1,q=3,pad=same,sw=0.8,sb=1) gpool",
+                                  "conv(q=5,pad=circular) flatten"};
+    size_t c;
+    for (c = 0; c < 3; ++c) {
+        entk_arch a = parse(archs[c]);
+        double *x = rand_images(3, 2, 5, 5, 80 + c), K[9], T[9];
+        cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 5, 5, K, 3, T, 3, 1), ENTK_OK);
+        cr_assert(tu_rel_frob(T, K, 9) < 1e-15, "%s", archs[c]);
+        free(x);
+    }
+}
+
+Test(cn_pair, pair_api_with_self_records_matches_gram) {
+    const size_t C = 2, N = 5, img = C * N * N;
+    entk_arch a = parse("lift(n=2,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense erf dense");
+    double *x = rand_images(2, C, N, N, 91), K[4], T[4], k, t, k2;
+    size_t wl, sl;
+    double *w, *s1, *s2;
+    cr_assert_eq(entk_cn_workspace_size(&a, C, N, N, &wl, &sl), ENTK_OK);
+    w = malloc(wl * sizeof *w); s1 = malloc(sl * sizeof *s1); s2 = malloc(sl * sizeof *s2);
+    cr_assert_eq(entk_cn_self(&a, x, C, N, N, s1, w), ENTK_OK);
+    cr_assert_eq(entk_cn_self(&a, x + img, C, N, N, s2, w), ENTK_OK);
+    cr_assert_eq(entk_cn_pair(&a, x, s1, x + img, s2, C, N, N, w, &k, &t), ENTK_OK);
+    cr_assert_eq(entk_cn_pair(&a, x, NULL, x + img, NULL, C, N, N, w, &k2, NULL), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, C, N, N, K, 2, T, 2, 1), ENTK_OK);
+    cr_assert(k == K[1] && t == T[1] && k2 == K[1]);
+    free(x); free(w); free(s1); free(s2);
+}
+
+/* ============================================================================================== */
+/* Errors                                                                                         */
+/* ============================================================================================== */
+
+Test(cn_errors, shapes_layer_order_and_nonfinite_inputs) {
+    double x[2 * 25], K[4], T[4];
+    size_t i;
+    static const char *bad_arch[] = {
+        "dense gap",                           /* dense before the reduction */
+        "conv dense gap",                      /* dense before the reduction */
+        "conv(pad=same) gconv gap",            /* gconv without a lift */
+        "relu conv gap",                       /* first layer without weights */
+        "conv(pad=same) relu",                 /* no reduction */
+        "lift(n=4,pad=same) lift(n=2) gpool",  /* lift after lift */
+        "lift(n=4,pad=same) conv(pad=same) gpool", /* plain conv on a lifted domain */
+        "conv(pad=same) rotpool gap",          /* rotpool without a lift */
+        "conv(pad=same) gap conv",             /* image layer after the reduction */
+        "conv(pad=same) gap gap",
+        "s2lift gap",
+    };
+    for (i = 0; i < 50; ++i) x[i] = (double)i / 50;
+    for (i = 0; i < sizeof bad_arch / sizeof bad_arch[0]; ++i) {
+        entk_arch a = parse(bad_arch[i]);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_ARCH, "%s", bad_arch[i]);
+    }
+    {
+        entk_arch a = parse("conv(q=5) relu conv(q=3) gap");
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
+        cr_assert_eq(entk_cn_kernel(&a, x, 1, NULL, 0, 1, 7, 6, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
+        cr_assert_eq(entk_cn_kernel(&a, x, 1, NULL, 0, 1, 7, 7, K, 2, T, 2, 1), ENTK_OK);
+        a = parse("conv(pad=same) avgpool(p=6) gap");
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
+        a = parse("conv(pad=circular) relu gap");
+        cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_C4, x, 1, NULL, 0, 1, 5, 10, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, NULL, 2, NULL, 2, 1), ENTK_ERR_INVALID_ARG);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 1, T, 2, 1), ENTK_ERR_INVALID_ARG);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 0, 5, 5, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
+        x[37] = NAN;
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_NONFINITE);
+        cr_assert_eq(entk_cn_kernel(&a, x, 1, x + 25, 1, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_NONFINITE);
+        x[37] = INFINITY;
+        cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_D4, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_NONFINITE);
+    }
+}
+
+/* zero images (all-zero variances through padding and relu) give finite kernels */
+Test(cn_errors, zero_inputs_give_finite_values) {
+    double x[2 * 16] = {0}, K[4], T[4];
+    int i;
+    entk_arch a = parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) erf gpool dense relu dense");
+    x[5] = 1.0;
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 4, 4, K, 2, T, 2, 1), ENTK_OK);
+    for (i = 0; i < 4; ++i) cr_assert(isfinite(K[i]) && isfinite(T[i]));
+}
+
+/* A plain CNN is the n = 1 case: conv = lift(n=1) first, = gconv after it. */
+Test(cn_gcnn, conv_is_the_trivial_group_case) {
+    entk_arch a = parse("conv(q=3,pad=same,sb=0.2) relu conv(q=5,pad=circular) erf avgpool(p=2) conv(q=1) relu gap dense");
+    entk_arch b = parse("lift(n=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=circular) erf avgpool(p=2) gconv(q=1) relu gpool dense");
+    double *x = rand_images(3, 2, 6, 6, 101), K1[9], T1[9], K2[9], T2[9];
+    cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 6, 6, K1, 3, T1, 3, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&b, x, 3, NULL, 0, 2, 6, 6, K2, 3, T2, 3, 1), ENTK_OK);
+    cr_assert(memcmp(K1, K2, sizeof K1) == 0 && memcmp(T1, T2, sizeof T1) == 0);
+    free(x);
+}

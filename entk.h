@@ -836,8 +836,8 @@ static entk_status entk__check_finite(const double *x, size_t n) {
     return ENTK_OK;
 }
 
-/* Each input's own kernel before every layer: dk[l * n + i] = K(x_i, x_i) entering layer l
- * (l = 1..L-1), and on exit kout/tout = K, Theta after the last layer (either may be NULL). */
+/* Each input's own kernel after every layer: dk[l * n + i] = K(x_i, x_i) leaving layer l, i.e. entering
+ * layer l + 1 (l = 0..L-1), and on exit kout/tout = K, Theta after the last layer (either may be NULL). */
 static void entk__mlp_diag_chain(const entk_arch *a, const double *x, size_t n, size_t d, double *dk,
                                  double *tk, double *kout, double *tout) {
     const entk_layer *l0 = &a->layer[0];
@@ -940,8 +940,8 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
             for (l = 1; l < L; ++l) {
                 const entk_layer *ly = &arch->layer[l];
                 if (ly->kind == ENTK_LAYER_NONLIN)
-                    entk_nonlin_map(&ly->nl, m, dk1 + (size_t)l * n1 + row, 0, dk2 + (size_t)l * n2 + c0, 1,
-                                    kr, tr, kr, tr);
+                    entk_nonlin_map(&ly->nl, m, dk1 + (size_t)(l - 1) * n1 + row, 0,
+                                    dk2 + (size_t)(l - 1) * n2 + c0, 1, kr, tr, kr, tr);
                 else
                     entk__dense_update(ly, m, kr, tr);
             }

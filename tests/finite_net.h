@@ -9,7 +9,8 @@
  * Supported layers: dense, nonlinearities (identity, relu, erf, leaky_relu, gelu, sin), conv(q, pad),
  * lift(n = 1|2|4, q, pad) without reflections, gconv(q, pad, support = all|id), gap, gpool, rotpool,
  * avgpool(p), flatten. Group conventions are SPEC §1.4's: R maps the pixel offset (a, b) on (row, col)
- * to (-b, a), and (r, t)(s, y) = (r + s, t + R^r y), so
+ * to (-b, a), and (r, t)(s, y) = (r + s, t + R^r y), where for n = 2 the generator is R^2 (a step of
+ * r turns offsets by R^(4 r / n), as in entk_cn.h), so
  *   lift:  N(r, t) = sw/sqrt(C q^2) sum_{c,y} W_c(y) x_c(t + R^r y) + sb b
  *   gconv: N(r, t) = sw/sqrt(C |S| q^2) sum_{c,s,y} W_c(s, y) h_c(r + s, t + R^r y) + sb b.
  * For `valid` padding the output pixel t is the window centre, so outputs shrink by q - 1.
@@ -247,7 +248,9 @@ static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t 
                         for (s = 0; s < ns; ++s)
                             for (a = -(q - 1) / 2; a <= (q - 1) / 2; ++a)
                                 for (b = -(q - 1) / 2; b <= (q - 1) / 2; ++b) {
-                                    int px = fnet__pix((long)hh, (long)ww, al->pad, q, (long)i, (long)j, a, b, r);
+                                    /* C_n turns by R^(4/n) per step: C_2 = {0, 180 deg} */
+                                    int px = fnet__pix((long)hh, (long)ww, al->pad, q, (long)i, (long)j, a, b,
+                                                       r * (4 / n));
                                     /* the input's rotation index: lift/conv inputs have one (rot = 1) */
                                     int rin = al->kind == ENTK_LAYER_GCONV ? (r + s) % n : 0;
                                     fl->idx[p * fl->ntap + k++] = px < 0 ? -1 : (int)((size_t)rin * hh * ww) + px;

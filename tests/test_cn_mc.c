@@ -1,0 +1,263 @@
+/* Finite-width CNNs and C4 GCNNs (tests/finite_net.h): the forward pass against SPEC §1.4's formulas
+ * written out directly, exact invariances, and the empirical NTK against finite differences. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "testutil.h"
+#include "finite_net.h"
+
+static entk_arch parse(const char *s) {
+    entk_arch a;
+    char err[160];
+    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
+    cr_assert_eq(st, ENTK_OK, "parse '%s': %s", s, err);
+    return a;
+}
+
+static void make_images(double *x, size_t n, uint64_t seed) {
+    tu_rng r = {seed};
+    size_t i;
+    for (i = 0; i < n; ++i) x[i] = tu_normal(&r) + 0.3;
+}
+
+/* ---- the empirical NTK equals J J^T by central differences over every parameter ---- */
+
+static void fd_check(const char *arch_s, size_t C, size_t H, size_t W, size_t width) {
+    enum { N = 3, NOUT = 2 };
+    entk_arch a = parse(arch_s);
+    fnet net;
+    double *x, t[N * N], jj[N * N] = {0}, f[N * NOUT], fp[N * NOUT], fm[N * NOUT], *g;
+    size_t i, p, q, np;
+    x = malloc(N * C * H * W * sizeof *x);
+    cr_assert(x);
+    make_images(x, N * C * H * W, 3);
+    cr_assert_eq(fnet_build(&net, &a, C, H, W, width, NOUT), 0, "%s", arch_s);
+    fnet_draw(&net, 99);
+    cr_assert_eq(fnet_eval(&net, x, N, f, t), 0);
+    np = fnet_nparams(&net);
+    g = malloc(np * N * sizeof *g);
+    cr_assert(g);
+    for (i = 0; i < np; ++i) {
+        double *w = fnet_param(&net, i), v = *w;
+        const double e = 1e-5;
+        *w = v + e;
+        fnet_eval(&net, x, N, fp, NULL);
+        *w = v - e;
+        fnet_eval(&net, x, N, fm, NULL);
+        *w = v;
+        for (p = 0; p < N; ++p) g[i * N + p] = (fp[p * NOUT] - fm[p * NOUT]) / (2 * e);
+    }
+    for (i = 0; i < np; ++i)
+        for (p = 0; p < N; ++p)
+            for (q = 0; q < N; ++q) jj[p * N + q] += g[i * N + p] * g[i * N + q];
+    cr_assert_leq(tu_rel_frob(t, jj, N * N), 1e-7, "%s: NTK vs J J^T: %g", arch_s, tu_rel_frob(t, jj, N * N));
+    free(g);
+    free(x);
+    fnet_free(&net);
+}
+
+Test(finite_cnn, ntk_equals_finite_difference_jacobian_product) {
+    fd_check("conv(q=3,pad=circular,sb=0.2) erf conv(pad=same,sb=0.1) gelu gap dense(sb=0.3)", 2, 5, 5, 3);
+    fd_check("conv(q=3,pad=valid) erf conv(pad=same,sw=1.4) sin flatten dense(sb=0.2)", 1, 6, 6, 3);
+    fd_check("conv(q=5,pad=same,sb=0.4) erf avgpool(p=2) conv(q=1) erf gap dense erf dense(sb=0.1)", 2, 5, 4, 3);
+}
+
+Test(finite_gcnn, ntk_equals_finite_difference_jacobian_product) {
+    fd_check("lift(n=4,q=3,pad=circular,sb=0.2) erf gconv(q=3,pad=same,sb=0.3) sin gpool dense(sb=0.1)", 2, 4, 4, 3);
+    fd_check("lift(n=4,q=3,pad=valid) erf gconv(q=3,pad=circular,support=id) gelu rotpool flatten dense", 1, 5, 5, 3);
+    fd_check("lift(n=2,q=3,pad=same,sb=0.5) erf gconv(q=1) erf gconv(q=3,pad=same) erf gpool dense", 1, 5, 4, 2);
+}
+
+/* ---- the forward pass equals SPEC §1.4's formulas, written out here with rotation matrices ---- */
+
+static const int rot_m[4][2][2] = {{{1, 0}, {0, 1}}, {{0, -1}, {1, 0}}, {{-1, 0}, {0, -1}}, {{0, 1}, {-1, 0}}};
+
+/* m (H x W) at (i, j); circular wraps, otherwise zero outside */
+static double pix_at(const double *m, int H, int W, entk_pad pad, int i, int j) {
+    if (pad == ENTK_PAD_CIRCULAR) {
+        i = ((i % H) + H) % H;
+        j = ((j % W) + W) % W;
+    }
+    if (i < 0 || i >= H || j < 0 || j >= W) return 0.0;
+    return m[i * W + j];
+}
+
+/* lift(n=4,q=3,pad=p1,sw=1.3,sb=0.2) erf gconv(q=3,pad=p2,support=sup,sw=1.1,sb=0.3) relu gpool
+ * dense(sw=0.9,sb=0.1) on C x H x W, computed from the formulas with the network's own weights. */
+static void gcnn_oracle(const fnet *net, const double *x, int C, int H, int W, entk_pad p1, entk_pad p2,
+                        int all, int width, int nout, double *f) {
+    const int o1 = p1 == ENTK_PAD_VALID ? 1 : 0, H1 = H - 2 * o1, W1 = W - 2 * o1;
+    const int o2 = p2 == ENTK_PAD_VALID ? 1 : 0, H2 = H1 - 2 * o2, W2 = W1 - 2 * o2;
+    const int ns = all ? 4 : 1;
+    const fnet_layer *L1 = &net->layer[0], *L2 = &net->layer[2], *L3 = &net->layer[5];
+    double *h1 = calloc((size_t)width * 4 * H1 * W1, sizeof(double));
+    double *g = calloc((size_t)width, sizeof(double));
+    int o, c, r, i, j, s, u, v, k;
+    cr_assert(h1 && g);
+    for (o = 0; o < width; ++o)
+        for (r = 0; r < 4; ++r)
+            for (i = 0; i < H1; ++i)
+                for (j = 0; j < W1; ++j) {
+                    double z = 0;
+                    for (c = 0; c < C; ++c)
+                        for (u = -1; u <= 1; ++u)
+                            for (v = -1; v <= 1; ++v) {
+                                const int du = rot_m[r][0][0] * u + rot_m[r][0][1] * v;
+                                const int dv = rot_m[r][1][0] * u + rot_m[r][1][1] * v;
+                                k = (u + 1) * 3 + (v + 1);
+                                z += L1->w[((size_t)o * 9 + k) * C + c] *
+                                     pix_at(x + (size_t)c * H * W, H, W, p1, i + o1 + du, j + o1 + dv);
+                            }
+                    z = 1.3 / sqrt(9.0 * C) * z + 0.2 * L1->b[o];
+                    h1[(((size_t)o * 4 + r) * H1 + i) * W1 + j] = erf(z);
+                }
+    for (o = 0; o < width; ++o) {
+        double acc = 0;
+        for (r = 0; r < 4; ++r)
+            for (i = 0; i < H2; ++i)
+                for (j = 0; j < W2; ++j) {
+                    double z = 0;
+                    for (c = 0; c < width; ++c)
+                        for (s = 0; s < ns; ++s)
+                            for (u = -1; u <= 1; ++u)
+                                for (v = -1; v <= 1; ++v) {
+                                    const int du = rot_m[r][0][0] * u + rot_m[r][0][1] * v;
+                                    const int dv = rot_m[r][1][0] * u + rot_m[r][1][1] * v;
+                                    k = s * 9 + (u + 1) * 3 + (v + 1);
+                                    z += L2->w[((size_t)o * ns * 9 + k) * width + c] *
+                                         pix_at(h1 + ((size_t)c * 4 + (r + s) % 4) * H1 * W1, H1, W1, p2, i + o2 + du,
+                                                j + o2 + dv);
+                                }
+                    z = 1.1 / sqrt(9.0 * ns * width) * z + 0.3 * L2->b[o];
+                    acc += z > 0 ? z : 0;
+                }
+        g[o] = acc / (4.0 * H2 * W2);
+    }
+    for (k = 0; k < nout; ++k) {
+        double z = 0;
+        for (c = 0; c < width; ++c) z += L3->w[(size_t)k * width + c] * g[c];
+        f[k] = 0.9 / sqrt((double)width) * z + 0.1 * L3->b[k];
+    }
+    free(h1);
+    free(g);
+}
+
+static void oracle_check(const char *pad1, entk_pad p1, const char *pad2, entk_pad p2, int all) {
+    enum { C = 2, H = 5, W = 6, WIDTH = 4, NOUT = 3, N = 2 };
+    char s[256];
+    entk_arch a;
+    fnet net;
+    double x[N * C * H * W], f[N * NOUT], fo[NOUT];
+    int n, k;
+    snprintf(s, sizeof s,
+             "lift(n=4,q=3,pad=%s,sw=1.3,sb=0.2) erf gconv(q=3,pad=%s,support=%s,sw=1.1,sb=0.3) relu gpool "
+             "dense(sw=0.9,sb=0.1)", pad1, pad2, all ? "all" : "id");
+    a = parse(s);
+    make_images(x, sizeof x / sizeof x[0], 17);
+    cr_assert_eq(fnet_build(&net, &a, C, H, W, WIDTH, NOUT), 0);
+    fnet_draw(&net, 5);
+    cr_assert_eq(fnet_eval(&net, x, N, f, NULL), 0);
+    for (n = 0; n < N; ++n) {
+        gcnn_oracle(&net, x + n * C * H * W, C, H, W, p1, p2, all, WIDTH, NOUT, fo);
+        for (k = 0; k < NOUT; ++k)
+            cr_assert_float_eq(f[n * NOUT + k], fo[k], 1e-13 * (1 + fabs(fo[k])), "%s: input %d output %d: %.17g vs %.17g",
+                               s, n, k, f[n * NOUT + k], fo[k]);
+    }
+    fnet_free(&net);
+}
+
+Test(finite_gcnn, forward_pass_equals_spec_formulas) {
+    oracle_check("same", ENTK_PAD_SAME, "circular", ENTK_PAD_CIRCULAR, 1);
+    oracle_check("circular", ENTK_PAD_CIRCULAR, "same", ENTK_PAD_SAME, 0);
+    oracle_check("valid", ENTK_PAD_VALID, "valid", ENTK_PAD_VALID, 1);
+}
+
+/* ---- exact invariances of finite networks ---- */
+
+static void rot90(const double *x, double *y, size_t C, size_t H) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < H; ++i)
+            for (j = 0; j < H; ++j) y[(c * H + i) * H + j] = x[(c * H + j) * H + (H - 1 - i)];
+}
+static void shift(const double *x, double *y, size_t C, size_t H, size_t W, size_t di, size_t dj) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < H; ++i)
+            for (j = 0; j < W; ++j) y[(c * H + (i + di) % H) * W + (j + dj) % W] = x[(c * H + i) * W + j];
+}
+
+/* f(g x) = f(x) for every output and every seed tried, and the empirical NTK is unchanged when g acts
+ * on one input only. g = rot90 (rot = 1) or a circular shift (rot = 0). */
+static void invariance_check(const char *arch_s, size_t C, size_t H, size_t W, int rot) {
+    enum { N = 3, NOUT = 4 };
+    entk_arch a = parse(arch_s);
+    fnet net;
+    const size_t img = C * H * W;
+    double *x = malloc(N * img * sizeof(double)), *y = malloc(N * img * sizeof(double));
+    double f[N * NOUT], fy[N * NOUT], t[N * N], ty[N * N];
+    int seed;
+    size_t k;
+    cr_assert(x && y);
+    make_images(x, N * img, 23);
+    memcpy(y, x, N * img * sizeof(double));
+    if (rot) rot90(x, y, C, H);
+    else shift(x, y, C, H, W, 2, 1);
+    cr_assert_gt(tu_max_abs_diff(x, y, img), 0.1, "the transformed image must differ");
+    cr_assert_eq(fnet_build(&net, &a, C, H, W, 5, NOUT), 0);
+    for (seed = 0; seed < 3; ++seed) {
+        fnet_draw(&net, (uint64_t)seed);
+        cr_assert_eq(fnet_eval(&net, x, N, f, t), 0);
+        cr_assert_eq(fnet_eval(&net, y, N, fy, ty), 0); /* only the first input differs */
+        for (k = 0; k < N * NOUT; ++k)
+            cr_assert_float_eq(f[k], fy[k], 1e-12 * (1 + fabs(f[k])), "%s: output %zu: %.17g vs %.17g", arch_s, k,
+                               f[k], fy[k]);
+        for (k = 0; k < N * N; ++k)
+            cr_assert_float_eq(t[k], ty[k], 1e-12 * (1 + fabs(t[k])), "%s: NTK %zu: %.17g vs %.17g", arch_s, k, t[k],
+                               ty[k]);
+    }
+    free(x);
+    free(y);
+    fnet_free(&net);
+}
+
+Test(finite_gcnn, rotation_and_shift_invariant_with_circular_padding) {
+    const char *s = "lift(n=4,q=3,pad=circular,sb=0.1) relu gconv(q=3,pad=circular,sb=0.2) erf gpool dense(sb=0.3)";
+    invariance_check(s, 2, 5, 5, 1);
+    invariance_check(s, 2, 5, 5, 0);
+    /* zero padding is symmetric under turning the whole square image about its centre */
+    invariance_check("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same,support=id) relu gpool dense", 1, 6, 6, 1);
+    invariance_check("lift(n=4,q=3,pad=valid) relu gconv(q=3,pad=valid) relu gpool dense", 1, 6, 6, 1);
+}
+
+Test(finite_cnn, shift_invariant_with_circular_padding) {
+    invariance_check("conv(q=3,pad=circular,sb=0.1) relu conv(q=3,pad=circular) erf gap dense(sb=0.2)", 2, 5, 6, 0);
+}
+
+/* A plain CNN with gap is not rotation invariant (its infinite-width kernel is, not each network), so
+ * the rotation checks above are not vacuous. */
+Test(finite_cnn, cnn_is_not_rotation_invariant) {
+    enum { C = 1, H = 5, N = 1, NOUT = 2 };
+    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap dense");
+    fnet net;
+    double x[C * H * H], y[C * H * H], f[NOUT], fy[NOUT];
+    make_images(x, C * H * H, 29);
+    rot90(x, y, C, H);
+    cr_assert_eq(fnet_build(&net, &a, C, H, H, 5, NOUT), 0);
+    fnet_draw(&net, 1);
+    cr_assert_eq(fnet_eval(&net, x, N, f, NULL), 0);
+    cr_assert_eq(fnet_eval(&net, y, N, fy, NULL), 0);
+    cr_assert_gt(fabs(f[0] - fy[0]) + fabs(f[1] - fy[1]), 1e-6);
+    fnet_free(&net);
+}
+
+Test(finite_net, rejects_unsupported_architectures) {
+    fnet net;
+    static const char *const bad[] = {"conv relu gap", "lift(n=4,flip=1) gpool dense", "lift(n=4) conv gpool dense",
+                                      "dense conv dense", "conv(q=7) gap dense"};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        entk_arch a = parse(bad[i]);
+        cr_assert_neq(fnet_build(&net, &a, 1, 5, 5, 4, 1), 0, "%s accepted", bad[i]);
+    }
+}

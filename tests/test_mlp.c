@@ -1,0 +1,322 @@
+/* MLP kernels (entk_mlp_kernel, entk_mlp_diag, entk_scalar_chain): Monte-Carlo finite-width networks,
+ * closed forms written independently here, API identities and error statuses. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "testutil.h"
+#include "finite_net.h"
+
+static entk_arch parse(const char *s) {
+    entk_arch a;
+    char err[160];
+    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
+    cr_assert_eq(st, ENTK_OK, "parse '%s': %s", s, err);
+    return a;
+}
+
+/* n inputs of dimension d, not normalised: coordinates of different scales, plus an offset */
+static void make_inputs(double *x, size_t n, size_t d, uint64_t seed) {
+    tu_rng r = {seed};
+    size_t i, k;
+    for (i = 0; i < n; ++i)
+        for (k = 0; k < d; ++k) x[i * d + k] = (0.4 + 0.3 * (double)((i + k) % 4)) * tu_normal(&r) + 0.2;
+}
+
+/* ---- Monte Carlo: finite networks of width 1024 over 100 seeds converge to the analytic kernels ---- */
+
+static void mc_check(const char *arch_s, uint64_t seed) {
+    enum { N = 5, D = 10 };
+    const size_t width = 1024, nout = 256;
+    const int seeds = 100;
+    entk_arch a = parse(arch_s);
+    double x[N * D], k[N * N], t[N * N], km[N * N], tm[N * N], ek, et;
+    make_inputs(x, N, D, seed);
+    cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, D, k, N, t, N, 1), ENTK_OK);
+    cr_assert_eq(fnet_mc(&a, x, N, D, 1, 1, width, nout, seeds, seed * 1000, km, tm), 0);
+    ek = tu_rel_frob(km, k, N * N);
+    et = tu_rel_frob(tm, t, N * N);
+    cr_log_info("%s: width %zu, %d seeds: NNGP rel err %.4f, NTK rel err %.4f", arch_s, width, seeds, ek, et);
+    cr_assert_leq(ek, 0.04, "%s: NNGP rel Frobenius error %g", arch_s, ek);
+    cr_assert_leq(et, 0.04, "%s: NTK rel Frobenius error %g", arch_s, et);
+}
+
+Test(mlp_mc, relu_three_dense_layers_with_bias, .timeout = 120) {
+    mc_check("dense(sw=1.5,sb=0.2) relu dense(sw=1.4,sb=0.3) relu dense(sw=1.2,sb=0.1)", 11);
+}
+
+Test(mlp_mc, erf_two_dense_layers, .timeout = 120) {
+    mc_check("dense(sw=1.3,sb=0.2) erf dense(sw=1.1,sb=0.1)", 12);
+}
+
+Test(mlp_mc, leaky_relu_two_dense_layers, .timeout = 120) {
+    mc_check("dense(sw=1.2,sb=0.5) leaky_relu(a=0.2) dense(sw=0.9,sb=0.3)", 13);
+}
+
+/* ---- the finite network's NTK contraction equals J J^T by central differences over every parameter ---- */
+
+static void fd_check(const char *arch_s, size_t d, size_t width) {
+    enum { N = 3 };
+    entk_arch a = parse(arch_s);
+    fnet net;
+    double x[N * 16], t[N * N], jj[N * N] = {0}, f[N * 2], fp[N * 2], fm[N * 2];
+    size_t i, p, q, np;
+    double *g;
+    cr_assert_leq(d, 16);
+    make_inputs(x, N, d, 5);
+    cr_assert_eq(fnet_build(&net, &a, d, 1, 1, width, 2), 0);
+    fnet_draw(&net, 77);
+    cr_assert_eq(fnet_eval(&net, x, N, f, t), 0);
+    np = fnet_nparams(&net);
+    g = malloc(np * N * sizeof *g);
+    cr_assert(g);
+    for (i = 0; i < np; ++i) {
+        double *w = fnet_param(&net, i), v = *w;
+        const double e = 1e-5;
+        *w = v + e;
+        fnet_eval(&net, x, N, fp, NULL);
+        *w = v - e;
+        fnet_eval(&net, x, N, fm, NULL);
+        *w = v;
+        for (p = 0; p < N; ++p) g[i * N + p] = (fp[p * 2] - fm[p * 2]) / (2 * e);
+    }
+    cr_assert_null(fnet_param(&net, np));
+    for (i = 0; i < np; ++i)
+        for (p = 0; p < N; ++p)
+            for (q = 0; q < N; ++q) jj[p * N + q] += g[i * N + p] * g[i * N + q];
+    cr_assert_leq(tu_rel_frob(t, jj, N * N), 1e-7, "%s: NTK vs J J^T: %g", arch_s, tu_rel_frob(t, jj, N * N));
+    free(g);
+    fnet_free(&net);
+}
+
+Test(finite_net, mlp_ntk_equals_finite_difference_jacobian_product) {
+    fd_check("dense(sw=1.5,sb=0.2) erf dense(sb=0.3) relu dense(sw=0.8,sb=0.1)", 6, 4);
+    fd_check("dense(sb=0.7) gelu dense(sw=1.3,sb=0.2) sin dense", 5, 5);
+    fd_check("dense(sw=2) leaky_relu(a=0.3) dense(sb=1) identity dense(sb=0.5)", 7, 3);
+}
+
+/* ---- exact identities ---- */
+
+/* One dense layer: Theta = K = sw^2 x.x'/d + sb^2. */
+Test(mlp, single_dense_layer_ntk_equals_nngp_equals_linear_kernel) {
+    enum { N = 4, M = 3, D = 9 };
+    const double sw = 1.7, sb = 0.4;
+    entk_arch a = parse("dense(sw=1.7,sb=0.4)");
+    double x[N * D], y[M * D], k[N * M], t[N * M];
+    size_t i, j, c;
+    make_inputs(x, N, D, 21);
+    make_inputs(y, M, D, 22);
+    cr_assert_eq(entk_mlp_kernel(&a, x, N, y, M, D, k, M, t, M, 1), ENTK_OK);
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < M; ++j) {
+            double dot = 0, want;
+            for (c = 0; c < D; ++c) dot += x[i * D + c] * y[j * D + c];
+            want = sw * sw * dot / D + sb * sb;
+            cr_assert_eq(t[i * M + j], k[i * M + j], "NTK != NNGP at (%zu,%zu)", i, j);
+            cr_assert_float_eq(k[i * M + j], want, 1e-13 * (fabs(want) + 1), "(%zu,%zu): %.17g vs %.17g", i, j,
+                               k[i * M + j], want);
+        }
+}
+
+/* Two-layer relu network from the arc-cosine kernel (Cho & Saul), written with acos here:
+ * K2 = c^2 sqrt(k11 k22) (sin th + (pi - th) cos th) / (2 pi) + e^2, cos th = k12 / sqrt(k11 k22),
+ * Theta2 = K2 + c^2 Theta1 (pi - th) / (2 pi), Theta1 = K1 = a^2 x.x'/d + b^2. */
+Test(mlp, two_layer_relu_matches_arc_cosine_closed_form) {
+    enum { N = 5, D = 7 };
+    const double aw = 1.3, ab = 0.25, cw = 1.6, cb = 0.35;
+    entk_arch a = parse("dense(sw=1.3,sb=0.25) relu dense(sw=1.6,sb=0.35)");
+    double x[N * D], k[N * N], t[N * N], k1[N * N];
+    size_t i, j, c;
+    make_inputs(x, N, D, 31);
+    cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, D, k, N, t, N, 1), ENTK_OK);
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < N; ++j) {
+            double dot = 0;
+            for (c = 0; c < D; ++c) dot += x[i * D + c] * x[j * D + c];
+            k1[i * N + j] = aw * aw * dot / D + ab * ab;
+        }
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < N; ++j) {
+            const double nrm = sqrt(k1[i * N + i] * k1[j * N + j]);
+            double cth = k1[i * N + j] / nrm, th, wk, wt;
+            if (cth > 1) cth = 1;
+            if (cth < -1) cth = -1;
+            th = i == j ? 0.0 : acos(cth); /* acos is ill-conditioned at 1; the diagonal angle is 0 */
+            wk = cw * cw * nrm * (sin(th) + (M_PI - th) * cos(th)) / (2 * M_PI) + cb * cb;
+            wt = wk + cw * cw * k1[i * N + j] * (M_PI - th) / (2 * M_PI);
+            cr_assert_float_eq(k[i * N + j], wk, 1e-12 * fabs(wk), "K(%zu,%zu) %.17g vs %.17g", i, j,
+                               k[i * N + j], wk);
+            cr_assert_float_eq(t[i * N + j], wt, 1e-12 * fabs(wt), "Theta(%zu,%zu) %.17g vs %.17g", i,
+                               j, t[i * N + j], wt);
+        }
+}
+
+/* Gram matrix of n inputs in a padded layout (ld > n) for the API identities below */
+#define GN 37
+#define GD 13
+#define GLD 41
+static const char *const api_arch = "dense(sw=1.4,sb=0.3) erf dense(sw=1.2,sb=0.1) relu dense(sw=0.9,sb=0.2)";
+
+Test(mlp, symmetric_call_equals_general_call) {
+    entk_arch a = parse(api_arch);
+    static double x[GN * GD], k1[GN * GLD], t1[GN * GLD], k2[GN * GLD], t2[GN * GLD];
+    size_t i, j;
+    make_inputs(x, GN, GD, 41);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, k1, GLD, t1, GLD, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, x, GN, GD, k2, GLD, t2, GLD, 1), ENTK_OK);
+    for (i = 0; i < GN; ++i)
+        for (j = 0; j < GN; ++j) {
+            cr_assert_float_eq(k1[i * GLD + j], k2[i * GLD + j], 1e-14 * fabs(k2[i * GLD + j]), "K(%zu,%zu)", i, j);
+            cr_assert_float_eq(t1[i * GLD + j], t2[i * GLD + j], 1e-14 * fabs(t2[i * GLD + j]), "T(%zu,%zu)", i, j);
+            cr_assert_eq(k1[i * GLD + j], k1[j * GLD + i], "symmetric result not symmetric");
+            cr_assert_eq(t1[i * GLD + j], t1[j * GLD + i], "symmetric result not symmetric");
+        }
+}
+
+Test(mlp, nngp_only_and_ntk_only_equal_full_call) {
+    entk_arch a = parse(api_arch);
+    enum { M = 11 };
+    static double x[GN * GD], y[M * GD], k[GN * M], t[GN * M], ko[GN * M], to[GN * M];
+    make_inputs(x, GN, GD, 51);
+    make_inputs(y, M, GD, 52);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, y, M, GD, k, M, t, M, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, y, M, GD, ko, M, NULL, 0, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, y, M, GD, NULL, 0, to, M, 1), ENTK_OK);
+    cr_assert_arr_eq(k, ko, sizeof k);
+    cr_assert_arr_eq(t, to, sizeof t);
+}
+
+Test(mlp, symmetric_ntk_only_equals_full_call) {
+    entk_arch a = parse(api_arch);
+    static double x[GN * GD], k[GN * GN], t[GN * GN], ko[GN * GN], to[GN * GN];
+    make_inputs(x, GN, GD, 53);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, k, GN, t, GN, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, ko, GN, NULL, 0, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, NULL, 0, to, GN, 1), ENTK_OK);
+    cr_assert_arr_eq(k, ko, sizeof k);
+    cr_assert_arr_eq(t, to, sizeof t);
+}
+
+Test(mlp, two_threads_bit_identical_to_one) {
+    entk_arch a = parse(api_arch);
+    enum { M = 29 };
+    static double x[GN * GD], y[M * GD], k1[GN * GN], t1[GN * GN], k2[GN * GN], t2[GN * GN];
+    static double c1[GN * M], d1[GN * M], c2[GN * M], d2[GN * M];
+    make_inputs(x, GN, GD, 61);
+    make_inputs(y, M, GD, 62);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, k1, GN, t1, GN, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, k2, GN, t2, GN, 2), ENTK_OK);
+    cr_assert_arr_eq(k1, k2, sizeof k1);
+    cr_assert_arr_eq(t1, t2, sizeof t1);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, y, M, GD, c1, M, d1, M, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, y, M, GD, c2, M, d2, M, 2), ENTK_OK);
+    cr_assert_arr_eq(c1, c2, sizeof c1);
+    cr_assert_arr_eq(d1, d2, sizeof d1);
+}
+
+Test(mlp, diag_equals_gram_diagonal) {
+    entk_arch a = parse(api_arch);
+    static double x[GN * GD], k[GN * GN], t[GN * GN], kd[GN], td[GN];
+    size_t i;
+    make_inputs(x, GN, GD, 71);
+    cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, k, GN, t, GN, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_diag(&a, x, GN, GD, kd, td), ENTK_OK);
+    for (i = 0; i < GN; ++i) {
+        cr_assert_float_eq(kd[i], k[i * GN + i], 1e-14 * fabs(kd[i]), "K diag %zu", i);
+        cr_assert_float_eq(td[i], t[i * GN + i], 1e-14 * fabs(td[i]), "Theta diag %zu", i);
+    }
+    cr_assert_eq(entk_mlp_diag(&a, x, GN, GD, NULL, td), ENTK_OK);
+    cr_assert_eq(entk_mlp_diag(&a, x, GN, GD, kd, NULL), ENTK_OK);
+}
+
+/* The chain after the first layer, started from the first layer's kernels computed here by hand,
+ * reproduces every Gram entry (the image and SO(3) headers rely on this after pooling). */
+Test(mlp, scalar_chain_equals_gram_entries) {
+    entk_arch a = parse(api_arch);
+    enum { N = 6 };
+    double x[N * GD], k[N * N], t[N * N];
+    const double w2 = 1.4 * 1.4, b2 = 0.3 * 0.3;
+    size_t i, j, c;
+    make_inputs(x, N, GD, 81);
+    cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, GD, k, N, t, N, 1), ENTK_OK);
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < N; ++j) {
+            double d11 = 0, d22 = 0, d12 = 0, k11, t11, k22, t22, k12, t12;
+            for (c = 0; c < GD; ++c) {
+                d11 += x[i * GD + c] * x[i * GD + c];
+                d22 += x[j * GD + c] * x[j * GD + c];
+                d12 += x[i * GD + c] * x[j * GD + c];
+            }
+            k11 = t11 = w2 * d11 / GD + b2;
+            k22 = t22 = w2 * d22 / GD + b2;
+            k12 = t12 = w2 * d12 / GD + b2;
+            cr_assert_eq(entk_scalar_chain(a.layer + 1, a.n_layers - 1, &k11, &t11, &k22, &t22, &k12, &t12), ENTK_OK);
+            cr_assert_float_eq(k12, k[i * N + j], 1e-13 * fabs(k12), "K(%zu,%zu) %.17g vs %.17g", i, j, k12,
+                               k[i * N + j]);
+            cr_assert_float_eq(t12, t[i * N + j], 1e-13 * fabs(t12), "Theta(%zu,%zu) %.17g vs %.17g", i, j, t12,
+                               t[i * N + j]);
+            cr_assert_float_eq(k11, k[i * N + i], 1e-13 * fabs(k11), "K(%zu,%zu)", i, i);
+            cr_assert_float_eq(t22, t[j * N + j], 1e-13 * fabs(t22), "Theta(%zu,%zu)", j, j);
+        }
+}
+
+/* ---- errors ---- */
+
+Test(mlp_errors, nonfinite_inputs) {
+    entk_arch a = parse(api_arch);
+    double x[3 * 4] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, y[2 * 4] = {1, 0, 0, 1, 0, 1, 1, 0}, k[6], t[6];
+    double bad[] = {NAN, INFINITY, -INFINITY};
+    size_t b;
+    for (b = 0; b < 3; ++b) {
+        x[7] = bad[b];
+        cr_assert_eq(entk_mlp_kernel(&a, x, 3, NULL, 0, 4, k, 3, NULL, 0, 1), ENTK_ERR_NONFINITE);
+        cr_assert_eq(entk_mlp_kernel(&a, x, 3, y, 2, 4, k, 2, t, 2, 1), ENTK_ERR_NONFINITE);
+        cr_assert_eq(entk_mlp_diag(&a, x, 3, 4, k, t), ENTK_ERR_NONFINITE);
+        x[7] = 8;
+        y[5] = bad[b];
+        cr_assert_eq(entk_mlp_kernel(&a, x, 3, y, 2, 4, k, 2, t, 2, 1), ENTK_ERR_NONFINITE);
+        y[5] = 1;
+    }
+    cr_assert_eq(entk_mlp_kernel(&a, x, 3, y, 2, 4, k, 2, t, 2, 1), ENTK_OK);
+}
+
+Test(mlp_errors, first_layer_not_dense_or_non_mlp_layer) {
+    double x[4] = {1, 2, 3, 4}, k[1];
+    static const char *const bad[] = {"relu dense", "conv dense", "dense gap dense", "dense relu lift dense"};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        entk_arch a = parse(bad[i]);
+        cr_assert_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 4, k, 1, NULL, 0, 1), ENTK_ERR_ARCH, "%s", bad[i]);
+        cr_assert_eq(entk_mlp_diag(&a, x, 1, 4, k, NULL), ENTK_ERR_ARCH, "%s", bad[i]);
+    }
+}
+
+Test(mlp_errors, leading_dimension_too_small) {
+    entk_arch a = parse(api_arch);
+    double x[3 * 2] = {1, 2, 3, 4, 5, 6}, k[9], t[9];
+    cr_assert_eq(entk_mlp_kernel(&a, x, 3, NULL, 0, 2, k, 2, t, 3, 1), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 3, NULL, 0, 2, k, 3, t, 2, 1), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 3, x, 2, 2, k, 1, NULL, 0, 1), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 3, NULL, 0, 2, k, 3, t, 3, 1), ENTK_OK);
+}
+
+Test(mlp_errors, size_overflow) {
+    entk_arch a = parse(api_arch);
+    double x[4] = {0}, k[4];
+    /* never read: the size check comes first */
+    cr_assert_eq(entk_mlp_kernel(&a, x, SIZE_MAX / 2, x, 1, 3, k, 1, NULL, 0, 1), ENTK_ERR_OVERFLOW);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 1, x, SIZE_MAX / 4 + 1, 8, k, SIZE_MAX, NULL, 0, 1), ENTK_ERR_OVERFLOW);
+    cr_assert_eq(entk_mlp_diag(&a, x, SIZE_MAX / 2, 3, k, NULL), ENTK_ERR_OVERFLOW);
+}
+
+Test(mlp_errors, zero_inputs_ok_and_null_arguments) {
+    entk_arch a = parse(api_arch);
+    double x[4] = {1, 2, 3, 4}, k[4];
+    cr_assert_eq(entk_mlp_kernel(&a, NULL, 0, NULL, 0, 4, k, 1, NULL, 0, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 1, x, 0, 4, k, 1, NULL, 0, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, NULL, 0, x, 1, 4, NULL, 0, NULL, 0, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_diag(&a, NULL, 0, 4, k, NULL), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(NULL, x, 1, NULL, 0, 4, k, 1, NULL, 0, 1), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 4, NULL, 1, NULL, 1, 1), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 0, k, 1, NULL, 0, 1), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_scalar_chain(a.layer, 1, NULL, k, k, k, k, k), ENTK_ERR_INVALID_ARG);
+}

@@ -108,10 +108,12 @@ Test(cli, kernel_files_equal_library_results) {
     cr_assert_eq(k.ndim, 2);
     cr_assert_eq(k.shape[0], 12);
     cr_assert_eq(k.shape[1], 4);
-    cr_assert_eq(memcmp(k.data, K, sizeof K), 0);
-    cr_assert_eq(memcmp(t.data, T, sizeof T), 0);
+    /* bin/entk runs the run-time-dispatched path; this binary may be the scalar or no-SLEEF
+     * variant, so the two agree to rounding (bit-exact in the default variant). */
+    cr_assert_leq(tu_rel_frob(k.data, K, 48), 1e-13);
+    cr_assert_leq(tu_rel_frob(t.data, T, 48), 1e-13);
     cr_assert_eq(kx.shape[1], 12);
-    cr_assert_eq(memcmp(kx.data, Ks, sizeof Ks), 0);
+    cr_assert_leq(tu_rel_frob(kx.data, Ks, 144), 1e-13);
     entk_array_free(&k);
     entk_array_free(&t);
     entk_array_free(&kx);
@@ -143,8 +145,8 @@ Test(cli, predict_equals_library_predictor) {
     cr_assert_eq(p.shape[0], 4);
     cr_assert_eq(p.shape[1], 2);
     cr_assert_eq(v.ndim, 1);
-    cr_assert_eq(memcmp(p.data, mean, sizeof mean), 0);
-    cr_assert_eq(memcmp(v.data, var, sizeof var), 0);
+    cr_assert_leq(tu_rel_frob(p.data, mean, 8), 1e-10);
+    cr_assert_leq(tu_rel_frob(v.data, var, 4), 1e-10);
     entk_array_free(&p);
     entk_array_free(&v);
     /* a 1-D target vector counts as one column */
@@ -167,7 +169,9 @@ Test(cli, info_names_the_path) {
     n = fread(out, 1, sizeof out - 1, f);
     out[n] = 0;
     cr_assert_eq(pclose(f), 0);
-    cr_assert(strstr(out, entk_simd_name()) != NULL, "%s", out);
+    /* bin/entk is built once with run-time dispatch, whatever this test binary's variant is */
+    cr_assert(strstr(out, "simd: avx2") || strstr(out, "simd: neon") || strstr(out, "simd: scalar"), "%s", out);
+    cr_assert(strstr(out, "sleef: ") != NULL, "%s", out);
     cr_assert(strstr(out, ENTK_VERSION_STRING) != NULL, "%s", out);
 }
 

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define ENTK_IMPLEMENTATION
 #include "entk.h"
+#include "entk_cn.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,11 +25,14 @@
 
 static const char *const usage_text =
     "usage: entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]\n"
+    "                    [--orbit none|c4|d4]\n"
     "       entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy\n"
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
-    "                    [--variance V.npy] [--threads N]\n"
+    "                    [--variance V.npy] [--threads N] [--orbit none|c4|d4]\n"
     "       entk info\n"
-    "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\"\n";
+    "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
+    "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W)\n"
+    "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (SPEC §2)\n";
 
 /* ---- errors: one line, then exit ------------------------------------------------------------ */
 
@@ -50,7 +54,7 @@ static void check(entk_status st, const char *what) {
 
 typedef struct cli_opts {
     const char *arch, *x1, *x2, *nngp, *ntk;
-    const char *train_x, *train_y, *test_x, *out, *variance, *kernel;
+    const char *train_x, *train_y, *test_x, *out, *variance, *kernel, *orbit;
     double time, lr, diag_reg;
     int diag_reg_absolute, threads;
 } cli_opts;
@@ -98,6 +102,7 @@ static void parse_opts(int argc, char **argv, cli_opts *o) {
         else if (!strcmp(a, "--out")) target = &o->out;
         else if (!strcmp(a, "--variance")) target = &o->variance;
         else if (!strcmp(a, "--kernel")) target = &o->kernel;
+        else if (!strcmp(a, "--orbit")) target = &o->orbit;
         else if (!strcmp(a, "--time")) {
             o->time = !strcmp(argv[i + 1], "inf") ? INFINITY : parse_double(a, argv[i + 1]);
             if (!(o->time >= 0)) die(2, "--time: must be >= 0 or 'inf'");
@@ -196,21 +201,39 @@ static size_t row_size(const entk_array *x) {
 typedef struct cli_data {
     const entk_arch *arch;
     cli_domain domain;
+    entk_orbit orbit;
     int threads;
 } cli_data;
 
 static void check_input(const cli_data *c, const char *opt, const entk_array *x) {
+    if (c->domain == DOMAIN_SO3)
+        die(1, "layer '%s': SO(3) layers are not implemented in this build", first_layer_name(c->arch, c->domain));
+    if (c->domain == DOMAIN_IMAGE && x->ndim != 4)
+        die(1, "%s: image layers need N x C x H x W inputs, got %d axes", opt, x->ndim);
     if (x->ndim < 2) die(1, "%s: expected N x d inputs (at least 2 axes), got %d axes", opt, x->ndim);
     if (x->shape[0] == 0) die(1, "%s: no inputs (first axis is 0)", opt);
     if (row_size(x) == 0) die(1, "%s: inputs have no features", opt);
-    if (c->domain == DOMAIN_SO3)
-        die(1, "layer '%s': SO(3) layers are not implemented in this build", first_layer_name(c->arch, c->domain));
-    if (c->domain == DOMAIN_IMAGE) die(1, "%s: image layers are not implemented in this build", opt);
 }
 
 static void check_compatible(const char *o1, const entk_array *a, const char *o2, const entk_array *b) {
+    int i;
     if (row_size(a) != row_size(b))
         die(1, "%s and %s: inputs differ in size per example (%zu vs %zu)", o1, o2, row_size(a), row_size(b));
+    for (i = 1; i < a->ndim && i < b->ndim; ++i)
+        if (a->shape[i] != b->shape[i]) die(1, "%s and %s: shapes differ in axis %d", o1, o2, i);
+}
+
+/* The library's status for an image architecture, with the reason spelled out where it helps. */
+static void check_image(entk_status st, const cli_data *c, const entk_array *x, const char *what) {
+    if (st == ENTK_ERR_ARCH)
+        die(1, "--arch: not a valid image architecture (it must start with conv or lift, use gconv only "
+               "after a lift, and reduce with gap, gpool or flatten before any dense layer)");
+    if (st == ENTK_ERR_SHAPE && c->orbit != ENTK_ORBIT_NONE && x->shape[2] != x->shape[3])
+        die(1, "--orbit: rotations need square images, not %zu x %zu", x->shape[2], x->shape[3]);
+    if (st == ENTK_ERR_SHAPE)
+        die(1, "%s: images of %zu x %zu x %zu are too small for the architecture's windows and pools", what,
+            x->shape[1], x->shape[2], x->shape[3]);
+    check(st, what);
 }
 
 /* Gram matrices between x1 and x2 (x2 NULL: x1 with itself); k and t may each be NULL. */
@@ -219,6 +242,14 @@ static void gram(const cli_data *c, const entk_array *x1, const entk_array *x2, 
     entk_status st;
     size_t n2 = x2 ? x2->shape[0] : x1->shape[0];
     progress_on(what);
+    if (c->domain == DOMAIN_IMAGE) {
+        st = entk_cn_kernel_orbit(c->arch, c->orbit, x1->data, x1->shape[0], x2 ? x2->data : NULL,
+                                  x2 ? x2->shape[0] : 0, x1->shape[1], x1->shape[2], x1->shape[3], k, n2, t,
+                                  n2, c->threads);
+        entk_set_progress(NULL, NULL);
+        check_image(st, c, x1, what);
+        return;
+    }
     st = entk_mlp_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
                          row_size(x1), k, n2, t, n2, c->threads);
     entk_set_progress(NULL, NULL);
@@ -227,7 +258,19 @@ static void gram(const cli_data *c, const entk_array *x1, const entk_array *x2, 
 
 /* Per-input diagonals K(x,x), Theta(x,x); either may be NULL. */
 static void gram_diag(const cli_data *c, const entk_array *x, double *k, double *t, const char *what) {
-    check(entk_mlp_diag(c->arch, x->data, x->shape[0], row_size(x), k, t), what);
+    size_t i, d = row_size(x);
+    if (c->domain == DOMAIN_MLP) {
+        check(entk_mlp_diag(c->arch, x->data, x->shape[0], d, k, t), what);
+        return;
+    }
+    for (i = 0; i < x->shape[0]; ++i) { /* one 1 x 1 (orbit) Gram per input */
+        double kv, tv;
+        entk_status st = entk_cn_kernel_orbit(c->arch, c->orbit, x->data + i * d, 1, x->data + i * d, 1,
+                                              x->shape[1], x->shape[2], x->shape[3], &kv, 1, &tv, 1, 1);
+        check_image(st, c, x, what);
+        if (k) k[i] = kv;
+        if (t) t[i] = tv;
+    }
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -239,6 +282,14 @@ static void setup(const cli_opts *o, entk_arch *arch, cli_data *c) {
     c->arch = arch;
     c->domain = domain_of(arch);
     c->threads = o->threads;
+    c->orbit = ENTK_ORBIT_NONE;
+    if (o->orbit) {
+        if (!strcmp(o->orbit, "c4")) c->orbit = ENTK_ORBIT_C4;
+        else if (!strcmp(o->orbit, "d4")) c->orbit = ENTK_ORBIT_D4;
+        else if (strcmp(o->orbit, "none")) die(2, "--orbit: '%s' is not none, c4 or d4", o->orbit);
+        if (c->orbit != ENTK_ORBIT_NONE && c->domain != DOMAIN_IMAGE)
+            die(2, "--orbit: only image architectures have rotations to average over");
+    }
     if (c->domain == DOMAIN_MLP) {
         int l;
         if (arch->layer[0].kind != ENTK_LAYER_DENSE)

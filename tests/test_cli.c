@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
+#include "entk_cn.h"
 
 static char dir[64];
 
@@ -53,7 +54,7 @@ static int run(const char *args, char *err, size_t errlen) {
     return WEXITSTATUS(rc);
 }
 
-static double X[12 * 5], Z[4 * 5], Y[12 * 2];
+static double X[12 * 5], Z[4 * 5], Y[12 * 2], IMG[3 * 2 * 5 * 5];
 
 static void setup(void) {
     double img[2 * 1 * 4 * 4], two[2] = {1, 2}, big[2] = {1, 2};
@@ -74,6 +75,13 @@ static void setup(void) {
     put("y.npy", Y, 2, sy);
     put("y1.npy", Y, 1, sx);
     put("img.npy", img, 4, simg);
+    {
+        size_t sq[4] = {3, 2, 5, 5};
+        tu_fill_normal(&r, IMG, 3 * 2 * 5 * 5);
+        size_t rect[4] = {2, 2, 5, 3};
+        put("sq.npy", IMG, 4, sq);
+        put("rect.npy", IMG, 4, rect);
+    }
     put_bytes("junk.npy", "hello", 5);
     /* a valid file whose second value is then patched to NaN, and one cut short */
     cr_assert_eq(entk_npy_write_mem(two, 1, s2, buf, sizeof buf, &len), ENTK_OK);
@@ -200,6 +208,13 @@ Test(cli, bad_inputs_get_one_line_and_nonzero_exit) {
         {"predict --arch dense --train-x x.npy --train-y nan.npy --test-x z.npy --out p.npy", 1, "NaN"},
         {"predict --arch dense --train-x x.npy --test-x z.npy --out p.npy", 2, "--train-y"},
         {"frobnicate", 2, "frobnicate"},
+        {"kernel --arch 'conv relu dense' --x1 sq.npy --ntk o.npy", 1, "image architecture"},
+        {"kernel --arch 'conv(q=7) relu gap dense' --x1 sq.npy --ntk o.npy", 1, "too small"},
+        {"kernel --arch 'conv relu gap dense' --x1 x.npy --ntk o.npy", 1, "N x C x H x W"},
+        {"kernel --arch 'conv relu gap dense' --orbit c4 --x1 rect.npy --ntk o.npy", 1, "square"},
+        {"kernel --arch 'dense relu dense' --orbit c4 --x1 x.npy --ntk o.npy", 2, "--orbit"},
+        {"kernel --arch 'conv relu gap dense' --orbit c5 --x1 sq.npy --ntk o.npy", 2, "c5"},
+        {"kernel --arch 's2lift(L=4) relu so3pool dense' --x1 x.npy --ntk o.npy", 1, "s2lift"},
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
@@ -211,4 +226,25 @@ Test(cli, bad_inputs_get_one_line_and_nonzero_exit) {
         cr_expect(strstr(err, bad[i].needle) != NULL, "'%s' -> '%s' lacks '%s'", bad[i].args, err, bad[i].needle);
         cr_expect(strncmp(err, "entk: ", 6) == 0, "'%s' -> '%s'", bad[i].args, err);
     }
+}
+
+/* Image architectures: the CLI equals entk_cn_kernel, and --orbit c4 on a circular CNN equals the C4 GCNN. */
+Test(cli, image_kernels_and_orbit_average) {
+    const char *gcnn = "lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense";
+    entk_arch a;
+    entk_array t, to;
+    double T[9];
+    char err[512];
+    cr_assert_eq(run("kernel --arch 'lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense' "
+                     "--x1 sq.npy --ntk t.npy", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run("kernel --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --orbit c4 "
+                     "--x1 sq.npy --ntk to.npy --threads 2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(entk_arch_parse(gcnn, &a, NULL, 0), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, IMG, 3, NULL, 0, 2, 5, 5, NULL, 0, T, 3, 1), ENTK_OK);
+    get("t.npy", &t);
+    get("to.npy", &to);
+    cr_assert_leq(tu_rel_frob(t.data, T, 9), 1e-13);
+    cr_assert_leq(tu_rel_frob(to.data, T, 9), 1e-12);
+    entk_array_free(&t);
+    entk_array_free(&to);
 }

@@ -122,8 +122,8 @@ ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t 
                                  double *self, double *work);
 
 /* NNGP *k and NTK *t of one pair (x1, x2), each C x H x W. self1 and self2 are the inputs' records from
- * entk_cn_self, or NULL (then they are computed in the workspace). t may be NULL (NNGP only, about
- * half the work). No allocation; work has work_len doubles. */
+ * entk_cn_self, or NULL (then they are computed in the workspace). t may be NULL (NNGP only: the NTK's
+ * window sums are skipped). No allocation; work has work_len doubles. */
 ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
                                  const double *x2, const double *self2, size_t C, size_t H, size_t W,
                                  double *work, double *k, double *t);

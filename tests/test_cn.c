@@ -318,12 +318,12 @@ static void naive_wsum(const double *m, size_t H, size_t W, int q, entk_pad pad,
 }
 
 Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
-    static const size_t dims[][2] = {{5, 5}, {6, 6}, {7, 4}, {6, 9}};
+    static const size_t dims[][2] = {{5, 5}, {6, 6}, {7, 4}, {6, 9}, {11, 13}, {2, 3}};
     static const int qs[3] = {1, 3, 5};
     static const entk_pad pads[3] = {ENTK_PAD_VALID, ENTK_PAD_SAME, ENTK_PAD_CIRCULAR};
     size_t di;
     int iq, ip, g, cases = 0;
-    for (di = 0; di < 4; ++di) {
+    for (di = 0; di < sizeof dims / sizeof dims[0]; ++di) {
         const size_t H = dims[di][0], W = dims[di][1], P = H * W;
         double *m = rand_images(1, 1, P, P, 100 + di);
         double *f = malloc(P * P * sizeof *f), *d = malloc(P * P * sizeof *d), *o = malloc(P * P * sizeof *o);
@@ -347,7 +347,7 @@ Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
                 }
         free(m); free(f); free(d); free(o); free(tmp);
     }
-    cr_assert_gt(cases, 250);
+    cr_assert_gt(cases, 380);
 }
 
 /* ============================================================================================== */
@@ -638,4 +638,37 @@ Test(cn_gcnn, conv_is_the_trivial_group_case) {
     cr_assert_eq(entk_cn_kernel(&b, x, 3, NULL, 0, 2, 6, 6, K2, 3, T2, 3, 1), ENTK_OK);
     cr_assert(memcmp(K1, K2, sizeof K1) == 0 && memcmp(T1, T2, sizeof T1) == 0);
     free(x);
+}
+
+/* The row kernels (window sums, affine updates, stores) of every SIMD path give the scalar path's
+ * kernels bit for bit (they only add and multiply-then-add in one order); with the identity
+ * nonlinearity nothing else differs between paths. */
+Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
+    /* the 32 x 32 case has kernels large enough (> 16 MB per layer) for the streaming stores */
+    static const struct { const char *arch; size_t n; } cases[] = {
+        {"conv(q=3,pad=same,sb=0.3) identity conv(q=5,pad=circular,sw=1.1) identity conv(q=3) gap dense", 9},
+        {"lift(n=4,flip=1,q=3,pad=same,sb=0.2) identity gconv(q=3,pad=circular) identity gpool", 9},
+        {"conv(q=3,pad=same,sb=0.1) identity conv(q=3,pad=same) gap", 32},
+    };
+    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const entk_simd def = entk_simd_path();
+    size_t c, p, tried = 0;
+    for (c = 0; c < 3; ++c) {
+        const size_t N = cases[c].n;
+        entk_arch a = parse(cases[c].arch);
+        double *x = rand_images(3, 2, N, N, 111 + c), K0[9], T0[9], K1[9], T1[9];
+        const char *archs_c = cases[c].arch;
+        cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
+        cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K0, 3, T0, 3, 1), ENTK_OK);
+        for (p = 0; p < 2; ++p) {
+            if (entk_simd_set(paths[p]) != ENTK_OK) continue;
+            ++tried;
+            cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K1, 3, T1, 3, 1), ENTK_OK);
+            cr_assert(memcmp(K0, K1, sizeof K0) == 0 && memcmp(T0, T1, sizeof T0) == 0, "%s path %d", archs_c,
+                      (int)paths[p]);
+        }
+        free(x);
+    }
+    entk_simd_set(def);
+    cr_assert_geq(tried, def == ENTK_SIMD_SCALAR ? 0u : 1u);
 }

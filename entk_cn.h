@@ -696,7 +696,10 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
 
 /* The diagonal K'(t, t) of a conv / lift / gconv output from block 0 of its input (rho(e) = identity, so
  * only diagonal input entries are needed), summed in the order of the two passes (window columns
- * outer, rows inner, offsets 0, 1, .., h, -1, .., -h) so that it matches the full computation. */
+ * outer, rows inner, offsets 0, 1, .., h, -1, .., -h) so that it equals the full computation bit for
+ * bit. This matters: at t = t' of a self pair the map then sees k12 = k11 = k22 exactly, and the
+ * arc-cosine maps (ReLU's Tdot) have a square-root sensitivity there (one ulp of mismatch moves Tdot
+ * by about 1e-9 relative). */
 static void entk__cn_diag(const entk_layer *ly, const double *M, size_t h, size_t w, double *d) {
     const int hq = (ly->q - 1) / 2;
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;

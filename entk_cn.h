@@ -111,7 +111,9 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
 
 /* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
  * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
- * The workspace holds 2 |G| + 1 kernel blocks of (HW)^2 doubles plus two self records. */
+ * The workspace holds 4 |G| kernel blocks of (HW)^2 doubles (K and Theta, read from one copy and
+ * written to the other by each layer), 2 (W + 1) H W doubles of row buffers and two self records:
+ * 34 MB for 3 x 32 x 32 CNN inputs, 79 MB for a C4 GCNN on 28 x 28. */
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
                                            size_t *work_len, size_t *self_len);
 

@@ -318,12 +318,12 @@ static void naive_wsum(const double *m, size_t H, size_t W, int q, entk_pad pad,
 }
 
 Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
-    static const size_t dims[][2] = {{5, 5}, {6, 6}, {7, 4}, {6, 9}};
+    static const size_t dims[][2] = {{5, 5}, {6, 6}, {7, 4}, {6, 9}, {11, 13}, {2, 3}};
     static const int qs[3] = {1, 3, 5};
     static const entk_pad pads[3] = {ENTK_PAD_VALID, ENTK_PAD_SAME, ENTK_PAD_CIRCULAR};
     size_t di;
     int iq, ip, g, cases = 0;
-    for (di = 0; di < 4; ++di) {
+    for (di = 0; di < sizeof dims / sizeof dims[0]; ++di) {
         const size_t H = dims[di][0], W = dims[di][1], P = H * W;
         double *m = rand_images(1, 1, P, P, 100 + di);
         double *f = malloc(P * P * sizeof *f), *d = malloc(P * P * sizeof *d), *o = malloc(P * P * sizeof *o);
@@ -347,7 +347,7 @@ Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
                 }
         free(m); free(f); free(d); free(o); free(tmp);
     }
-    cr_assert_gt(cases, 250);
+    cr_assert_gt(cases, 380);
 }
 
 /* ============================================================================================== */
@@ -638,4 +638,86 @@ Test(cn_gcnn, conv_is_the_trivial_group_case) {
     cr_assert_eq(entk_cn_kernel(&b, x, 3, NULL, 0, 2, 6, 6, K2, 3, T2, 3, 1), ENTK_OK);
     cr_assert(memcmp(K1, K2, sizeof K1) == 0 && memcmp(T1, T2, sizeof T1) == 0);
     free(x);
+}
+
+/* The row kernels (window sums, affine updates, stores) of every SIMD path give the scalar path's
+ * kernels bit for bit (they only add and multiply-then-add in one order); with the identity
+ * nonlinearity nothing else differs between paths. */
+Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
+    /* the 32 x 32 case has kernels large enough (> 16 MB per layer) for the streaming stores */
+    static const struct { const char *arch; size_t n; } cases[] = {
+        {"conv(q=3,pad=same,sb=0.3) identity conv(q=5,pad=circular,sw=1.1) identity conv(q=3) gap dense", 9},
+        {"lift(n=4,flip=1,q=3,pad=same,sb=0.2) identity gconv(q=3,pad=circular) identity gpool", 9},
+        {"conv(q=3,pad=same,sb=0.1) identity conv(q=3,pad=same) gap", 32},
+    };
+    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const entk_simd def = entk_simd_path();
+    size_t c, p, tried = 0;
+    for (c = 0; c < 3; ++c) {
+        const size_t N = cases[c].n;
+        entk_arch a = parse(cases[c].arch);
+        double *x = rand_images(3, 2, N, N, 111 + c), K0[9], T0[9], K1[9], T1[9];
+        const char *archs_c = cases[c].arch;
+        cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
+        cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K0, 3, T0, 3, 1), ENTK_OK);
+        for (p = 0; p < 2; ++p) {
+            if (entk_simd_set(paths[p]) != ENTK_OK) continue;
+            ++tried;
+            cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K1, 3, T1, 3, 1), ENTK_OK);
+            cr_assert(memcmp(K0, K1, sizeof K0) == 0 && memcmp(T0, T1, sizeof T0) == 0, "%s path %d", archs_c,
+                      (int)paths[p]);
+        }
+        free(x);
+    }
+    entk_simd_set(def);
+    cr_assert_geq(tried, def == ENTK_SIMD_SCALAR ? 0u : 1u);
+}
+
+/* Orbit API plumbing: NONE is the plain kernel; a rectangular orbit Gram equals the per-pair average
+ * of the kernel over the transformed second inputs, built here with the test's own transforms. */
+Test(cn_orbit, none_and_rectangular_orbit_against_explicit_average) {
+    const size_t C = 1, N = 5, img = C * N * N;
+    entk_arch a = parse("conv(q=3,pad=same) relu conv(q=3,pad=valid) relu gap");
+    double *x = rand_images(3, C, N, N, 121), *y = malloc(8 * img * sizeof *y), *z = malloc(img * sizeof *z);
+    double Ko[2], To[2], Kn[9], Tn[9], Kp[9], Tp[9];
+    size_t j;
+    int g;
+    cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_NONE, x, 3, NULL, 0, C, N, N, Kn, 3, Tn, 3, 1), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, C, N, N, Kp, 3, Tp, 3, 1), ENTK_OK);
+    cr_assert(memcmp(Kn, Kp, sizeof Kn) == 0 && memcmp(Tn, Tp, sizeof Tn) == 0);
+    cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_D4, x, 1, x + img, 2, C, N, N, Ko, 2, To, 2, 1), ENTK_OK);
+    for (j = 0; j < 2; ++j) {
+        double ks = 0, ts = 0, k, t;
+        memcpy(y, x + (1 + j) * img, img * sizeof *y);
+        for (g = 1; g < 8; ++g) { /* rotations of the image, then of its mirror image */
+            if (g == 4) img_mirror(x + (1 + j) * img, C, N, N, y + 4 * img);
+            else img_rot90(y + (g - 1) * img, C, N, y + g * img);
+        }
+        for (g = 0; g < 8; ++g) {
+            pair_kt(&a, x, y + g * img, C, N, N, &k, &t);
+            ks += k / 8;
+            ts += t / 8;
+        }
+        cr_assert(rel(Ko[j], ks) < 1e-13 && rel(To[j], ts) < 1e-13, "%zu: %.17g %.17g", j, Ko[j], ks);
+    }
+    cr_assert_eq(entk_cn_kernel_orbit(&a, (entk_orbit)7, x, 1, NULL, 0, C, N, N, Ko, 1, To, 1, 1), ENTK_ERR_INVALID_ARG);
+    free(x); free(y); free(z);
+}
+
+Test(cn_errors, workspace_and_window_sum_arguments) {
+    entk_arch a = parse("conv(q=5) relu gap");
+    double m[16] = {0}, o[16];
+    size_t wl = 0, sl = 0;
+    cr_assert_eq(entk_cn_workspace_size(&a, 1, 4, 9, &wl, &sl), ENTK_ERR_SHAPE);
+    cr_assert_eq(entk_cn_workspace_size(&a, 1, 5, 5, &wl, &sl), ENTK_OK);
+    cr_assert_geq(wl, 4 * 625u);
+    cr_assert_eq(sl, 1 + 2u); /* one 1 x 1 diagonal before relu, then k and theta */
+    cr_assert_eq(entk_cn_workspace_size(&a, 1, (size_t)1 << 40, (size_t)1 << 40, &wl, NULL), ENTK_ERR_OVERFLOW);
+    cr_assert_eq(entk_cn_workspace_size(NULL, 1, 5, 5, &wl, NULL), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_VALID, 4, 0, 0, 1, NULL, o), ENTK_ERR_SHAPE);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 0, 4, 1, NULL, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 2, ENTK_PAD_SAME, 4, 0, 0, 1, NULL, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 3, 0, 0, 1, NULL, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 0, 0, 0, NULL, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 1, 7, 1, NULL, o), ENTK_OK);
 }

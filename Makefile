@@ -66,7 +66,12 @@ test: deps-test
 	@$(MAKE) --no-print-directory test-build
 	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check
 
-test-build: bin/entk $(TEST_BINS) build/aarch64/check
+test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o
+
+# header hygiene: everything static (-DENTK_STATIC) compiles warning-free too
+build/static.o: tests/impl.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(ALLCFLAGS) -DENTK_STATIC -c -o $@ $<
 
 # ---- demo, bench -------------------------------------------------------------------------------
 demo: deps-demo

@@ -55,7 +55,11 @@
 #define ENTK_VERSION_STRING "0.1.0"
 
 #ifdef ENTK_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define ENTKDEF static __attribute__((unused)) /* a TU need not call every function */
+#else
 #define ENTKDEF static
+#endif
 #else
 #define ENTKDEF extern
 #endif

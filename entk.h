@@ -21,6 +21,8 @@
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
  *   ENTK_ASSERT       implementation   assert           internal consistency checks
  *   ENTK_MAX_LAYERS   every include    128              capacity of entk_arch
+ *   ENTK_NPY_MAX_DIM  every include    8                largest .npy rank (sizes entk_array)
+ *   ENTK_CHOL_NB      implementation   256              outer block size of the Cholesky
  *
  * CONTENTS
  *   1. Status codes                  6. Linear algebra (Cholesky, solves, eigensolver)

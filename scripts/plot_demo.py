@@ -2,7 +2,7 @@
 """Plots for `make demo` (matplotlib from Debian; scripts only, never a library dependency).
 
 plot_demo.py curves CSV PNG   learning curves written by bin/rotated_fashion
-plot_demo.py mc CSV PNG       Monte-Carlo convergence written by bin/mc_convergence
+plot_demo.py mc TABLE PNG     Monte-Carlo convergence table printed by bin/mc_convergence
 """
 import csv, sys
 import matplotlib
@@ -30,18 +30,24 @@ def curves(src, dst):
     fig.savefig(dst, dpi=120)
 
 def mc(src, dst):
-    r = rows(src)
-    w = [int(x["width"]) for x in r]
+    """src: the whitespace table printed by bin/mc_convergence ('#' lines are comments)."""
+    lines = [l.split() for l in open(src) if l.strip() and not l.startswith("#")]
+    head, body = lines[0], [list(map(float, l)) for l in lines[1:]]
+    col = {k: i for i, k in enumerate(head)}
+    w = [r[col["width"]] for r in body]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("ntk", "empirical NTK"), ("nngp", "empirical NNGP")):
-        if key in r[0]:
-            ax.loglog(w, [float(x[key]) for x in r], "o-", label=label)
-    ax.loglog(w, [float(r[0].get("ntk", r[0].get("nngp"))) * (w[0] / v) ** 0.5 for v in w], "k:", label="1/sqrt(width)")
+    for key, label, style in (("single_ntk", "NTK, one network (RMS)", "o-"),
+                              ("single_nngp", "NNGP, one network (RMS)", "s-"),
+                              ("mean_ntk", "NTK, seed average", "o:"),
+                              ("mean_nngp", "NNGP, seed average", "s:")):
+        ax.loglog(w, [r[col[key]] for r in body], style, label=label)
+    ref = body[0][col["single_ntk"]]
+    ax.loglog(w, [ref * (w[0] / v) ** 0.5 for v in w], "k--", lw=0.8, label="1/sqrt(width)")
     ax.set_xlabel("channels per layer")
-    ax.set_ylabel("relative Frobenius error vs analytic kernel")
-    ax.set_title("Finite-width C4 GCNN vs entk")
+    ax.set_ylabel("relative Frobenius error vs entk")
+    ax.set_title("Finite-width C4 GCNN kernels converge to entk's")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(dst, dpi=120)
 

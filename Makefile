@@ -64,7 +64,7 @@ build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-build
-	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check
+	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check readme
 
 test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o
 

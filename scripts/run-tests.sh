@@ -5,6 +5,12 @@ passed=0; failed=0; status=0
 for b in "$@"; do
     echo "== $b"
     case "$b" in
+    readme)
+        out=$(sh scripts/check_readme.sh 2>&1); rc=$?
+        printf '%s\n' "$out" | tail -n 5
+        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        [ -n "$line" ] || { p=0; f=1; } ;;
     build/aarch64/*)
         # Criterion hangs under qemu-user, so this is a plain program; -E gives the loader the
         # multiarch library path where Debian's arm64 libsleef lives.

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Run the README's examples as written: the C block (compiled and run) and the command-line block.
+# Prints `N passed, N failed` like the other test programs.
+cd "$(dirname "$0")/.." || exit 1
+pass=0; fail=0
+tmp=$(mktemp -d)
+awk '/^```c$/{f=1;next} /^```$/{f=0} f' README.md > "$tmp/readme.c"
+if ${CC:-cc} -O2 -std=c99 -pedantic -Wall -Wextra -Werror -I. "$tmp/readme.c" -o "$tmp/readme" -lsleef -lm \
+   && "$tmp/readme" > "$tmp/out.txt" && grep -q 'Theta' "$tmp/out.txt"; then
+    pass=$((pass + 1))
+else
+    echo "FAIL: README C example"; fail=$((fail + 1))
+fi
+# the sh block that starts with `make` and runs bin/entk (the first block is `make demo/test`)
+awk '/^```sh$/{f=1;b="";next} /^```$/{if(f&&b~/bin\/entk info/)printf "%s",b;f=0} f{b=b $0 "\n"}' README.md > "$tmp/readme.sh"
+if [ -s "$tmp/readme.sh" ] && sh -e "$tmp/readme.sh" > "$tmp/sh.txt" 2>&1; then
+    pass=$((pass + 1))
+else
+    echo "FAIL: README command-line example"; cat "$tmp/sh.txt"; fail=$((fail + 1))
+fi
+rm -rf "$tmp"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -32,7 +32,7 @@ deps-build deps-test deps-demo deps-bench: deps-%:
 bin/entk: cli/entk_cli.c $(HEADERS) | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
-bin/%: examples/%.c $(HEADERS) | bin
+bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 bin build:

@@ -16,31 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#define N_CLASSES 10
-
-static void fail(const char *what, entk_status st, const char *err) {
-    fprintf(stderr, "fashion_mlp: %s: %s\n", what, err && err[0] ? err : entk_status_string(st));
-    exit(1);
-}
-
-static void load(const char *dir, const char *name, entk_array *a) {
-    char path[1024], err[256];
-    entk_status st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if ((st = entk_npy_read_file(path, a, err, sizeof err))) fail(path, st, err);
-}
-
-static double *xmalloc(size_t count) {
-    double *p = (double *)malloc((count ? count : 1) * sizeof(double));
-    if (!p) { fprintf(stderr, "fashion_mlp: out of memory\n"); exit(1); }
-    return p;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define PROGRAM "fashion_mlp"
+#include "fashion_common.h"
 
 /* Pixels to [0,1], centred by the training mean image, scaled so the mean squared norm per
  * coordinate of the training set is 1 (the first layer then sees unit variance). */
@@ -61,17 +38,6 @@ static void preprocess(double *tr, size_t ntr, double *te, size_t nte, size_t d)
     free(mu);
 }
 
-static double accuracy(const double *pred, const double *labels, size_t m) {
-    size_t i, hits = 0;
-    for (i = 0; i < m; ++i) {
-        int c, best = 0;
-        for (c = 1; c < N_CLASSES; ++c)
-            if (pred[i * N_CLASSES + c] > pred[i * N_CLASSES + best]) best = c;
-        hits += best == (int)labels[i];
-    }
-    return (double)hits / (double)m;
-}
-
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "data/fashion-mnist-subset";
     const char *arch_text = "dense(sw=1.4142,sb=0.1) relu dense(sw=1.4142,sb=0.1) relu dense(sw=1.4142,sb=0.1)";
@@ -83,7 +49,7 @@ int main(int argc, char **argv) {
     entk_predict_opts po = entk_predict_opts_default();
     entk_predict_info info;
     char err[256];
-    size_t n, m, d, i, ti;
+    size_t n, m, d, ti;
     double *y, *Ktr, *Kte, *Ttr, *Tte, *pred, t0;
     entk_status st;
 
@@ -99,9 +65,7 @@ int main(int argc, char **argv) {
     preprocess(xtr.data, n, xte.data, m, d);
     if ((st = entk_arch_parse(arch_text, &arch, err, sizeof err))) fail("arch", st, err);
 
-    y = xmalloc(n * N_CLASSES); /* one-hot minus 1/k (SPEC §3) */
-    for (i = 0; i < n * N_CLASSES; ++i) y[i] = -1.0 / N_CLASSES;
-    for (i = 0; i < n; ++i) y[i * N_CLASSES + (size_t)ytr.data[i]] += 1.0;
+    y = onehot(ytr.data, n);
 
     Ktr = xmalloc(n * n); Ttr = xmalloc(n * n); Kte = xmalloc(m * n); Tte = xmalloc(m * n);
     pred = xmalloc(m * N_CLASSES);

@@ -23,36 +23,13 @@
 #include <string.h>
 #include <time.h>
 
-#define N_CLASSES 10
+#define PROGRAM "rotated_fashion"
+#include "fashion_common.h"
 
 static const char *const cnn_text =
     "conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gap dense";
 static const char *const gcnn_text =
     "lift(n=4,q=3,pad=circular,sw=1.4142,sb=0.1) relu gconv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gpool dense";
-
-static void fail(const char *what, entk_status st, const char *err) {
-    fprintf(stderr, "rotated_fashion: %s: %s\n", what, err && err[0] ? err : entk_status_string(st));
-    exit(1);
-}
-
-static double *xmalloc(size_t count) {
-    double *p = (double *)malloc((count ? count : 1) * sizeof(double));
-    if (!p) { fprintf(stderr, "rotated_fashion: out of memory\n"); exit(1); }
-    return p;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void load(const char *dir, const char *name, entk_array *a) {
-    char path[1024], err[256];
-    entk_status st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if ((st = entk_npy_read_file(path, a, err, sizeof err))) fail(path, st, err);
-}
 
 /* rot90 anticlockwise of an s x s image, r times */
 static void rotate(const double *in, double *out, int s, int r) {
@@ -94,17 +71,6 @@ static double *prepare(const entk_array *a, size_t n, int pool, int *s_out, doub
     for (k = 0; k < n * s * s; ++k) x[k] = (x[k] - *mean) / *sd;
     *s_out = s;
     return x;
-}
-
-static double accuracy(const double *pred, const double *labels, size_t m) {
-    size_t i, hits = 0;
-    for (i = 0; i < m; ++i) {
-        int c, best = 0;
-        for (c = 1; c < N_CLASSES; ++c)
-            if (pred[i * N_CLASSES + c] > pred[i * N_CLASSES + best]) best = c;
-        hits += best == (int)labels[i];
-    }
-    return (double)hits / (double)m;
 }
 
 /* NTK mean at t = inf on the first n training points of an ld-wide train block and a test block. */
@@ -165,9 +131,7 @@ int main(int argc, char **argv) {
         xr[r] = xmalloc(nmax * P);
         for (i = 0; i < nmax; ++i) rotate(x + i * P, xr[r] + i * P, s, r);
     }
-    y = xmalloc(nmax * N_CLASSES);
-    for (i = 0; i < nmax * N_CLASSES; ++i) y[i] = -1.0 / N_CLASSES;
-    for (i = 0; i < nmax; ++i) y[i * N_CLASSES + (size_t)ytr.data[i]] += 1.0;
+    y = onehot(ytr.data, nmax);
 
     printf("Rotated Fashion-MNIST: %zu upright training images, %zu test images turned by random multiples "
            "of 90 deg;\n%d x %d pixels (%dx%d average pooling), NTK regression at t = inf, %s path, 2 threads\n",

@@ -6,7 +6,7 @@
  *       #define ENTK_IMPLEMENTATION
  *       #include "entk.h"
  *   Everywhere else just #include "entk.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF and
- *   link with `-lm` only (the nonlinearity maps then run the scalar libm kernels on every path).
+ *   link with `-lm` only (the gelu and sin maps then run the scalar libm kernels on every path).
  *   Optional: -fopenmp enables the `threads` argument of the Gram-matrix functions.
  *
  * CONFIGURATION MACROS (define before the #include that carries ENTK_IMPLEMENTATION unless noted)
@@ -15,9 +15,10 @@
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
  *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
  *                                                       (undefined: best path chosen at run time)
- *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the maps needing atan2/exp run the
- *                                                       scalar libm kernels on every path; dot products
- *                                                       and the identity map stay vectorised
+ *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the gelu and sin maps run the scalar
+ *                                                       libm kernels on every path; relu, leaky_relu,
+ *                                                       erf (entk's own atan2), identity and the dot
+ *                                                       products stay vectorised
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
  *   ENTK_ASSERT       implementation   assert           internal consistency checks
  *   ENTK_MAX_LAYERS   every include    128              capacity of entk_arch
@@ -109,8 +110,9 @@ typedef enum entk_simd {
     ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: maps
- * scalar)" or the neon analogue, since then only the dot products and the identity map are vectorised. */
+/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: gelu,
+ * sin scalar)" or the neon analogue: the relu, leaky_relu, erf and identity maps and the dot products
+ * are vectorised without SLEEF (entk's own atan2), gelu and sin then run the scalar libm kernels. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
 /* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it;
@@ -158,8 +160,9 @@ typedef struct entk_nonlin {
  * inc11 and inc22 are 0 (broadcast one value) or 1. theta and theta_out may both be NULL (NNGP only).
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
- * Accuracy: the SIMD paths (SLEEF u10) are within 2 ULPs of the scalar libm kernels, measured in ULPs of
- * max(|value|, the size of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
+ * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf; SLEEF u10
+ * for gelu, sin) are within 2 ULPs of the scalar libm kernels, measured in ULPs of max(|value|, the size
+ * of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
  * Gauss-Laguerre x Gauss-Legendre quadrature split at the kinks of phi at 0, see the implementation)
  * against the closed forms at variances <= 3, default order 64, error / max(1, |value|): relu, leaky
  * relu, gelu, sin <= 1e-13, erf 5e-10 (erf needs order >= 48 for 1e-8; relu 6). phi' is evaluated
@@ -593,8 +596,8 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
 ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
-    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: maps scalar)";
-    case ENTK_SIMD_NEON: return "neon (no SLEEF: maps scalar)";
+    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: gelu, sin scalar)";
+    case ENTK_SIMD_NEON: return "neon (no SLEEF: gelu, sin scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
@@ -880,6 +883,105 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
 
 /* ==== [section: simd maps avx2] ============================================================== */
 
+/* ---- entk's atan2: one algorithm, three paths (scalar twin, AVX2, NEON) ----
+ * atan2(y, x) for the maps (relu/leaky: atan2(s, k12) with s >= 0; erf, gelu: atan2(k12, s) with s > 0)
+ * without SLEEF: SLEEF's atan2 was ~6 of the ~8 ns/element the relu map cost on AVX2.
+ *  1. r = n / d with n = min(|y|, |x|), d = max(|y|, |x|) in [0, 1], both first scaled by the exact
+ *     power of two that brings d into [1, 2) (exponent bits, clamped to 2^+-1000): the quotient and
+ *     the double-double steps below never overflow or underflow (unless r < 2^-1022 itself), so
+ *     atan2(l y, l x) = atan2(y, x) for every power of two l. Infinities: n = 0 if only d is
+ *     infinite, then both clamped to DBL_MAX (atan2(inf, inf) = pi/4). n = d = 0 gives r = 0.
+ *  2. atan(r) = atan(c_j) + atan(t), t = (n - c_j d) / (d + c_j n), with centres c_j = tan(j pi/16),
+ *     j = 0..4, the piece picked by compares against tan((2j-1) pi/32) (the first boundary raised to
+ *     0.1 >= c_1 / 2 so that n - c_j d is exact by Sterbenz): |t| <= 0.1. The numerator and the
+ *     denominator are formed as double-doubles (fma splits c_j d and c_j n) and one division 1/den
+ *     gives t = th + tl to ~2^-100, so the reduction adds no error of its own.
+ *  3. atan(t) = t + t^3 P(t^2), P the Taylor series of (atan(t) - t) / t^3 to the t^17 term: the first
+ *     term left out is t^19/19 <= 6e-21 |t|, 2^-66 relative (alternating series), Estrin evaluation.
+ *  4. atan(c_j) as hi + lo (computed once with mpmath at 300 bits for the double c_j), the reflections
+ *     pi/2 - a (|y| > |x|), pi - a (x < 0 or -0), pi/2 + a (both) with pi/2, pi as hi + lo, and two fast
+ *     two-sums: the only error left is the final rounding, measured max 0.5x ULP against atan2l
+ *     (tests/test_atan2.c). Sign of y applied last (atan2(-0, x) = -0 or -pi, as libm).
+ * No branches: the vector paths select pieces and reflections with blends. NaN in, NaN out. */
+#define ENTK__AT_B1 0.1                     /* piece boundaries, tan((2j-1) pi/32) except the first */
+#define ENTK__AT_B2 0x1.36a08355c63dcp-2
+#define ENTK__AT_B3 0x1.11ab7190834ecp-1
+#define ENTK__AT_B4 0x1.a43002ae42850p-1
+#define ENTK__AT_C1 0x1.975f5e0553158p-3    /* centres c_j = tan(j pi/16) rounded; c_4 = 1 */
+#define ENTK__AT_C2 0x1.a827999fcef32p-2
+#define ENTK__AT_C3 0x1.561b82ab7f990p-1
+#define ENTK__AT_A1H 0x1.921fb54442d18p-3   /* atan(c_j) of the rounded c_j: hi + lo */
+#define ENTK__AT_A1L 0x1.f93470dfef04ap-58
+#define ENTK__AT_A2H 0x1.921fb54442d18p-2
+#define ENTK__AT_A2L 0x1.c398861b78b55p-59
+#define ENTK__AT_A3H 0x1.2d97c7f3321d2p-1
+#define ENTK__AT_A3L (-0x1.8f57cafebcf16p-58)
+#define ENTK__AT_A4H 0x1.921fb54442d18p-1
+#define ENTK__AT_A4L 0x1.1a62633145c07p-55
+#define ENTK__AT_PIO2H 0x1.921fb54442d18p+0
+#define ENTK__AT_PIO2L 0x1.1a62633145c07p-54
+#define ENTK__AT_PIH 0x1.921fb54442d18p+1
+#define ENTK__AT_PIL 0x1.1a62633145c07p-53
+/* Taylor coefficients of (atan(t) - t) / t^3 in u = t^2: -1/3, 1/5, ..., 1/17 */
+#define ENTK__AT_P0 (-1.0 / 3.0)
+#define ENTK__AT_P1 (1.0 / 5.0)
+#define ENTK__AT_P2 (-1.0 / 7.0)
+#define ENTK__AT_P3 (1.0 / 9.0)
+#define ENTK__AT_P4 (-1.0 / 11.0)
+#define ENTK__AT_P5 (1.0 / 13.0)
+#define ENTK__AT_P6 (-1.0 / 15.0)
+#define ENTK__AT_P7 (1.0 / 17.0)
+
+/* The scalar twin, step for step the vector code (same fma splits, same sums): the reference for the
+ * vector paths' tests and a portable fast atan2. fma() must be a true fused multiply-add (C99 fma). */
+static inline double entk__atan2_scalar(double y, double x) {
+    double ay = fabs(y), ax = fabs(x), n, d, sc, c = 0, ah = 0, al = 0;
+    double p, pl, nh, qh, ql, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo, kh, kl, aa, e2, r;
+    uint64_t bits;
+    int swap = ay > ax, flip;
+    if (x != x || y != y) return x + y;
+    n = ay < ax ? ay : ax;
+    d = ay > ax ? ay : ax;
+    n = (d == INFINITY && n != INFINITY) ? 0.0 : n;
+    n = n < DBL_MAX ? n : DBL_MAX;
+    d = d < DBL_MAX ? d : DBL_MAX;
+    sc = d > 0x1p-1000 ? d : 0x1p-1000;
+    sc = sc < 0x1p1000 ? sc : 0x1p1000;
+    memcpy(&bits, &sc, sizeof bits);
+    bits = 0x7fe0000000000000ull - (bits & 0x7ff0000000000000ull);
+    memcpy(&sc, &bits, sizeof sc);
+    n *= sc;
+    d *= sc;
+    d = d == 0.0 ? 1.0 : d;
+    if (n > ENTK__AT_B1 * d) { c = ENTK__AT_C1; ah = ENTK__AT_A1H; al = ENTK__AT_A1L; }
+    if (n > ENTK__AT_B2 * d) { c = ENTK__AT_C2; ah = ENTK__AT_A2H; al = ENTK__AT_A2L; }
+    if (n > ENTK__AT_B3 * d) { c = ENTK__AT_C3; ah = ENTK__AT_A3H; al = ENTK__AT_A3L; }
+    if (n > ENTK__AT_B4 * d) { c = 1.0; ah = ENTK__AT_A4H; al = ENTK__AT_A4L; }
+    p = c * d; pl = fma(c, d, -p);
+    nh = n - p;
+    qh = c * n; ql = fma(c, n, -qh);
+    dh = d + qh; dl = (qh - (dh - d)) + ql;
+    q = 1.0 / dh;
+    th = nh * q;
+    rem = fma(-th, dh, nh);
+    tl = fma(-th, dl, rem - pl) * q;
+    u = th * th; u2 = u * u; u4 = u2 * u2;
+    pp = fma(u4, fma(u2, fma(u, ENTK__AT_P7, ENTK__AT_P6), fma(u, ENTK__AT_P5, ENTK__AT_P4)),
+             fma(u2, fma(u, ENTK__AT_P3, ENTK__AT_P2), fma(u, ENTK__AT_P1, ENTK__AT_P0)));
+    tail = fma(th * u, pp, tl);
+    s1 = ah + th; e1 = (ah - s1) + th;
+    lo = (e1 + al) + tail;
+    flip = swap ^ (signbit(x) != 0);
+    if (flip) { s1 = -s1; lo = -lo; }
+    kh = signbit(x) ? ENTK__AT_PIH : 0.0;
+    kl = signbit(x) ? ENTK__AT_PIL : 0.0;
+    if (swap) { kh = ENTK__AT_PIO2H; kl = ENTK__AT_PIO2L; }
+    aa = kh + s1; e2 = (kh - aa) + s1;
+    r = aa + ((e2 + kl) + lo);
+    return signbit(y) ? -r : r;
+}
+
+
 /* Each map is a block function on 4 lanes (T returned, Tdot through *d) with the scalar kernel's
  * formula and operation order (mul and add stay separate where the scalar code has no fma, so the
  * clamped radicand matches the oracle bit for bit), and one driver that runs two blocks per iteration,
@@ -960,12 +1062,80 @@ static ENTK__AVX2 inline __m256d entk__identity_blk_avx2(__m256d a, __m256d b, _
 }
 ENTK__AVX2_DRIVER(entk__identity_map_avx2, entk__identity_blk_avx2)
 
-#ifndef ENTK_NO_SLEEF
+/* entk's atan2 on 4 lanes: entk__atan2_scalar with blends (see there for the algorithm and accuracy) */
+static ENTK__AVX2 inline __m256d entk__atan2_avx2(__m256d y, __m256d x) {
+    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    const __m256d inf = _mm256_set1_pd(INFINITY), big = _mm256_set1_pd(DBL_MAX);
+    __m256d ay = _mm256_andnot_pd(sgn, y), ax = _mm256_andnot_pd(sgn, x);
+    __m256d swap = _mm256_cmp_pd(ay, ax, _CMP_GT_OQ);
+    __m256d n = _mm256_min_pd(ay, ax), d = _mm256_max_pd(ay, ax), sc, m;
+    __m256d c = zero, ah = zero, al = zero;
+    __m256d p, pl, nh, qh, ql, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo, fl, kh, kl, aa, e2, r;
+    n = _mm256_andnot_pd(_mm256_and_pd(_mm256_cmp_pd(d, inf, _CMP_EQ_OQ), _mm256_cmp_pd(n, inf, _CMP_NEQ_OQ)), n);
+    n = _mm256_min_pd(n, big);
+    d = _mm256_min_pd(d, big);
+    sc = _mm256_min_pd(_mm256_max_pd(d, _mm256_set1_pd(0x1p-1000)), _mm256_set1_pd(0x1p1000));
+    sc = _mm256_castsi256_pd(_mm256_sub_epi64(_mm256_set1_epi64x(0x7fe0000000000000ll),
+                                              _mm256_castpd_si256(_mm256_and_pd(sc, inf))));
+    n = _mm256_mul_pd(n, sc);
+    d = _mm256_mul_pd(d, sc);
+    d = _mm256_blendv_pd(d, one, _mm256_cmp_pd(d, zero, _CMP_EQ_OQ));
+#define ENTK__AT_PIECE(b, cc, hh, ll)                                                               \
+    m = _mm256_cmp_pd(n, _mm256_mul_pd(_mm256_set1_pd(b), d), _CMP_GT_OQ);                          \
+    c = _mm256_blendv_pd(c, _mm256_set1_pd(cc), m);                                                 \
+    ah = _mm256_blendv_pd(ah, _mm256_set1_pd(hh), m);                                               \
+    al = _mm256_blendv_pd(al, _mm256_set1_pd(ll), m);
+    ENTK__AT_PIECE(ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
+    ENTK__AT_PIECE(ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
+    ENTK__AT_PIECE(ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
+    ENTK__AT_PIECE(ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
+#undef ENTK__AT_PIECE
+    p = _mm256_mul_pd(c, d); pl = _mm256_fmsub_pd(c, d, p);
+    nh = _mm256_sub_pd(n, p);
+    qh = _mm256_mul_pd(c, n); ql = _mm256_fmsub_pd(c, n, qh);
+    dh = _mm256_add_pd(d, qh); dl = _mm256_add_pd(_mm256_sub_pd(qh, _mm256_sub_pd(dh, d)), ql);
+    q = _mm256_div_pd(one, dh);
+    th = _mm256_mul_pd(nh, q);
+    rem = _mm256_fnmadd_pd(th, dh, nh);
+    tl = _mm256_mul_pd(_mm256_fnmadd_pd(th, dl, _mm256_sub_pd(rem, pl)), q);
+    u = _mm256_mul_pd(th, th); u2 = _mm256_mul_pd(u, u); u4 = _mm256_mul_pd(u2, u2);
+    pp = _mm256_fmadd_pd(u4,
+                         _mm256_fmadd_pd(u2, _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),
+                                         _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),
+                         _mm256_fmadd_pd(u2, _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),
+                                         _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
+    tail = _mm256_fmadd_pd(_mm256_mul_pd(th, u), pp, tl);
+    s1 = _mm256_add_pd(ah, th); e1 = _mm256_add_pd(_mm256_sub_pd(ah, s1), th);
+    lo = _mm256_add_pd(_mm256_add_pd(e1, al), tail);
+    /* reflections: negate a where exactly one of (|y| > |x|, x negative) holds; blendv reads sign bits */
+    fl = _mm256_xor_pd(_mm256_and_pd(swap, sgn), _mm256_and_pd(x, sgn));
+    s1 = _mm256_xor_pd(s1, fl); lo = _mm256_xor_pd(lo, fl);
+    kh = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x), _mm256_set1_pd(ENTK__AT_PIO2H), swap);
+    kl = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x), _mm256_set1_pd(ENTK__AT_PIO2L), swap);
+    aa = _mm256_add_pd(kh, s1); e2 = _mm256_add_pd(_mm256_sub_pd(kh, aa), s1);
+    r = _mm256_add_pd(aa, _mm256_add_pd(_mm256_add_pd(e2, kl), lo));
+    r = _mm256_xor_pd(r, _mm256_and_pd(y, sgn));
+    return _mm256_blendv_pd(r, _mm256_add_pd(x, y), _mm256_cmp_pd(x, y, _CMP_UNORD_Q));
+}
+
+/* out[i] = atan2(y[i], x[i]) on 4 lanes, the last block padded (tests and benchmarks reach the kernel
+ * through this; nothing in the library calls it) */
+static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, const double *x, double *out) {
+    size_t i = 0, j;
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(out + i, entk__atan2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i)));
+    if (i < n) {
+        double py[4] = {0, 0, 0, 0}, px[4] = {1, 1, 1, 1}, po[4];
+        for (j = 0; i + j < n; ++j) { py[j] = y[i + j]; px[j] = x[i + j]; }
+        _mm256_storeu_pd(po, entk__atan2_avx2(_mm256_loadu_pd(py), _mm256_loadu_pd(px)));
+        for (j = 0; i + j < n; ++j) out[i + j] = po[j];
+    }
+}
+
 /* s = sqrt(max(k11 k22 - k12^2, 0)) and the angle atan2(s, k12), pi/2 where s = k12 = 0 */
 static ENTK__AVX2 inline __m256d entk__angle_avx2(__m256d a, __m256d b, __m256d c, __m256d *s) {
     const __m256d zero = _mm256_setzero_pd();
     __m256d ss = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));
-    __m256d ang = Sleef_atan2d4_u10avx2(ss, c);
+    __m256d ang = entk__atan2_avx2(ss, c);
     __m256d deg = _mm256_and_pd(_mm256_cmp_pd(ss, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c, zero, _CMP_EQ_OQ));
     *s = ss;
     return _mm256_blendv_pd(ang, _mm256_set1_pd(0.5 * ENTK__PI), deg);
@@ -1002,9 +1172,11 @@ static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256
                                              _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
     ENTK__UNUSED(f);
     *d = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
-    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), Sleef_atan2d4_u10avx2(_mm256_mul_pd(two, c), s));
+    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__atan2_avx2(_mm256_mul_pd(two, c), s));
 }
 ENTK__AVX2_DRIVER(entk__erf_map_avx2, entk__erf_blk_avx2)
+
+#ifndef ENTK_NO_SLEEF
 
 static ENTK__AVX2 inline __m256d entk__sin_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                      const entk_nonlin *f) {
@@ -1098,11 +1270,82 @@ static inline float64x2_t entk__identity_blk_neon(float64x2_t a, float64x2_t b, 
 }
 ENTK__NEON_DRIVER(entk__identity_map_neon, entk__identity_blk_neon)
 
-#ifndef ENTK_NO_SLEEF
+/* entk's atan2 on 2 lanes: entk__atan2_scalar with bit selects (see there for algorithm and accuracy) */
+static inline float64x2_t entk__atan2_neon(float64x2_t y, float64x2_t x) {
+    const uint64x2_t sgn = vdupq_n_u64(0x8000000000000000ull);
+    const float64x2_t zero = vdupq_n_f64(0.0), one = vdupq_n_f64(1.0), inf = vdupq_n_f64(INFINITY);
+    float64x2_t ay = vabsq_f64(y), ax = vabsq_f64(x);
+    uint64x2_t swap = vcgtq_f64(ay, ax), m, fl, xneg;
+    float64x2_t n = vminq_f64(ay, ax), d = vmaxq_f64(ay, ax), sc;
+    float64x2_t c = zero, ah = zero, al = zero;
+    float64x2_t p, pl, nh, qh, ql, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo, kh, kl, aa, e2, r;
+    m = vbicq_u64(vceqq_f64(d, inf), vceqq_f64(n, inf));
+    n = vbslq_f64(m, zero, n);
+    n = vminq_f64(n, vdupq_n_f64(DBL_MAX));
+    d = vminq_f64(d, vdupq_n_f64(DBL_MAX));
+    sc = vminq_f64(vmaxq_f64(d, vdupq_n_f64(0x1p-1000)), vdupq_n_f64(0x1p1000));
+    sc = vreinterpretq_f64_u64(vsubq_u64(vdupq_n_u64(0x7fe0000000000000ull),
+                                         vandq_u64(vreinterpretq_u64_f64(sc), vdupq_n_u64(0x7ff0000000000000ull))));
+    n = vmulq_f64(n, sc);
+    d = vmulq_f64(d, sc);
+    d = vbslq_f64(vceqq_f64(d, zero), one, d);
+#define ENTK__AT_PIECE(b, cc, hh, ll)                                                               \
+    m = vcgtq_f64(n, vmulq_f64(vdupq_n_f64(b), d));                                                 \
+    c = vbslq_f64(m, vdupq_n_f64(cc), c);                                                           \
+    ah = vbslq_f64(m, vdupq_n_f64(hh), ah);                                                         \
+    al = vbslq_f64(m, vdupq_n_f64(ll), al);
+    ENTK__AT_PIECE(ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
+    ENTK__AT_PIECE(ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
+    ENTK__AT_PIECE(ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
+    ENTK__AT_PIECE(ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
+#undef ENTK__AT_PIECE
+    p = vmulq_f64(c, d); pl = vfmaq_f64(vnegq_f64(p), c, d);
+    nh = vsubq_f64(n, p);
+    qh = vmulq_f64(c, n); ql = vfmaq_f64(vnegq_f64(qh), c, n);
+    dh = vaddq_f64(d, qh); dl = vaddq_f64(vsubq_f64(qh, vsubq_f64(dh, d)), ql);
+    q = vdivq_f64(one, dh);
+    th = vmulq_f64(nh, q);
+    rem = vfmsq_f64(nh, th, dh);
+    tl = vmulq_f64(vfmsq_f64(vsubq_f64(rem, pl), th, dl), q);
+    u = vmulq_f64(th, th); u2 = vmulq_f64(u, u); u4 = vmulq_f64(u2, u2);
+    pp = vfmaq_f64(vfmaq_f64(vfmaq_f64(vdupq_n_f64(ENTK__AT_P0), u, vdupq_n_f64(ENTK__AT_P1)), u2,
+                             vfmaq_f64(vdupq_n_f64(ENTK__AT_P2), u, vdupq_n_f64(ENTK__AT_P3))),
+                   u4,
+                   vfmaq_f64(vfmaq_f64(vdupq_n_f64(ENTK__AT_P4), u, vdupq_n_f64(ENTK__AT_P5)), u2,
+                             vfmaq_f64(vdupq_n_f64(ENTK__AT_P6), u, vdupq_n_f64(ENTK__AT_P7))));
+    tail = vfmaq_f64(tl, vmulq_f64(th, u), pp);
+    s1 = vaddq_f64(ah, th); e1 = vaddq_f64(vsubq_f64(ah, s1), th);
+    lo = vaddq_f64(vaddq_f64(e1, al), tail);
+    xneg = vandq_u64(vreinterpretq_u64_f64(x), sgn);
+    fl = veorq_u64(vandq_u64(swap, sgn), xneg);
+    s1 = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(s1), fl));
+    lo = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(lo), fl));
+    xneg = vcltq_s64(vreinterpretq_s64_f64(x), vdupq_n_s64(0));
+    kh = vbslq_f64(swap, vdupq_n_f64(ENTK__AT_PIO2H), vbslq_f64(xneg, vdupq_n_f64(ENTK__AT_PIH), zero));
+    kl = vbslq_f64(swap, vdupq_n_f64(ENTK__AT_PIO2L), vbslq_f64(xneg, vdupq_n_f64(ENTK__AT_PIL), zero));
+    aa = vaddq_f64(kh, s1); e2 = vaddq_f64(vsubq_f64(kh, aa), s1);
+    r = vaddq_f64(aa, vaddq_f64(vaddq_f64(e2, kl), lo));
+    r = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(r), vandq_u64(vreinterpretq_u64_f64(y), sgn)));
+    m = vandq_u64(vceqq_f64(x, x), vceqq_f64(y, y));
+    return vbslq_f64(m, r, vaddq_f64(x, y));
+}
+
+/* out[i] = atan2(y[i], x[i]) on 2 lanes, the last one padded (for tests; the library does not call it) */
+static inline void entk__atan2_array_neon(size_t n, const double *y, const double *x, double *out) {
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) vst1q_f64(out + i, entk__atan2_neon(vld1q_f64(y + i), vld1q_f64(x + i)));
+    if (i < n) {
+        double py[2] = {0, 0}, px[2] = {1, 1}, po[2];
+        py[0] = y[i]; px[0] = x[i];
+        vst1q_f64(po, entk__atan2_neon(vld1q_f64(py), vld1q_f64(px)));
+        out[i] = po[0];
+    }
+}
+
 static inline float64x2_t entk__angle_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *s) {
     const float64x2_t zero = vdupq_n_f64(0.0);
     float64x2_t ss = vsqrtq_f64(vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), zero));
-    float64x2_t ang = Sleef_atan2d2_u10advsimd(ss, c);
+    float64x2_t ang = entk__atan2_neon(ss, c);
     uint64x2_t deg = vandq_u64(vceqq_f64(ss, zero), vceqq_f64(c, zero));
     *s = ss;
     return vbslq_f64(deg, vdupq_n_f64(0.5 * ENTK__PI), ang);
@@ -1138,9 +1381,11 @@ static inline float64x2_t entk__erf_blk_neon(float64x2_t a, float64x2_t b, float
                                          vmulq_f64(vdupq_n_f64(4.0), rad)));
     ENTK__UNUSED(f);
     *d = vdivq_f64(vdupq_n_f64(4.0 / ENTK__PI), s);
-    return vmulq_f64(vdupq_n_f64(2.0 / ENTK__PI), Sleef_atan2d2_u10advsimd(vmulq_f64(two, c), s));
+    return vmulq_f64(vdupq_n_f64(2.0 / ENTK__PI), entk__atan2_neon(vmulq_f64(two, c), s));
 }
 ENTK__NEON_DRIVER(entk__erf_map_neon, entk__erf_blk_neon)
+
+#ifndef ENTK_NO_SLEEF
 
 static inline float64x2_t entk__sin_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                              const entk_nonlin *f) {
@@ -1180,17 +1425,18 @@ ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
 
 /* ==== [section: map dispatch] ================================================================ */
 
-/* Without SLEEF the maps that need atan2 or exp run the scalar libm kernels on every path (per-lane
- * libm calls from vector code would only add shuffles); identity keeps its vector copy. */
+/* relu, leaky_relu and erf use entk's own vector atan2 and are vectorised with or without SLEEF; without
+ * SLEEF gelu and sin (SLEEF's atan2 and exp) run the scalar libm kernels on every path (per-lane libm
+ * calls from vector code would only add shuffles). */
 static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
 #if ENTK__HAVE_AVX2
     if (path == ENTK_SIMD_AVX2) {
         switch (kind) {
         case ENTK_NL_IDENTITY: return entk__identity_map_avx2;
-#ifndef ENTK_NO_SLEEF
         case ENTK_NL_RELU: return entk__relu_map_avx2;
         case ENTK_NL_ERF: return entk__erf_map_avx2;
         case ENTK_NL_LEAKY_RELU: return entk__leaky_map_avx2;
+#ifndef ENTK_NO_SLEEF
         case ENTK_NL_GELU: return entk__gelu_map_avx2;
         case ENTK_NL_SIN: return entk__sin_map_avx2;
 #endif
@@ -1202,10 +1448,10 @@ static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
     if (path == ENTK_SIMD_NEON) {
         switch (kind) {
         case ENTK_NL_IDENTITY: return entk__identity_map_neon;
-#ifndef ENTK_NO_SLEEF
         case ENTK_NL_RELU: return entk__relu_map_neon;
         case ENTK_NL_ERF: return entk__erf_map_neon;
         case ENTK_NL_LEAKY_RELU: return entk__leaky_map_neon;
+#ifndef ENTK_NO_SLEEF
         case ENTK_NL_GELU: return entk__gelu_map_neon;
         case ENTK_NL_SIN: return entk__sin_map_neon;
 #endif

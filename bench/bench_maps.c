@@ -1,7 +1,8 @@
 /* Nonlinearity maps and first-layer dot products: scalar against AVX2 (entk_simd_set), same inputs,
  * same run. n = 4096 entries (5 arrays of 32 KiB: L2-resident), each timing is INNER = 4 calls (short, so that a shared
  * machine rarely preempts one), 63
- * repetitions, min and median reported in ns per element; ratios scalar / SIMD. */
+ * repetitions, min and median reported in ns per element; ratios scalar / SIMD. A second table times the
+ * relu and erf maps with SLEEF's atan2 (the maps before entk's own atan2) against the library's. */
 #define ENTK_IMPLEMENTATION
 #include "benchutil.h"
 #include <math.h>

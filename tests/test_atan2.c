@@ -24,7 +24,7 @@ static double ulp_err(double v, long double ref) {
 enum { NR = 1 << 20 };
 static double ys[NR], xs[NR], out[NR];
 
-/* inputs: mode 0 uniform in the square, 1 magnitudes 2^[-100, 100), 2 2^[-900, 900), 3 near the piece
+/* inputs: mode 0 uniform in the square, 1 magnitudes 2^[-100, 100), 2 2^[-1000, 1000) (the wide path beyond 2^+-960), 3 near the piece
  * boundaries and |y| ~ |x| (reflections) */
 static void fill(tu_rng *r, size_t n) {
     size_t i;
@@ -33,7 +33,7 @@ static void fill(tu_rng *r, size_t n) {
         double u = tu_unif(r), v = tu_unif(r);
         if (m == 0) { ys[i] = 2 * u - 1; xs[i] = 2 * v - 1; }
         else if (m == 1) { ys[i] = ldexp(2 * u - 1, (int)(tu_next(r) % 200) - 100); xs[i] = ldexp(2 * v - 1, (int)(tu_next(r) % 200) - 100); }
-        else if (m == 2) { ys[i] = ldexp(2 * u - 1, (int)(tu_next(r) % 1800) - 900); xs[i] = ldexp(2 * v - 1, (int)(tu_next(r) % 1800) - 900); }
+        else if (m == 2) { ys[i] = ldexp(2 * u - 1, (int)(tu_next(r) % 2000) - 1000); xs[i] = ldexp(2 * v - 1, (int)(tu_next(r) % 2000) - 1000); }
         else {
             static const double b[] = {0.1, 0x1.36a08355c63dcp-2, 0x1.11ab7190834ecp-1, 0x1.a43002ae42850p-1, 1.0};
             double x = 2 * v - 1;

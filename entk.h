@@ -6,7 +6,7 @@
  *       #define ENTK_IMPLEMENTATION
  *       #include "entk.h"
  *   Everywhere else just #include "entk.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF and
- *   link with `-lm` only (the nonlinearity maps then run the scalar libm kernels on every path).
+ *   link with `-lm` only (the gelu and sin maps then run the scalar libm kernels on every path).
  *   Optional: -fopenmp enables the `threads` argument of the Gram-matrix functions.
  *
  * CONFIGURATION MACROS (define before the #include that carries ENTK_IMPLEMENTATION unless noted)
@@ -15,9 +15,10 @@
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
  *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
  *                                                       (undefined: best path chosen at run time)
- *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the maps needing atan2/exp run the
- *                                                       scalar libm kernels on every path; dot products
- *                                                       and the identity map stay vectorised
+ *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the gelu and sin maps run the scalar
+ *                                                       libm kernels on every path; relu, leaky_relu,
+ *                                                       erf (entk's own atan2), identity and the dot
+ *                                                       products stay vectorised
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
  *   ENTK_ASSERT       implementation   assert           internal consistency checks
  *   ENTK_MAX_LAYERS   every include    128              capacity of entk_arch
@@ -115,8 +116,9 @@ typedef enum entk_simd {
     ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: maps
- * scalar)" or the neon analogue, since then only the dot products and the identity map are vectorised. */
+/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: gelu,
+ * sin scalar)" or the neon analogue: the relu, leaky_relu, erf and identity maps and the dot products
+ * are vectorised without SLEEF (entk's own atan2), gelu and sin then run the scalar libm kernels. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
 /* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it;
@@ -164,8 +166,9 @@ typedef struct entk_nonlin {
  * inc11 and inc22 are 0 (broadcast one value) or 1. theta and theta_out may both be NULL (NNGP only).
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
- * Accuracy: the SIMD paths (SLEEF u10) are within 2 ULPs of the scalar libm kernels, measured in ULPs of
- * max(|value|, the size of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
+ * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf; SLEEF u10
+ * for gelu, sin) are within 2 ULPs of the scalar libm kernels, measured in ULPs of max(|value|, the size
+ * of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
  * Gauss-Laguerre x Gauss-Legendre quadrature split at the kinks of phi at 0, see the implementation)
  * against the closed forms at variances <= 3, default order 64, error / max(1, |value|): relu, leaky
  * relu, gelu, sin <= 1e-13, erf 5e-10 (erf needs order >= 48 for 1e-8; relu 6). phi' is evaluated
@@ -599,8 +602,8 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
 ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
-    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: maps scalar)";
-    case ENTK_SIMD_NEON: return "neon (no SLEEF: maps scalar)";
+    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: gelu, sin scalar)";
+    case ENTK_SIMD_NEON: return "neon (no SLEEF: gelu, sin scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
@@ -886,6 +889,116 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
 
 /* ==== [section: simd maps avx2] ============================================================== */
 
+/* ---- entk's atan2: one algorithm, three paths (scalar twin, AVX2, NEON) ----
+ * atan2(y, x) for the maps (relu/leaky: atan2(s, k12) with s >= 0; erf, gelu: atan2(k12, s) with s > 0)
+ * without SLEEF: SLEEF's atan2 was ~6 of the ~8 ns/element the relu map cost on AVX2.
+ *  1. r = n / d with n = min(|y|, |x|), d = max(|y|, |x|) in [0, 1]. When d is in [2^-960, 2^960]
+ *     nothing below overflows or underflows (unless r < 2^-1022 itself). Otherwise (zeros,
+ *     infinities, NaN, extreme scales; a vector takes this rare wide path as a whole, one
+ *     well-predicted branch) n and d are first scaled by the exact power of two that brings d into
+ *     [1, 2) (exponent bits, clamped to 2^+-1000), so atan2(l y, l x) = atan2(y, x) for every power of
+ *     two l; infinities: n = 0 if only d is infinite, then both clamped to DBL_MAX (atan2(inf, inf) =
+ *     pi/4); n = d = 0 gives r = 0. In-range lanes of a wide vector keep scale 1: same bits.
+ *  2. atan(r) = atan(c_j) + atan(t), t = (n - c_j d) / (d + c_j n), with centres c_j = tan(j pi/16),
+ *     j = 0..4, the piece picked by compares against tan((2j-1) pi/32) (the first boundary raised to
+ *     0.1 >= c_1 / 2 so that n - c_j d is exact by Sterbenz): |t| <= 0.1. The numerator and the
+ *     denominator are formed as double-doubles (fma splits) and one division 1/den gives
+ *     t = th + tl to ~2^-100, so the reduction adds no error of its own.
+ *  3. atan(t) = t + t^3 P(t^2), P the Taylor series of (atan(t) - t) / t^3 to the t^17 term: the first
+ *     term left out is t^19/19 <= 5.3e-20 |t| (2^-64 relative; alternating series), Estrin evaluation.
+ *  4. atan(c_j) as hi + lo (computed once with mpmath at 300 bits for the double c_j), the reflections
+ *     pi/2 - a (|y| > |x|), pi - a (x < 0 or -0), pi/2 + a (both) with pi/2, pi as hi + lo, and two fast
+ *     two-sums: the only error left is the final rounding, measured max 0.518 ULP against atan2l
+ *     (tests/test_atan2.c). Sign of y applied last (atan2(-0, x) = -0 or -pi, as libm).
+ * Apart from the wide-path test, no branches: pieces and reflections are blends. NaN in, NaN out. */
+#define ENTK__AT_B1 0.1                     /* piece boundaries, tan((2j-1) pi/32) except the first */
+#define ENTK__AT_B2 0x1.36a08355c63dcp-2
+#define ENTK__AT_B3 0x1.11ab7190834ecp-1
+#define ENTK__AT_B4 0x1.a43002ae42850p-1
+#define ENTK__AT_C1 0x1.975f5e0553158p-3    /* centres c_j = tan(j pi/16) rounded; c_4 = 1 */
+#define ENTK__AT_C2 0x1.a827999fcef32p-2
+#define ENTK__AT_C3 0x1.561b82ab7f990p-1
+#define ENTK__AT_A1H 0x1.921fb54442d18p-3   /* atan(c_j) of the rounded c_j: hi + lo */
+#define ENTK__AT_A1L 0x1.f93470dfef04ap-58
+#define ENTK__AT_A2H 0x1.921fb54442d18p-2
+#define ENTK__AT_A2L 0x1.c398861b78b55p-59
+#define ENTK__AT_A3H 0x1.2d97c7f3321d2p-1
+#define ENTK__AT_A3L (-0x1.8f57cafebcf16p-58)
+#define ENTK__AT_A4H 0x1.921fb54442d18p-1
+#define ENTK__AT_A4L 0x1.1a62633145c07p-55
+#define ENTK__AT_PIO2H 0x1.921fb54442d18p+0
+#define ENTK__AT_PIO2L 0x1.1a62633145c07p-54
+#define ENTK__AT_PIH 0x1.921fb54442d18p+1
+#define ENTK__AT_PIL 0x1.1a62633145c07p-53
+/* Taylor coefficients of (atan(t) - t) / t^3 in u = t^2: -1/3, 1/5, ..., 1/17 */
+#define ENTK__AT_P0 (-1.0 / 3.0)
+#define ENTK__AT_P1 (1.0 / 5.0)
+#define ENTK__AT_P2 (-1.0 / 7.0)
+#define ENTK__AT_P3 (1.0 / 9.0)
+#define ENTK__AT_P4 (-1.0 / 11.0)
+#define ENTK__AT_P5 (1.0 / 13.0)
+#define ENTK__AT_P6 (-1.0 / 15.0)
+#define ENTK__AT_P7 (1.0 / 17.0)
+
+/* The core on n = min(|y|, |x|), d = max(|y|, |x|) with d in [2^-960, 2^960] (so c_j d, 1/den and the
+ * double-double low parts stay normal): steps 2-4 above. */
+static inline double entk__atan2_core_scalar(double n, double d, int swap, double y, double x) {
+    double c = 0, ah = 0, al = 0, p, pl, nh, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo;
+    double kh, kl, aa, e2, r;
+    if (n > ENTK__AT_B1 * d) { c = ENTK__AT_C1; ah = ENTK__AT_A1H; al = ENTK__AT_A1L; }
+    if (n > ENTK__AT_B2 * d) { c = ENTK__AT_C2; ah = ENTK__AT_A2H; al = ENTK__AT_A2L; }
+    if (n > ENTK__AT_B3 * d) { c = ENTK__AT_C3; ah = ENTK__AT_A3H; al = ENTK__AT_A3L; }
+    if (n > ENTK__AT_B4 * d) { c = 1.0; ah = ENTK__AT_A4H; al = ENTK__AT_A4L; }
+    p = c * d; pl = fma(c, d, -p);      /* c d = p + pl exactly */
+    nh = n - p;                         /* exact: p / 2 <= n <= 2 p, or p = 0 */
+    dh = fma(c, n, d);                  /* d <= dh <= 2 d, so d - dh is exact */
+    dl = fma(c, n, d - dh);
+    q = 1.0 / dh;
+    th = nh * q;
+    rem = fma(-th, dh, nh);
+    tl = fma(-th, dl, rem - pl) * q;    /* t = (nh - pl) / (dh + dl) = th + tl */
+    u = th * th; u2 = u * u; u4 = u2 * u2;
+    pp = fma(u4, fma(u2, fma(u, ENTK__AT_P7, ENTK__AT_P6), fma(u, ENTK__AT_P5, ENTK__AT_P4)),
+             fma(u2, fma(u, ENTK__AT_P3, ENTK__AT_P2), fma(u, ENTK__AT_P1, ENTK__AT_P0)));
+    tail = fma(th * u, pp, tl);
+    s1 = ah + th; e1 = (ah - s1) + th;  /* fast two-sum: |th| <= 0.1 < ah, or ah = 0 */
+    lo = (e1 + al) + tail;
+    if (swap ^ (signbit(x) != 0)) { s1 = -s1; lo = -lo; }
+    kh = signbit(x) ? ENTK__AT_PIH : 0.0;
+    kl = signbit(x) ? ENTK__AT_PIL : 0.0;
+    if (swap) { kh = ENTK__AT_PIO2H; kl = ENTK__AT_PIO2L; }
+    aa = kh + s1; e2 = (kh - aa) + s1; /* fast two-sum: |s1| <= pi/4 < kh, or kh = 0 */
+    r = aa + ((e2 + kl) + lo);
+    return signbit(y) ? -r : r;
+}
+
+/* The scalar twin, step for step the vector code (same fma splits, same sums, the same rare wide path):
+ * the reference for the vector paths' tests and a portable atan2. fma() must be a true fused
+ * multiply-add (C99 fma). */
+static inline double entk__atan2_scalar(double y, double x) {
+    double ay = fabs(y), ax = fabs(x), n, d, sc;
+    uint64_t bits;
+    int swap = ay > ax;
+    if (x != x || y != y) return x + y;
+    n = ay < ax ? ay : ax;
+    d = ay > ax ? ay : ax;
+    if (!(d >= 0x1p-960 && d <= 0x1p960)) { /* the wide path: zeros, infinities, extreme scales */
+        n = (d == INFINITY && n != INFINITY) ? 0.0 : n;
+        n = n < DBL_MAX ? n : DBL_MAX;
+        d = d < DBL_MAX ? d : DBL_MAX;
+        sc = d > 0x1p-1000 ? d : 0x1p-1000;
+        sc = sc < 0x1p1000 ? sc : 0x1p1000;
+        memcpy(&bits, &sc, sizeof bits);
+        bits = 0x7fe0000000000000ull - (bits & 0x7ff0000000000000ull);
+        memcpy(&sc, &bits, sizeof sc);
+        n *= sc;
+        d *= sc;
+        d = d == 0.0 ? 1.0 : d;
+    }
+    return entk__atan2_core_scalar(n, d, swap, y, x);
+}
+
+
 /* Each map is a block function on 4 lanes (T returned, Tdot through *d) with the scalar kernel's
  * formula and operation order (mul and add stay separate where the scalar code has no fma, so the
  * clamped radicand matches the oracle bit for bit), and one driver that runs two blocks per iteration,
@@ -958,6 +1071,54 @@ static ENTK__AVX2 inline __m256d entk__ld_avx2(const double *p, size_t i, size_t
         }                                                                                              \
     }
 
+/* The same driver with a pair block blk2(a0, b0, c0, a1, b1, c1, &t0, &d0, &t1, &d1, f) for the main loop
+ * (maps whose pair block interleaves two atan2 chains). */
+#define ENTK__AVX2_DRIVER2(name, blk, blk2)                                                                   \
+    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
+                                size_t inc22, const double *k12, const double *th, double *t,          \
+                                double *tho, const entk_nonlin *f) {                                   \
+        size_t i = 0;                                                                                  \
+        for (; i + 8 <= n; i += 8) {                                                                   \
+            __m256d d0, d1, t0, t1;                                                                    \
+            blk2(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22), _mm256_loadu_pd(k12 + i),  \
+                 entk__ld_avx2(k11, i + 4, inc11), entk__ld_avx2(k22, i + 4, inc22),                    \
+                 _mm256_loadu_pd(k12 + i + 4), &t0, &d0, &t1, &d1, f);                                  \
+            if (tho) {                                                                                 \
+                __m256d h0 = _mm256_loadu_pd(th + i), h1 = _mm256_loadu_pd(th + i + 4);                \
+                _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, h0));                                      \
+                _mm256_storeu_pd(tho + i + 4, _mm256_mul_pd(d1, h1));                                  \
+            }                                                                                          \
+            _mm256_storeu_pd(t + i, t0);                                                               \
+            _mm256_storeu_pd(t + i + 4, t1);                                                           \
+        }                                                                                              \
+        for (; i + 4 <= n; i += 4) {                                                                   \
+            __m256d d0, t0;                                                                            \
+            t0 = blk(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22),                       \
+                     _mm256_loadu_pd(k12 + i), &d0, f);                                                \
+            if (tho) _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, _mm256_loadu_pd(th + i)));            \
+            _mm256_storeu_pd(t + i, t0);                                                               \
+        }                                                                                              \
+        if (i < n) {                                                                                   \
+            double pa[4] = {1, 1, 1, 1}, pb[4] = {1, 1, 1, 1}, pc[4] = {0, 0, 0, 0};                   \
+            double ph[4] = {0, 0, 0, 0}, ot[4], od[4];                                                 \
+            size_t j, r = n - i;                                                                       \
+            __m256d d0;                                                                                \
+            for (j = 0; j < r; ++j) {                                                                  \
+                pa[j] = k11[(i + j) * inc11];                                                          \
+                pb[j] = k22[(i + j) * inc22];                                                          \
+                pc[j] = k12[i + j];                                                                    \
+                if (tho) ph[j] = th[i + j];                                                            \
+            }                                                                                          \
+            _mm256_storeu_pd(ot, blk(_mm256_loadu_pd(pa), _mm256_loadu_pd(pb), _mm256_loadu_pd(pc),    \
+                                     &d0, f));                                                         \
+            _mm256_storeu_pd(od, _mm256_mul_pd(d0, _mm256_loadu_pd(ph)));                              \
+            for (j = 0; j < r; ++j) {                                                                  \
+                t[i + j] = ot[j];                                                                      \
+                if (tho) tho[i + j] = od[j];                                                           \
+            }                                                                                          \
+        }                                                                                              \
+    }
+
 static ENTK__AVX2 inline __m256d entk__identity_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                           const entk_nonlin *f) {
     ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
@@ -966,12 +1127,238 @@ static ENTK__AVX2 inline __m256d entk__identity_blk_avx2(__m256d a, __m256d b, _
 }
 ENTK__AVX2_DRIVER(entk__identity_map_avx2, entk__identity_blk_avx2)
 
-#ifndef ENTK_NO_SLEEF
+/* entk's atan2 on 4 lanes: entk__atan2_core_scalar / entk__atan2_scalar with blends (see there) */
+static ENTK__AVX2 inline __m256d entk__atan2_core_avx2(__m256d n, __m256d d, __m256d swap, __m256d y, __m256d x) {
+    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    __m256d c = zero, ah = zero, al = zero, m;
+    __m256d p, pl, nh, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo, fl, kh, kl, aa, e2, r;
+#define ENTK__AT_PIECE(b, cc, hh, ll)                                                               \
+    m = _mm256_cmp_pd(n, _mm256_mul_pd(_mm256_set1_pd(b), d), _CMP_GT_OQ);                          \
+    c = _mm256_blendv_pd(c, _mm256_set1_pd(cc), m);                                                 \
+    ah = _mm256_blendv_pd(ah, _mm256_set1_pd(hh), m);                                               \
+    al = _mm256_blendv_pd(al, _mm256_set1_pd(ll), m);
+    ENTK__AT_PIECE(ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
+    ENTK__AT_PIECE(ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
+    ENTK__AT_PIECE(ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
+    ENTK__AT_PIECE(ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
+#undef ENTK__AT_PIECE
+    p = _mm256_mul_pd(c, d); pl = _mm256_fmsub_pd(c, d, p);
+    nh = _mm256_sub_pd(n, p);
+    dh = _mm256_fmadd_pd(c, n, d);
+    dl = _mm256_fmadd_pd(c, n, _mm256_sub_pd(d, dh));
+    q = _mm256_div_pd(one, dh);
+    th = _mm256_mul_pd(nh, q);
+    rem = _mm256_fnmadd_pd(th, dh, nh);
+    tl = _mm256_mul_pd(_mm256_fnmadd_pd(th, dl, _mm256_sub_pd(rem, pl)), q);
+    u = _mm256_mul_pd(th, th); u2 = _mm256_mul_pd(u, u); u4 = _mm256_mul_pd(u2, u2);
+    pp = _mm256_fmadd_pd(u4,
+                         _mm256_fmadd_pd(u2, _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),
+                                         _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),
+                         _mm256_fmadd_pd(u2, _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),
+                                         _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
+    tail = _mm256_fmadd_pd(_mm256_mul_pd(th, u), pp, tl);
+    s1 = _mm256_add_pd(ah, th); e1 = _mm256_add_pd(_mm256_sub_pd(ah, s1), th);
+    lo = _mm256_add_pd(_mm256_add_pd(e1, al), tail);
+    /* reflections: negate where exactly one of (|y| > |x|, x negative) holds; blendv reads sign bits */
+    fl = _mm256_xor_pd(_mm256_and_pd(swap, sgn), _mm256_and_pd(x, sgn));
+    s1 = _mm256_xor_pd(s1, fl); lo = _mm256_xor_pd(lo, fl);
+    kh = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x), _mm256_set1_pd(ENTK__AT_PIO2H), swap);
+    kl = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x), _mm256_set1_pd(ENTK__AT_PIO2L), swap);
+    aa = _mm256_add_pd(kh, s1); e2 = _mm256_add_pd(_mm256_sub_pd(kh, aa), s1);
+    r = _mm256_add_pd(aa, _mm256_add_pd(_mm256_add_pd(e2, kl), lo));
+    return _mm256_xor_pd(r, _mm256_and_pd(y, sgn));
+}
+
+/* Two independent vectors through entk__atan2_core_avx2, interleaved statement by statement
+ * (generated from it by duplicating each statement with suffixes 0 and 1): one vector's chain of
+ * ~60 cycles is mostly latency, and with ~100 instructions per vector the out-of-order window does not
+ * reach the next vector on its own; interleaved, each chain fills the other's gaps (measured 3.5 ->
+ * 2.7 ns/element). Same operations, same bits. */
+static ENTK__AVX2 inline void entk__atan2_core2_avx2(__m256d n0, __m256d d0, __m256d swap0, __m256d y0, __m256d x0,
+                                                   __m256d n1, __m256d d1, __m256d swap1, __m256d y1, __m256d x1,
+                                                   __m256d *out0, __m256d *out1) {
+    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    __m256d c0 = zero, c1 = zero, ah0 = zero, ah1 = zero, al0 = zero, al1 = zero, m0, m1;
+    __m256d p0, p1, pl0, pl1, nh0, nh1, dh0, dh1, dl0, dl1, q0, q1, th0, th1, rem0, rem1, tl0, tl1, u0, u1, u20, u21, u40, u41, pp0, pp1, tail0, tail1, s10, s11, e10, e11, lo0, lo1, fl0, fl1, kh0, kh1, kl0, kl1, aa0, aa1, e20, e21, r0, r1;
+    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B1), d0), _CMP_GT_OQ);
+    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B1), d1), _CMP_GT_OQ);
+    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(ENTK__AT_C1), m0);
+    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(ENTK__AT_C1), m1);
+    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A1H), m0);
+    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A1H), m1);
+    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A1L), m0);
+    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A1L), m1);
+    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B2), d0), _CMP_GT_OQ);
+    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B2), d1), _CMP_GT_OQ);
+    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(ENTK__AT_C2), m0);
+    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(ENTK__AT_C2), m1);
+    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A2H), m0);
+    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A2H), m1);
+    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A2L), m0);
+    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A2L), m1);
+    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B3), d0), _CMP_GT_OQ);
+    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B3), d1), _CMP_GT_OQ);
+    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(ENTK__AT_C3), m0);
+    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(ENTK__AT_C3), m1);
+    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A3H), m0);
+    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A3H), m1);
+    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A3L), m0);
+    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A3L), m1);
+    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B4), d0), _CMP_GT_OQ);
+    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B4), d1), _CMP_GT_OQ);
+    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(1.0), m0);
+    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(1.0), m1);
+    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A4H), m0);
+    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A4H), m1);
+    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A4L), m0);
+    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A4L), m1);
+    p0 = _mm256_mul_pd(c0, d0);
+    p1 = _mm256_mul_pd(c1, d1);
+    pl0 = _mm256_fmsub_pd(c0, d0, p0);
+    pl1 = _mm256_fmsub_pd(c1, d1, p1);
+    nh0 = _mm256_sub_pd(n0, p0);
+    nh1 = _mm256_sub_pd(n1, p1);
+    dh0 = _mm256_fmadd_pd(c0, n0, d0);
+    dh1 = _mm256_fmadd_pd(c1, n1, d1);
+    dl0 = _mm256_fmadd_pd(c0, n0, _mm256_sub_pd(d0, dh0));
+    dl1 = _mm256_fmadd_pd(c1, n1, _mm256_sub_pd(d1, dh1));
+    q0 = _mm256_div_pd(one, dh0);
+    q1 = _mm256_div_pd(one, dh1);
+    th0 = _mm256_mul_pd(nh0, q0);
+    th1 = _mm256_mul_pd(nh1, q1);
+    rem0 = _mm256_fnmadd_pd(th0, dh0, nh0);
+    rem1 = _mm256_fnmadd_pd(th1, dh1, nh1);
+    tl0 = _mm256_mul_pd(_mm256_fnmadd_pd(th0, dl0, _mm256_sub_pd(rem0, pl0)), q0);
+    tl1 = _mm256_mul_pd(_mm256_fnmadd_pd(th1, dl1, _mm256_sub_pd(rem1, pl1)), q1);
+    u0 = _mm256_mul_pd(th0, th0);
+    u1 = _mm256_mul_pd(th1, th1);
+    u20 = _mm256_mul_pd(u0, u0);
+    u21 = _mm256_mul_pd(u1, u1);
+    u40 = _mm256_mul_pd(u20, u20);
+    u41 = _mm256_mul_pd(u21, u21);
+    pp0 = _mm256_fmadd_pd(u40,                          _mm256_fmadd_pd(u20, _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),                                          _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),                          _mm256_fmadd_pd(u20, _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),                                          _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
+    pp1 = _mm256_fmadd_pd(u41,                          _mm256_fmadd_pd(u21, _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),                                          _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),                          _mm256_fmadd_pd(u21, _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),                                          _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
+    tail0 = _mm256_fmadd_pd(_mm256_mul_pd(th0, u0), pp0, tl0);
+    tail1 = _mm256_fmadd_pd(_mm256_mul_pd(th1, u1), pp1, tl1);
+    s10 = _mm256_add_pd(ah0, th0);
+    s11 = _mm256_add_pd(ah1, th1);
+    e10 = _mm256_add_pd(_mm256_sub_pd(ah0, s10), th0);
+    e11 = _mm256_add_pd(_mm256_sub_pd(ah1, s11), th1);
+    lo0 = _mm256_add_pd(_mm256_add_pd(e10, al0), tail0);
+    lo1 = _mm256_add_pd(_mm256_add_pd(e11, al1), tail1);
+    fl0 = _mm256_xor_pd(_mm256_and_pd(swap0, sgn), _mm256_and_pd(x0, sgn));
+    fl1 = _mm256_xor_pd(_mm256_and_pd(swap1, sgn), _mm256_and_pd(x1, sgn));
+    s10 = _mm256_xor_pd(s10, fl0);
+    s11 = _mm256_xor_pd(s11, fl1);
+    lo0 = _mm256_xor_pd(lo0, fl0);
+    lo1 = _mm256_xor_pd(lo1, fl1);
+    kh0 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x0), _mm256_set1_pd(ENTK__AT_PIO2H), swap0);
+    kh1 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x1), _mm256_set1_pd(ENTK__AT_PIO2H), swap1);
+    kl0 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x0), _mm256_set1_pd(ENTK__AT_PIO2L), swap0);
+    kl1 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x1), _mm256_set1_pd(ENTK__AT_PIO2L), swap1);
+    aa0 = _mm256_add_pd(kh0, s10);
+    aa1 = _mm256_add_pd(kh1, s11);
+    e20 = _mm256_add_pd(_mm256_sub_pd(kh0, aa0), s10);
+    e21 = _mm256_add_pd(_mm256_sub_pd(kh1, aa1), s11);
+    r0 = _mm256_add_pd(aa0, _mm256_add_pd(_mm256_add_pd(e20, kl0), lo0));
+    r1 = _mm256_add_pd(aa1, _mm256_add_pd(_mm256_add_pd(e21, kl1), lo1));
+    *out0 = _mm256_xor_pd(r0, _mm256_and_pd(y0, sgn));
+    *out1 = _mm256_xor_pd(r1, _mm256_and_pd(y1, sgn));
+}
+
+
+/* the wide path (a lane with a zero, an infinity, a NaN or an extreme scale): the lanes that are in
+ * range keep scale 1, so they get the fast path's bits */
+static ENTK__AVX2 __attribute__((noinline)) __m256d entk__atan2_wide_avx2(__m256d y, __m256d x) {
+    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    const __m256d inf = _mm256_set1_pd(INFINITY), big = _mm256_set1_pd(DBL_MAX);
+    __m256d ay = _mm256_andnot_pd(sgn, y), ax = _mm256_andnot_pd(sgn, x);
+    __m256d swap = _mm256_cmp_pd(ay, ax, _CMP_GT_OQ);
+    __m256d n = _mm256_min_pd(ay, ax), d = _mm256_max_pd(ay, ax), sc, in;
+    in = _mm256_and_pd(_mm256_cmp_pd(d, _mm256_set1_pd(0x1p-960), _CMP_GE_OQ),
+                       _mm256_cmp_pd(d, _mm256_set1_pd(0x1p960), _CMP_LE_OQ));
+    n = _mm256_andnot_pd(_mm256_and_pd(_mm256_cmp_pd(d, inf, _CMP_EQ_OQ), _mm256_cmp_pd(n, inf, _CMP_NEQ_OQ)), n);
+    n = _mm256_min_pd(n, big);
+    d = _mm256_min_pd(d, big);
+    sc = _mm256_min_pd(_mm256_max_pd(d, _mm256_set1_pd(0x1p-1000)), _mm256_set1_pd(0x1p1000));
+    sc = _mm256_castsi256_pd(_mm256_sub_epi64(_mm256_set1_epi64x(0x7fe0000000000000ll),
+                                              _mm256_castpd_si256(_mm256_and_pd(sc, inf))));
+    sc = _mm256_blendv_pd(sc, one, in);
+    n = _mm256_mul_pd(n, sc);
+    d = _mm256_mul_pd(d, sc);
+    d = _mm256_blendv_pd(d, one, _mm256_cmp_pd(d, zero, _CMP_EQ_OQ));
+    return _mm256_blendv_pd(entk__atan2_core_avx2(n, d, swap, y, x), _mm256_add_pd(x, y),
+                            _mm256_cmp_pd(x, y, _CMP_UNORD_Q));
+}
+
+static ENTK__AVX2 inline __m256d entk__atan2_avx2(__m256d y, __m256d x) {
+    const __m256d sgn = _mm256_set1_pd(-0.0);
+    __m256d ay = _mm256_andnot_pd(sgn, y), ax = _mm256_andnot_pd(sgn, x);
+    __m256d d = _mm256_max_pd(ay, ax);
+    __m256d in = _mm256_and_pd(_mm256_cmp_pd(d, _mm256_set1_pd(0x1p-960), _CMP_GE_OQ),
+                               _mm256_cmp_pd(d, _mm256_set1_pd(0x1p960), _CMP_LE_OQ));
+    in = _mm256_and_pd(in, _mm256_cmp_pd(x, y, _CMP_ORD_Q));
+    if (_mm256_movemask_pd(in) != 0xf) return entk__atan2_wide_avx2(y, x);
+    return entk__atan2_core_avx2(_mm256_min_pd(ay, ax), d, _mm256_cmp_pd(ay, ax, _CMP_GT_OQ), y, x);
+}
+
+/* entk__atan2_avx2 on two vectors at once (the interleaved core when both are in range) */
+static ENTK__AVX2 inline void entk__atan2x2_avx2(__m256d y0, __m256d x0, __m256d y1, __m256d x1, __m256d *r0,
+                                                 __m256d *r1) {
+    const __m256d sgn = _mm256_set1_pd(-0.0), lo = _mm256_set1_pd(0x1p-960), hi = _mm256_set1_pd(0x1p960);
+    __m256d ay0 = _mm256_andnot_pd(sgn, y0), ax0 = _mm256_andnot_pd(sgn, x0), d0 = _mm256_max_pd(ay0, ax0);
+    __m256d ay1 = _mm256_andnot_pd(sgn, y1), ax1 = _mm256_andnot_pd(sgn, x1), d1 = _mm256_max_pd(ay1, ax1);
+    __m256d in = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(d0, lo, _CMP_GE_OQ), _mm256_cmp_pd(d0, hi, _CMP_LE_OQ)),
+                               _mm256_and_pd(_mm256_cmp_pd(d1, lo, _CMP_GE_OQ), _mm256_cmp_pd(d1, hi, _CMP_LE_OQ)));
+    in = _mm256_and_pd(in, _mm256_and_pd(_mm256_cmp_pd(x0, y0, _CMP_ORD_Q), _mm256_cmp_pd(x1, y1, _CMP_ORD_Q)));
+    if (_mm256_movemask_pd(in) != 0xf) {
+        *r0 = entk__atan2_avx2(y0, x0);
+        *r1 = entk__atan2_avx2(y1, x1);
+        return;
+    }
+    entk__atan2_core2_avx2(_mm256_min_pd(ay0, ax0), d0, _mm256_cmp_pd(ay0, ax0, _CMP_GT_OQ), y0, x0,
+                           _mm256_min_pd(ay1, ax1), d1, _mm256_cmp_pd(ay1, ax1, _CMP_GT_OQ), y1, x1, r0, r1);
+}
+
+/* out[i] = atan2(y[i], x[i]) on 4 lanes, the last block padded (tests and benchmarks reach the kernel
+ * through this; nothing in the library calls it) */
+static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, const double *x, double *out) {
+    size_t i = 0, j;
+    for (; i + 8 <= n; i += 8) {
+        __m256d r0, r1;
+        entk__atan2x2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i + 4),
+                           _mm256_loadu_pd(x + i + 4), &r0, &r1);
+        _mm256_storeu_pd(out + i, r0);
+        _mm256_storeu_pd(out + i + 4, r1);
+    }
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(out + i, entk__atan2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i)));
+    if (i < n) {
+        double py[4] = {0, 0, 0, 0}, px[4] = {1, 1, 1, 1}, po[4];
+        for (j = 0; i + j < n; ++j) { py[j] = y[i + j]; px[j] = x[i + j]; }
+        _mm256_storeu_pd(po, entk__atan2_avx2(_mm256_loadu_pd(py), _mm256_loadu_pd(px)));
+        for (j = 0; i + j < n; ++j) out[i + j] = po[j];
+    }
+}
+
+/* entk__angle_avx2 on two vectors, their atan2 chains interleaved */
+static ENTK__AVX2 inline void entk__angle2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
+                                                __m256d c1, __m256d *s0, __m256d *s1, __m256d *g0, __m256d *g1) {
+    const __m256d zero = _mm256_setzero_pd(), hp = _mm256_set1_pd(0.5 * ENTK__PI);
+    __m256d ss0 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a0, b0), _mm256_mul_pd(c0, c0)), zero));
+    __m256d ss1 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a1, b1), _mm256_mul_pd(c1, c1)), zero));
+    __m256d ang0, ang1;
+    entk__atan2x2_avx2(ss0, c0, ss1, c1, &ang0, &ang1);
+    *g0 = _mm256_blendv_pd(ang0, hp, _mm256_and_pd(_mm256_cmp_pd(ss0, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c0, zero, _CMP_EQ_OQ)));
+    *g1 = _mm256_blendv_pd(ang1, hp, _mm256_and_pd(_mm256_cmp_pd(ss1, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c1, zero, _CMP_EQ_OQ)));
+    *s0 = ss0;
+    *s1 = ss1;
+}
+
 /* s = sqrt(max(k11 k22 - k12^2, 0)) and the angle atan2(s, k12), pi/2 where s = k12 = 0 */
 static ENTK__AVX2 inline __m256d entk__angle_avx2(__m256d a, __m256d b, __m256d c, __m256d *s) {
     const __m256d zero = _mm256_setzero_pd();
     __m256d ss = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));
-    __m256d ang = Sleef_atan2d4_u10avx2(ss, c);
+    __m256d ang = entk__atan2_avx2(ss, c);
     __m256d deg = _mm256_and_pd(_mm256_cmp_pd(ss, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c, zero, _CMP_EQ_OQ));
     *s = ss;
     return _mm256_blendv_pd(ang, _mm256_set1_pd(0.5 * ENTK__PI), deg);
@@ -985,7 +1372,21 @@ static ENTK__AVX2 inline __m256d entk__relu_blk_avx2(__m256d a, __m256d b, __m25
     *d = _mm256_mul_pd(pt, k);
     return _mm256_mul_pd(_mm256_add_pd(s, _mm256_mul_pd(pt, c)), k);
 }
-ENTK__AVX2_DRIVER(entk__relu_map_avx2, entk__relu_blk_avx2)
+static ENTK__AVX2 inline void entk__relu_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
+                                                   __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
+                                                   const entk_nonlin *f) {
+    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), pi = _mm256_set1_pd(ENTK__PI);
+    __m256d s0, s1, g0, g1, pt0, pt1;
+    ENTK__UNUSED(f);
+    entk__angle2_avx2(a0, b0, c0, a1, b1, c1, &s0, &s1, &g0, &g1);
+    pt0 = _mm256_sub_pd(pi, g0);
+    pt1 = _mm256_sub_pd(pi, g1);
+    *d0 = _mm256_mul_pd(pt0, k);
+    *d1 = _mm256_mul_pd(pt1, k);
+    *t0 = _mm256_mul_pd(_mm256_add_pd(s0, _mm256_mul_pd(pt0, c0)), k);
+    *t1 = _mm256_mul_pd(_mm256_add_pd(s1, _mm256_mul_pd(pt1, c1)), k);
+}
+ENTK__AVX2_DRIVER2(entk__relu_map_avx2, entk__relu_blk_avx2, entk__relu_blk2_avx2)
 
 static ENTK__AVX2 inline __m256d entk__leaky_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                        const entk_nonlin *f) {
@@ -998,7 +1399,22 @@ static ENTK__AVX2 inline __m256d entk__leaky_blk_avx2(__m256d a, __m256d b, __m2
     *d = _mm256_mul_pd(w, k);
     return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s), _mm256_mul_pd(w, c)), k);
 }
-ENTK__AVX2_DRIVER(entk__leaky_map_avx2, entk__leaky_blk_avx2)
+static ENTK__AVX2 inline void entk__leaky_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
+                                                    __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
+                                                    const entk_nonlin *f) {
+    const double al = f->a;
+    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
+    const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al), pi = _mm256_set1_pd(ENTK__PI);
+    __m256d s0, s1, g0, g1, w0, w1;
+    entk__angle2_avx2(a0, b0, c0, a1, b1, c1, &s0, &s1, &g0, &g1);
+    w0 = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(pi, g0)), _mm256_mul_pd(cr, g0));
+    w1 = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(pi, g1)), _mm256_mul_pd(cr, g1));
+    *d0 = _mm256_mul_pd(w0, k);
+    *d1 = _mm256_mul_pd(w1, k);
+    *t0 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s0), _mm256_mul_pd(w0, c0)), k);
+    *t1 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s1), _mm256_mul_pd(w1, c1)), k);
+}
+ENTK__AVX2_DRIVER2(entk__leaky_map_avx2, entk__leaky_blk_avx2, entk__leaky_blk2_avx2)
 
 static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                      const entk_nonlin *f) {
@@ -1008,9 +1424,29 @@ static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256
                                              _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
     ENTK__UNUSED(f);
     *d = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
-    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), Sleef_atan2d4_u10avx2(_mm256_mul_pd(two, c), s));
+    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__atan2_avx2(_mm256_mul_pd(two, c), s));
 }
-ENTK__AVX2_DRIVER(entk__erf_map_avx2, entk__erf_blk_avx2)
+static ENTK__AVX2 inline __m256d entk__erf_s_avx2(__m256d a, __m256d b, __m256d c) {
+    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
+    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    return _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
+                                        _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
+}
+static ENTK__AVX2 inline void entk__erf_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
+                                                  __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
+                                                  const entk_nonlin *f) {
+    const __m256d two = _mm256_set1_pd(2.0), kd = _mm256_set1_pd(4.0 / ENTK__PI), kt = _mm256_set1_pd(2.0 / ENTK__PI);
+    __m256d s0 = entk__erf_s_avx2(a0, b0, c0), s1 = entk__erf_s_avx2(a1, b1, c1), g0, g1;
+    ENTK__UNUSED(f);
+    entk__atan2x2_avx2(_mm256_mul_pd(two, c0), s0, _mm256_mul_pd(two, c1), s1, &g0, &g1);
+    *d0 = _mm256_div_pd(kd, s0);
+    *d1 = _mm256_div_pd(kd, s1);
+    *t0 = _mm256_mul_pd(kt, g0);
+    *t1 = _mm256_mul_pd(kt, g1);
+}
+ENTK__AVX2_DRIVER2(entk__erf_map_avx2, entk__erf_blk_avx2, entk__erf_blk2_avx2)
+
+#ifndef ENTK_NO_SLEEF
 
 static ENTK__AVX2 inline __m256d entk__sin_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                      const entk_nonlin *f) {
@@ -1104,11 +1540,97 @@ static inline float64x2_t entk__identity_blk_neon(float64x2_t a, float64x2_t b, 
 }
 ENTK__NEON_DRIVER(entk__identity_map_neon, entk__identity_blk_neon)
 
-#ifndef ENTK_NO_SLEEF
+/* entk's atan2 on 2 lanes: entk__atan2_core_scalar / entk__atan2_scalar with bit selects (see there) */
+static inline float64x2_t entk__atan2_core_neon(float64x2_t n, float64x2_t d, uint64x2_t swap, float64x2_t y,
+                                                float64x2_t x) {
+    const uint64x2_t sgn = vdupq_n_u64(0x8000000000000000ull);
+    const float64x2_t zero = vdupq_n_f64(0.0), one = vdupq_n_f64(1.0);
+    float64x2_t c = zero, ah = zero, al = zero;
+    float64x2_t p, pl, nh, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo, kh, kl, aa, e2, r;
+    uint64x2_t m, fl, xneg;
+#define ENTK__AT_PIECE(b, cc, hh, ll)                                                               \
+    m = vcgtq_f64(n, vmulq_f64(vdupq_n_f64(b), d));                                                 \
+    c = vbslq_f64(m, vdupq_n_f64(cc), c);                                                           \
+    ah = vbslq_f64(m, vdupq_n_f64(hh), ah);                                                         \
+    al = vbslq_f64(m, vdupq_n_f64(ll), al);
+    ENTK__AT_PIECE(ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
+    ENTK__AT_PIECE(ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
+    ENTK__AT_PIECE(ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
+    ENTK__AT_PIECE(ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
+#undef ENTK__AT_PIECE
+    p = vmulq_f64(c, d); pl = vfmaq_f64(vnegq_f64(p), c, d);
+    nh = vsubq_f64(n, p);
+    dh = vfmaq_f64(d, c, n);
+    dl = vfmaq_f64(vsubq_f64(d, dh), c, n);
+    q = vdivq_f64(one, dh);
+    th = vmulq_f64(nh, q);
+    rem = vfmsq_f64(nh, th, dh);
+    tl = vmulq_f64(vfmsq_f64(vsubq_f64(rem, pl), th, dl), q);
+    u = vmulq_f64(th, th); u2 = vmulq_f64(u, u); u4 = vmulq_f64(u2, u2);
+    pp = vfmaq_f64(vfmaq_f64(vfmaq_f64(vdupq_n_f64(ENTK__AT_P0), u, vdupq_n_f64(ENTK__AT_P1)), u2,
+                             vfmaq_f64(vdupq_n_f64(ENTK__AT_P2), u, vdupq_n_f64(ENTK__AT_P3))),
+                   u4,
+                   vfmaq_f64(vfmaq_f64(vdupq_n_f64(ENTK__AT_P4), u, vdupq_n_f64(ENTK__AT_P5)), u2,
+                             vfmaq_f64(vdupq_n_f64(ENTK__AT_P6), u, vdupq_n_f64(ENTK__AT_P7))));
+    tail = vfmaq_f64(tl, vmulq_f64(th, u), pp);
+    s1 = vaddq_f64(ah, th); e1 = vaddq_f64(vsubq_f64(ah, s1), th);
+    lo = vaddq_f64(vaddq_f64(e1, al), tail);
+    xneg = vandq_u64(vreinterpretq_u64_f64(x), sgn);
+    fl = veorq_u64(vandq_u64(swap, sgn), xneg);
+    s1 = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(s1), fl));
+    lo = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(lo), fl));
+    xneg = vcltq_s64(vreinterpretq_s64_f64(x), vdupq_n_s64(0));
+    kh = vbslq_f64(swap, vdupq_n_f64(ENTK__AT_PIO2H), vbslq_f64(xneg, vdupq_n_f64(ENTK__AT_PIH), zero));
+    kl = vbslq_f64(swap, vdupq_n_f64(ENTK__AT_PIO2L), vbslq_f64(xneg, vdupq_n_f64(ENTK__AT_PIL), zero));
+    aa = vaddq_f64(kh, s1); e2 = vaddq_f64(vsubq_f64(kh, aa), s1);
+    r = vaddq_f64(aa, vaddq_f64(vaddq_f64(e2, kl), lo));
+    return vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(r), vandq_u64(vreinterpretq_u64_f64(y), sgn)));
+}
+
+/* the wide path, as entk__atan2_wide_avx2 */
+static __attribute__((noinline)) float64x2_t entk__atan2_wide_neon(float64x2_t y, float64x2_t x) {
+    const float64x2_t zero = vdupq_n_f64(0.0), one = vdupq_n_f64(1.0), inf = vdupq_n_f64(INFINITY);
+    float64x2_t ay = vabsq_f64(y), ax = vabsq_f64(x);
+    uint64x2_t swap = vcgtq_f64(ay, ax), in;
+    float64x2_t n = vminq_f64(ay, ax), d = vmaxq_f64(ay, ax), sc;
+    in = vandq_u64(vcgeq_f64(d, vdupq_n_f64(0x1p-960)), vcleq_f64(d, vdupq_n_f64(0x1p960)));
+    n = vbslq_f64(vbicq_u64(vceqq_f64(d, inf), vceqq_f64(n, inf)), zero, n);
+    n = vminq_f64(n, vdupq_n_f64(DBL_MAX));
+    d = vminq_f64(d, vdupq_n_f64(DBL_MAX));
+    sc = vminq_f64(vmaxq_f64(d, vdupq_n_f64(0x1p-1000)), vdupq_n_f64(0x1p1000));
+    sc = vreinterpretq_f64_u64(vsubq_u64(vdupq_n_u64(0x7fe0000000000000ull),
+                                         vandq_u64(vreinterpretq_u64_f64(sc), vdupq_n_u64(0x7ff0000000000000ull))));
+    sc = vbslq_f64(in, one, sc);
+    n = vmulq_f64(n, sc);
+    d = vmulq_f64(d, sc);
+    d = vbslq_f64(vceqq_f64(d, zero), one, d);
+    return vbslq_f64(vandq_u64(vceqq_f64(x, x), vceqq_f64(y, y)), entk__atan2_core_neon(n, d, swap, y, x),
+                     vaddq_f64(x, y));
+}
+
+static inline float64x2_t entk__atan2_neon(float64x2_t y, float64x2_t x) {
+    float64x2_t ay = vabsq_f64(y), ax = vabsq_f64(x), d = vmaxq_f64(ay, ax);
+    uint64x2_t in = vandq_u64(vcgeq_f64(d, vdupq_n_f64(0x1p-960)), vcleq_f64(d, vdupq_n_f64(0x1p960)));
+    if (vminvq_u32(vreinterpretq_u32_u64(in)) == 0) return entk__atan2_wide_neon(y, x);
+    return entk__atan2_core_neon(vminq_f64(ay, ax), d, vcgtq_f64(ay, ax), y, x);
+}
+
+/* out[i] = atan2(y[i], x[i]) on 2 lanes, the last one padded (for tests; the library does not call it) */
+static inline void entk__atan2_array_neon(size_t n, const double *y, const double *x, double *out) {
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) vst1q_f64(out + i, entk__atan2_neon(vld1q_f64(y + i), vld1q_f64(x + i)));
+    if (i < n) {
+        double py[2] = {0, 0}, px[2] = {1, 1}, po[2];
+        py[0] = y[i]; px[0] = x[i];
+        vst1q_f64(po, entk__atan2_neon(vld1q_f64(py), vld1q_f64(px)));
+        out[i] = po[0];
+    }
+}
+
 static inline float64x2_t entk__angle_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *s) {
     const float64x2_t zero = vdupq_n_f64(0.0);
     float64x2_t ss = vsqrtq_f64(vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), zero));
-    float64x2_t ang = Sleef_atan2d2_u10advsimd(ss, c);
+    float64x2_t ang = entk__atan2_neon(ss, c);
     uint64x2_t deg = vandq_u64(vceqq_f64(ss, zero), vceqq_f64(c, zero));
     *s = ss;
     return vbslq_f64(deg, vdupq_n_f64(0.5 * ENTK__PI), ang);
@@ -1144,9 +1666,11 @@ static inline float64x2_t entk__erf_blk_neon(float64x2_t a, float64x2_t b, float
                                          vmulq_f64(vdupq_n_f64(4.0), rad)));
     ENTK__UNUSED(f);
     *d = vdivq_f64(vdupq_n_f64(4.0 / ENTK__PI), s);
-    return vmulq_f64(vdupq_n_f64(2.0 / ENTK__PI), Sleef_atan2d2_u10advsimd(vmulq_f64(two, c), s));
+    return vmulq_f64(vdupq_n_f64(2.0 / ENTK__PI), entk__atan2_neon(vmulq_f64(two, c), s));
 }
 ENTK__NEON_DRIVER(entk__erf_map_neon, entk__erf_blk_neon)
+
+#ifndef ENTK_NO_SLEEF
 
 static inline float64x2_t entk__sin_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                              const entk_nonlin *f) {
@@ -1186,17 +1710,18 @@ ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
 
 /* ==== [section: map dispatch] ================================================================ */
 
-/* Without SLEEF the maps that need atan2 or exp run the scalar libm kernels on every path (per-lane
- * libm calls from vector code would only add shuffles); identity keeps its vector copy. */
+/* relu, leaky_relu and erf use entk's own vector atan2 and are vectorised with or without SLEEF; without
+ * SLEEF gelu and sin (SLEEF's atan2 and exp) run the scalar libm kernels on every path (per-lane libm
+ * calls from vector code would only add shuffles). */
 static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
 #if ENTK__HAVE_AVX2
     if (path == ENTK_SIMD_AVX2) {
         switch (kind) {
         case ENTK_NL_IDENTITY: return entk__identity_map_avx2;
-#ifndef ENTK_NO_SLEEF
         case ENTK_NL_RELU: return entk__relu_map_avx2;
         case ENTK_NL_ERF: return entk__erf_map_avx2;
         case ENTK_NL_LEAKY_RELU: return entk__leaky_map_avx2;
+#ifndef ENTK_NO_SLEEF
         case ENTK_NL_GELU: return entk__gelu_map_avx2;
         case ENTK_NL_SIN: return entk__sin_map_avx2;
 #endif
@@ -1208,10 +1733,10 @@ static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
     if (path == ENTK_SIMD_NEON) {
         switch (kind) {
         case ENTK_NL_IDENTITY: return entk__identity_map_neon;
-#ifndef ENTK_NO_SLEEF
         case ENTK_NL_RELU: return entk__relu_map_neon;
         case ENTK_NL_ERF: return entk__erf_map_neon;
         case ENTK_NL_LEAKY_RELU: return entk__leaky_map_neon;
+#ifndef ENTK_NO_SLEEF
         case ENTK_NL_GELU: return entk__gelu_map_neon;
         case ENTK_NL_SIN: return entk__sin_map_neon;
 #endif

@@ -1,7 +1,8 @@
 /* Nonlinearity maps and first-layer dot products: scalar against AVX2 (entk_simd_set), same inputs,
  * same run. n = 4096 entries (5 arrays of 32 KiB: L2-resident), each timing is INNER = 4 calls (short, so that a shared
  * machine rarely preempts one), 63
- * repetitions, min and median reported in ns per element; ratios scalar / SIMD. */
+ * repetitions, min and median reported in ns per element; ratios scalar / SIMD. A second table times the
+ * relu and erf maps with SLEEF's atan2 (the maps before entk's own atan2) against the library's. */
 #define ENTK_IMPLEMENTATION
 #include "benchutil.h"
 #include <math.h>
@@ -26,6 +27,41 @@ static void run_dots(void *arg) {
     (void)arg;
     entk_mlp_kernel(&dense, x1, DN, x1, DN, DD, kk, DN, NULL, 0, 1);
 }
+
+/* For comparison only: the relu and erf maps as they were before entk's own atan2, with SLEEF's
+ * Sleef_atan2d4_u10avx2 (same driver, same formula). */
+#if ENTK__HAVE_AVX2 && !defined(ENTK_NO_SLEEF)
+static ENTK__AVX2 inline __m256d sleef_relu_blk(__m256d a, __m256d b, __m256d c, __m256d *d, const entk_nonlin *f) {
+    const __m256d zero = _mm256_setzero_pd(), k = _mm256_set1_pd(0.5 / ENTK__PI);
+    __m256d s = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));
+    __m256d deg = _mm256_and_pd(_mm256_cmp_pd(s, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c, zero, _CMP_EQ_OQ));
+    __m256d ang = _mm256_blendv_pd(Sleef_atan2d4_u10avx2(s, c), _mm256_set1_pd(0.5 * ENTK__PI), deg);
+    __m256d pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang);
+    (void)f;
+    *d = _mm256_mul_pd(pt, k);
+    return _mm256_mul_pd(_mm256_add_pd(s, _mm256_mul_pd(pt, c)), k);
+}
+ENTK__AVX2_DRIVER(sleef_relu_map, sleef_relu_blk)
+static ENTK__AVX2 inline __m256d sleef_erf_blk(__m256d a, __m256d b, __m256d c, __m256d *d, const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
+    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    __m256d s = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
+                                             _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
+    (void)f;
+    *d = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
+    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), Sleef_atan2d4_u10avx2(_mm256_mul_pd(two, c), s));
+}
+ENTK__AVX2_DRIVER(sleef_erf_map, sleef_erf_blk)
+static entk__map_fn sleef_fn;
+static void run_sleef(void *arg) {
+    int r;
+    (void)arg;
+    for (r = 0; r < INNER; ++r) sleef_fn(N, a, 1, b, 1, c, with_theta ? th : NULL, t, with_theta ? d : NULL, &cur);
+}
+#define HAVE_SLEEF_CMP 1
+#else
+#define HAVE_SLEEF_CMP 0
+#endif
 
 static bu_stat timed(entk_simd p, void (*fn)(void *)) {
     entk_simd_set(p);
@@ -72,6 +108,26 @@ int main(void) {
                        s0.median * per);
             }
         }
+#if HAVE_SLEEF_CMP
+    /* entk's atan2 against SLEEF's inside the same maps (AVX2, same driver) */
+    if (have_avx2) {
+        printf("%-11s %-6s %12s %12s %12s %12s %9s %9s\n", "map", "theta", "sleef min", "sleef med", "entk min",
+               "entk med", "sleef/entk", "scal/entk");
+        for (m = 0; m < 2; ++m)
+            for (with_theta = 0; with_theta < 2; ++with_theta) {
+                const double per = 1e9 / ((double)N * INNER);
+                bu_stat s0, s1, s2;
+                memset(&cur, 0, sizeof cur);
+                cur.kind = m ? ENTK_NL_ERF : ENTK_NL_RELU;
+                sleef_fn = m ? sleef_erf_map : sleef_relu_map;
+                s2 = timed(ENTK_SIMD_SCALAR, run_map);
+                s0 = timed(ENTK_SIMD_AVX2, run_sleef);
+                s1 = timed(ENTK_SIMD_AVX2, run_map);
+                printf("%-11s %-6s %12.2f %12.2f %12.2f %12.2f %9.2f %9.2f\n", m ? "erf" : "relu", with_theta ? "yes" : "no",
+                       s0.min * per, s0.median * per, s1.min * per, s1.median * per, s0.min / s1.min, s2.min / s1.min);
+            }
+    }
+#endif
     /* dots: the first layer of a dense-only MLP, 256 x 256 Gram matrix of d = 64 inputs */
     entk_arch_parse("dense", &dense, NULL, 0);
     for (i = 0; i < DN * DD; ++i) x1[i] = sin(0.37 * i);

@@ -59,6 +59,49 @@ static void check_neon_mlp(void) {
     CHECK(ek <= 1e-13 && et <= 1e-13, "neon mlp differs from scalar: %.3g %.3g", ek, et);
 }
 
+/* entk's own atan2 on NEON against atan2l (quad precision on AArch64) over random inputs of every
+ * exponent range, bit for bit the scalar twin, and the special values (as tests/test_atan2.c). */
+static void check_neon_atan2(void) {
+    enum { NA = 1 << 16 };
+    static double y[NA], x[NA], o[NA];
+    static const double sv[][2] = {{0, 0}, {0, -0.0}, {-0.0, 0}, {-0.0, -0.0}, {1, 0}, {1, -0.0}, {0, -1},
+                                   {-0.0, -1}, {1e-310, 3e-320}, {1e308, 1e-308}, {INFINITY, INFINITY},
+                                   {1, INFINITY}, {-1, -INFINITY}};
+    tu_rng r = {99};
+    double worst = 0, sy[2], sx[2], so[2];
+    size_t i, diff = 0;
+    int bad = 0;
+    for (i = 0; i < NA; ++i) {
+        unsigned m = (unsigned)(tu_next(&r) % 3);
+        int span = m == 0 ? 2 : m == 1 ? 200 : 2000; /* 2^+-1000: beyond 2^+-960 the wide path */
+        y[i] = ldexp(2 * tu_unif(&r) - 1, m ? (int)(tu_next(&r) % (unsigned)span) - span / 2 : 0);
+        x[i] = ldexp(2 * tu_unif(&r) - 1, m ? (int)(tu_next(&r) % (unsigned)span) - span / 2 : 0);
+    }
+    entk__atan2_array_neon(NA, y, x, o);
+    for (i = 0; i < NA; ++i) {
+        long double ref = atan2l(y[i], x[i]);
+        double rd = (double)ref, e = 0;
+        int ex;
+        diff += o[i] != entk__atan2_scalar(y[i], x[i]);
+        if (fabsl(ref) < 0x1p-1000L || o[i] == rd) continue;
+        frexp(rd, &ex);
+        e = (double)(fabsl((long double)o[i] - ref) / ldexpl(1.0L, ex - 53));
+        if (e > worst) worst = e;
+    }
+    for (i = 0; i < sizeof sv / sizeof sv[0]; ++i) {
+        double ref = atan2(sv[i][0], sv[i][1]);
+        sy[0] = sy[1] = sv[i][0];
+        sx[0] = sx[1] = sv[i][1];
+        entk__atan2_array_neon(2, sy, sx, so);
+        bad += so[0] != ref || signbit(so[0]) != signbit(ref);
+    }
+    printf("neon atan2 max %.4f ULP vs atan2l, %zu differ from the scalar twin, %d special values wrong\n",
+           worst, diff, bad);
+    CHECK(worst <= 0.53, "neon atan2 %.4f ULP", worst);
+    CHECK(diff == 0, "neon atan2: %zu results differ from the scalar twin", diff);
+    CHECK(bad == 0, "neon atan2: %d special values differ from libm", bad);
+}
+
 /* ==== [end: aarch64 checks simd] ============================================================= */
 
 
@@ -170,6 +213,7 @@ int main(void) {
     check_neon_maps();
     check_neon_dots();
     check_neon_mlp();
+    check_neon_atan2();
     /* ==== [end: aarch64 main calls simd] ==== */
 
 

@@ -1,0 +1,131 @@
+/* entk's own atan2 (entk__atan2_scalar / _avx2 / _neon in entk.h) against long-double atan2l: random
+ * ratios over the whole circle, every exponent range, and the special values. The private kernels are
+ * reached through a static copy of the implementation (ENTK_STATIC). */
+/* the static copy leaves most of the library unused in this file */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define ENTK_STATIC
+#define ENTK_IMPLEMENTATION
+#include <criterion/criterion.h>
+#include <float.h>
+#include <stdio.h>
+#include "testutil.h"
+
+/* |v - ref| in ULPs of the double nearest ref (ref the long-double oracle; x86 long double has 11 more
+ * bits than double, so the oracle's own error is ~2^-11 ULP). */
+static double ulp_err(double v, long double ref) {
+    double rd = (double)ref;
+    int e;
+    if (v == rd) return 0.0;
+    if (v != v || rd != rd) return INFINITY;
+    frexp(rd, &e);
+    return (double)(fabsl((long double)v - ref) / ldexpl(1.0L, e - 53 < -1074 ? -1074 : e - 53));
+}
+
+enum { NR = 1 << 20 };
+static double ys[NR], xs[NR], out[NR];
+
+/* inputs: mode 0 uniform in the square, 1 magnitudes 2^[-100, 100), 2 2^[-1000, 1000) (the wide path beyond 2^+-960), 3 near the piece
+ * boundaries and |y| ~ |x| (reflections) */
+static void fill(tu_rng *r, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        unsigned m = (unsigned)(tu_next(r) % 4);
+        double u = tu_unif(r), v = tu_unif(r);
+        if (m == 0) { ys[i] = 2 * u - 1; xs[i] = 2 * v - 1; }
+        else if (m == 1) { ys[i] = ldexp(2 * u - 1, (int)(tu_next(r) % 200) - 100); xs[i] = ldexp(2 * v - 1, (int)(tu_next(r) % 200) - 100); }
+        else if (m == 2) { ys[i] = ldexp(2 * u - 1, (int)(tu_next(r) % 2000) - 1000); xs[i] = ldexp(2 * v - 1, (int)(tu_next(r) % 2000) - 1000); }
+        else {
+            static const double b[] = {0.1, 0x1.36a08355c63dcp-2, 0x1.11ab7190834ecp-1, 0x1.a43002ae42850p-1, 1.0};
+            double x = 2 * v - 1;
+            ys[i] = x * b[tu_next(r) % 5] * (1 + (u - 0.5) * 1e-6);
+            xs[i] = x;
+            if (tu_next(r) & 1) { double t = ys[i]; ys[i] = xs[i]; xs[i] = t; }
+        }
+    }
+}
+
+typedef void (*at_fn)(size_t n, const double *y, const double *x, double *o);
+static void run_scalar(size_t n, const double *y, const double *x, double *o) {
+    size_t i;
+    for (i = 0; i < n; ++i) o[i] = entk__atan2_scalar(y[i], x[i]);
+}
+
+/* max ULP error over NR random inputs (results >= 2^-1000: below that the last bits of the reduction
+ * fall into subnormals, see the bound checked separately) */
+static double worst_random(at_fn f, double *worst_y, double *worst_x) {
+    tu_rng r = {99};
+    size_t i;
+    double w = 0;
+    fill(&r, NR);
+    f(NR, ys, xs, out);
+    for (i = 0; i < NR; ++i) {
+        long double ref = atan2l(ys[i], xs[i]);
+        double e = ulp_err(out[i], ref);
+        if (fabsl(ref) < 0x1p-1000L) continue;
+        if (e > w) { w = e; *worst_y = ys[i]; *worst_x = xs[i]; }
+    }
+    return w;
+}
+
+/* the special values, and scale invariance at the ends of the range */
+static int specials(at_fn f) {
+    static const double v[][2] = {
+        {0, 0}, {0, -0.0}, {-0.0, 0}, {-0.0, -0.0}, {1, 0}, {-1, 0}, {1, -0.0}, {0, 1}, {0, -1}, {-0.0, -1},
+        {1, 1}, {-1, -1}, {1, -1}, {1e-300, 1e-300}, {1e300, -1e300}, {1e-310, 3e-320}, {1e308, 1e-308},
+        {1.7e308, 1.7e308}, {4.9e-324, 4.9e-324}, {4.9e-324, -1.0}, {3, 1e-320}, {INFINITY, INFINITY},
+        {INFINITY, 1}, {1, INFINITY}, {-1, -INFINITY}, {-INFINITY, 2}, {NAN, 1}, {1, NAN}};
+    enum { NV = sizeof v / sizeof v[0] };
+    double y[NV], x[NV], o[NV];
+    int i, fails = 0;
+    for (i = 0; i < NV; ++i) { y[i] = v[i][0]; x[i] = v[i][1]; }
+    f(NV, y, x, o);
+    for (i = 0; i < NV; ++i) {
+        double ref = atan2(y[i], x[i]);
+        int ok = (ref != ref) ? (o[i] != o[i]) : (ulp_err(o[i], atan2l(y[i], x[i])) <= 0.5001 &&
+                                                  signbit(o[i]) == signbit(ref));
+        if (!ok) { ++fails; fprintf(stderr, "atan2(%a, %a) = %a, libm %a\n", y[i], x[i], o[i], ref); }
+    }
+    /* atan2(l y, l x) = atan2(y, x) for powers of two l across the exponent range */
+    for (i = 0; i < 200; ++i) {
+        double yy[2] = {0.3 + 0.001 * i, -0.7}, xx[2] = {-0.45, 0.2 + 0.003 * i}, a0[2], a1[2], sy[2], sx[2];
+        int e = -1000 + 10 * i, k;
+        f(2, yy, xx, a0);
+        for (k = 0; k < 2; ++k) { sy[k] = ldexp(yy[k], e); sx[k] = ldexp(xx[k], e); }
+        f(2, sy, sx, a1);
+        if (a0[0] != a1[0] || a0[1] != a1[1]) ++fails;
+    }
+    return fails;
+}
+
+Test(atan2, scalar_twin_within_half_ulp_of_atan2l) {
+    double wy = 0, wx = 0, w = worst_random(run_scalar, &wy, &wx);
+    fprintf(stderr, "scalar twin: max %.4f ULP at atan2(%a, %a)\n", w, wy, wx);
+    /* measured 0.5215: the final rounding (0.5) plus the ~2^-60 left by the double-double reduction */
+    cr_expect(w <= 0.53, "scalar twin %.4f ULP at atan2(%a, %a)", w, wy, wx);
+    cr_expect_eq(specials(run_scalar), 0);
+}
+
+#if ENTK__HAVE_AVX2
+Test(atan2, avx2_within_half_ulp_and_equals_scalar_twin) {
+    double wy = 0, wx = 0, w;
+    tu_rng r = {7};
+    size_t i, n, diff = 0;
+    if (!entk__cpu_has_avx2()) { cr_skip_test("no AVX2+FMA"); }
+    w = worst_random(entk__atan2_array_avx2, &wy, &wx);
+    fprintf(stderr, "avx2: max %.4f ULP at atan2(%a, %a)\n", w, wy, wx);
+    cr_expect(w <= 0.53, "avx2 %.4f ULP at atan2(%a, %a)", w, wy, wx);
+    cr_expect_eq(specials(entk__atan2_array_avx2), 0);
+    /* the same operations in the same order: bit for bit the scalar twin, at every tail length */
+    fill(&r, 4096);
+    for (n = 0; n <= 9; ++n) {
+        double o[16];
+        o[n] = 12345.0;
+        entk__atan2_array_avx2(n, ys + 16 * n, xs + 16 * n, o);
+        for (i = 0; i < n; ++i) diff += o[i] != entk__atan2_scalar(ys[16 * n + i], xs[16 * n + i]);
+        cr_expect(o[n] == 12345.0, "wrote past n = %zu", n);
+    }
+    entk__atan2_array_avx2(4096, ys, xs, out);
+    for (i = 0; i < 4096; ++i) diff += out[i] != entk__atan2_scalar(ys[i], xs[i]);
+    cr_expect_eq(diff, 0, "%zu results differ from the scalar twin", diff);
+}
+#endif

@@ -6,7 +6,7 @@
  *       #define ENTK_IMPLEMENTATION
  *       #include "entk.h"
  *   Everywhere else just #include "entk.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF and
- *   link with `-lm` only (the gelu and sin maps then run the scalar libm kernels on every path).
+ *   link with `-lm` only (the sin map then runs the scalar libm kernel on every path).
  *   Optional: -fopenmp enables the `threads` argument of the Gram-matrix functions.
  *
  * CONFIGURATION MACROS (define before the #include that carries ENTK_IMPLEMENTATION unless noted)
@@ -15,9 +15,9 @@
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
  *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
  *                                                       (undefined: best path chosen at run time)
- *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the gelu and sin maps run the scalar
- *                                                       libm kernels on every path; relu, leaky_relu,
- *                                                       erf (entk's own atan2), identity and the dot
+ *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the sin map runs the scalar libm
+ *                                                       kernel on every path; relu, leaky_relu, erf,
+ *                                                       gelu (entk's own atan2), identity and the dot
  *                                                       products stay vectorised
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
  *   ENTK_ASSERT       implementation   assert           internal consistency checks
@@ -116,9 +116,9 @@ typedef enum entk_simd {
     ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: gelu,
- * sin scalar)" or the neon analogue: the relu, leaky_relu, erf and identity maps and the dot products
- * are vectorised without SLEEF (entk's own atan2), gelu and sin then run the scalar libm kernels. */
+/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: sin
+ * scalar)" or the neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
+ * are vectorised without SLEEF (entk's own atan2), sin then runs the scalar libm kernel. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
 /* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it;
@@ -166,8 +166,8 @@ typedef struct entk_nonlin {
  * inc11 and inc22 are 0 (broadcast one value) or 1. theta and theta_out may both be NULL (NNGP only).
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
- * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf; SLEEF u10
- * for gelu, sin) are within 2 ULPs of the scalar libm kernels, measured in ULPs of max(|value|, the size
+ * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf, gelu;
+ * SLEEF u10 exp for sin) are within 2 ULPs of the scalar libm kernels, measured in ULPs of max(|value|, the size
  * of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
  * Gauss-Laguerre x Gauss-Legendre quadrature split at the kinks of phi at 0, see the implementation)
  * against the closed forms at variances <= 3, default order 64, error / max(1, |value|): relu, leaky
@@ -602,8 +602,8 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
 ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
-    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: gelu, sin scalar)";
-    case ENTK_SIMD_NEON: return "neon (no SLEEF: gelu, sin scalar)";
+    case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: sin scalar)";
+    case ENTK_SIMD_NEON: return "neon (no SLEEF: sin scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
@@ -1446,6 +1446,24 @@ static ENTK__AVX2 inline void entk__erf_blk2_avx2(__m256d a0, __m256d b0, __m256
 }
 ENTK__AVX2_DRIVER2(entk__erf_map_avx2, entk__erf_blk_avx2, entk__erf_blk2_avx2)
 
+static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+                                                      const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0), k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
+    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
+    __m256d q = _mm256_sqrt_pd(dd), ang = entk__atan2_avx2(c, q);
+    __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
+    __m256d x1 = _mm256_mul_pd(c, ang);
+    __m256d x2 = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
+    __m256d x3 = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
+    __m256d y2 = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
+    __m256d y3 = _mm256_div_pd(_mm256_div_pd(c, dd), q);
+    ENTK__UNUSED(f);
+    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, y2), y3)));
+    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, x2), x3)));
+}
+ENTK__AVX2_DRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2)
+
 #ifndef ENTK_NO_SLEEF
 
 static ENTK__AVX2 inline __m256d entk__sin_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
@@ -1460,23 +1478,6 @@ static ENTK__AVX2 inline __m256d entk__sin_blk_avx2(__m256d a, __m256d b, __m256
 }
 ENTK__AVX2_DRIVER(entk__sin_map_avx2, entk__sin_blk_avx2)
 
-static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                      const entk_nonlin *f) {
-    const __m256d one = _mm256_set1_pd(1.0), k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
-    __m256d q = _mm256_sqrt_pd(dd), ang = Sleef_atan2d4_u10avx2(c, q);
-    __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
-    __m256d x1 = _mm256_mul_pd(c, ang);
-    __m256d x2 = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
-    __m256d x3 = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
-    __m256d y2 = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
-    __m256d y3 = _mm256_div_pd(_mm256_div_pd(c, dd), q);
-    ENTK__UNUSED(f);
-    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, y2), y3)));
-    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, x2), x3)));
-}
-ENTK__AVX2_DRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2)
 #endif /* ENTK_NO_SLEEF */
 #endif /* ENTK__HAVE_AVX2 */
 
@@ -1670,6 +1671,24 @@ static inline float64x2_t entk__erf_blk_neon(float64x2_t a, float64x2_t b, float
 }
 ENTK__NEON_DRIVER(entk__erf_map_neon, entk__erf_blk_neon)
 
+static inline float64x2_t entk__gelu_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
+                                              const entk_nonlin *f) {
+    const float64x2_t one = vdupq_n_f64(1.0), k = vdupq_n_f64(0.5 / ENTK__PI), qr = vdupq_n_f64(0.25);
+    float64x2_t rad = vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), vdupq_n_f64(0.0));
+    float64x2_t dd = vaddq_f64(vaddq_f64(vaddq_f64(one, a), b), rad);
+    float64x2_t q = vsqrtq_f64(dd), ang = entk__atan2_neon(c, q);
+    float64x2_t ia = vdivq_f64(one, vaddq_f64(one, a)), ib = vdivq_f64(one, vaddq_f64(one, b));
+    float64x2_t x1 = vmulq_f64(c, ang);
+    float64x2_t x2 = vmulq_f64(vmulq_f64(vmulq_f64(a, ia), vmulq_f64(b, ib)), q);
+    float64x2_t x3 = vdivq_f64(vmulq_f64(vmulq_f64(c, c), vmulq_f64(ia, ib)), q);
+    float64x2_t y2 = vdivq_f64(vmulq_f64(c, vaddq_f64(ia, ib)), q);
+    float64x2_t y3 = vdivq_f64(vdivq_f64(c, dd), q);
+    ENTK__UNUSED(f);
+    *d = vaddq_f64(qr, vmulq_f64(k, vaddq_f64(vaddq_f64(ang, y2), y3)));
+    return vaddq_f64(vmulq_f64(qr, c), vmulq_f64(k, vaddq_f64(vaddq_f64(x1, x2), x3)));
+}
+ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
+
 #ifndef ENTK_NO_SLEEF
 
 static inline float64x2_t entk__sin_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
@@ -1684,23 +1703,6 @@ static inline float64x2_t entk__sin_blk_neon(float64x2_t a, float64x2_t b, float
 }
 ENTK__NEON_DRIVER(entk__sin_map_neon, entk__sin_blk_neon)
 
-static inline float64x2_t entk__gelu_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
-                                              const entk_nonlin *f) {
-    const float64x2_t one = vdupq_n_f64(1.0), k = vdupq_n_f64(0.5 / ENTK__PI), qr = vdupq_n_f64(0.25);
-    float64x2_t rad = vmaxq_f64(vsubq_f64(vmulq_f64(a, b), vmulq_f64(c, c)), vdupq_n_f64(0.0));
-    float64x2_t dd = vaddq_f64(vaddq_f64(vaddq_f64(one, a), b), rad);
-    float64x2_t q = vsqrtq_f64(dd), ang = Sleef_atan2d2_u10advsimd(c, q);
-    float64x2_t ia = vdivq_f64(one, vaddq_f64(one, a)), ib = vdivq_f64(one, vaddq_f64(one, b));
-    float64x2_t x1 = vmulq_f64(c, ang);
-    float64x2_t x2 = vmulq_f64(vmulq_f64(vmulq_f64(a, ia), vmulq_f64(b, ib)), q);
-    float64x2_t x3 = vdivq_f64(vmulq_f64(vmulq_f64(c, c), vmulq_f64(ia, ib)), q);
-    float64x2_t y2 = vdivq_f64(vmulq_f64(c, vaddq_f64(ia, ib)), q);
-    float64x2_t y3 = vdivq_f64(vdivq_f64(c, dd), q);
-    ENTK__UNUSED(f);
-    *d = vaddq_f64(qr, vmulq_f64(k, vaddq_f64(vaddq_f64(ang, y2), y3)));
-    return vaddq_f64(vmulq_f64(qr, c), vmulq_f64(k, vaddq_f64(vaddq_f64(x1, x2), x3)));
-}
-ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
 #endif /* ENTK_NO_SLEEF */
 #endif /* ENTK__HAVE_NEON */
 
@@ -1710,9 +1712,9 @@ ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
 
 /* ==== [section: map dispatch] ================================================================ */
 
-/* relu, leaky_relu and erf use entk's own vector atan2 and are vectorised with or without SLEEF; without
- * SLEEF gelu and sin (SLEEF's atan2 and exp) run the scalar libm kernels on every path (per-lane libm
- * calls from vector code would only add shuffles). */
+/* relu, leaky_relu, erf and gelu use entk's own vector atan2 and are vectorised with or without SLEEF;
+ * without SLEEF sin (SLEEF's exp) runs the scalar libm kernel on every path (per-lane libm calls from
+ * vector code would only add shuffles). */
 static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
 #if ENTK__HAVE_AVX2
     if (path == ENTK_SIMD_AVX2) {
@@ -1721,8 +1723,8 @@ static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
         case ENTK_NL_RELU: return entk__relu_map_avx2;
         case ENTK_NL_ERF: return entk__erf_map_avx2;
         case ENTK_NL_LEAKY_RELU: return entk__leaky_map_avx2;
-#ifndef ENTK_NO_SLEEF
         case ENTK_NL_GELU: return entk__gelu_map_avx2;
+#ifndef ENTK_NO_SLEEF
         case ENTK_NL_SIN: return entk__sin_map_avx2;
 #endif
         default: break;
@@ -1736,8 +1738,8 @@ static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
         case ENTK_NL_RELU: return entk__relu_map_neon;
         case ENTK_NL_ERF: return entk__erf_map_neon;
         case ENTK_NL_LEAKY_RELU: return entk__leaky_map_neon;
-#ifndef ENTK_NO_SLEEF
         case ENTK_NL_GELU: return entk__gelu_map_neon;
+#ifndef ENTK_NO_SLEEF
         case ENTK_NL_SIN: return entk__sin_map_neon;
 #endif
         default: break;

@@ -135,9 +135,18 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
  * m is an (H W) x (H W) pixel kernel, out is (Ho Wo) x (Ho Wo) with Ho = H - q + 1 for valid padding
  * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
  * flip). direct = 0 uses the separable two-pass form (tmp: min(q, W) H W doubles), direct = 1 the q^2
- * gather per entry (tmp unused, may be NULL). The two agree to rounding. */
+ * gather per entry (tmp unused, may be NULL), direct = 2 the separable form of the in-cache path for
+ * small images (H, W <= 32, q <= 7, else ENTK_ERR_INVALID_ARG; tmp: (H W)^2 doubles). 0 and 2 give the
+ * same values bit for bit; the direct form agrees with them to rounding. */
 ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
                                        int flip, int block, int direct, double *tmp, double *out);
+
+/* Layers whose input has at most max_pixels pixels (H W; further capped at 256, sides <= 32, q <= 7)
+ * take the in-cache path: whole-block window sums with precomputed index tables instead of the
+ * row-by-row slab cache. Both paths give bit-identical kernels; this only trades speed (default 256;
+ * 0 disables the in-cache path). Global like entk_simd_set: set it before starting threads. Returns
+ * the previous value. */
+ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 
 #ifdef __cplusplus
 }
@@ -153,6 +162,12 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
 /* ============================================================================================== */
 /* 2.1 Plan: the layer checks and the sizes                                                       */
 /* ============================================================================================== */
+
+/* Bounds of the in-cache path for small images (2.2): its index tables live on the stack, and the
+ * workspace holds a whole block of scratch for inputs of at most ENTK__CN_SMALL_P pixels. */
+#define ENTK__CN_SMALL_N 32  /* largest side */
+#define ENTK__CN_SMALL_Q 7   /* largest window */
+#define ENTK__CN_SMALL_P 256 /* largest H W */
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
@@ -239,8 +254,10 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     /* K and Theta twice (ping-pong: layers read one copy and write the other), the slots of two
      * window-sum caches (at most W slabs of H W each) and two output rows */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * (W + 1) * p->P0) return ENTK_ERR_OVERFLOW;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * (W + 1) * p->P0 - p->blk) return ENTK_ERR_OVERFLOW;
     p->row_len = 2 * (W + 1) * p->P0;
+    /* the in-cache path's slabs: the whole first pass of one block */
+    if (p->P0 <= ENTK__CN_SMALL_P && p->blk > p->row_len) p->row_len = p->blk;
     p->work_len = t + p->row_len + 2 * p->self_len;
     return ENTK_OK;
 }
@@ -572,6 +589,163 @@ static void entk__cn_wsum_reset(entk__cn_wsum *w) {
     for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
 }
 
+/* ---- The in-cache path for small images ----
+ * For a few dozen pixels the slab machinery above spends more time deciding (slot lookups, interior
+ * ranges, per-row edge handling) than adding. When a whole block fits in L1/L2, each pass runs over
+ * the full block with the primed shifts precomputed as index tables: pass 1 writes every slab U(i, j)
+ * into scratch, pass 2 every output row. The terms are added in the same order as above (offsets
+ * 0, 1, .., h, -1, .., -h; terms outside a same-padded image skipped, not added as zeros), so both
+ * paths give the same kernels bit for bit. */
+
+static size_t entk__cn_small_limit = ENTK__CN_SMALL_P; /* largest H W taking the in-cache path; 0: never */
+
+ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels) {
+    const size_t old = entk__cn_small_limit;
+    entk__cn_small_limit = max_pixels;
+    return old;
+}
+
+/* One 1-D pass over a primed axis as tables. Most output entries x (flat over the n2 x n3 output) read
+ * every term k at a constant offset, src_k[x + off[k]]: those in [xa, xb) are summed as long vectors
+ * (entries there whose terms wrap or fall outside are recomputed afterwards). The rest, the fixups,
+ * read term k at fix[f][k] (-1: outside a same-padded image, skipped). */
+typedef struct entk__cn_shift {
+    int nt, nfix, masked;
+    size_t n;
+    long xa, xb, off[ENTK__CN_SMALL_Q];
+    int fx[ENTK__CN_SMALL_P];
+    int fix[ENTK__CN_SMALL_P][ENTK__CN_SMALL_Q];
+} entk__cn_shift;
+
+/* axis v (2: primed rows, 3: primed columns) moved by s kk; source N2 x N3, output n2 x n3 */
+static void entk__cn_shift_init(entk__cn_shift *sh, int v, int s, int h, entk_pad pad, size_t N2, size_t N3,
+                                size_t n2, size_t n3) {
+    const long n = (long)(n2 * n3), Nin = (long)(N2 * N3);
+    const int flat = n3 == N3; /* a constant flat offset exists only when rows keep their length */
+    long x;
+    int k;
+    sh->nt = 2 * h + 1;
+    sh->nfix = 0;
+    sh->masked = 0;
+    sh->n = (size_t)n;
+    sh->xa = 0;
+    sh->xb = flat ? n : 0;
+    for (k = 0; k <= 2 * h; ++k) { /* the interior offset: no wrapping, no padding */
+        const long d = (long)s * (k <= h ? k : h - k) + (pad == ENTK_PAD_VALID ? h : 0);
+        sh->off[k] = v == 2 ? d * (long)N3 : d;
+        if (-sh->off[k] > sh->xa) sh->xa = -sh->off[k];
+        if (Nin - sh->off[k] < sh->xb) sh->xb = Nin - sh->off[k];
+    }
+    if (sh->xb < sh->xa) sh->xb = sh->xa;
+    for (x = 0; x < n; ++x) {
+        const size_t o2 = (size_t)x / n3, o3 = (size_t)x % n3;
+        int f[ENTK__CN_SMALL_Q], regular = x >= sh->xa && x < sh->xb;
+        for (k = 0; k <= 2 * h; ++k) {
+            const long kk = k <= h ? k : h - k;
+            const long r = v == 2 ? entk__cn_idx(o2, (long)s * kk, N2, h, pad) : (long)o2;
+            const long c = v == 3 ? entk__cn_idx(o3, (long)s * kk, N3, h, pad) : (long)o3;
+            f[k] = r < 0 || c < 0 ? -1 : (int)((size_t)r * N3 + (size_t)c);
+            if (f[k] < 0) sh->masked = 1;
+            if (f[k] != x + sh->off[k]) regular = 0;
+        }
+        if (!regular) {
+            sh->fx[sh->nfix] = (int)x;
+            memcpy(sh->fix[sh->nfix], f, sizeof(int) * (size_t)sh->nt);
+            ++sh->nfix;
+        }
+    }
+}
+
+/* out(x) = sum over present terms k (src[k] != NULL) of term k at x, in order k = 0, 1, .. */
+static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *src, double *out) {
+    const double *p[ENTK__CN_SMALL_Q];
+    int kt[ENTK__CN_SMALL_Q], m = 0, k, t, f;
+    const size_t len = (size_t)(sh->xb - sh->xa);
+    for (k = 0; k < sh->nt; ++k)
+        if (src[k]) kt[m++] = k;
+    if (m == 0) { /* cannot happen for the windows of entk_cn (the centre term is always inside) */
+        memset(out, 0, sh->n * sizeof *out);
+        return;
+    }
+    for (t = 0; t < m; ++t) p[t] = src[kt[t]] + sh->xa + sh->off[kt[t]];
+    if (len > 0) {
+        if (m == 3) {
+            entk__cn_sum3(p[0], p[1], p[2], out + sh->xa, len);
+        } else {
+            memcpy(out + sh->xa, p[0], len * sizeof *out);
+            for (t = 1; t < m; ++t) entk__cn_addto(p[t], out + sh->xa, len);
+        }
+    }
+    if (m == 3 && sh->nt == 3 && !sh->masked) {
+        const double *a = src[0], *b = src[1], *c = src[2];
+        for (f = 0; f < sh->nfix; ++f) {
+            const int *ix = sh->fix[f];
+            out[sh->fx[f]] = (a[ix[0]] + b[ix[1]]) + c[ix[2]];
+        }
+        return;
+    }
+    for (f = 0; f < sh->nfix; ++f) {
+        const int *ix = sh->fix[f];
+        double acc = 0;
+        int first = 1;
+        for (t = 0; t < m; ++t) {
+            const int i = ix[kt[t]];
+            if (i < 0) continue;
+            acc = first ? src[kt[t]][i] : acc + src[kt[t]][i];
+            first = 0;
+        }
+        out[sh->fx[f]] = acc;
+    }
+}
+
+/* The pass tables of block rho for an H x W input (see entk__cn_wsum_init for the axes). */
+static void entk__cn_small_init(entk__cn_shift *s1, entk__cn_shift *s2, size_t H, size_t W, int q, entk_pad pad,
+                                const int rho[4], size_t *Pa) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    const int va = rho[0] != 0 ? 2 : 3, sa = rho[0] != 0 ? rho[0] : rho[2];
+    const int vb = rho[1] != 0 ? 2 : 3, sb = rho[1] != 0 ? rho[1] : rho[3];
+    const size_t n2a = va == 2 ? Ho : H, n3a = va == 3 ? Wo : W;
+    entk__cn_shift_init(s1, va, sa, h, pad, H, W, n2a, n3a);
+    entk__cn_shift_init(s2, vb, sb, h, pad, n2a, n3a, Ho, Wo);
+    *Pa = n2a * n3a;
+}
+
+/* Whole-block window sum (no 1/q^2): m is (H W) x (H W), U scratch of Ho W Pa doubles, out (Ho Wo)^2. */
+static void entk__cn_small_wsum(const entk__cn_shift *s1, const entk__cn_shift *s2, size_t Pa, const double *m,
+                                size_t H, size_t W, int q, entk_pad pad, double *U, double *out) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    const size_t P = H * W, Po = Ho * Wo;
+    const double *src[ENTK__CN_SMALL_Q];
+    size_t i, j;
+    int k;
+    for (i = 0; i < Ho; ++i)
+        for (j = 0; j < W; ++j) {
+            for (k = 0; k <= 2 * h; ++k) {
+                const long r = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
+                src[k] = r < 0 ? NULL : m + ((size_t)r * W + j) * P;
+            }
+            entk__cn_shift_apply(s1, src, U + (i * W + j) * Pa);
+        }
+    for (i = 0; i < Ho; ++i)
+        for (j = 0; j < Wo; ++j) {
+            for (k = 0; k <= 2 * h; ++k) {
+                const long c = entk__cn_idx(j, k <= h ? k : h - k, W, h, pad);
+                src[k] = c < 0 ? NULL : U + (i * W + (size_t)c) * Pa;
+            }
+            entk__cn_shift_apply(s2, src, out + (i * Wo + j) * Po);
+        }
+}
+
+/* ucap: the scratch available (doubles) */
+static int entk__cn_small_ok(size_t H, size_t W, int q, size_t ucap) {
+    return H * W <= entk__cn_small_limit && H * W <= ENTK__CN_SMALL_P && H * W * H * W <= ucap &&
+           H <= ENTK__CN_SMALL_N && W <= ENTK__CN_SMALL_N && q <= ENTK__CN_SMALL_Q;
+}
+
 /* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
 static void entk__cn_wsum_direct(const double *m, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
                                  double *out) {
@@ -603,7 +777,9 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     int rho[4];
     size_t P, nn, Ho, Wo, i;
     double c;
-    if (!m || !out || (!direct && !tmp) || q < 1 || q % 2 != 1 || (n != 1 && n != 2 && n != 4) ||
+    if (!m || !out || (direct != 1 && !tmp) || direct < 0 || direct > 2 || q < 1 || q % 2 != 1 ||
+        (n != 1 && n != 2 && n != 4) || (direct == 2 && (H > ENTK__CN_SMALL_N || W > ENTK__CN_SMALL_N ||
+                                                          q > ENTK__CN_SMALL_Q)) ||
         (flip != 0 && flip != 1) || block < 0 || block >= n * (1 + flip) ||
         (pad != ENTK_PAD_VALID && pad != ENTK_PAD_SAME && pad != ENTK_PAD_CIRCULAR))
         return ENTK_ERR_INVALID_ARG;
@@ -612,8 +788,13 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     entk__cn_rho(n, block, rho);
     Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
-    if (direct) {
+    if (direct == 1) {
         entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
+    } else if (direct == 2) {
+        entk__cn_shift s1, s2;
+        size_t Pa;
+        entk__cn_small_init(&s1, &s2, H, W, q, pad, rho, &Pa);
+        entk__cn_small_wsum(&s1, &s2, Pa, m, H, W, q, pad, tmp, out);
     } else {
         entk__cn_wsum ws;
         size_t j;
@@ -646,13 +827,49 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
     return ENTK_OK;
 }
 
+/* entk__cn_linear for small images: whole blocks through the in-cache window sum, then the affine
+ * update and the nonlinearity row by row (the same operations in the same order as the row path). U:
+ * at least (h w)^2 doubles of scratch. */
+static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
+                                         double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
+                                         const entk_layer *nl, const double *e1, const double *e2) {
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+    const size_t Po = ho * wo;
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    entk_status st;
+    int b;
+    for (b = 0; b < nb; ++b) {
+        const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
+        double *kb = Ko + (size_t)b * S, *tb = To ? To + (size_t)b * S : NULL;
+        entk__cn_shift s1, s2;
+        int rho[4];
+        size_t Pa, t;
+        entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+        entk__cn_small_init(&s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
+        entk__cn_small_wsum(&s1, &s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
+        if (tb && Ti) entk__cn_small_wsum(&s1, &s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
+        for (t = 0; t < Po; ++t) {
+            double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
+            if (tr && Ti) {
+                entk__cn_affine(kr, tr, Po, cw, b2);
+            } else {
+                entk__cn_affine(kr, NULL, Po, cw, b2);
+                if (tr) memcpy(tr, kr, Po * sizeof *tr);
+            }
+            if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        }
+    }
+    return ENTK_OK;
+}
+
 /* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output row t at a time: the window sums
  * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
  * while it is in L1, then is stored. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot
  * memory for two window-sum caches and two rows. */
 static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
-                                   double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
-                                   const entk_layer *nl, const double *e1, const double *e2) {
+                                   double *Ko, double *To, double *U, size_t ucap, size_t S, size_t h,
+                                   size_t w, const entk_layer *nl, const double *e1, const double *e2) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
@@ -663,6 +880,7 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
     const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
     entk_status st;
     int b;
+    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2);
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
@@ -775,7 +993,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 d1 = d2 = rec;
             }
             if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
-                                      want_t ? Tb[1 - cur] : NULL, U, S, h, w, nl, nl ? d1 + off : NULL,
+                                      want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,
                                       nl ? d2 + off : NULL)))
                 return st;
             cur = 1 - cur;
@@ -859,10 +1077,14 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 for (i = 0; i < P; ++i) sum += base[i * P + i];
                 sum /= (double)P;
             } else {
-                for (b = 0; b < ng; ++b) {
-                    double sb = 0;
-                    for (i = 0; i < P * P; ++i) sb += base[(size_t)b * S + i];
-                    sum += sb;
+                for (b = 0; b < ng; ++b) { /* four partial sums: a serial sum waits on every add */
+                    const double *v = base + (size_t)b * S;
+                    double sb[4] = {0, 0, 0, 0};
+                    for (i = 0; i + 4 <= P * P; i += 4) {
+                        sb[0] += v[i]; sb[1] += v[i + 1]; sb[2] += v[i + 2]; sb[3] += v[i + 3];
+                    }
+                    for (; i < P * P; ++i) sb[0] += v[i];
+                    sum += (sb[0] + sb[1]) + (sb[2] + sb[3]);
                 }
                 sum /= (double)ng * (double)P * (double)P;
             }

@@ -338,6 +338,10 @@ Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
                     No = pad == ENTK_PAD_VALID ? (H - q + 1) * (W - q + 1) : P;
                     cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 0, tmp, f), ENTK_OK);
                     cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 1, NULL, d), ENTK_OK);
+                    /* the in-cache path's whole-block form: the same adds in the same order */
+                    cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 2, tmp, o), ENTK_OK);
+                    cr_assert(memcmp(f, o, No * No * sizeof *f) == 0, "H=%zu W=%zu q=%d pad=%d g=%d: in-cache form",
+                              H, W, q, (int)pad, g);
                     naive_wsum(m, H, W, q, pad, 4, g, o);
                     cr_assert(tu_max_abs_diff(f, d, No * No) < 1e-13, "H=%zu W=%zu q=%d pad=%d g=%d: %g", H, W, q,
                               (int)pad, g, tu_max_abs_diff(f, d, No * No));
@@ -720,4 +724,44 @@ Test(cn_errors, workspace_and_window_sum_arguments) {
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 3, 0, 0, 1, NULL, o), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 0, 0, 0, NULL, o), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 1, 7, 1, NULL, o), ENTK_OK);
+}
+
+/* The in-cache path for small images and the row path give the same kernels bit for bit (the same adds
+ * in the same order), on every padding, windows 1..7, valid shrinking, pools and every group. */
+Test(cn_small, in_cache_path_equals_row_path_bit_for_bit) {
+    static const struct { const char *arch; size_t C, H, W; } cases[] = {
+        {"conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gap dense", 1, 7, 7},
+        {"lift(n=4,q=3,pad=circular,sw=1.4142,sb=0.1) relu gconv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gpool dense",
+         1, 7, 7},
+        {"conv(q=5,pad=same,sb=0.3) erf conv(q=3,pad=valid) relu conv(q=7,pad=circular) gap", 2, 8, 9},
+        {"lift(n=4,flip=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=same) relu avgpool(p=2) gconv(q=3,pad=circular) "
+         "relu gpool dense", 1, 9, 8},
+        {"lift(n=2,q=5,pad=valid) relu gconv(q=1) leaky_relu(a=0.2) rotpool conv(q=3,pad=same) relu flatten", 2, 9, 9},
+        {"conv(q=3,pad=same) relu conv(q=3,pad=same) relu gap", 1, 16, 16},
+        {"conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap", 1, 3, 2},
+    };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        const size_t n = 3, C = cases[c].C, H = cases[c].H, W = cases[c].W;
+        entk_arch a = parse(cases[c].arch);
+        double *x = rand_images(n, C, H, W, 130 + c), K0[9], T0[9], K1[9], T1[9];
+        size_t old = entk_cn_set_small_limit(0);
+        cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, K0, n, T0, n, 1), ENTK_OK, "%s", cases[c].arch);
+        entk_cn_set_small_limit(old);
+        cr_assert_geq(old, H * W, "the default limit covers this case");
+        cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, K1, n, T1, n, 1), ENTK_OK, "%s", cases[c].arch);
+        cr_assert(memcmp(K0, K1, sizeof K0) == 0 && memcmp(T0, T1, sizeof T0) == 0, "%s", cases[c].arch);
+        free(x);
+    }
+}
+
+/* The row path against the brute-force reference too (the other tests run small images, which take the
+ * in-cache path). */
+Test(cn_small, row_path_matches_brute_force) {
+    const size_t old = entk_cn_set_small_limit(0);
+    check_against_ref("conv(q=3,pad=valid) relu conv(q=3,pad=same,sw=1.2,sb=0.1) relu gap dense(sw=0.9,sb=0.3)",
+                      3, 2, 6, 5, 2, 1e-12);
+    check_against_ref("lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=circular) relu gpool dense", 2, 2, 5, 5, 13,
+                      1e-12);
+    entk_cn_set_small_limit(old);
 }

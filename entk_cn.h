@@ -91,7 +91,8 @@ typedef enum entk_orbit {
  * triangle is computed and mirrored. nngp (n1 x n2, leading dimension ldk >= n2) and ntk (ldt) may
  * each be NULL (not both). threads > 1 computes pairs in parallel with OpenMP when compiled with it;
  * results are bit-identical to threads = 1. Memory: one workspace (entk_cn_workspace_size) per
- * thread plus the per-input self kernels. */
+ * thread plus the per-input self kernels. Finished output rows (of n1) are reported through the
+ * callback of entk_set_progress (entk_cn_kernel_orbit too). */
 ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
                                    const double *x2, size_t n2, size_t C, size_t H, size_t W,
                                    double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
@@ -605,53 +606,99 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels) {
     return old;
 }
 
-/* One 1-D pass over a primed axis as tables. Most output entries x (flat over the n2 x n3 output) read
- * every term k at a constant offset, src_k[x + off[k]]: those in [xa, xb) are summed as long vectors
- * (entries there whose terms wrap or fall outside are recomputed afterwards). The rest, the fixups,
- * read term k at fix[f][k] (-1: outside a same-padded image, skipped). */
+/* One 1-D pass over a primed axis as tables. Output entries x (flat over the n2 x n3 output) are summed
+ * as long vectors over runs on which every term k reads its source at a constant offset,
+ * src_k[x + off]: the main run [xa, xb) with the interior offsets (its entries whose terms wrap or fall
+ * outside are recomputed afterwards) and, outside it, runs of wrapped rows (circular padding). The
+ * rest, the fixups, read term k at fix[f][k] (-1: outside a same-padded image, skipped). */
+#define ENTK__CN_SMALL_RUNS 8
 typedef struct entk__cn_shift {
-    int nt, nfix, masked;
+    int nt, nfix, nrun, masked;
     size_t n;
-    long xa, xb, off[ENTK__CN_SMALL_Q];
+    long x0[ENTK__CN_SMALL_RUNS], x1[ENTK__CN_SMALL_RUNS], off[ENTK__CN_SMALL_RUNS][ENTK__CN_SMALL_Q];
     int fx[ENTK__CN_SMALL_P];
     int fix[ENTK__CN_SMALL_P][ENTK__CN_SMALL_Q];
 } entk__cn_shift;
+
+static void entk__cn_shift_fix(entk__cn_shift *sh, long x, const int *f) {
+    sh->fx[sh->nfix] = (int)x;
+    memcpy(sh->fix[sh->nfix], f, sizeof(int) * (size_t)sh->nt);
+    ++sh->nfix;
+}
+
+/* Close the side run [r0, x) with offsets ro: kept if long enough for vectors, else its entries become
+ * fixups. */
+static void entk__cn_shift_close(entk__cn_shift *sh, long r0, long x, const long *ro) {
+    long y;
+    int k, f[ENTK__CN_SMALL_Q];
+    if (x <= r0) return;
+    if (x - r0 >= 4 && sh->nrun < ENTK__CN_SMALL_RUNS) {
+        sh->x0[sh->nrun] = r0;
+        sh->x1[sh->nrun] = x;
+        memcpy(sh->off[sh->nrun], ro, sizeof(long) * (size_t)sh->nt);
+        ++sh->nrun;
+        return;
+    }
+    for (y = r0; y < x; ++y) {
+        for (k = 0; k < sh->nt; ++k) f[k] = (int)(y + ro[k]);
+        entk__cn_shift_fix(sh, y, f);
+    }
+}
 
 /* axis v (2: primed rows, 3: primed columns) moved by s kk; source N2 x N3, output n2 x n3 */
 static void entk__cn_shift_init(entk__cn_shift *sh, int v, int s, int h, entk_pad pad, size_t N2, size_t N3,
                                 size_t n2, size_t n3) {
     const long n = (long)(n2 * n3), Nin = (long)(N2 * N3);
     const int flat = n3 == N3; /* a constant flat offset exists only when rows keep their length */
-    long x;
+    long x, xa = 0, xb = flat ? n : 0, r0 = -1, ro[ENTK__CN_SMALL_Q];
+    long ax[ENTK__CN_SMALL_Q][ENTK__CN_SMALL_N]; /* the moved axis: source index of each output index */
     int k;
     sh->nt = 2 * h + 1;
     sh->nfix = 0;
+    sh->nrun = 1;
     sh->masked = 0;
     sh->n = (size_t)n;
-    sh->xa = 0;
-    sh->xb = flat ? n : 0;
     for (k = 0; k <= 2 * h; ++k) { /* the interior offset: no wrapping, no padding */
-        const long d = (long)s * (k <= h ? k : h - k) + (pad == ENTK_PAD_VALID ? h : 0);
-        sh->off[k] = v == 2 ? d * (long)N3 : d;
-        if (-sh->off[k] > sh->xa) sh->xa = -sh->off[k];
-        if (Nin - sh->off[k] < sh->xb) sh->xb = Nin - sh->off[k];
+        const long kk = k <= h ? k : h - k, d = (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0);
+        const size_t no = v == 2 ? n2 : n3;
+        size_t o;
+        sh->off[0][k] = v == 2 ? d * (long)N3 : d;
+        if (-sh->off[0][k] > xa) xa = -sh->off[0][k];
+        if (Nin - sh->off[0][k] < xb) xb = Nin - sh->off[0][k];
+        for (o = 0; o < no; ++o) ax[k][o] = entk__cn_idx(o, (long)s * kk, v == 2 ? N2 : N3, h, pad);
     }
-    if (sh->xb < sh->xa) sh->xb = sh->xa;
+    if (xb < xa) xb = xa;
+    sh->x0[0] = xa;
+    sh->x1[0] = xb;
     for (x = 0; x < n; ++x) {
         const size_t o2 = (size_t)x / n3, o3 = (size_t)x % n3;
-        int f[ENTK__CN_SMALL_Q], regular = x >= sh->xa && x < sh->xb;
+        int f[ENTK__CN_SMALL_Q], all = 1, same = r0 >= 0;
+        const int inside = x >= xa && x < xb;
+        int regular = inside;
         for (k = 0; k <= 2 * h; ++k) {
-            const long kk = k <= h ? k : h - k;
-            const long r = v == 2 ? entk__cn_idx(o2, (long)s * kk, N2, h, pad) : (long)o2;
-            const long c = v == 3 ? entk__cn_idx(o3, (long)s * kk, N3, h, pad) : (long)o3;
+            const long r = v == 2 ? ax[k][o2] : (long)o2, c = v == 3 ? ax[k][o3] : (long)o3;
             f[k] = r < 0 || c < 0 ? -1 : (int)((size_t)r * N3 + (size_t)c);
-            if (f[k] < 0) sh->masked = 1;
-            if (f[k] != x + sh->off[k]) regular = 0;
+            if (f[k] < 0) sh->masked = 1, all = 0;
+            if (f[k] != x + sh->off[0][k]) regular = 0;
+            if (same && f[k] - x != ro[k]) same = 0;
         }
-        if (!regular) {
-            sh->fx[sh->nfix] = (int)x;
-            memcpy(sh->fix[sh->nfix], f, sizeof(int) * (size_t)sh->nt);
-            ++sh->nfix;
+        if (inside) {
+            if (!regular) entk__cn_shift_fix(sh, x, f);
+            continue;
+        }
+        if (!(all && same)) { /* the side run (if any) ends here */
+            if (r0 >= 0) entk__cn_shift_close(sh, r0, x, ro);
+            r0 = -1;
+            if (all) {
+                r0 = x;
+                for (k = 0; k < sh->nt; ++k) ro[k] = f[k] - x;
+            } else {
+                entk__cn_shift_fix(sh, x, f);
+            }
+        }
+        if (x + 1 == xa || x + 1 == n) { /* side runs do not cross the main run */
+            if (r0 >= 0) entk__cn_shift_close(sh, r0, x + 1, ro);
+            r0 = -1;
         }
     }
 }
@@ -659,21 +706,22 @@ static void entk__cn_shift_init(entk__cn_shift *sh, int v, int s, int h, entk_pa
 /* out(x) = sum over present terms k (src[k] != NULL) of term k at x, in order k = 0, 1, .. */
 static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *src, double *out) {
     const double *p[ENTK__CN_SMALL_Q];
-    int kt[ENTK__CN_SMALL_Q], m = 0, k, t, f;
-    const size_t len = (size_t)(sh->xb - sh->xa);
+    int kt[ENTK__CN_SMALL_Q], m = 0, k, t, f, r;
     for (k = 0; k < sh->nt; ++k)
         if (src[k]) kt[m++] = k;
     if (m == 0) { /* cannot happen for the windows of entk_cn (the centre term is always inside) */
         memset(out, 0, sh->n * sizeof *out);
         return;
     }
-    for (t = 0; t < m; ++t) p[t] = src[kt[t]] + sh->xa + sh->off[kt[t]];
-    if (len > 0) {
+    for (r = 0; r < sh->nrun; ++r) {
+        const size_t len = (size_t)(sh->x1[r] - sh->x0[r]);
+        if (len == 0) continue;
+        for (t = 0; t < m; ++t) p[t] = src[kt[t]] + sh->x0[r] + sh->off[r][kt[t]];
         if (m == 3) {
-            entk__cn_sum3(p[0], p[1], p[2], out + sh->xa, len);
+            entk__cn_sum3(p[0], p[1], p[2], out + sh->x0[r], len);
         } else {
-            memcpy(out + sh->xa, p[0], len * sizeof *out);
-            for (t = 1; t < m; ++t) entk__cn_addto(p[t], out + sh->xa, len);
+            memcpy(out + sh->x0[r], p[0], len * sizeof *out);
+            for (t = 1; t < m; ++t) entk__cn_addto(p[t], out + sh->x0[r], len);
         }
     }
     if (m == 3 && sh->nt == 3 && !sh->masked) {
@@ -1178,12 +1226,20 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
                                  size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
     const size_t img = C * pl->P0, m2 = n2 * (size_t)ng;
     double *self = NULL;
-    size_t nself, npairs;
+    size_t nself, npairs, done_rows = 0, *left = NULL;
     entk_status st = ENTK_OK;
     long long ns, p, np;
     if ((st = entk__mul(n1 + (sym ? 0 : m2), pl->self_len, &nself))) return st;
     if ((st = entk__mul(n1, n2, &npairs))) return st;
-    if ((st = entk__alloc_doubles(nself, &self))) return st;
+    if (n1 > SIZE_MAX / sizeof *left) return ENTK_ERR_OVERFLOW;
+    /* progress counts finished output rows: each row's pairs left, the pair that empties it ticks */
+    left = (size_t *)ENTK_MALLOC(n1 * sizeof *left);
+    if (!left) return ENTK_ERR_NOMEM;
+    for (p = 0; p < (long long)n1; ++p) left[p] = sym ? n2 - (size_t)p : n2;
+    if ((st = entk__alloc_doubles(nself, &self))) {
+        ENTK_FREE(left);
+        return st;
+    }
     ns = (long long)(n1 + (sym ? 0 : m2));
     np = (long long)npairs;
 #ifdef _OPENMP
@@ -1252,6 +1308,14 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             }
             if (nngp) nngp[i * ldk + j] = ks / (double)ng;
             if (ntk) ntk[i * ldt + j] = ts / (double)ng;
+            {
+                size_t now;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+                now = --left[i];
+                if (now == 0) entk__progress_tick(&done_rows, 1, n1);
+            }
         }
         ENTK_FREE(wk);
     }
@@ -1264,6 +1328,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             }
     }
     ENTK_FREE(self);
+    ENTK_FREE(left);
     return st;
 }
 

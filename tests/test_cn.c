@@ -765,3 +765,35 @@ Test(cn_small, row_path_matches_brute_force) {
                       1e-12);
     entk_cn_set_small_limit(old);
 }
+
+/* Progress: the Gram drivers report finished output rows, increasing, ending at n1 (threads = 1: every
+ * report comes from the one thread). */
+typedef struct { size_t calls, last, total, bad; } prog_rec;
+static void prog_cb(void *user, size_t done, size_t total) {
+    prog_rec *r = user;
+    if (done < r->last || done > total || done == 0) ++r->bad;
+    r->last = done;
+    r->total = total;
+    ++r->calls;
+}
+
+Test(cn_gram, progress_reports_finished_rows) {
+    const size_t C = 1, N = 5;
+    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap");
+    double *x = rand_images(6, C, N, N, 141), K[36], T[36];
+    prog_rec r;
+    int mode;
+    for (mode = 0; mode < 3; ++mode) {
+        memset(&r, 0, sizeof r);
+        entk_set_progress(prog_cb, &r);
+        if (mode == 0) cr_assert_eq(entk_cn_kernel(&a, x, 6, NULL, 0, C, N, N, K, 6, T, 6, 1), ENTK_OK);
+        else if (mode == 1) cr_assert_eq(entk_cn_kernel(&a, x, 4, x, 6, C, N, N, K, 6, T, 6, 1), ENTK_OK);
+        else cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_C4, x, 3, x, 2, C, N, N, K, 2, T, 2, 1), ENTK_OK);
+        entk_set_progress(NULL, NULL);
+        cr_assert_eq(r.bad, 0u, "mode %d", mode);
+        cr_assert_eq(r.total, mode == 0 ? 6u : mode == 1 ? 4u : 3u, "mode %d", mode);
+        cr_assert_eq(r.last, r.total, "mode %d: last report %zu of %zu", mode, r.last, r.total);
+        cr_assert_eq(r.calls, r.total, "mode %d: one report per row", mode);
+    }
+    free(x);
+}

@@ -55,6 +55,15 @@
  *   output row t = (i, j) gets its window sum, affine update and the following nonlinearity while it is
  *   in L1. entk_cn_window_sum exposes the operator (and the direct q^2 form, kept as the oracle).
  *
+ * SMALL AND LARGE IMAGES
+ *   Up to 256 pixels a block fits in L1/L2 and the slab cache's per-row decisions would dominate: the
+ *   in-cache path runs each pass over the whole block with the primed shifts precomputed as tables of
+ *   long constant-offset runs plus a few fixups (entk_cn_set_small_limit). For larger images, pair
+ *   computations run chains of up to 3 same-padded conv layers (with their nonlinearities) in one sweep
+ *   over output block-rows, each intermediate layer held in a ring of 3 block-rows, so K and Theta go
+ *   through memory once per chain instead of once per layer. Both are bit-identical to the plain
+ *   layer-by-layer row path (the same adds in the same order), which stays as the reference.
+ *
  * PERFORMANCE NOTE
  *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
  *   2q (HW)^2 adds per kernel, and one read and one write of K and Theta ((HW)^2 doubles each) from
@@ -113,8 +122,8 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
 /* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
  * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
  * The workspace holds 4 |G| kernel blocks of (HW)^2 doubles (K and Theta, read from one copy and
- * written to the other by each layer), 2 (W + 1) H W doubles of row buffers and two self records:
- * 34 MB for 3 x 32 x 32 CNN inputs, 79 MB for a C4 GCNN on 28 x 28. */
+ * written to the other by each layer), 14 (W + 1) H W doubles of row buffers and two self records:
+ * 37 MB for 3 x 32 x 32 CNN inputs, 81 MB for a C4 GCNN on 28 x 28. */
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
                                            size_t *work_len, size_t *self_len);
 
@@ -169,6 +178,7 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 #define ENTK__CN_SMALL_N 32  /* largest side */
 #define ENTK__CN_SMALL_Q 7   /* largest window */
 #define ENTK__CN_SMALL_P 256 /* largest H W */
+#define ENTK__CN_CHAIN 3     /* longest chain of conv layers fused into one sweep (entk__cn_fused) */
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
@@ -177,6 +187,7 @@ typedef struct entk__cn_plan {
     size_t blk;       /* P0^2: stride between stored blocks */
     size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
     size_t row_len;   /* 2 (W + 1) (H W): window-sum slot memory and two output rows */
+    size_t fuse_len;  /* 12 (W + 1) (H W): fused layer chains (entk__cn_fused) */
     size_t work_len;
 } entk__cn_plan;
 
@@ -255,11 +266,14 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     /* K and Theta twice (ping-pong: layers read one copy and write the other), the slots of two
      * window-sum caches (at most W slabs of H W each) and two output rows */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * (W + 1) * p->P0 - p->blk) return ENTK_ERR_OVERFLOW;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 14 * (W + 1) * p->P0 - p->blk) return ENTK_ERR_OVERFLOW;
     p->row_len = 2 * (W + 1) * p->P0;
     /* the in-cache path's slabs: the whole first pass of one block */
     if (p->P0 <= ENTK__CN_SMALL_P && p->blk > p->row_len) p->row_len = p->blk;
-    p->work_len = t + p->row_len + 2 * p->self_len;
+    /* fused layer chains: per layer after the first, two slot caches and a ring of 3 block-rows of K
+     * and Theta */
+    p->fuse_len = (ENTK__CN_CHAIN - 1) * 6 * (W + 1) * p->P0;
+    p->work_len = t + p->row_len + p->fuse_len + 2 * p->self_len;
     return ENTK_OK;
 }
 
@@ -522,6 +536,7 @@ static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, doubl
 typedef struct entk__cn_wsum {
     size_t H, W, Ho, Wo, n2a, n3a; /* n2a x n3a: a slab after the first pass */
     int va, sa, vb, sb, h, q, nslot;
+    size_t ring;                   /* input block-rows held: input row r lives at block-row r % ring */
     entk_pad pad;
     double *slot;                  /* nslot slabs */
     long tag[2 * 99 + 1];          /* input column held by each slot, -1 none */
@@ -530,7 +545,7 @@ typedef struct entk__cn_wsum {
 static void entk__cn_wsum_init(entk__cn_wsum *w, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
                                double *slots) {
     int k;
-    w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad;
+    w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad; w->ring = H;
     w->Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     w->Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
     w->va = rho[0] != 0 ? 2 : 3;
@@ -575,7 +590,7 @@ static void entk__cn_wsum_entry(entk__cn_wsum *w, const double *m, size_t i, siz
             for (a = 0; a <= 2 * w->h; ++a) {
                 const int kk = a <= w->h ? a : w->h - a;
                 long r = entk__cn_idx(i, kk, w->H, w->h, w->pad);
-                b1[a] = r < 0 ? NULL : m + ((size_t)r * w->W + (size_t)need[k]) * P;
+                b1[a] = r < 0 ? NULL : m + (((size_t)r % w->ring) * w->W + (size_t)need[k]) * P;
             }
             entk__cn_slab(b1, w->H, w->W, w->slot + (size_t)found * sl, w->n2a, w->n3a, w->va, w->sa, w->h, w->pad);
             w->tag[found] = need[k];
@@ -911,6 +926,38 @@ static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, c
     return ENTK_OK;
 }
 
+/* Output block-row i (the rows t = (i, j), j < wo) of one stored block: the window sums of K and
+ * Theta through wk and wt (reading Ki, Ti), the affine update and (nl != NULL) the nonlinearity, built
+ * in the L1 rows rowk, rowt and stored to Ko, To at block-row i % oring. Ti == NULL: first layer
+ * (Theta = K); To == NULL: no NTK. */
+static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk, entk__cn_wsum *wt,
+                                        const double *Ki, const double *Ti, double *Ko, double *To, size_t oring,
+                                        double *rowk, double *rowt, size_t i, size_t wo, size_t Po, int stream,
+                                        const entk_layer *nl, const double *e1, const double *e2) {
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    const size_t ob = (i % oring) * wo;
+    entk_status st;
+    size_t j;
+    entk__cn_wsum_reset(wk);
+    entk__cn_wsum_reset(wt);
+    for (j = 0; j < wo; ++j) {
+        const size_t t = i * wo + j;
+        double *kr = rowk, *tr = To ? rowt : NULL;
+        entk__cn_wsum_entry(wk, Ki, i, j, kr);
+        if (tr && Ti) { /* one sweep for both affine updates */
+            entk__cn_wsum_entry(wt, Ti, i, j, tr);
+            entk__cn_affine(kr, tr, Po, cw, b2);
+        } else {
+            entk__cn_affine(kr, NULL, Po, cw, b2);
+            if (tr) memcpy(tr, kr, Po * sizeof *tr);
+        }
+        if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        entk__cn_store(kr, Ko + (ob + j) * Po, Po, stream);
+        if (tr) entk__cn_store(tr, To + (ob + j) * Po, Po, stream);
+    }
+    return ENTK_OK;
+}
+
 /* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output row t at a time: the window sums
  * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
  * while it is in L1, then is stored. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot
@@ -921,7 +968,6 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
-    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
     double *rowk = U + 2 * ns, *rowt = rowk + h * w;
     /* stream only when the layer's kernels (read and written, K and Theta) cannot stay in a last-level
      * cache anyway */
@@ -934,30 +980,61 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
         entk__cn_wsum wk, wt;
         int rho[4];
-        size_t i, j;
+        size_t i;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
         entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
         entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + ns);
-        for (i = 0; i < ho; ++i) {
-            entk__cn_wsum_reset(&wk);
-            entk__cn_wsum_reset(&wt);
-            for (j = 0; j < wo; ++j) {
-                const size_t t = i * wo + j;
-                double *kr = rowk, *tr = To ? rowt : NULL;
-                entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
-                if (tr && Ti) { /* one sweep for both affine updates */
-                    entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
-                    entk__cn_affine(kr, tr, Po, cw, b2);
-                } else {
-                    entk__cn_affine(kr, NULL, Po, cw, b2);
-                    if (tr) memcpy(tr, kr, Po * sizeof *tr);
-                }
-                if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
-                entk__cn_store(kr, Ko + (size_t)b * S + t * Po, Po, stream);
-                if (tr) entk__cn_store(tr, To + (size_t)b * S + t * Po, Po, stream);
-            }
-        }
+        for (i = 0; i < ho; ++i)
+            if ((st = entk__cn_linear_brow(ly, &wk, &wt, Ki + src * S, Ti ? Ti + src * S : NULL, Ko + (size_t)b * S,
+                                           To ? To + (size_t)b * S : NULL, ho, rowk, rowt, i, wo, Po, stream, nl,
+                                           e1, e2)))
+                return st;
     }
+    entk__cn_store_fence();
+    return ENTK_OK;
+}
+
+/* A chain of M <= ENTK__CN_CHAIN conv layers with same padding, each followed by its nonlinearity
+ * (nls[m] may be NULL), in one sweep over block-rows: layer m's output block-rows go to a ring of 3
+ * block-rows in F, and layer m + 1 builds its block-row i as soon as layer m's block-row i + h is in
+ * the ring (h: layer m + 1's half window, at most 1). The chain thus reads K and Theta from memory
+ * once and writes them once instead of once per layer; the kernels are those of the separate layers
+ * bit for bit (the same row operations). Pair mode only (the self mode computes each layer's
+ * diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]. */
+static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
+                                  const double *Ti, double *Ko, double *To, double *U, double *F, size_t h, size_t w,
+                                  const double *const *e1, const double *const *e2) {
+    static const int id[4] = {1, 0, 0, 1};
+    const size_t P = h * w, R = 3, ns0 = entk__cn_wsum_slots(h, w, ls[0]->q);
+    double *rowk = U + 2 * ns0, *rowt = rowk + P, *rk[ENTK__CN_CHAIN], *rt[ENTK__CN_CHAIN];
+    const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6;
+    entk__cn_wsum wk[ENTK__CN_CHAIN], wt[ENTK__CN_CHAIN];
+    long lag[ENTK__CN_CHAIN], r;
+    entk_status st;
+    int m;
+    entk__cn_wsum_init(&wk[0], h, w, ls[0]->q, ls[0]->pad, id, U);
+    entk__cn_wsum_init(&wt[0], h, w, ls[0]->q, ls[0]->pad, id, U + ns0);
+    lag[0] = 0;
+    for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
+        const size_t ns = entk__cn_wsum_slots(h, w, ls[m]->q);
+        double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
+        entk__cn_wsum_init(&wk[m], h, w, ls[m]->q, ls[m]->pad, id, f);
+        entk__cn_wsum_init(&wt[m], h, w, ls[m]->q, ls[m]->pad, id, f + ns);
+        wk[m].ring = wt[m].ring = R;
+        rk[m - 1] = f + 2 * ns;
+        rt[m - 1] = To ? rk[m - 1] + R * w * P : NULL;
+        lag[m] = lag[m - 1] + (ls[m]->q - 1) / 2;
+    }
+    for (r = 0; r < (long)h + lag[M - 1]; ++r)
+        for (m = 0; m < M; ++m) {
+            const long i = r - lag[m];
+            const int last = m == M - 1;
+            if (i < 0 || i >= (long)h) continue;
+            if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki, m ? rt[m - 1] : Ti,
+                                           last ? Ko : rk[m], last ? To : rt[m], last ? h : R, rowk, rowt, (size_t)i,
+                                           w, P, last ? stream : 0, nls[m], e1[m], e2[m])))
+                return st;
+        }
     entk__cn_store_fence();
     return ENTK_OK;
 }
@@ -1039,6 +1116,33 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
             if (nl && rec) { /* self mode: the diagonal first, so the nonlinearity can be fused */
                 entk__cn_diag(ly, Kb[cur], h, w, rec + off);
                 d1 = d2 = rec;
+            }
+            if (!rec && ly->kind == ENTK_LAYER_CONV && !entk__cn_small_ok(h, w, ly->q, pl->row_len)) {
+                /* conv [nl] conv [nl] .. with same padding on a large image: one sweep for the chain */
+                const entk_layer *ls[ENTK__CN_CHAIN], *nls[ENTK__CN_CHAIN];
+                const double *f1[ENTK__CN_CHAIN], *f2[ENTK__CN_CHAIN];
+                size_t o = off;
+                int m = 0, x = l;
+                while (m < ENTK__CN_CHAIN && x < pl->red && a->layer[x].kind == ENTK_LAYER_CONV &&
+                       a->layer[x].pad == ENTK_PAD_SAME && (m == 0 || a->layer[x].q <= 3)) {
+                    ls[m] = &a->layer[x];
+                    nls[m] = x + 1 < pl->red && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[x + 1] : NULL;
+                    f1[m] = nls[m] ? d1 + o : NULL;
+                    f2[m] = nls[m] ? d2 + o : NULL;
+                    if (nls[m]) o += P;
+                    x += nls[m] ? 2 : 1;
+                    ++m;
+                }
+                if (m >= 2) {
+                    if ((st = entk__cn_fused(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                                             want_t ? Tb[1 - cur] : NULL, U, U + pl->row_len, h, w, f1, f2)))
+                        return st;
+                    cur = 1 - cur;
+                    first = 0;
+                    off = o;
+                    l = x - 1;
+                    break;
+                }
             }
             if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                       want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,

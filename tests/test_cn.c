@@ -797,3 +797,35 @@ Test(cn_gram, progress_reports_finished_rows) {
     }
     free(x);
 }
+
+/* Large images (more pixels than the in-cache path takes) run chains of same-padded conv layers in one
+ * sweep in pair mode (entk_cn_pair, off-diagonal Gram entries) while the self records go layer by
+ * layer: a pair (x, x) thus equals the self record's kernel bit for bit, and both match brute force. */
+Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
+    static const char *archs[] = {
+        "conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same,sw=1.3) relu conv(q=1,pad=same) erf conv(q=3,pad=same) "
+        "relu conv(q=3,pad=same,sb=0.2) relu gap dense",
+        "conv(q=5,pad=same) relu conv(q=3,pad=same) conv(q=3,pad=same,sb=0.3) relu conv(q=3,pad=circular) relu "
+        "conv(q=3,pad=same) gap",
+    };
+    const size_t C = 2, H = 17, W = 18, img = C * H * W;
+    size_t c;
+    for (c = 0; c < 2; ++c) {
+        entk_arch a = parse(archs[c]);
+        double *x = rand_images(2, C, H, W, 150 + c), K[4], T[4], k, t, rk, rt, *w, *s0, *s1;
+        size_t wl, sl;
+        cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
+        w = malloc(wl * sizeof *w); s0 = malloc(sl * sizeof *s0); s1 = malloc(sl * sizeof *s1);
+        cr_assert_eq(entk_cn_self(&a, x, C, H, W, s0, w), ENTK_OK);
+        cr_assert_eq(entk_cn_self(&a, x + img, C, H, W, s1, w), ENTK_OK);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, C, H, W, K, 2, T, 2, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_pair(&a, x, s0, x, s0, C, H, W, w, &k, &t), ENTK_OK);
+        cr_assert(k == K[0] && t == T[0], "%s: pair (x, x) %.17g %.17g vs self %.17g %.17g", archs[c], k, t, K[0], T[0]);
+        cr_assert_eq(entk_cn_pair(&a, x + img, s1, x + img, s1, C, H, W, w, &k, &t), ENTK_OK);
+        cr_assert(k == K[3] && t == T[3], "%s: second input", archs[c]);
+        ref_kernel(&a, x, x + img, C, H, W, &rk, &rt);
+        cr_assert(rel(K[1], rk) < 1e-12 && rel(T[1], rt) < 1e-12, "%s: %.17g %.17g vs %.17g %.17g", archs[c], K[1],
+                  T[1], rk, rt);
+        free(x); free(w); free(s0); free(s1);
+    }
+}

@@ -55,6 +55,15 @@
  *   output row t = (i, j) gets its window sum, affine update and the following nonlinearity while it is
  *   in L1. entk_cn_window_sum exposes the operator (and the direct q^2 form, kept as the oracle).
  *
+ * SMALL AND LARGE IMAGES
+ *   Up to 256 pixels a block fits in L1/L2 and the slab cache's per-row decisions would dominate: the
+ *   in-cache path runs each pass over the whole block with the primed shifts precomputed as tables of
+ *   long constant-offset runs plus a few fixups (entk_cn_set_small_limit). For larger images, pair
+ *   computations run chains of up to 3 same-padded conv layers (with their nonlinearities) in one sweep
+ *   over output block-rows, each intermediate layer held in a ring of 3 block-rows, so K and Theta go
+ *   through memory once per chain instead of once per layer. Both are bit-identical to the plain
+ *   layer-by-layer row path (the same adds in the same order), which stays as the reference.
+ *
  * PERFORMANCE NOTE
  *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
  *   2q (HW)^2 adds per kernel, and one read and one write of K and Theta ((HW)^2 doubles each) from
@@ -91,7 +100,8 @@ typedef enum entk_orbit {
  * triangle is computed and mirrored. nngp (n1 x n2, leading dimension ldk >= n2) and ntk (ldt) may
  * each be NULL (not both). threads > 1 computes pairs in parallel with OpenMP when compiled with it;
  * results are bit-identical to threads = 1. Memory: one workspace (entk_cn_workspace_size) per
- * thread plus the per-input self kernels. */
+ * thread plus the per-input self kernels. Finished output rows (of n1) are reported through the
+ * callback of entk_set_progress (entk_cn_kernel_orbit too). */
 ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
                                    const double *x2, size_t n2, size_t C, size_t H, size_t W,
                                    double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
@@ -112,8 +122,8 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
 /* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
  * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
  * The workspace holds 4 |G| kernel blocks of (HW)^2 doubles (K and Theta, read from one copy and
- * written to the other by each layer), 2 (W + 1) H W doubles of row buffers and two self records:
- * 34 MB for 3 x 32 x 32 CNN inputs, 79 MB for a C4 GCNN on 28 x 28. */
+ * written to the other by each layer), 14 (W + 1) H W doubles of row buffers and two self records:
+ * 37 MB for 3 x 32 x 32 CNN inputs, 81 MB for a C4 GCNN on 28 x 28. */
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
                                            size_t *work_len, size_t *self_len);
 
@@ -135,9 +145,18 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
  * m is an (H W) x (H W) pixel kernel, out is (Ho Wo) x (Ho Wo) with Ho = H - q + 1 for valid padding
  * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
  * flip). direct = 0 uses the separable two-pass form (tmp: min(q, W) H W doubles), direct = 1 the q^2
- * gather per entry (tmp unused, may be NULL). The two agree to rounding. */
+ * gather per entry (tmp unused, may be NULL), direct = 2 the separable form of the in-cache path for
+ * small images (H, W <= 32, q <= 7, else ENTK_ERR_INVALID_ARG; tmp: (H W)^2 doubles). 0 and 2 give the
+ * same values bit for bit; the direct form agrees with them to rounding. */
 ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
                                        int flip, int block, int direct, double *tmp, double *out);
+
+/* Layers whose input has at most max_pixels pixels (H W; further capped at 256, sides <= 32, q <= 7)
+ * take the in-cache path: whole-block window sums with precomputed index tables instead of the
+ * row-by-row slab cache. Both paths give bit-identical kernels; this only trades speed (default 256;
+ * 0 disables the in-cache path). Global like entk_simd_set: set it before starting threads. Returns
+ * the previous value. */
+ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 
 #ifdef __cplusplus
 }
@@ -154,6 +173,13 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
 /* 2.1 Plan: the layer checks and the sizes                                                       */
 /* ============================================================================================== */
 
+/* Bounds of the in-cache path for small images (2.2): its index tables live on the stack, and the
+ * workspace holds a whole block of scratch for inputs of at most ENTK__CN_SMALL_P pixels. */
+#define ENTK__CN_SMALL_N 32  /* largest side */
+#define ENTK__CN_SMALL_Q 7   /* largest window */
+#define ENTK__CN_SMALL_P 256 /* largest H W */
+#define ENTK__CN_CHAIN 3     /* longest chain of conv layers fused into one sweep (entk__cn_fused) */
+
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
     int ng_max;       /* largest number of stored blocks */
@@ -161,6 +187,7 @@ typedef struct entk__cn_plan {
     size_t blk;       /* P0^2: stride between stored blocks */
     size_t self_len;  /* per-input record: diagonals before each image nonlinearity, then k, theta */
     size_t row_len;   /* 2 (W + 1) (H W): window-sum slot memory and two output rows */
+    size_t fuse_len;  /* 12 (W + 1) (H W): fused layer chains (entk__cn_fused) */
     size_t work_len;
 } entk__cn_plan;
 
@@ -239,9 +266,14 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     /* K and Theta twice (ping-pong: layers read one copy and write the other), the slots of two
      * window-sum caches (at most W slabs of H W each) and two output rows */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 2 * (W + 1) * p->P0) return ENTK_ERR_OVERFLOW;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 14 * (W + 1) * p->P0 - p->blk) return ENTK_ERR_OVERFLOW;
     p->row_len = 2 * (W + 1) * p->P0;
-    p->work_len = t + p->row_len + 2 * p->self_len;
+    /* the in-cache path's slabs: the whole first pass of one block */
+    if (p->P0 <= ENTK__CN_SMALL_P && p->blk > p->row_len) p->row_len = p->blk;
+    /* fused layer chains: per layer after the first, two slot caches and a ring of 3 block-rows of K
+     * and Theta */
+    p->fuse_len = (ENTK__CN_CHAIN - 1) * 6 * (W + 1) * p->P0;
+    p->work_len = t + p->row_len + p->fuse_len + 2 * p->self_len;
     return ENTK_OK;
 }
 
@@ -504,6 +536,7 @@ static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, doubl
 typedef struct entk__cn_wsum {
     size_t H, W, Ho, Wo, n2a, n3a; /* n2a x n3a: a slab after the first pass */
     int va, sa, vb, sb, h, q, nslot;
+    size_t ring;                   /* input block-rows held: input row r lives at block-row r % ring */
     entk_pad pad;
     double *slot;                  /* nslot slabs */
     long tag[2 * 99 + 1];          /* input column held by each slot, -1 none */
@@ -512,7 +545,7 @@ typedef struct entk__cn_wsum {
 static void entk__cn_wsum_init(entk__cn_wsum *w, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
                                double *slots) {
     int k;
-    w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad;
+    w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad; w->ring = H;
     w->Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     w->Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
     w->va = rho[0] != 0 ? 2 : 3;
@@ -557,7 +590,7 @@ static void entk__cn_wsum_entry(entk__cn_wsum *w, const double *m, size_t i, siz
             for (a = 0; a <= 2 * w->h; ++a) {
                 const int kk = a <= w->h ? a : w->h - a;
                 long r = entk__cn_idx(i, kk, w->H, w->h, w->pad);
-                b1[a] = r < 0 ? NULL : m + ((size_t)r * w->W + (size_t)need[k]) * P;
+                b1[a] = r < 0 ? NULL : m + (((size_t)r % w->ring) * w->W + (size_t)need[k]) * P;
             }
             entk__cn_slab(b1, w->H, w->W, w->slot + (size_t)found * sl, w->n2a, w->n3a, w->va, w->sa, w->h, w->pad);
             w->tag[found] = need[k];
@@ -570,6 +603,210 @@ static void entk__cn_wsum_entry(entk__cn_wsum *w, const double *m, size_t i, siz
 static void entk__cn_wsum_reset(entk__cn_wsum *w) {
     int k;
     for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
+}
+
+/* ---- The in-cache path for small images ----
+ * For a few dozen pixels the slab machinery above spends more time deciding (slot lookups, interior
+ * ranges, per-row edge handling) than adding. When a whole block fits in L1/L2, each pass runs over
+ * the full block with the primed shifts precomputed as index tables: pass 1 writes every slab U(i, j)
+ * into scratch, pass 2 every output row. The terms are added in the same order as above (offsets
+ * 0, 1, .., h, -1, .., -h; terms outside a same-padded image skipped, not added as zeros), so both
+ * paths give the same kernels bit for bit. */
+
+static size_t entk__cn_small_limit = ENTK__CN_SMALL_P; /* largest H W taking the in-cache path; 0: never */
+
+ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels) {
+    const size_t old = entk__cn_small_limit;
+    entk__cn_small_limit = max_pixels;
+    return old;
+}
+
+/* One 1-D pass over a primed axis as tables. Output entries x (flat over the n2 x n3 output) are summed
+ * as long vectors over runs on which every term k reads its source at a constant offset,
+ * src_k[x + off]: the main run [xa, xb) with the interior offsets (its entries whose terms wrap or fall
+ * outside are recomputed afterwards) and, outside it, runs of wrapped rows (circular padding). The
+ * rest, the fixups, read term k at fix[f][k] (-1: outside a same-padded image, skipped). */
+#define ENTK__CN_SMALL_RUNS 8
+typedef struct entk__cn_shift {
+    int nt, nfix, nrun, masked;
+    size_t n;
+    long x0[ENTK__CN_SMALL_RUNS], x1[ENTK__CN_SMALL_RUNS], off[ENTK__CN_SMALL_RUNS][ENTK__CN_SMALL_Q];
+    int fx[ENTK__CN_SMALL_P];
+    int fix[ENTK__CN_SMALL_P][ENTK__CN_SMALL_Q];
+} entk__cn_shift;
+
+static void entk__cn_shift_fix(entk__cn_shift *sh, long x, const int *f) {
+    sh->fx[sh->nfix] = (int)x;
+    memcpy(sh->fix[sh->nfix], f, sizeof(int) * (size_t)sh->nt);
+    ++sh->nfix;
+}
+
+/* Close the side run [r0, x) with offsets ro: kept if long enough for vectors, else its entries become
+ * fixups. */
+static void entk__cn_shift_close(entk__cn_shift *sh, long r0, long x, const long *ro) {
+    long y;
+    int k, f[ENTK__CN_SMALL_Q];
+    if (x <= r0) return;
+    if (x - r0 >= 4 && sh->nrun < ENTK__CN_SMALL_RUNS) {
+        sh->x0[sh->nrun] = r0;
+        sh->x1[sh->nrun] = x;
+        memcpy(sh->off[sh->nrun], ro, sizeof(long) * (size_t)sh->nt);
+        ++sh->nrun;
+        return;
+    }
+    for (y = r0; y < x; ++y) {
+        for (k = 0; k < sh->nt; ++k) f[k] = (int)(y + ro[k]);
+        entk__cn_shift_fix(sh, y, f);
+    }
+}
+
+/* axis v (2: primed rows, 3: primed columns) moved by s kk; source N2 x N3, output n2 x n3 */
+static void entk__cn_shift_init(entk__cn_shift *sh, int v, int s, int h, entk_pad pad, size_t N2, size_t N3,
+                                size_t n2, size_t n3) {
+    const long n = (long)(n2 * n3), Nin = (long)(N2 * N3);
+    const int flat = n3 == N3; /* a constant flat offset exists only when rows keep their length */
+    long x, xa = 0, xb = flat ? n : 0, r0 = -1, ro[ENTK__CN_SMALL_Q];
+    long ax[ENTK__CN_SMALL_Q][ENTK__CN_SMALL_N]; /* the moved axis: source index of each output index */
+    int k;
+    sh->nt = 2 * h + 1;
+    sh->nfix = 0;
+    sh->nrun = 1;
+    sh->masked = 0;
+    sh->n = (size_t)n;
+    for (k = 0; k <= 2 * h; ++k) { /* the interior offset: no wrapping, no padding */
+        const long kk = k <= h ? k : h - k, d = (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0);
+        const size_t no = v == 2 ? n2 : n3;
+        size_t o;
+        sh->off[0][k] = v == 2 ? d * (long)N3 : d;
+        if (-sh->off[0][k] > xa) xa = -sh->off[0][k];
+        if (Nin - sh->off[0][k] < xb) xb = Nin - sh->off[0][k];
+        for (o = 0; o < no; ++o) ax[k][o] = entk__cn_idx(o, (long)s * kk, v == 2 ? N2 : N3, h, pad);
+    }
+    if (xb < xa) xb = xa;
+    sh->x0[0] = xa;
+    sh->x1[0] = xb;
+    for (x = 0; x < n; ++x) {
+        const size_t o2 = (size_t)x / n3, o3 = (size_t)x % n3;
+        int f[ENTK__CN_SMALL_Q], all = 1, same = r0 >= 0;
+        const int inside = x >= xa && x < xb;
+        int regular = inside;
+        for (k = 0; k <= 2 * h; ++k) {
+            const long r = v == 2 ? ax[k][o2] : (long)o2, c = v == 3 ? ax[k][o3] : (long)o3;
+            f[k] = r < 0 || c < 0 ? -1 : (int)((size_t)r * N3 + (size_t)c);
+            if (f[k] < 0) sh->masked = 1, all = 0;
+            if (f[k] != x + sh->off[0][k]) regular = 0;
+            if (same && f[k] - x != ro[k]) same = 0;
+        }
+        if (inside) {
+            if (!regular) entk__cn_shift_fix(sh, x, f);
+            continue;
+        }
+        if (!(all && same)) { /* the side run (if any) ends here */
+            if (r0 >= 0) entk__cn_shift_close(sh, r0, x, ro);
+            r0 = -1;
+            if (all) {
+                r0 = x;
+                for (k = 0; k < sh->nt; ++k) ro[k] = f[k] - x;
+            } else {
+                entk__cn_shift_fix(sh, x, f);
+            }
+        }
+        if (x + 1 == xa || x + 1 == n) { /* side runs do not cross the main run */
+            if (r0 >= 0) entk__cn_shift_close(sh, r0, x + 1, ro);
+            r0 = -1;
+        }
+    }
+}
+
+/* out(x) = sum over present terms k (src[k] != NULL) of term k at x, in order k = 0, 1, .. */
+static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *src, double *out) {
+    const double *p[ENTK__CN_SMALL_Q];
+    int kt[ENTK__CN_SMALL_Q], m = 0, k, t, f, r;
+    for (k = 0; k < sh->nt; ++k)
+        if (src[k]) kt[m++] = k;
+    if (m == 0) { /* cannot happen for the windows of entk_cn (the centre term is always inside) */
+        memset(out, 0, sh->n * sizeof *out);
+        return;
+    }
+    for (r = 0; r < sh->nrun; ++r) {
+        const size_t len = (size_t)(sh->x1[r] - sh->x0[r]);
+        if (len == 0) continue;
+        for (t = 0; t < m; ++t) p[t] = src[kt[t]] + sh->x0[r] + sh->off[r][kt[t]];
+        if (m == 3) {
+            entk__cn_sum3(p[0], p[1], p[2], out + sh->x0[r], len);
+        } else {
+            memcpy(out + sh->x0[r], p[0], len * sizeof *out);
+            for (t = 1; t < m; ++t) entk__cn_addto(p[t], out + sh->x0[r], len);
+        }
+    }
+    if (m == 3 && sh->nt == 3 && !sh->masked) {
+        const double *a = src[0], *b = src[1], *c = src[2];
+        for (f = 0; f < sh->nfix; ++f) {
+            const int *ix = sh->fix[f];
+            out[sh->fx[f]] = (a[ix[0]] + b[ix[1]]) + c[ix[2]];
+        }
+        return;
+    }
+    for (f = 0; f < sh->nfix; ++f) {
+        const int *ix = sh->fix[f];
+        double acc = 0;
+        int first = 1;
+        for (t = 0; t < m; ++t) {
+            const int i = ix[kt[t]];
+            if (i < 0) continue;
+            acc = first ? src[kt[t]][i] : acc + src[kt[t]][i];
+            first = 0;
+        }
+        out[sh->fx[f]] = acc;
+    }
+}
+
+/* The pass tables of block rho for an H x W input (see entk__cn_wsum_init for the axes). */
+static void entk__cn_small_init(entk__cn_shift *s1, entk__cn_shift *s2, size_t H, size_t W, int q, entk_pad pad,
+                                const int rho[4], size_t *Pa) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    const int va = rho[0] != 0 ? 2 : 3, sa = rho[0] != 0 ? rho[0] : rho[2];
+    const int vb = rho[1] != 0 ? 2 : 3, sb = rho[1] != 0 ? rho[1] : rho[3];
+    const size_t n2a = va == 2 ? Ho : H, n3a = va == 3 ? Wo : W;
+    entk__cn_shift_init(s1, va, sa, h, pad, H, W, n2a, n3a);
+    entk__cn_shift_init(s2, vb, sb, h, pad, n2a, n3a, Ho, Wo);
+    *Pa = n2a * n3a;
+}
+
+/* Whole-block window sum (no 1/q^2): m is (H W) x (H W), U scratch of Ho W Pa doubles, out (Ho Wo)^2. */
+static void entk__cn_small_wsum(const entk__cn_shift *s1, const entk__cn_shift *s2, size_t Pa, const double *m,
+                                size_t H, size_t W, int q, entk_pad pad, double *U, double *out) {
+    const int h = (q - 1) / 2;
+    const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
+    const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
+    const size_t P = H * W, Po = Ho * Wo;
+    const double *src[ENTK__CN_SMALL_Q];
+    size_t i, j;
+    int k;
+    for (i = 0; i < Ho; ++i)
+        for (j = 0; j < W; ++j) {
+            for (k = 0; k <= 2 * h; ++k) {
+                const long r = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
+                src[k] = r < 0 ? NULL : m + ((size_t)r * W + j) * P;
+            }
+            entk__cn_shift_apply(s1, src, U + (i * W + j) * Pa);
+        }
+    for (i = 0; i < Ho; ++i)
+        for (j = 0; j < Wo; ++j) {
+            for (k = 0; k <= 2 * h; ++k) {
+                const long c = entk__cn_idx(j, k <= h ? k : h - k, W, h, pad);
+                src[k] = c < 0 ? NULL : U + (i * W + (size_t)c) * Pa;
+            }
+            entk__cn_shift_apply(s2, src, out + (i * Wo + j) * Po);
+        }
+}
+
+/* ucap: the scratch available (doubles) */
+static int entk__cn_small_ok(size_t H, size_t W, int q, size_t ucap) {
+    return H * W <= entk__cn_small_limit && H * W <= ENTK__CN_SMALL_P && H * W * H * W <= ucap &&
+           H <= ENTK__CN_SMALL_N && W <= ENTK__CN_SMALL_N && q <= ENTK__CN_SMALL_Q;
 }
 
 /* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
@@ -603,7 +840,9 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     int rho[4];
     size_t P, nn, Ho, Wo, i;
     double c;
-    if (!m || !out || (!direct && !tmp) || q < 1 || q % 2 != 1 || (n != 1 && n != 2 && n != 4) ||
+    if (!m || !out || (direct != 1 && !tmp) || direct < 0 || direct > 2 || q < 1 || q % 2 != 1 ||
+        (n != 1 && n != 2 && n != 4) || (direct == 2 && (H > ENTK__CN_SMALL_N || W > ENTK__CN_SMALL_N ||
+                                                          q > ENTK__CN_SMALL_Q)) ||
         (flip != 0 && flip != 1) || block < 0 || block >= n * (1 + flip) ||
         (pad != ENTK_PAD_VALID && pad != ENTK_PAD_SAME && pad != ENTK_PAD_CIRCULAR))
         return ENTK_ERR_INVALID_ARG;
@@ -612,8 +851,13 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     entk__cn_rho(n, block, rho);
     Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
-    if (direct) {
+    if (direct == 1) {
         entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
+    } else if (direct == 2) {
+        entk__cn_shift s1, s2;
+        size_t Pa;
+        entk__cn_small_init(&s1, &s2, H, W, q, pad, rho, &Pa);
+        entk__cn_small_wsum(&s1, &s2, Pa, m, H, W, q, pad, tmp, out);
     } else {
         entk__cn_wsum ws;
         size_t j;
@@ -646,52 +890,151 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
     return ENTK_OK;
 }
 
+/* entk__cn_linear for small images: whole blocks through the in-cache window sum, then the affine
+ * update and the nonlinearity row by row (the same operations in the same order as the row path). U:
+ * at least (h w)^2 doubles of scratch. */
+static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
+                                         double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
+                                         const entk_layer *nl, const double *e1, const double *e2) {
+    const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
+    const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
+    const size_t Po = ho * wo;
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    entk_status st;
+    int b;
+    for (b = 0; b < nb; ++b) {
+        const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
+        double *kb = Ko + (size_t)b * S, *tb = To ? To + (size_t)b * S : NULL;
+        entk__cn_shift s1, s2;
+        int rho[4];
+        size_t Pa, t;
+        entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+        entk__cn_small_init(&s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
+        entk__cn_small_wsum(&s1, &s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
+        if (tb && Ti) entk__cn_small_wsum(&s1, &s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
+        for (t = 0; t < Po; ++t) {
+            double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
+            if (tr && Ti) {
+                entk__cn_affine(kr, tr, Po, cw, b2);
+            } else {
+                entk__cn_affine(kr, NULL, Po, cw, b2);
+                if (tr) memcpy(tr, kr, Po * sizeof *tr);
+            }
+            if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        }
+    }
+    return ENTK_OK;
+}
+
+/* Output block-row i (the rows t = (i, j), j < wo) of one stored block: the window sums of K and
+ * Theta through wk and wt (reading Ki, Ti), the affine update and (nl != NULL) the nonlinearity, built
+ * in the L1 rows rowk, rowt and stored to Ko, To at block-row i % oring. Ti == NULL: first layer
+ * (Theta = K); To == NULL: no NTK. */
+static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk, entk__cn_wsum *wt,
+                                        const double *Ki, const double *Ti, double *Ko, double *To, size_t oring,
+                                        double *rowk, double *rowt, size_t i, size_t wo, size_t Po, int stream,
+                                        const entk_layer *nl, const double *e1, const double *e2) {
+    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
+    const size_t ob = (i % oring) * wo;
+    entk_status st;
+    size_t j;
+    entk__cn_wsum_reset(wk);
+    entk__cn_wsum_reset(wt);
+    for (j = 0; j < wo; ++j) {
+        const size_t t = i * wo + j;
+        double *kr = rowk, *tr = To ? rowt : NULL;
+        entk__cn_wsum_entry(wk, Ki, i, j, kr);
+        if (tr && Ti) { /* one sweep for both affine updates */
+            entk__cn_wsum_entry(wt, Ti, i, j, tr);
+            entk__cn_affine(kr, tr, Po, cw, b2);
+        } else {
+            entk__cn_affine(kr, NULL, Po, cw, b2);
+            if (tr) memcpy(tr, kr, Po * sizeof *tr);
+        }
+        if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        entk__cn_store(kr, Ko + (ob + j) * Po, Po, stream);
+        if (tr) entk__cn_store(tr, To + (ob + j) * Po, Po, stream);
+    }
+    return ENTK_OK;
+}
+
 /* A conv / lift / gconv layer from (Ki, Ti) into (Ko, To), one output row t at a time: the window sums
  * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
  * while it is in L1, then is stored. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot
  * memory for two window-sum caches and two rows. */
 static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
-                                   double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
-                                   const entk_layer *nl, const double *e1, const double *e2) {
+                                   double *Ko, double *To, double *U, size_t ucap, size_t S, size_t h,
+                                   size_t w, const entk_layer *nl, const double *e1, const double *e2) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
-    const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
     double *rowk = U + 2 * ns, *rowt = rowk + h * w;
     /* stream only when the layer's kernels (read and written, K and Theta) cannot stay in a last-level
      * cache anyway */
     const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
     entk_status st;
     int b;
+    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2);
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
         entk__cn_wsum wk, wt;
         int rho[4];
-        size_t i, j;
+        size_t i;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
         entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
         entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + ns);
-        for (i = 0; i < ho; ++i) {
-            entk__cn_wsum_reset(&wk);
-            entk__cn_wsum_reset(&wt);
-            for (j = 0; j < wo; ++j) {
-                const size_t t = i * wo + j;
-                double *kr = rowk, *tr = To ? rowt : NULL;
-                entk__cn_wsum_entry(&wk, Ki + src * S, i, j, kr);
-                if (tr && Ti) { /* one sweep for both affine updates */
-                    entk__cn_wsum_entry(&wt, Ti + src * S, i, j, tr);
-                    entk__cn_affine(kr, tr, Po, cw, b2);
-                } else {
-                    entk__cn_affine(kr, NULL, Po, cw, b2);
-                    if (tr) memcpy(tr, kr, Po * sizeof *tr);
-                }
-                if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
-                entk__cn_store(kr, Ko + (size_t)b * S + t * Po, Po, stream);
-                if (tr) entk__cn_store(tr, To + (size_t)b * S + t * Po, Po, stream);
-            }
-        }
+        for (i = 0; i < ho; ++i)
+            if ((st = entk__cn_linear_brow(ly, &wk, &wt, Ki + src * S, Ti ? Ti + src * S : NULL, Ko + (size_t)b * S,
+                                           To ? To + (size_t)b * S : NULL, ho, rowk, rowt, i, wo, Po, stream, nl,
+                                           e1, e2)))
+                return st;
     }
+    entk__cn_store_fence();
+    return ENTK_OK;
+}
+
+/* A chain of M <= ENTK__CN_CHAIN conv layers with same padding, each followed by its nonlinearity
+ * (nls[m] may be NULL), in one sweep over block-rows: layer m's output block-rows go to a ring of 3
+ * block-rows in F, and layer m + 1 builds its block-row i as soon as layer m's block-row i + h is in
+ * the ring (h: layer m + 1's half window, at most 1). The chain thus reads K and Theta from memory
+ * once and writes them once instead of once per layer; the kernels are those of the separate layers
+ * bit for bit (the same row operations). Pair mode only (the self mode computes each layer's
+ * diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]. */
+static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
+                                  const double *Ti, double *Ko, double *To, double *U, double *F, size_t h, size_t w,
+                                  const double *const *e1, const double *const *e2) {
+    static const int id[4] = {1, 0, 0, 1};
+    const size_t P = h * w, R = 3, ns0 = entk__cn_wsum_slots(h, w, ls[0]->q);
+    double *rowk = U + 2 * ns0, *rowt = rowk + P, *rk[ENTK__CN_CHAIN], *rt[ENTK__CN_CHAIN];
+    const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6;
+    entk__cn_wsum wk[ENTK__CN_CHAIN], wt[ENTK__CN_CHAIN];
+    long lag[ENTK__CN_CHAIN], r;
+    entk_status st;
+    int m;
+    entk__cn_wsum_init(&wk[0], h, w, ls[0]->q, ls[0]->pad, id, U);
+    entk__cn_wsum_init(&wt[0], h, w, ls[0]->q, ls[0]->pad, id, U + ns0);
+    lag[0] = 0;
+    for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
+        const size_t ns = entk__cn_wsum_slots(h, w, ls[m]->q);
+        double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
+        entk__cn_wsum_init(&wk[m], h, w, ls[m]->q, ls[m]->pad, id, f);
+        entk__cn_wsum_init(&wt[m], h, w, ls[m]->q, ls[m]->pad, id, f + ns);
+        wk[m].ring = wt[m].ring = R;
+        rk[m - 1] = f + 2 * ns;
+        rt[m - 1] = To ? rk[m - 1] + R * w * P : NULL;
+        lag[m] = lag[m - 1] + (ls[m]->q - 1) / 2;
+    }
+    for (r = 0; r < (long)h + lag[M - 1]; ++r)
+        for (m = 0; m < M; ++m) {
+            const long i = r - lag[m];
+            const int last = m == M - 1;
+            if (i < 0 || i >= (long)h) continue;
+            if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki, m ? rt[m - 1] : Ti,
+                                           last ? Ko : rk[m], last ? To : rt[m], last ? h : R, rowk, rowt, (size_t)i,
+                                           w, P, last ? stream : 0, nls[m], e1[m], e2[m])))
+                return st;
+        }
     entk__cn_store_fence();
     return ENTK_OK;
 }
@@ -774,8 +1117,35 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 entk__cn_diag(ly, Kb[cur], h, w, rec + off);
                 d1 = d2 = rec;
             }
+            if (!rec && ly->kind == ENTK_LAYER_CONV && !entk__cn_small_ok(h, w, ly->q, pl->row_len)) {
+                /* conv [nl] conv [nl] .. with same padding on a large image: one sweep for the chain */
+                const entk_layer *ls[ENTK__CN_CHAIN], *nls[ENTK__CN_CHAIN];
+                const double *f1[ENTK__CN_CHAIN], *f2[ENTK__CN_CHAIN];
+                size_t o = off;
+                int m = 0, x = l;
+                while (m < ENTK__CN_CHAIN && x < pl->red && a->layer[x].kind == ENTK_LAYER_CONV &&
+                       a->layer[x].pad == ENTK_PAD_SAME && (m == 0 || a->layer[x].q <= 3)) {
+                    ls[m] = &a->layer[x];
+                    nls[m] = x + 1 < pl->red && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[x + 1] : NULL;
+                    f1[m] = nls[m] ? d1 + o : NULL;
+                    f2[m] = nls[m] ? d2 + o : NULL;
+                    if (nls[m]) o += P;
+                    x += nls[m] ? 2 : 1;
+                    ++m;
+                }
+                if (m >= 2) {
+                    if ((st = entk__cn_fused(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                                             want_t ? Tb[1 - cur] : NULL, U, U + pl->row_len, h, w, f1, f2)))
+                        return st;
+                    cur = 1 - cur;
+                    first = 0;
+                    off = o;
+                    l = x - 1;
+                    break;
+                }
+            }
             if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
-                                      want_t ? Tb[1 - cur] : NULL, U, S, h, w, nl, nl ? d1 + off : NULL,
+                                      want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,
                                       nl ? d2 + off : NULL)))
                 return st;
             cur = 1 - cur;
@@ -859,10 +1229,14 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 for (i = 0; i < P; ++i) sum += base[i * P + i];
                 sum /= (double)P;
             } else {
-                for (b = 0; b < ng; ++b) {
-                    double sb = 0;
-                    for (i = 0; i < P * P; ++i) sb += base[(size_t)b * S + i];
-                    sum += sb;
+                for (b = 0; b < ng; ++b) { /* four partial sums: a serial sum waits on every add */
+                    const double *v = base + (size_t)b * S;
+                    double sb[4] = {0, 0, 0, 0};
+                    for (i = 0; i + 4 <= P * P; i += 4) {
+                        sb[0] += v[i]; sb[1] += v[i + 1]; sb[2] += v[i + 2]; sb[3] += v[i + 3];
+                    }
+                    for (; i < P * P; ++i) sb[0] += v[i];
+                    sum += (sb[0] + sb[1]) + (sb[2] + sb[3]);
                 }
                 sum /= (double)ng * (double)P * (double)P;
             }
@@ -956,12 +1330,20 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
                                  size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
     const size_t img = C * pl->P0, m2 = n2 * (size_t)ng;
     double *self = NULL;
-    size_t nself, npairs;
+    size_t nself, npairs, done_rows = 0, *left = NULL;
     entk_status st = ENTK_OK;
     long long ns, p, np;
     if ((st = entk__mul(n1 + (sym ? 0 : m2), pl->self_len, &nself))) return st;
     if ((st = entk__mul(n1, n2, &npairs))) return st;
-    if ((st = entk__alloc_doubles(nself, &self))) return st;
+    if (n1 > SIZE_MAX / sizeof *left) return ENTK_ERR_OVERFLOW;
+    /* progress counts finished output rows: each row's pairs left, the pair that empties it ticks */
+    left = (size_t *)ENTK_MALLOC(n1 * sizeof *left);
+    if (!left) return ENTK_ERR_NOMEM;
+    for (p = 0; p < (long long)n1; ++p) left[p] = sym ? n2 - (size_t)p : n2;
+    if ((st = entk__alloc_doubles(nself, &self))) {
+        ENTK_FREE(left);
+        return st;
+    }
     ns = (long long)(n1 + (sym ? 0 : m2));
     np = (long long)npairs;
 #ifdef _OPENMP
@@ -1030,6 +1412,14 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             }
             if (nngp) nngp[i * ldk + j] = ks / (double)ng;
             if (ntk) ntk[i * ldt + j] = ts / (double)ng;
+            {
+                size_t now;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+                now = --left[i];
+                if (now == 0) entk__progress_tick(&done_rows, 1, n1);
+            }
         }
         ENTK_FREE(wk);
     }
@@ -1042,6 +1432,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             }
     }
     ENTK_FREE(self);
+    ENTK_FREE(left);
     return st;
 }
 

@@ -205,6 +205,153 @@ static void check_linalg_notpd_eigen(void) {
 
 /* ==== [end: aarch64 checks linalg] =========================================================== */
 
+/* ==== [section: aarch64 checks cn] =========================================================== */
+#include "entk_cn.h"
+
+static double cn_rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
+
+static void cn_images(double *x, size_t n, uint64_t seed) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (double)(seed >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+    }
+}
+
+/* brute force "conv(q=3,pad=circular,sw,sb) relu" x 2, gap, on N x N images with C channels: the
+ * three kernels (x1 x1, x2 x2, x1 x2) on the full P x P domain, relu in closed form (SPEC §1.1) */
+static void cn_brute(const double *x1, const double *x2, size_t C, size_t N, double sw, double sb, double *k,
+                     double *t) {
+    const size_t P = N * N;
+    double *K[3], *T[3], *Kn, *Tn;
+    const double *xa[3] = {x1, x2, x1}, *xb[3] = {x1, x2, x2}, pi = 3.14159265358979323846;
+    size_t z, u, v, c;
+    int l;
+    Kn = malloc(P * P * sizeof *Kn); Tn = malloc(P * P * sizeof *Tn);
+    for (z = 0; z < 3; ++z) {
+        K[z] = malloc(P * P * sizeof(double)); T[z] = malloc(P * P * sizeof(double));
+        for (u = 0; u < P; ++u)
+            for (v = 0; v < P; ++v) {
+                double s = 0;
+                for (c = 0; c < C; ++c) s += xa[z][c * P + u] * xb[z][c * P + v];
+                K[z][u * P + v] = s / (double)C;
+            }
+    }
+    for (l = 0; l < 2; ++l) {
+        for (z = 0; z < 3; ++z) {
+            for (u = 0; u < P; ++u)
+                for (v = 0; v < P; ++v) {
+                    double sk = 0, st = 0;
+                    int a, b;
+                    for (a = -1; a <= 1; ++a)
+                        for (b = -1; b <= 1; ++b) {
+                            size_t i1 = (u / N + N + a) % N, j1 = (u % N + N + b) % N;
+                            size_t i2 = (v / N + N + a) % N, j2 = (v % N + N + b) % N;
+                            sk += K[z][(i1 * N + j1) * P + i2 * N + j2];
+                            st += T[z][(i1 * N + j1) * P + i2 * N + j2];
+                        }
+                    Kn[u * P + v] = sw * sw * sk / 9 + sb * sb;
+                    Tn[u * P + v] = Kn[u * P + v] + (l == 0 ? 0 : sw * sw * st / 9);
+                }
+            memcpy(K[z], Kn, P * P * sizeof *Kn);
+            memcpy(T[z], Tn, P * P * sizeof *Tn);
+        }
+        for (z = 3; z-- > 0;) { /* relu; the diagonals of z = 0, 1 are read before they change */
+            const double *da = z == 1 ? K[1] : K[0], *db = z == 0 ? K[0] : K[1];
+            for (u = 0; u < P; ++u)
+                for (v = 0; v < P; ++v) {
+                    const double k11 = da[u * P + u], k22 = db[v * P + v], k12 = K[z][u * P + v];
+                    const double s = sqrt(fmax(k11 * k22 - k12 * k12, 0)), th = atan2(s, k12);
+                    Kn[u * P + v] = (s + (pi - th) * k12) / (2 * pi);
+                    Tn[u * P + v] = (pi - th) / (2 * pi) * T[z][u * P + v];
+                }
+            memcpy(K[z], Kn, P * P * sizeof *Kn);
+            memcpy(T[z], Tn, P * P * sizeof *Tn);
+        }
+    }
+    *k = *t = 0;
+    for (u = 0; u < P * P; ++u) { *k += K[2][u]; *t += T[2][u]; }
+    *k /= (double)(P * P);
+    *t /= (double)(P * P);
+    for (z = 0; z < 3; ++z) { free(K[z]); free(T[z]); }
+    free(Kn); free(Tn);
+}
+
+static void check_cn_gram(void) {
+    const size_t C = 2, N = 5, n = 3, img = C * N * N;
+    entk_arch a;
+    double x[3 * 50], K[9], T[9], K0[9], T0[9];
+    size_t i, j, old;
+    cn_images(x, n * img, 3);
+    CHECK(entk_arch_parse("conv(q=3,pad=circular,sw=1.3,sb=0.2) relu conv(q=3,pad=circular,sw=1.3,sb=0.2) relu gap",
+                          &a, NULL, 0) == ENTK_OK, "parse");
+    CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K, n, T, n, 1) == ENTK_OK, "cn kernel");
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) {
+            double k, t;
+            cn_brute(x + i * img, x + j * img, C, N, 1.3, 0.2, &k, &t);
+            CHECK(cn_rel(K[i * n + j], k) < 1e-12 && cn_rel(T[i * n + j], t) < 1e-12,
+                  "cnn (%zu,%zu) vs brute force: K %.17g %.17g T %.17g %.17g", i, j, K[i * n + j], k, T[i * n + j], t);
+        }
+    /* the row path gives the in-cache path's kernels bit for bit; NEON and scalar maps agree to rounding */
+    old = entk_cn_set_small_limit(0);
+    CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K0, n, T0, n, 1) == ENTK_OK, "cn kernel, row path");
+    entk_cn_set_small_limit(old);
+    CHECK(memcmp(K, K0, sizeof K) == 0 && memcmp(T, T0, sizeof T) == 0, "row path != in-cache path");
+    entk_simd_set(ENTK_SIMD_SCALAR);
+    CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K0, n, T0, n, 1) == ENTK_OK, "cn kernel, scalar");
+    entk_simd_set(ENTK_SIMD_NEON);
+    for (i = 0; i < n * n; ++i)
+        CHECK(cn_rel(K[i], K0[i]) < 1e-13 && cn_rel(T[i], T0[i]) < 1e-13, "neon vs scalar entry %zu", i);
+}
+
+/* C4 GCNN with circular padding and gpool: exactly invariant under rotating either input by 90 deg */
+static void check_cn_invariance(void) {
+    const size_t C = 1, N = 6, img = C * N * N;
+    entk_arch a;
+    double x[2 * 36], y[36], k0, t0, k, t, *w;
+    size_t wl = 0, i, jj;
+    int side;
+    cn_images(x, 2 * img, 5);
+    CHECK(entk_arch_parse("lift(n=4,q=3,pad=circular,sb=0.1) relu gconv(q=3,pad=circular) relu gpool dense", &a, NULL,
+                          0) == ENTK_OK, "parse");
+    CHECK(entk_cn_workspace_size(&a, C, N, N, &wl, NULL) == ENTK_OK, "workspace");
+    w = malloc(wl * sizeof *w);
+    CHECK(entk_cn_pair(&a, x, NULL, x + img, NULL, C, N, N, w, &k0, &t0) == ENTK_OK, "pair");
+    for (side = 0; side < 2; ++side) {
+        const double *src = x + (size_t)side * img;
+        for (i = 0; i < N; ++i) /* rot90: (i, j) <- (j, N - 1 - i) */
+            for (jj = 0; jj < N; ++jj) y[i * N + jj] = src[jj * N + (N - 1 - i)];
+        CHECK(entk_cn_pair(&a, side ? x : y, NULL, side ? y : x + img, NULL, C, N, N, w, &k, &t) == ENTK_OK, "pair");
+        CHECK(cn_rel(k, k0) < 1e-12 && cn_rel(t, t0) < 1e-12, "rot90 of input %d: %.17g vs %.17g", side + 1, k, k0);
+    }
+    free(w);
+}
+
+/* the separable window sums (row and in-cache forms) against the direct q^2 form */
+static void check_cn_window(void) {
+    static const entk_pad pads[3] = {ENTK_PAD_VALID, ENTK_PAD_SAME, ENTK_PAD_CIRCULAR};
+    const size_t H = 6, W = 5, P = H * W;
+    double *m = malloc(P * P * sizeof *m), *f = malloc(P * P * sizeof *f), *d = malloc(P * P * sizeof *d);
+    double *s = malloc(P * P * sizeof *s), *tmp = malloc(P * P * sizeof *tmp), worst = 0;
+    int ip, g, q, bad = 0;
+    cn_images(m, P * P, 7);
+    for (q = 1; q <= 5; q += 2)
+        for (ip = 0; ip < 3; ++ip)
+            for (g = 0; g < 8; ++g) {
+                const size_t No = pads[ip] == ENTK_PAD_VALID ? (H - q + 1) * (W - q + 1) : P;
+                size_t e;
+                if (entk_cn_window_sum(m, H, W, q, pads[ip], 4, 1, g, 0, tmp, f) ||
+                    entk_cn_window_sum(m, H, W, q, pads[ip], 4, 1, g, 1, NULL, d) ||
+                    entk_cn_window_sum(m, H, W, q, pads[ip], 4, 1, g, 2, tmp, s)) { ++bad; continue; }
+                for (e = 0; e < No * No; ++e) if (fabs(f[e] - d[e]) > worst) worst = fabs(f[e] - d[e]);
+                if (memcmp(f, s, No * No * sizeof *f) != 0) ++bad;
+            }
+    CHECK(bad == 0 && worst < 1e-13, "window sums: %d failures, fast vs direct %.3g", bad, worst);
+    free(m); free(f); free(d); free(s); free(tmp);
+}
+/* ==== [end: aarch64 checks cn] =============================================================== */
+
 int main(void) {
     printf("entk %s on %s (SLEEF %s)\n", ENTK_VERSION_STRING, entk_simd_name(), entk_sleef_version());
     CHECK(entk_simd_path() == ENTK_SIMD_NEON, "NEON path not selected: %s", entk_simd_name());
@@ -221,6 +368,12 @@ int main(void) {
     check_linalg_cholesky();
     check_linalg_notpd_eigen();
     /* ==== [end: aarch64 main calls linalg] ==== */
+
+    /* ==== [section: aarch64 main calls cn] ==== */
+    check_cn_gram();
+    check_cn_invariance();
+    check_cn_window();
+    /* ==== [end: aarch64 main calls cn] ==== */
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

@@ -338,6 +338,10 @@ Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
                     No = pad == ENTK_PAD_VALID ? (H - q + 1) * (W - q + 1) : P;
                     cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 0, tmp, f), ENTK_OK);
                     cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 1, NULL, d), ENTK_OK);
+                    /* the in-cache path's whole-block form: the same adds in the same order */
+                    cr_assert_eq(entk_cn_window_sum(m, H, W, q, pad, 4, 1, g, 2, tmp, o), ENTK_OK);
+                    cr_assert(memcmp(f, o, No * No * sizeof *f) == 0, "H=%zu W=%zu q=%d pad=%d g=%d: in-cache form",
+                              H, W, q, (int)pad, g);
                     naive_wsum(m, H, W, q, pad, 4, g, o);
                     cr_assert(tu_max_abs_diff(f, d, No * No) < 1e-13, "H=%zu W=%zu q=%d pad=%d g=%d: %g", H, W, q,
                               (int)pad, g, tu_max_abs_diff(f, d, No * No));
@@ -720,4 +724,108 @@ Test(cn_errors, workspace_and_window_sum_arguments) {
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 3, 0, 0, 1, NULL, o), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 0, 0, 0, NULL, o), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 1, 7, 1, NULL, o), ENTK_OK);
+}
+
+/* The in-cache path for small images and the row path give the same kernels bit for bit (the same adds
+ * in the same order), on every padding, windows 1..7, valid shrinking, pools and every group. */
+Test(cn_small, in_cache_path_equals_row_path_bit_for_bit) {
+    static const struct { const char *arch; size_t C, H, W; } cases[] = {
+        {"conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gap dense", 1, 7, 7},
+        {"lift(n=4,q=3,pad=circular,sw=1.4142,sb=0.1) relu gconv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gpool dense",
+         1, 7, 7},
+        {"conv(q=5,pad=same,sb=0.3) erf conv(q=3,pad=valid) relu conv(q=7,pad=circular) gap", 2, 8, 9},
+        {"lift(n=4,flip=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=same) relu avgpool(p=2) gconv(q=3,pad=circular) "
+         "relu gpool dense", 1, 9, 8},
+        {"lift(n=2,q=5,pad=valid) relu gconv(q=1) leaky_relu(a=0.2) rotpool conv(q=3,pad=same) relu flatten", 2, 9, 9},
+        {"conv(q=3,pad=same) relu conv(q=3,pad=same) relu gap", 1, 16, 16},
+        {"conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap", 1, 3, 2},
+    };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        const size_t n = 3, C = cases[c].C, H = cases[c].H, W = cases[c].W;
+        entk_arch a = parse(cases[c].arch);
+        double *x = rand_images(n, C, H, W, 130 + c), K0[9], T0[9], K1[9], T1[9];
+        size_t old = entk_cn_set_small_limit(0);
+        cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, K0, n, T0, n, 1), ENTK_OK, "%s", cases[c].arch);
+        entk_cn_set_small_limit(old);
+        cr_assert_geq(old, H * W, "the default limit covers this case");
+        cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, K1, n, T1, n, 1), ENTK_OK, "%s", cases[c].arch);
+        cr_assert(memcmp(K0, K1, sizeof K0) == 0 && memcmp(T0, T1, sizeof T0) == 0, "%s", cases[c].arch);
+        free(x);
+    }
+}
+
+/* The row path against the brute-force reference too (the other tests run small images, which take the
+ * in-cache path). */
+Test(cn_small, row_path_matches_brute_force) {
+    const size_t old = entk_cn_set_small_limit(0);
+    check_against_ref("conv(q=3,pad=valid) relu conv(q=3,pad=same,sw=1.2,sb=0.1) relu gap dense(sw=0.9,sb=0.3)",
+                      3, 2, 6, 5, 2, 1e-12);
+    check_against_ref("lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=circular) relu gpool dense", 2, 2, 5, 5, 13,
+                      1e-12);
+    entk_cn_set_small_limit(old);
+}
+
+/* Progress: the Gram drivers report finished output rows, increasing, ending at n1 (threads = 1: every
+ * report comes from the one thread). */
+typedef struct { size_t calls, last, total, bad; } prog_rec;
+static void prog_cb(void *user, size_t done, size_t total) {
+    prog_rec *r = user;
+    if (done < r->last || done > total || done == 0) ++r->bad;
+    r->last = done;
+    r->total = total;
+    ++r->calls;
+}
+
+Test(cn_gram, progress_reports_finished_rows) {
+    const size_t C = 1, N = 5;
+    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap");
+    double *x = rand_images(6, C, N, N, 141), K[36], T[36];
+    prog_rec r;
+    int mode;
+    for (mode = 0; mode < 3; ++mode) {
+        memset(&r, 0, sizeof r);
+        entk_set_progress(prog_cb, &r);
+        if (mode == 0) cr_assert_eq(entk_cn_kernel(&a, x, 6, NULL, 0, C, N, N, K, 6, T, 6, 1), ENTK_OK);
+        else if (mode == 1) cr_assert_eq(entk_cn_kernel(&a, x, 4, x, 6, C, N, N, K, 6, T, 6, 1), ENTK_OK);
+        else cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_C4, x, 3, x, 2, C, N, N, K, 2, T, 2, 1), ENTK_OK);
+        entk_set_progress(NULL, NULL);
+        cr_assert_eq(r.bad, 0u, "mode %d", mode);
+        cr_assert_eq(r.total, mode == 0 ? 6u : mode == 1 ? 4u : 3u, "mode %d", mode);
+        cr_assert_eq(r.last, r.total, "mode %d: last report %zu of %zu", mode, r.last, r.total);
+        cr_assert_eq(r.calls, r.total, "mode %d: one report per row", mode);
+    }
+    free(x);
+}
+
+/* Large images (more pixels than the in-cache path takes) run chains of same-padded conv layers in one
+ * sweep in pair mode (entk_cn_pair, off-diagonal Gram entries) while the self records go layer by
+ * layer: a pair (x, x) thus equals the self record's kernel bit for bit, and both match brute force. */
+Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
+    static const char *archs[] = {
+        "conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same,sw=1.3) relu conv(q=1,pad=same) erf conv(q=3,pad=same) "
+        "relu conv(q=3,pad=same,sb=0.2) relu gap dense",
+        "conv(q=5,pad=same) relu conv(q=3,pad=same) conv(q=3,pad=same,sb=0.3) relu conv(q=3,pad=circular) relu "
+        "conv(q=3,pad=same) gap",
+    };
+    const size_t C = 2, H = 17, W = 18, img = C * H * W;
+    size_t c;
+    for (c = 0; c < 2; ++c) {
+        entk_arch a = parse(archs[c]);
+        double *x = rand_images(2, C, H, W, 150 + c), K[4], T[4], k, t, rk, rt, *w, *s0, *s1;
+        size_t wl, sl;
+        cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
+        w = malloc(wl * sizeof *w); s0 = malloc(sl * sizeof *s0); s1 = malloc(sl * sizeof *s1);
+        cr_assert_eq(entk_cn_self(&a, x, C, H, W, s0, w), ENTK_OK);
+        cr_assert_eq(entk_cn_self(&a, x + img, C, H, W, s1, w), ENTK_OK);
+        cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, C, H, W, K, 2, T, 2, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_pair(&a, x, s0, x, s0, C, H, W, w, &k, &t), ENTK_OK);
+        cr_assert(k == K[0] && t == T[0], "%s: pair (x, x) %.17g %.17g vs self %.17g %.17g", archs[c], k, t, K[0], T[0]);
+        cr_assert_eq(entk_cn_pair(&a, x + img, s1, x + img, s1, C, H, W, w, &k, &t), ENTK_OK);
+        cr_assert(k == K[3] && t == T[3], "%s: second input", archs[c]);
+        ref_kernel(&a, x, x + img, C, H, W, &rk, &rt);
+        cr_assert(rel(K[1], rk) < 1e-12 && rel(T[1], rt) < 1e-12, "%s: %.17g %.17g vs %.17g %.17g", archs[c], K[1],
+                  T[1], rk, rt);
+        free(x); free(w); free(s0); free(s1);
+    }
 }

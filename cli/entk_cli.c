@@ -178,14 +178,14 @@ static cli_domain domain_of(const entk_arch *a) {
     return DOMAIN_MLP;
 }
 
+/* The first layer that puts the architecture in domain d, by name. */
 static const char *first_layer_name(const entk_arch *a, cli_domain d) {
     int l;
     for (l = 0; l < a->n_layers; ++l) {
-        entk_layer_kind k = a->layer[l].kind;
-        if (d == DOMAIN_SO3 && (k == ENTK_LAYER_S2LIFT || k == ENTK_LAYER_SO3CONV || k == ENTK_LAYER_SO3POOL ||
-                                k == ENTK_LAYER_ATOMSUM))
-            return k == ENTK_LAYER_S2LIFT ? "s2lift" : k == ENTK_LAYER_SO3CONV ? "so3conv"
-                 : k == ENTK_LAYER_SO3POOL ? "so3pool" : "atomsum";
+        entk_arch one;
+        one.n_layers = 1;
+        one.layer[0] = a->layer[l];
+        if (domain_of(&one) == d) return entk_layer_name(&a->layer[l]);
     }
     return "?";
 }

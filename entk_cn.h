@@ -340,6 +340,11 @@ __attribute__((target("avx2,fma"))) static void entk__cn_sum3_avx2(const double 
         _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
         _mm256_storeu_pd(o + j + 4, _mm256_add_pd(b, _mm256_loadu_pd(r2 + j + 4)));
     }
+    if (j + 4 <= n) { /* short rows (small images): one more vector before the scalar tail */
+        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
+        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
+        j += 4;
+    }
     for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
 }
 __attribute__((target("avx2,fma"))) static void entk__cn_addto_avx2(const double *r, double *o, size_t n) {
@@ -761,17 +766,45 @@ static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *
     }
 }
 
-/* The pass tables of block rho for an H x W input (see entk__cn_wsum_init for the axes). */
-static void entk__cn_small_init(entk__cn_shift *s1, entk__cn_shift *s2, size_t H, size_t W, int q, entk_pad pad,
-                                const int rho[4], size_t *Pa) {
+/* Tables kept across pairs by the Gram drivers (one cache per thread): building them costs a few per
+ * cent of a 7 x 7 pair. Full: tables are built in the caller's locals. */
+#define ENTK__CN_TABS 16
+typedef struct entk__cn_tabcache {
+    int n;
+    long key[ENTK__CN_TABS][8];
+    entk__cn_shift tab[ENTK__CN_TABS];
+} entk__cn_tabcache;
+
+static const entk__cn_shift *entk__cn_shift_get(entk__cn_tabcache *tc, entk__cn_shift *local, int v, int s, int h,
+                                                entk_pad pad, size_t N2, size_t N3, size_t n2, size_t n3) {
+    const long key[8] = {v, s, h, (long)pad, (long)N2, (long)N3, (long)n2, (long)n3};
+    entk__cn_shift *sh = local;
+    int z;
+    if (tc) {
+        for (z = 0; z < tc->n; ++z)
+            if (memcmp(tc->key[z], key, sizeof key) == 0) return &tc->tab[z];
+        if (tc->n < ENTK__CN_TABS) {
+            memcpy(tc->key[tc->n], key, sizeof key);
+            sh = &tc->tab[tc->n++];
+        }
+    }
+    entk__cn_shift_init(sh, v, s, h, pad, N2, N3, n2, n3);
+    return sh;
+}
+
+/* The pass tables of block rho for an H x W input (see entk__cn_wsum_init for the axes), from the
+ * cache tc (may be NULL) or built into l1, l2. */
+static void entk__cn_small_init(entk__cn_tabcache *tc, entk__cn_shift *l1, entk__cn_shift *l2,
+                                const entk__cn_shift **s1, const entk__cn_shift **s2, size_t H, size_t W, int q,
+                                entk_pad pad, const int rho[4], size_t *Pa) {
     const int h = (q - 1) / 2;
     const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
     const int va = rho[0] != 0 ? 2 : 3, sa = rho[0] != 0 ? rho[0] : rho[2];
     const int vb = rho[1] != 0 ? 2 : 3, sb = rho[1] != 0 ? rho[1] : rho[3];
     const size_t n2a = va == 2 ? Ho : H, n3a = va == 3 ? Wo : W;
-    entk__cn_shift_init(s1, va, sa, h, pad, H, W, n2a, n3a);
-    entk__cn_shift_init(s2, vb, sb, h, pad, n2a, n3a, Ho, Wo);
+    *s1 = entk__cn_shift_get(tc, l1, va, sa, h, pad, H, W, n2a, n3a);
+    *s2 = entk__cn_shift_get(tc, l2, vb, sb, h, pad, n2a, n3a, Ho, Wo);
     *Pa = n2a * n3a;
 }
 
@@ -783,22 +816,21 @@ static void entk__cn_small_wsum(const entk__cn_shift *s1, const entk__cn_shift *
     const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
     const size_t P = H * W, Po = Ho * Wo;
     const double *src[ENTK__CN_SMALL_Q];
+    long ci[ENTK__CN_SMALL_Q][ENTK__CN_SMALL_N], ri[ENTK__CN_SMALL_Q];
     size_t i, j;
     int k;
-    for (i = 0; i < Ho; ++i)
+    for (k = 0; k <= 2 * h; ++k)
+        for (j = 0; j < Wo; ++j) ci[k][j] = entk__cn_idx(j, k <= h ? k : h - k, W, h, pad);
+    for (i = 0; i < Ho; ++i) {
+        for (k = 0; k <= 2 * h; ++k) ri[k] = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
         for (j = 0; j < W; ++j) {
-            for (k = 0; k <= 2 * h; ++k) {
-                const long r = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
-                src[k] = r < 0 ? NULL : m + ((size_t)r * W + j) * P;
-            }
+            for (k = 0; k <= 2 * h; ++k) src[k] = ri[k] < 0 ? NULL : m + ((size_t)ri[k] * W + j) * P;
             entk__cn_shift_apply(s1, src, U + (i * W + j) * Pa);
         }
+    }
     for (i = 0; i < Ho; ++i)
         for (j = 0; j < Wo; ++j) {
-            for (k = 0; k <= 2 * h; ++k) {
-                const long c = entk__cn_idx(j, k <= h ? k : h - k, W, h, pad);
-                src[k] = c < 0 ? NULL : U + (i * W + (size_t)c) * Pa;
-            }
+            for (k = 0; k <= 2 * h; ++k) src[k] = ci[k][j] < 0 ? NULL : U + (i * W + (size_t)ci[k][j]) * Pa;
             entk__cn_shift_apply(s2, src, out + (i * Wo + j) * Po);
         }
 }
@@ -854,10 +886,11 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     if (direct == 1) {
         entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
     } else if (direct == 2) {
-        entk__cn_shift s1, s2;
+        entk__cn_shift l1, l2;
+        const entk__cn_shift *s1, *s2;
         size_t Pa;
-        entk__cn_small_init(&s1, &s2, H, W, q, pad, rho, &Pa);
-        entk__cn_small_wsum(&s1, &s2, Pa, m, H, W, q, pad, tmp, out);
+        entk__cn_small_init(NULL, &l1, &l2, &s1, &s2, H, W, q, pad, rho, &Pa);
+        entk__cn_small_wsum(s1, s2, Pa, m, H, W, q, pad, tmp, out);
     } else {
         entk__cn_wsum ws;
         size_t j;
@@ -895,7 +928,8 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
  * at least (h w)^2 doubles of scratch. */
 static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                          double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
-                                         const entk_layer *nl, const double *e1, const double *e2) {
+                                         const entk_layer *nl, const double *e1, const double *e2,
+                                         entk__cn_tabcache *tc) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo;
@@ -905,13 +939,14 @@ static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, c
     for (b = 0; b < nb; ++b) {
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
         double *kb = Ko + (size_t)b * S, *tb = To ? To + (size_t)b * S : NULL;
-        entk__cn_shift s1, s2;
+        entk__cn_shift l1, l2;
+        const entk__cn_shift *s1, *s2;
         int rho[4];
         size_t Pa, t;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
-        entk__cn_small_init(&s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
-        entk__cn_small_wsum(&s1, &s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
-        if (tb && Ti) entk__cn_small_wsum(&s1, &s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
+        entk__cn_small_init(tc, &l1, &l2, &s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
+        entk__cn_small_wsum(s1, s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
+        if (tb && Ti) entk__cn_small_wsum(s1, s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
         for (t = 0; t < Po; ++t) {
             double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
             if (tr && Ti) {
@@ -964,7 +999,8 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
  * memory for two window-sum caches and two rows. */
 static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                    double *Ko, double *To, double *U, size_t ucap, size_t S, size_t h,
-                                   size_t w, const entk_layer *nl, const double *e1, const double *e2) {
+                                   size_t w, const entk_layer *nl, const double *e1, const double *e2,
+                                   entk__cn_tabcache *tc) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
@@ -974,7 +1010,7 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
     const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
     entk_status st;
     int b;
-    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2);
+    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2, tc);
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
@@ -1082,7 +1118,8 @@ static void entk__cn_diag(const entk_layer *ly, const double *M, size_t h, size_
 static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
                                 const double *x2, size_t C, size_t H, size_t W, const double *d1,
                                 const double *d2, double *rec, int want_t, double *work, double *kout,
-                                double *tout) {
+                                double *tout,
+                                entk__cn_tabcache *tc) {
     const size_t S = pl->blk, nS = (size_t)pl->ng_max * S;
     double *Kb[2], *Tb[2], *U = work + 4 * nS;
     size_t h = H, w = W, P = H * W, off = 0, i, j, c;
@@ -1146,7 +1183,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
             }
             if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                       want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,
-                                      nl ? d2 + off : NULL)))
+                                      nl ? d2 + off : NULL, tc)))
                 return st;
             cur = 1 - cur;
             ng = nb;
@@ -1276,7 +1313,7 @@ ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t 
     if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
     if (!x || !self || !work) return ENTK_ERR_INVALID_ARG;
     if ((st = entk__check_finite(x, C * pl.P0))) return st;
-    return entk__cn_run(arch, &pl, x, x, C, H, W, NULL, NULL, self, 1, work, &k, &t);
+    return entk__cn_run(arch, &pl, x, x, C, H, W, NULL, NULL, self, 1, work, &k, &t, NULL);
 }
 
 ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
@@ -1290,15 +1327,15 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
     if ((st = entk__check_finite(x1, C * pl.P0)) || (st = entk__check_finite(x2, C * pl.P0))) return st;
     own = work + (pl.work_len - 2 * pl.self_len);
     if (!self1) {
-        if ((st = entk__cn_run(arch, &pl, x1, x1, C, H, W, NULL, NULL, own, 1, work, &kk, &tt))) return st;
+        if ((st = entk__cn_run(arch, &pl, x1, x1, C, H, W, NULL, NULL, own, 1, work, &kk, &tt, NULL))) return st;
         self1 = own;
     }
     if (!self2) {
         double *o2 = own + pl.self_len;
-        if ((st = entk__cn_run(arch, &pl, x2, x2, C, H, W, NULL, NULL, o2, 1, work, &kk, &tt))) return st;
+        if ((st = entk__cn_run(arch, &pl, x2, x2, C, H, W, NULL, NULL, o2, 1, work, &kk, &tt, NULL))) return st;
         self2 = o2;
     }
-    if ((st = entk__cn_run(arch, &pl, x1, x2, C, H, W, self1, self2, NULL, t != NULL, work, &kk, &tt)))
+    if ((st = entk__cn_run(arch, &pl, x1, x2, C, H, W, self1, self2, NULL, t != NULL, work, &kk, &tt, NULL)))
         return st;
     if ((st = entk__cn_finish(arch, &pl, self1, self2, &kk, &tt))) return st;
     *k = kk;
@@ -1354,6 +1391,9 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
     {
         double *wk = NULL;
         entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
+        /* small images: the in-cache path's tables, kept across this thread's pairs (optional) */
+        entk__cn_tabcache *tc = pl->P0 <= ENTK__CN_SMALL_P ? (entk__cn_tabcache *)ENTK_MALLOC(sizeof *tc) : NULL;
+        if (tc) tc->n = 0;
         if (lst) {
 #ifdef _OPENMP
 #pragma omp critical(entk__cn_err)
@@ -1368,7 +1408,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             double kk, tt;
             if (!wk) continue;
             lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, ntk != NULL,
-                               wk, &kk, &tt);
+                               wk, &kk, &tt, tc);
             if (lst) {
 #ifdef _OPENMP
 #pragma omp critical(entk__cn_err)
@@ -1398,7 +1438,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
                 lst = ENTK_OK;
                 if (!(sym && i == j))
                     lst = entk__cn_run(a, pl, x1 + i * img, x2g + jg * img, C, H, W, s1, s2, NULL, ntk != NULL,
-                                       wk, &kk, &tt);
+                                       wk, &kk, &tt, tc);
                 if (!lst) lst = entk__cn_finish(a, pl, s1, s2, &kk, &tt);
                 if (lst) {
 #ifdef _OPENMP
@@ -1422,6 +1462,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             }
         }
         ENTK_FREE(wk);
+        ENTK_FREE(tc);
     }
     if (!st && sym) {
         size_t i, j;

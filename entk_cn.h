@@ -178,7 +178,9 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 #define ENTK__CN_SMALL_N 32  /* largest side */
 #define ENTK__CN_SMALL_Q 7   /* largest window */
 #define ENTK__CN_SMALL_P 256 /* largest H W */
+#ifndef ENTK__CN_CHAIN        /* private; overridable only to measure the fusion (1: none) */
 #define ENTK__CN_CHAIN 3     /* longest chain of conv layers fused into one sweep (entk__cn_fused) */
+#endif
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */

@@ -377,6 +377,44 @@ __attribute__((target("avx2,fma"))) static void entk__cn_affine_avx2(double *k, 
 }
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_NEON
+/* adds and separate multiplies only (vmulq then vaddq, never vfmaq): bit-identical to the scalar path */
+static void entk__cn_sum3_neon(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float64x2_t a = vaddq_f64(vld1q_f64(r0 + j), vld1q_f64(r1 + j));
+        const float64x2_t b = vaddq_f64(vld1q_f64(r0 + j + 2), vld1q_f64(r1 + j + 2));
+        vst1q_f64(o + j, vaddq_f64(a, vld1q_f64(r2 + j)));
+        vst1q_f64(o + j + 2, vaddq_f64(b, vld1q_f64(r2 + j + 2)));
+    }
+    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
+}
+static void entk__cn_addto_neon(const double *r, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 2 <= n; j += 2) vst1q_f64(o + j, vaddq_f64(vld1q_f64(o + j), vld1q_f64(r + j)));
+    for (; j < n; ++j) o[j] += r[j];
+}
+static void entk__cn_affine_neon(double *k, double *t, size_t n, double cw, double b2) {
+    const float64x2_t vc = vdupq_n_f64(cw), vb = vdupq_n_f64(b2);
+    size_t e = 0;
+    if (!t) {
+        for (; e + 2 <= n; e += 2) vst1q_f64(k + e, vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb));
+        for (; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (; e + 2 <= n; e += 2) {
+        const float64x2_t kv = vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb);
+        vst1q_f64(k + e, kv);
+        vst1q_f64(t + e, vaddq_f64(kv, vmulq_f64(vc, vld1q_f64(t + e))));
+    }
+    for (; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+#endif /* ENTK__HAVE_NEON */
+
 /* Copy a finished output row to the kernel array. The row was built in L1; for kernels too large
  * for the caches, streaming stores skip reading the destination lines first (a third of a layer's
  * memory traffic). */
@@ -407,17 +445,26 @@ static void entk__cn_sum3(const double *r0, const double *r1, const double *r2, 
 #if ENTK__HAVE_AVX2
     if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_sum3_avx2(r0, r1, r2, o, n); return; }
 #endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_sum3_neon(r0, r1, r2, o, n); return; }
+#endif
     entk__cn_sum3_scalar(r0, r1, r2, o, n);
 }
 static void entk__cn_addto(const double *r, double *o, size_t n) {
 #if ENTK__HAVE_AVX2
     if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_addto_avx2(r, o, n); return; }
 #endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_addto_neon(r, o, n); return; }
+#endif
     entk__cn_addto_scalar(r, o, n);
 }
 static void entk__cn_affine(double *k, double *t, size_t n, double cw, double b2) {
 #if ENTK__HAVE_AVX2
     if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_affine_avx2(k, t, n, cw, b2); return; }
+#endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_affine_neon(k, t, n, cw, b2); return; }
 #endif
     entk__cn_affine_scalar(k, t, n, cw, b2);
 }

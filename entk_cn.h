@@ -151,7 +151,7 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
  * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
  * flip). direct = 0 uses the separable two-pass form (tmp: min(q, W) H W doubles), direct = 1 the q^2
  * gather per entry (tmp unused, may be NULL), direct = 2 the separable form of the in-cache path for
- * small images (H, W <= 32, q <= 7, else ENTK_ERR_INVALID_ARG; tmp: (H W)^2 doubles). 0 and 2 give the
+ * small images (H, W <= 32, H W <= 256, q <= 7, else ENTK_ERR_INVALID_ARG; tmp: (H W)^2 doubles). 0 and 2 give the
  * same values bit for bit; the direct form agrees with them to rounding. */
 ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
                                        int flip, int block, int direct, double *tmp, double *out);
@@ -928,7 +928,7 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     double c;
     if (!m || !out || (direct != 1 && !tmp) || direct < 0 || direct > 2 || q < 1 || q % 2 != 1 ||
         (n != 1 && n != 2 && n != 4) || (direct == 2 && (H > ENTK__CN_SMALL_N || W > ENTK__CN_SMALL_N ||
-                                                          q > ENTK__CN_SMALL_Q)) ||
+                                                          H * W > ENTK__CN_SMALL_P || q > ENTK__CN_SMALL_Q)) ||
         (flip != 0 && flip != 1) || block < 0 || block >= n * (1 + flip) ||
         (pad != ENTK_PAD_VALID && pad != ENTK_PAD_SAME && pad != ENTK_PAD_CIRCULAR))
         return ENTK_ERR_INVALID_ARG;

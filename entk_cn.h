@@ -67,7 +67,12 @@
  * PERFORMANCE NOTE
  *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
  *   2q (HW)^2 adds per kernel, and one read and one write of K and Theta ((HW)^2 doubles each) from
- *   memory; the maps dominate unless they run vectorised. Build with -O3 for the vectorised row sums.
+ *   memory per layer (per fused chain on large images); the maps dominate unless they run vectorised.
+ *   Build with -O3 for the vectorised row sums. Measured (bench/bench_cn, AVX2, shared 2-core Zen 3):
+ *   7 x 7 demo CNN about 63 us per pair (row path 83 us), C4 GCNN about 245 us (row path 326 us), of
+ *   which the relu maps are two thirds; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 270 ms
+ *   per pair, of which 170 ms maps and 100 ms window sums, which run out of L3 (their inputs are
+ *   re-read from the ring or memory by each block-row; tiling the primed index would keep them in L2).
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
@@ -146,7 +151,7 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
  * (Wo likewise) and Ho = H otherwise; rho as in GROUP CONVENTION for the group (n, flip), block < n (1 +
  * flip). direct = 0 uses the separable two-pass form (tmp: min(q, W) H W doubles), direct = 1 the q^2
  * gather per entry (tmp unused, may be NULL), direct = 2 the separable form of the in-cache path for
- * small images (H, W <= 32, q <= 7, else ENTK_ERR_INVALID_ARG; tmp: (H W)^2 doubles). 0 and 2 give the
+ * small images (H, W <= 32, H W <= 256, q <= 7, else ENTK_ERR_INVALID_ARG; tmp: (H W)^2 doubles). 0 and 2 give the
  * same values bit for bit; the direct form agrees with them to rounding. */
 ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int q, entk_pad pad, int n,
                                        int flip, int block, int direct, double *tmp, double *out);
@@ -178,7 +183,9 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 #define ENTK__CN_SMALL_N 32  /* largest side */
 #define ENTK__CN_SMALL_Q 7   /* largest window */
 #define ENTK__CN_SMALL_P 256 /* largest H W */
+#ifndef ENTK__CN_CHAIN        /* private; overridable only to measure the fusion (1: none) */
 #define ENTK__CN_CHAIN 3     /* longest chain of conv layers fused into one sweep (entk__cn_fused) */
+#endif
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
@@ -340,6 +347,11 @@ __attribute__((target("avx2,fma"))) static void entk__cn_sum3_avx2(const double 
         _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
         _mm256_storeu_pd(o + j + 4, _mm256_add_pd(b, _mm256_loadu_pd(r2 + j + 4)));
     }
+    if (j + 4 <= n) { /* short rows (small images): one more vector before the scalar tail */
+        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
+        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
+        j += 4;
+    }
     for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
 }
 __attribute__((target("avx2,fma"))) static void entk__cn_addto_avx2(const double *r, double *o, size_t n) {
@@ -369,6 +381,44 @@ __attribute__((target("avx2,fma"))) static void entk__cn_affine_avx2(double *k, 
     }
 }
 #endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+/* adds and separate multiplies only (vmulq then vaddq, never vfmaq): bit-identical to the scalar path */
+static void entk__cn_sum3_neon(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float64x2_t a = vaddq_f64(vld1q_f64(r0 + j), vld1q_f64(r1 + j));
+        const float64x2_t b = vaddq_f64(vld1q_f64(r0 + j + 2), vld1q_f64(r1 + j + 2));
+        vst1q_f64(o + j, vaddq_f64(a, vld1q_f64(r2 + j)));
+        vst1q_f64(o + j + 2, vaddq_f64(b, vld1q_f64(r2 + j + 2)));
+    }
+    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
+}
+static void entk__cn_addto_neon(const double *r, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 2 <= n; j += 2) vst1q_f64(o + j, vaddq_f64(vld1q_f64(o + j), vld1q_f64(r + j)));
+    for (; j < n; ++j) o[j] += r[j];
+}
+static void entk__cn_affine_neon(double *k, double *t, size_t n, double cw, double b2) {
+    const float64x2_t vc = vdupq_n_f64(cw), vb = vdupq_n_f64(b2);
+    size_t e = 0;
+    if (!t) {
+        for (; e + 2 <= n; e += 2) vst1q_f64(k + e, vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb));
+        for (; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (; e + 2 <= n; e += 2) {
+        const float64x2_t kv = vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb);
+        vst1q_f64(k + e, kv);
+        vst1q_f64(t + e, vaddq_f64(kv, vmulq_f64(vc, vld1q_f64(t + e))));
+    }
+    for (; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+#endif /* ENTK__HAVE_NEON */
 
 /* Copy a finished output row to the kernel array. The row was built in L1; for kernels too large
  * for the caches, streaming stores skip reading the destination lines first (a third of a layer's
@@ -400,17 +450,26 @@ static void entk__cn_sum3(const double *r0, const double *r1, const double *r2, 
 #if ENTK__HAVE_AVX2
     if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_sum3_avx2(r0, r1, r2, o, n); return; }
 #endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_sum3_neon(r0, r1, r2, o, n); return; }
+#endif
     entk__cn_sum3_scalar(r0, r1, r2, o, n);
 }
 static void entk__cn_addto(const double *r, double *o, size_t n) {
 #if ENTK__HAVE_AVX2
     if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_addto_avx2(r, o, n); return; }
 #endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_addto_neon(r, o, n); return; }
+#endif
     entk__cn_addto_scalar(r, o, n);
 }
 static void entk__cn_affine(double *k, double *t, size_t n, double cw, double b2) {
 #if ENTK__HAVE_AVX2
     if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_affine_avx2(k, t, n, cw, b2); return; }
+#endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_affine_neon(k, t, n, cw, b2); return; }
 #endif
     entk__cn_affine_scalar(k, t, n, cw, b2);
 }
@@ -761,17 +820,45 @@ static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *
     }
 }
 
-/* The pass tables of block rho for an H x W input (see entk__cn_wsum_init for the axes). */
-static void entk__cn_small_init(entk__cn_shift *s1, entk__cn_shift *s2, size_t H, size_t W, int q, entk_pad pad,
-                                const int rho[4], size_t *Pa) {
+/* Tables kept across pairs by the Gram drivers (one cache per thread): building them costs a few per
+ * cent of a 7 x 7 pair. Full: tables are built in the caller's locals. */
+#define ENTK__CN_TABS 16
+typedef struct entk__cn_tabcache {
+    int n;
+    long key[ENTK__CN_TABS][8];
+    entk__cn_shift tab[ENTK__CN_TABS];
+} entk__cn_tabcache;
+
+static const entk__cn_shift *entk__cn_shift_get(entk__cn_tabcache *tc, entk__cn_shift *local, int v, int s, int h,
+                                                entk_pad pad, size_t N2, size_t N3, size_t n2, size_t n3) {
+    const long key[8] = {v, s, h, (long)pad, (long)N2, (long)N3, (long)n2, (long)n3};
+    entk__cn_shift *sh = local;
+    int z;
+    if (tc) {
+        for (z = 0; z < tc->n; ++z)
+            if (memcmp(tc->key[z], key, sizeof key) == 0) return &tc->tab[z];
+        if (tc->n < ENTK__CN_TABS) {
+            memcpy(tc->key[tc->n], key, sizeof key);
+            sh = &tc->tab[tc->n++];
+        }
+    }
+    entk__cn_shift_init(sh, v, s, h, pad, N2, N3, n2, n3);
+    return sh;
+}
+
+/* The pass tables of block rho for an H x W input (see entk__cn_wsum_init for the axes), from the
+ * cache tc (may be NULL) or built into l1, l2. */
+static void entk__cn_small_init(entk__cn_tabcache *tc, entk__cn_shift *l1, entk__cn_shift *l2,
+                                const entk__cn_shift **s1, const entk__cn_shift **s2, size_t H, size_t W, int q,
+                                entk_pad pad, const int rho[4], size_t *Pa) {
     const int h = (q - 1) / 2;
     const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
     const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
     const int va = rho[0] != 0 ? 2 : 3, sa = rho[0] != 0 ? rho[0] : rho[2];
     const int vb = rho[1] != 0 ? 2 : 3, sb = rho[1] != 0 ? rho[1] : rho[3];
     const size_t n2a = va == 2 ? Ho : H, n3a = va == 3 ? Wo : W;
-    entk__cn_shift_init(s1, va, sa, h, pad, H, W, n2a, n3a);
-    entk__cn_shift_init(s2, vb, sb, h, pad, n2a, n3a, Ho, Wo);
+    *s1 = entk__cn_shift_get(tc, l1, va, sa, h, pad, H, W, n2a, n3a);
+    *s2 = entk__cn_shift_get(tc, l2, vb, sb, h, pad, n2a, n3a, Ho, Wo);
     *Pa = n2a * n3a;
 }
 
@@ -783,22 +870,21 @@ static void entk__cn_small_wsum(const entk__cn_shift *s1, const entk__cn_shift *
     const size_t Wo = pad == ENTK_PAD_VALID ? W - (size_t)q + 1 : W;
     const size_t P = H * W, Po = Ho * Wo;
     const double *src[ENTK__CN_SMALL_Q];
+    long ci[ENTK__CN_SMALL_Q][ENTK__CN_SMALL_N], ri[ENTK__CN_SMALL_Q];
     size_t i, j;
     int k;
-    for (i = 0; i < Ho; ++i)
+    for (k = 0; k <= 2 * h; ++k)
+        for (j = 0; j < Wo; ++j) ci[k][j] = entk__cn_idx(j, k <= h ? k : h - k, W, h, pad);
+    for (i = 0; i < Ho; ++i) {
+        for (k = 0; k <= 2 * h; ++k) ri[k] = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
         for (j = 0; j < W; ++j) {
-            for (k = 0; k <= 2 * h; ++k) {
-                const long r = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
-                src[k] = r < 0 ? NULL : m + ((size_t)r * W + j) * P;
-            }
+            for (k = 0; k <= 2 * h; ++k) src[k] = ri[k] < 0 ? NULL : m + ((size_t)ri[k] * W + j) * P;
             entk__cn_shift_apply(s1, src, U + (i * W + j) * Pa);
         }
+    }
     for (i = 0; i < Ho; ++i)
         for (j = 0; j < Wo; ++j) {
-            for (k = 0; k <= 2 * h; ++k) {
-                const long c = entk__cn_idx(j, k <= h ? k : h - k, W, h, pad);
-                src[k] = c < 0 ? NULL : U + (i * W + (size_t)c) * Pa;
-            }
+            for (k = 0; k <= 2 * h; ++k) src[k] = ci[k][j] < 0 ? NULL : U + (i * W + (size_t)ci[k][j]) * Pa;
             entk__cn_shift_apply(s2, src, out + (i * Wo + j) * Po);
         }
 }
@@ -842,7 +928,7 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     double c;
     if (!m || !out || (direct != 1 && !tmp) || direct < 0 || direct > 2 || q < 1 || q % 2 != 1 ||
         (n != 1 && n != 2 && n != 4) || (direct == 2 && (H > ENTK__CN_SMALL_N || W > ENTK__CN_SMALL_N ||
-                                                          q > ENTK__CN_SMALL_Q)) ||
+                                                          H * W > ENTK__CN_SMALL_P || q > ENTK__CN_SMALL_Q)) ||
         (flip != 0 && flip != 1) || block < 0 || block >= n * (1 + flip) ||
         (pad != ENTK_PAD_VALID && pad != ENTK_PAD_SAME && pad != ENTK_PAD_CIRCULAR))
         return ENTK_ERR_INVALID_ARG;
@@ -854,10 +940,11 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
     if (direct == 1) {
         entk__cn_wsum_direct(m, H, W, q, pad, rho, out);
     } else if (direct == 2) {
-        entk__cn_shift s1, s2;
+        entk__cn_shift l1, l2;
+        const entk__cn_shift *s1, *s2;
         size_t Pa;
-        entk__cn_small_init(&s1, &s2, H, W, q, pad, rho, &Pa);
-        entk__cn_small_wsum(&s1, &s2, Pa, m, H, W, q, pad, tmp, out);
+        entk__cn_small_init(NULL, &l1, &l2, &s1, &s2, H, W, q, pad, rho, &Pa);
+        entk__cn_small_wsum(s1, s2, Pa, m, H, W, q, pad, tmp, out);
     } else {
         entk__cn_wsum ws;
         size_t j;
@@ -895,7 +982,8 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
  * at least (h w)^2 doubles of scratch. */
 static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                          double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
-                                         const entk_layer *nl, const double *e1, const double *e2) {
+                                         const entk_layer *nl, const double *e1, const double *e2,
+                                         entk__cn_tabcache *tc) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo;
@@ -905,13 +993,14 @@ static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, c
     for (b = 0; b < nb; ++b) {
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
         double *kb = Ko + (size_t)b * S, *tb = To ? To + (size_t)b * S : NULL;
-        entk__cn_shift s1, s2;
+        entk__cn_shift l1, l2;
+        const entk__cn_shift *s1, *s2;
         int rho[4];
         size_t Pa, t;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
-        entk__cn_small_init(&s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
-        entk__cn_small_wsum(&s1, &s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
-        if (tb && Ti) entk__cn_small_wsum(&s1, &s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
+        entk__cn_small_init(tc, &l1, &l2, &s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
+        entk__cn_small_wsum(s1, s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
+        if (tb && Ti) entk__cn_small_wsum(s1, s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
         for (t = 0; t < Po; ++t) {
             double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
             if (tr && Ti) {
@@ -964,7 +1053,8 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
  * memory for two window-sum caches and two rows. */
 static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                    double *Ko, double *To, double *U, size_t ucap, size_t S, size_t h,
-                                   size_t w, const entk_layer *nl, const double *e1, const double *e2) {
+                                   size_t w, const entk_layer *nl, const double *e1, const double *e2,
+                                   entk__cn_tabcache *tc) {
     const size_t ho = ly->pad == ENTK_PAD_VALID ? h - (size_t)ly->q + 1 : h;
     const size_t wo = ly->pad == ENTK_PAD_VALID ? w - (size_t)ly->q + 1 : w;
     const size_t Po = ho * wo, ns = entk__cn_wsum_slots(h, w, ly->q);
@@ -974,7 +1064,7 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
     const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
     entk_status st;
     int b;
-    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2);
+    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2, tc);
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
@@ -1082,7 +1172,8 @@ static void entk__cn_diag(const entk_layer *ly, const double *M, size_t h, size_
 static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
                                 const double *x2, size_t C, size_t H, size_t W, const double *d1,
                                 const double *d2, double *rec, int want_t, double *work, double *kout,
-                                double *tout) {
+                                double *tout,
+                                entk__cn_tabcache *tc) {
     const size_t S = pl->blk, nS = (size_t)pl->ng_max * S;
     double *Kb[2], *Tb[2], *U = work + 4 * nS;
     size_t h = H, w = W, P = H * W, off = 0, i, j, c;
@@ -1146,7 +1237,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
             }
             if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                       want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,
-                                      nl ? d2 + off : NULL)))
+                                      nl ? d2 + off : NULL, tc)))
                 return st;
             cur = 1 - cur;
             ng = nb;
@@ -1276,7 +1367,7 @@ ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t 
     if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
     if (!x || !self || !work) return ENTK_ERR_INVALID_ARG;
     if ((st = entk__check_finite(x, C * pl.P0))) return st;
-    return entk__cn_run(arch, &pl, x, x, C, H, W, NULL, NULL, self, 1, work, &k, &t);
+    return entk__cn_run(arch, &pl, x, x, C, H, W, NULL, NULL, self, 1, work, &k, &t, NULL);
 }
 
 ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
@@ -1290,15 +1381,15 @@ ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const 
     if ((st = entk__check_finite(x1, C * pl.P0)) || (st = entk__check_finite(x2, C * pl.P0))) return st;
     own = work + (pl.work_len - 2 * pl.self_len);
     if (!self1) {
-        if ((st = entk__cn_run(arch, &pl, x1, x1, C, H, W, NULL, NULL, own, 1, work, &kk, &tt))) return st;
+        if ((st = entk__cn_run(arch, &pl, x1, x1, C, H, W, NULL, NULL, own, 1, work, &kk, &tt, NULL))) return st;
         self1 = own;
     }
     if (!self2) {
         double *o2 = own + pl.self_len;
-        if ((st = entk__cn_run(arch, &pl, x2, x2, C, H, W, NULL, NULL, o2, 1, work, &kk, &tt))) return st;
+        if ((st = entk__cn_run(arch, &pl, x2, x2, C, H, W, NULL, NULL, o2, 1, work, &kk, &tt, NULL))) return st;
         self2 = o2;
     }
-    if ((st = entk__cn_run(arch, &pl, x1, x2, C, H, W, self1, self2, NULL, t != NULL, work, &kk, &tt)))
+    if ((st = entk__cn_run(arch, &pl, x1, x2, C, H, W, self1, self2, NULL, t != NULL, work, &kk, &tt, NULL)))
         return st;
     if ((st = entk__cn_finish(arch, &pl, self1, self2, &kk, &tt))) return st;
     *k = kk;
@@ -1354,6 +1445,9 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
     {
         double *wk = NULL;
         entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
+        /* small images: the in-cache path's tables, kept across this thread's pairs (optional) */
+        entk__cn_tabcache *tc = pl->P0 <= ENTK__CN_SMALL_P ? (entk__cn_tabcache *)ENTK_MALLOC(sizeof *tc) : NULL;
+        if (tc) tc->n = 0;
         if (lst) {
 #ifdef _OPENMP
 #pragma omp critical(entk__cn_err)
@@ -1368,7 +1462,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             double kk, tt;
             if (!wk) continue;
             lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, ntk != NULL,
-                               wk, &kk, &tt);
+                               wk, &kk, &tt, tc);
             if (lst) {
 #ifdef _OPENMP
 #pragma omp critical(entk__cn_err)
@@ -1398,7 +1492,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
                 lst = ENTK_OK;
                 if (!(sym && i == j))
                     lst = entk__cn_run(a, pl, x1 + i * img, x2g + jg * img, C, H, W, s1, s2, NULL, ntk != NULL,
-                                       wk, &kk, &tt);
+                                       wk, &kk, &tt, tc);
                 if (!lst) lst = entk__cn_finish(a, pl, s1, s2, &kk, &tt);
                 if (lst) {
 #ifdef _OPENMP
@@ -1422,6 +1516,7 @@ static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, co
             }
         }
         ENTK_FREE(wk);
+        ENTK_FREE(tc);
     }
     if (!st && sym) {
         size_t i, j;

@@ -86,12 +86,21 @@ static void do_gram(void *p) {
 
 /* Bytes moved by one pair under the model of the implementation: per linear layer and stored block,
  * for K and Theta each, the input kernel read once and the output written once (the first pass's slabs
- * and the output row stay in cache through the second pass, the affine update and the fused map). */
-static double model_bytes(const entk_arch *a, size_t H, size_t W, int ntk) {
+ * and the output row stay in cache through the second pass, the affine update and the fused map).
+ * chain: pair mode on a large image runs chains of up to 3 same-padded conv layers (later ones q <= 3)
+ * in one sweep, which reads its input and writes its output once (entk__cn_fused). */
+static double model_bytes(const entk_arch *a, size_t H, size_t W, int ntk, int chain) {
     double bytes = 0;
-    int l, ng = 1;
+    int l, ng = 1, m = 0;
     for (l = 0; l < a->n_layers; ++l) {
         const entk_layer *ly = &a->layer[l];
+        if (ly->kind == ENTK_LAYER_GAP || ly->kind == ENTK_LAYER_GPOOL || ly->kind == ENTK_LAYER_FLATTEN) break;
+        if (ly->kind == ENTK_LAYER_NONLIN) continue;
+        if (chain && ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME && m > 0 && m < 3 && ly->q <= 3) {
+            ++m; /* inside the chain: nothing through memory */
+            continue;
+        }
+        m = chain && ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME ? 1 : 0;
         if (ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV) {
             size_t ho = ly->pad == ENTK_PAD_VALID ? H - ly->q + 1 : H, wo = ly->pad == ENTK_PAD_VALID ? W - ly->q + 1 : W;
             double pin = (double)(H * W), pout = (double)(ho * wo);
@@ -119,6 +128,21 @@ static double map_elems(const entk_arch *a, size_t H, size_t W) {
     return n;
 }
 
+static double map_elems(const entk_arch *a, size_t H, size_t W);
+
+/* CPU seconds per pair (self records precomputed), 200 pairs per sample */
+static double pair_cpu(pair_arg *q) {
+    int r;
+    double best = 1e30;
+    for (r = 0; r < 7; ++r) {
+        double t0 = cpu_now();
+        int z;
+        for (z = 0; z < 200; ++z) do_pair(q);
+        if (cpu_now() - t0 < best) best = cpu_now() - t0;
+    }
+    return best / 200;
+}
+
 /* The demo's nets on 7 x 7 single-channel images: per-pair CPU time (self records precomputed) and the
  * Gram throughput with threads = 2 (wall time per entry). */
 static void bench_demo(void) {
@@ -139,16 +163,26 @@ static void bench_demo(void) {
         entk_cn_self(&a, x, C, N, N, s1, w);
         entk_cn_self(&a, x + C * N * N, C, N, N, s2, w);
         q.a = &a; q.x1 = x; q.x2 = x + C * N * N; q.s1 = s1; q.s2 = s2; q.C = C; q.H = q.W = N; q.w = w; q.ntk = 1;
-        {
-            int r;
-            double best = 1e30;
-            for (r = 0; r < 7; ++r) { /* 200 pairs per sample: single pairs are too short for the clock */
-                double t0 = cpu_now();
-                int z;
-                for (z = 0; z < 200; ++z) do_pair(&q);
-                if (cpu_now() - t0 < best) best = cpu_now() - t0;
-            }
-            s.min = best / 200;
+        s.min = pair_cpu(&q);
+        {   /* the row path (in-cache path off) in the same run, and the maps' share at their measured rate on
+             * rows of 49 (as in the kernels) */
+            const size_t old = entk_cn_set_small_limit(0);
+            const double row = pair_cpu(&q);
+            map_arg m;
+            size_t i;
+            double rate;
+            entk_cn_set_small_limit(old);
+            m.nl.kind = ENTK_NL_RELU; m.nl.a = 0; m.nl.phi = m.nl.dphi = NULL; m.nl.user = NULL; m.nl.order = 0;
+            m.P = N * N; m.n = m.P * m.P * 16;
+            m.k = malloc(m.n * sizeof(double)); m.t = malloc(m.n * sizeof(double)); m.d = malloc(m.P * sizeof(double));
+            for (i = 0; i < m.P; ++i) m.d[i] = 1.0 + 0.01 * (double)i;
+            for (i = 0; i < m.n; ++i) { m.k[i] = 0.5 * sin((double)i); m.t[i] = 1.0; }
+            rate = (double)m.n / cpu_time(do_map, &m, 7).min;
+            printf("demo %s 7x7: in-cache path %.1f us vs row path %.1f us per pair (CPU; ratio %.2f); maps %.0f "
+                   "entries = %.1f us at %.2f ns/elem, the rest %.1f us vs %.1f us\n", c ? "GCNN" : "CNN ", s.min * 1e6,
+                   row * 1e6, row / s.min, map_elems(&a, N, N), map_elems(&a, N, N) / rate * 1e6, 1e9 / rate,
+                   (s.min - map_elems(&a, N, N) / rate) * 1e6, (row - map_elems(&a, N, N) / rate) * 1e6);
+            free(m.k); free(m.t); free(m.d);
         }
         Kg = malloc(ng * ng * sizeof *Kg); Tg = malloc(ng * ng * sizeof *Tg);
         g.a = &a; g.x1 = x; g.x2 = x; g.n1 = ng; g.n2 = ng; g.C = C; g.H = g.W = N; g.k = Kg; g.t = Tg;
@@ -254,7 +288,7 @@ int main(int argc, char **argv) {
             q.a = &a; q.x1 = x; q.x2 = x + C * N * N; q.s1 = s1; q.s2 = s2; q.C = C; q.H = q.W = N; q.w = w;
             q.ntk = 1; s = cpu_time(do_pair, &q, N > 20 ? 5 : 11);
             q.ntk = 0; s0 = cpu_time(do_pair, &q, N > 20 ? 5 : 11);
-            mb = model_bytes(&a, N, N, 1);
+            mb = model_bytes(&a, N, N, 1, 0);
             {
                 const double mt = map_elems(&a, N, N) / rate_simd, lin = s.min - mt;
                 printf("%s %zux%zu (CPU time): per pair NNGP+NTK %.2f ms (median %.2f), NNGP only %.2f ms; of which "
@@ -322,7 +356,7 @@ int main(int argc, char **argv) {
         double *x = images(4, C, N, N, 7), *w, *s1, *s2, K[4], T[4], mb, map_ms, bw_ms, cpu_pair;
         pair_arg q;
         gram_arg g;
-        bu_stat s, g1, g2;
+        bu_stat s, g1, g2, gc;
         for (i = 0; i < L; ++i) strcat(arch, "conv(q=3,pad=same) relu ");
         strcat(arch, "gap dense");
         a = parse(arch);
@@ -333,23 +367,46 @@ int main(int argc, char **argv) {
         q.a = &a; q.x1 = x; q.x2 = x + C * N * N; q.s1 = s1; q.s2 = s2; q.C = C; q.H = q.W = N; q.w = w; q.ntk = 1;
         s = bu_time(do_pair, &q, quick ? 1 : 3);
         cpu_pair = cpu_time(do_pair, &q, quick ? 1 : 3).min;
-        mb = model_bytes(&a, N, N, 1);
+        mb = model_bytes(&a, N, N, 1, 1);
         map_ms = (double)L * 1024.0 * 1024.0 / rate_simd * 1e3;
         bw_ms = mb / (bw * 1e9) * 1e3;
         printf("NT benchmark (21 x [conv3x3 same, relu], gap, dense; 3x32x32, float64), workspace %.1f MB:\n",
                (double)wl * 8 / 1e6);
         printf("  one NTK+NNGP entry (self records precomputed): %.1f ms wall (median %.1f), %.1f ms CPU time "
                "= %.2f ms per layer\n", s.min * 1e3, s.median * 1e3, cpu_pair * 1e3, cpu_pair * 1e3 / L);
-        printf("  bound: map %d x 1024^2 elements at the measured rate = %.1f ms; model bytes %.0f MB at copy bw = %.1f "
-               "ms; rest (window-sum adds, overheads) = %.1f ms of the CPU time; the part outside the maps runs at "
-               "%.2f GB/s (model bytes)\n", (int)L, map_ms, mb / 1e6, bw_ms, cpu_pair * 1e3 - map_ms - bw_ms,
-               mb / (cpu_pair - map_ms * 1e-3) / 1e9);
+        printf("  bound: map %d x 1024^2 elements at the measured rate = %.1f ms; model bytes %.0f MB (chains of 3 "
+               "layers; %.0f MB layer by layer) at copy bw = %.1f ms; window sums 4 adds per entry and kernel = "
+               "%.0f MFLOP (%.1f ms at 8 adds/cycle and 2.45 GHz); the part outside the maps: %.1f ms CPU = %.2f GB/s "
+               "(model bytes)\n", (int)L, map_ms, mb / 1e6, model_bytes(&a, N, N, 1, 0) / 1e6, bw_ms,
+               4.0 * 2 * L * 1024.0 * 1024.0 / 1e6, 4.0 * 2 * L * 1024.0 * 1024.0 / (8 * 2.45e9) * 1e3,
+               cpu_pair * 1e3 - map_ms, mb / (cpu_pair - map_ms * 1e-3) / 1e9);
+        /* two threads computing pairs at once (self records amortised away in a large Gram): wall per pair */
+        {
+            double t0 = bu_now(), c0 = cpu_now(), tw, tc;
+            const int per = quick ? 1 : 2;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(2)
+#endif
+            {
+                double *w2 = malloc(wl * sizeof *w2), k2, t2;
+                int z;
+                for (z = 0; z < per; ++z)
+                    entk_cn_pair(&a, x, s1, x + C * N * N, s2, C, N, N, w2, &k2, &t2);
+                free(w2);
+            }
+            tw = bu_now() - t0;
+            tc = cpu_now() - c0;
+            printf("  2 threads x %d pairs: %.1f ms wall per entry, %.1f ms CPU per entry\n", per, tw * 1e3 / (2 * per),
+                   tc * 1e3 / (2 * per));
+        }
         /* Gram throughput: 2 x 2 entries (4 pairs + 4 self records) */
         g.a = &a; g.x1 = x; g.x2 = x + 2 * C * N * N; g.n1 = 2; g.n2 = 2; g.C = C; g.H = g.W = N; g.k = K; g.t = T;
         g.threads = 1; g1 = bu_time(do_gram, &g, 1);
         g.threads = 2; g2 = bu_time(do_gram, &g, 1);
-        printf("  Gram 2x2 (4 entries + 4 self records; wall): threads=1 %.1f ms per entry, threads=2 %.1f ms per entry "
-               "(speed-up %.2f)\n", g1.min * 1e3 / 4, g2.min * 1e3 / 4, g1.min / g2.min);
+        gc = cpu_time(do_gram, &g, 1);
+        printf("  Gram 2x2 (4 entries + 4 self records): threads=1 %.1f ms wall per entry, threads=2 %.1f ms wall, "
+               "%.1f ms CPU per entry (speed-up %.2f)\n", g1.min * 1e3 / 4, g2.min * 1e3 / 4, gc.min * 1e3 / 4,
+               g1.min / g2.min);
         free(x); free(w); free(s1); free(s2);
     }
     return 0;

@@ -350,6 +350,36 @@ static void check_cn_window(void) {
     CHECK(bad == 0 && worst < 1e-13, "window sums: %d failures, fast vs direct %.3g", bad, worst);
     free(m); free(f); free(d); free(s); free(tmp);
 }
+/* The NEON row kernels (window sums, affine update) against the scalar ones on nets whose maps are the
+ * identity (so only the row kernels differ between paths), row path and in-cache path, all to 1e-15
+ * (adds only, in one order; the affine update may be contracted into fused multiply-adds on
+ * either path by the compiler) */
+static void check_cn_neon_rows(void) {
+    static const char *archs[2] = {
+        "conv(q=3,pad=same,sb=0.3) identity conv(q=5,pad=circular,sw=1.1) identity conv(q=3) gap dense",
+        "lift(n=4,flip=1,q=3,pad=same,sb=0.2) identity gconv(q=3,pad=circular) identity gpool"};
+    const size_t C = 2, N = 9, n = 3;
+    double x[3 * 2 * 81], K0[9], T0[9], K1[9], T1[9], worst = 0;
+    int c, lim;
+    cn_images(x, n * C * N * N, 11);
+    for (c = 0; c < 2; ++c)
+        for (lim = 0; lim < 2; ++lim) {
+            entk_arch a;
+            size_t old = entk_cn_set_small_limit(lim ? 256 : 0), e;
+            CHECK(entk_arch_parse(archs[c], &a, NULL, 0) == ENTK_OK, "parse");
+            entk_simd_set(ENTK_SIMD_SCALAR);
+            CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K0, n, T0, n, 1) == ENTK_OK, "scalar");
+            entk_simd_set(ENTK_SIMD_NEON);
+            CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K1, n, T1, n, 1) == ENTK_OK, "neon");
+            entk_cn_set_small_limit(old);
+            for (e = 0; e < n * n; ++e) {
+                worst = fmax(worst, cn_rel(K1[e], K0[e]));
+                worst = fmax(worst, cn_rel(T1[e], T0[e]));
+            }
+        }
+    printf("cn neon row kernels vs scalar: worst relative difference %.3g\n", worst);
+    CHECK(worst < 1e-15, "cn neon row kernels: %.3g", worst);
+}
 /* ==== [end: aarch64 checks cn] =============================================================== */
 
 int main(void) {
@@ -373,6 +403,7 @@ int main(void) {
     check_cn_gram();
     check_cn_invariance();
     check_cn_window();
+    check_cn_neon_rows();
     /* ==== [end: aarch64 main calls cn] ==== */
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;

@@ -724,6 +724,11 @@ Test(cn_errors, workspace_and_window_sum_arguments) {
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 3, 0, 0, 1, NULL, o), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 0, 0, 0, NULL, o), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 1, 7, 1, NULL, o), ENTK_OK);
+    /* the in-cache form's bounds: sides <= 32, at most 256 pixels, q <= 7 */
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 9, ENTK_PAD_SAME, 4, 0, 0, 2, o, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 1, 33, 3, ENTK_PAD_SAME, 4, 0, 0, 2, o, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 17, 16, 3, ENTK_PAD_SAME, 4, 0, 0, 2, o, o), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_cn_window_sum(m, 2, 2, 3, ENTK_PAD_SAME, 4, 0, 0, 2, NULL, o), ENTK_ERR_INVALID_ARG);
 }
 
 /* The in-cache path for small images and the row path give the same kernels bit for bit (the same adds

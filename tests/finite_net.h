@@ -551,4 +551,35 @@ done:
     return rc;
 }
 
+/* The independent check of fnet_eval's NTK: J J^T of output 0 over the N inputs x (jj, N x N), with J
+ * by central differences (step 1e-5) over every parameter of the drawn network. Returns 0, or -1 (no
+ * memory, evaluation failed). */
+static inline int fnet_fd_ntk(fnet *net, const double *x, size_t N, double *jj) {
+    const double e = 1e-5;
+    size_t i, p, q, np = fnet_nparams(net), nout = net->nout;
+    double *g = (double *)malloc((np ? np : 1) * N * sizeof(double));
+    double *fp = (double *)malloc(N * nout * sizeof(double)), *fm = (double *)malloc(N * nout * sizeof(double));
+    int rc = -1;
+    if (!g || !fp || !fm) goto done;
+    for (i = 0; i < np; ++i) {
+        double *w = fnet_param(net, i), v = *w;
+        *w = v + e;
+        if (fnet_eval(net, x, N, fp, NULL)) goto done;
+        *w = v - e;
+        if (fnet_eval(net, x, N, fm, NULL)) goto done;
+        *w = v;
+        for (p = 0; p < N; ++p) g[i * N + p] = (fp[p * nout] - fm[p * nout]) / (2 * e);
+    }
+    memset(jj, 0, N * N * sizeof(double));
+    for (i = 0; i < np; ++i)
+        for (p = 0; p < N; ++p)
+            for (q = 0; q < N; ++q) jj[p * N + q] += g[i * N + p] * g[i * N + q];
+    rc = 0;
+done:
+    free(g);
+    free(fp);
+    free(fm);
+    return rc;
+}
+
 #endif /* ENTK_FINITE_NET_H */

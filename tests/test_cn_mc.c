@@ -28,32 +28,15 @@ static void fd_check(const char *arch_s, size_t C, size_t H, size_t W, size_t wi
     enum { N = 3, NOUT = 2 };
     entk_arch a = parse(arch_s);
     fnet net;
-    double *x, t[N * N], jj[N * N] = {0}, f[N * NOUT], fp[N * NOUT], fm[N * NOUT], *g;
-    size_t i, p, q, np;
+    double *x, t[N * N], jj[N * N], f[N * NOUT];
     x = malloc(N * C * H * W * sizeof *x);
     cr_assert(x);
     make_images(x, N * C * H * W, 3);
     cr_assert_eq(fnet_build(&net, &a, C, H, W, width, NOUT), 0, "%s", arch_s);
     fnet_draw(&net, 99);
     cr_assert_eq(fnet_eval(&net, x, N, f, t), 0);
-    np = fnet_nparams(&net);
-    g = malloc(np * N * sizeof *g);
-    cr_assert(g);
-    for (i = 0; i < np; ++i) {
-        double *w = fnet_param(&net, i), v = *w;
-        const double e = 1e-5;
-        *w = v + e;
-        fnet_eval(&net, x, N, fp, NULL);
-        *w = v - e;
-        fnet_eval(&net, x, N, fm, NULL);
-        *w = v;
-        for (p = 0; p < N; ++p) g[i * N + p] = (fp[p * NOUT] - fm[p * NOUT]) / (2 * e);
-    }
-    for (i = 0; i < np; ++i)
-        for (p = 0; p < N; ++p)
-            for (q = 0; q < N; ++q) jj[p * N + q] += g[i * N + p] * g[i * N + q];
+    cr_assert_eq(fnet_fd_ntk(&net, x, N, jj), 0);
     cr_assert_leq(tu_rel_frob(t, jj, N * N), 1e-7, "%s: NTK vs J J^T: %g", arch_s, tu_rel_frob(t, jj, N * N));
-    free(g);
     free(x);
     fnet_free(&net);
 }

@@ -58,33 +58,15 @@ static void fd_check(const char *arch_s, size_t d, size_t width) {
     enum { N = 3 };
     entk_arch a = parse(arch_s);
     fnet net;
-    double x[N * 16], t[N * N], jj[N * N] = {0}, f[N * 2], fp[N * 2], fm[N * 2];
-    size_t i, p, q, np;
-    double *g;
+    double x[N * 16], t[N * N], jj[N * N], f[N * 2];
     cr_assert_leq(d, 16);
     make_inputs(x, N, d, 5);
     cr_assert_eq(fnet_build(&net, &a, d, 1, 1, width, 2), 0);
     fnet_draw(&net, 77);
     cr_assert_eq(fnet_eval(&net, x, N, f, t), 0);
-    np = fnet_nparams(&net);
-    g = malloc(np * N * sizeof *g);
-    cr_assert(g);
-    for (i = 0; i < np; ++i) {
-        double *w = fnet_param(&net, i), v = *w;
-        const double e = 1e-5;
-        *w = v + e;
-        fnet_eval(&net, x, N, fp, NULL);
-        *w = v - e;
-        fnet_eval(&net, x, N, fm, NULL);
-        *w = v;
-        for (p = 0; p < N; ++p) g[i * N + p] = (fp[p * 2] - fm[p * 2]) / (2 * e);
-    }
-    cr_assert_null(fnet_param(&net, np));
-    for (i = 0; i < np; ++i)
-        for (p = 0; p < N; ++p)
-            for (q = 0; q < N; ++q) jj[p * N + q] += g[i * N + p] * g[i * N + q];
+    cr_assert_null(fnet_param(&net, fnet_nparams(&net)));
+    cr_assert_eq(fnet_fd_ntk(&net, x, N, jj), 0);
     cr_assert_leq(tu_rel_frob(t, jj, N * N), 1e-7, "%s: NTK vs J J^T: %g", arch_s, tu_rel_frob(t, jj, N * N));
-    free(g);
     fnet_free(&net);
 }
 

@@ -2254,7 +2254,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     if ((st = entk__mul(n1 > n2 ? n1 : n2, d, &nd))) return st;
     if ((st = entk__check_finite(x1, n1 * d))) return st;
     if (!sym && (st = entk__check_finite(x2, n2 * d))) return st;
-    if ((st = entk__mul(n1 + n2, (size_t)L, &cnt))) return st;
+    if (n1 > SIZE_MAX - n2 || (st = entk__mul(n1 + n2, (size_t)L, &cnt))) return ENTK_ERR_OVERFLOW;
     if ((st = entk__alloc_doubles(cnt, &dk1))) goto done;
     if ((st = entk__alloc_doubles(n1 > n2 ? n1 : n2, &tk))) goto done;
     dk2 = dk1 + (size_t)L * n1;

@@ -1024,55 +1024,19 @@ static ENTK__AVX2 inline __m256d entk__ld_avx2(const double *p, size_t i, size_t
     return inc ? _mm256_loadu_pd(p + i) : _mm256_broadcast_sd(p);
 }
 
+/* Maps without an interleaved pair form run the pair driver below with two single blocks. */
 #define ENTK__AVX2_DRIVER(name, blk)                                                                     \
-    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
-                                size_t inc22, const double *k12, const double *th, double *t,          \
-                                double *tho, const entk_nonlin *f) {                                   \
-        size_t i = 0;                                                                                  \
-        for (; i + 8 <= n; i += 8) {                                                                   \
-            __m256d d0, d1, t0, t1;                                                                    \
-            t0 = blk(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22),                       \
-                     _mm256_loadu_pd(k12 + i), &d0, f);                                                \
-            t1 = blk(entk__ld_avx2(k11, i + 4, inc11), entk__ld_avx2(k22, i + 4, inc22),               \
-                     _mm256_loadu_pd(k12 + i + 4), &d1, f);                                            \
-            if (tho) {                                                                                 \
-                __m256d h0 = _mm256_loadu_pd(th + i), h1 = _mm256_loadu_pd(th + i + 4);                \
-                _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, h0));                                      \
-                _mm256_storeu_pd(tho + i + 4, _mm256_mul_pd(d1, h1));                                  \
-            }                                                                                          \
-            _mm256_storeu_pd(t + i, t0);                                                               \
-            _mm256_storeu_pd(t + i + 4, t1);                                                           \
-        }                                                                                              \
-        for (; i + 4 <= n; i += 4) {                                                                   \
-            __m256d d0, t0;                                                                            \
-            t0 = blk(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22),                       \
-                     _mm256_loadu_pd(k12 + i), &d0, f);                                                \
-            if (tho) _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, _mm256_loadu_pd(th + i)));            \
-            _mm256_storeu_pd(t + i, t0);                                                               \
-        }                                                                                              \
-        if (i < n) {                                                                                   \
-            double pa[4] = {1, 1, 1, 1}, pb[4] = {1, 1, 1, 1}, pc[4] = {0, 0, 0, 0};                   \
-            double ph[4] = {0, 0, 0, 0}, ot[4], od[4];                                                 \
-            size_t j, r = n - i;                                                                       \
-            __m256d d0;                                                                                \
-            for (j = 0; j < r; ++j) {                                                                  \
-                pa[j] = k11[(i + j) * inc11];                                                          \
-                pb[j] = k22[(i + j) * inc22];                                                          \
-                pc[j] = k12[i + j];                                                                    \
-                if (tho) ph[j] = th[i + j];                                                            \
-            }                                                                                          \
-            _mm256_storeu_pd(ot, blk(_mm256_loadu_pd(pa), _mm256_loadu_pd(pb), _mm256_loadu_pd(pc),    \
-                                     &d0, f));                                                         \
-            _mm256_storeu_pd(od, _mm256_mul_pd(d0, _mm256_loadu_pd(ph)));                              \
-            for (j = 0; j < r; ++j) {                                                                  \
-                t[i + j] = ot[j];                                                                      \
-                if (tho) tho[i + j] = od[j];                                                           \
-            }                                                                                          \
-        }                                                                                              \
-    }
+    static ENTK__AVX2 inline void name##_pair(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1, \
+                                              __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1,       \
+                                              __m256d *d1, const entk_nonlin *f) {                    \
+        *t0 = blk(a0, b0, c0, d0, f);                                                                  \
+        *t1 = blk(a1, b1, c1, d1, f);                                                                  \
+    }                                                                                                  \
+    ENTK__AVX2_DRIVER2(name, blk, name##_pair)
 
-/* The same driver with a pair block blk2(a0, b0, c0, a1, b1, c1, &t0, &d0, &t1, &d1, f) for the main loop
- * (maps whose pair block interleaves two atan2 chains). */
+/* The map driver: a pair block blk2(a0, b0, c0, a1, b1, c1, &t0, &d0, &t1, &d1, f) for the main loop
+ * (maps whose pair block interleaves two atan2 chains define one), then single blocks, then a padded
+ * last block. */
 #define ENTK__AVX2_DRIVER2(name, blk, blk2)                                                                   \
     static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
                                 size_t inc22, const double *k12, const double *th, double *t,          \

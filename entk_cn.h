@@ -133,7 +133,7 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
  * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
  * The workspace holds 4 |G| kernel blocks of (HW)^2 doubles (K and Theta, read from one copy and
  * written to the other by each layer), 14 (W + 1) H W doubles of row buffers (at least 2 (W + 1) H W
- * + 41 W^2 for the tiles of conv chains), two self records and 8 doubles to start the kernels on a
+ * + 39 W^2 for the tiles of conv chains), two self records and 8 doubles to start the kernels on a
  * cache line: 37 MB for 3 x 32 x 32 CNN inputs, 81 MB for a C4 GCNN on 28 x 28. */
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
                                            size_t *work_len, size_t *self_len);
@@ -196,8 +196,8 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 #define ENTK__CN_TCHAIN 7    /* longest chain of 3 x 3 conv layers on diagonal tiles (entk__cn_tiled) */
 #endif
 /* entk__cn_tiled's workspace for a chain of M layers: per layer but the last a ring of 3 tiles of K
- * and Theta; the last layer's tiles, a first-pass tile and the map's two diagonal tiles */
-#define ENTK__CN_TILE_LEN(M, W) ((size_t)(6 * ((M) - 1) + 5) * (W) * (W))
+ * and Theta; the last layer's tiles and a first-pass tile */
+#define ENTK__CN_TILE_LEN(M, W) ((size_t)(6 * ((M) - 1) + 3) * (W) * (W))
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
@@ -1200,9 +1200,8 @@ static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer 
     /* streamed tile rows must fill whole cache lines (partial lines cost more than they save) */
     const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6 && W % 8 == 0 &&
                        ((uintptr_t)Ko & 63u) == 0 && ((uintptr_t)To & 63u) == 0;
-    double *u = Z, *lk = Z + T2, *lt = Z + 2 * T2, *x1 = Z + 3 * T2, *x2 = Z + 4 * T2, *ring = Z + 5 * T2;
+    double *u = Z, *lk = Z + T2, *lt = Z + 2 * T2, *ring = Z + 3 * T2;
     long d;
-    entk_status st;
     for (d = -(long)H + 1; d < (long)H; ++d) {
         const long n = (long)H - (d < 0 ? -d : d), i0 = d < 0 ? -d : 0, s_end = n + M - 1;
         long s;
@@ -1261,15 +1260,12 @@ static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer 
                     entk__cn_affine(ok, NULL, T2, cw, b2);
                     if (ot) memcpy(ot, ok, T2 * sizeof *ot);
                 }
-                if (nls[m]) { /* one call per tile: its rows' k11 and k22 spelled out */
-                    const double *restrict r1 = e1[m] + (size_t)i * W, *restrict r2 = e2[m] + (size_t)ip * W;
-                    for (j = 0; j < W; ++j) {
-                        double *restrict y1 = x1 + j * W, *restrict y2 = x2 + j * W;
-                        const double v = r1[j];
-                        size_t c;
-                        for (c = 0; c < W; ++c) { y1[c] = v; y2[c] = r2[c]; }
-                    }
-                    if ((st = entk_nonlin_map(&nls[m]->nl, T2, x1, 1, x2, 1, ok, ot, ok, ot))) return st;
+                if (nls[m]) { /* row by row (k11 constant, k22 a row); nls were checked by the plan */
+                    const entk__map_fn fn = entk__map_select(nls[m]->nl.kind, entk_simd_path());
+                    if (!fn) return ENTK_ERR_UNSUPPORTED;
+                    for (j = 0; j < W; ++j)
+                        fn(W, e1[m] + (size_t)i * W + j, 0, e2[m] + (size_t)ip * W, 1, ok + j * W,
+                           ot ? ot + j * W : NULL, ok + j * W, ot ? ot + j * W : NULL, &nls[m]->nl);
                 }
                 if (last)
                     for (j = 0; j < W; ++j) {

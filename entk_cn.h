@@ -59,7 +59,7 @@
  *   Up to 256 pixels a block fits in L1/L2 and the slab cache's per-row decisions would dominate: the
  *   in-cache path runs each pass over the whole block with the primed shifts precomputed as tables of
  *   long constant-offset runs plus a few fixups (entk_cn_set_small_limit). For larger images, pair
- *   computations run chains of up to 7 same-padded 3 x 3 conv layers (with their nonlinearities) on
+ *   computations run chains of up to 21 same-padded 3 x 3 conv layers (with their nonlinearities) on
  *   diagonal tiles: tile (i, i') = K((i, .), (i', .)) needs only tiles (i + a, i' + a) of the layer
  *   before, so a chain sweeps each diagonal i' - i with a ring of 3 tiles (8 KB for 32 x 32) per
  *   intermediate layer, all in L1/L2, and K and Theta go through memory once per chain. Other
@@ -74,10 +74,10 @@
  *   memory per layer (per fused chain on large images); the maps dominate unless they run vectorised.
  *   Build with -O3 for the vectorised row sums. Measured (bench/bench_cn, AVX2, shared 2-core Zen 3):
  *   7 x 7 demo CNN about 43 us per pair (row path 64 us), C4 GCNN about 165 us (row path 252 us), of
- *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 135 ms CPU
- *   per pair on diagonal tiles (170 ms with block-row chains), of which 87 ms relu maps (the bound:
- *   4 ns per K and Theta element, compute-bound) and the rest window sums, affine updates and the
- *   map's diagonal tiles in L1/L2; two threads about 75-80 ms wall per pair.
+ *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 125 ms CPU
+ *   per pair on diagonal tiles (165 ms with block-row chains), of which 87 ms relu maps (the bound:
+ *   4 ns per K and Theta element, compute-bound) and the rest window sums and affine updates in
+ *   L1/L2; two threads about 67-75 ms wall per pair on a quiet machine.
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
@@ -133,7 +133,7 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
  * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
  * The workspace holds 4 |G| kernel blocks of (HW)^2 doubles (K and Theta, read from one copy and
  * written to the other by each layer), 14 (W + 1) H W doubles of row buffers (at least 2 (W + 1) H W
- * + 39 W^2 for the tiles of conv chains), two self records and 8 doubles to start the kernels on a
+ * + 123 W^2 for the tiles of conv chains; less for W > 32), two self records and 8 doubles to start the kernels on a
  * cache line: 37 MB for 3 x 32 x 32 CNN inputs, 81 MB for a C4 GCNN on 28 x 28. */
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
                                            size_t *work_len, size_t *self_len);
@@ -193,11 +193,18 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 #define ENTK__CN_CHAIN 3     /* longest chain of conv layers fused into one sweep (entk__cn_fused) */
 #endif
 #ifndef ENTK__CN_TCHAIN       /* private; overridable only to measure */
-#define ENTK__CN_TCHAIN 7    /* longest chain of 3 x 3 conv layers on diagonal tiles (entk__cn_tiled) */
+#define ENTK__CN_TCHAIN 21   /* longest chain of 3 x 3 conv layers on diagonal tiles (entk__cn_tiled) */
 #endif
 /* entk__cn_tiled's workspace for a chain of M layers: per layer but the last a ring of 3 tiles of K
  * and Theta; the last layer's tiles and a first-pass tile */
 #define ENTK__CN_TILE_LEN(M, W) ((size_t)(6 * ((M) - 1) + 3) * (W) * (W))
+/* Longest tiled chain for W-wide images: the rings (6 W^2 doubles per layer) are read again two steps
+ * after they are written, so they should stay within about 1 MB (L2 and a little of L3). Measured on
+ * 32 x 32 (21 x [conv relu]): one chain of 21 takes 125 ms per pair, chains of 7 131 ms, of 3 150 ms. */
+static int entk__cn_tchain(size_t W) {
+    const size_t m = 1 + (((size_t)1 << 17) / 6) / (W * W);
+    return m < (size_t)ENTK__CN_TCHAIN ? (int)m : ENTK__CN_TCHAIN;
+}
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
@@ -286,7 +293,7 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
      * window-sum caches (at most W slabs of H W each) and two output rows */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
     if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 14 * (W + 1) * p->P0 - p->blk - 8 -
-                ENTK__CN_TILE_LEN(ENTK__CN_TCHAIN, W))
+                ENTK__CN_TILE_LEN(entk__cn_tchain(W), W))
         return ENTK_ERR_OVERFLOW;
     p->row_len = 2 * (W + 1) * p->P0;
     /* the in-cache path's slabs: the whole first pass of one block */
@@ -294,7 +301,7 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     /* fused layer chains: per layer after the first, two slot caches and a ring of 3 block-rows of K
      * and Theta; or the tiles of entk__cn_tiled */
     p->fuse_len = (ENTK__CN_CHAIN - 1) * 6 * (W + 1) * p->P0;
-    if (p->fuse_len < ENTK__CN_TILE_LEN(ENTK__CN_TCHAIN, W)) p->fuse_len = ENTK__CN_TILE_LEN(ENTK__CN_TCHAIN, W);
+    if (p->fuse_len < ENTK__CN_TILE_LEN(entk__cn_tchain(W), W)) p->fuse_len = ENTK__CN_TILE_LEN(entk__cn_tchain(W), W);
     /* 8 more: the kernels start on a cache line (entk__cn_run), so that streamed rows fill whole lines */
     p->work_len = t + p->row_len + p->fuse_len + 2 * p->self_len + 8;
     return ENTK_OK;
@@ -1367,7 +1374,9 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 const double *f1[ENTK__CN_TCHAIN], *f2[ENTK__CN_TCHAIN];
                 size_t o = off;
                 int m = 0, x = l;
-                while (m < ENTK__CN_TCHAIN && x < pl->red && a->layer[x].kind == ENTK_LAYER_CONV &&
+                /* (the plan sized the tiles for W; a later, narrower w may want a longer chain) */
+                while (m < entk__cn_tchain(w) && ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len && x < pl->red &&
+                       a->layer[x].kind == ENTK_LAYER_CONV &&
                        a->layer[x].pad == ENTK_PAD_SAME && a->layer[x].q == 3) {
                     ls[m] = &a->layer[x];
                     nls[m] = x + 1 < pl->red && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[x + 1] : NULL;

@@ -835,9 +835,9 @@ Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
     }
 }
 
-/* Runs of same-padded 3 x 3 conv layers take diagonal tiles in pair mode (longer than one tiled chain
- * here, with a layer without nonlinearity and an erf inside; W a multiple of 8 and kernels large enough
- * that the last layer of a chain streams its tiles out): a pair (x, x) equals the layer-by-layer self
+/* Runs of same-padded 3 x 3 conv layers take diagonal tiles in pair mode (10 layers with a layer
+ * without nonlinearity and an erf inside; W = 64 allows chains of at most 6, so two chains run; W a
+ * multiple of 8 and kernels large enough that the last layer of a chain streams its tiles out): a pair (x, x) equals the layer-by-layer self
  * record bit for bit, a pair of different images matches brute force, and neither the NNGP-only call
  * nor a workspace starting off a cache line changes a bit. */
 Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
@@ -845,7 +845,7 @@ Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
                        "conv(q=3,pad=same,sb=0.2) erf conv(q=3,pad=same) relu conv(q=3,pad=same,sw=1.1) relu "
                        "conv(q=3,pad=same) relu conv(q=3,pad=same,sb=0.3) relu conv(q=3,pad=same) relu "
                        "conv(q=3,pad=same) relu gap dense";
-    const size_t C = 2, H = 24, W = 32, img = C * H * W;
+    const size_t C = 2, H = 12, W = 64, img = C * H * W;
     entk_arch a = parse(arch);
     double *x = rand_images(2, C, H, W, 171), k, t, k2, t2, kn, rk, rt, *w, *s0, *s1, Kx, Tx;
     size_t wl, sl;

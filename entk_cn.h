@@ -59,20 +59,25 @@
  *   Up to 256 pixels a block fits in L1/L2 and the slab cache's per-row decisions would dominate: the
  *   in-cache path runs each pass over the whole block with the primed shifts precomputed as tables of
  *   long constant-offset runs plus a few fixups (entk_cn_set_small_limit). For larger images, pair
- *   computations run chains of up to 3 same-padded conv layers (with their nonlinearities) in one sweep
- *   over output block-rows, each intermediate layer held in a ring of 3 block-rows, so K and Theta go
- *   through memory once per chain instead of once per layer. Both are bit-identical to the plain
- *   layer-by-layer row path (the same adds in the same order), which stays as the reference.
+ *   computations run chains of up to 21 same-padded 3 x 3 conv layers (with their nonlinearities) on
+ *   diagonal tiles: tile (i, i') = K((i, .), (i', .)) needs only tiles (i + a, i' + a) of the layer
+ *   before, so a chain sweeps each diagonal i' - i with a ring of 3 tiles (8 KB for 32 x 32) per
+ *   intermediate layer, all in L1/L2, and K and Theta go through memory once per chain. Other
+ *   same-padded conv chains (a first window up to any q, then q <= 3) run in one sweep over output
+ *   block-rows with rings of 3 block-rows (these live in L3 or memory: slower). All are bit-identical
+ *   to the plain layer-by-layer row path (the same adds in the same order), which stays as the
+ *   reference.
  *
  * PERFORMANCE NOTE
  *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
  *   2q (HW)^2 adds per kernel, and one read and one write of K and Theta ((HW)^2 doubles each) from
  *   memory per layer (per fused chain on large images); the maps dominate unless they run vectorised.
  *   Build with -O3 for the vectorised row sums. Measured (bench/bench_cn, AVX2, shared 2-core Zen 3):
- *   7 x 7 demo CNN about 63 us per pair (row path 83 us), C4 GCNN about 245 us (row path 326 us), of
- *   which the relu maps are two thirds; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 270 ms
- *   per pair, of which 170 ms maps and 100 ms window sums, which run out of L3 (their inputs are
- *   re-read from the ring or memory by each block-row; tiling the primed index would keep them in L2).
+ *   7 x 7 demo CNN about 43 us per pair (row path 64 us), C4 GCNN about 165 us (row path 252 us), of
+ *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 125 ms CPU
+ *   per pair on diagonal tiles (165 ms with block-row chains), of which 87 ms relu maps (the bound:
+ *   4 ns per K and Theta element, compute-bound) and the rest window sums and affine updates in
+ *   L1/L2; two threads about 67-75 ms wall per pair on a quiet machine.
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
@@ -127,8 +132,9 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
 /* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
  * workspace (*work_len) and of one input's self-kernel record (*self_len). Either pointer may be NULL.
  * The workspace holds 4 |G| kernel blocks of (HW)^2 doubles (K and Theta, read from one copy and
- * written to the other by each layer), 14 (W + 1) H W doubles of row buffers and two self records:
- * 37 MB for 3 x 32 x 32 CNN inputs, 81 MB for a C4 GCNN on 28 x 28. */
+ * written to the other by each layer), 14 (W + 1) H W doubles of row buffers (at least 2 (W + 1) H W
+ * + 123 W^2 for the tiles of conv chains; less for W > 32), two self records and 8 doubles to start the kernels on a
+ * cache line: 37 MB for 3 x 32 x 32 CNN inputs, 81 MB for a C4 GCNN on 28 x 28. */
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
                                            size_t *work_len, size_t *self_len);
 
@@ -186,6 +192,19 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 #ifndef ENTK__CN_CHAIN        /* private; overridable only to measure the fusion (1: none) */
 #define ENTK__CN_CHAIN 3     /* longest chain of conv layers fused into one sweep (entk__cn_fused) */
 #endif
+#ifndef ENTK__CN_TCHAIN       /* private; overridable only to measure */
+#define ENTK__CN_TCHAIN 21   /* longest chain of 3 x 3 conv layers on diagonal tiles (entk__cn_tiled) */
+#endif
+/* entk__cn_tiled's workspace for a chain of M layers: per layer but the last a ring of 3 tiles of K
+ * and Theta; the last layer's tiles and a first-pass tile */
+#define ENTK__CN_TILE_LEN(M, W) ((size_t)(6 * ((M) - 1) + 3) * (W) * (W))
+/* Longest tiled chain for W-wide images: the rings (6 W^2 doubles per layer) are read again two steps
+ * after they are written, so they should stay within about 1 MB (L2 and a little of L3). Measured on
+ * 32 x 32 (21 x [conv relu]): one chain of 21 takes 125 ms per pair, chains of 7 131 ms, of 3 150 ms. */
+static int entk__cn_tchain(size_t W) {
+    const size_t m = 1 + (((size_t)1 << 17) / 6) / (W * W);
+    return m < (size_t)ENTK__CN_TCHAIN ? (int)m : ENTK__CN_TCHAIN;
+}
 
 typedef struct entk__cn_plan {
     int red;          /* index of the reduction layer (gap, gpool or flatten) */
@@ -273,14 +292,18 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     /* K and Theta twice (ping-pong: layers read one copy and write the other), the slots of two
      * window-sum caches (at most W slabs of H W each) and two output rows */
     if ((st = entk__mul(p->blk, (size_t)(4 * p->ng_max), &t))) return st;
-    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 14 * (W + 1) * p->P0 - p->blk) return ENTK_ERR_OVERFLOW;
+    if (t > SIZE_MAX / sizeof(double) - 2 * p->self_len - 14 * (W + 1) * p->P0 - p->blk - 8 -
+                ENTK__CN_TILE_LEN(entk__cn_tchain(W), W))
+        return ENTK_ERR_OVERFLOW;
     p->row_len = 2 * (W + 1) * p->P0;
     /* the in-cache path's slabs: the whole first pass of one block */
     if (p->P0 <= ENTK__CN_SMALL_P && p->blk > p->row_len) p->row_len = p->blk;
     /* fused layer chains: per layer after the first, two slot caches and a ring of 3 block-rows of K
-     * and Theta */
+     * and Theta; or the tiles of entk__cn_tiled */
     p->fuse_len = (ENTK__CN_CHAIN - 1) * 6 * (W + 1) * p->P0;
-    p->work_len = t + p->row_len + p->fuse_len + 2 * p->self_len;
+    if (p->fuse_len < ENTK__CN_TILE_LEN(entk__cn_tchain(W), W)) p->fuse_len = ENTK__CN_TILE_LEN(entk__cn_tchain(W), W);
+    /* 8 more: the kernels start on a cache line (entk__cn_run), so that streamed rows fill whole lines */
+    p->work_len = t + p->row_len + p->fuse_len + 2 * p->self_len + 8;
     return ENTK_OK;
 }
 
@@ -1129,6 +1152,141 @@ static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer 
     return ENTK_OK;
 }
 
+/* ---- Chains of same-padded 3 x 3 conv layers on diagonal tiles ----
+ * Cut each kernel into tiles X_(i,i') = K((i, .), (i', .)) (W x W: unprimed column j by primed column j').
+ * For a conv layer (rho = identity) the window-row offset a moves i and i' together, so output tile
+ * (i, i') reads only input tiles (i + a, i' + a): the window sum never leaves a diagonal d = i' - i, and
+ * on a diagonal a layer is a 3-tap sum over neighbouring tiles followed by a 3-tap sum inside the tile
+ * along its own diagonals (window-column offset c moves j and j' together). A chain of layers thus runs
+ * diagonal by diagonal, layer m building tile k of the diagonal once layer m - 1 has built tile k + 1,
+ * each intermediate layer held in a ring of 3 tiles (8 KB each for 32 x 32 images): everything between
+ * reading K, Theta and writing them stays in L1/L2, where the block-row sweep of entk__cn_fused
+ * re-reads its rings (megabytes) from L3 or memory. The adds are those of the row path in the same
+ * order (offsets 0, +1, -1; terms outside the image skipped), the affine update and the map the same
+ * elementwise operations: the kernels are bit-identical. Pair mode only, like entk__cn_fused. */
+
+/* out = sum of the nt tiles src[0..nt) in order (W x W, source row stride ld, out contiguous) */
+static void entk__cn_tile_sum(const double *const *src, int nt, size_t ld, double *out, size_t W) {
+    size_t j, n = ld == W ? W * W : W, rows = ld == W ? 1 : W;
+    for (j = 0; j < rows; ++j) {
+        const size_t o = j * ld;
+        double *d = out + j * W;
+        if (nt == 3) {
+            entk__cn_sum3(src[0] + o, src[1] + o, src[2] + o, d, n);
+        } else {
+            int t;
+            memcpy(d, src[0] + o, n * sizeof *d);
+            for (t = 1; t < nt; ++t) entk__cn_addto(src[t] + o, d, n);
+        }
+    }
+}
+
+/* out(j, j') = sum_{c = 0, +1, -1} u(j + c, j' + c) over the terms inside the W x W tile: the flat sum
+ * for the entries off the tile's border, then the border's rows and columns with their two terms */
+static void entk__cn_tile_diag3(const double *u, double *out, size_t W) {
+    const size_t s = W + 1, l = W - 1;
+    size_t j;
+    if (W == 1) { out[0] = u[0]; return; }
+    if (W > 2) entk__cn_sum3(u + s, u + 2 * s, u, out + s, W * W - 2 * s);
+    for (j = 0; j < l; ++j) out[j] = u[j] + u[s + j];                /* row 0: no c = -1 */
+    out[l] = u[l];
+    out[l * W] = u[l * W];                                          /* row W - 1: no c = +1 */
+    for (j = 1; j < W; ++j) out[l * W + j] = u[l * W + j] + u[l * W + j - s];
+    for (j = 1; j < l; ++j) {                                       /* columns 0 and W - 1 */
+        out[j * W] = u[j * W] + u[j * W + s];
+        out[j * W + l] = u[j * W + l] + u[j * W + l - s];
+    }
+}
+
+/* The chain (as entk__cn_fused; every layer a conv with q = 3 and same padding) over diagonal tiles.
+ * Z: ENTK__CN_TILE_LEN(M, W) doubles. */
+static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
+                                  const double *Ti, double *Ko, double *To, double *Z, size_t H, size_t W,
+                                  const double *const *e1, const double *const *e2) {
+    const size_t P = H * W, T2 = W * W;
+    /* streamed tile rows must fill whole cache lines (partial lines cost more than they save) */
+    const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6 && W % 8 == 0 &&
+                       ((uintptr_t)Ko & 63u) == 0 && ((uintptr_t)To & 63u) == 0;
+    double *u = Z, *lk = Z + T2, *lt = Z + 2 * T2, *ring = Z + 3 * T2;
+    long d;
+    for (d = -(long)H + 1; d < (long)H; ++d) {
+        const long n = (long)H - (d < 0 ? -d : d), i0 = d < 0 ? -d : 0, s_end = n + M - 1;
+        long s;
+        for (s = 0; s < s_end; ++s) {
+            int m;
+            for (m = 0; m < M; ++m) {
+                const entk_layer *ly = ls[m];
+                const double cw = ly->sw * ly->sw / 9.0, b2 = ly->sb * ly->sb;
+                const long k = s - m, i = i0 + k, ip = i + d;
+                const int last = m == M - 1;
+                const double *sk[3], *stt[3];
+                double *ok, *ot;
+                size_t ld = m ? W : P, j;
+                int nt = 0, a;
+                if (k < 0 || k >= n) continue;
+#if defined(__GNUC__)
+                if (m == 0 && k + 2 < n) { /* the input tile the next step reads first: its rows are strided */
+                    const size_t off = (size_t)(i + 2) * W * P + (size_t)(ip + 2) * W;
+                    size_t r, c;
+                    for (r = 0; r < W; ++r)
+                        for (c = 0; c < W; c += 8) {
+                            __builtin_prefetch(Ki + off + r * P + c);
+                            if (Ti) __builtin_prefetch(Ti + off + r * P + c);
+                        }
+                }
+#endif
+                for (a = 0; a < 3; ++a) { /* offsets 0, +1, -1 */
+                    const long kk = k + (a == 2 ? -1 : a);
+                    if (kk < 0 || kk >= n) continue;
+                    if (m) {
+                        const double *rb = ring + (size_t)(m - 1) * 6 * T2;
+                        sk[nt] = rb + (size_t)(kk % 3) * T2;
+                        stt[nt] = To ? rb + (size_t)(3 + kk % 3) * T2 : NULL;
+                    } else {
+                        const size_t off = (size_t)(i0 + kk) * W * P + (size_t)(i0 + kk + d) * W;
+                        sk[nt] = Ki + off;
+                        stt[nt] = Ti ? Ti + off : NULL;
+                    }
+                    ++nt;
+                }
+                if (last) {
+                    ok = lk;
+                    ot = To ? lt : NULL;
+                } else {
+                    double *rb = ring + (size_t)m * 6 * T2;
+                    ok = rb + (size_t)(k % 3) * T2;
+                    ot = To ? rb + (size_t)(3 + k % 3) * T2 : NULL;
+                }
+                entk__cn_tile_sum(sk, nt, ld, u, W);
+                entk__cn_tile_diag3(u, ok, W);
+                if (ot && stt[0]) {
+                    entk__cn_tile_sum(stt, nt, ld, u, W);
+                    entk__cn_tile_diag3(u, ot, W);
+                    entk__cn_affine(ok, ot, T2, cw, b2);
+                } else {
+                    entk__cn_affine(ok, NULL, T2, cw, b2);
+                    if (ot) memcpy(ot, ok, T2 * sizeof *ot);
+                }
+                if (nls[m]) { /* row by row (k11 constant, k22 a row); nls were checked by the plan */
+                    const entk__map_fn fn = entk__map_select(nls[m]->nl.kind, entk_simd_path());
+                    if (!fn) return ENTK_ERR_UNSUPPORTED;
+                    for (j = 0; j < W; ++j)
+                        fn(W, e1[m] + (size_t)i * W + j, 0, e2[m] + (size_t)ip * W, 1, ok + j * W,
+                           ot ? ot + j * W : NULL, ok + j * W, ot ? ot + j * W : NULL, &nls[m]->nl);
+                }
+                if (last)
+                    for (j = 0; j < W; ++j) {
+                        const size_t off = ((size_t)i * W + j) * P + (size_t)ip * W;
+                        entk__cn_store(ok + j * W, Ko + off, W, stream);
+                        if (ot) entk__cn_store(ot + j * W, To + off, W, stream);
+                    }
+            }
+        }
+    }
+    entk__cn_store_fence();
+    return ENTK_OK;
+}
+
 /* The diagonal K'(t, t) of a conv / lift / gconv output from block 0 of its input (rho(e) = identity, so
  * only diagonal input entries are needed), summed in the order of the two passes (window columns
  * outer, rows inner, offsets 0, 1, .., h, -1, .., -h) so that it equals the full computation bit for
@@ -1175,10 +1333,12 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                                 double *tout,
                                 entk__cn_tabcache *tc) {
     const size_t S = pl->blk, nS = (size_t)pl->ng_max * S;
-    double *Kb[2], *Tb[2], *U = work + 4 * nS;
+    double *Kb[2], *Tb[2], *U;
     size_t h = H, w = W, P = H * W, off = 0, i, j, c;
     int ng = 1, l, b, gn = 1, first = 1, cur = 0;
     entk_status st;
+    work += ((64u - ((uintptr_t)work & 63u)) & 63u) / sizeof(double); /* the plan's 8 spare doubles */
+    U = work + 4 * nS;
     Kb[0] = work; Kb[1] = work + nS; Tb[0] = work + 2 * nS; Tb[1] = work + 3 * nS;
     /* input kernel M0(t, t') = (1/C) sum_c x1_c(t) x2_c(t') in block 0 */
     for (i = 0; i < P; ++i) {
@@ -1207,6 +1367,35 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
             if (nl && rec) { /* self mode: the diagonal first, so the nonlinearity can be fused */
                 entk__cn_diag(ly, Kb[cur], h, w, rec + off);
                 d1 = d2 = rec;
+            }
+            if (!rec && ly->kind == ENTK_LAYER_CONV && !entk__cn_small_ok(h, w, ly->q, pl->row_len)) {
+                /* conv(q=3) [nl] conv(q=3) [nl] .. with same padding: diagonal tiles (entk__cn_tiled) */
+                const entk_layer *ls[ENTK__CN_TCHAIN], *nls[ENTK__CN_TCHAIN];
+                const double *f1[ENTK__CN_TCHAIN], *f2[ENTK__CN_TCHAIN];
+                size_t o = off;
+                int m = 0, x = l;
+                /* (the plan sized the tiles for W; a later, narrower w may want a longer chain) */
+                while (m < entk__cn_tchain(w) && ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len && x < pl->red &&
+                       a->layer[x].kind == ENTK_LAYER_CONV &&
+                       a->layer[x].pad == ENTK_PAD_SAME && a->layer[x].q == 3) {
+                    ls[m] = &a->layer[x];
+                    nls[m] = x + 1 < pl->red && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[x + 1] : NULL;
+                    f1[m] = nls[m] ? d1 + o : NULL;
+                    f2[m] = nls[m] ? d2 + o : NULL;
+                    if (nls[m]) o += P;
+                    x += nls[m] ? 2 : 1;
+                    ++m;
+                }
+                if (m >= 1) {
+                    if ((st = entk__cn_tiled(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                                             want_t ? Tb[1 - cur] : NULL, U + pl->row_len, h, w, f1, f2)))
+                        return st;
+                    cur = 1 - cur;
+                    first = 0;
+                    off = o;
+                    l = x - 1;
+                    break;
+                }
             }
             if (!rec && ly->kind == ENTK_LAYER_CONV && !entk__cn_small_ok(h, w, ly->q, pl->row_len)) {
                 /* conv [nl] conv [nl] .. with same padding on a large image: one sweep for the chain */

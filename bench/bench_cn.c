@@ -87,8 +87,9 @@ static void do_gram(void *p) {
 /* Bytes moved by one pair under the model of the implementation: per linear layer and stored block,
  * for K and Theta each, the input kernel read once and the output written once (the first pass's slabs
  * and the output row stay in cache through the second pass, the affine update and the fused map).
- * chain: pair mode on a large image runs chains of up to 3 same-padded conv layers (later ones q <= 3)
- * in one sweep, which reads its input and writes its output once (entk__cn_fused). */
+ * chain: pair mode on a large image runs chains of up to 21 same-padded 3 x 3 conv layers on diagonal
+ * tiles (entk__cn_tiled; other same-padded chains: up to 3 layers, entk__cn_fused), which read their
+ * input and write their output once. This model counts 3 x 3 chains only. */
 static double model_bytes(const entk_arch *a, size_t H, size_t W, int ntk, int chain) {
     double bytes = 0;
     int l, ng = 1, m = 0;
@@ -96,11 +97,11 @@ static double model_bytes(const entk_arch *a, size_t H, size_t W, int ntk, int c
         const entk_layer *ly = &a->layer[l];
         if (ly->kind == ENTK_LAYER_GAP || ly->kind == ENTK_LAYER_GPOOL || ly->kind == ENTK_LAYER_FLATTEN) break;
         if (ly->kind == ENTK_LAYER_NONLIN) continue;
-        if (chain && ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME && m > 0 && m < 3 && ly->q <= 3) {
+        if (chain && ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME && m > 0 && m < 21 && ly->q == 3) {
             ++m; /* inside the chain: nothing through memory */
             continue;
         }
-        m = chain && ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME ? 1 : 0;
+        m = chain && ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME && ly->q == 3 ? 1 : 0;
         if (ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV) {
             size_t ho = ly->pad == ENTK_PAD_VALID ? H - ly->q + 1 : H, wo = ly->pad == ENTK_PAD_VALID ? W - ly->q + 1 : W;
             double pin = (double)(H * W), pout = (double)(ho * wo);
@@ -374,8 +375,8 @@ int main(int argc, char **argv) {
                (double)wl * 8 / 1e6);
         printf("  one NTK+NNGP entry (self records precomputed): %.1f ms wall (median %.1f), %.1f ms CPU time "
                "= %.2f ms per layer\n", s.min * 1e3, s.median * 1e3, cpu_pair * 1e3, cpu_pair * 1e3 / L);
-        printf("  bound: map %d x 1024^2 elements at the measured rate = %.1f ms; model bytes %.0f MB (chains of 3 "
-               "layers; %.0f MB layer by layer) at copy bw = %.1f ms; window sums 4 adds per entry and kernel = "
+        printf("  bound: map %d x 1024^2 elements at the measured rate = %.1f ms; model bytes %.0f MB (chains of 21 "
+               "layers on diagonal tiles; %.0f MB layer by layer) at copy bw = %.1f ms; window sums 4 adds per entry and kernel = "
                "%.0f MFLOP (%.1f ms at 8 adds/cycle and 2.45 GHz); the part outside the maps: %.1f ms CPU = %.2f GB/s "
                "(model bytes)\n", (int)L, map_ms, mb / 1e6, model_bytes(&a, N, N, 1, 0) / 1e6, bw_ms,
                4.0 * 2 * L * 1024.0 * 1024.0 / 1e6, 4.0 * 2 * L * 1024.0 * 1024.0 / (8 * 2.45e9) * 1e3,

@@ -834,3 +834,34 @@ Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
         free(x); free(w); free(s0); free(s1);
     }
 }
+
+/* Runs of same-padded 3 x 3 conv layers take diagonal tiles in pair mode (10 layers with a layer
+ * without nonlinearity and an erf inside; W = 64 allows chains of at most 6, so two chains run; W a
+ * multiple of 8 and kernels large enough that the last layer of a chain streams its tiles out): a pair (x, x) equals the layer-by-layer self
+ * record bit for bit, a pair of different images matches brute force, and neither the NNGP-only call
+ * nor a workspace starting off a cache line changes a bit. */
+Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
+    const char *arch = "conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same,sw=1.3) relu conv(q=3,pad=same) "
+                       "conv(q=3,pad=same,sb=0.2) erf conv(q=3,pad=same) relu conv(q=3,pad=same,sw=1.1) relu "
+                       "conv(q=3,pad=same) relu conv(q=3,pad=same,sb=0.3) relu conv(q=3,pad=same) relu "
+                       "conv(q=3,pad=same) relu gap dense";
+    const size_t C = 2, H = 12, W = 64, img = C * H * W;
+    entk_arch a = parse(arch);
+    double *x = rand_images(2, C, H, W, 171), k, t, k2, t2, kn, rk, rt, *w, *s0, *s1, Kx, Tx;
+    size_t wl, sl;
+    cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
+    w = malloc((wl + 1) * sizeof *w); s0 = malloc(sl * sizeof *s0); s1 = malloc(sl * sizeof *s1);
+    cr_assert_eq(entk_cn_self(&a, x, C, H, W, s0, w), ENTK_OK);
+    cr_assert_eq(entk_cn_self(&a, x + img, C, H, W, s1, w), ENTK_OK);
+    cr_assert_eq(entk_cn_kernel(&a, x, 1, NULL, 0, C, H, W, &Kx, 1, &Tx, 1, 1), ENTK_OK); /* a self record */
+    cr_assert_eq(entk_cn_pair(&a, x, s0, x, s0, C, H, W, w, &k, &t), ENTK_OK);
+    cr_assert(k == Kx && t == Tx, "pair (x, x) %.17g %.17g vs self %.17g %.17g", k, t, Kx, Tx);
+    cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w, &k, &t), ENTK_OK);
+    cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w + 1, &k2, &t2), ENTK_OK);
+    cr_assert(k2 == k && t2 == t, "workspace offset: %.17g %.17g vs %.17g %.17g", k2, t2, k, t);
+    cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w, &kn, NULL), ENTK_OK);
+    cr_assert(kn == k, "NNGP only %.17g vs %.17g", kn, k);
+    ref_kernel(&a, x, x + img, C, H, W, &rk, &rt);
+    cr_assert(rel(k, rk) < 1e-12 && rel(t, rt) < 1e-12, "%.17g %.17g vs brute force %.17g %.17g", k, t, rk, rt);
+    free(x); free(w); free(s0); free(s1);
+}

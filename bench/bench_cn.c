@@ -16,22 +16,7 @@ static double cpu_now(void) {
 
 /* bu_time on the process CPU clock: on a machine shared with other jobs, single-threaded work is
  * timed by CPU time (wall time there includes the time other jobs hold the core). */
-static bu_stat cpu_time(void (*fn)(void *), void *arg, int reps) {
-    double t[64];
-    bu_stat s;
-    int i;
-    if (reps > 64) reps = 64;
-    if (reps < 1) reps = 1;
-    for (i = 0; i < reps; ++i) {
-        double t0 = cpu_now();
-        fn(arg);
-        t[i] = cpu_now() - t0;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], bu_cmp);
-    s.min = t[0];
-    s.median = t[reps / 2];
-    return s;
-}
+static bu_stat cpu_time(void (*fn)(void *), void *arg, int reps) { return bu_time_clock(cpu_now, fn, arg, reps); }
 
 static double *images(size_t n, size_t C, size_t H, size_t W, unsigned seed) {
     double *x = malloc(n * C * H * W * sizeof *x);

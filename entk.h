@@ -1959,15 +1959,80 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* 9.5 MLP kernels                                                                                */
 /* ============================================================================================== */
 
+/* The affine update of every layer with weights (SPEC §1): k = cw k + b2, t = k + cw t (t may be NULL).
+ * Separate multiplies and adds (never fused) on every path, so all paths give the same bits. */
+static void entk__affine_scalar(double *k, double *t, size_t n, double cw, double b2) {
+    size_t e;
+    if (!t) {
+        for (e = 0; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (e = 0; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__affine_avx2(double *k, double *t, size_t n, double cw,
+                                                                  double b2) {
+    const __m256d vc = _mm256_set1_pd(cw), vb = _mm256_set1_pd(b2);
+    size_t e = 0;
+    if (!t) {
+        for (; e + 4 <= n; e += 4)
+            _mm256_storeu_pd(k + e, _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb));
+        for (; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (; e + 4 <= n; e += 4) {
+        const __m256d kv = _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb);
+        _mm256_storeu_pd(k + e, kv);
+        _mm256_storeu_pd(t + e, _mm256_add_pd(kv, _mm256_mul_pd(vc, _mm256_loadu_pd(t + e))));
+    }
+    for (; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+static void entk__affine_neon(double *k, double *t, size_t n, double cw, double b2) {
+    const float64x2_t vc = vdupq_n_f64(cw), vb = vdupq_n_f64(b2);
+    size_t e = 0;
+    if (!t) {
+        for (; e + 2 <= n; e += 2) vst1q_f64(k + e, vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb));
+        for (; e < n; ++e) k[e] = cw * k[e] + b2;
+        return;
+    }
+    for (; e + 2 <= n; e += 2) {
+        const float64x2_t kv = vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb);
+        vst1q_f64(k + e, kv);
+        vst1q_f64(t + e, vaddq_f64(kv, vmulq_f64(vc, vld1q_f64(t + e))));
+    }
+    for (; e < n; ++e) {
+        const double kv = cw * k[e] + b2;
+        k[e] = kv;
+        t[e] = kv + cw * t[e];
+    }
+}
+#endif /* ENTK__HAVE_NEON */
+
+static void entk__affine(double *k, double *t, size_t n, double cw, double b2) {
+#if ENTK__HAVE_AVX2
+    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__affine_avx2(k, t, n, cw, b2); return; }
+#endif
+#if ENTK__HAVE_NEON
+    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__affine_neon(k, t, n, cw, b2); return; }
+#endif
+    entk__affine_scalar(k, t, n, cw, b2);
+}
+
 /* Dense layer on one pair: K' = sw^2 K + sb^2, Theta' = K' + sw^2 Theta. */
 static void entk__dense_update(const entk_layer *l, size_t n, double *k, double *t) {
-    const double w2 = l->sw * l->sw, b2 = l->sb * l->sb;
-    size_t i;
-    for (i = 0; i < n; ++i) {
-        double kn = w2 * k[i] + b2;
-        if (t) t[i] = kn + w2 * t[i];
-        k[i] = kn;
-    }
+    entk__affine(k, t, n, l->sw * l->sw, l->sb * l->sb);
 }
 
 ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,

@@ -346,19 +346,6 @@ static void entk__cn_addto_scalar(const double *r, double *o, size_t n) {
     size_t j;
     for (j = 0; j < n; ++j) d[j] += a[j];
 }
-/* k = cw k + b2; t = k + cw t (t may be NULL) */
-static void entk__cn_affine_scalar(double *k, double *t, size_t n, double cw, double b2) {
-    size_t e;
-    if (!t) {
-        for (e = 0; e < n; ++e) k[e] = cw * k[e] + b2;
-        return;
-    }
-    for (e = 0; e < n; ++e) {
-        const double kv = cw * k[e] + b2;
-        k[e] = kv;
-        t[e] = kv + cw * t[e];
-    }
-}
 
 #if ENTK__HAVE_AVX2
 __attribute__((target("avx2,fma"))) static void entk__cn_sum3_avx2(const double *r0, const double *r1,
@@ -382,27 +369,6 @@ __attribute__((target("avx2,fma"))) static void entk__cn_addto_avx2(const double
     for (; j + 4 <= n; j += 4) _mm256_storeu_pd(o + j, _mm256_add_pd(_mm256_loadu_pd(o + j), _mm256_loadu_pd(r + j)));
     for (; j < n; ++j) o[j] += r[j];
 }
-__attribute__((target("avx2,fma"))) static void entk__cn_affine_avx2(double *k, double *t, size_t n, double cw,
-                                                                     double b2) {
-    const __m256d vc = _mm256_set1_pd(cw), vb = _mm256_set1_pd(b2);
-    size_t e = 0;
-    if (!t) {
-        for (; e + 4 <= n; e += 4)
-            _mm256_storeu_pd(k + e, _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb));
-        for (; e < n; ++e) k[e] = cw * k[e] + b2;
-        return;
-    }
-    for (; e + 4 <= n; e += 4) {
-        const __m256d kv = _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb);
-        _mm256_storeu_pd(k + e, kv);
-        _mm256_storeu_pd(t + e, _mm256_add_pd(kv, _mm256_mul_pd(vc, _mm256_loadu_pd(t + e))));
-    }
-    for (; e < n; ++e) {
-        const double kv = cw * k[e] + b2;
-        k[e] = kv;
-        t[e] = kv + cw * t[e];
-    }
-}
 #endif /* ENTK__HAVE_AVX2 */
 
 #if ENTK__HAVE_NEON
@@ -421,25 +387,6 @@ static void entk__cn_addto_neon(const double *r, double *o, size_t n) {
     size_t j = 0;
     for (; j + 2 <= n; j += 2) vst1q_f64(o + j, vaddq_f64(vld1q_f64(o + j), vld1q_f64(r + j)));
     for (; j < n; ++j) o[j] += r[j];
-}
-static void entk__cn_affine_neon(double *k, double *t, size_t n, double cw, double b2) {
-    const float64x2_t vc = vdupq_n_f64(cw), vb = vdupq_n_f64(b2);
-    size_t e = 0;
-    if (!t) {
-        for (; e + 2 <= n; e += 2) vst1q_f64(k + e, vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb));
-        for (; e < n; ++e) k[e] = cw * k[e] + b2;
-        return;
-    }
-    for (; e + 2 <= n; e += 2) {
-        const float64x2_t kv = vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb);
-        vst1q_f64(k + e, kv);
-        vst1q_f64(t + e, vaddq_f64(kv, vmulq_f64(vc, vld1q_f64(t + e))));
-    }
-    for (; e < n; ++e) {
-        const double kv = cw * k[e] + b2;
-        k[e] = kv;
-        t[e] = kv + cw * t[e];
-    }
 }
 #endif /* ENTK__HAVE_NEON */
 
@@ -486,15 +433,6 @@ static void entk__cn_addto(const double *r, double *o, size_t n) {
     if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_addto_neon(r, o, n); return; }
 #endif
     entk__cn_addto_scalar(r, o, n);
-}
-static void entk__cn_affine(double *k, double *t, size_t n, double cw, double b2) {
-#if ENTK__HAVE_AVX2
-    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_affine_avx2(k, t, n, cw, b2); return; }
-#endif
-#if ENTK__HAVE_NEON
-    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_affine_neon(k, t, n, cw, b2); return; }
-#endif
-    entk__cn_affine_scalar(k, t, n, cw, b2);
 }
 
 /* Sum of nt shifted rows: orow[j] = sum_t rows[t][j + sh[t]] for j < n3, terms added in order t = 0..;
@@ -1027,9 +965,9 @@ static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, c
         for (t = 0; t < Po; ++t) {
             double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
             if (tr && Ti) {
-                entk__cn_affine(kr, tr, Po, cw, b2);
+                entk__affine(kr, tr, Po, cw, b2);
             } else {
-                entk__cn_affine(kr, NULL, Po, cw, b2);
+                entk__affine(kr, NULL, Po, cw, b2);
                 if (tr) memcpy(tr, kr, Po * sizeof *tr);
             }
             if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
@@ -1058,9 +996,9 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
         entk__cn_wsum_entry(wk, Ki, i, j, kr);
         if (tr && Ti) { /* one sweep for both affine updates */
             entk__cn_wsum_entry(wt, Ti, i, j, tr);
-            entk__cn_affine(kr, tr, Po, cw, b2);
+            entk__affine(kr, tr, Po, cw, b2);
         } else {
-            entk__cn_affine(kr, NULL, Po, cw, b2);
+            entk__affine(kr, NULL, Po, cw, b2);
             if (tr) memcpy(tr, kr, Po * sizeof *tr);
         }
         if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
@@ -1262,9 +1200,9 @@ static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer 
                 if (ot && stt[0]) {
                     entk__cn_tile_sum(stt, nt, ld, u, W);
                     entk__cn_tile_diag3(u, ot, W);
-                    entk__cn_affine(ok, ot, T2, cw, b2);
+                    entk__affine(ok, ot, T2, cw, b2);
                 } else {
-                    entk__cn_affine(ok, NULL, T2, cw, b2);
+                    entk__affine(ok, NULL, T2, cw, b2);
                     if (ot) memcpy(ot, ok, T2 * sizeof *ot);
                 }
                 if (nls[m]) { /* row by row (k11 constant, k22 a row); nls were checked by the plan */

@@ -1225,6 +1225,31 @@ static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer 
     return ENTK_OK;
 }
 
+/* Collect a chain of same-padded conv layers (each with its following nonlinearity, if any) starting
+ * at layer *x, for one fused sweep: tiled = 1 for entk__cn_tiled (3 x 3 windows, as many as the tile
+ * workspace holds for width w), 0 for entk__cn_fused (the first window any size, then q <= 3).
+ * Fills ls, nls and the nonlinearities' diagonal pointers f1, f2 (advancing *off by P per
+ * nonlinearity), moves *x past the chain, returns its length. */
+static int entk__cn_chain(const entk_arch *a, const entk__cn_plan *pl, int tiled, size_t w, const double *d1,
+                          const double *d2, size_t P, const entk_layer **ls, const entk_layer **nls,
+                          const double **f1, const double **f2, size_t *off, int *x) {
+    int m = 0;
+    /* (the plan sized the tiles for W; a later, narrower w may want a longer chain) */
+    const int maxm = tiled ? entk__cn_tchain(w) : ENTK__CN_CHAIN;
+    while (m < maxm && *x < pl->red && a->layer[*x].kind == ENTK_LAYER_CONV && a->layer[*x].pad == ENTK_PAD_SAME &&
+           (tiled ? a->layer[*x].q == 3 && ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len
+                  : m == 0 || a->layer[*x].q <= 3)) {
+        ls[m] = &a->layer[*x];
+        nls[m] = *x + 1 < pl->red && a->layer[*x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[*x + 1] : NULL;
+        f1[m] = nls[m] ? d1 + *off : NULL;
+        f2[m] = nls[m] ? d2 + *off : NULL;
+        if (nls[m]) *off += P;
+        *x += nls[m] ? 2 : 1;
+        ++m;
+    }
+    return m;
+}
+
 /* The diagonal K'(t, t) of a conv / lift / gconv output from block 0 of its input (rho(e) = identity, so
  * only diagonal input entries are needed), summed in the order of the two passes (window columns
  * outer, rows inner, offsets 0, 1, .., h, -1, .., -h) so that it equals the full computation bit for
@@ -1311,19 +1336,8 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 const entk_layer *ls[ENTK__CN_TCHAIN], *nls[ENTK__CN_TCHAIN];
                 const double *f1[ENTK__CN_TCHAIN], *f2[ENTK__CN_TCHAIN];
                 size_t o = off;
-                int m = 0, x = l;
-                /* (the plan sized the tiles for W; a later, narrower w may want a longer chain) */
-                while (m < entk__cn_tchain(w) && ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len && x < pl->red &&
-                       a->layer[x].kind == ENTK_LAYER_CONV &&
-                       a->layer[x].pad == ENTK_PAD_SAME && a->layer[x].q == 3) {
-                    ls[m] = &a->layer[x];
-                    nls[m] = x + 1 < pl->red && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[x + 1] : NULL;
-                    f1[m] = nls[m] ? d1 + o : NULL;
-                    f2[m] = nls[m] ? d2 + o : NULL;
-                    if (nls[m]) o += P;
-                    x += nls[m] ? 2 : 1;
-                    ++m;
-                }
+                int x = l;
+                const int m = entk__cn_chain(a, pl, 1, w, d1, d2, P, ls, nls, f1, f2, &o, &x);
                 if (m >= 1) {
                     if ((st = entk__cn_tiled(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                              want_t ? Tb[1 - cur] : NULL, U + pl->row_len, h, w, f1, f2)))
@@ -1340,17 +1354,8 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 const entk_layer *ls[ENTK__CN_CHAIN], *nls[ENTK__CN_CHAIN];
                 const double *f1[ENTK__CN_CHAIN], *f2[ENTK__CN_CHAIN];
                 size_t o = off;
-                int m = 0, x = l;
-                while (m < ENTK__CN_CHAIN && x < pl->red && a->layer[x].kind == ENTK_LAYER_CONV &&
-                       a->layer[x].pad == ENTK_PAD_SAME && (m == 0 || a->layer[x].q <= 3)) {
-                    ls[m] = &a->layer[x];
-                    nls[m] = x + 1 < pl->red && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[x + 1] : NULL;
-                    f1[m] = nls[m] ? d1 + o : NULL;
-                    f2[m] = nls[m] ? d2 + o : NULL;
-                    if (nls[m]) o += P;
-                    x += nls[m] ? 2 : 1;
-                    ++m;
-                }
+                int x = l;
+                const int m = entk__cn_chain(a, pl, 0, w, d1, d2, P, ls, nls, f1, f2, &o, &x);
                 if (m >= 2) {
                     if ((st = entk__cn_fused(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                              want_t ? Tb[1 - cur] : NULL, U, U + pl->row_len, h, w, f1, f2)))

@@ -212,13 +212,6 @@ static void ref_kernel(const entk_arch *arch, const double *x1, const double *x2
 /* Helpers                                                                                        */
 /* ============================================================================================== */
 
-static entk_arch parse(const char *s) {
-    entk_arch a;
-    char err[160];
-    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
-    cr_assert_eq(st, ENTK_OK, "%s: %s", s, err);
-    return a;
-}
 
 static double *rand_images(size_t n, size_t C, size_t H, size_t W, uint64_t seed) {
     tu_rng r = {seed};
@@ -249,7 +242,7 @@ static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30
 /* library Gram (non-symmetric) vs the full-domain reference, every entry, relative tolerance */
 static void check_against_ref(const char *archs, size_t n, size_t C, size_t H, size_t W, uint64_t seed,
                               double tol) {
-    entk_arch a = parse(archs);
+    entk_arch a = tu_parse(archs);
     double *x = rand_images(n, C, H, W, seed);
     double *k = malloc(n * n * sizeof *k), *t = malloc(n * n * sizeof *t);
     size_t i, j;
@@ -394,7 +387,7 @@ Test(cn_gcnn, support_id_equals_support_all_after_a_lift) {
     };
     size_t c;
     for (c = 0; c < 2; ++c) {
-        entk_arch a = parse(pairs[c][0]), b = parse(pairs[c][1]);
+        entk_arch a = tu_parse(pairs[c][0]), b = tu_parse(pairs[c][1]);
         double *x = rand_images(2, 2, 5, 5, 20 + c);
         double ka, ta, kb, tb, K[4], T[4], K2[4], T2[4];
         ref_kernel(&a, x, x + 50, 2, 5, 5, &ka, &ta);
@@ -427,7 +420,7 @@ static void pair_kt(const entk_arch *a, const double *x1, const double *x2, size
 
 Test(cn_invariance, c4_gcnn_is_invariant_under_rot90_and_circular_shifts_of_either_input) {
     const size_t C = 2, N = 6, img = C * N * N;
-    entk_arch a = parse("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gconv(q=3,pad=circular,sw=1.2) "
+    entk_arch a = tu_parse("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gconv(q=3,pad=circular,sw=1.2) "
                         "erf gpool dense relu dense");
     double *x = rand_images(2, C, N, N, 31), *y = malloc(img * sizeof *y);
     double k0, t0, k, t;
@@ -452,7 +445,7 @@ Test(cn_invariance, c4_gcnn_is_invariant_under_rot90_and_circular_shifts_of_eith
 
 Test(cn_invariance, d4_gcnn_is_invariant_under_mirrors) {
     const size_t C = 1, N = 5, img = C * N * N;
-    entk_arch a = parse("lift(n=4,flip=1,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool");
+    entk_arch a = tu_parse("lift(n=4,flip=1,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool");
     double *x = rand_images(2, C, N, N, 41), *y = malloc(img * sizeof *y), *z = malloc(img * sizeof *z);
     double k0, t0, k, t;
     pair_kt(&a, x, x + img, C, N, N, &k0, &t0);
@@ -470,7 +463,7 @@ Test(cn_invariance, d4_gcnn_is_invariant_under_mirrors) {
 /* SPEC §2: the rot90-orbit average of the CNN kernel is the C4 GCNN kernel (and D4 with mirrors). */
 static void check_orbit(const char *cnn, const char *gcnn, entk_orbit orb, size_t C, size_t N, uint64_t seed) {
     const size_t n = 3;
-    entk_arch a = parse(cnn), b = parse(gcnn);
+    entk_arch a = tu_parse(cnn), b = tu_parse(gcnn);
     double *x = rand_images(n, C, N, N, seed);
     double Ko[9], To[9], Kg[9], Tg[9], Kc[9], Tc[9];
     cr_assert_eq(entk_cn_kernel_orbit(&a, orb, x, n, NULL, 0, C, N, N, Ko, n, To, n, 1), ENTK_OK);
@@ -499,7 +492,7 @@ Test(cn_orbit, orbit_averaged_cnn_equals_gcnn) {
 
 Test(cn_gram, symmetric_equals_nonsymmetric_and_threads_are_bit_identical) {
     const size_t n = 5, C = 2, N = 6;
-    entk_arch a = parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense relu dense");
+    entk_arch a = tu_parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense relu dense");
     double *x = rand_images(n, C, N, N, 61);
     double K1[25], T1[25], K2[25], T2[25], K3[25], T3[25], K4[25];
     size_t i, j;
@@ -531,7 +524,7 @@ Test(cn_gram, symmetric_equals_nonsymmetric_and_threads_are_bit_identical) {
 
 Test(cn_gram, rectangular_and_leading_dimensions) {
     const size_t C = 1, N = 5;
-    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) gap");
+    entk_arch a = tu_parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) gap");
     double *x = rand_images(5, C, N, N, 71);
     double K[2 * 7], T[2 * 7], Kf[25], Tf[25];
     size_t i, j;
@@ -553,7 +546,7 @@ Test(cn_gram, single_layer_ntk_equals_nngp) {
                                   "conv(q=5,pad=circular) flatten"};
     size_t c;
     for (c = 0; c < 3; ++c) {
-        entk_arch a = parse(archs[c]);
+        entk_arch a = tu_parse(archs[c]);
         double *x = rand_images(3, 2, 5, 5, 80 + c), K[9], T[9];
         cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 5, 5, K, 3, T, 3, 1), ENTK_OK);
         cr_assert(tu_rel_frob(T, K, 9) < 1e-15, "%s", archs[c]);
@@ -563,7 +556,7 @@ Test(cn_gram, single_layer_ntk_equals_nngp) {
 
 Test(cn_pair, pair_api_with_self_records_matches_gram) {
     const size_t C = 2, N = 5, img = C * N * N;
-    entk_arch a = parse("lift(n=2,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense erf dense");
+    entk_arch a = tu_parse("lift(n=2,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense erf dense");
     double *x = rand_images(2, C, N, N, 91), K[4], T[4], k, t, k2;
     size_t wl, sl;
     double *w, *s1, *s2;
@@ -600,17 +593,17 @@ Test(cn_errors, shapes_layer_order_and_nonfinite_inputs) {
     };
     for (i = 0; i < 50; ++i) x[i] = (double)i / 50;
     for (i = 0; i < sizeof bad_arch / sizeof bad_arch[0]; ++i) {
-        entk_arch a = parse(bad_arch[i]);
+        entk_arch a = tu_parse(bad_arch[i]);
         cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_ARCH, "%s", bad_arch[i]);
     }
     {
-        entk_arch a = parse("conv(q=5) relu conv(q=3) gap");
+        entk_arch a = tu_parse("conv(q=5) relu conv(q=3) gap");
         cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
         cr_assert_eq(entk_cn_kernel(&a, x, 1, NULL, 0, 1, 7, 6, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
         cr_assert_eq(entk_cn_kernel(&a, x, 1, NULL, 0, 1, 7, 7, K, 2, T, 2, 1), ENTK_OK);
-        a = parse("conv(pad=same) avgpool(p=6) gap");
+        a = tu_parse("conv(pad=same) avgpool(p=6) gap");
         cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
-        a = parse("conv(pad=circular) relu gap");
+        a = tu_parse("conv(pad=circular) relu gap");
         cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_C4, x, 1, NULL, 0, 1, 5, 10, K, 2, T, 2, 1), ENTK_ERR_SHAPE);
         cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, NULL, 2, NULL, 2, 1), ENTK_ERR_INVALID_ARG);
         cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 1, T, 2, 1), ENTK_ERR_INVALID_ARG);
@@ -627,7 +620,7 @@ Test(cn_errors, shapes_layer_order_and_nonfinite_inputs) {
 Test(cn_errors, zero_inputs_give_finite_values) {
     double x[2 * 16] = {0}, K[4], T[4];
     int i;
-    entk_arch a = parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) erf gpool dense relu dense");
+    entk_arch a = tu_parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) erf gpool dense relu dense");
     x[5] = 1.0;
     cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 4, 4, K, 2, T, 2, 1), ENTK_OK);
     for (i = 0; i < 4; ++i) cr_assert(isfinite(K[i]) && isfinite(T[i]));
@@ -635,8 +628,8 @@ Test(cn_errors, zero_inputs_give_finite_values) {
 
 /* A plain CNN is the n = 1 case: conv = lift(n=1) first, = gconv after it. */
 Test(cn_gcnn, conv_is_the_trivial_group_case) {
-    entk_arch a = parse("conv(q=3,pad=same,sb=0.2) relu conv(q=5,pad=circular) erf avgpool(p=2) conv(q=1) relu gap dense");
-    entk_arch b = parse("lift(n=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=circular) erf avgpool(p=2) gconv(q=1) relu gpool dense");
+    entk_arch a = tu_parse("conv(q=3,pad=same,sb=0.2) relu conv(q=5,pad=circular) erf avgpool(p=2) conv(q=1) relu gap dense");
+    entk_arch b = tu_parse("lift(n=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=circular) erf avgpool(p=2) gconv(q=1) relu gpool dense");
     double *x = rand_images(3, 2, 6, 6, 101), K1[9], T1[9], K2[9], T2[9];
     cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 6, 6, K1, 3, T1, 3, 1), ENTK_OK);
     cr_assert_eq(entk_cn_kernel(&b, x, 3, NULL, 0, 2, 6, 6, K2, 3, T2, 3, 1), ENTK_OK);
@@ -659,7 +652,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
     size_t c, p, tried = 0;
     for (c = 0; c < 3; ++c) {
         const size_t N = cases[c].n;
-        entk_arch a = parse(cases[c].arch);
+        entk_arch a = tu_parse(cases[c].arch);
         double *x = rand_images(3, 2, N, N, 111 + c), K0[9], T0[9], K1[9], T1[9];
         const char *archs_c = cases[c].arch;
         cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
@@ -681,7 +674,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
  * of the kernel over the transformed second inputs, built here with the test's own transforms. */
 Test(cn_orbit, none_and_rectangular_orbit_against_explicit_average) {
     const size_t C = 1, N = 5, img = C * N * N;
-    entk_arch a = parse("conv(q=3,pad=same) relu conv(q=3,pad=valid) relu gap");
+    entk_arch a = tu_parse("conv(q=3,pad=same) relu conv(q=3,pad=valid) relu gap");
     double *x = rand_images(3, C, N, N, 121), *y = malloc(8 * img * sizeof *y), *z = malloc(img * sizeof *z);
     double Ko[2], To[2], Kn[9], Tn[9], Kp[9], Tp[9];
     size_t j;
@@ -709,7 +702,7 @@ Test(cn_orbit, none_and_rectangular_orbit_against_explicit_average) {
 }
 
 Test(cn_errors, workspace_and_window_sum_arguments) {
-    entk_arch a = parse("conv(q=5) relu gap");
+    entk_arch a = tu_parse("conv(q=5) relu gap");
     double m[16] = {0}, o[16];
     size_t wl = 0, sl = 0;
     cr_assert_eq(entk_cn_workspace_size(&a, 1, 4, 9, &wl, &sl), ENTK_ERR_SHAPE);
@@ -748,7 +741,7 @@ Test(cn_small, in_cache_path_equals_row_path_bit_for_bit) {
     size_t c;
     for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         const size_t n = 3, C = cases[c].C, H = cases[c].H, W = cases[c].W;
-        entk_arch a = parse(cases[c].arch);
+        entk_arch a = tu_parse(cases[c].arch);
         double *x = rand_images(n, C, H, W, 130 + c), K0[9], T0[9], K1[9], T1[9];
         size_t old = entk_cn_set_small_limit(0);
         cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, K0, n, T0, n, 1), ENTK_OK, "%s", cases[c].arch);
@@ -784,7 +777,7 @@ static void prog_cb(void *user, size_t done, size_t total) {
 
 Test(cn_gram, progress_reports_finished_rows) {
     const size_t C = 1, N = 5;
-    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap");
+    entk_arch a = tu_parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap");
     double *x = rand_images(6, C, N, N, 141), K[36], T[36];
     prog_rec r;
     int mode;
@@ -816,7 +809,7 @@ Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
     const size_t C = 2, H = 17, W = 18, img = C * H * W;
     size_t c;
     for (c = 0; c < 2; ++c) {
-        entk_arch a = parse(archs[c]);
+        entk_arch a = tu_parse(archs[c]);
         double *x = rand_images(2, C, H, W, 150 + c), K[4], T[4], k, t, rk, rt, *w, *s0, *s1;
         size_t wl, sl;
         cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
@@ -846,7 +839,7 @@ Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
                        "conv(q=3,pad=same) relu conv(q=3,pad=same,sb=0.3) relu conv(q=3,pad=same) relu "
                        "conv(q=3,pad=same) relu gap dense";
     const size_t C = 2, H = 12, W = 64, img = C * H * W;
-    entk_arch a = parse(arch);
+    entk_arch a = tu_parse(arch);
     double *x = rand_images(2, C, H, W, 171), k, t, k2, t2, kn, rk, rt, *w, *s0, *s1, Kx, Tx;
     size_t wl, sl;
     cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);

@@ -8,13 +8,6 @@
 #include "finite_net.h"
 #include "entk_cn.h"
 
-static entk_arch parse(const char *s) {
-    entk_arch a;
-    char err[160];
-    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
-    cr_assert_eq(st, ENTK_OK, "parse '%s': %s", s, err);
-    return a;
-}
 
 static void make_images(double *x, size_t n, uint64_t seed) {
     tu_rng r = {seed};
@@ -26,7 +19,7 @@ static void make_images(double *x, size_t n, uint64_t seed) {
 
 static void fd_check(const char *arch_s, size_t C, size_t H, size_t W, size_t width) {
     enum { N = 3, NOUT = 2 };
-    entk_arch a = parse(arch_s);
+    entk_arch a = tu_parse(arch_s);
     fnet net;
     double *x, t[N * N], jj[N * N], f[N * NOUT];
     x = malloc(N * C * H * W * sizeof *x);
@@ -137,7 +130,7 @@ static void oracle_check(const char *pad1, entk_pad p1, const char *pad2, entk_p
     snprintf(s, sizeof s,
              "lift(n=4,q=3,pad=%s,sw=1.3,sb=0.2) erf gconv(q=3,pad=%s,support=%s,sw=1.1,sb=0.3) relu gpool "
              "dense(sw=0.9,sb=0.1)", pad1, pad2, all ? "all" : "id");
-    a = parse(s);
+    a = tu_parse(s);
     make_images(x, sizeof x / sizeof x[0], 17);
     cr_assert_eq(fnet_build(&net, &a, C, H, W, WIDTH, NOUT), 0);
     fnet_draw(&net, 5);
@@ -176,7 +169,7 @@ static void shift(const double *x, double *y, size_t C, size_t H, size_t W, size
  * on one input only. g = rot90 (rot = 1) or a circular shift (rot = 0). */
 static void invariance_check(const char *arch_s, size_t C, size_t H, size_t W, int rot) {
     enum { N = 3, NOUT = 4 };
-    entk_arch a = parse(arch_s);
+    entk_arch a = tu_parse(arch_s);
     fnet net;
     const size_t img = C * H * W;
     double *x = malloc(N * img * sizeof(double)), *y = malloc(N * img * sizeof(double));
@@ -223,7 +216,7 @@ Test(finite_cnn, shift_invariant_with_circular_padding) {
  * the rotation checks above are not vacuous. */
 Test(finite_cnn, cnn_is_not_rotation_invariant) {
     enum { C = 1, H = 5, N = 1, NOUT = 2 };
-    entk_arch a = parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap dense");
+    entk_arch a = tu_parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap dense");
     fnet net;
     double x[C * H * H], y[C * H * H], f[NOUT], fy[NOUT];
     make_images(x, C * H * H, 29);
@@ -242,7 +235,7 @@ Test(finite_net, rejects_unsupported_architectures) {
                                       "dense conv dense", "conv(q=7) gap dense"};
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
-        entk_arch a = parse(bad[i]);
+        entk_arch a = tu_parse(bad[i]);
         cr_assert_neq(fnet_build(&net, &a, 1, 5, 5, 4, 1), 0, "%s accepted", bad[i]);
     }
 }
@@ -257,7 +250,7 @@ Test(finite_net, rejects_unsupported_architectures) {
  * itself very noisy (a few effective degrees of freedom: mostly a common scale). */
 static void mc_check(const char *arch_s, size_t C, size_t H, size_t W, size_t N, int seeds, uint64_t seed) {
     static const size_t widths[3] = {64, 256, 1024};
-    entk_arch a = parse(arch_s);
+    entk_arch a = tu_parse(arch_s);
     const size_t nn = N * N;
     double *x = malloc(N * C * H * W * sizeof(double)), *buf = malloc(6 * nn * sizeof(double));
     double *k = buf, *t = k + nn, *km = t + nn, *tm = km + nn, *k1 = tm + nn, *t1 = k1 + nn;

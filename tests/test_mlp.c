@@ -6,13 +6,6 @@
 #include "testutil.h"
 #include "finite_net.h"
 
-static entk_arch parse(const char *s) {
-    entk_arch a;
-    char err[160];
-    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
-    cr_assert_eq(st, ENTK_OK, "parse '%s': %s", s, err);
-    return a;
-}
 
 /* n inputs of dimension d, not normalised: coordinates of different scales, plus an offset */
 static void make_inputs(double *x, size_t n, size_t d, uint64_t seed) {
@@ -28,7 +21,7 @@ static void mc_check(const char *arch_s, uint64_t seed) {
     enum { N = 5, D = 10 };
     const size_t width = 1024, nout = 256;
     const int seeds = 100;
-    entk_arch a = parse(arch_s);
+    entk_arch a = tu_parse(arch_s);
     double x[N * D], k[N * N], t[N * N], km[N * N], tm[N * N], ek, et;
     make_inputs(x, N, D, seed);
     cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, D, k, N, t, N, 1), ENTK_OK);
@@ -56,7 +49,7 @@ Test(mlp_mc, leaky_relu_two_dense_layers, .timeout = 120) {
 
 static void fd_check(const char *arch_s, size_t d, size_t width) {
     enum { N = 3 };
-    entk_arch a = parse(arch_s);
+    entk_arch a = tu_parse(arch_s);
     fnet net;
     double x[N * 16], t[N * N], jj[N * N], f[N * 2];
     cr_assert_leq(d, 16);
@@ -82,7 +75,7 @@ Test(finite_net, mlp_ntk_equals_finite_difference_jacobian_product) {
 Test(mlp, single_dense_layer_ntk_equals_nngp_equals_linear_kernel) {
     enum { N = 4, M = 3, D = 9 };
     const double sw = 1.7, sb = 0.4;
-    entk_arch a = parse("dense(sw=1.7,sb=0.4)");
+    entk_arch a = tu_parse("dense(sw=1.7,sb=0.4)");
     double x[N * D], y[M * D], k[N * M], t[N * M];
     size_t i, j, c;
     make_inputs(x, N, D, 21);
@@ -105,7 +98,7 @@ Test(mlp, single_dense_layer_ntk_equals_nngp_equals_linear_kernel) {
 Test(mlp, two_layer_relu_matches_arc_cosine_closed_form) {
     enum { N = 5, D = 7 };
     const double aw = 1.3, ab = 0.25, cw = 1.6, cb = 0.35;
-    entk_arch a = parse("dense(sw=1.3,sb=0.25) relu dense(sw=1.6,sb=0.35)");
+    entk_arch a = tu_parse("dense(sw=1.3,sb=0.25) relu dense(sw=1.6,sb=0.35)");
     double x[N * D], k[N * N], t[N * N], k1[N * N];
     size_t i, j, c;
     make_inputs(x, N, D, 31);
@@ -139,7 +132,7 @@ Test(mlp, two_layer_relu_matches_arc_cosine_closed_form) {
 static const char *const api_arch = "dense(sw=1.4,sb=0.3) erf dense(sw=1.2,sb=0.1) relu dense(sw=0.9,sb=0.2)";
 
 Test(mlp, symmetric_call_equals_general_call) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     static double x[GN * GD], k1[GN * GLD], t1[GN * GLD], k2[GN * GLD], t2[GN * GLD];
     size_t i, j;
     make_inputs(x, GN, GD, 41);
@@ -155,7 +148,7 @@ Test(mlp, symmetric_call_equals_general_call) {
 }
 
 Test(mlp, nngp_only_and_ntk_only_equal_full_call) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     enum { M = 11 };
     static double x[GN * GD], y[M * GD], k[GN * M], t[GN * M], ko[GN * M], to[GN * M];
     make_inputs(x, GN, GD, 51);
@@ -168,7 +161,7 @@ Test(mlp, nngp_only_and_ntk_only_equal_full_call) {
 }
 
 Test(mlp, symmetric_ntk_only_equals_full_call) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     static double x[GN * GD], k[GN * GN], t[GN * GN], ko[GN * GN], to[GN * GN];
     make_inputs(x, GN, GD, 53);
     cr_assert_eq(entk_mlp_kernel(&a, x, GN, NULL, 0, GD, k, GN, t, GN, 1), ENTK_OK);
@@ -179,7 +172,7 @@ Test(mlp, symmetric_ntk_only_equals_full_call) {
 }
 
 Test(mlp, two_threads_bit_identical_to_one) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     enum { M = 29 };
     static double x[GN * GD], y[M * GD], k1[GN * GN], t1[GN * GN], k2[GN * GN], t2[GN * GN];
     static double c1[GN * M], d1[GN * M], c2[GN * M], d2[GN * M];
@@ -196,7 +189,7 @@ Test(mlp, two_threads_bit_identical_to_one) {
 }
 
 Test(mlp, diag_equals_gram_diagonal) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     static double x[GN * GD], k[GN * GN], t[GN * GN], kd[GN], td[GN];
     size_t i;
     make_inputs(x, GN, GD, 71);
@@ -213,7 +206,7 @@ Test(mlp, diag_equals_gram_diagonal) {
 /* The chain after the first layer, started from the first layer's kernels computed here by hand,
  * reproduces every Gram entry (the image and SO(3) headers rely on this after pooling). */
 Test(mlp, scalar_chain_equals_gram_entries) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     enum { N = 6 };
     double x[N * GD], k[N * N], t[N * N];
     const double w2 = 1.4 * 1.4, b2 = 0.3 * 0.3;
@@ -244,7 +237,7 @@ Test(mlp, scalar_chain_equals_gram_entries) {
 /* ---- errors ---- */
 
 Test(mlp_errors, nonfinite_inputs) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     double x[3 * 4] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, y[2 * 4] = {1, 0, 0, 1, 0, 1, 1, 0}, k[6], t[6];
     double bad[] = {NAN, INFINITY, -INFINITY};
     size_t b;
@@ -266,14 +259,14 @@ Test(mlp_errors, first_layer_not_dense_or_non_mlp_layer) {
     static const char *const bad[] = {"relu dense", "conv dense", "dense gap dense", "dense relu lift dense"};
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
-        entk_arch a = parse(bad[i]);
+        entk_arch a = tu_parse(bad[i]);
         cr_assert_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 4, k, 1, NULL, 0, 1), ENTK_ERR_ARCH, "%s", bad[i]);
         cr_assert_eq(entk_mlp_diag(&a, x, 1, 4, k, NULL), ENTK_ERR_ARCH, "%s", bad[i]);
     }
 }
 
 Test(mlp_errors, leading_dimension_too_small) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     double x[3 * 2] = {1, 2, 3, 4, 5, 6}, k[9], t[9];
     cr_assert_eq(entk_mlp_kernel(&a, x, 3, NULL, 0, 2, k, 2, t, 3, 1), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_mlp_kernel(&a, x, 3, NULL, 0, 2, k, 3, t, 2, 1), ENTK_ERR_INVALID_ARG);
@@ -282,7 +275,7 @@ Test(mlp_errors, leading_dimension_too_small) {
 }
 
 Test(mlp_errors, size_overflow) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     double x[4] = {0}, k[4];
     /* never read: the size check comes first */
     cr_assert_eq(entk_mlp_kernel(&a, x, SIZE_MAX / 2, x, 1, 3, k, 1, NULL, 0, 1), ENTK_ERR_OVERFLOW);
@@ -291,7 +284,7 @@ Test(mlp_errors, size_overflow) {
 }
 
 Test(mlp_errors, zero_inputs_ok_and_null_arguments) {
-    entk_arch a = parse(api_arch);
+    entk_arch a = tu_parse(api_arch);
     double x[4] = {1, 2, 3, 4}, k[4];
     cr_assert_eq(entk_mlp_kernel(&a, NULL, 0, NULL, 0, 4, k, 1, NULL, 0, 1), ENTK_OK);
     cr_assert_eq(entk_mlp_kernel(&a, x, 1, x, 0, 4, k, 1, NULL, 0, 1), ENTK_OK);

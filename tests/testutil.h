@@ -256,4 +256,14 @@ static inline int tu_dots_compare(entk_simd path, double *worst) {
                 }
     return fails;
 }
+/* Parse an architecture the test relies on; a parse failure fails the test (Criterion binaries only). */
+#ifdef cr_assert_eq
+static inline entk_arch tu_parse(const char *s) {
+    entk_arch a;
+    char err[160];
+    entk_status st = entk_arch_parse(s, &a, err, sizeof err);
+    cr_assert_eq(st, ENTK_OK, "parse '%s': %s", s, err);
+    return a;
+}
+#endif
 #endif

@@ -1,15 +1,32 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, and nothing else: apt-get only for what is missing,
-# only when run as root. Idempotent. Usage: scripts/deps.sh build|test|demo|bench
+# only when run as root. Idempotent. Usage: scripts/deps.sh build|test|demo|bench|fuzz [nosleef]
+#
+# Packages are named one by one, never through Recommends (apt-get runs with --no-install-recommends,
+# as on a minimal Debian): e.g. gcc-aarch64-linux-gnu only *recommends* the arm64 C library headers,
+# so libc6-dev-arm64-cross is listed explicitly.
+#
+# Without dpkg (another distribution, or a hand-built toolchain) nothing is installed: the script says
+# which Debian packages it would want, and goes on; the build then fails only if a library is really
+# absent. With a second argument `nosleef`, SLEEF is not required (make NO_SLEEF=1).
 set -eu
-need="gcc make libsleef-dev"
-case "${1:-build}" in
+target=${1:-build}
+sleef="libsleef-dev"
+[ "${2:-}" = nosleef ] && sleef=""
+need="gcc make $sleef"
+case "$target" in
     build) ;;
-    test)  need="$need libcriterion-dev gcc-aarch64-linux-gnu qemu-user libsleef-dev:arm64" ;;
+    test)  need="$need libsleef-dev libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+           need="$need libsleef-dev:arm64 clang libclang-rt-14-dev" ;;
+    fuzz)  need="$need clang libclang-rt-14-dev" ;;
     demo)  need="$need dataset-fashion-mnist python3-numpy python3-matplotlib" ;;
     bench) need="$need libopenblas-dev liblapacke-dev" ;;
-    *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "entk: no dpkg here, nothing installed; '$target' wants the equivalents of the Debian packages:$need" >&2
+    exit 0
+fi
 missing=""
 for p in $need; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

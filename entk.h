@@ -121,8 +121,10 @@ typedef enum entk_simd {
  * are vectorised without SLEEF (entk's own atan2), sin then runs the scalar libm kernel. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
-/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it;
- * not thread-safe against concurrent kernel calls. */
+/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it.
+ * The path is chosen once when the program starts (best available, or ENTK_VECTOR) and every kernel
+ * call reads it once at its start: a call already running keeps its path, later calls take the new
+ * one. Safe to call from any thread. */
 ENTKDEF entk_status entk_simd_set(entk_simd path);
 /* "3.5.1" or "none". */
 ENTKDEF const char *entk_sleef_version(void);
@@ -525,8 +527,41 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #include <sleef.h>
 #endif
 
+/* ============================================================================================== */
+/* 9.0 Helpers and floating-point pinning                                                          */
+/* ============================================================================================== */
+
 #define ENTK__PI 3.14159265358979323846
 #define ENTK__UNUSED(x) ((void)(x))
+
+/* Floating-point contraction (a * b + c into one fma) is pinned off for the whole implementation, so
+ * the promises of identical bits (across threads, across the fused and layer-by-layer sweeps, between
+ * the SIMD paths' affine updates) hold whatever the user's flags: GCC contracts by default in its GNU
+ * modes (-std=gnu99, no -std), and both compilers do under -ffp-contract=fast. The pragmas cover GCC
+ * in every mode and clang up to -ffp-contract=on; clang's -ffp-contract=fast ignores pragmas by design,
+ * so the kernels that promise identical bits also put ENTK__OPAQUE between their multiplies and adds.
+ * Where entk wants a fused multiply-add it writes one (fma(), _mm256_fmadd_pd, vfmaq_f64).
+ * ENTK__FP_BEGIN/END bracket each header's implementation. */
+#if defined(__clang__)
+#define ENTK__FP_BEGIN _Pragma("float_control(push)") _Pragma("clang fp contract(off)")
+#define ENTK__FP_END _Pragma("float_control(pop)")
+#elif defined(__GNUC__)
+#define ENTK__FP_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"fp-contract=off\")")
+#define ENTK__FP_END _Pragma("GCC pop_options")
+#else
+#define ENTK__FP_BEGIN
+#define ENTK__FP_END
+#endif
+/* A value the compiler must materialise in a register: no multiply before it and add after it can be
+ * fused, under any flags. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define ENTK__OPAQUE(v) __asm__("" : "+x"(v))
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#define ENTK__OPAQUE(v) __asm__("" : "+w"(v))
+#else
+#define ENTK__OPAQUE(v) ((void)0)
+#endif
+ENTK__FP_BEGIN
 
 /* ============================================================================================== */
 /* 9.1 Status codes, allocation helpers                                                           */
@@ -562,7 +597,65 @@ static entk_status entk__alloc_doubles(size_t count, double **p) {
 /* 9.2 SIMD dispatch                                                                              */
 /* ============================================================================================== */
 
-static int entk__path = -1; /* -1: not chosen yet */
+/* Every vectorised kernel of the library is reached through one table per path (entk__kernels, filled
+ * at compile time; the tables themselves are defined after the kernels, in 9.6). The current table is
+ * chosen once, eagerly: by a constructor when the program starts (GCC, clang), else by the first call,
+ * and published with an atomic store, so concurrent first calls are safe (they choose the same table).
+ * Each entry point reads the table once and hands it down; a kernel call never re-reads it, so an
+ * entk_simd_set during a call cannot mix paths within that call. */
+typedef void (*entk__map_fn)(size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22,
+                             const double *k12, const double *th, double *t, double *tho,
+                             const entk_nonlin *f);
+/* Dot products of up to 4 rows a (leading dimension lda) with each of the m rows of b (ldb):
+ * out[r * ldo + j] = a_r . b_j. */
+typedef void (*entk__dots_fn)(int rows, const double *a, size_t lda, const double *b, size_t ldb,
+                              size_t m, size_t d, double *out, size_t ldo);
+/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 32-byte aligned. */
+typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
+typedef struct entk__ukernel {
+    int mr, nr;
+    entk__ukernel_fn fn;
+} entk__ukernel;
+/* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
+ * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
+typedef struct entk__vops {
+    double (*dot)(const double *x, const double *y, size_t n);
+    void (*axpy)(double *y, double alpha, const double *x, size_t n);
+    void (*rank2)(double *s, double a, const double *p, double b, const double *x, size_t n);
+} entk__vops;
+/* Rotate rows: (x, y) <- (c x - s y, s x + c y). */
+typedef void (*entk__rot_fn)(size_t n, double *x, double *y, double c, double s);
+
+typedef struct entk__kernels {
+    entk_simd path;
+    entk__map_fn map[ENTK_NL_CUSTOM + 1]; /* by entk_nonlin_kind */
+    /* k = cw k + b2, t = k + cw t (t may be NULL): the affine update of every layer with weights */
+    void (*affine)(double *k, double *t, size_t n, double cw, double b2);
+    /* row kernels: o = r0 + r1 + r2; o += r; dst = src with non-temporal stores where the path has
+     * them (then fence() before the data is read by another thread), else a copy */
+    void (*sum3)(const double *r0, const double *r1, const double *r2, double *o, size_t n);
+    void (*addto)(const double *r, double *o, size_t n);
+    void (*stream)(const double *src, double *dst, size_t n);
+    void (*fence)(void);
+    entk__dots_fn dots;
+    entk__ukernel uk;
+    entk__vops vo;
+    entk__rot_fn rot;
+    /* 4-row TRSM leaf for n % 4 == 0, n <= 16: returns the first row left to the scalar leaf; NULL:
+     * none on this path */
+    size_t (*trsm4)(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx);
+} entk__kernels;
+
+static const entk__kernels *entk__kt_table(entk_simd path); /* 9.6; NULL if not compiled */
+static const entk__kernels *entk__kt_cur = NULL;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ENTK__KT_LOAD() __atomic_load_n(&entk__kt_cur, __ATOMIC_ACQUIRE)
+#define ENTK__KT_STORE(v) __atomic_store_n(&entk__kt_cur, (v), __ATOMIC_RELEASE)
+#else
+#define ENTK__KT_LOAD() entk__kt_cur
+#define ENTK__KT_STORE(v) (entk__kt_cur = (v))
+#endif
 
 static int entk__cpu_has_avx2(void) {
 #if ENTK__HAVE_AVX2
@@ -583,19 +676,32 @@ static entk_simd entk__best_path(void) {
 #endif
 }
 
-ENTKDEF entk_simd entk_simd_path(void) {
-    if (entk__path < 0) entk__path = (int)entk__best_path();
-    return (entk_simd)entk__path;
+/* The current table. Idempotent: threads that race here all store the same pointer. */
+static const entk__kernels *entk__kt(void) {
+    const entk__kernels *k = ENTK__KT_LOAD();
+    if (!k) {
+        k = entk__kt_table(entk__best_path());
+        ENTK__KT_STORE(k);
+    }
+    return k;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void entk__kt_init(void) { (void)entk__kt(); }
+#endif
+
+ENTKDEF entk_simd entk_simd_path(void) { return entk__kt()->path; }
+
 ENTKDEF entk_status entk_simd_set(entk_simd path) {
+    const entk__kernels *k;
     switch (path) {
     case ENTK_SIMD_SCALAR: break;
     case ENTK_SIMD_AVX2: if (!entk__cpu_has_avx2()) return ENTK_ERR_UNSUPPORTED; break;
     case ENTK_SIMD_NEON: if (!ENTK__HAVE_NEON) return ENTK_ERR_UNSUPPORTED; break;
     default: return ENTK_ERR_INVALID_ARG;
     }
-    entk__path = (int)path;
+    if (!(k = entk__kt_table(path))) return ENTK_ERR_UNSUPPORTED;
+    ENTK__KT_STORE(k);
     return ENTK_OK;
 }
 
@@ -649,10 +755,7 @@ static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
 /* 9.3 Nonlinearity maps: scalar oracle                                                           */
 /* ============================================================================================== */
 
-/* All map kernels share this signature; the ISA variants differ only by suffix. */
-typedef void (*entk__map_fn)(size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22,
-                             const double *k12, const double *th, double *t, double *tho,
-                             const entk_nonlin *f);
+/* All map kernels share the signature entk__map_fn (9.2); the ISA variants differ only by suffix. */
 
 /* Clamp k12 into [-sqrt(k11 k22), sqrt(k11 k22)] implicitly: s = sqrt(max(k11 k22 - k12^2, 0)). */
 static void entk__relu_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
@@ -1674,72 +1777,30 @@ ENTK__NEON_DRIVER(entk__sin_map_neon, entk__sin_blk_neon)
 
 
 
-/* ==== [section: map dispatch] ================================================================ */
+/* The maps' table rows are in 9.6. relu, leaky_relu, erf and gelu use entk's own vector atan2 and are
+ * vectorised with or without SLEEF; without SLEEF sin (SLEEF's exp) runs the scalar libm kernel on
+ * every path (per-lane libm calls from vector code would only add shuffles). */
 
-/* relu, leaky_relu, erf and gelu use entk's own vector atan2 and are vectorised with or without SLEEF;
- * without SLEEF sin (SLEEF's exp) runs the scalar libm kernel on every path (per-lane libm calls from
- * vector code would only add shuffles). */
-static entk__map_fn entk__map_select(entk_nonlin_kind kind, entk_simd path) {
-#if ENTK__HAVE_AVX2
-    if (path == ENTK_SIMD_AVX2) {
-        switch (kind) {
-        case ENTK_NL_IDENTITY: return entk__identity_map_avx2;
-        case ENTK_NL_RELU: return entk__relu_map_avx2;
-        case ENTK_NL_ERF: return entk__erf_map_avx2;
-        case ENTK_NL_LEAKY_RELU: return entk__leaky_map_avx2;
-        case ENTK_NL_GELU: return entk__gelu_map_avx2;
-#ifndef ENTK_NO_SLEEF
-        case ENTK_NL_SIN: return entk__sin_map_avx2;
-#endif
-        default: break;
-        }
-    }
-#endif
-#if ENTK__HAVE_NEON
-    if (path == ENTK_SIMD_NEON) {
-        switch (kind) {
-        case ENTK_NL_IDENTITY: return entk__identity_map_neon;
-        case ENTK_NL_RELU: return entk__relu_map_neon;
-        case ENTK_NL_ERF: return entk__erf_map_neon;
-        case ENTK_NL_LEAKY_RELU: return entk__leaky_map_neon;
-        case ENTK_NL_GELU: return entk__gelu_map_neon;
-#ifndef ENTK_NO_SLEEF
-        case ENTK_NL_SIN: return entk__sin_map_neon;
-#endif
-        default: break;
-        }
-    }
-#endif
-    ENTK__UNUSED(path);
-    switch (kind) {
-    case ENTK_NL_IDENTITY: return entk__identity_map_scalar;
-    case ENTK_NL_RELU: return entk__relu_map_scalar;
-    case ENTK_NL_ERF: return entk__erf_map_scalar;
-    case ENTK_NL_LEAKY_RELU: return entk__leaky_map_scalar;
-    case ENTK_NL_GELU: return entk__gelu_map_scalar;
-    case ENTK_NL_SIN: return entk__sin_map_scalar;
-    case ENTK_NL_CUSTOM: return entk__custom_map_scalar;
-    default: return NULL;
-    }
+/* entk_nonlin_map on a given table (the library's own callers pass the table they read once). */
+static entk_status entk__nonlin_map(const entk__kernels *kt, const entk_nonlin *f, size_t n,
+                                    const double *k11, size_t inc11, const double *k22, size_t inc22,
+                                    const double *k12, const double *theta, double *t, double *theta_out) {
+    if (!f || inc11 > 1 || inc22 > 1 || (!theta) != (!theta_out)) return ENTK_ERR_INVALID_ARG;
+    if ((unsigned)f->kind > (unsigned)ENTK_NL_CUSTOM) return ENTK_ERR_UNSUPPORTED;
+    if (n == 0) return ENTK_OK;
+    if (!k11 || !k22 || !k12 || !t) return ENTK_ERR_INVALID_ARG;
+    if (f->kind == ENTK_NL_CUSTOM && (!f->phi || !f->dphi || f->order < 0 || f->order > ENTK__QUAD_MAX))
+        return ENTK_ERR_INVALID_ARG;
+    kt->map[f->kind](n, k11, inc11, k22, inc22, k12, theta, t, theta_out, f);
+    return ENTK_OK;
 }
-
-/* ==== [end: map dispatch] ==================================================================== */
 
 ENTKDEF entk_status entk_nonlin_map(const entk_nonlin *f, size_t n,
                                     const double *k11, size_t inc11,
                                     const double *k22, size_t inc22,
                                     const double *k12, const double *theta,
                                     double *t, double *theta_out) {
-    entk__map_fn fn;
-    if (!f || inc11 > 1 || inc22 > 1 || (!theta) != (!theta_out)) return ENTK_ERR_INVALID_ARG;
-    if (n == 0) return ENTK_OK;
-    if (!k11 || !k22 || !k12 || !t) return ENTK_ERR_INVALID_ARG;
-    if (f->kind == ENTK_NL_CUSTOM && (!f->phi || !f->dphi || f->order < 0 || f->order > ENTK__QUAD_MAX))
-        return ENTK_ERR_INVALID_ARG;
-    fn = entk__map_select(f->kind, entk_simd_path());
-    if (!fn) return ENTK_ERR_UNSUPPORTED;
-    fn(n, k11, inc11, k22, inc22, k12, theta, t, theta_out, f);
-    return ENTK_OK;
+    return entk__nonlin_map(entk__kt(), f, n, k11, inc11, k22, inc22, k12, theta, t, theta_out);
 }
 
 /* ============================================================================================== */
@@ -1960,18 +2021,23 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* ============================================================================================== */
 
 /* The affine update of every layer with weights (SPEC §1): k = cw k + b2, t = k + cw t (t may be NULL).
- * Separate multiplies and adds (never fused) on every path, so all paths give the same bits. */
+ * Separate multiplies and adds (never fused: ENTK__OPAQUE, and contraction is off, see 9.0) on every
+ * path, so all paths give the same bits under any compiler flags. */
+static void entk__affine1(double *k, double *t, double cw, double b2) {
+    double p = cw * *k, kv;
+    ENTK__OPAQUE(p);
+    kv = p + b2;
+    *k = kv;
+    if (t) {
+        p = cw * *t;
+        ENTK__OPAQUE(p);
+        *t = kv + p;
+    }
+}
+
 static void entk__affine_scalar(double *k, double *t, size_t n, double cw, double b2) {
     size_t e;
-    if (!t) {
-        for (e = 0; e < n; ++e) k[e] = cw * k[e] + b2;
-        return;
-    }
-    for (e = 0; e < n; ++e) {
-        const double kv = cw * k[e] + b2;
-        k[e] = kv;
-        t[e] = kv + cw * t[e];
-    }
+    for (e = 0; e < n; ++e) entk__affine1(k + e, t ? t + e : NULL, cw, b2);
 }
 
 #if ENTK__HAVE_AVX2
@@ -1979,22 +2045,18 @@ __attribute__((target("avx2,fma"))) static void entk__affine_avx2(double *k, dou
                                                                   double b2) {
     const __m256d vc = _mm256_set1_pd(cw), vb = _mm256_set1_pd(b2);
     size_t e = 0;
-    if (!t) {
-        for (; e + 4 <= n; e += 4)
-            _mm256_storeu_pd(k + e, _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb));
-        for (; e < n; ++e) k[e] = cw * k[e] + b2;
-        return;
-    }
     for (; e + 4 <= n; e += 4) {
-        const __m256d kv = _mm256_add_pd(_mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), vb);
+        __m256d p = _mm256_mul_pd(vc, _mm256_loadu_pd(k + e)), kv;
+        ENTK__OPAQUE(p);
+        kv = _mm256_add_pd(p, vb);
         _mm256_storeu_pd(k + e, kv);
-        _mm256_storeu_pd(t + e, _mm256_add_pd(kv, _mm256_mul_pd(vc, _mm256_loadu_pd(t + e))));
+        if (t) {
+            p = _mm256_mul_pd(vc, _mm256_loadu_pd(t + e));
+            ENTK__OPAQUE(p);
+            _mm256_storeu_pd(t + e, _mm256_add_pd(kv, p));
+        }
     }
-    for (; e < n; ++e) {
-        const double kv = cw * k[e] + b2;
-        k[e] = kv;
-        t[e] = kv + cw * t[e];
-    }
+    for (; e < n; ++e) entk__affine1(k + e, t ? t + e : NULL, cw, b2);
 }
 #endif /* ENTK__HAVE_AVX2 */
 
@@ -2002,40 +2064,99 @@ __attribute__((target("avx2,fma"))) static void entk__affine_avx2(double *k, dou
 static void entk__affine_neon(double *k, double *t, size_t n, double cw, double b2) {
     const float64x2_t vc = vdupq_n_f64(cw), vb = vdupq_n_f64(b2);
     size_t e = 0;
-    if (!t) {
-        for (; e + 2 <= n; e += 2) vst1q_f64(k + e, vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb));
-        for (; e < n; ++e) k[e] = cw * k[e] + b2;
-        return;
-    }
     for (; e + 2 <= n; e += 2) {
-        const float64x2_t kv = vaddq_f64(vmulq_f64(vc, vld1q_f64(k + e)), vb);
+        float64x2_t p = vmulq_f64(vc, vld1q_f64(k + e)), kv;
+        ENTK__OPAQUE(p);
+        kv = vaddq_f64(p, vb);
         vst1q_f64(k + e, kv);
-        vst1q_f64(t + e, vaddq_f64(kv, vmulq_f64(vc, vld1q_f64(t + e))));
+        if (t) {
+            p = vmulq_f64(vc, vld1q_f64(t + e));
+            ENTK__OPAQUE(p);
+            vst1q_f64(t + e, vaddq_f64(kv, p));
+        }
     }
-    for (; e < n; ++e) {
-        const double kv = cw * k[e] + b2;
-        k[e] = kv;
-        t[e] = kv + cw * t[e];
-    }
+    for (; e < n; ++e) entk__affine1(k + e, t ? t + e : NULL, cw, b2);
 }
 #endif /* ENTK__HAVE_NEON */
 
-static void entk__affine(double *k, double *t, size_t n, double cw, double b2) {
-#if ENTK__HAVE_AVX2
-    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__affine_avx2(k, t, n, cw, b2); return; }
-#endif
-#if ENTK__HAVE_NEON
-    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__affine_neon(k, t, n, cw, b2); return; }
-#endif
-    entk__affine_scalar(k, t, n, cw, b2);
+/* Row kernels of entk_cn.h's window sums (kt->sum3, kt->addto, kt->stream, kt->fence). They only add,
+ * in the same order on every path, so all paths give bit-identical sums. */
+static void entk__sum3_scalar(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+    const double *restrict a = r0, *restrict b = r1, *restrict c = r2;
+    double *restrict d = o;
+    size_t j;
+    for (j = 0; j < n; ++j) d[j] = (a[j] + b[j]) + c[j];
 }
+static void entk__addto_scalar(const double *r, double *o, size_t n) {
+    const double *restrict a = r;
+    double *restrict d = o;
+    size_t j;
+    for (j = 0; j < n; ++j) d[j] += a[j];
+}
+
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__sum3_avx2(const double *r0, const double *r1,
+                                                                   const double *r2, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
+        __m256d b = _mm256_add_pd(_mm256_loadu_pd(r0 + j + 4), _mm256_loadu_pd(r1 + j + 4));
+        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
+        _mm256_storeu_pd(o + j + 4, _mm256_add_pd(b, _mm256_loadu_pd(r2 + j + 4)));
+    }
+    if (j + 4 <= n) { /* short rows (small images): one more vector before the scalar tail */
+        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
+        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
+        j += 4;
+    }
+    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
+}
+__attribute__((target("avx2,fma"))) static void entk__addto_avx2(const double *r, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) _mm256_storeu_pd(o + j, _mm256_add_pd(_mm256_loadu_pd(o + j), _mm256_loadu_pd(r + j)));
+    for (; j < n; ++j) o[j] += r[j];
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+/* adds and separate multiplies only (vmulq then vaddq, never vfmaq): bit-identical to the scalar path */
+static void entk__sum3_neon(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float64x2_t a = vaddq_f64(vld1q_f64(r0 + j), vld1q_f64(r1 + j));
+        const float64x2_t b = vaddq_f64(vld1q_f64(r0 + j + 2), vld1q_f64(r1 + j + 2));
+        vst1q_f64(o + j, vaddq_f64(a, vld1q_f64(r2 + j)));
+        vst1q_f64(o + j + 2, vaddq_f64(b, vld1q_f64(r2 + j + 2)));
+    }
+    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
+}
+static void entk__addto_neon(const double *r, double *o, size_t n) {
+    size_t j = 0;
+    for (; j + 2 <= n; j += 2) vst1q_f64(o + j, vaddq_f64(vld1q_f64(o + j), vld1q_f64(r + j)));
+    for (; j < n; ++j) o[j] += r[j];
+}
+#endif /* ENTK__HAVE_NEON */
+
+static void entk__stream_scalar(const double *src, double *dst, size_t n) { memcpy(dst, src, n * sizeof *dst); }
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__stream_avx2(const double *src, double *dst, size_t n) {
+    size_t j = 0;
+    if (((uintptr_t)dst & 15) != 0 && n > 0) { dst[0] = src[0]; j = 1; }
+    for (; j + 2 <= n; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
+    for (; j < n; ++j) dst[j] = src[j];
+}
+#endif
+static void entk__fence_scalar(void) {}
+#if ENTK__HAVE_AVX2
+__attribute__((target("avx2,fma"))) static void entk__fence_avx2(void) { _mm_sfence(); }
+#endif
 
 /* Dense layer on one pair: K' = sw^2 K + sb^2, Theta' = K' + sw^2 Theta. */
-static void entk__dense_update(const entk_layer *l, size_t n, double *k, double *t) {
-    entk__affine(k, t, n, l->sw * l->sw, l->sb * l->sb);
+static void entk__dense_update(const entk__kernels *kt, const entk_layer *l, size_t n, double *k, double *t) {
+    kt->affine(k, t, n, l->sw * l->sw, l->sb * l->sb);
 }
 
-ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
+static entk_status entk__scalar_chain(const entk__kernels *kt, const entk_layer *layers, int count,
                                       double *k11, double *t11, double *k22, double *t22,
                                       double *k12, double *t12) {
     int i;
@@ -2044,14 +2165,14 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
         const entk_layer *l = &layers[i];
         entk_status st;
         if (l->kind == ENTK_LAYER_DENSE) {
-            entk__dense_update(l, 1, k11, t11);
-            entk__dense_update(l, 1, k22, t22);
-            entk__dense_update(l, 1, k12, t12);
+            entk__dense_update(kt, l, 1, k11, t11);
+            entk__dense_update(kt, l, 1, k22, t22);
+            entk__dense_update(kt, l, 1, k12, t12);
         } else if (l->kind == ENTK_LAYER_NONLIN) {
             double a = *k11, b = *k22;
-            if ((st = entk_nonlin_map(&l->nl, 1, &a, 0, &b, 0, k12, t12, k12, t12))) return st;
-            if ((st = entk_nonlin_map(&l->nl, 1, &a, 0, &a, 0, k11, t11, k11, t11))) return st;
-            if ((st = entk_nonlin_map(&l->nl, 1, &b, 0, &b, 0, k22, t22, k22, t22))) return st;
+            if ((st = entk__nonlin_map(kt, &l->nl, 1, &a, 0, &b, 0, k12, t12, k12, t12))) return st;
+            if ((st = entk__nonlin_map(kt, &l->nl, 1, &a, 0, &a, 0, k11, t11, k11, t11))) return st;
+            if ((st = entk__nonlin_map(kt, &l->nl, 1, &b, 0, &b, 0, k22, t22, k22, t22))) return st;
         } else {
             return ENTK_ERR_ARCH;
         }
@@ -2059,12 +2180,15 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
     return ENTK_OK;
 }
 
+ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
+                                      double *k11, double *t11, double *k22, double *t22,
+                                      double *k12, double *t12) {
+    return entk__scalar_chain(entk__kt(), layers, count, k11, t11, k22, t22, k12, t12);
+}
+
 /* ==== [section: mlp engine] ================================================================== */
 
-/* Dot products of up to 4 rows a (leading dimension lda) with each of the m rows of b (ldb):
- * out[r * ldo + j] = a_r . b_j. The ISA variants share this signature (dispatch below). */
-typedef void (*entk__dots_fn)(int rows, const double *a, size_t lda, const double *b, size_t ldb,
-                              size_t m, size_t d, double *out, size_t ldo);
+/* Dot products of up to 4 rows with m rows (entk__dots_fn, 9.2); the ISA variants share its signature. */
 
 static void entk__dots_scalar(int rows, const double *a, size_t lda, const double *b, size_t ldb,
                               size_t m, size_t d, double *out, size_t ldo) {
@@ -2182,16 +2306,6 @@ static void entk__dots_neon(int rows, const double *a, size_t lda, const double 
 
 /* ==== [end: dots simd] ======================================================================= */
 
-static entk__dots_fn entk__dots_select(entk_simd path) {
-#if ENTK__HAVE_AVX2
-    if (path == ENTK_SIMD_AVX2) return entk__dots_avx2;
-#endif
-#if ENTK__HAVE_NEON
-    if (path == ENTK_SIMD_NEON) return entk__dots_neon;
-#endif
-    ENTK__UNUSED(path);
-    return entk__dots_scalar;
-}
 
 /* The MLP layer list is valid: first layer dense, then dense and supported nonlinearities only. */
 static entk_status entk__mlp_check(const entk_arch *a) {
@@ -2202,7 +2316,7 @@ static entk_status entk__mlp_check(const entk_arch *a) {
         const entk_layer *ly = &a->layer[l];
         if (ly->kind == ENTK_LAYER_NONLIN) {
             double one = 1.0, t;
-            entk_status st = entk_nonlin_map(&ly->nl, 1, &one, 0, &one, 0, &one, NULL, &t, NULL);
+            entk_status st = entk__nonlin_map(entk__kt(), &ly->nl, 1, &one, 0, &one, 0, &one, NULL, &t, NULL);
             if (st) return st;
         } else if (ly->kind != ENTK_LAYER_DENSE) {
             return ENTK_ERR_ARCH;
@@ -2221,16 +2335,15 @@ static entk_status entk__check_finite(const double *x, size_t n) {
 
 /* Each input's own kernel after every layer: dk[l * n + i] = K(x_i, x_i) leaving layer l, i.e. entering
  * layer l + 1 (l = 0..L-1), and on exit kout/tout = K, Theta after the last layer (either may be NULL). */
-static void entk__mlp_diag_chain(const entk_arch *a, const double *x, size_t n, size_t d, double *dk,
-                                 double *tk, double *kout, double *tout) {
+static void entk__mlp_diag_chain(const entk__kernels *kt, const entk_arch *a, const double *x, size_t n,
+                                 size_t d, double *dk, double *tk, double *kout, double *tout) {
     const entk_layer *l0 = &a->layer[0];
     const double w2 = l0->sw * l0->sw, b2 = l0->sb * l0->sb;
     size_t i;
     int l;
-    entk__dots_fn dots = entk__dots_select(entk_simd_path());
     for (i = 0; i < n; ++i) {
         double v;
-        dots(1, x + i * d, d, x + i * d, d, 1, d, &v, 1);
+        kt->dots(1, x + i * d, d, x + i * d, d, 1, d, &v, 1);
         dk[i] = w2 * v / (double)d + b2;
         tk[i] = dk[i];
     }
@@ -2239,9 +2352,9 @@ static void entk__mlp_diag_chain(const entk_arch *a, const double *x, size_t n, 
         const entk_layer *ly = &a->layer[l];
         memcpy(cur, prev, n * sizeof *cur);
         if (ly->kind == ENTK_LAYER_NONLIN)
-            entk_nonlin_map(&ly->nl, n, prev, 1, prev, 1, prev, tk, cur, tk);
+            entk__nonlin_map(kt, &ly->nl, n, prev, 1, prev, 1, prev, tk, cur, tk);
         else
-            entk__dense_update(ly, n, cur, tk);
+            entk__dense_update(kt, ly, n, cur, tk);
     }
     if (kout) memcpy(kout, dk + (size_t)(a->n_layers - 1) * n, n * sizeof *kout);
     if (tout) memcpy(tout, tk, n * sizeof *tout);
@@ -2258,7 +2371,7 @@ ENTKDEF entk_status entk_mlp_diag(const entk_arch *arch, const double *x, size_t
     if ((st = entk__check_finite(x, nd))) return st;
     if ((st = entk__mul(n, (size_t)arch->n_layers, &cnt))) return st;
     if ((st = entk__alloc_doubles(cnt, &dk)) || (st = entk__alloc_doubles(n, &tk))) goto done;
-    entk__mlp_diag_chain(arch, x, n, d, dk, tk, nngp_diag, ntk_diag);
+    entk__mlp_diag_chain(entk__kt(), arch, x, n, d, dk, tk, nngp_diag, ntk_diag);
 done:
     ENTK_FREE(dk);
     ENTK_FREE(tk);
@@ -2271,6 +2384,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     entk_status st;
     const int sym = (x2 == NULL);
     const int L = arch ? arch->n_layers : 0;
+    const entk__kernels *kt = entk__kt();
     double *dk1 = NULL, *dk2 = NULL, *tk = NULL, *kbuf = NULL;
     size_t cnt, nd, i, done_rows;
     long long nblk, bi;
@@ -2287,9 +2401,9 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     if ((st = entk__alloc_doubles(cnt, &dk1))) goto done;
     if ((st = entk__alloc_doubles(n1 > n2 ? n1 : n2, &tk))) goto done;
     dk2 = dk1 + (size_t)L * n1;
-    entk__mlp_diag_chain(arch, x1, n1, d, dk1, tk, NULL, NULL);
+    entk__mlp_diag_chain(kt, arch, x1, n1, d, dk1, tk, NULL, NULL);
     if (sym) memcpy(dk2, dk1, (size_t)L * n1 * sizeof *dk1);
-    else entk__mlp_diag_chain(arch, x2, n2, d, dk2, tk, NULL, NULL);
+    else entk__mlp_diag_chain(kt, arch, x2, n2, d, dk2, tk, NULL, NULL);
     if (!nngp) { /* K is needed to propagate Theta: a scratch matrix */
         size_t kn;
         if ((st = entk__mul(n1, n2, &kn)) || (st = entk__alloc_doubles(kn, &kbuf))) goto done;
@@ -2310,9 +2424,8 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
         const size_t i0 = (size_t)bi * 4;
         const int rows = (int)(n1 - i0 < 4 ? n1 - i0 : 4);
         const size_t j0 = sym ? i0 : 0;
-        entk__dots_fn dots = entk__dots_select(entk_simd_path());
         int r, l;
-        dots(rows, x1 + i0 * d, d, x2 + j0 * d, d, n2 - j0, d, nngp + i0 * ldk + j0, ldk);
+        kt->dots(rows, x1 + i0 * d, d, x2 + j0 * d, d, n2 - j0, d, nngp + i0 * ldk + j0, ldk);
         for (r = 0; r < rows; ++r) {
             const size_t row = i0 + (size_t)r;
             const size_t c0 = sym ? row : 0, m = n2 - c0;
@@ -2324,10 +2437,10 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
             for (l = 1; l < L; ++l) {
                 const entk_layer *ly = &arch->layer[l];
                 if (ly->kind == ENTK_LAYER_NONLIN)
-                    entk_nonlin_map(&ly->nl, m, dk1 + (size_t)(l - 1) * n1 + row, 0,
+                    entk__nonlin_map(kt, &ly->nl, m, dk1 + (size_t)(l - 1) * n1 + row, 0,
                                     dk2 + (size_t)(l - 1) * n2 + c0, 1, kr, tr, kr, tr);
                 else
-                    entk__dense_update(ly, m, kr, tr);
+                    entk__dense_update(kt, ly, m, kr, tr);
             }
         }
         entk__progress_tick(&done_rows, (size_t)rows, n1);
@@ -2366,13 +2479,7 @@ done:
 #define ENTK__MR_MAX 6
 #define ENTK__NR_MAX 8
 
-/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 32-byte aligned. */
-typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
-
-typedef struct entk__ukernel {
-    int mr, nr;
-    entk__ukernel_fn fn;
-} entk__ukernel;
+/* Micro-kernels c[0..mr)[0..nr) += A B (entk__ukernel_fn, 9.2). */
 
 /* 4 x 8 scalar oracle: the 32 accumulators live in registers after the compiler's SRA. */
 static void entk__ukernel_scalar(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
@@ -2458,18 +2565,6 @@ static void entk__ukernel_neon(size_t kc, const double *ap, const double *bp, do
 }
 #endif /* ENTK__HAVE_NEON */
 
-static entk__ukernel entk__ukernel_select(entk_simd path) {
-    entk__ukernel k;
-    k.mr = 4; k.nr = 8; k.fn = entk__ukernel_scalar;
-#if ENTK__HAVE_AVX2
-    if (path == ENTK_SIMD_AVX2) { k.mr = 6; k.fn = entk__ukernel_avx2; }
-#endif
-#if ENTK__HAVE_NEON
-    if (path == ENTK_SIMD_NEON) k.fn = entk__ukernel_neon;
-#endif
-    ENTK__UNUSED(path);
-    return k;
-}
 
 /* Doubles of GEMM workspace for any call with at most n columns: the A block, the B panel, one
  * edge tile, and slack for 32-byte alignment. */
@@ -2513,7 +2608,7 @@ static void entk__pack_b(size_t kc, size_t nc, const double *b, size_t brs, size
 static entk_status entk__gemm(size_t m, size_t n, size_t k, double sign, const double *a, size_t ars,
                               size_t acs, const double *b, size_t brs, size_t bcs, double *c, size_t ldc,
                               int lower, double *ws) {
-    const entk__ukernel uk = entk__ukernel_select(entk_simd_path());
+    const entk__ukernel uk = entk__kt()->uk;
     const size_t mr = (size_t)uk.mr, nr = (size_t)uk.nr;
     double *own = NULL, *ap, *bp, *tile;
     size_t jc, pc, ic, jr, ir;
@@ -2657,9 +2752,8 @@ static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ld
     if (m == 0 || n == 0) return ENTK_OK;
     if (n <= 16) {
         size_t r0 = 0;
-#if ENTK__HAVE_AVX2
-        if (n % 4 == 0 && entk_simd_path() == ENTK_SIMD_AVX2) r0 = entk__trsm_leaf_avx2(m, n, l, ldl, x, ldx);
-#endif
+        const entk__kernels *kt = entk__kt();
+        if (n % 4 == 0 && kt->trsm4) r0 = kt->trsm4(m, n, l, ldl, x, ldx);
         entk__trsm_leaf_scalar(r0, m, n, l, ldl, x, ldx);
         return ENTK_OK;
     }
@@ -2800,13 +2894,7 @@ ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_
 
 /* ---- symmetric eigensolver --------------------------------------------------------------------- */
 
-/* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
- * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
-typedef struct entk__vops {
-    double (*dot)(const double *x, const double *y, size_t n);
-    void (*axpy)(double *y, double alpha, const double *x, size_t n);
-    void (*rank2)(double *s, double a, const double *p, double b, const double *x, size_t n);
-} entk__vops;
+/* Level-1 row operations of the Householder reduction and of Q's accumulation (entk__vops, 9.2). */
 
 static void entk__rank2_scalar(double *s, double a, const double *p, double b, const double *x, size_t n) {
     size_t j;
@@ -2852,24 +2940,8 @@ static void entk__rank2_avx2(double *s, double a, const double *p, double b, con
 }
 #endif /* ENTK__HAVE_AVX2 */
 
-static entk__vops entk__vops_select(entk_simd path) {
-    entk__vops v;
-    v.dot = entk__dot;
-    v.axpy = entk__axpy;
-    v.rank2 = entk__rank2_scalar;
-#if ENTK__HAVE_AVX2
-    if (path == ENTK_SIMD_AVX2) {
-        v.dot = entk__dot_avx2;
-        v.axpy = entk__axpy_avx2;
-        v.rank2 = entk__rank2_avx2;
-    }
-#endif
-    ENTK__UNUSED(path);
-    return v;
-}
 
-/* Rotate rows: (x, y) <- (c x - s y, s x + c y). The QL sweeps spend their time here. */
-typedef void (*entk__rot_fn)(size_t n, double *x, double *y, double c, double s);
+/* Rotate rows (entk__rot_fn, 9.2). The QL sweeps spend their time here. */
 
 static void entk__rot_scalar(size_t n, double *x, double *y, double c, double s) {
     size_t i;
@@ -2907,16 +2979,6 @@ static void entk__rot_neon(size_t n, double *x, double *y, double c, double s) {
 }
 #endif /* ENTK__HAVE_NEON */
 
-static entk__rot_fn entk__rot_select(entk_simd path) {
-#if ENTK__HAVE_AVX2
-    if (path == ENTK_SIMD_AVX2) return entk__rot_avx2;
-#endif
-#if ENTK__HAVE_NEON
-    if (path == ENTK_SIMD_NEON) return entk__rot_neon;
-#endif
-    ENTK__UNUSED(path);
-    return entk__rot_scalar;
-}
 
 /* 2-norm without overflow or underflow for any finite input. */
 static double entk__nrm2(const double *x, size_t n) {
@@ -2935,7 +2997,7 @@ static double entk__nrm2(const double *x, size_t n) {
 /* Householder reduction of the full symmetric a (n x n, ld n) to tridiagonal (d, e), e[i] coupling
  * i and i+1; the reflector of step k is kept in row k (v, on columns k+1..n) with tau[k]. */
 static void entk__tridiag(size_t n, double *a, double *d, double *e, double *tau, double *p) {
-    const entk__vops vo = entk__vops_select(entk_simd_path());
+    const entk__vops vo = entk__kt()->vo;
     size_t k, i;
     for (k = 0; k + 2 < n; ++k) {
         double *x = a + k * n + k + 1;
@@ -2972,7 +3034,7 @@ static void entk__tridiag(size_t n, double *a, double *d, double *e, double *tau
 /* Implicit QL with Wilkinson shifts on (d, e); rows of u (n x n, ld n) are rotated alongside, so on
  * return row i of u is the eigenvector of d[i] when u entered as Q^T. u may be NULL. */
 static entk_status entk__tql(size_t n, double *d, double *e, double *u) {
-    const entk__rot_fn rot = entk__rot_select(entk_simd_path());
+    const entk__rot_fn rot = entk__kt()->rot;
     double tnorm = 0;
     size_t l, m, i;
     /* deflate on |e| <= eps ||T|| (EISPACK's norm-wise test): a relative test against |d_m| + |d_m+1|
@@ -3040,7 +3102,7 @@ ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, 
         for (j = 0; j <= i; ++j) s[i * n + j] = s[j * n + i] = a[i * lda + j];
     entk__tridiag(n, s, w, e, tau, p);
     if (u) {
-        const entk__vops vo = entk__vops_select(entk_simd_path());
+        const entk__vops vo = entk__kt()->vo;
         /* U = Q^T = H_{n-3} ... H_0, built by right-multiplication from I in the order k = n-3..0:
          * U H_k touches rows and columns k+1..n only, one dot and one axpy per row */
         memset(u, 0, nn * sizeof *u);
@@ -3086,6 +3148,59 @@ done:
 }
 
 /* ==== [end: linalg implementation] =========================================================== */
+
+/* ============================================================================================== */
+/* 9.6 The kernel tables (one per compiled path; see 9.2)                                         */
+/* ============================================================================================== */
+
+static const entk__kernels entk__kt_scalar = {
+    ENTK_SIMD_SCALAR,
+    {entk__identity_map_scalar, entk__relu_map_scalar, entk__erf_map_scalar, entk__leaky_map_scalar,
+     entk__gelu_map_scalar, entk__sin_map_scalar, entk__custom_map_scalar},
+    entk__affine_scalar, entk__sum3_scalar, entk__addto_scalar, entk__stream_scalar, entk__fence_scalar,
+    entk__dots_scalar, {4, 8, entk__ukernel_scalar}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__rot_scalar, NULL};
+
+#ifdef ENTK_NO_SLEEF
+#define ENTK__SIN_AVX2 entk__sin_map_scalar
+#define ENTK__SIN_NEON entk__sin_map_scalar
+#else
+#define ENTK__SIN_AVX2 entk__sin_map_avx2
+#define ENTK__SIN_NEON entk__sin_map_neon
+#endif
+
+#if ENTK__HAVE_AVX2
+static const entk__kernels entk__kt_avx2 = {
+    ENTK_SIMD_AVX2,
+    {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
+     entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
+    entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
+    entk__dots_avx2, {6, 8, entk__ukernel_avx2}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
+    entk__rot_avx2, entk__trsm_leaf_avx2};
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+static const entk__kernels entk__kt_neon = {
+    ENTK_SIMD_NEON,
+    {entk__identity_map_neon, entk__relu_map_neon, entk__erf_map_neon, entk__leaky_map_neon,
+     entk__gelu_map_neon, ENTK__SIN_NEON, entk__custom_map_scalar},
+    entk__affine_neon, entk__sum3_neon, entk__addto_neon, entk__stream_scalar, entk__fence_scalar,
+    entk__dots_neon, {4, 8, entk__ukernel_neon}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__rot_neon, NULL};
+#endif /* ENTK__HAVE_NEON */
+
+static const entk__kernels *entk__kt_table(entk_simd path) {
+    switch (path) {
+    case ENTK_SIMD_SCALAR: return &entk__kt_scalar;
+#if ENTK__HAVE_AVX2
+    case ENTK_SIMD_AVX2: return &entk__kt_avx2;
+#endif
+#if ENTK__HAVE_NEON
+    case ENTK_SIMD_NEON: return &entk__kt_neon;
+#endif
+    default: return NULL;
+    }
+}
 
 
 
@@ -3952,6 +4067,7 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
 
 /* ==== [end: npy implementation] ============================================================== */
 
+ENTK__FP_END
 #endif /* ENTK_IMPLEMENTATION */
 
 /*

@@ -179,6 +179,7 @@ ENTKDEF size_t entk_cn_set_small_limit(size_t max_pixels);
 /* ============================================================================================== */
 #if defined(ENTK_IMPLEMENTATION) && !defined(ENTK_CN_IMPLEMENTATION_DONE)
 #define ENTK_CN_IMPLEMENTATION_DONE
+ENTK__FP_BEGIN /* contraction off, as in entk.h (see there) */
 
 /* ============================================================================================== */
 /* 2.1 Plan: the layer checks and the sizes                                                       */
@@ -215,6 +216,7 @@ typedef struct entk__cn_plan {
     size_t row_len;   /* 2 (W + 1) (H W): window-sum slot memory and two output rows */
     size_t fuse_len;  /* 12 (W + 1) (H W): fused layer chains (entk__cn_fused) */
     size_t work_len;
+    const entk__kernels *kt; /* the kernel table, read once per call (entk.h 9.2) */
 } entk__cn_plan;
 
 static int entk__cn_group_size(const entk_layer *l) { return l->n * (1 + (l->flip ? 1 : 0)); }
@@ -225,6 +227,7 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     entk_status st;
     if (!a || a->n_layers < 1 || a->n_layers > ENTK_MAX_LAYERS) return ENTK_ERR_INVALID_ARG;
     if (C == 0 || H == 0 || W == 0) return ENTK_ERR_SHAPE;
+    p->kt = entk__kt();
     p->red = -1;
     p->ng_max = 1;
     if (a->layer[0].kind != ENTK_LAYER_CONV && a->layer[0].kind != ENTK_LAYER_LIFT) return ENTK_ERR_ARCH;
@@ -233,7 +236,7 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
         if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX)) return ENTK_ERR_ARCH;
         if (ly->kind == ENTK_LAYER_NONLIN) {
             double one = 1.0, v;
-            if ((st = entk_nonlin_map(&ly->nl, 1, &one, 0, &one, 0, &one, NULL, &v, NULL))) return st;
+            if ((st = entk__nonlin_map(p->kt, &ly->nl, 1, &one, 0, &one, 0, &one, NULL, &v, NULL))) return st;
             if (p->red < 0) self += h * w;
             continue;
         }
@@ -331,113 +334,17 @@ static long entk__cn_idx(size_t o, long s, size_t N, int h, entk_pad pad) {
     return (v >= 0 && v < n) ? v : -1;
 }
 
-/* Row kernels of the window sum and the affine update, with ISA variants of one signature each.
- * They only add (and multiply then add, never fused), in the same order on every path, so all paths
- * give bit-identical kernels. */
-static void entk__cn_sum3_scalar(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
-    const double *restrict a = r0, *restrict b = r1, *restrict c = r2;
-    double *restrict d = o;
-    size_t j;
-    for (j = 0; j < n; ++j) d[j] = (a[j] + b[j]) + c[j];
-}
-static void entk__cn_addto_scalar(const double *r, double *o, size_t n) {
-    const double *restrict a = r;
-    double *restrict d = o;
-    size_t j;
-    for (j = 0; j < n; ++j) d[j] += a[j];
-}
-
-#if ENTK__HAVE_AVX2
-__attribute__((target("avx2,fma"))) static void entk__cn_sum3_avx2(const double *r0, const double *r1,
-                                                                   const double *r2, double *o, size_t n) {
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
-        __m256d b = _mm256_add_pd(_mm256_loadu_pd(r0 + j + 4), _mm256_loadu_pd(r1 + j + 4));
-        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
-        _mm256_storeu_pd(o + j + 4, _mm256_add_pd(b, _mm256_loadu_pd(r2 + j + 4)));
-    }
-    if (j + 4 <= n) { /* short rows (small images): one more vector before the scalar tail */
-        __m256d a = _mm256_add_pd(_mm256_loadu_pd(r0 + j), _mm256_loadu_pd(r1 + j));
-        _mm256_storeu_pd(o + j, _mm256_add_pd(a, _mm256_loadu_pd(r2 + j)));
-        j += 4;
-    }
-    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
-}
-__attribute__((target("avx2,fma"))) static void entk__cn_addto_avx2(const double *r, double *o, size_t n) {
-    size_t j = 0;
-    for (; j + 4 <= n; j += 4) _mm256_storeu_pd(o + j, _mm256_add_pd(_mm256_loadu_pd(o + j), _mm256_loadu_pd(r + j)));
-    for (; j < n; ++j) o[j] += r[j];
-}
-#endif /* ENTK__HAVE_AVX2 */
-
-#if ENTK__HAVE_NEON
-/* adds and separate multiplies only (vmulq then vaddq, never vfmaq): bit-identical to the scalar path */
-static void entk__cn_sum3_neon(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
-    size_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const float64x2_t a = vaddq_f64(vld1q_f64(r0 + j), vld1q_f64(r1 + j));
-        const float64x2_t b = vaddq_f64(vld1q_f64(r0 + j + 2), vld1q_f64(r1 + j + 2));
-        vst1q_f64(o + j, vaddq_f64(a, vld1q_f64(r2 + j)));
-        vst1q_f64(o + j + 2, vaddq_f64(b, vld1q_f64(r2 + j + 2)));
-    }
-    for (; j < n; ++j) o[j] = (r0[j] + r1[j]) + r2[j];
-}
-static void entk__cn_addto_neon(const double *r, double *o, size_t n) {
-    size_t j = 0;
-    for (; j + 2 <= n; j += 2) vst1q_f64(o + j, vaddq_f64(vld1q_f64(o + j), vld1q_f64(r + j)));
-    for (; j < n; ++j) o[j] += r[j];
-}
-#endif /* ENTK__HAVE_NEON */
-
-/* Copy a finished output row to the kernel array. The row was built in L1; for kernels too large
- * for the caches, streaming stores skip reading the destination lines first (a third of a layer's
- * memory traffic). */
-static void entk__cn_store_scalar(const double *src, double *dst, size_t n) { memcpy(dst, src, n * sizeof *dst); }
-#if ENTK__HAVE_AVX2
-__attribute__((target("avx2,fma"))) static void entk__cn_store_avx2(const double *src, double *dst, size_t n) {
-    size_t j = 0;
-    if (((uintptr_t)dst & 15) != 0 && n > 0) { dst[0] = src[0]; j = 1; }
-    for (; j + 2 <= n; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
-    for (; j < n; ++j) dst[j] = src[j];
-}
-#endif
-static void entk__cn_store(const double *src, double *dst, size_t n, int stream) {
-#if ENTK__HAVE_AVX2
-    if (stream && entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_store_avx2(src, dst, n); return; }
-#else
-    ENTK__UNUSED(stream);
-#endif
-    entk__cn_store_scalar(src, dst, n);
-}
-static void entk__cn_store_fence(void) {
-#if ENTK__HAVE_AVX2
-    if (entk_simd_path() == ENTK_SIMD_AVX2) _mm_sfence();
-#endif
-}
-
-static void entk__cn_sum3(const double *r0, const double *r1, const double *r2, double *o, size_t n) {
-#if ENTK__HAVE_AVX2
-    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_sum3_avx2(r0, r1, r2, o, n); return; }
-#endif
-#if ENTK__HAVE_NEON
-    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_sum3_neon(r0, r1, r2, o, n); return; }
-#endif
-    entk__cn_sum3_scalar(r0, r1, r2, o, n);
-}
-static void entk__cn_addto(const double *r, double *o, size_t n) {
-#if ENTK__HAVE_AVX2
-    if (entk_simd_path() == ENTK_SIMD_AVX2) { entk__cn_addto_avx2(r, o, n); return; }
-#endif
-#if ENTK__HAVE_NEON
-    if (entk_simd_path() == ENTK_SIMD_NEON) { entk__cn_addto_neon(r, o, n); return; }
-#endif
-    entk__cn_addto_scalar(r, o, n);
+/* Copy a finished output row to the kernel array. The row was built in L1; for kernels too large for
+ * the caches, streaming stores (kt->stream) skip reading the destination lines first (a third of a
+ * layer's memory traffic). */
+static void entk__cn_store(const entk__kernels *kt, const double *src, double *dst, size_t n, int stream) {
+    if (stream) kt->stream(src, dst, n);
+    else memcpy(dst, src, n * sizeof *dst);
 }
 
 /* Sum of nt shifted rows: orow[j] = sum_t rows[t][j + sh[t]] for j < n3, terms added in order t = 0..;
  * rows have N3 entries; outside them a term is zero (same) or wraps (circular). */
-static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, double *orow, size_t n3, long N3,
+static void entk__cn_rowsum(const entk__kernels *kt, const double *const *rows, const long *sh, int nt, double *orow, size_t n3, long N3,
                             entk_pad pad) {
     long lo = 0, hi = (long)n3, j;
     int t;
@@ -447,11 +354,11 @@ static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, d
     }
     if (hi < lo) hi = lo;
     if (nt == 3) { /* q = 3: one sweep, no read-modify-write of the output */
-        entk__cn_sum3(rows[0] + (sh[0] + lo), rows[1] + (sh[1] + lo), rows[2] + (sh[2] + lo), orow + lo,
+        kt->sum3(rows[0] + (sh[0] + lo), rows[1] + (sh[1] + lo), rows[2] + (sh[2] + lo), orow + lo,
                       (size_t)(hi - lo));
     } else if (nt > 0) {
         memcpy(orow + lo, rows[0] + (sh[0] + lo), (size_t)(hi - lo) * sizeof *orow);
-        for (t = 1; t < nt; ++t) entk__cn_addto(rows[t] + (sh[t] + lo), orow + lo, (size_t)(hi - lo));
+        for (t = 1; t < nt; ++t) kt->addto(rows[t] + (sh[t] + lo), orow + lo, (size_t)(hi - lo));
     }
     for (j = 0; j < (long)n3; ++j) { /* the edges, same term order */
         double acc = 0;
@@ -476,7 +383,7 @@ static void entk__cn_rowsum(const double *const *rows, const long *sh, int nt, d
  * Where every term is a constant shift of the flattened slab (interior rows; columns away from the row
  * edges) the slab is summed as one long vector; the rest goes row by row (or entry by entry) with the
  * padding rules, always adding the terms in the same order. */
-static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, double *out, size_t n2, size_t n3,
+static void entk__cn_slab(const entk__kernels *kt, const double *const *base, size_t N2, size_t N3, double *out, size_t n2, size_t n3,
                           int v, int s, int h, entk_pad pad) {
     const double *rows[2 * 99 + 1];
     long sh[2 * 99 + 1], fo[2 * 99 + 1];
@@ -506,7 +413,7 @@ static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, doubl
         for (t = 0; t < nt; ++t) zero[t] = 0;
         for (t = 0, k = 0; k <= 2 * h; ++k)
             if (base[k]) { rows[t] = base[k] + ((long)x0 + fo[t]); ++t; }
-        entk__cn_rowsum(rows, zero, nt, out + x0, x1 - x0, (long)(x1 - x0), pad);
+        entk__cn_rowsum(kt, rows, zero, nt, out + x0, x1 - x0, (long)(x1 - x0), pad);
     }
     if (flat == 2) { /* redo the 2h edge columns of every row: which terms are inside depends on c only */
         size_t c;
@@ -545,7 +452,7 @@ static void entk__cn_slab(const double *const *base, size_t N2, size_t N3, doubl
             sh[m] = v == 3 ? (long)s * kk + (pad == ENTK_PAD_VALID ? h : 0) : 0;
             ++m;
         }
-        entk__cn_rowsum(rows, sh, m, out + o2 * n3, n3, (long)N3, pad);
+        entk__cn_rowsum(kt, rows, sh, m, out + o2 * n3, n3, (long)N3, pad);
     }
 }
 
@@ -559,10 +466,11 @@ typedef struct entk__cn_wsum {
     size_t ring;                   /* input block-rows held: input row r lives at block-row r % ring */
     entk_pad pad;
     double *slot;                  /* nslot slabs */
+    const entk__kernels *kt;
     long tag[2 * 99 + 1];          /* input column held by each slot, -1 none */
 } entk__cn_wsum;
 
-static void entk__cn_wsum_init(entk__cn_wsum *w, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
+static void entk__cn_wsum_init(const entk__kernels *kt, entk__cn_wsum *w, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
                                double *slots) {
     int k;
     w->H = H; w->W = W; w->q = q; w->h = (q - 1) / 2; w->pad = pad; w->ring = H;
@@ -576,6 +484,7 @@ static void entk__cn_wsum_init(entk__cn_wsum *w, size_t H, size_t W, int q, entk
     w->n3a = w->va == 3 ? w->Wo : W;
     w->nslot = q < (int)W ? q : (int)W;
     w->slot = slots;
+    w->kt = kt;
     for (k = 0; k < w->nslot; ++k) w->tag[k] = -1;
 }
 
@@ -612,12 +521,12 @@ static void entk__cn_wsum_entry(entk__cn_wsum *w, const double *m, size_t i, siz
                 long r = entk__cn_idx(i, kk, w->H, w->h, w->pad);
                 b1[a] = r < 0 ? NULL : m + (((size_t)r % w->ring) * w->W + (size_t)need[k]) * P;
             }
-            entk__cn_slab(b1, w->H, w->W, w->slot + (size_t)found * sl, w->n2a, w->n3a, w->va, w->sa, w->h, w->pad);
+            entk__cn_slab(w->kt, b1, w->H, w->W, w->slot + (size_t)found * sl, w->n2a, w->n3a, w->va, w->sa, w->h, w->pad);
             w->tag[found] = need[k];
         }
         base[k] = w->slot + (size_t)found * sl;
     }
-    entk__cn_slab(base, w->n2a, w->n3a, out, w->Ho, w->Wo, w->vb, w->sb, w->h, w->pad);
+    entk__cn_slab(w->kt, base, w->n2a, w->n3a, out, w->Ho, w->Wo, w->vb, w->sb, w->h, w->pad);
 }
 
 static void entk__cn_wsum_reset(entk__cn_wsum *w) {
@@ -739,11 +648,11 @@ static void entk__cn_shift_init(entk__cn_shift *sh, int v, int s, int h, entk_pa
 }
 
 /* out(x) = sum over present terms k (src[k] != NULL) of term k at x, in order k = 0, 1, .. */
-static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *src, double *out) {
+static void entk__cn_shift_apply(const entk__kernels *kt, const entk__cn_shift *sh, const double *const *src, double *out) {
     const double *p[ENTK__CN_SMALL_Q];
-    int kt[ENTK__CN_SMALL_Q], m = 0, k, t, f, r;
+    int ks[ENTK__CN_SMALL_Q], m = 0, k, t, f, r;
     for (k = 0; k < sh->nt; ++k)
-        if (src[k]) kt[m++] = k;
+        if (src[k]) ks[m++] = k;
     if (m == 0) { /* cannot happen for the windows of entk_cn (the centre term is always inside) */
         memset(out, 0, sh->n * sizeof *out);
         return;
@@ -751,12 +660,12 @@ static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *
     for (r = 0; r < sh->nrun; ++r) {
         const size_t len = (size_t)(sh->x1[r] - sh->x0[r]);
         if (len == 0) continue;
-        for (t = 0; t < m; ++t) p[t] = src[kt[t]] + sh->x0[r] + sh->off[r][kt[t]];
+        for (t = 0; t < m; ++t) p[t] = src[ks[t]] + sh->x0[r] + sh->off[r][ks[t]];
         if (m == 3) {
-            entk__cn_sum3(p[0], p[1], p[2], out + sh->x0[r], len);
+            kt->sum3(p[0], p[1], p[2], out + sh->x0[r], len);
         } else {
             memcpy(out + sh->x0[r], p[0], len * sizeof *out);
-            for (t = 1; t < m; ++t) entk__cn_addto(p[t], out + sh->x0[r], len);
+            for (t = 1; t < m; ++t) kt->addto(p[t], out + sh->x0[r], len);
         }
     }
     if (m == 3 && sh->nt == 3 && !sh->masked) {
@@ -772,9 +681,9 @@ static void entk__cn_shift_apply(const entk__cn_shift *sh, const double *const *
         double acc = 0;
         int first = 1;
         for (t = 0; t < m; ++t) {
-            const int i = ix[kt[t]];
+            const int i = ix[ks[t]];
             if (i < 0) continue;
-            acc = first ? src[kt[t]][i] : acc + src[kt[t]][i];
+            acc = first ? src[ks[t]][i] : acc + src[ks[t]][i];
             first = 0;
         }
         out[sh->fx[f]] = acc;
@@ -824,7 +733,7 @@ static void entk__cn_small_init(entk__cn_tabcache *tc, entk__cn_shift *l1, entk_
 }
 
 /* Whole-block window sum (no 1/q^2): m is (H W) x (H W), U scratch of Ho W Pa doubles, out (Ho Wo)^2. */
-static void entk__cn_small_wsum(const entk__cn_shift *s1, const entk__cn_shift *s2, size_t Pa, const double *m,
+static void entk__cn_small_wsum(const entk__kernels *kt, const entk__cn_shift *s1, const entk__cn_shift *s2, size_t Pa, const double *m,
                                 size_t H, size_t W, int q, entk_pad pad, double *U, double *out) {
     const int h = (q - 1) / 2;
     const size_t Ho = pad == ENTK_PAD_VALID ? H - (size_t)q + 1 : H;
@@ -840,13 +749,13 @@ static void entk__cn_small_wsum(const entk__cn_shift *s1, const entk__cn_shift *
         for (k = 0; k <= 2 * h; ++k) ri[k] = entk__cn_idx(i, k <= h ? k : h - k, H, h, pad);
         for (j = 0; j < W; ++j) {
             for (k = 0; k <= 2 * h; ++k) src[k] = ri[k] < 0 ? NULL : m + ((size_t)ri[k] * W + j) * P;
-            entk__cn_shift_apply(s1, src, U + (i * W + j) * Pa);
+            entk__cn_shift_apply(kt, s1, src, U + (i * W + j) * Pa);
         }
     }
     for (i = 0; i < Ho; ++i)
         for (j = 0; j < Wo; ++j) {
             for (k = 0; k <= 2 * h; ++k) src[k] = ci[k][j] < 0 ? NULL : U + (i * W + (size_t)ci[k][j]) * Pa;
-            entk__cn_shift_apply(s2, src, out + (i * Wo + j) * Po);
+            entk__cn_shift_apply(kt, s2, src, out + (i * Wo + j) * Po);
         }
 }
 
@@ -905,11 +814,11 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
         const entk__cn_shift *s1, *s2;
         size_t Pa;
         entk__cn_small_init(NULL, &l1, &l2, &s1, &s2, H, W, q, pad, rho, &Pa);
-        entk__cn_small_wsum(s1, s2, Pa, m, H, W, q, pad, tmp, out);
+        entk__cn_small_wsum(entk__kt(), s1, s2, Pa, m, H, W, q, pad, tmp, out);
     } else {
         entk__cn_wsum ws;
         size_t j;
-        entk__cn_wsum_init(&ws, H, W, q, pad, rho, tmp);
+        entk__cn_wsum_init(entk__kt(), &ws, H, W, q, pad, rho, tmp);
         for (i = 0; i < Ho; ++i) {
             entk__cn_wsum_reset(&ws);
             for (j = 0; j < Wo; ++j) entk__cn_wsum_entry(&ws, m, i, j, out + (i * Wo + j) * Ho * Wo);
@@ -925,7 +834,7 @@ ENTKDEF entk_status entk_cn_window_sum(const double *m, size_t H, size_t W, int 
 /* ============================================================================================== */
 
 /* Map rows [t0, t1) of every stored block through a nonlinearity; e1, e2: the inputs' diagonals. */
-static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T, size_t S, int nb, size_t P,
+static entk_status entk__cn_map_rows(const entk__kernels *kt, const entk_layer *nl, double *K, double *T, size_t S, int nb, size_t P,
                                      size_t t0, size_t t1, const double *e1, const double *e2) {
     entk_status st;
     size_t t;
@@ -933,7 +842,7 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
     for (b = 0; b < nb; ++b)
         for (t = t0; t < t1; ++t) {
             double *kr = K + (size_t)b * S + t * P, *tr = T ? T + (size_t)b * S + t * P : NULL;
-            if ((st = entk_nonlin_map(&nl->nl, P, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+            if ((st = entk__nonlin_map(kt, &nl->nl, P, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
         }
     return ENTK_OK;
 }
@@ -941,7 +850,7 @@ static entk_status entk__cn_map_rows(const entk_layer *nl, double *K, double *T,
 /* entk__cn_linear for small images: whole blocks through the in-cache window sum, then the affine
  * update and the nonlinearity row by row (the same operations in the same order as the row path). U:
  * at least (h w)^2 doubles of scratch. */
-static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
+static entk_status entk__cn_linear_small(const entk__kernels *kt, const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                          double *Ko, double *To, double *U, size_t S, size_t h, size_t w,
                                          const entk_layer *nl, const double *e1, const double *e2,
                                          entk__cn_tabcache *tc) {
@@ -960,17 +869,17 @@ static entk_status entk__cn_linear_small(const entk_layer *ly, int nb, int gn, c
         size_t Pa, t;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
         entk__cn_small_init(tc, &l1, &l2, &s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
-        entk__cn_small_wsum(s1, s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
-        if (tb && Ti) entk__cn_small_wsum(s1, s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
+        entk__cn_small_wsum(kt, s1, s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
+        if (tb && Ti) entk__cn_small_wsum(kt, s1, s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
         for (t = 0; t < Po; ++t) {
             double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
             if (tr && Ti) {
-                entk__affine(kr, tr, Po, cw, b2);
+                kt->affine(kr, tr, Po, cw, b2);
             } else {
-                entk__affine(kr, NULL, Po, cw, b2);
+                kt->affine(kr, NULL, Po, cw, b2);
                 if (tr) memcpy(tr, kr, Po * sizeof *tr);
             }
-            if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+            if (nl && (st = entk__nonlin_map(kt, &nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
         }
     }
     return ENTK_OK;
@@ -984,6 +893,7 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
                                         const double *Ki, const double *Ti, double *Ko, double *To, size_t oring,
                                         double *rowk, double *rowt, size_t i, size_t wo, size_t Po, int stream,
                                         const entk_layer *nl, const double *e1, const double *e2) {
+    const entk__kernels *kt = wk->kt;
     const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
     const size_t ob = (i % oring) * wo;
     entk_status st;
@@ -996,14 +906,14 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
         entk__cn_wsum_entry(wk, Ki, i, j, kr);
         if (tr && Ti) { /* one sweep for both affine updates */
             entk__cn_wsum_entry(wt, Ti, i, j, tr);
-            entk__affine(kr, tr, Po, cw, b2);
+            kt->affine(kr, tr, Po, cw, b2);
         } else {
-            entk__affine(kr, NULL, Po, cw, b2);
+            kt->affine(kr, NULL, Po, cw, b2);
             if (tr) memcpy(tr, kr, Po * sizeof *tr);
         }
-        if (nl && (st = entk_nonlin_map(&nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
-        entk__cn_store(kr, Ko + (ob + j) * Po, Po, stream);
-        if (tr) entk__cn_store(tr, To + (ob + j) * Po, Po, stream);
+        if (nl && (st = entk__nonlin_map(kt, &nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
+        if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
     }
     return ENTK_OK;
 }
@@ -1012,7 +922,7 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
  * of K and Theta, the affine update and (nl != NULL) the following nonlinearity all work on the row
  * while it is in L1, then is stored. Ti == NULL: first layer (Theta = K); To == NULL: no NTK. U: slot
  * memory for two window-sum caches and two rows. */
-static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
+static entk_status entk__cn_linear(const entk__kernels *kt, const entk_layer *ly, int nb, int gn, const double *Ki, const double *Ti,
                                    double *Ko, double *To, double *U, size_t ucap, size_t S, size_t h,
                                    size_t w, const entk_layer *nl, const double *e1, const double *e2,
                                    entk__cn_tabcache *tc) {
@@ -1025,7 +935,7 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
     const int stream = 4.0 * (double)nb * (double)Po * (double)Po * sizeof(double) > 16e6;
     entk_status st;
     int b;
-    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2, tc);
+    if (entk__cn_small_ok(h, w, ly->q, ucap)) return entk__cn_linear_small(kt, ly, nb, gn, Ki, Ti, Ko, To, U, S, h, w, nl, e1, e2, tc);
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ly->kind == ENTK_LAYER_GCONV ? (size_t)b : 0;
@@ -1033,15 +943,15 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
         int rho[4];
         size_t i;
         entk__cn_rho(gn, ly->kind == ENTK_LAYER_CONV ? 0 : b, rho);
-        entk__cn_wsum_init(&wk, h, w, ly->q, ly->pad, rho, U);
-        entk__cn_wsum_init(&wt, h, w, ly->q, ly->pad, rho, U + ns);
+        entk__cn_wsum_init(kt, &wk, h, w, ly->q, ly->pad, rho, U);
+        entk__cn_wsum_init(kt, &wt, h, w, ly->q, ly->pad, rho, U + ns);
         for (i = 0; i < ho; ++i)
             if ((st = entk__cn_linear_brow(ly, &wk, &wt, Ki + src * S, Ti ? Ti + src * S : NULL, Ko + (size_t)b * S,
                                            To ? To + (size_t)b * S : NULL, ho, rowk, rowt, i, wo, Po, stream, nl,
                                            e1, e2)))
                 return st;
     }
-    entk__cn_store_fence();
+    kt->fence();
     return ENTK_OK;
 }
 
@@ -1052,7 +962,7 @@ static entk_status entk__cn_linear(const entk_layer *ly, int nb, int gn, const d
  * once and writes them once instead of once per layer; the kernels are those of the separate layers
  * bit for bit (the same row operations). Pair mode only (the self mode computes each layer's
  * diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]. */
-static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
+static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
                                   const double *Ti, double *Ko, double *To, double *U, double *F, size_t h, size_t w,
                                   const double *const *e1, const double *const *e2) {
     static const int id[4] = {1, 0, 0, 1};
@@ -1063,14 +973,14 @@ static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer 
     long lag[ENTK__CN_CHAIN], r;
     entk_status st;
     int m;
-    entk__cn_wsum_init(&wk[0], h, w, ls[0]->q, ls[0]->pad, id, U);
-    entk__cn_wsum_init(&wt[0], h, w, ls[0]->q, ls[0]->pad, id, U + ns0);
+    entk__cn_wsum_init(kt, &wk[0], h, w, ls[0]->q, ls[0]->pad, id, U);
+    entk__cn_wsum_init(kt, &wt[0], h, w, ls[0]->q, ls[0]->pad, id, U + ns0);
     lag[0] = 0;
     for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
         const size_t ns = entk__cn_wsum_slots(h, w, ls[m]->q);
         double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
-        entk__cn_wsum_init(&wk[m], h, w, ls[m]->q, ls[m]->pad, id, f);
-        entk__cn_wsum_init(&wt[m], h, w, ls[m]->q, ls[m]->pad, id, f + ns);
+        entk__cn_wsum_init(kt, &wk[m], h, w, ls[m]->q, ls[m]->pad, id, f);
+        entk__cn_wsum_init(kt, &wt[m], h, w, ls[m]->q, ls[m]->pad, id, f + ns);
         wk[m].ring = wt[m].ring = R;
         rk[m - 1] = f + 2 * ns;
         rt[m - 1] = To ? rk[m - 1] + R * w * P : NULL;
@@ -1086,7 +996,7 @@ static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer 
                                            w, P, last ? stream : 0, nls[m], e1[m], e2[m])))
                 return st;
         }
-    entk__cn_store_fence();
+    kt->fence();
     return ENTK_OK;
 }
 
@@ -1104,28 +1014,28 @@ static entk_status entk__cn_fused(const entk_layer *const *ls, const entk_layer 
  * elementwise operations: the kernels are bit-identical. Pair mode only, like entk__cn_fused. */
 
 /* out = sum of the nt tiles src[0..nt) in order (W x W, source row stride ld, out contiguous) */
-static void entk__cn_tile_sum(const double *const *src, int nt, size_t ld, double *out, size_t W) {
+static void entk__cn_tile_sum(const entk__kernels *kt, const double *const *src, int nt, size_t ld, double *out, size_t W) {
     size_t j, n = ld == W ? W * W : W, rows = ld == W ? 1 : W;
     for (j = 0; j < rows; ++j) {
         const size_t o = j * ld;
         double *d = out + j * W;
         if (nt == 3) {
-            entk__cn_sum3(src[0] + o, src[1] + o, src[2] + o, d, n);
+            kt->sum3(src[0] + o, src[1] + o, src[2] + o, d, n);
         } else {
             int t;
             memcpy(d, src[0] + o, n * sizeof *d);
-            for (t = 1; t < nt; ++t) entk__cn_addto(src[t] + o, d, n);
+            for (t = 1; t < nt; ++t) kt->addto(src[t] + o, d, n);
         }
     }
 }
 
 /* out(j, j') = sum_{c = 0, +1, -1} u(j + c, j' + c) over the terms inside the W x W tile: the flat sum
  * for the entries off the tile's border, then the border's rows and columns with their two terms */
-static void entk__cn_tile_diag3(const double *u, double *out, size_t W) {
+static void entk__cn_tile_diag3(const entk__kernels *kt, const double *u, double *out, size_t W) {
     const size_t s = W + 1, l = W - 1;
     size_t j;
     if (W == 1) { out[0] = u[0]; return; }
-    if (W > 2) entk__cn_sum3(u + s, u + 2 * s, u, out + s, W * W - 2 * s);
+    if (W > 2) kt->sum3(u + s, u + 2 * s, u, out + s, W * W - 2 * s);
     for (j = 0; j < l; ++j) out[j] = u[j] + u[s + j];                /* row 0: no c = -1 */
     out[l] = u[l];
     out[l * W] = u[l * W];                                          /* row W - 1: no c = +1 */
@@ -1138,7 +1048,7 @@ static void entk__cn_tile_diag3(const double *u, double *out, size_t W) {
 
 /* The chain (as entk__cn_fused; every layer a conv with q = 3 and same padding) over diagonal tiles.
  * Z: ENTK__CN_TILE_LEN(M, W) doubles. */
-static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
+static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
                                   const double *Ti, double *Ko, double *To, double *Z, size_t H, size_t W,
                                   const double *const *e1, const double *const *e2) {
     const size_t P = H * W, T2 = W * W;
@@ -1195,18 +1105,18 @@ static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer 
                     ok = rb + (size_t)(k % 3) * T2;
                     ot = To ? rb + (size_t)(3 + k % 3) * T2 : NULL;
                 }
-                entk__cn_tile_sum(sk, nt, ld, u, W);
-                entk__cn_tile_diag3(u, ok, W);
+                entk__cn_tile_sum(kt, sk, nt, ld, u, W);
+                entk__cn_tile_diag3(kt, u, ok, W);
                 if (ot && stt[0]) {
-                    entk__cn_tile_sum(stt, nt, ld, u, W);
-                    entk__cn_tile_diag3(u, ot, W);
-                    entk__affine(ok, ot, T2, cw, b2);
+                    entk__cn_tile_sum(kt, stt, nt, ld, u, W);
+                    entk__cn_tile_diag3(kt, u, ot, W);
+                    kt->affine(ok, ot, T2, cw, b2);
                 } else {
-                    entk__affine(ok, NULL, T2, cw, b2);
+                    kt->affine(ok, NULL, T2, cw, b2);
                     if (ot) memcpy(ot, ok, T2 * sizeof *ot);
                 }
                 if (nls[m]) { /* row by row (k11 constant, k22 a row); nls were checked by the plan */
-                    const entk__map_fn fn = entk__map_select(nls[m]->nl.kind, entk_simd_path());
+                    const entk__map_fn fn = kt->map[nls[m]->nl.kind];
                     if (!fn) return ENTK_ERR_UNSUPPORTED;
                     for (j = 0; j < W; ++j)
                         fn(W, e1[m] + (size_t)i * W + j, 0, e2[m] + (size_t)ip * W, 1, ok + j * W,
@@ -1215,13 +1125,13 @@ static entk_status entk__cn_tiled(const entk_layer *const *ls, const entk_layer 
                 if (last)
                     for (j = 0; j < W; ++j) {
                         const size_t off = ((size_t)i * W + j) * P + (size_t)ip * W;
-                        entk__cn_store(ok + j * W, Ko + off, W, stream);
-                        if (ot) entk__cn_store(ot + j * W, To + off, W, stream);
+                        entk__cn_store(kt, ok + j * W, Ko + off, W, stream);
+                        if (ot) entk__cn_store(kt, ot + j * W, To + off, W, stream);
                     }
             }
         }
     }
-    entk__cn_store_fence();
+    kt->fence();
     return ENTK_OK;
 }
 
@@ -1339,7 +1249,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 int x = l;
                 const int m = entk__cn_chain(a, pl, 1, w, d1, d2, P, ls, nls, f1, f2, &o, &x);
                 if (m >= 1) {
-                    if ((st = entk__cn_tiled(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                    if ((st = entk__cn_tiled(pl->kt, ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                              want_t ? Tb[1 - cur] : NULL, U + pl->row_len, h, w, f1, f2)))
                         return st;
                     cur = 1 - cur;
@@ -1357,7 +1267,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 int x = l;
                 const int m = entk__cn_chain(a, pl, 0, w, d1, d2, P, ls, nls, f1, f2, &o, &x);
                 if (m >= 2) {
-                    if ((st = entk__cn_fused(ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+                    if ((st = entk__cn_fused(pl->kt, ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                              want_t ? Tb[1 - cur] : NULL, U, U + pl->row_len, h, w, f1, f2)))
                         return st;
                     cur = 1 - cur;
@@ -1367,7 +1277,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                     break;
                 }
             }
-            if ((st = entk__cn_linear(ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
+            if ((st = entk__cn_linear(pl->kt, ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
                                       want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,
                                       nl ? d2 + off : NULL, tc)))
                 return st;
@@ -1390,7 +1300,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
                 e1 = d1 + off;
                 e2 = d2 + off;
             }
-            if ((st = entk__cn_map_rows(ly, Kb[cur], want_t ? Tb[cur] : NULL, S, ng, P, 0, P, e1, e2))) return st;
+            if ((st = entk__cn_map_rows(pl->kt, ly, Kb[cur], want_t ? Tb[cur] : NULL, S, ng, P, 0, P, e1, e2))) return st;
             off += P;
             break;
         }
@@ -1478,7 +1388,7 @@ static entk_status entk__cn_finish(const entk_arch *a, const entk__cn_plan *pl, 
                                    const double *s2, double *k, double *t) {
     double k11 = s1[pl->self_len - 2], t11 = s1[pl->self_len - 1];
     double k22 = s2[pl->self_len - 2], t22 = s2[pl->self_len - 1];
-    return entk_scalar_chain(a->layer + pl->red + 1, a->n_layers - pl->red - 1, &k11, &t11, &k22, &t22, k, t);
+    return entk__scalar_chain(pl->kt, a->layer + pl->red + 1, a->n_layers - pl->red - 1, &k11, &t11, &k22, &t22, k, t);
 }
 
 ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size_t H, size_t W,
@@ -1716,6 +1626,7 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
     return st;
 }
 
+ENTK__FP_END
 #endif /* ENTK_IMPLEMENTATION && !ENTK_CN_IMPLEMENTATION_DONE */
 
 /*

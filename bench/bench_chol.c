@@ -77,7 +77,7 @@ typedef struct {
 
 static void run_ukernel(void *p) {
     uk_arg *u = (uk_arg *)p;
-    const entk__ukernel uk = entk__ukernel_select(entk_simd_path());
+    const entk__ukernel uk = entk__kt()->uk;
     int r;
     for (r = 0; r < u->reps; ++r) uk.fn(u->kc, u->ap, u->bp, u->c, 8);
 }
@@ -186,7 +186,7 @@ int main(void) {
                 entk__ukernel uk;
                 double t0, g;
                 if (entk_simd_set((entk_simd)p) != ENTK_OK) continue;
-                uk = entk__ukernel_select((entk_simd)p);
+                uk = entk__kt_table((entk_simd)p)->uk;
                 t0 = bu_now();
                 run_ukernel(&u);
                 g = 2.0 * uk.mr * uk.nr * (double)kc * u.reps / (bu_now() - t0) * 1e-9;
@@ -197,7 +197,7 @@ int main(void) {
         for (p = 0; p < 3; ++p) {
             entk__ukernel uk;
             if (entk_simd_set((entk_simd)p) != ENTK_OK) continue;
-            uk = entk__ukernel_select((entk_simd)p);
+            uk = entk__kt_table((entk_simd)p)->uk;
             printf("# micro-kernel %s %dx%d, kc=%zu, in L1 (best of 40): %.2f GFLOP/s", entk_simd_name(), uk.mr, uk.nr,
                    kc, best_uk[p]);
             if (best_peak > 0) printf(" = %.0f%% of the FMA peak", 100.0 * best_uk[p] / best_peak);

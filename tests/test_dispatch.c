@@ -1,0 +1,138 @@
+/* SIMD dispatch (entk.h 9.2): one kernel table per path, chosen eagerly and thread-safely, read once
+ * per call. The private table is reached through a static copy of the implementation (ENTK_STATIC),
+ * which has its own current-table pointer and its own constructor. */
+/* the static copy leaves most of the library unused in this file */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define ENTK_STATIC
+#define ENTK_IMPLEMENTATION
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include "testutil.h"
+#include "entk_cn.h"
+
+static const entk_simd all_paths[] = {ENTK_SIMD_SCALAR, ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+
+/* Nothing in this process has called the library yet: the table was chosen before main (by the
+ * constructor), and it is the best path's. */
+Test(dispatch, the_table_is_chosen_before_the_first_call) {
+    const entk__kernels *k = ENTK__KT_LOAD();
+    cr_assert(k != NULL, "no table chosen before the first call");
+    cr_assert(k == entk__kt_table(entk__best_path()));
+    cr_assert_eq(entk_simd_path(), entk__best_path());
+}
+
+/* Every compiled path has a complete table naming its own path. */
+Test(dispatch, every_compiled_table_is_complete) {
+    size_t p, m, compiled = 0;
+    for (p = 0; p < 3; ++p) {
+        const entk__kernels *k = entk__kt_table(all_paths[p]);
+        if (!k) continue;
+        ++compiled;
+        cr_assert_eq(k->path, all_paths[p]);
+        for (m = 0; m <= ENTK_NL_CUSTOM; ++m) cr_assert(k->map[m] != NULL, "path %zu map %zu", p, m);
+        cr_assert(k->affine && k->sum3 && k->addto && k->stream && k->fence && k->dots && k->uk.fn);
+        cr_assert(k->vo.dot && k->vo.axpy && k->vo.rank2 && k->rot);
+        cr_assert(k->uk.mr >= 1 && k->uk.mr <= ENTK__MR_MAX && k->uk.nr >= 1 && k->uk.nr <= ENTK__NR_MAX);
+    }
+    cr_assert(entk__kt_table(ENTK_SIMD_SCALAR) != NULL);
+    cr_assert_eq(entk__kt_table((entk_simd)7), NULL);
+    cr_assert_geq(compiled, 1u);
+}
+
+static double *images(size_t n, size_t len, uint64_t seed) {
+    tu_rng r = {seed};
+    double *x = malloc(n * len * sizeof *x);
+    tu_fill_normal(&r, x, n * len);
+    return x;
+}
+
+/* As a build without constructors would meet it: no table yet, and the first call is a multi-threaded
+ * Gram of an architecture with no nonlinearity (before the table, such a call first read the lazily
+ * set global inside the OpenMP region). 8 threads also race on the first read. The table chosen is
+ * the best path's, and the kernels equal the 1-thread ones bit for bit. */
+Test(dispatch, a_first_multithreaded_call_picks_the_path_safely) {
+    entk_arch a = tu_parse("conv(q=3,pad=same,sb=0.2) conv(q=3,pad=circular) gap dense(sw=1.3)");
+    const size_t n = 6, C = 2, H = 6, W = 6;
+    double *x = images(n, C * H * W, 7), K1[36], T1[36], K4[36], T4[36];
+    const entk__kernels *seen[8];
+    int i;
+    ENTK__KT_STORE(NULL);
+    cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, H, W, K4, n, T4, n, 4), ENTK_OK);
+    cr_assert(ENTK__KT_LOAD() == entk__kt_table(entk__best_path()));
+    ENTK__KT_STORE(NULL);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(8)
+    seen[omp_get_thread_num()] = entk__kt();
+#else
+    for (i = 0; i < 8; ++i) seen[i] = entk__kt();
+#endif
+    for (i = 0; i < 8; ++i) cr_assert(seen[i] == entk__kt_table(entk__best_path()), "thread %d", i);
+    cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, H, W, K1, n, T1, n, 1), ENTK_OK);
+    cr_assert(memcmp(K1, K4, sizeof K1) == 0 && memcmp(T1, T4, sizeof T1) == 0);
+    free(x);
+}
+
+/* entk_simd_set called while a Gram computation runs (here from its progress callback, between rows)
+ * does not change the kernels of that call: it runs on the table it read at its start. The next call
+ * uses the new path. The gelu and erf maps' AVX2 and scalar kernels differ in the last bits on these inputs
+ * (checked), so a call that mixed paths would show. */
+static entk_simd switch_to;
+static void switch_path(void *user, size_t done, size_t total) {
+    (void)user; (void)done; (void)total;
+    entk_simd_set(switch_to);
+}
+
+static void run(int cn, const entk_arch *a, const double *x, size_t n, double *K, double *T) {
+    if (cn) cr_assert_eq(entk_cn_kernel(a, x, n, NULL, 0, 1, 5, 5, K, n, T, n, 1), ENTK_OK);
+    else cr_assert_eq(entk_mlp_kernel(a, x, n, NULL, 0, 25, K, n, T, n, 1), ENTK_OK);
+}
+
+Test(dispatch, a_path_switch_during_a_call_does_not_mix_paths) {
+    const entk_simd best = entk__best_path();
+    int cn;
+    if (best == ENTK_SIMD_SCALAR) cr_skip_test("only the scalar path on this machine");
+    for (cn = 0; cn < 2; ++cn) {
+        entk_arch a = tu_parse(cn ? "conv(q=3,pad=same) gelu conv(q=3,pad=same) erf gap dense"
+                                  : "dense(sw=1.4,sb=0.1) gelu dense(sw=1.2) erf dense");
+        enum { N = 40 };
+        double *x = images(N, 25, 11 + (uint64_t)cn);
+        double *Kv = malloc(N * N * sizeof *Kv), *Tv = malloc(N * N * sizeof *Tv);
+        double *Ks = malloc(N * N * sizeof *Ks), *Ts = malloc(N * N * sizeof *Ts);
+        double *Km = malloc(N * N * sizeof *Km), *Tm = malloc(N * N * sizeof *Tm);
+        cr_assert_eq(entk_simd_set(best), ENTK_OK);
+        run(cn, &a, x, N, Kv, Tv);
+        cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
+        run(cn, &a, x, N, Ks, Ts);
+        cr_assert(memcmp(Kv, Ks, N * N * sizeof *Kv) != 0 || memcmp(Tv, Ts, N * N * sizeof *Tv) != 0,
+                  "the paths agree bit for bit here: the test would prove nothing");
+        /* start on the vector path, switch to scalar after the first finished rows */
+        cr_assert_eq(entk_simd_set(best), ENTK_OK);
+        switch_to = ENTK_SIMD_SCALAR;
+        entk_set_progress(switch_path, NULL);
+        run(cn, &a, x, N, Km, Tm);
+        entk_set_progress(NULL, NULL);
+        cr_assert_eq(entk_simd_path(), ENTK_SIMD_SCALAR, "the switch did happen");
+        cr_assert(memcmp(Km, Kv, N * N * sizeof *Km) == 0 && memcmp(Tm, Tv, N * N * sizeof *Tm) == 0,
+                  "%s: the call mixed paths", cn ? "cnn" : "mlp");
+        free(x); free(Kv); free(Tv); free(Ks); free(Ts); free(Km); free(Tm);
+    }
+}
+
+/* entk_simd_set switches the table and the reported name; unsupported paths are refused. */
+Test(dispatch, set_switches_the_table) {
+    size_t p;
+    for (p = 0; p < 3; ++p) {
+        const entk__kernels *k = entk__kt_table(all_paths[p]);
+        entk_status st = entk_simd_set(all_paths[p]);
+        if (!k || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) {
+            cr_assert_eq(st, ENTK_ERR_UNSUPPORTED);
+            continue;
+        }
+        cr_assert_eq(st, ENTK_OK);
+        cr_assert(ENTK__KT_LOAD() == k);
+        cr_assert_eq(entk_simd_path(), all_paths[p]);
+    }
+    cr_assert_eq(entk_simd_set((entk_simd)9), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
+    cr_assert_str_eq(entk_simd_name(), "scalar");
+}

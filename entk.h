@@ -2363,11 +2363,12 @@ static void entk__mlp_diag_chain(const entk__kernels *kt, const entk_arch *a, co
 ENTKDEF entk_status entk_mlp_diag(const entk_arch *arch, const double *x, size_t n, size_t d,
                                   double *nngp_diag, double *ntk_diag) {
     entk_status st;
-    size_t cnt, nd;
+    size_t cnt, nd, bytes;
     double *dk = NULL, *tk = NULL;
     if ((st = entk__mlp_check(arch))) return st;
     if (!x || d == 0) return n == 0 ? ENTK_OK : ENTK_ERR_INVALID_ARG;
-    if ((st = entk__mul(n, d, &nd))) return st;
+    /* n x d doubles must be a size an array can have: checked before anything is read */
+    if ((st = entk__mul(n, d, &nd)) || (st = entk__mul(nd, sizeof(double), &bytes))) return st;
     if ((st = entk__check_finite(x, nd))) return st;
     if ((st = entk__mul(n, (size_t)arch->n_layers, &cnt))) return st;
     if ((st = entk__alloc_doubles(cnt, &dk)) || (st = entk__alloc_doubles(n, &tk))) goto done;
@@ -2394,7 +2395,8 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     if (n1 == 0 || n2 == 0) return ENTK_OK;
     if (!x1 || d == 0 || (!nngp && !ntk)) return ENTK_ERR_INVALID_ARG;
     if ((nngp && ldk < n2) || (ntk && ldt < n2)) return ENTK_ERR_INVALID_ARG;
-    if ((st = entk__mul(n1 > n2 ? n1 : n2, d, &nd))) return st;
+    /* n x d doubles must be a size an array can have: checked before anything is read */
+    if ((st = entk__mul(n1 > n2 ? n1 : n2, d, &nd)) || (st = entk__mul(nd, sizeof(double), &nd))) return st;
     if ((st = entk__check_finite(x1, n1 * d))) return st;
     if (!sym && (st = entk__check_finite(x2, n2 * d))) return st;
     if (n1 > SIZE_MAX - n2 || (st = entk__mul(n1 + n2, (size_t)L, &cnt))) return ENTK_ERR_OVERFLOW;

@@ -443,7 +443,14 @@ typedef struct entk_array {
 ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,
                                       size_t errlen);
 
-/* entk_npy_read_mem on the whole file at path (read with stdio after checking its size). */
+/* entk_npy_read_mem on the file at path, read with stdio only as far as it announces: the magic and
+ * version first (anything else, e.g. /dev/zero, /dev/urandom or a pipe of garbage, is rejected after 8
+ * bytes), then the header, then exactly the data bytes its shape needs plus one to detect trailing
+ * bytes. Any stream works (pipes, FIFOs, devices); an endless stream is never read to exhaustion, and
+ * memory grows only with the bytes actually read (at most twice), so an absurd announced size costs
+ * nothing: ENTK_ERR_OVERFLOW if it does not fit size_t, else ENTK_ERR_NPY_TRUNCATED when the stream
+ * ends (or ENTK_ERR_NOMEM if that much really arrives and does not fit). Statuses as for
+ * entk_npy_read_mem on the whole file, plus ENTK_ERR_IO. */
 ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen);
 
 /* Free out->data (via ENTK_FREE) and zero *out. a may be NULL; freeing twice is harmless. */
@@ -3806,53 +3813,115 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
     return ENTK_OK;
 }
 
+/* Grow *buf (capacity *cap, *len bytes read) and read from f until *len == want or the stream ends.
+ * The buffer grows by doubling as bytes actually arrive, never beyond want nor (unless the stream
+ * holds more) beyond hint, the size the stream reports: an announced size never allocates more than
+ * twice what the stream really holds, and a regular file takes one allocation. ENTK_ERR_IO on a read
+ * error, ENTK_ERR_NOMEM, else ENTK_OK (then *len < want means the stream ended). */
+static entk_status entk__npy_fill(FILE *f, unsigned char **buf, size_t *cap, size_t *len, size_t want,
+                                  size_t hint) {
+    while (*len < want) {
+        size_t got;
+        if (*len == *cap) {
+            size_t ncap = *cap ? (*cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2) : 4096;
+            unsigned char *nb;
+            if (hint > ncap) ncap = hint;
+            if (ncap > want) ncap = want;
+            nb = (unsigned char *)ENTK_MALLOC(ncap);
+            if (!nb) return ENTK_ERR_NOMEM;
+            if (*len) memcpy(nb, *buf, *len);
+            ENTK_FREE(*buf);
+            *buf = nb;
+            *cap = ncap;
+        }
+        got = fread(*buf + *len, 1, *cap - *len, f);
+        *len += got;
+        if (*len < *cap) { /* short read: end of stream or an error */
+            if (ferror(f)) return ENTK_ERR_IO;
+            break;
+        }
+    }
+    return ENTK_OK;
+}
+
+/* The file is read in three steps, each only as far as the previous one announces: the 8 bytes of magic
+ * and version, the preamble and header, then exactly the data the header's shape needs, and one byte
+ * more to detect trailing bytes. A stream that is not a .npy file (/dev/zero, /dev/urandom, a pipe of
+ * garbage) is thus rejected after 8 bytes, and an endless stream behind a valid header is read no
+ * further than the announced size. Whenever a step comes up short the stream has ended, and the
+ * bytes read are the whole file: entk_npy_read_mem then gives exactly the status it gives on it. */
 ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen) {
+    static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     FILE *f;
     long sz;
     unsigned char *buf = NULL;
-    size_t cap = 0, len = 0, hint = 0;
+    size_t cap = 0, len = 0, hint = 0, pre = 0, hlen = 0, total = 0, count = 1, nbytes = 0;
+    entk__npy_hdr h;
     entk_status st = ENTK_OK;
+    int k, more = 0;
     if (out) memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
     if (!path || !out) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
     f = fopen(path, "rb");
     if (!f) return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    /* The size the stream reports is only a hint: directories report absurd sizes, /proc files 0 and
-     * pipes none. Read 4 KiB first (a directory fails here), then grow to the hint, doubling past it,
-     * so the buffer never exceeds twice the bytes actually read. */
+    /* The size the stream reports is only a hint (directories report absurd sizes, /proc files 0,
+     * pipes none): it sizes the first allocation and names the trailing byte count, nothing else. */
     if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && (uintmax_t)sz < (uintmax_t)SIZE_MAX)
         hint = (size_t)sz;
     if (fseek(f, 0, SEEK_SET) != 0) clearerr(f);
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            unsigned char *nb;
-            if (cap && ncap / 2 != cap) { st = ENTK_ERR_OVERFLOW; break; }
-            if (cap && hint >= ncap) ncap = hint + 1;
-            nb = (unsigned char *)ENTK_MALLOC(ncap);
-            if (!nb) { st = ENTK_ERR_NOMEM; break; }
-            if (len) memcpy(nb, buf, len);
-            ENTK_FREE(buf);
-            buf = nb;
-            cap = ncap;
-        }
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) { /* short read: end of file or an error */
-            if (ferror(f)) st = ENTK_ERR_IO;
-            break;
-        }
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, 8, 0))) goto done;
+    if (len < 8 || memcmp(buf, magic, 6) != 0 || buf[6] < 1 || buf[6] > 3 || buf[7] != 0) goto decode;
+    pre = buf[6] == 1 ? 10 : 12;
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, pre, 0))) goto done;
+    if (len < pre) goto decode;
+    hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
+    if (pre == 12) hlen |= (size_t)buf[10] << 16 | (size_t)((uint32_t)buf[11] << 24);
+    if (hlen > SIZE_MAX - pre) {
+        st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "header length %zu overflows size_t", hlen);
+        goto done;
     }
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, pre + hlen, hint))) goto done;
+    if (len < pre + hlen) goto decode;
+    memset(&h, 0, sizeof h);
+    if ((st = entk__npy_parse_header(buf + pre, hlen, buf[6] <= 2, &h, err, errlen))) goto done;
+    for (k = 0; k < h.ndim; ++k)
+        if (entk__mul(count, h.dim[k], &count)) {
+            st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
+            goto done;
+        }
+    if (entk__mul(count, h.itemsize, &nbytes) || nbytes > SIZE_MAX - pre - hlen) {
+        st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
+        goto done;
+    }
+    total = pre + hlen + nbytes;
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, total, hint))) goto done;
+    if (len == total) {
+        more = fgetc(f) != EOF;
+        if (!more && ferror(f)) st = ENTK_ERR_IO;
+    }
+done:
     if (st == ENTK_ERR_IO) {
-        int e = errno;
-        ENTK_FREE(buf);
-        fclose(f);
-        return entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
+        const int e = errno;
+        st = entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
+    } else if (st == ENTK_ERR_NOMEM) {
+        st = entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
     }
-    fclose(f);
     if (st) {
+        fclose(f);
         ENTK_FREE(buf);
-        return entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
+        return st;
     }
+    if (more) {
+        fclose(f);
+        ENTK_FREE(buf);
+        if (hint > total)
+            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                                  "trailing garbage: %zu bytes after the %zu data bytes", hint - total, nbytes);
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                              "trailing garbage: more bytes after the %zu data bytes", nbytes);
+    }
+decode:
+    fclose(f);
     st = entk_npy_read_mem(buf, len, out, err, errlen);
     ENTK_FREE(buf);
     return st;

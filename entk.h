@@ -394,7 +394,8 @@ ENTKDEF entk_status entk_predict_mean(const entk_kernels *kern, size_t k, const 
  * with c = lr t / (n k) (t = inf: the exponentials vanish). Any of mean (m x k, ldm), var (m values,
  * the diagonal of cov, needs test_diag or test_test) and cov (m x m, ldc, needs test_test) may be NULL.
  * y may be NULL if mean is NULL (k still sets the time scale). Variances are clamped at 0 (rounding at
- * training points); cov is returned as computed (symmetric to rounding). */
+ * training points; an overflow to -inf is ENTK_ERR_NONFINITE); cov is returned as computed (symmetric
+ * to rounding). Singular kernels, scaling and null eigenvalues as for entk_predict_mean. */
 ENTKDEF entk_status entk_predict_nngp(const entk_kernels *K, size_t k, const double *y, size_t ldy,
                                       const entk_predict_opts *opts, double *mean, size_t ldm, double *var,
                                       double *cov, size_t ldc, entk_predict_info *info);

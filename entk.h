@@ -337,6 +337,11 @@ typedef enum entk_jitter_policy {
     ENTK_JITTER_NONE = 0,    /* a failed Cholesky is returned as ENTK_ERR_NOT_PD */
     ENTK_JITTER_ESCALATE = 1 /* retry with jitter x10 per try from jitter_start up to jitter_max */
 } entk_jitter_policy;      /* (t = inf only: the finite-t eigendecomposition needs no jitter) */
+/* Escalation always ends: at most 32 jittered tries, the 32nd (if reached) at jitter_max itself. The
+ * t = inf Cholesky counts as failed, like a non-positive minor, when a pivot d has
+ * d^2 <= n eps max|diagonal| (LAPACK dpstrf's rank rule): a singular matrix factored through rounding
+ * would return noise amplified by 1/d^2. The factorisations run on the train matrix scaled by an exact
+ * power of two, so no threshold depends on the kernel's absolute scale (1e-300 and 1e+300 alike). */
 
 typedef struct entk_predict_opts {
     double diag_reg;          /* lambda >= 0 (default 0) */
@@ -344,17 +349,22 @@ typedef struct entk_predict_opts {
     double t;                 /* training time >= 0; INFINITY (default) for t = infinity */
     double lr;                /* learning rate eta > 0 (default 1) */
     entk_jitter_policy jitter; /* default ENTK_JITTER_ESCALATE */
-    double jitter_start;      /* first jitter, relative to the mean |diagonal| (default 1e-10) */
+    double jitter_start;      /* first jitter, relative to the mean |diagonal| (default 1e-10); for a
+                                 zero diagonal, to the largest |entry| (absolute for a zero matrix) */
     double jitter_max;        /* largest jitter tried, relative likewise (default 1e-2) */
 } entk_predict_opts;
 
 typedef struct entk_predict_info {
     double reg;            /* absolute value diag_reg added to the diagonal */
-    double jitter;         /* absolute jitter added on top of reg (0: none was needed) */
+    double jitter;         /* absolute jitter added on top of reg (0: none was needed or, with
+                              jitter_tries > 0, the escalation failed) */
     int jitter_tries;      /* jittered Cholesky attempts made (0: factored without jitter) */
     size_t not_pd_order;   /* order of the failing minor of the first failed Cholesky (0: none) */
     double min_eig;        /* finite t: smallest eigenvalue of the regularised train matrix */
     int used_eigen;        /* 1 if the eigendecomposition (finite t) was used, 0 for Cholesky */
+    double jitter_rel;     /* jitter relative to the mean |diagonal|, as jitter_start (0: none);
+                              never underflows, unlike jitter on a subnormal kernel */
+    size_t null_eigs;      /* finite t: eigenvalues within n eps l_max of 0, treated as exactly 0 */
 } entk_predict_info;
 
 /* diag_reg 0 relative, t = INFINITY, lr 1, escalating jitter 1e-10 .. 1e-2. */
@@ -364,11 +374,18 @@ ENTKDEF entk_predict_opts entk_predict_opts_default(void);
  * mean; K: the NNGP mean / readout-only training):
  *   t = inf:  mean = k(x, X) k_reg^-1 Y                              (Cholesky, jitter policy applies)
  *   t < inf:  mean = k(x, X) k_reg^-1 (I - exp(-lr k_reg t / (n k))) Y (eigendecomposition)
- * with k_reg = k(X, X) + reg I. y is n x k (ldy >= k), mean m x k (ldm >= k). The finite-t factor
- * (1 - e^{-c l}) / l is evaluated with expm1 and equals c at l = 0; eigenvalues below 0 (rounding of a
- * PSD matrix) are clamped to 0 — neural-tangents uses 0 for the factor there, which differs only on the
- * null space. opts and info may be NULL. NaN/Inf in any block read: ENTK_ERR_NONFINITE; a non-finite
- * result: ENTK_ERR_NONFINITE (nothing NaN is returned as success). */
+ * with k_reg = k(X, X) + reg I. y is n x k (ldy >= k), mean m x k (ldm >= k). Finite t: per eigenpair
+ * (l, v) of k_reg the factor (1 - e^{-c l}) / l (expm1; c = lr t / (n k)), at most 1/l, its t = inf
+ * value. Eigenvalues l <= n eps l_max (zero to rounding, or negative from rounding) are exactly 0: v is
+ * then in the null space of k(X, X), where k(x, X) v = 0 for a PSD kernel, so the exact contribution is
+ * 0 at every t (the limit c of the factor would multiply the rounding noise in k(x, X) v by t). Hence
+ * on a singular kernel mu_t stays bounded for all t and tends to the pseudo-inverse solution
+ * k(x, X) k(X, X)^+ Y; this is neural-tangents' choice too. info->null_eigs counts these eigenvalues.
+ * An eigenvalue below -(jitter_max x mean |diagonal|) (escalating policy) or -n eps l_max (no jitter)
+ * means k_reg is not PSD: ENTK_ERR_NOT_PD, as at t = inf. Any kernel scale works (the mean is
+ * invariant: mu(s k) = mu(k) at t = inf for any s > 0, bit for bit for s a power of 4, and at finite
+ * t with lr / s). opts and info may be NULL. NaN/Inf in any block read: ENTK_ERR_NONFINITE; a
+ * non-finite result: ENTK_ERR_NONFINITE (nothing NaN or Inf is returned as success). */
 ENTKDEF entk_status entk_predict_mean(const entk_kernels *kern, size_t k, const double *y, size_t ldy,
                                       const entk_predict_opts *opts, double *mean, size_t ldm,
                                       entk_predict_info *info);
@@ -379,7 +396,8 @@ ENTKDEF entk_status entk_predict_mean(const entk_kernels *kern, size_t k, const 
  * with c = lr t / (n k) (t = inf: the exponentials vanish). Any of mean (m x k, ldm), var (m values,
  * the diagonal of cov, needs test_diag or test_test) and cov (m x m, ldc, needs test_test) may be NULL.
  * y may be NULL if mean is NULL (k still sets the time scale). Variances are clamped at 0 (rounding at
- * training points); cov is returned as computed (symmetric to rounding). */
+ * training points; an overflow to -inf is ENTK_ERR_NONFINITE); cov is returned as computed (symmetric
+ * to rounding). Singular kernels, scaling and null eigenvalues as for entk_predict_mean. */
 ENTKDEF entk_status entk_predict_nngp(const entk_kernels *K, size_t k, const double *y, size_t ldy,
                                       const entk_predict_opts *opts, double *mean, size_t ldm, double *var,
                                       double *cov, size_t ldc, entk_predict_info *info);
@@ -445,7 +463,14 @@ typedef struct entk_array {
 ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,
                                       size_t errlen);
 
-/* entk_npy_read_mem on the whole file at path (read with stdio after checking its size). */
+/* entk_npy_read_mem on the file at path, read with stdio only as far as it announces: the magic and
+ * version first (anything else, e.g. /dev/zero, /dev/urandom or a pipe of garbage, is rejected after 8
+ * bytes), then the header, then exactly the data bytes its shape needs plus one to detect trailing
+ * bytes. Any stream works (pipes, FIFOs, devices); an endless stream is never read to exhaustion, and
+ * memory grows only with the bytes actually read (at most twice), so an absurd announced size costs
+ * nothing: ENTK_ERR_OVERFLOW if it does not fit size_t, else ENTK_ERR_NPY_TRUNCATED when the stream
+ * ends (or ENTK_ERR_NOMEM if that much really arrives and does not fit). Statuses as for
+ * entk_npy_read_mem on the whole file, plus ENTK_ERR_IO. */
 ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen);
 
 /* Free out->data (via ENTK_FREE) and zero *out. a may be NULL; freeing twice is harmless. */
@@ -3260,13 +3285,20 @@ static entk_status entk__check_kernels(const entk_kernels *K, int need_var, int 
     return ENTK_OK;
 }
 
-/* The regularised train matrix, factorised: Cholesky L (t = inf) or eigenpairs (finite t). */
+/* The regularised train matrix, factorised: Cholesky L (t = inf) or eigenpairs (finite t), of
+ * S = 2^e k_reg, the even power of two e bringing the largest |entry| into [0.25, 1). The scaling is
+ * exact (it only moves exponents; even, so square roots scale exactly too and every result is bit for
+ * bit that of the unscaled computation wherever that does not overflow or underflow), keeps the
+ * factorisations clear of overflow and underflow for any kernel scale (1e-300 or 1e+300 alike), and
+ * makes every threshold below relative: jitter, pivot and eigenvalue cut-offs never see an absolute
+ * size. Callers undo it: k_reg^-1 = 2^e S^-1. */
 typedef struct entk__kinv {
     size_t n;
     int eig;
+    int e;     /* S = 2^e k_reg */
     double *f; /* n x n: L in the lower triangle, or eigenvectors as columns */
-    double *w; /* eigenvalues, ascending (eig) */
-    double c;  /* lr t / (n k) */
+    double *w; /* eigenvalues of S, ascending (eig); those that are 0 to rounding are exactly 0 */
+    double c;  /* lr t / (n k) in the units of S: 2^-e lr t / (n k) */
 } entk__kinv;
 
 static void entk__kinv_free(entk__kinv *kv) {
@@ -3275,56 +3307,124 @@ static void entk__kinv_free(entk__kinv *kv) {
     kv->f = kv->w = NULL;
 }
 
+/* At most this many jittered Cholesky attempts; the last one uses jitter_max whatever the ratio
+ * jitter_max / jitter_start, so the escalation always ends at its limit. */
+#define ENTK__JITTER_TRIES 32
+
 static entk_status entk__kinv_build(const double *kdd, size_t ld, size_t n, size_t k,
                                     const entk_predict_opts *o, entk_predict_info *info, entk__kinv *kv) {
-    double tr = 0, scale = 0, reg;
+    double tr = 0, amax = 0, scale = 0, reg, reg_s;
     size_t i, j, nn;
     entk_status st;
     kv->n = n;
     kv->f = kv->w = NULL;
     kv->eig = !(o->t > DBL_MAX);
     kv->c = 0;
+    kv->e = 0;
     for (i = 0; i < n; ++i) {
+        for (j = 0; j <= i; ++j) amax = fmax(amax, fabs(kdd[i * ld + j]));
         tr += kdd[i * ld + i];
-        scale += fabs(kdd[i * ld + i]);
     }
     reg = o->diag_reg_absolute ? o->diag_reg : o->diag_reg * tr / (double)n;
-    scale = scale > 0 ? scale / (double)n : 1.0; /* a zero diagonal: jitter in absolute units */
     info->reg = reg;
+    if (reg > amax) amax = reg;
+    if (amax > 0) {
+        int ex;
+        (void)frexp(amax, &ex);
+        kv->e = ex % 2 ? -ex - 1 : -ex; /* even: sqrt(2^e x) = 2^(e/2) sqrt(x) exactly */
+    }
+    reg_s = ldexp(reg, kv->e);
     if ((st = entk__mul(n, n, &nn)) || (st = entk__alloc_doubles(nn, &kv->f))) return st;
+    for (i = 0; i < n; ++i) {
+        for (j = 0; j <= i; ++j) kv->f[i * n + j] = ldexp(kdd[i * ld + j], kv->e);
+        scale += fabs(kv->f[i * n + i]);
+    }
+    /* jitter unit: the mean |diagonal| of S; a zero diagonal: its largest entry (1 for a zero matrix) */
+    scale = scale > 0 ? scale / (double)n : amax > 0 ? ldexp(amax, kv->e) : 1.0;
     if (kv->eig) {
-        /* eig(K + r I) = eig(K) + r with the same vectors: no copy of K needed */
-        if ((st = entk__alloc_doubles(n, &kv->w))) return st;
-        if ((st = entk_syev(n, kdd, ld, kv->w, kv->f, n))) return st;
-        for (i = 0; i < n; ++i) kv->w[i] += reg;
-        kv->c = o->lr * o->t / ((double)n * (double)k);
-        info->min_eig = kv->w[0];
+        /* eig(K + r I) = eig(K) + r with the same vectors */
+        double *a = kv->f, lmax, tol, neg;
+        kv->f = NULL;
+        if ((st = entk__alloc_doubles(n, &kv->w)) || (st = entk__alloc_doubles(nn, &kv->f))) {
+            ENTK_FREE(a);
+            return st;
+        }
+        st = entk_syev(n, a, n, kv->w, kv->f, n);
+        ENTK_FREE(a);
+        if (st) return st;
+        for (i = 0; i < n; ++i) kv->w[i] += reg_s;
+        info->min_eig = ldexp(kv->w[0], -kv->e);
         info->used_eigen = 1;
+        /* Eigenvalues within n eps l_max of 0 (LAPACK dpstrf's rank rule) are 0 to rounding; their
+         * vectors span the null space of the train matrix, on which k(x, X) vanishes too for a PSD
+         * kernel, so their exact contribution to every prediction is 0 at any t. Using the limit c
+         * of the factor there would multiply rounding noise in k(x, X) v by t instead. Clearly
+         * negative eigenvalues mean the kernel is not PSD: rejected like a failed jittered Cholesky. */
+        lmax = fmax(fabs(kv->w[0]), fabs(kv->w[n - 1]));
+        tol = (double)n * DBL_EPSILON * lmax;
+        neg = o->jitter == ENTK_JITTER_ESCALATE ? fmax(tol, o->jitter_max * scale) : tol;
+        if (kv->w[0] < -neg) return ENTK_ERR_NOT_PD;
+        for (i = 0; i < n; ++i)
+            if (kv->w[i] <= tol) {
+                kv->w[i] = 0.0;
+                ++info->null_eigs;
+            }
+        kv->c = ldexp(o->lr * o->t / ((double)n * (double)k), -kv->e);
         return ENTK_OK;
     } else {
-        double jit = 0;
+        /* a copy of S: the factor overwrites kv->f, each attempt starts again from kdd */
+        double jit = 0, dmax = 0;
+        int tries = 0;
         for (;;) {
             size_t ord = 0;
+            if (tries) {
+                for (i = 0; i < n; ++i)
+                    for (j = 0; j <= i; ++j) kv->f[i * n + j] = ldexp(kdd[i * ld + j], kv->e);
+            }
+            dmax = 0;
             for (i = 0; i < n; ++i) {
-                for (j = 0; j <= i; ++j) kv->f[i * n + j] = kdd[i * ld + j];
-                kv->f[i * n + i] += reg + jit;
+                kv->f[i * n + i] += reg_s + jit;
+                dmax = fmax(dmax, fabs(kv->f[i * n + i]));
             }
             st = entk_cholesky(n, kv->f, n, &ord);
+            if (st == ENTK_OK || st == ENTK_ERR_NOT_PD) {
+                /* a pivot d with d^2 <= n eps max|diag| is a rounding remnant of a singular matrix
+                 * (dpstrf's rule): solving with it would return noise amplified by 1/d^2. The
+                 * reported order is the first such pivot or the first failed minor (pivots of rows
+                 * before a failed minor are valid). */
+                const double ptol = (double)n * DBL_EPSILON * dmax;
+                const size_t valid = st ? ord - 1 : n;
+                for (i = 0; i < valid; ++i)
+                    if (!(kv->f[i * n + i] * kv->f[i * n + i] > ptol)) {
+                        st = ENTK_ERR_NOT_PD;
+                        ord = i + 1;
+                        break;
+                    }
+            }
             if (st != ENTK_ERR_NOT_PD) break;
             if (!info->not_pd_order) info->not_pd_order = ord;
             if (o->jitter == ENTK_JITTER_NONE) break;
-            jit = jit == 0 ? o->jitter_start * scale : 10.0 * jit;
-            if (jit > o->jitter_max * scale * (1.0 + 1e-9)) break;
+            /* start * scale may be subnormal or 0 (a tiny jitter_start), DBL_MIN floors it; the try
+             * count bounds the loop whatever the ratio max / start */
+            if (tries == 0) jit = fmax(o->jitter_start * scale, DBL_MIN);
+            else if (tries == ENTK__JITTER_TRIES - 1) jit = o->jitter_max * scale;
+            else jit *= 10.0;
+            if (jit > o->jitter_max * scale * (1.0 + 1e-9) || tries == ENTK__JITTER_TRIES) break;
+            ++tries;
             ++info->jitter_tries;
         }
-        info->jitter = st ? 0.0 : jit;
+        info->jitter = st ? 0.0 : ldexp(jit, -kv->e);
+        info->jitter_rel = st ? 0.0 : jit / scale;
         return st;
     }
 }
 
-/* (1 - e^{-c l}) / l for l >= 0 (clamped), continuous at l = 0 where it is c. */
+/* (1 - e^{-c l}) / l for an eigenvalue l > 0 of S (c in the units of S; c = inf means t = inf), and 0
+ * at l = 0, where the eigenvector is in the null space (see entk__kinv_build). */
 static double entk__gd_factor(double l, double c) {
-    const double x = c * (l > 0 ? l : 0.0);
+    double x;
+    if (!(l > 0)) return 0.0;
+    x = c * l;
     if (x < 1e-8) return c * (1.0 - 0.5 * x);
     return -expm1(-x) / l;
 }
@@ -3338,8 +3438,9 @@ static entk_status entk__matmul(size_t m, size_t n, size_t k, const double *a, s
     return entk__gemm(m, n, k, 1.0, a, ars, acs, b, brs, bcs, c, ldc, 0, NULL);
 }
 
-/* b (n x nc, ldb) <- P b with P = k_reg^-1 (I - e^{-c' k_reg}), c' = cscale c, or (half) <- F b with
- * F^T F = P: F = L^-1 (Cholesky; cscale is then irrelevant) or diag(sqrt(g)) V^T. */
+/* b (n x nc, ldb) <- P b with P = S^-1 (I - e^{-c' S}), c' = cscale c, or (half) <- F b with F^T F = P:
+ * F = L^-1 (Cholesky; cscale is then irrelevant) or diag(sqrt(g)) V^T. In the units of S: the
+ * predictors' P is 2^e times this one. */
 static entk_status entk__kinv_apply(const entk__kinv *kv, double cscale, int half, double *b, size_t nc,
                                     size_t ldb) {
     const size_t n = kv->n;
@@ -3363,13 +3464,6 @@ done:
     return st;
 }
 
-/* a (rows x cols, lda) transposed into t (cols x rows, contiguous) */
-static void entk__transpose(const double *a, size_t rows, size_t cols, size_t lda, double *t) {
-    size_t i, j;
-    for (i = 0; i < rows; ++i)
-        for (j = 0; j < cols; ++j) t[j * rows + i] = a[i * lda + j];
-}
-
 static entk_status entk__check_out(const double *x, size_t rows, size_t cols, size_t ld) {
     return x ? entk__check_block(x, rows, cols, ld, 0) : ENTK_OK;
 }
@@ -3390,19 +3484,34 @@ static entk_status entk__predict_args(const entk_kernels *K, size_t k, const dou
     return ENTK_OK;
 }
 
-/* mean (m x k) = test_train (m x n) * P Y */
+/* mean (m x k) = test_train (m x n) * 2^e P Y. The factor 2^e goes in where it cannot overflow or
+ * underflow an intermediate: into P Y before the product for a large kernel (e < 0), into the
+ * product after it for a small one. */
 static entk_status entk__predict_mean_with(const entk__kinv *kv, const entk_kernels *K, size_t k,
                                            const double *y, size_t ldy, double *mean, size_t ldm) {
     const size_t n = K->n;
     double *z = NULL;
-    size_t i, cnt;
+    size_t i, j, cnt;
     entk_status st;
     if ((st = entk__mul(n, k, &cnt)) || (st = entk__alloc_doubles(cnt, &z))) return st;
     for (i = 0; i < n; ++i) memcpy(z + i * k, y + i * ldy, k * sizeof *z);
-    if (!(st = entk__kinv_apply(kv, 1.0, 0, z, k, k)))
+    if (!(st = entk__kinv_apply(kv, 1.0, 0, z, k, k))) {
+        if (kv->e < 0)
+            for (i = 0; i < cnt; ++i) z[i] = ldexp(z[i], kv->e);
         st = entk__matmul(K->m, k, n, K->test_train, K->ld_test_train, 1, z, k, 1, mean, ldm);
+        if (!st && kv->e > 0)
+            for (i = 0; i < K->m; ++i)
+                for (j = 0; j < k; ++j) mean[i * ldm + j] = ldexp(mean[i * ldm + j], kv->e);
+    }
     ENTK_FREE(z);
     return st;
+}
+
+/* t (n x m) = 2^e a^T for a (m x n, lda): the test-train block in the units of S. */
+static void entk__transpose_scaled(const double *a, size_t rows, size_t cols, size_t lda, int e, double *t) {
+    size_t i, j;
+    for (i = 0; i < rows; ++i)
+        for (j = 0; j < cols; ++j) t[j * rows + i] = ldexp(a[i * lda + j], e);
 }
 
 ENTKDEF entk_status entk_predict_mean(const entk_kernels *kern, size_t k, const double *y, size_t ldy,
@@ -3445,23 +3554,24 @@ ENTKDEF entk_status entk_predict_nngp(const entk_kernels *K, size_t k, const dou
     if ((st = entk__kinv_build(K->train, K->ld_train, n, k, &o, info, &kv))) goto done;
     if (mean && (st = entk__predict_mean_with(&kv, K, k, y, ldy, mean, ldm))) goto done;
     if ((var || cov) && m) {
-        /* W = F K(X, x): cov = K(x, x') - W^T W, with F^T F = K_reg^-1 (I - e^{-2c K_reg}) */
+        /* W = F 2^e K(X, x): cov = K(x, x') - 2^-e W^T W, with F^T F = S^-1 (I - e^{-2c S}) */
         if ((st = entk__mul(n, m, &cnt)) || (st = entk__alloc_doubles(cnt, &w))) goto done;
-        entk__transpose(K->test_train, m, n, K->ld_test_train, w);
+        entk__transpose_scaled(K->test_train, m, n, K->ld_test_train, kv.e, w);
         if ((st = entk__kinv_apply(&kv, 2.0, 1, w, m, m))) goto done;
         if (var) {
             for (i = 0; i < m; ++i) var[i] = 0.0;
             for (j = 0; j < n; ++j)
                 for (i = 0; i < m; ++i) var[i] += w[j * m + i] * w[j * m + i];
             for (i = 0; i < m; ++i) {
-                const double v = entk__test_var(K, i) - var[i];
-                var[i] = v > 0 ? v : (v == v ? 0.0 : v); /* rounding below 0 at training points */
+                const double v = entk__test_var(K, i) - ldexp(var[i], -kv.e);
+                var[i] = v > 0 || !entk__isfinite(v) ? v : 0.0; /* rounding below 0 at training points */
             }
         }
         if (cov) {
             if ((st = entk__matmul(m, m, n, w, 1, m, w, m, 1, cov, ldc))) goto done;
             for (i = 0; i < m; ++i)
-                for (j = 0; j < m; ++j) cov[i * ldc + j] = K->test_test[i * K->ld_test_test + j] - cov[i * ldc + j];
+                for (j = 0; j < m; ++j)
+                    cov[i * ldc + j] = K->test_test[i * K->ld_test_test + j] - ldexp(cov[i * ldc + j], -kv.e);
         }
     }
     if (!(st = entk__check_out(mean, m, k, ldm)) && !(st = entk__check_out(var, 1, m, m)))
@@ -3494,9 +3604,9 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
     m = theta->m;
     if (m == 0) return ENTK_OK;
     if ((st = entk__kinv_build(theta->train, theta->ld_train, n, k, &o, info, &kv))) goto done;
-    /* A^T = P Theta(X, x)  (n x m) */
+    /* A^T = P_Theta Theta(X, x) = P (2^e Theta(X, x))  (n x m, dimensionless) */
     if ((st = entk__mul(n, m, &cnt)) || (st = entk__alloc_doubles(cnt, &at))) goto done;
-    entk__transpose(theta->test_train, m, n, theta->ld_test_train, at);
+    entk__transpose_scaled(theta->test_train, m, n, theta->ld_test_train, kv.e, at);
     if ((st = entk__kinv_apply(&kv, 1.0, 0, at, m, m))) goto done;
     if (mean && (st = entk__matmul(m, k, n, at, 1, m, y, ldy, 1, mean, ldm))) goto done;
     if (var || cov) {
@@ -3516,7 +3626,7 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
                     var[i] += at[j * m + i] * (r[j * m + i] - K->test_train[i * K->ld_test_train + j]);
             for (i = 0; i < m; ++i) {
                 const double v = entk__test_var(K, i) + var[i];
-                var[i] = v > 0 ? v : (v == v ? 0.0 : v);
+                var[i] = v > 0 || !entk__isfinite(v) ? v : 0.0; /* -inf stays: overflow */
             }
         }
         if (cov) {
@@ -3923,53 +4033,115 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
     return ENTK_OK;
 }
 
+/* Grow *buf (capacity *cap, *len bytes read) and read from f until *len == want or the stream ends.
+ * The buffer grows by doubling as bytes actually arrive, never beyond want nor (unless the stream
+ * holds more) beyond hint, the size the stream reports: an announced size never allocates more than
+ * twice what the stream really holds, and a regular file takes one allocation. ENTK_ERR_IO on a read
+ * error, ENTK_ERR_NOMEM, else ENTK_OK (then *len < want means the stream ended). */
+static entk_status entk__npy_fill(FILE *f, unsigned char **buf, size_t *cap, size_t *len, size_t want,
+                                  size_t hint) {
+    while (*len < want) {
+        size_t got;
+        if (*len == *cap) {
+            size_t ncap = *cap ? (*cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2) : 4096;
+            unsigned char *nb;
+            if (hint > ncap) ncap = hint;
+            if (ncap > want) ncap = want;
+            nb = (unsigned char *)ENTK_MALLOC(ncap);
+            if (!nb) return ENTK_ERR_NOMEM;
+            if (*len) memcpy(nb, *buf, *len);
+            ENTK_FREE(*buf);
+            *buf = nb;
+            *cap = ncap;
+        }
+        got = fread(*buf + *len, 1, *cap - *len, f);
+        *len += got;
+        if (*len < *cap) { /* short read: end of stream or an error */
+            if (ferror(f)) return ENTK_ERR_IO;
+            break;
+        }
+    }
+    return ENTK_OK;
+}
+
+/* The file is read in three steps, each only as far as the previous one announces: the 8 bytes of magic
+ * and version, the preamble and header, then exactly the data the header's shape needs, and one byte
+ * more to detect trailing bytes. A stream that is not a .npy file (/dev/zero, /dev/urandom, a pipe of
+ * garbage) is thus rejected after 8 bytes, and an endless stream behind a valid header is read no
+ * further than the announced size. Whenever a step comes up short the stream has ended, and the
+ * bytes read are the whole file: entk_npy_read_mem then gives exactly the status it gives on it. */
 ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen) {
+    static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     FILE *f;
     long sz;
     unsigned char *buf = NULL;
-    size_t cap = 0, len = 0, hint = 0;
+    size_t cap = 0, len = 0, hint = 0, pre = 0, hlen = 0, total = 0, count = 1, nbytes = 0;
+    entk__npy_hdr h;
     entk_status st = ENTK_OK;
+    int k, more = 0;
     if (out) memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
     if (!path || !out) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
     f = fopen(path, "rb");
     if (!f) return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    /* The size the stream reports is only a hint: directories report absurd sizes, /proc files 0 and
-     * pipes none. Read 4 KiB first (a directory fails here), then grow to the hint, doubling past it,
-     * so the buffer never exceeds twice the bytes actually read. */
+    /* The size the stream reports is only a hint (directories report absurd sizes, /proc files 0,
+     * pipes none): it sizes the first allocation and names the trailing byte count, nothing else. */
     if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && (uintmax_t)sz < (uintmax_t)SIZE_MAX)
         hint = (size_t)sz;
     if (fseek(f, 0, SEEK_SET) != 0) clearerr(f);
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            unsigned char *nb;
-            if (cap && ncap / 2 != cap) { st = ENTK_ERR_OVERFLOW; break; }
-            if (cap && hint >= ncap) ncap = hint + 1;
-            nb = (unsigned char *)ENTK_MALLOC(ncap);
-            if (!nb) { st = ENTK_ERR_NOMEM; break; }
-            if (len) memcpy(nb, buf, len);
-            ENTK_FREE(buf);
-            buf = nb;
-            cap = ncap;
-        }
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) { /* short read: end of file or an error */
-            if (ferror(f)) st = ENTK_ERR_IO;
-            break;
-        }
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, 8, 0))) goto done;
+    if (len < 8 || memcmp(buf, magic, 6) != 0 || buf[6] < 1 || buf[6] > 3 || buf[7] != 0) goto decode;
+    pre = buf[6] == 1 ? 10 : 12;
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, pre, 0))) goto done;
+    if (len < pre) goto decode;
+    hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
+    if (pre == 12) hlen |= (size_t)buf[10] << 16 | (size_t)((uint32_t)buf[11] << 24);
+    if (hlen > SIZE_MAX - pre) {
+        st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "header length %zu overflows size_t", hlen);
+        goto done;
     }
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, pre + hlen, hint))) goto done;
+    if (len < pre + hlen) goto decode;
+    memset(&h, 0, sizeof h);
+    if ((st = entk__npy_parse_header(buf + pre, hlen, buf[6] <= 2, &h, err, errlen))) goto done;
+    for (k = 0; k < h.ndim; ++k)
+        if (entk__mul(count, h.dim[k], &count)) {
+            st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
+            goto done;
+        }
+    if (entk__mul(count, h.itemsize, &nbytes) || nbytes > SIZE_MAX - pre - hlen) {
+        st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
+        goto done;
+    }
+    total = pre + hlen + nbytes;
+    if ((st = entk__npy_fill(f, &buf, &cap, &len, total, hint))) goto done;
+    if (len == total) {
+        more = fgetc(f) != EOF;
+        if (!more && ferror(f)) st = ENTK_ERR_IO;
+    }
+done:
     if (st == ENTK_ERR_IO) {
-        int e = errno;
-        ENTK_FREE(buf);
-        fclose(f);
-        return entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
+        const int e = errno;
+        st = entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
+    } else if (st == ENTK_ERR_NOMEM) {
+        st = entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
     }
-    fclose(f);
     if (st) {
+        fclose(f);
         ENTK_FREE(buf);
-        return entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
+        return st;
     }
+    if (more) {
+        fclose(f);
+        ENTK_FREE(buf);
+        if (hint > total)
+            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                                  "trailing garbage: %zu bytes after the %zu data bytes", hint - total, nbytes);
+        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                              "trailing garbage: more bytes after the %zu data bytes", nbytes);
+    }
+decode:
+    fclose(f);
     st = entk_npy_read_mem(buf, len, out, err, errlen);
     ENTK_FREE(buf);
     return st;

@@ -940,3 +940,152 @@ Test(files, io_errors) {
     cr_assert(strstr(err, "empty file"), "%s", err);
     remove(path);
 }
+
+/* ---- streams: read_file reads only as far as the file announces -------------------------------- */
+
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+/* read_file on a temporary file holding bytes[0..n) */
+static entk_status read_via_file(const void *bytes, size_t n, entk_array *a, char *err, size_t errlen) {
+    char path[128];
+    FILE *f;
+    entk_status st;
+    snprintf(path, sizeof path, "/tmp/entk_test_npy_%d_via.npy", (int)getpid());
+    f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(bytes, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+    st = entk_npy_read_file(path, a, err, errlen);
+    remove(path);
+    return st;
+}
+
+/* The staged file reader gives read_mem's status and message on every malformed case and on every
+ * prefix of every fixture (and the same array on the full fixtures). */
+Test(files, file_reader_agrees_with_read_mem) {
+    unsigned char buf[1024], data[64];
+    size_t t, len;
+    memset(data, 0, sizeof data);
+    for (t = 0; t < sizeof malformed / sizeof malformed[0]; ++t) {
+        entk_array a, b;
+        char e1[256], e2[256];
+        const size_t n = mk(buf, malformed[t].major, malformed[t].hdr, data, malformed[t].ndata);
+        const entk_status s1 = read_copy(buf, n, &a, e1, sizeof e1), s2 = read_via_file(buf, n, &b, e2, sizeof e2);
+        cr_assert_eq(s2, s1, "case %zu: file %s (%s), mem %s (%s)", t, entk_status_string(s2), e2,
+                     entk_status_string(s1), e1);
+        cr_assert_str_eq(e2, e1, "case %zu", t);
+        assert_zeroed(&b);
+    }
+    for (t = 0; t < sizeof fixtures / sizeof fixtures[0]; ++t) {
+        const fixture *f = &fixtures[t];
+        for (len = 0; len <= f->len + 3; ++len) {
+            entk_array a, b;
+            char e1[256], e2[256];
+            unsigned char img[1024];
+            entk_status s1, s2;
+            size_t i;
+            cr_assert(len <= sizeof img);
+            memcpy(img, f->bytes, len < f->len ? len : f->len);
+            for (i = f->len; i < len; ++i) img[i] = 'x'; /* trailing bytes past the end */
+            s1 = read_copy(img, len, &a, e1, sizeof e1);
+            s2 = read_via_file(img, len, &b, e2, sizeof e2);
+            cr_assert_eq(s2, s1, "%s at %zu: file %s (%s), mem %s (%s)", f->name, len, entk_status_string(s2), e2,
+                         entk_status_string(s1), e1);
+            cr_assert_str_eq(e2, e1, "%s at %zu", f->name, len);
+            if (s1 == ENTK_OK) {
+                cr_assert(a.ndim == b.ndim && a.size == b.size);
+                for (i = 0; i < a.size; ++i) cr_assert(same_bits(a.data[i], b.data[i]));
+            }
+            entk_array_free(&a);
+            entk_array_free(&b);
+        }
+    }
+}
+
+/* Devices that never end: rejected on the magic, i.e. the call returns at all (before the fix it read
+ * /dev/zero until memory ran out). */
+Test(files, endless_devices_rejected_by_magic) {
+    static const char *const dev[] = {"/dev/zero", "/dev/urandom"};
+    size_t i;
+    for (i = 0; i < 2; ++i) {
+        struct stat sb;
+        entk_array a;
+        char err[256];
+        cr_assert(stat(dev[i], &sb) == 0 && S_ISCHR(sb.st_mode), "%s is not a character device here", dev[i]);
+        cr_assert_eq(entk_npy_read_file(dev[i], &a, err, sizeof err), ENTK_ERR_NPY_MAGIC, "%s: %s", dev[i], err);
+        cr_assert(strstr(err, "magic"), "%s", err);
+        assert_zeroed(&a);
+    }
+}
+
+/* A FIFO fed by a child that writes prefix once, then filler forever (or stops after the prefix when
+ * forever is 0). Returns the reader's status; the child dies of SIGPIPE once the reader closes. */
+static entk_status read_fifo(const void *prefix, size_t plen, const char *filler, int forever, entk_array *a,
+                             char *err, size_t errlen) {
+    char path[128];
+    pid_t pid;
+    int ws;
+    entk_status st;
+    snprintf(path, sizeof path, "/tmp/entk_test_npy_%d.fifo", (int)getpid());
+    remove(path);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        FILE *w;
+        signal(SIGPIPE, SIG_DFL);
+        w = fopen(path, "wb");
+        if (!w) _exit(3);
+        if (plen && fwrite(prefix, 1, plen, w) != plen) _exit(4);
+        while (forever)
+            if (fputs(filler, w) == EOF) _exit(5);
+        fclose(w);
+        _exit(0);
+    }
+    st = entk_npy_read_file(path, a, err, errlen);
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    remove(path);
+    /* an endless writer can only have stopped because the reader closed its end */
+    if (forever) cr_assert(WIFSIGNALED(ws) || (WIFEXITED(ws) && WEXITSTATUS(ws) == 5), "writer status %d", ws);
+    else cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "writer status %d", ws);
+    return st;
+}
+
+Test(files, pipes_read_only_as_far_as_announced) {
+    unsigned char buf[256], data[24] = {0};
+    entk_array a;
+    char err[256];
+    size_t n;
+    FILE *p;
+    /* garbage forever, through a FIFO and through popen's pipe */
+    cr_assert_eq(read_fifo(NULL, 0, "garbage garbage garbage\n", 1, &a, err, sizeof err), ENTK_ERR_NPY_MAGIC, "%s", err);
+    assert_zeroed(&a);
+    p = popen("yes 'not a .npy file'", "r");
+    cr_assert(p);
+    {
+        char path[64];
+        snprintf(path, sizeof path, "/dev/fd/%d", fileno(p));
+        cr_assert_eq(entk_npy_read_file(path, &a, err, sizeof err), ENTK_ERR_NPY_MAGIC, "%s", err);
+    }
+    pclose(p); /* yes dies of SIGPIPE */
+    /* a valid (3,) header, its 24 data bytes, then bytes forever: trailing garbage, not a hang */
+    n = mk(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}", data, 24);
+    cr_assert_eq(read_fifo(buf, n, "more", 1, &a, err, sizeof err), ENTK_ERR_NPY_HEADER, "%s", err);
+    cr_assert(strstr(err, "trailing garbage: more bytes after the 24 data bytes"), "%s", err);
+    /* the same bytes without the tail: read fine from the pipe */
+    cr_assert_eq(read_fifo(buf, n, "", 0, &a, err, sizeof err), ENTK_OK, "%s", err);
+    cr_assert(a.ndim == 1 && a.shape[0] == 3 && a.data[0] == 0.0);
+    entk_array_free(&a);
+    /* 2**44 uint8 announced, 3 given: TRUNCATED after reading 3 bytes, no 16 TiB buffer */
+    n = mk(buf, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (17592186044416,)}", data, 3);
+    cr_assert_eq(read_fifo(buf, n, "", 0, &a, err, sizeof err), ENTK_ERR_NPY_TRUNCATED, "%s", err);
+    cr_assert(strstr(err, "need 17592186044416 data bytes, have 3"), "%s", err);
+    /* sizes that overflow: refused before any data is read, though the stream goes on */
+    n = mk(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,)}", data, 0);
+    cr_assert_eq(read_fifo(buf, n, "xxxxxxxx", 1, &a, err, sizeof err), ENTK_ERR_OVERFLOW, "%s", err);
+    n = mk(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296)}", data, 0);
+    cr_assert_eq(read_fifo(buf, n, "xxxxxxxx", 1, &a, err, sizeof err), ENTK_ERR_OVERFLOW, "%s", err);
+    assert_zeroed(&a);
+}

@@ -665,3 +665,260 @@ Test(predict, nngp_variance_between_zero_and_prior) {
         }
     }
 }
+
+/* ---- kernel scale, singular kernels, termination ------------------------------------------------ */
+
+static double max_abs(const double *a, size_t n) {
+    double m = 0;
+    size_t i;
+    for (i = 0; i < n; ++i) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+/* Kernels scaled by s (train, test x train, test x test alike). Stated values: the t = inf mean is
+ * scale invariant, mu(s Theta) = mu(Theta); at finite t, mu_t(s Theta, lr / s) = mu_t(Theta, lr)
+ * (c l is unchanged); NNGP and ensemble variances scale by s. For s a power of 4 all of it holds bit
+ * for bit (the factorisations run on the same exactly rescaled matrix). Before the fix, s = 1e-300
+ * could spin in the jitter loop and finite t factorised noise (squares underflow in the reduction). */
+Test(predict, kernel_scale_invariance_1em300_to_1e300) {
+    const double scales[] = {1e-300, 1e-200, 1e200, 1e300, 0x1p-600, 0x1p+600};
+    const size_t n = 30, m = 6, k = 2, N = 36;
+    fixture f;
+    entk_predict_opts o = entk_predict_opts_default();
+    double mu0[12], mut0[12], var0[6], evar0[6], mu[12], var[6], ecov[36], ecov0[36];
+    double *ks = xalloc(N * N), *ts = xalloc(N * N);
+    entk_kernels kb, tb, kbs, tbs;
+    size_t s, i;
+    fixture_make(&f, n, m, k, 201);
+    kb = blocks(&f, 0);
+    tb = blocks(&f, 1);
+    cr_assert_eq(entk_predict_mean(&tb, k, f.y, k, &o, mu0, k, NULL), ENTK_OK);
+    cr_assert_eq(entk_predict_nngp(&kb, k, NULL, 0, &o, NULL, 0, var0, NULL, 0, NULL), ENTK_OK);
+    o.t = 50.0;
+    cr_assert_eq(entk_predict_mean(&tb, k, f.y, k, &o, mut0, k, NULL), ENTK_OK);
+    cr_assert_eq(entk_predict_ntk_ensemble(&kb, &tb, k, f.y, k, &o, NULL, 0, evar0, ecov0, m, NULL), ENTK_OK);
+    for (s = 0; s < sizeof scales / sizeof scales[0]; ++s) {
+        const double sc = scales[s];
+        const int exact = s >= 4;
+        entk_predict_info info;
+        for (i = 0; i < N * N; ++i) { ks[i] = f.kall[i] * sc; ts[i] = f.tall[i] * sc; }
+        kbs = kb; tbs = tb;
+        kbs.train = ks; kbs.test_train = ks + n * N; kbs.test_test = ks + n * N + n;
+        tbs.train = ts; tbs.test_train = ts + n * N; tbs.test_test = ts + n * N + n;
+        o = entk_predict_opts_default();
+        cr_assert_eq(entk_predict_mean(&tbs, k, f.y, k, &o, mu, k, &info), ENTK_OK, "s=%g", sc);
+        cr_assert(exact ? memcmp(mu, mu0, sizeof mu) == 0 : tu_rel_frob(mu, mu0, m * k) < 1e-12, "s=%g: %.3g", sc,
+                  tu_rel_frob(mu, mu0, m * k));
+        cr_assert_eq(info.jitter_tries, 0);
+        cr_assert_eq(entk_predict_nngp(&kbs, k, NULL, 0, &o, NULL, 0, var, NULL, 0, NULL), ENTK_OK, "s=%g", sc);
+        for (i = 0; i < m; ++i) cr_assert(fabs(var[i] / sc - var0[i]) <= 1e-9 * f.ktt[i * m + i], "s=%g var", sc);
+        o.t = 50.0;
+        o.lr = 1.0 / sc;
+        cr_assert_eq(entk_predict_mean(&tbs, k, f.y, k, &o, mu, k, &info), ENTK_OK, "s=%g", sc);
+        cr_assert(exact ? memcmp(mu, mut0, sizeof mu) == 0 : tu_rel_frob(mu, mut0, m * k) < 1e-12, "s=%g t=50: %.3g",
+                  sc, tu_rel_frob(mu, mut0, m * k));
+        cr_assert(fabs(info.min_eig / sc) < 1e3 && info.min_eig > 0, "min eig %.3g", info.min_eig);
+        cr_assert_eq(entk_predict_ntk_ensemble(&kbs, &tbs, k, f.y, k, &o, NULL, 0, var, ecov, m, NULL), ENTK_OK);
+        for (i = 0; i < m * m; ++i) ecov[i] /= sc;
+        cr_assert(tu_rel_frob(ecov, ecov0, m * m) < 1e-9, "s=%g cov %.3g", sc, tu_rel_frob(ecov, ecov0, m * m));
+    }
+    free(ks); free(ts);
+    fixture_free(&f);
+}
+
+/* J (all ones) scaled to 1e-320, a subnormal: the old loop's first jitter 1e-10 x 1e-320 underflowed
+ * to 0 and it retried the same failing factorisation forever. Now: one jitter step as for J, and the
+ * prediction of J's (subnormal inputs carry ~11 bits, so to 1e-2). */
+Test(predict, jitter_terminates_on_subnormal_kernel) {
+    const size_t n = 12;
+    double tr[12 * 12], td[2 * 12], tds[2 * 12], y[12], mean[2], want[2];
+    entk_kernels b;
+    entk_predict_opts o = entk_predict_opts_default();
+    entk_predict_info info;
+    tu_rng r = {202};
+    size_t i;
+    for (i = 0; i < n * n; ++i) tr[i] = 1.0;
+    tu_fill_normal(&r, td, 2 * n);
+    tu_fill_normal(&r, y, n);
+    b.n = n; b.m = 2; b.train = tr; b.ld_train = n; b.test_train = td; b.ld_test_train = n;
+    b.test_diag = NULL; b.test_test = NULL; b.ld_test_test = 0;
+    cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, want, 1, &info), ENTK_OK);
+    for (i = 0; i < n * n; ++i) tr[i] = 1e-320;
+    for (i = 0; i < 2 * n; ++i) tds[i] = td[i] * 1e-320;
+    b.test_train = tds;
+    cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, &info), ENTK_OK);
+    cr_assert_eq(info.jitter_tries, 1);
+    cr_assert_eq(info.jitter_rel, 1e-10);
+    cr_assert(info.jitter <= 1e-320, "jitter %.3g", info.jitter); /* 1e-330 underflows: jitter_rel says it */
+    cr_assert(tu_rel_frob(mean, want, 2) < 1e-2, "%.3g", tu_rel_frob(mean, want, 2));
+    /* the step count is bounded whatever jitter_start / jitter_max: J - 0.5 I needs jitter 0.5 */
+    for (i = 0; i < n * n; ++i) tr[i] = (i % (n + 1) == 0) ? 0.5 : 1.0;
+    b.test_train = td;
+    o.jitter_start = 1e-300;
+    o.jitter_max = 1e300;
+    cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, &info), ENTK_OK);
+    cr_assert_eq(info.jitter_tries, 32);
+    cr_assert_eq(info.jitter_rel, 1e300); /* the 32nd try is jitter_max itself */
+    o.jitter_start = 4.9e-324; /* the smallest subnormal: the floor DBL_MIN applies */
+    o.jitter_max = 1e-2;
+    cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, &info), ENTK_ERR_NOT_PD);
+    cr_assert(info.jitter_tries <= 32 && info.jitter_tries > 0, "%d tries", info.jitter_tries);
+    cr_assert_eq(info.jitter, 0.0);
+}
+
+/* An all-zero training kernel (and test x train block, as a PSD joint kernel must have): the data
+ * say nothing. t = inf: ENTK_ERR_NOT_PD without jitter; with it one try at 1e-10 (absolute: the
+ * matrix has no scale) and mean exactly 0, NNGP variance exactly the prior. Finite t, any t up to
+ * 1e300: every eigenvalue is a null eigenvalue, mean exactly 0. */
+Test(predict, zero_train_kernel) {
+    const size_t n = 5;
+    double tr[25] = {0}, td[15] = {0}, diag[3] = {2, 3, 4}, y[5] = {1, -2, 3, 0.5, 7}, mean[3], var[3];
+    const double ts[] = {1.0, 1e100, 1e300};
+    entk_kernels b;
+    entk_predict_opts o = entk_predict_opts_default();
+    entk_predict_info info;
+    size_t i, s;
+    b.n = n; b.m = 3; b.train = tr; b.ld_train = n; b.test_train = td; b.ld_test_train = n;
+    b.test_diag = diag; b.test_test = NULL; b.ld_test_test = 0;
+    o.jitter = ENTK_JITTER_NONE;
+    cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, &info), ENTK_ERR_NOT_PD);
+    cr_assert_eq(info.not_pd_order, 1);
+    o.jitter = ENTK_JITTER_ESCALATE;
+    cr_assert_eq(entk_predict_nngp(&b, 1, y, 1, &o, mean, 1, var, NULL, 0, &info), ENTK_OK);
+    cr_assert_eq(info.jitter_tries, 1);
+    cr_assert_eq(info.jitter, 1e-10);
+    for (i = 0; i < 3; ++i) {
+        cr_assert_eq(mean[i], 0.0);
+        cr_assert_eq(var[i], diag[i]);
+    }
+    for (s = 0; s < 3; ++s) {
+        o.t = ts[s];
+        cr_assert_eq(entk_predict_nngp(&b, 1, y, 1, &o, mean, 1, var, NULL, 0, &info), ENTK_OK);
+        cr_assert_eq(info.null_eigs, n);
+        for (i = 0; i < 3; ++i) {
+            cr_assert_eq(mean[i], 0.0);
+            cr_assert_eq(var[i], diag[i]);
+        }
+    }
+}
+
+/* Theta on 12 distinct points; 8 of them duplicated (n = 20, same targets): Theta(X, X) has rank 12,
+ * an exactly 8-dimensional null space. Stated values, all against the deduplicated problem at t = inf
+ * (12 points, nonsingular, plain Cholesky): at t = 1e20 .. 1e300 the finite-t mean, NNGP mean and
+ * variance, and the NTK-ensemble mean and covariance equal it to 1e-10 (the factor is 1/l on the
+ * range, 0 on the null space: the pseudo-inverse solution, which the duplicated problem shares with
+ * the deduplicated one). At every t = 10^j, j = -3..300, |mu_t| <= 2 max(|mu_inf|, |Y|). t = inf
+ * without jitter: ENTK_ERR_NOT_PD at the first duplicate; with it the reported jitter, and the
+ * mean to 1e-8. Before the fix mu_t grew like t (1e83 at t = 1e100). */
+Test(predict, duplicated_points_singular_kernel) {
+    const size_t n0 = 12, m = 5, k = 2, n = 20, N0 = 17;
+    const size_t dup[8] = {0, 3, 4, 5, 7, 9, 10, 11};
+    fixture f;
+    entk_kernels k0, t0, kd, td;
+    entk_predict_opts o = entk_predict_opts_default();
+    entk_predict_info info;
+    size_t idx[20], i, j, c;
+    double *kall = xalloc((n + m) * (n + m)), *tall = xalloc((n + m) * (n + m)), *y = xalloc(n * k);
+    double mu0[10], var0[5], emu0[10], ecov0[25], mu[10], var[5], ecov[25], scale;
+    double t;
+    fixture_make(&f, n0, m, k, 203);
+    k0 = blocks(&f, 0);
+    t0 = blocks(&f, 1);
+    /* row map of the duplicated problem: 12 originals, 8 copies, then the m test points */
+    for (i = 0; i < n0; ++i) idx[i] = i;
+    for (i = 0; i < 8; ++i) idx[n0 + i] = dup[i];
+    for (i = 0; i < n + m; ++i)
+        for (j = 0; j < n + m; ++j) {
+            const size_t a = i < n ? idx[i] : n0 + (i - n), b = j < n ? idx[j] : n0 + (j - n);
+            kall[i * (n + m) + j] = f.kall[a * N0 + b];
+            tall[i * (n + m) + j] = f.tall[a * N0 + b];
+        }
+    for (i = 0; i < n; ++i)
+        for (c = 0; c < k; ++c) y[i * k + c] = f.y[idx[i] * k + c];
+    kd.n = td.n = n; kd.m = td.m = m;
+    kd.train = kall; td.train = tall; kd.ld_train = td.ld_train = n + m;
+    kd.test_train = kall + n * (n + m); td.test_train = tall + n * (n + m);
+    kd.ld_test_train = td.ld_test_train = n + m;
+    kd.test_diag = td.test_diag = NULL;
+    kd.test_test = kall + n * (n + m) + n; td.test_test = tall + n * (n + m) + n;
+    kd.ld_test_test = td.ld_test_test = n + m;
+    /* the deduplicated oracle */
+    o.jitter = ENTK_JITTER_NONE;
+    cr_assert_eq(entk_predict_mean(&t0, k, f.y, k, &o, mu0, k, &info), ENTK_OK);
+    cr_assert_eq(entk_predict_nngp(&k0, k, NULL, 0, &o, NULL, 0, var0, NULL, 0, NULL), ENTK_OK);
+    cr_assert_eq(entk_predict_ntk_ensemble(&k0, &t0, k, f.y, k, &o, emu0, k, NULL, ecov0, m, NULL), ENTK_OK);
+    scale = fmax(max_abs(mu0, m * k), max_abs(f.y, n0 * k));
+    /* t = inf on the singular problem */
+    cr_assert_eq(entk_predict_mean(&td, k, y, k, &o, mu, k, &info), ENTK_ERR_NOT_PD);
+    cr_assert_eq(info.not_pd_order, 13, "order %zu", info.not_pd_order);
+    o.jitter = ENTK_JITTER_ESCALATE;
+    cr_assert_eq(entk_predict_mean(&td, k, y, k, &o, mu, k, &info), ENTK_OK);
+    cr_assert(info.jitter > 0 && info.jitter_tries >= 1, "jitter %.3g", info.jitter);
+    cr_assert(tu_rel_frob(mu, mu0, m * k) < 1e-8, "t=inf jittered: %.3g", tu_rel_frob(mu, mu0, m * k));
+    /* finite t, huge: the pseudo-inverse solution */
+    for (t = 1e20; t < 1e301; t *= 1e40) {
+        o.t = t;
+        cr_assert_eq(entk_predict_mean(&td, k, y, k, &o, mu, k, &info), ENTK_OK);
+        cr_assert_eq(info.null_eigs, 8);
+        cr_assert(tu_rel_frob(mu, mu0, m * k) < 1e-10, "t=%g: %.3g", t, tu_rel_frob(mu, mu0, m * k));
+        cr_assert_eq(entk_predict_nngp(&kd, k, NULL, 0, &o, NULL, 0, var, NULL, 0, NULL), ENTK_OK);
+        for (i = 0; i < m; ++i) cr_assert(fabs(var[i] - var0[i]) < 1e-10 * f.ktt[i * m + i], "t=%g var", t);
+        cr_assert_eq(entk_predict_ntk_ensemble(&kd, &td, k, y, k, &o, mu, k, NULL, ecov, m, NULL), ENTK_OK);
+        cr_assert(tu_rel_frob(mu, emu0, m * k) < 1e-10, "t=%g ensemble mean", t);
+        cr_assert(tu_max_abs_diff(ecov, ecov0, m * m) < 1e-10 * max_abs(f.ktt, m * m), "t=%g ensemble cov %.3g", t,
+                  tu_max_abs_diff(ecov, ecov0, m * m));
+    }
+    for (t = 1e-3; t < 1e301; t *= 10) {
+        o.t = t;
+        cr_assert_eq(entk_predict_mean(&td, k, y, k, &o, mu, k, NULL), ENTK_OK);
+        cr_assert(max_abs(mu, m * k) <= 2 * scale, "t=%g: |mu| = %.3g", t, max_abs(mu, m * k));
+        cr_assert_eq(entk_predict_ntk_ensemble(&kd, &td, k, y, k, &o, mu, k, var, NULL, 0, NULL), ENTK_OK);
+        cr_assert(max_abs(mu, m * k) <= 2 * scale, "t=%g: ensemble |mu| = %.3g", t, max_abs(mu, m * k));
+        for (i = 0; i < m; ++i) cr_assert(var[i] <= 2 * max_abs(f.ktt, m * m), "t=%g var %.3g", t, var[i]);
+    }
+    free(kall); free(tall); free(y);
+    fixture_free(&f);
+}
+
+/* No predictor returns ENTK_OK with NaN or Inf: non-finite inputs at finite t too, and results that
+ * overflow from finite inputs on every path. */
+Test(predict, nonfinite_never_ok) {
+    double tr[4] = {2, 0, 1, 2}, td[2] = {1, 1}, y[2] = {1, 1}, dg[1] = {1}, mean[1], var[1];
+    entk_kernels b;
+    entk_predict_opts o = entk_predict_opts_default();
+    const double ts[] = {INFINITY, 3.0};
+    size_t s;
+    b.n = 2; b.m = 1; b.train = tr; b.ld_train = 2; b.test_train = td; b.ld_test_train = 2;
+    b.test_diag = dg; b.test_test = NULL; b.ld_test_test = 0;
+    for (s = 0; s < 2; ++s) {
+        o.t = ts[s];
+        cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, NULL), ENTK_OK);
+        tr[2] = INFINITY; /* lower triangle */
+        cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, NULL), ENTK_ERR_NONFINITE);
+        cr_assert_eq(entk_predict_nngp(&b, 1, NULL, 0, &o, NULL, 0, var, NULL, 0, NULL), ENTK_ERR_NONFINITE);
+        cr_assert_eq(entk_predict_ntk_ensemble(&b, &b, 1, y, 1, &o, mean, 1, var, NULL, 0, NULL), ENTK_ERR_NONFINITE);
+        tr[2] = 1;
+        tr[1] = NAN; /* strict upper triangle: never read */
+        cr_assert_eq(entk_predict_mean(&b, 1, y, 1, &o, mean, 1, NULL), ENTK_OK);
+        tr[1] = 0;
+        dg[0] = NAN;
+        cr_assert_eq(entk_predict_nngp(&b, 1, NULL, 0, &o, NULL, 0, var, NULL, 0, NULL), ENTK_ERR_NONFINITE);
+        dg[0] = 1;
+        y[1] = -INFINITY;
+        cr_assert_eq(entk_predict_ntk_ensemble(NULL, &b, 1, y, 1, &o, mean, 1, NULL, NULL, 0, NULL), ENTK_ERR_NONFINITE);
+        y[1] = 1;
+    }
+    {
+        /* finite inputs, overflowing results: 1e300 * 1e300 / 1e-300 (mean) and 1e300^2 / 1e-300 (var) */
+        double t1[1] = {1e-300}, d1[1] = {1e300}, y1[1] = {1e300}, g1[1] = {1}, out[1];
+        entk_kernels c;
+        c.n = 1; c.m = 1; c.train = t1; c.ld_train = 1; c.test_train = d1; c.ld_test_train = 1;
+        c.test_diag = g1; c.test_test = NULL; c.ld_test_test = 0;
+        for (s = 0; s < 2; ++s) {
+            o.t = s ? 1e300 : INFINITY;
+            cr_assert_eq(entk_predict_mean(&c, 1, y1, 1, &o, out, 1, NULL), ENTK_ERR_NONFINITE, "t=%g", o.t);
+            cr_assert_eq(entk_predict_nngp(&c, 1, NULL, 0, &o, NULL, 0, out, NULL, 0, NULL), ENTK_ERR_NONFINITE, "t=%g", o.t);
+            cr_assert_eq(entk_predict_ntk_ensemble(&c, &c, 1, y1, 1, &o, out, 1, NULL, NULL, 0, NULL), ENTK_ERR_NONFINITE);
+        }
+    }
+}

@@ -94,7 +94,8 @@ extern "C" {
     X(ENTK_ERR_NPY_MAGIC, "not a .npy file")                                    \
     X(ENTK_ERR_NPY_HEADER, "malformed .npy header")                             \
     X(ENTK_ERR_NPY_DTYPE, "unsupported .npy dtype or layout")                   \
-    X(ENTK_ERR_NPY_TRUNCATED, "truncated .npy file")
+    X(ENTK_ERR_NPY_TRUNCATED, "truncated .npy file")                           \
+    X(ENTK_ERR_RANGE, "kernel value outside the double range (inputs too large or too small)")
 
 typedef enum entk_status {
 #define ENTK__STATUS_ENUM(name, str) name,
@@ -245,20 +246,23 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* ============================================================================================== */
 
 /* NNGP and NTK Gram matrices of an MLP (dense and nonlinearity layers only; the first layer must be
- * dense). x1 is n1 x d, x2 is n2 x d (row-major, contiguous); x2 == NULL means x2 = x1, and then only
+ * dense). ENTK_ERR_RANGE (never OK with a non-finite output) when a kernel value leaves the double
+ * range: an output or an input's diagonal at some layer (inputs beyond ~1e154, or sw large). x1 is n1 x d, x2 is n2 x d (row-major, contiguous); x2 == NULL means x2 = x1, and then only
  * the upper triangle is computed and mirrored. nngp (n1 x n2, leading dimension ldk) and ntk (ldt) may
  * each be NULL. threads > 1 uses OpenMP when compiled with it; results are identical to threads = 1. */
 ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, size_t n1,
                                     const double *x2, size_t n2, size_t d,
                                     double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
 
-/* Per-input diagonals K(x, x) and Theta(x, x) for the n inputs of x (n x d); either output may be NULL. */
+/* Per-input diagonals K(x, x) and Theta(x, x) for the n inputs of x (n x d); either output may be NULL.
+ * ENTK_ERR_RANGE when a diagonal at some layer is not finite. */
 ENTKDEF entk_status entk_mlp_diag(const entk_arch *arch, const double *x, size_t n, size_t d,
                                   double *nngp_diag, double *ntk_diag);
 
 /* Propagate one pair's scalar state through layers[0..count) of dense and nonlinearity layers.
  * (k11, t11), (k22, t22): each input's own NNGP and NTK; (k12, t12): the pair's. Updated in place.
- * Used after global pooling by the image and SO(3) headers. */
+ * Used after global pooling by the image and SO(3) headers. ENTK_ERR_RANGE if a value entering any
+ * layer or leaving the last is not finite. */
 ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
                                       double *k11, double *t11, double *k22, double *t22,
                                       double *k12, double *t12);
@@ -560,6 +564,19 @@ static entk_status entk__alloc_doubles(size_t count, double **p) {
     if (entk__mul(count ? count : 1, sizeof(double), &bytes)) return ENTK_ERR_OVERFLOW;
     *p = (double *)ENTK_MALLOC(bytes);
     return *p ? ENTK_OK : ENTK_ERR_NOMEM;
+}
+
+/* 1 if every x[i] is finite: x - x is 0 for finite x and NaN otherwise, so one branch-free pass.
+ * The kernel drivers run it on their outputs and on each input's diagonals: by Cauchy-Schwarz
+ * (|K(x, x')| <= sqrt(K(x, x) K(x', x')) at every layer, every map is a kernel) a pair value
+ * overflows only where a diagonal does (up to rounding at DBL_MAX itself), and a non-finite NTK value
+ * stays non-finite to the end (the maps only multiply it), so these checks see every overflow,
+ * also one that a saturating map (erf) would hide in the NNGP. */
+static int entk__finite(const double *x, size_t n) {
+    double s = 0.0;
+    size_t i;
+    for (i = 0; i < n; ++i) s += x[i] - x[i];
+    return s == 0.0;
 }
 
 /* ============================================================================================== */
@@ -2290,6 +2307,9 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
     int i;
     if ((count > 0 && !layers) || !k11 || !t11 || !k22 || !t22 || !k12 || !t12) return ENTK_ERR_INVALID_ARG;
     for (i = 0; i < count; ++i) {
+        const double v[6] = {*k11, *t11, *k22, *t22, *k12, *t12};
+        if (!entk__finite(v, 6)) return ENTK_ERR_RANGE; /* checked before every layer (a saturating */
+        /* map could hide an overflow) and at the end */
         const entk_layer *l = &layers[i];
         entk_status st;
         if (l->kind == ENTK_LAYER_DENSE) {
@@ -2305,7 +2325,10 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
             return ENTK_ERR_ARCH;
         }
     }
-    return ENTK_OK;
+    {
+        const double v[6] = {*k11, *t11, *k22, *t22, *k12, *t12};
+        return entk__finite(v, 6) ? ENTK_OK : ENTK_ERR_RANGE;
+    }
 }
 
 /* ==== [section: mlp engine] ================================================================== */
@@ -2508,6 +2531,7 @@ ENTKDEF entk_status entk_mlp_diag(const entk_arch *arch, const double *x, size_t
     if ((st = entk__mul(n, (size_t)arch->n_layers, &cnt))) return st;
     if ((st = entk__alloc_doubles(cnt, &dk)) || (st = entk__alloc_doubles(n, &tk))) goto done;
     entk__mlp_diag_chain(arch, x, n, d, dk, tk, nngp_diag, ntk_diag);
+    if (!entk__finite(dk, cnt) || !entk__finite(tk, n)) st = ENTK_ERR_RANGE;
 done:
     ENTK_FREE(dk);
     ENTK_FREE(tk);
@@ -2524,6 +2548,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     size_t cnt, nd, i, done_rows;
     long long nblk, bi;
     double w2, b2;
+    int bad = 0; /* a non-finite output entry */
     if ((st = entk__mlp_check(arch))) return st;
     if (sym) { x2 = x1; n2 = n1; }
     if (n1 == 0 || n2 == 0) return ENTK_OK;
@@ -2539,6 +2564,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     entk__mlp_diag_chain(arch, x1, n1, d, dk1, tk, NULL, NULL);
     if (sym) memcpy(dk2, dk1, (size_t)L * n1 * sizeof *dk1);
     else entk__mlp_diag_chain(arch, x2, n2, d, dk2, tk, NULL, NULL);
+    if (!entk__finite(dk1, cnt)) { st = ENTK_ERR_RANGE; goto done; } /* both inputs' diagonals */
     if (!nngp) { /* K is needed to propagate Theta: a scratch matrix */
         size_t kn;
         if ((st = entk__mul(n1, n2, &kn)) || (st = entk__alloc_doubles(kn, &kbuf))) goto done;
@@ -2550,7 +2576,8 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     nblk = (long long)((n1 + 3) / 4);
     done_rows = 0;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1) if (threads > 1) \
+    reduction(| : bad)
 #else
     ENTK__UNUSED(threads);
 #endif
@@ -2578,9 +2605,11 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
                 else
                     entk__dense_update(ly, m, kr, tr);
             }
+            bad |= !entk__finite(kr, m) || (tr && !entk__finite(tr, m));
         }
         entk__progress_tick(&done_rows, (size_t)rows, n1);
     }
+    if (bad) { st = ENTK_ERR_RANGE; goto done; }
     if (sym) {
         for (i = 0; i < n1; ++i) {
             size_t j;

@@ -94,7 +94,8 @@ extern "C" {
     X(ENTK_ERR_NPY_MAGIC, "not a .npy file")                                    \
     X(ENTK_ERR_NPY_HEADER, "malformed .npy header")                             \
     X(ENTK_ERR_NPY_DTYPE, "unsupported .npy dtype or layout")                   \
-    X(ENTK_ERR_NPY_TRUNCATED, "truncated .npy file")
+    X(ENTK_ERR_NPY_TRUNCATED, "truncated .npy file")                           \
+    X(ENTK_ERR_RANGE, "kernel value outside the double range (inputs too large or too small)")
 
 typedef enum entk_status {
 #define ENTK__STATUS_ENUM(name, str) name,
@@ -169,8 +170,12 @@ typedef struct entk_nonlin {
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
  * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf, gelu;
- * SLEEF u10 exp for sin) are within 2 ULPs of the scalar libm kernels, measured in ULPs of max(|value|, the size
- * of the terms the formula adds) (tests/testutil.h). ENTK_NL_CUSTOM (polar
+ * SLEEF u10 exp and expm1 for sin) are within 2 ULPs of the scalar libm kernels (sin's Tdot 2.5),
+ * measured in ULPs of max(|value|, the size of the terms the formula adds) (tests/testutil.h). This
+ * holds for k11, k22, k12 anywhere in the double range, k11 and k22 on unrelated scales: each map has
+ * a fast range and a scale-free slow path (see "the maps at every scale" in the implementation); the
+ * scalar kernel, the oracle, is itself exact to a few ULPs at every scale wherever the value is a
+ * normal double (tests/test_nonlin.c). ENTK_NL_CUSTOM (polar
  * Gauss-Laguerre x Gauss-Legendre quadrature split at the kinks of phi at 0, see the implementation)
  * against the closed forms at variances <= 3, default order 64, error / max(1, |value|): relu, leaky
  * relu, gelu, sin <= 1e-13, erf 5e-10 (erf needs order >= 48 for 1e-8; relu 6). phi' is evaluated
@@ -243,20 +248,23 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* ============================================================================================== */
 
 /* NNGP and NTK Gram matrices of an MLP (dense and nonlinearity layers only; the first layer must be
- * dense). x1 is n1 x d, x2 is n2 x d (row-major, contiguous); x2 == NULL means x2 = x1, and then only
+ * dense). ENTK_ERR_RANGE (never OK with a non-finite output) when a kernel value leaves the double
+ * range: an output or an input's diagonal at some layer (inputs beyond ~1e154, or sw large). x1 is n1 x d, x2 is n2 x d (row-major, contiguous); x2 == NULL means x2 = x1, and then only
  * the upper triangle is computed and mirrored. nngp (n1 x n2, leading dimension ldk) and ntk (ldt) may
  * each be NULL. threads > 1 uses OpenMP when compiled with it; results are identical to threads = 1. */
 ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, size_t n1,
                                     const double *x2, size_t n2, size_t d,
                                     double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
 
-/* Per-input diagonals K(x, x) and Theta(x, x) for the n inputs of x (n x d); either output may be NULL. */
+/* Per-input diagonals K(x, x) and Theta(x, x) for the n inputs of x (n x d); either output may be NULL.
+ * ENTK_ERR_RANGE when a diagonal at some layer is not finite. */
 ENTKDEF entk_status entk_mlp_diag(const entk_arch *arch, const double *x, size_t n, size_t d,
                                   double *nngp_diag, double *ntk_diag);
 
 /* Propagate one pair's scalar state through layers[0..count) of dense and nonlinearity layers.
  * (k11, t11), (k22, t22): each input's own NNGP and NTK; (k12, t12): the pair's. Updated in place.
- * Used after global pooling by the image and SO(3) headers. */
+ * Used after global pooling by the image and SO(3) headers. ENTK_ERR_RANGE if a value entering any
+ * layer or leaving the last is not finite. */
 ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
                                       double *k11, double *t11, double *k22, double *t22,
                                       double *k12, double *t12);
@@ -545,8 +553,8 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif
 
 /* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
- * the AVX2 prototypes only under __AVX__, so the two vector names used there (Sleef_atan2d4_u10avx2,
- * Sleef_expd4_u10avx2) are re-declared in the AVX2 section with the target attribute. sleef.h defines
+ * the AVX2 prototypes only under __AVX__, so the vector names used there (Sleef_atan2d4_u10avx2,
+ * Sleef_expd4_u10avx2, Sleef_expm1d4_u10avx2) are re-declared in the AVX2 section with the target attribute. sleef.h defines
  * the macros CONST and IMPORT: entk never uses those identifiers. */
 #ifndef ENTK_NO_SLEEF
 #include <sleef.h>
@@ -616,6 +624,19 @@ static entk_status entk__alloc_doubles(size_t count, double **p) {
     if (entk__mul(count ? count : 1, sizeof(double), &bytes)) return ENTK_ERR_OVERFLOW;
     *p = (double *)ENTK_MALLOC(bytes);
     return *p ? ENTK_OK : ENTK_ERR_NOMEM;
+}
+
+/* 1 if every x[i] is finite: x - x is 0 for finite x and NaN otherwise, so one branch-free pass.
+ * The kernel drivers run it on their outputs and on each input's diagonals: by Cauchy-Schwarz
+ * (|K(x, x')| <= sqrt(K(x, x) K(x', x')) at every layer, every map is a kernel) a pair value
+ * overflows only where a diagonal does (up to rounding at DBL_MAX itself), and a non-finite NTK value
+ * stays non-finite to the end (the maps only multiply it), so these checks see every overflow,
+ * also one that a saturating map (erf) would hide in the NNGP. */
+static int entk__finite(const double *x, size_t n) {
+    double s = 0.0;
+    size_t i;
+    for (i = 0; i < n; ++i) s += x[i] - x[i];
+    return s == 0.0;
 }
 
 /* ============================================================================================== */
@@ -780,22 +801,126 @@ static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
 /* 9.3 Nonlinearity maps: scalar oracle                                                           */
 /* ============================================================================================== */
 
+/* ---- the maps at every scale ----
+ * The closed forms multiply variances (k11 k22, k12^2), which overflows beyond ~1e154 and loses bits
+ * to subnormals below ~1e-154. Each map therefore has a fast range, tested with a couple of compares
+ * per element (per vector block on the SIMD paths, which send a block with any lane outside it to the
+ * scalar kernel), and a scale-free wide path for the rest:
+ *  relu, leaky relu: the fast formula is exact while p = k11 k22 is a normal double that c^2 ~ p cannot
+ *    overflow (p in [2^-1022, 2^1023]; taken as [2^-1000, 2^1000], which also keeps entk's atan2 on its
+ *    fast range), or a variance is exactly 0 (then k12 = 0 and nothing is multiplied out of range).
+ *    Wide: T is homogeneous, T(l^2 k11, m^2 k22, l m k12) = l m T(k11, k22, k12) and Tdot of degree 0
+ *    (phi(l u) = l phi(u) for l > 0), so k11 and k22 are scaled by powers of two 2^-2i, 2^-2j into
+ *    [1, 4) each (exact) and k12 by 2^-(i+j), the fast formula runs, and T is scaled back by 2^(i+j).
+ *  erf, gelu: the additive 1 keeps every radicand >= 1, so small and mixed scales are exact in the fast
+ *    formula; only overflow limits it: fast while k11, k22 <= 2^1000 and k11 k22 <= 2^1000. Not
+ *    homogeneous, so wide evaluates the same regrouped radicand (erf: 1 + 2(k11+k22) + 4 R, gelu:
+ *    1 + k11 + k22 + R, R = max(k11 k22 - k12^2, 0)) in scaled form: R = r 2^(2(i+j)) with r from the
+ *    per-variance scaling above (so R keeps full precision at any scale), then every term is scaled
+ *    by one power of two 2^-2F that brings the largest into [1, 4) (the others may underflow: they are
+ *    below 2^-1000 of the sum), so sqrt(radicand) = sqrt(S) 2^F. Every later term is arranged so that
+ *    no intermediate leaves the double range (atan2(2 k12 2^-F, sqrt S), k11/(1+k11), k12/(1+k11), 1/q
+ *    as 2^-F / sqrt S, ...).
+ *  sin: one formula, no range test. With c = |k12|, m = (k11 + k22)/2 (halves added: no overflow):
+ *    T = sign(k12) e^{c-m} (1 - e^{-2c}) / 2, Tdot = e^{c-m} (1 + e^{-2c}) / 2, the factor 1 - e^{-2c}
+ *    as -expm1(-2c). The old 0.5 (e^{c-m} - e^{-c-m}) cancelled to 0 for tiny k12 (exp(c-m) =
+ *    exp(-c-m) = 1 at c, m ~ 1e-300, T ~ c); this form is relatively exact there, and e^{c-m} <= 1.
+ *  identity is exact everywhere; the quadrature map (ENTK_NL_CUSTOM) evaluates the user's phi at
+ *    points ~ sqrt(variance) and can overflow for huge variances (the kernel drivers then return
+ *    ENTK_ERR_RANGE). */
+#define ENTK__RELU_LO 0x1p-1000 /* fast range of k11 k22 for relu and leaky relu */
+#define ENTK__RELU_HI 0x1p1000
+#define ENTK__SMOOTH_HI 0x1p1000 /* erf, gelu: fast while k11, k22 and k11 k22 are at most this */
+
+/* floor(log2 x) for finite x > 0; a large negative sentinel for 0 (and anything else), so a zero term
+ * never decides a scale */
+static int entk__expo(double x) { return (x > 0.0 && x <= DBL_MAX) ? ilogb(x) : -4096; }
+/* i with x 2^-2i in [1, 4) for finite x > 0, else 0 (zero variances keep scale 1) */
+static int entk__half_expo(double x) {
+    int e;
+    if (!(x > 0.0 && x <= DBL_MAX)) return 0;
+    e = ilogb(x);
+    return e >= 0 ? e / 2 : -((1 - e) / 2);
+}
+static int entk__finite3(double a, double b, double c) {
+    return fabs(a) <= DBL_MAX && fabs(b) <= DBL_MAX && fabs(c) <= DBL_MAX;
+}
+/* k11 k22 - k12^2 = r 2^(2 (*e)) exactly scaled: k11, k22 into [1, 4) by powers of two (clamped at 0) */
+static double entk__wide_rad(double a, double b, double c, int *e) {
+    const int i = entk__half_expo(a), j = entk__half_expo(b);
+    const double a2 = ldexp(a, -2 * i), b2 = ldexp(b, -2 * j), c2 = ldexp(c, -(i + j));
+    *e = i + j;
+    return fmax(a2 * b2 - c2 * c2, 0.0);
+}
+
 /* All map kernels share the signature entk__map_fn (9.2); the ISA variants differ only by suffix. */
 
-/* Clamp k12 into [-sqrt(k11 k22), sqrt(k11 k22)] implicitly: s = sqrt(max(k11 k22 - k12^2, 0)). */
+/* ReLU at one point, fast formula. Clamp k12 into [-sqrt(k11 k22), sqrt(k11 k22)] implicitly:
+ * s = sqrt(max(k11 k22 - k12^2, 0)). */
+static void entk__relu_pt_scalar(double a, double b, double c, double *t, double *d) {
+    double s = sqrt(fmax(a * b - c * c, 0.0));
+    double ang = (s == 0.0 && c == 0.0) ? 0.5 * ENTK__PI : atan2(s, c);
+    double pt = ENTK__PI - ang;
+    *t = (s + pt * c) * (0.5 / ENTK__PI);
+    *d = pt * (0.5 / ENTK__PI);
+}
+static int entk__relu_ok_scalar(double a, double b) {
+    const double p = a * b;
+    return (p >= ENTK__RELU_LO && p <= ENTK__RELU_HI) || a == 0.0 || b == 0.0;
+}
+/* wide path of relu (and, with w, leaky relu): homogeneity, see above; NaN for non-finite inputs */
+static void entk__relu_wide_scalar(double a, double b, double c, double *t, double *d,
+                                   void (*pt)(double, double, double, double *, double *, double),
+                                   double al) {
+    const int i = entk__half_expo(a), j = entk__half_expo(b);
+    if (!entk__finite3(a, b, c)) { *t = *d = NAN; return; }
+    pt(ldexp(a, -2 * i), ldexp(b, -2 * j), ldexp(c, -(i + j)), t, d, al);
+    *t = ldexp(*t, i + j);
+}
+static void entk__relu_pt2_scalar(double a, double b, double c, double *t, double *d, double al) {
+    ENTK__UNUSED(al);
+    entk__relu_pt_scalar(a, b, c, t, d);
+}
+
 static void entk__relu_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
                                   size_t inc22, const double *k12, const double *th, double *t,
                                   double *tho, const entk_nonlin *f) {
     size_t i;
     ENTK__UNUSED(f);
     for (i = 0; i < n; ++i) {
-        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
-        double s = sqrt(fmax(a * b - c * c, 0.0));
-        double ang = (s == 0.0 && c == 0.0) ? 0.5 * ENTK__PI : atan2(s, c);
-        double pt = ENTK__PI - ang;
-        t[i] = (s + pt * c) * (0.5 / ENTK__PI);
-        if (tho) tho[i] = pt * (0.5 / ENTK__PI) * th[i];
+        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i], tv, dv;
+        if (entk__relu_ok_scalar(a, b)) entk__relu_pt_scalar(a, b, c, &tv, &dv);
+        else entk__relu_wide_scalar(a, b, c, &tv, &dv, entk__relu_pt2_scalar, 0.0);
+        t[i] = tv;
+        if (tho) tho[i] = dv * th[i];
     }
+}
+
+/* erf at one point, fast formula: (1 + 2a)(1 + 2b) - 4c^2 regrouped, so s >= 1 even when the product
+ * rounds like 4c^2 */
+static void entk__erf_pt_scalar(double a, double b, double c, double *t, double *d) {
+    double s = sqrt((1.0 + 2.0 * (a + b)) + 4.0 * fmax(a * b - c * c, 0.0));
+    *t = (2.0 / ENTK__PI) * atan2(2.0 * c, s);
+    *d = (4.0 / ENTK__PI) / s;
+}
+static int entk__smooth_ok_scalar(double a, double b) {
+    return fmax(a, b) <= ENTK__SMOOTH_HI && a * b <= ENTK__SMOOTH_HI;
+}
+/* the wide path of erf: s = sqrt(S) 2^F with S the radicand scaled by 2^-2F (see above) */
+static void entk__erf_wide_scalar(double a, double b, double c, double *t, double *d) {
+    int e, m, F;
+    double r, S, q;
+    if (!entk__finite3(a, b, c)) { *t = *d = NAN; return; }
+    r = entk__wide_rad(a, b, c, &e);
+    m = 0;                                      /* the largest binary exponent among the terms */
+    if (entk__expo(a) + 1 > m) m = entk__expo(a) + 1;
+    if (entk__expo(b) + 1 > m) m = entk__expo(b) + 1;
+    if (r > 0.0 && entk__expo(r) + 2 * e + 2 > m) m = entk__expo(r) + 2 * e + 2;
+    F = m / 2;
+    S = (ldexp(1.0, -2 * F) + 2.0 * (ldexp(a, -2 * F) + ldexp(b, -2 * F))) + 4.0 * ldexp(r, 2 * e - 2 * F);
+    q = sqrt(S);
+    *t = (2.0 / ENTK__PI) * atan2(2.0 * ldexp(c, -F), q);
+    *d = ldexp((4.0 / ENTK__PI) / q, -F);
 }
 
 static void entk__erf_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
@@ -804,29 +929,35 @@ static void entk__erf_map_scalar(size_t n, const double *k11, size_t inc11, cons
     size_t i;
     ENTK__UNUSED(f);
     for (i = 0; i < n; ++i) {
-        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
-        /* (1 + 2a)(1 + 2b) - 4c^2 regrouped: s >= 1 even when the product rounds like 4c^2 (huge a, b) */
-        double s = sqrt((1.0 + 2.0 * (a + b)) + 4.0 * fmax(a * b - c * c, 0.0));
+        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i], tv, dv;
         double thv = tho ? th[i] : 0.0;
-        t[i] = (2.0 / ENTK__PI) * atan2(2.0 * c, s);
-        if (tho) tho[i] = (4.0 / ENTK__PI) / s * thv;
+        if (entk__smooth_ok_scalar(a, b)) entk__erf_pt_scalar(a, b, c, &tv, &dv);
+        else entk__erf_wide_scalar(a, b, c, &tv, &dv);
+        t[i] = tv;
+        if (tho) tho[i] = dv * thv;
     }
 }
 
 /* phi = x for x >= 0, a x below: T = [(1-a)^2 s + ((1+a^2)(pi - ang) + 2 a ang) k12] / (2 pi),
  * Tdot = ((1+a^2)(pi - ang) + 2 a ang) / (2 pi), with s, ang as for ReLU. */
+static void entk__leaky_pt_scalar(double a, double b, double c, double *t, double *d, double al) {
+    const double sq = (1.0 - al) * (1.0 - al), pp = 1.0 + al * al, cr = 2.0 * al;
+    double s = sqrt(fmax(a * b - c * c, 0.0));
+    double ang = (s == 0.0 && c == 0.0) ? 0.5 * ENTK__PI : atan2(s, c);
+    double w = pp * (ENTK__PI - ang) + cr * ang;
+    *t = (sq * s + w * c) * (0.5 / ENTK__PI);
+    *d = w * (0.5 / ENTK__PI);
+}
 static void entk__leaky_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
                                    size_t inc22, const double *k12, const double *th, double *t,
                                    double *tho, const entk_nonlin *f) {
     size_t i;
-    const double al = f->a, sq = (1.0 - al) * (1.0 - al), pp = 1.0 + al * al, cr = 2.0 * al;
     for (i = 0; i < n; ++i) {
-        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
-        double s = sqrt(fmax(a * b - c * c, 0.0));
-        double ang = (s == 0.0 && c == 0.0) ? 0.5 * ENTK__PI : atan2(s, c);
-        double w = pp * (ENTK__PI - ang) + cr * ang;
-        t[i] = (sq * s + w * c) * (0.5 / ENTK__PI);
-        if (tho) tho[i] = w * (0.5 / ENTK__PI) * th[i];
+        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i], tv, dv;
+        if (entk__relu_ok_scalar(a, b)) entk__leaky_pt_scalar(a, b, c, &tv, &dv, f->a);
+        else entk__relu_wide_scalar(a, b, c, &tv, &dv, entk__leaky_pt_scalar, f->a);
+        t[i] = tv;
+        if (tho) tho[i] = dv * th[i];
     }
 }
 
@@ -841,18 +972,19 @@ static void entk__identity_map_scalar(size_t n, const double *k11, size_t inc11,
     }
 }
 
-/* E[sin u sin v] = e^{-(k11+k22)/2} sinh(k12), E[cos u cos v] = e^{-(k11+k22)/2} cosh(k12); written
- * with exponents <= 0 (|k12| <= (k11+k22)/2) so that nothing overflows. */
+/* E[sin u sin v] = e^{-m} sinh(k12), E[cos u cos v] = e^{-m} cosh(k12), m = (k11 + k22)/2, as
+ * sign(k12) e^{c-m} x / 2 and e^{c-m} (2 - x) / 2 with c = |k12|, x = 1 - e^{-2c} = -expm1(-2c): exponents
+ * <= 0 (c <= m), no cancellation at any scale (see "the maps at every scale"). */
 static void entk__sin_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
                                  size_t inc22, const double *k12, const double *th, double *t,
                                  double *tho, const entk_nonlin *f) {
     size_t i;
     ENTK__UNUSED(f);
     for (i = 0; i < n; ++i) {
-        double m = 0.5 * (k11[i * inc11] + k22[i * inc22]), c = k12[i];
-        double ep = exp(c - m), em = exp(-c - m);
-        t[i] = 0.5 * (ep - em);
-        if (tho) tho[i] = 0.5 * (ep + em) * th[i];
+        double m = 0.5 * k11[i * inc11] + 0.5 * k22[i * inc22], c = k12[i], ac = fabs(c);
+        double e = exp(ac - m), x = -expm1(-2.0 * ac), h = 0.5 * e;
+        t[i] = copysign(h * x, c);
+        if (tho) tho[i] = h * (2.0 - x) * th[i];
     }
 }
 
@@ -866,20 +998,51 @@ static void entk__sin_map_scalar(size_t n, const double *k11, size_t inc11, cons
  * probability or a Gaussian integral against N(u) or N(u) N(v) (N the standard normal density), which
  * only rescales the covariance; T is the antiderivative of Tdot in k12 (Price's theorem) whose value at
  * k12 = 0, E[phi(u)] E[phi(v)] = k11 k22 / (2 pi R), fixes the constant. asin(k12/R) = atan2(k12, sqrt D).
- * The products are grouped as k11/(1+k11) etc. so that variances up to ~1e150 do not overflow. */
+ * The fast form groups products as k11 (1/(1+k11)) etc.; beyond its range the wide path below. */
+static void entk__gelu_pt_scalar(double a, double b, double c, double *t, double *d) {
+    double dd = (1.0 + a + b) + fmax(a * b - c * c, 0.0);
+    double q = sqrt(dd), ang = atan2(c, q);
+    double ia = 1.0 / (1.0 + a), ib = 1.0 / (1.0 + b);
+    *t = 0.25 * c + (0.5 / ENTK__PI) * (c * ang + (a * ia) * (b * ib) * q + (c * c) * (ia * ib) / q);
+    *d = 0.25 + (0.5 / ENTK__PI) * (ang + c * (ia + ib) / q + (c / dd) / q);
+}
+/* The wide path (see "the maps at every scale"): q = sqrt(D) 2^F, D = dd 2^-2F in [1, 8); the terms
+ * regrouped so that none overflows: k11/(1+k11) <= 1, k12/(1+k11) <= sqrt(k22)/2, k12 2^-F / sqrt(D)
+ * inside atan2, 1/q = 2^-F / sqrt(D), q/(2 pi) as (sqrt(D)/(2 pi)) 2^F (at most 0.45 2^1023). */
+static void entk__gelu_wide_scalar(double a, double b, double c, double *t, double *d) {
+    const double k = 0.5 / ENTK__PI;
+    int e, m, F;
+    double r, D, qs, ang, A, B, ca, cb, iq;
+    if (!entk__finite3(a, b, c)) { *t = *d = NAN; return; }
+    r = entk__wide_rad(a, b, c, &e);
+    m = 0;
+    if (entk__expo(a) > m) m = entk__expo(a);
+    if (entk__expo(b) > m) m = entk__expo(b);
+    if (r > 0.0 && entk__expo(r) + 2 * e > m) m = entk__expo(r) + 2 * e;
+    F = m / 2;
+    D = ((ldexp(1.0, -2 * F) + ldexp(a, -2 * F)) + ldexp(b, -2 * F)) + ldexp(r, 2 * e - 2 * F);
+    qs = sqrt(D);
+    ang = atan2(ldexp(c, -F), qs);
+    A = a / (1.0 + a);
+    B = b / (1.0 + b);
+    ca = c / (1.0 + a);
+    cb = c / (1.0 + b);
+    iq = ldexp(1.0 / qs, -F);
+    *t = 0.25 * c + (c * (k * ang) + (A * B) * ldexp(k * qs, F) + (ca * cb) * (k * iq));
+    *d = 0.25 + k * (ang + (ca + cb) * iq + ((c * iq) * iq) * iq);
+}
 static void entk__gelu_map_scalar(size_t n, const double *k11, size_t inc11, const double *k22,
                                   size_t inc22, const double *k12, const double *th, double *t,
                                   double *tho, const entk_nonlin *f) {
     size_t i;
     ENTK__UNUSED(f);
     for (i = 0; i < n; ++i) {
-        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i];
-        double dd = (1.0 + a + b) + fmax(a * b - c * c, 0.0);
-        double q = sqrt(dd), ang = atan2(c, q);
-        double ia = 1.0 / (1.0 + a), ib = 1.0 / (1.0 + b);
+        double a = k11[i * inc11], b = k22[i * inc22], c = k12[i], tv, dv;
         double thv = tho ? th[i] : 0.0;
-        t[i] = 0.25 * c + (0.5 / ENTK__PI) * (c * ang + (a * ia) * (b * ib) * q + (c * c) * (ia * ib) / q);
-        if (tho) tho[i] = (0.25 + (0.5 / ENTK__PI) * (ang + c * (ia + ib) / q + (c / dd) / q)) * thv;
+        if (entk__smooth_ok_scalar(a, b)) entk__gelu_pt_scalar(a, b, c, &tv, &dv);
+        else entk__gelu_wide_scalar(a, b, c, &tv, &dv);
+        t[i] = tv;
+        if (tho) tho[i] = dv * thv;
     }
 }
 
@@ -1143,6 +1306,7 @@ extern "C" {
  * ABI: __m256d travels in ymm registers, which the target attribute makes the caller use. */
 ENTK__AVX2 __attribute__((const)) __m256d Sleef_atan2d4_u10avx2(__m256d y, __m256d x);
 ENTK__AVX2 __attribute__((const)) __m256d Sleef_expd4_u10avx2(__m256d x);
+ENTK__AVX2 __attribute__((const)) __m256d Sleef_expm1d4_u10avx2(__m256d x);
 #ifdef __cplusplus
 }
 #endif
@@ -1153,28 +1317,65 @@ static ENTK__AVX2 inline __m256d entk__ld_avx2(const double *p, size_t i, size_t
 }
 
 /* Maps without an interleaved pair form run the pair driver below with two single blocks. */
-#define ENTK__AVX2_DRIVER(name, blk)                                                                     \
+#define ENTK__AVX2_PAIR(name, blk)                                                                       \
     static ENTK__AVX2 inline void name##_pair(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1, \
                                               __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1,       \
                                               __m256d *d1, const entk_nonlin *f) {                    \
         *t0 = blk(a0, b0, c0, d0, f);                                                                  \
         *t1 = blk(a1, b1, c1, d1, f);                                                                  \
-    }                                                                                                  \
-    ENTK__AVX2_DRIVER2(name, blk, name##_pair)
+    }
+#define ENTK__AVX2_DRIVER(name, blk)                                                                     \
+    ENTK__AVX2_PAIR(name, blk)                                                                         \
+    ENTK__AVX2_DRIVER_R(name, blk, name##_pair, entk__all_ok_avx2, entk__identity_map_scalar)
+/* a map valid at every scale: the range test is a constant (folded away); the scalar kernel named
+ * as the slow path is never called */
+#define ENTK__AVX2_DRIVER2(name, blk, blk2)                                                              \
+    ENTK__AVX2_DRIVER_R(name, blk, blk2, entk__all_ok_avx2, entk__identity_map_scalar)
+#define ENTK__AVX2_RDRIVER(name, blk, ok, slow)                                                          \
+    ENTK__AVX2_PAIR(name, blk)                                                                         \
+    ENTK__AVX2_DRIVER_R(name, blk, name##_pair, ok, slow)
+
+static ENTK__AVX2 inline __m256d entk__all_ok_avx2(__m256d a, __m256d b, __m256d c) {
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(c);
+    return _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+}
 
 /* The map driver: a pair block blk2(a0, b0, c0, a1, b1, c1, &t0, &d0, &t1, &d1, f) for the main loop
  * (maps whose pair block interleaves two atan2 chains define one), then single blocks, then a padded
- * last block. */
-#define ENTK__AVX2_DRIVER2(name, blk, blk2)                                                                   \
+ * last block. ok(a, b, c) is the map's fast range (all-ones lanes where the block formula is exact,
+ * see "the maps at every scale"); a block with any other lane goes to the scalar kernel `slow` as a
+ * whole (rare: one compare-and-movemask per block otherwise). */
+#define ENTK__AVX2_DRIVER_R(name, blk, blk2, ok, slow)                                                   \
+    static ENTK__AVX2 inline void name##_one(size_t i, const double *k11, size_t inc11, const double *k22, \
+                                             size_t inc22, const double *k12, const double *th, double *t, \
+                                             double *tho, const entk_nonlin *f) {                     \
+        const __m256d a0 = entk__ld_avx2(k11, i, inc11), b0 = entk__ld_avx2(k22, i, inc22);            \
+        const __m256d c0 = _mm256_loadu_pd(k12 + i);                                                   \
+        __m256d d0, t0;                                                                                \
+        if (_mm256_movemask_pd(ok(a0, b0, c0)) != 0xf) {                                               \
+            slow(4, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i, tho ? th + i : NULL, t + i, \
+                 tho ? tho + i : NULL, f);                                                             \
+            return;                                                                                    \
+        }                                                                                              \
+        t0 = blk(a0, b0, c0, &d0, f);                                                                  \
+        if (tho) _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, _mm256_loadu_pd(th + i)));                \
+        _mm256_storeu_pd(t + i, t0);                                                                   \
+    }                                                                                                  \
     static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
                                 size_t inc22, const double *k12, const double *th, double *t,          \
                                 double *tho, const entk_nonlin *f) {                                   \
         size_t i = 0;                                                                                  \
         for (; i + 8 <= n; i += 8) {                                                                   \
+            const __m256d a0 = entk__ld_avx2(k11, i, inc11), b0 = entk__ld_avx2(k22, i, inc22);        \
+            const __m256d a1 = entk__ld_avx2(k11, i + 4, inc11), b1 = entk__ld_avx2(k22, i + 4, inc22); \
+            const __m256d c0 = _mm256_loadu_pd(k12 + i), c1 = _mm256_loadu_pd(k12 + i + 4);           \
             __m256d d0, d1, t0, t1;                                                                    \
-            blk2(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22), _mm256_loadu_pd(k12 + i),  \
-                 entk__ld_avx2(k11, i + 4, inc11), entk__ld_avx2(k22, i + 4, inc22),                    \
-                 _mm256_loadu_pd(k12 + i + 4), &t0, &d0, &t1, &d1, f);                                  \
+            if (_mm256_movemask_pd(_mm256_and_pd(ok(a0, b0, c0), ok(a1, b1, c1))) != 0xf) {            \
+                name##_one(i, k11, inc11, k22, inc22, k12, th, t, tho, f);                             \
+                name##_one(i + 4, k11, inc11, k22, inc22, k12, th, t, tho, f);                         \
+                continue;                                                                              \
+            }                                                                                          \
+            blk2(a0, b0, c0, a1, b1, c1, &t0, &d0, &t1, &d1, f);                                       \
             if (tho) {                                                                                 \
                 __m256d h0 = _mm256_loadu_pd(th + i), h1 = _mm256_loadu_pd(th + i + 4);                \
                 _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, h0));                                      \
@@ -1183,26 +1384,25 @@ static ENTK__AVX2 inline __m256d entk__ld_avx2(const double *p, size_t i, size_t
             _mm256_storeu_pd(t + i, t0);                                                               \
             _mm256_storeu_pd(t + i + 4, t1);                                                           \
         }                                                                                              \
-        for (; i + 4 <= n; i += 4) {                                                                   \
-            __m256d d0, t0;                                                                            \
-            t0 = blk(entk__ld_avx2(k11, i, inc11), entk__ld_avx2(k22, i, inc22),                       \
-                     _mm256_loadu_pd(k12 + i), &d0, f);                                                \
-            if (tho) _mm256_storeu_pd(tho + i, _mm256_mul_pd(d0, _mm256_loadu_pd(th + i)));            \
-            _mm256_storeu_pd(t + i, t0);                                                               \
-        }                                                                                              \
+        for (; i + 4 <= n; i += 4) name##_one(i, k11, inc11, k22, inc22, k12, th, t, tho, f);          \
         if (i < n) {                                                                                   \
             double pa[4] = {1, 1, 1, 1}, pb[4] = {1, 1, 1, 1}, pc[4] = {0, 0, 0, 0};                   \
             double ph[4] = {0, 0, 0, 0}, ot[4], od[4];                                                 \
             size_t j, r = n - i;                                                                       \
-            __m256d d0;                                                                                \
+            __m256d d0, va, vb, vc;                                                                    \
             for (j = 0; j < r; ++j) {                                                                  \
                 pa[j] = k11[(i + j) * inc11];                                                          \
                 pb[j] = k22[(i + j) * inc22];                                                          \
                 pc[j] = k12[i + j];                                                                    \
                 if (tho) ph[j] = th[i + j];                                                            \
             }                                                                                          \
-            _mm256_storeu_pd(ot, blk(_mm256_loadu_pd(pa), _mm256_loadu_pd(pb), _mm256_loadu_pd(pc),    \
-                                     &d0, f));                                                         \
+            va = _mm256_loadu_pd(pa); vb = _mm256_loadu_pd(pb); vc = _mm256_loadu_pd(pc);              \
+            if (_mm256_movemask_pd(ok(va, vb, vc)) != 0xf) {                                           \
+                slow(r, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i, tho ? th + i : NULL,  \
+                     t + i, tho ? tho + i : NULL, f);                                                  \
+                return;                                                                                \
+            }                                                                                          \
+            _mm256_storeu_pd(ot, blk(va, vb, vc, &d0, f));                                             \
             _mm256_storeu_pd(od, _mm256_mul_pd(d0, _mm256_loadu_pd(ph)));                              \
             for (j = 0; j < r; ++j) {                                                                  \
                 t[i + j] = ot[j];                                                                      \
@@ -1456,6 +1656,22 @@ static ENTK__AVX2 inline __m256d entk__angle_avx2(__m256d a, __m256d b, __m256d 
     return _mm256_blendv_pd(ang, _mm256_set1_pd(0.5 * ENTK__PI), deg);
 }
 
+/* the fast ranges of "the maps at every scale" on 4 lanes: relu and leaky relu: k11 k22 in
+ * [2^-1000, 2^1000] or a zero variance; erf and gelu: k11, k22, k11 k22 <= 2^1000 */
+static ENTK__AVX2 inline __m256d entk__relu_ok_avx2(__m256d a, __m256d b, __m256d c) {
+    const __m256d p = _mm256_mul_pd(a, b);
+    __m256d in = _mm256_and_pd(_mm256_cmp_pd(p, _mm256_set1_pd(ENTK__RELU_LO), _CMP_GE_OQ),
+                               _mm256_cmp_pd(p, _mm256_set1_pd(ENTK__RELU_HI), _CMP_LE_OQ));
+    ENTK__UNUSED(c);
+    return _mm256_or_pd(in, _mm256_cmp_pd(_mm256_min_pd(a, b), _mm256_setzero_pd(), _CMP_EQ_OQ));
+}
+static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m256d c) {
+    const __m256d hi = _mm256_set1_pd(ENTK__SMOOTH_HI);
+    ENTK__UNUSED(c);
+    return _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(a, b), hi, _CMP_LE_OQ),
+                         _mm256_cmp_pd(_mm256_max_pd(a, b), hi, _CMP_LE_OQ));
+}
+
 static ENTK__AVX2 inline __m256d entk__relu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                       const entk_nonlin *f) {
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI);
@@ -1478,7 +1694,8 @@ static ENTK__AVX2 inline void entk__relu_blk2_avx2(__m256d a0, __m256d b0, __m25
     *t0 = _mm256_mul_pd(_mm256_add_pd(s0, _mm256_mul_pd(pt0, c0)), k);
     *t1 = _mm256_mul_pd(_mm256_add_pd(s1, _mm256_mul_pd(pt1, c1)), k);
 }
-ENTK__AVX2_DRIVER2(entk__relu_map_avx2, entk__relu_blk_avx2, entk__relu_blk2_avx2)
+ENTK__AVX2_DRIVER_R(entk__relu_map_avx2, entk__relu_blk_avx2, entk__relu_blk2_avx2, entk__relu_ok_avx2,
+                    entk__relu_map_scalar)
 
 static ENTK__AVX2 inline __m256d entk__leaky_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                        const entk_nonlin *f) {
@@ -1506,7 +1723,8 @@ static ENTK__AVX2 inline void entk__leaky_blk2_avx2(__m256d a0, __m256d b0, __m2
     *t0 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s0), _mm256_mul_pd(w0, c0)), k);
     *t1 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s1), _mm256_mul_pd(w1, c1)), k);
 }
-ENTK__AVX2_DRIVER2(entk__leaky_map_avx2, entk__leaky_blk_avx2, entk__leaky_blk2_avx2)
+ENTK__AVX2_DRIVER_R(entk__leaky_map_avx2, entk__leaky_blk_avx2, entk__leaky_blk2_avx2, entk__relu_ok_avx2,
+                    entk__leaky_map_scalar)
 
 static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                      const entk_nonlin *f) {
@@ -1536,7 +1754,8 @@ static ENTK__AVX2 inline void entk__erf_blk2_avx2(__m256d a0, __m256d b0, __m256
     *t0 = _mm256_mul_pd(kt, g0);
     *t1 = _mm256_mul_pd(kt, g1);
 }
-ENTK__AVX2_DRIVER2(entk__erf_map_avx2, entk__erf_blk_avx2, entk__erf_blk2_avx2)
+ENTK__AVX2_DRIVER_R(entk__erf_map_avx2, entk__erf_blk_avx2, entk__erf_blk2_avx2, entk__smooth_ok_avx2,
+                    entk__erf_map_scalar)
 
 static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                       const entk_nonlin *f) {
@@ -1554,19 +1773,21 @@ static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m25
     *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, y2), y3)));
     return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, x2), x3)));
 }
-ENTK__AVX2_DRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2)
+ENTK__AVX2_RDRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2, entk__smooth_ok_avx2, entk__gelu_map_scalar)
 
 #ifndef ENTK_NO_SLEEF
 
 static ENTK__AVX2 inline __m256d entk__sin_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
                                                      const entk_nonlin *f) {
-    const __m256d half = _mm256_set1_pd(0.5);
-    __m256d m = _mm256_mul_pd(half, _mm256_add_pd(a, b));
-    __m256d ep = Sleef_expd4_u10avx2(_mm256_sub_pd(c, m));
-    __m256d em = Sleef_expd4_u10avx2(_mm256_sub_pd(_mm256_sub_pd(_mm256_setzero_pd(), c), m));
+    const __m256d half = _mm256_set1_pd(0.5), sgn = _mm256_set1_pd(-0.0);
+    __m256d m = _mm256_add_pd(_mm256_mul_pd(half, a), _mm256_mul_pd(half, b));
+    __m256d ac = _mm256_andnot_pd(sgn, c);
+    __m256d e = Sleef_expd4_u10avx2(_mm256_sub_pd(ac, m));
+    __m256d x = _mm256_xor_pd(Sleef_expm1d4_u10avx2(_mm256_mul_pd(_mm256_set1_pd(-2.0), ac)), sgn);
+    __m256d h = _mm256_mul_pd(half, e);
     ENTK__UNUSED(f);
-    *d = _mm256_mul_pd(half, _mm256_add_pd(ep, em));
-    return _mm256_mul_pd(half, _mm256_sub_pd(ep, em));
+    *d = _mm256_mul_pd(h, _mm256_sub_pd(_mm256_set1_pd(2.0), x));
+    return _mm256_or_pd(_mm256_mul_pd(h, x), _mm256_and_pd(c, sgn));
 }
 ENTK__AVX2_DRIVER(entk__sin_map_avx2, entk__sin_blk_avx2)
 
@@ -1580,22 +1801,51 @@ ENTK__AVX2_DRIVER(entk__sin_map_avx2, entk__sin_blk_avx2)
 /* ==== [section: simd maps neon] ============================================================== */
 
 /* The AVX2 design on 2 lanes: block functions with the scalar formula, a driver running two blocks per
- * iteration, then one, then a padded last lane. */
+ * iteration, then one, then a padded last lane; a block with a lane outside the map's fast range `ok`
+ * goes to the scalar kernel `slow` (ENTK__AVX2_DRIVER_R). */
 #if ENTK__HAVE_NEON
 static inline float64x2_t entk__ld_neon(const double *p, size_t i, size_t inc) {
     return inc ? vld1q_f64(p + i) : vld1q_dup_f64(p);
 }
+/* 1 if both lanes of a compare mask are set */
+static inline int entk__all_neon(uint64x2_t m) { return vminvq_u32(vreinterpretq_u32_u64(m)) != 0; }
+static inline uint64x2_t entk__all_ok_neon(float64x2_t a, float64x2_t b, float64x2_t c) {
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(c);
+    return vdupq_n_u64(~0ull);
+}
 
-#define ENTK__NEON_DRIVER(name, blk)                                                                     \
+#define ENTK__NEON_DRIVER(name, blk) ENTK__NEON_RDRIVER(name, blk, entk__all_ok_neon, entk__identity_map_scalar)
+#define ENTK__NEON_RDRIVER(name, blk, ok, slow)                                                          \
+    static inline void name##_one(size_t i, const double *k11, size_t inc11, const double *k22,        \
+                                  size_t inc22, const double *k12, const double *th, double *t,        \
+                                  double *tho, const entk_nonlin *f) {                                 \
+        const float64x2_t a0 = entk__ld_neon(k11, i, inc11), b0 = entk__ld_neon(k22, i, inc22);        \
+        const float64x2_t c0 = vld1q_f64(k12 + i);                                                     \
+        float64x2_t d0, t0;                                                                            \
+        if (!entk__all_neon(ok(a0, b0, c0))) {                                                         \
+            slow(2, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i, tho ? th + i : NULL, t + i, \
+                 tho ? tho + i : NULL, f);                                                             \
+            return;                                                                                    \
+        }                                                                                              \
+        t0 = blk(a0, b0, c0, &d0, f);                                                                  \
+        if (tho) vst1q_f64(tho + i, vmulq_f64(d0, vld1q_f64(th + i)));                                 \
+        vst1q_f64(t + i, t0);                                                                          \
+    }                                                                                                  \
     static void name(size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22,       \
                      const double *k12, const double *th, double *t, double *tho, const entk_nonlin *f) { \
         size_t i = 0;                                                                                  \
         for (; i + 4 <= n; i += 4) {                                                                   \
+            const float64x2_t a0 = entk__ld_neon(k11, i, inc11), b0 = entk__ld_neon(k22, i, inc22);    \
+            const float64x2_t a1 = entk__ld_neon(k11, i + 2, inc11), b1 = entk__ld_neon(k22, i + 2, inc22); \
+            const float64x2_t c0 = vld1q_f64(k12 + i), c1 = vld1q_f64(k12 + i + 2);                    \
             float64x2_t d0, d1, t0, t1;                                                                \
-            t0 = blk(entk__ld_neon(k11, i, inc11), entk__ld_neon(k22, i, inc22), vld1q_f64(k12 + i),   \
-                     &d0, f);                                                                          \
-            t1 = blk(entk__ld_neon(k11, i + 2, inc11), entk__ld_neon(k22, i + 2, inc22),               \
-                     vld1q_f64(k12 + i + 2), &d1, f);                                                  \
+            if (!entk__all_neon(vandq_u64(ok(a0, b0, c0), ok(a1, b1, c1)))) {                          \
+                name##_one(i, k11, inc11, k22, inc22, k12, th, t, tho, f);                             \
+                name##_one(i + 2, k11, inc11, k22, inc22, k12, th, t, tho, f);                         \
+                continue;                                                                              \
+            }                                                                                          \
+            t0 = blk(a0, b0, c0, &d0, f);                                                              \
+            t1 = blk(a1, b1, c1, &d1, f);                                                              \
             if (tho) {                                                                                 \
                 float64x2_t h0 = vld1q_f64(th + i), h1 = vld1q_f64(th + i + 2);                        \
                 vst1q_f64(tho + i, vmulq_f64(d0, h0));                                                 \
@@ -1604,21 +1854,21 @@ static inline float64x2_t entk__ld_neon(const double *p, size_t i, size_t inc) {
             vst1q_f64(t + i, t0);                                                                      \
             vst1q_f64(t + i + 2, t1);                                                                  \
         }                                                                                              \
-        for (; i + 2 <= n; i += 2) {                                                                   \
-            float64x2_t d0, t0;                                                                        \
-            t0 = blk(entk__ld_neon(k11, i, inc11), entk__ld_neon(k22, i, inc22), vld1q_f64(k12 + i),   \
-                     &d0, f);                                                                          \
-            if (tho) vst1q_f64(tho + i, vmulq_f64(d0, vld1q_f64(th + i)));                             \
-            vst1q_f64(t + i, t0);                                                                      \
-        }                                                                                              \
+        for (; i + 2 <= n; i += 2) name##_one(i, k11, inc11, k22, inc22, k12, th, t, tho, f);          \
         if (i < n) {                                                                                   \
             double pa[2] = {1, 1}, pb[2] = {1, 1}, pc[2] = {0, 0}, ph[2] = {0, 0}, ot[2], od[2];       \
-            float64x2_t d0;                                                                            \
+            float64x2_t d0, va, vb, vc;                                                                \
             pa[0] = k11[i * inc11];                                                                    \
             pb[0] = k22[i * inc22];                                                                    \
             pc[0] = k12[i];                                                                            \
             if (tho) ph[0] = th[i];                                                                    \
-            vst1q_f64(ot, blk(vld1q_f64(pa), vld1q_f64(pb), vld1q_f64(pc), &d0, f));                   \
+            va = vld1q_f64(pa); vb = vld1q_f64(pb); vc = vld1q_f64(pc);                                \
+            if (!entk__all_neon(ok(va, vb, vc))) {                                                     \
+                slow(1, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i, tho ? th + i : NULL,  \
+                     t + i, tho ? tho + i : NULL, f);                                                  \
+                return;                                                                                \
+            }                                                                                          \
+            vst1q_f64(ot, blk(va, vb, vc, &d0, f));                                                    \
             vst1q_f64(od, vmulq_f64(d0, vld1q_f64(ph)));                                               \
             t[i] = ot[0];                                                                              \
             if (tho) tho[i] = od[0];                                                                   \
@@ -1729,6 +1979,19 @@ static inline float64x2_t entk__angle_neon(float64x2_t a, float64x2_t b, float64
     return vbslq_f64(deg, vdupq_n_f64(0.5 * ENTK__PI), ang);
 }
 
+/* the fast ranges, as entk__relu_ok_avx2 / entk__smooth_ok_avx2 */
+static inline uint64x2_t entk__relu_ok_neon(float64x2_t a, float64x2_t b, float64x2_t c) {
+    const float64x2_t p = vmulq_f64(a, b);
+    ENTK__UNUSED(c);
+    return vorrq_u64(vandq_u64(vcgeq_f64(p, vdupq_n_f64(ENTK__RELU_LO)), vcleq_f64(p, vdupq_n_f64(ENTK__RELU_HI))),
+                     vceqq_f64(vminq_f64(a, b), vdupq_n_f64(0.0)));
+}
+static inline uint64x2_t entk__smooth_ok_neon(float64x2_t a, float64x2_t b, float64x2_t c) {
+    const float64x2_t hi = vdupq_n_f64(ENTK__SMOOTH_HI);
+    ENTK__UNUSED(c);
+    return vandq_u64(vcleq_f64(vmulq_f64(a, b), hi), vcleq_f64(vmaxq_f64(a, b), hi));
+}
+
 static inline float64x2_t entk__relu_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                               const entk_nonlin *f) {
     const float64x2_t k = vdupq_n_f64(0.5 / ENTK__PI);
@@ -1737,7 +2000,7 @@ static inline float64x2_t entk__relu_blk_neon(float64x2_t a, float64x2_t b, floa
     *d = vmulq_f64(pt, k);
     return vmulq_f64(vaddq_f64(s, vmulq_f64(pt, c)), k);
 }
-ENTK__NEON_DRIVER(entk__relu_map_neon, entk__relu_blk_neon)
+ENTK__NEON_RDRIVER(entk__relu_map_neon, entk__relu_blk_neon, entk__relu_ok_neon, entk__relu_map_scalar)
 
 static inline float64x2_t entk__leaky_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                                const entk_nonlin *f) {
@@ -1749,7 +2012,7 @@ static inline float64x2_t entk__leaky_blk_neon(float64x2_t a, float64x2_t b, flo
     *d = vmulq_f64(w, k);
     return vmulq_f64(vaddq_f64(vmulq_f64(sq, s), vmulq_f64(w, c)), k);
 }
-ENTK__NEON_DRIVER(entk__leaky_map_neon, entk__leaky_blk_neon)
+ENTK__NEON_RDRIVER(entk__leaky_map_neon, entk__leaky_blk_neon, entk__relu_ok_neon, entk__leaky_map_scalar)
 
 static inline float64x2_t entk__erf_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                              const entk_nonlin *f) {
@@ -1761,7 +2024,7 @@ static inline float64x2_t entk__erf_blk_neon(float64x2_t a, float64x2_t b, float
     *d = vdivq_f64(vdupq_n_f64(4.0 / ENTK__PI), s);
     return vmulq_f64(vdupq_n_f64(2.0 / ENTK__PI), entk__atan2_neon(vmulq_f64(two, c), s));
 }
-ENTK__NEON_DRIVER(entk__erf_map_neon, entk__erf_blk_neon)
+ENTK__NEON_RDRIVER(entk__erf_map_neon, entk__erf_blk_neon, entk__smooth_ok_neon, entk__erf_map_scalar)
 
 static inline float64x2_t entk__gelu_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                               const entk_nonlin *f) {
@@ -1779,19 +2042,22 @@ static inline float64x2_t entk__gelu_blk_neon(float64x2_t a, float64x2_t b, floa
     *d = vaddq_f64(qr, vmulq_f64(k, vaddq_f64(vaddq_f64(ang, y2), y3)));
     return vaddq_f64(vmulq_f64(qr, c), vmulq_f64(k, vaddq_f64(vaddq_f64(x1, x2), x3)));
 }
-ENTK__NEON_DRIVER(entk__gelu_map_neon, entk__gelu_blk_neon)
+ENTK__NEON_RDRIVER(entk__gelu_map_neon, entk__gelu_blk_neon, entk__smooth_ok_neon, entk__gelu_map_scalar)
 
 #ifndef ENTK_NO_SLEEF
 
 static inline float64x2_t entk__sin_blk_neon(float64x2_t a, float64x2_t b, float64x2_t c, float64x2_t *d,
                                              const entk_nonlin *f) {
     const float64x2_t half = vdupq_n_f64(0.5);
-    float64x2_t m = vmulq_f64(half, vaddq_f64(a, b));
-    float64x2_t ep = Sleef_expd2_u10advsimd(vsubq_f64(c, m));
-    float64x2_t em = Sleef_expd2_u10advsimd(vsubq_f64(vnegq_f64(c), m));
+    const uint64x2_t sgn = vdupq_n_u64(0x8000000000000000ull);
+    float64x2_t m = vaddq_f64(vmulq_f64(half, a), vmulq_f64(half, b)), ac = vabsq_f64(c);
+    float64x2_t e = Sleef_expd2_u10advsimd(vsubq_f64(ac, m));
+    float64x2_t x = vnegq_f64(Sleef_expm1d2_u10advsimd(vmulq_f64(vdupq_n_f64(-2.0), ac)));
+    float64x2_t h = vmulq_f64(half, e);
     ENTK__UNUSED(f);
-    *d = vmulq_f64(half, vaddq_f64(ep, em));
-    return vmulq_f64(half, vsubq_f64(ep, em));
+    *d = vmulq_f64(h, vsubq_f64(vdupq_n_f64(2.0), x));
+    return vreinterpretq_f64_u64(vorrq_u64(vreinterpretq_u64_f64(vmulq_f64(h, x)),
+                                           vandq_u64(vreinterpretq_u64_f64(c), sgn)));
 }
 ENTK__NEON_DRIVER(entk__sin_map_neon, entk__sin_blk_neon)
 
@@ -2187,6 +2453,9 @@ static entk_status entk__scalar_chain(const entk__kernels *kt, const entk_layer 
     int i;
     if ((count > 0 && !layers) || !k11 || !t11 || !k22 || !t22 || !k12 || !t12) return ENTK_ERR_INVALID_ARG;
     for (i = 0; i < count; ++i) {
+        const double v[6] = {*k11, *t11, *k22, *t22, *k12, *t12};
+        if (!entk__finite(v, 6)) return ENTK_ERR_RANGE; /* checked before every layer (a saturating */
+        /* map could hide an overflow) and at the end */
         const entk_layer *l = &layers[i];
         entk_status st;
         if (l->kind == ENTK_LAYER_DENSE) {
@@ -2202,7 +2471,10 @@ static entk_status entk__scalar_chain(const entk__kernels *kt, const entk_layer 
             return ENTK_ERR_ARCH;
         }
     }
-    return ENTK_OK;
+    {
+        const double v[6] = {*k11, *t11, *k22, *t22, *k12, *t12};
+        return entk__finite(v, 6) ? ENTK_OK : ENTK_ERR_RANGE;
+    }
 }
 
 ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
@@ -2398,6 +2670,7 @@ ENTKDEF entk_status entk_mlp_diag(const entk_arch *arch, const double *x, size_t
     if ((st = entk__mul(n, (size_t)arch->n_layers, &cnt))) return st;
     if ((st = entk__alloc_doubles(cnt, &dk)) || (st = entk__alloc_doubles(n, &tk))) goto done;
     entk__mlp_diag_chain(entk__kt(), arch, x, n, d, dk, tk, nngp_diag, ntk_diag);
+    if (!entk__finite(dk, cnt) || !entk__finite(tk, n)) st = ENTK_ERR_RANGE;
 done:
     ENTK_FREE(dk);
     ENTK_FREE(tk);
@@ -2415,6 +2688,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     size_t cnt, nd, i, done_rows;
     long long nblk, bi;
     double w2, b2;
+    int bad = 0; /* a non-finite output entry */
     if ((st = entk__mlp_check(arch))) return st;
     if (sym) { x2 = x1; n2 = n1; }
     if (n1 == 0 || n2 == 0) return ENTK_OK;
@@ -2431,6 +2705,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     entk__mlp_diag_chain(kt, arch, x1, n1, d, dk1, tk, NULL, NULL);
     if (sym) memcpy(dk2, dk1, (size_t)L * n1 * sizeof *dk1);
     else entk__mlp_diag_chain(kt, arch, x2, n2, d, dk2, tk, NULL, NULL);
+    if (!entk__finite(dk1, cnt)) { st = ENTK_ERR_RANGE; goto done; } /* both inputs' diagonals */
     if (!nngp) { /* K is needed to propagate Theta: a scratch matrix */
         size_t kn;
         if ((st = entk__mul(n1, n2, &kn)) || (st = entk__alloc_doubles(kn, &kbuf))) goto done;
@@ -2442,7 +2717,8 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     nblk = (long long)((n1 + 3) / 4);
     done_rows = 0;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1) if (threads > 1) \
+    reduction(| : bad)
 #else
     ENTK__UNUSED(threads);
 #endif
@@ -2469,9 +2745,11 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
                 else
                     entk__dense_update(kt, ly, m, kr, tr);
             }
+            bad |= !entk__finite(kr, m) || (tr && !entk__finite(tr, m));
         }
         entk__progress_tick(&done_rows, (size_t)rows, n1);
     }
+    if (bad) { st = ENTK_ERR_RANGE; goto done; }
     if (sym) {
         for (i = 0; i < n1; ++i) {
             size_t j;

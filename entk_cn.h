@@ -111,7 +111,9 @@ typedef enum entk_orbit {
  * each be NULL (not both). threads > 1 computes pairs in parallel with OpenMP when compiled with it;
  * results are bit-identical to threads = 1. Memory: one workspace (entk_cn_workspace_size) per
  * thread plus the per-input self kernels. Finished output rows (of n1) are reported through the
- * callback of entk_set_progress (entk_cn_kernel_orbit too). */
+ * callback of entk_set_progress (entk_cn_kernel_orbit too). ENTK_ERR_RANGE (never OK with a non-finite
+ * output) when a kernel value leaves the double range: an input's diagonal before a nonlinearity, its
+ * pooled kernel, or an output (inputs beyond ~1e154, or large sw). */
 ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size_t n1,
                                    const double *x2, size_t n2, size_t C, size_t H, size_t W,
                                    double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
@@ -140,13 +142,14 @@ ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size
 
 /* One input's self-kernel record: its own diagonal K_xx(g, g) before every image nonlinearity and its
  * kernel after the reduction layer. x is C x H x W; self has self_len doubles; work has work_len
- * doubles. Compute once per input and pass to every entk_cn_pair involving it. */
+ * doubles. Compute once per input and pass to every entk_cn_pair involving it. ENTK_ERR_RANGE if a
+ * recorded value is not finite. */
 ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t C, size_t H, size_t W,
                                  double *self, double *work);
 
 /* NNGP *k and NTK *t of one pair (x1, x2), each C x H x W. self1 and self2 are the inputs' records from
  * entk_cn_self, or NULL (then they are computed in the workspace). t may be NULL (NNGP only: the NTK's
- * window sums are skipped). No allocation; work has work_len doubles. */
+ * window sums are skipped). No allocation; work has work_len doubles. ENTK_ERR_RANGE as entk_cn_kernel. */
 ENTKDEF entk_status entk_cn_pair(const entk_arch *arch, const double *x1, const double *self1,
                                  const double *x2, const double *self2, size_t C, size_t H, size_t W,
                                  double *work, double *k, double *t);
@@ -1379,11 +1382,15 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
     if (rec) {
         rec[off] = *kout;
         rec[off + 1] = *tout;
+        /* the input's diagonals before every nonlinearity and its reduced kernel: by Cauchy-Schwarz
+         * they bound every pair value, so a pair run overflows only where these do (entk__finite) */
+        if (!entk__finite(rec, off + 2)) return ENTK_ERR_RANGE;
     }
     return ENTK_OK;
 }
 
-/* The scalar layers after the reduction; self records hold each input's reduced (k, theta). */
+/* The scalar layers after the reduction; self records hold each input's reduced (k, theta).
+ * entk_scalar_chain returns ENTK_ERR_RANGE for a non-finite value (also with no layers left). */
 static entk_status entk__cn_finish(const entk_arch *a, const entk__cn_plan *pl, const double *s1,
                                    const double *s2, double *k, double *t) {
     double k11 = s1[pl->self_len - 2], t11 = s1[pl->self_len - 1];

@@ -13,15 +13,20 @@ static int n_pass, n_fail;
 #include "testutil.h" /* the map budgets and checks of tests/test_simd.c */
 
 /* NEON maps against the scalar maps: every tail, broadcast/strided variances, theta or not, in place,
- * and the edge cases, with the budgets of tests/test_simd.c. */
+ * the edge cases, and extreme lanes mixed in (the slow block path), with the budgets of
+ * tests/test_simd.c. */
 static void check_neon_maps(void) {
     int k;
     for (k = 0; k < TU_N_MAP_CASES; ++k) {
         double wt, wd, et, ed;
         int f1 = tu_map_compare(ENTK_SIMD_NEON, &tu_map_cases[k], &wt, &wd);
         int f2 = tu_map_edges(ENTK_SIMD_NEON, &tu_map_cases[k], &et, &ed);
-        printf("neon %-10s worst T %.3g Tdot %.3g, edges %.3g %.3g (scaled ulps)\n", tu_map_cases[k].name, wt,
-               wd, et, ed);
+        double xt, xd;
+        int f3 = tu_map_compare_ex(ENTK_SIMD_NEON, &tu_map_cases[k], 1, &xt, &xd);
+        printf("neon %-10s worst T %.3g Tdot %.3g, edges %.3g %.3g, extreme lanes %.3g %.3g (scaled ulps)\n",
+               tu_map_cases[k].name, wt, wd, et, ed, xt, xd);
+        CHECK(f3 == 0, "neon map %s: %d failures with extreme lanes (worst T %.3g, Tdot %.3g)", tu_map_cases[k].name,
+              f3, xt, xd);
         CHECK(f1 == 0, "neon map %s: %d failures (worst T %.3g, Tdot %.3g)", tu_map_cases[k].name, f1, wt, wd);
         CHECK(f2 == 0, "neon map %s: %d edge failures (worst T %.3g, Tdot %.3g)", tu_map_cases[k].name, f2, et, ed);
     }

@@ -858,3 +858,127 @@ Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
     cr_assert(rel(k, rk) < 1e-12 && rel(t, rt) < 1e-12, "%.17g %.17g vs brute force %.17g %.17g", k, t, rk, rt);
     free(x); free(w); free(s0); free(s1);
 }
+
+/* ---- image networks at extreme scales (ENTK_ERR_RANGE) ------------------------------------------- */
+
+/* A relu CNN without biases is homogeneous: images scaled by c give c^2 K and c^2 Theta, for c = 1e-150
+ * and 1e150 (pixel kernels ~1e-300, 1e300) to 1e-14 relative; 1e200 gives ENTK_ERR_RANGE from the Gram,
+ * entk_cn_self and entk_cn_pair (x . x' ~ 1e400), and a large sw overflows a later layer. */
+Test(cn_scale, relu_cnn_is_homogeneous_and_overflow_is_range) {
+    enum { N = 3, C = 2, H = 5, W = 5, IMG = C * H * W };
+    entk_arch a = tu_parse("conv(q=3,pad=same,sw=1.2) relu conv(q=3,pad=circular) relu gap dense(sw=0.9)");
+    double x[N * IMG], xs[N * IMG], k0[N * N], t0[N * N], k1[N * N], t1[N * N];
+    static const double cs[] = {1e-150, 1e150};
+    tu_rng r = {8};
+    int s, i;
+    tu_fill_normal(&r, x, N * IMG);
+    cr_assert_eq(entk_cn_kernel(&a, x, N, NULL, 0, C, H, W, k0, N, t0, N, 1), ENTK_OK);
+    for (s = 0; s < 2; ++s) {
+        for (i = 0; i < N * IMG; ++i) xs[i] = cs[s] * x[i];
+        cr_assert_eq(entk_cn_kernel(&a, xs, N, NULL, 0, C, H, W, k1, N, t1, N, 1), ENTK_OK);
+        for (i = 0; i < N * N; ++i) {
+            cr_expect(fabs(k1[i] / (cs[s] * cs[s]) - k0[i]) <= 1e-14 * fabs(k0[i]), "scale %g entry %d: K %.17g vs %.17g",
+                      cs[s], i, k1[i] / (cs[s] * cs[s]), k0[i]);
+            cr_expect(fabs(t1[i] / (cs[s] * cs[s]) - t0[i]) <= 1e-14 * fabs(t0[i]), "scale %g entry %d: NTK %.17g vs %.17g",
+                      cs[s], i, t1[i] / (cs[s] * cs[s]), t0[i]);
+        }
+    }
+    for (i = 0; i < N * IMG; ++i) xs[i] = 1e200 * x[i];
+    cr_expect_eq(entk_cn_kernel(&a, xs, N, NULL, 0, C, H, W, k1, N, t1, N, 1), ENTK_ERR_RANGE);
+    cr_expect_eq(entk_cn_kernel(&a, xs, N, x, N, C, H, W, k1, N, NULL, 0, 2), ENTK_ERR_RANGE);
+    {
+        size_t wl, sl;
+        double *wk, *self, kk, tt;
+        cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
+        wk = malloc(wl * sizeof *wk);
+        self = malloc(sl * sizeof *self);
+        cr_assert(wk && self);
+        cr_expect_eq(entk_cn_self(&a, xs, C, H, W, self, wk), ENTK_ERR_RANGE);
+        cr_expect_eq(entk_cn_pair(&a, xs, NULL, x, NULL, C, H, W, wk, &kk, &tt), ENTK_ERR_RANGE);
+        cr_expect_eq(entk_cn_pair(&a, x, NULL, x + IMG, NULL, C, H, W, wk, &kk, &tt), ENTK_OK);
+        free(wk);
+        free(self);
+    }
+    { /* erf saturates: the overflow must still be reported, not hidden in K = 1 */
+        entk_arch e = tu_parse("conv(q=3,pad=circular) erf gap dense");
+        cr_expect_eq(entk_cn_kernel(&e, xs, N, NULL, 0, C, H, W, k1, N, NULL, 0, 1), ENTK_ERR_RANGE);
+        e = tu_parse("conv(q=3,pad=circular) relu conv(sw=1e160,pad=circular) gap dense");
+        cr_expect_eq(entk_cn_kernel(&e, x, N, NULL, 0, C, H, W, k1, N, t1, N, 1), ENTK_ERR_RANGE);
+    }
+}
+
+/* Closed forms. With circular padding every pixel kernel of a constant image is constant, so the net
+ * reduces to the scalar recursion. All-zero images through
+ *   conv(q=3,circular,sw=1.5,sb=0.5) relu conv(q=3,circular,sb=0.2) gap dense(sb=0.1):
+ * K1 = sb^2 = 0.25, relu T(k,k,k) = k/2 = 0.125 and Tdot = 1/2, K2 = 0.125 + 0.04 = 0.165,
+ * K = 0.165 + 0.01 = 0.175; Theta1 = 0.25, Theta2 = 0.165 + 0.125 = 0.29, Theta = 0.175 + 0.29 = 0.465
+ * (for every pair of zero images). Constant images v and w (all channels): K0 = v w, then the pair
+ * recursion with the relu closed form. */
+static void cn_relu_step(double a, double b, double *c, double *t) {
+    double s = sqrt(fmax(a * b - *c * *c, 0)), th = (s == 0 && *c == 0) ? M_PI / 2 : atan2(s, *c);
+    *t *= (M_PI - th) / (2 * M_PI);
+    *c = (s + (M_PI - th) * *c) / (2 * M_PI);
+}
+Test(cn_scale, zero_and_constant_images_give_closed_forms) {
+    enum { C = 2, H = 4, W = 4, IMG = C * H * W };
+    entk_arch a = tu_parse("conv(q=3,pad=circular,sw=1.5,sb=0.5) relu conv(q=3,pad=circular,sb=0.2) gap dense(sb=0.1)");
+    double x[2 * IMG], k[4], t[4];
+    int i, p, q;
+    memset(x, 0, sizeof x);
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, C, H, W, k, 2, t, 2, 1), ENTK_OK);
+    for (i = 0; i < 4; ++i) {
+        cr_expect(fabs(k[i] - 0.175) <= 1e-15, "zero images K %.17g, stated 0.175", k[i]);
+        cr_expect(fabs(t[i] - 0.465) <= 1e-15, "zero images NTK %.17g, stated 0.465", t[i]);
+    }
+    for (i = 0; i < IMG; ++i) { x[i] = 0.7; x[IMG + i] = -1.3; }
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, C, H, W, k, 2, t, 2, 1), ENTK_OK);
+    for (p = 0; p < 2; ++p)
+        for (q = 0; q < 2; ++q) {
+            const double v = p ? -1.3 : 0.7, w = q ? -1.3 : 0.7;
+            double a1 = 2.25 * v * v + 0.25, b1 = 2.25 * w * w + 0.25, c1 = 2.25 * v * w + 0.25, tc = c1;
+            double kk, tt;
+            const double sc = sqrt(a1 * b1); /* the size of the terms (they cancel for v w < 0) */
+            cn_relu_step(a1, b1, &c1, &tc);
+            kk = c1 + 0.04;
+            tt = kk + tc;
+            kk += 0.01;
+            tt = kk + tt;
+            cr_expect(fabs(k[p * 2 + q] - kk) <= 1e-14 * sc, "(%d, %d): K %.17g vs %.17g", p, q, k[p * 2 + q], kk);
+            cr_expect(fabs(t[p * 2 + q] - tt) <= 1e-14 * sc, "(%d, %d): NTK %.17g vs %.17g", p, q, t[p * 2 + q], tt);
+        }
+}
+
+/* A 30-conv-layer relu CNN (sw = sqrt 2, circular padding) on constant images is finite and equals the
+ * independent scalar recursion; the diagonal is preserved: K(x, x) = v^2 at every depth (stated;
+ * sw = sqrt(2) rounds, hence 1e-13). */
+Test(cn_scale, deep_cnn_matches_an_independent_recursion) {
+    enum { C = 1, H = 4, W = 4, IMG = C * H * W, DEPTH = 30 };
+    char spec[2048] = "";
+    entk_arch a;
+    double x[2 * IMG], k[4], t[4];
+    int i, p, q;
+    for (i = 0; i < DEPTH; ++i) strcat(spec, "conv(q=3,pad=circular,sw=1.4142135623730951) relu ");
+    strcat(spec, "gap");
+    a = tu_parse(spec);
+    for (i = 0; i < IMG; ++i) { x[i] = 0.9; x[IMG + i] = -0.4; }
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, C, H, W, k, 2, t, 2, 1), ENTK_OK);
+    for (p = 0; p < 2; ++p)
+        for (q = 0; q < 2; ++q) {
+            const double v = p ? -0.4 : 0.9, w = q ? -0.4 : 0.9, cw = 1.4142135623730951 * 1.4142135623730951;
+            double a1 = v * v, b1 = w * w, c1 = v * w, tc = 0;
+            int l;
+            for (l = 0; l < DEPTH; ++l) {
+                c1 = cw * c1; tc = c1 + cw * tc; a1 *= cw; b1 *= cw;
+                if (l == 0) tc = c1;
+                if (p == q) a1 = b1 = c1; /* the diagonal exactly on the boundary, as the library's own */
+                cn_relu_step(a1, b1, &c1, &tc);
+                a1 /= 2; b1 /= 2;
+            }
+            cr_expect(isfinite(k[p * 2 + q]) && isfinite(t[p * 2 + q]), "not finite");
+            cr_expect(fabs(k[p * 2 + q] - c1) <= 1e-13 * sqrt(a1 * b1), "(%d, %d): K %.17g vs %.17g", p, q, k[p * 2 + q], c1);
+            cr_expect(fabs(t[p * 2 + q] - tc) <= 1e-12 * fabs(tc), "(%d, %d): NTK %.17g vs %.17g", p, q, t[p * 2 + q], tc);
+        }
+    /* each conv doubles the diagonal and each relu halves it: K(x, x) = v^2 after the last relu */
+    cr_expect(fabs(k[0] - 0.81) <= 1e-13, "diag %.17g, stated v^2 = 0.81", k[0]);
+    cr_expect(fabs(k[3] - 0.16) <= 1e-13, "diag %.17g, stated 0.16", k[3]);
+}

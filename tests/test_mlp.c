@@ -295,3 +295,171 @@ Test(mlp_errors, zero_inputs_ok_and_null_arguments) {
     cr_assert_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 0, k, 1, NULL, 0, 1), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_scalar_chain(a.layer, 1, NULL, k, k, k, k, k), ENTK_ERR_INVALID_ARG);
 }
+
+/* ---- kernels at extreme input scales (ENTK_ERR_RANGE) -------------------------------------------- */
+
+/* A relu net without biases is homogeneous: inputs scaled by c give c^2 times the kernels (NNGP and NTK),
+ * here for c = 1e-150 and 1e150 (first-layer values ~1e-300 and ~1e300, beyond the maps' fast ranges),
+ * to 1e-14 relative. Inputs scaled by 1e200 (x . x' ~ 1e400) give ENTK_ERR_RANGE from the Gram, the
+ * diagonal and the scalar chain, never OK with Inf. */
+Test(mlp_scale, relu_net_is_homogeneous_and_overflow_is_range) {
+    enum { N = 5, D = 7 };
+    entk_arch a = tu_parse("dense(sw=1.3) relu dense(sw=0.8) leaky_relu(a=0.1) dense(sw=1.1) relu dense");
+    double x[N * D], xs[N * D], k0[N * N], t0[N * N], k1[N * N], t1[N * N], dg[N], dt[N];
+    static const double cs[] = {1e-150, 1e150};
+    int s, i;
+    make_inputs(x, N, D, 3);
+    cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, D, k0, N, t0, N, 1), ENTK_OK);
+    for (s = 0; s < 2; ++s) {
+        for (i = 0; i < N * D; ++i) xs[i] = cs[s] * x[i];
+        cr_assert_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k1, N, t1, N, 1), ENTK_OK);
+        for (i = 0; i < N * N; ++i) {
+            cr_expect(fabs(k1[i] / (cs[s] * cs[s]) - k0[i]) <= 1e-14 * fabs(k0[i]), "scale %g entry %d: K %.17g vs %.17g",
+                      cs[s], i, k1[i] / (cs[s] * cs[s]), k0[i]);
+            cr_expect(fabs(t1[i] / (cs[s] * cs[s]) - t0[i]) <= 1e-14 * fabs(t0[i]), "scale %g entry %d: NTK %.17g vs %.17g",
+                      cs[s], i, t1[i] / (cs[s] * cs[s]), t0[i]);
+        }
+    }
+    for (i = 0; i < N * D; ++i) xs[i] = 1e200 * x[i];
+    cr_expect_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k1, N, t1, N, 1), ENTK_ERR_RANGE);
+    cr_expect_eq(entk_mlp_kernel(&a, xs, N, x, N, D, k1, N, NULL, 0, 2), ENTK_ERR_RANGE);
+    cr_expect_eq(entk_mlp_diag(&a, xs, N, D, dg, dt), ENTK_ERR_RANGE);
+    { /* sw large enough to overflow a later layer from moderate inputs */
+        entk_arch big = tu_parse("dense relu dense(sw=1e160) relu dense");
+        cr_expect_eq(entk_mlp_kernel(&big, x, N, NULL, 0, D, k1, N, t1, N, 1), ENTK_ERR_RANGE);
+    }
+    { /* the scalar chain: an overflowing dense layer, and non-finite values coming in */
+        entk_layer l[2];
+        double k11 = 1e300, t11 = 1e300, k22 = 1e300, t22 = 1e300, k12 = 1e300, t12 = 1e300;
+        l[0] = entk_layer_default(ENTK_LAYER_DENSE);
+        l[0].sw = 1e10;
+        l[1] = entk_layer_default(ENTK_LAYER_NONLIN);
+        l[1].nl.kind = ENTK_NL_ERF;
+        cr_expect_eq(entk_scalar_chain(l, 2, &k11, &t11, &k22, &t22, &k12, &t12), ENTK_ERR_RANGE);
+        k11 = INFINITY; t11 = k22 = t22 = k12 = t12 = 1;
+        cr_expect_eq(entk_scalar_chain(l + 1, 1, &k11, &t11, &k22, &t22, &k12, &t12), ENTK_ERR_RANGE);
+    }
+}
+
+/* An erf net at extreme scales against the derived limits. dense erf dense with K1 = s^2 x.x'/d:
+ * s = 1e150: K1 ~ 1e300 and T = (2/pi) atan2(2 k12, sqrt(1 + 2(k11 + k22) + 4(k11 k22 - k12^2))) ->
+ * (2/pi) asin(rho), rho = x.x' / (|x| |x'|), so K = (2/pi) asin(rho) off the diagonal (corrections
+ * ~ 1/K1 ~ 1e-300) and Theta = K + Tdot K1 -> (2/pi) (asin(rho) + rho / sqrt(1 - rho^2)).
+ * s = 1e-150: T = (4/pi) k12 (1 + O(K1)), Tdot = 4/pi, so K = (4/pi) K1 and Theta = (8/pi) K1. */
+Test(mlp_scale, erf_net_matches_its_limits_at_extreme_scales) {
+    enum { N = 4, D = 6 };
+    entk_arch a = tu_parse("dense erf dense");
+    double x[N * D], xs[N * D], k[N * N], t[N * N];
+    int i, j, l;
+    make_inputs(x, N, D, 11);
+    for (i = 0; i < N * D; ++i) xs[i] = 1e150 * x[i];
+    cr_assert_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k, N, t, N, 1), ENTK_OK);
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < N; ++j) {
+            double xx = 0, yy = 0, xy = 0, rho, ek, et;
+            for (l = 0; l < D; ++l) {
+                xx += x[i * D + l] * x[i * D + l];
+                yy += x[j * D + l] * x[j * D + l];
+                xy += x[i * D + l] * x[j * D + l];
+            }
+            rho = xy / sqrt(xx * yy);
+            if (i == j) { /* rho = 1: K -> 1 (1 - O(1e-150)); Theta grows like sqrt(K1) */
+                cr_expect(fabs(k[i * N + j] - 1) <= 1e-14, "diag %d: %.17g", i, k[i * N + j]);
+                cr_expect(isfinite(t[i * N + j]), "diag NTK %d", i);
+                continue;
+            }
+            ek = 2 / M_PI * asin(rho);
+            et = 2 / M_PI * (asin(rho) + rho / sqrt(1 - rho * rho));
+            cr_expect(fabs(k[i * N + j] - ek) <= 1e-13, "(%d, %d): K %.17g vs limit %.17g", i, j, k[i * N + j], ek);
+            cr_expect(fabs(t[i * N + j] - et) <= 1e-13 * fabs(et), "(%d, %d): NTK %.17g vs limit %.17g", i, j,
+                      t[i * N + j], et);
+        }
+    for (i = 0; i < N * D; ++i) xs[i] = 1e-150 * x[i];
+    cr_assert_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k, N, t, N, 1), ENTK_OK);
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < N; ++j) {
+            double k1 = 0;
+            for (l = 0; l < D; ++l) k1 += xs[i * D + l] * xs[j * D + l];
+            k1 /= D;
+            cr_expect(fabs(k[i * N + j] - 4 / M_PI * k1) <= 1e-14 * fabs(4 / M_PI * k1), "(%d, %d): K %.17g vs %.17g", i,
+                      j, k[i * N + j], 4 / M_PI * k1);
+            cr_expect(fabs(t[i * N + j] - 8 / M_PI * k1) <= 1e-14 * fabs(8 / M_PI * k1), "(%d, %d): NTK %.17g vs %.17g",
+                      i, j, t[i * N + j], 8 / M_PI * k1);
+        }
+}
+
+/* Deep nets stay finite and match an independent recursion (the closed forms in long double, written
+ * here). ReLU with sw^2 = 2, sb = 0 preserves the diagonal: K(x, x) = |x|^2 / d at every depth (a stated
+ * value; sw = sqrt(2) rounds, so 2 (1 + 2^-52)-ish per layer: 1e-13 over 100 layers). Depth 100 through
+ * entk_scalar_chain (any number of layers), depth 63 through entk_mlp_kernel (ENTK_MAX_LAYERS = 128). */
+static void relu_ld_step(long double *k11, long double *k22, long double *k12, long double *t12) {
+    long double s = sqrtl(fmaxl(*k11 * *k22 - *k12 * *k12, 0)), th = atan2l(s, *k12), pi = (long double)M_PI;
+    long double tdot = (pi - th) / (2 * pi);
+    *k12 = (s + (pi - th) * *k12) / (2 * pi);
+    *t12 *= tdot;
+    *k11 /= 2;
+    *k22 /= 2;
+}
+Test(mlp_scale, deep_relu_nets_match_an_independent_recursion) {
+    enum { DEPTH = 100, N = 3, D = 5 };
+    static entk_layer l[2 * DEPTH];
+    double x[N * D];
+    int i, j, m;
+    make_inputs(x, N, D, 21);
+    for (i = 0; i < DEPTH; ++i) {
+        l[2 * i] = entk_layer_default(ENTK_LAYER_NONLIN);
+        l[2 * i].nl.kind = ENTK_NL_RELU;
+        l[2 * i + 1] = entk_layer_default(ENTK_LAYER_DENSE);
+        l[2 * i + 1].sw = sqrt(2.0);
+    }
+    for (i = 0; i < N; ++i)
+        for (j = 0; j < N; ++j) {
+            double k11 = 0, k22 = 0, k12 = 0, t11, t22, t12;
+            long double a = 0, b = 0, c = 0, tc;
+            for (m = 0; m < D; ++m) {
+                k11 += x[i * D + m] * x[i * D + m];
+                k22 += x[j * D + m] * x[j * D + m];
+                k12 += x[i * D + m] * x[j * D + m];
+            }
+            k11 /= D; k22 /= D; k12 /= D;
+            t11 = k11; t22 = k22; t12 = k12;
+            a = k11; b = k22; c = k12; tc = k12;
+            cr_assert_eq(entk_scalar_chain(l, 2 * DEPTH, &k11, &t11, &k22, &t22, &k12, &t12), ENTK_OK);
+            for (m = 0; m < DEPTH; ++m) {
+                relu_ld_step(&a, &b, &c, &tc);
+                a *= 2; b *= 2; c *= 2;
+                tc = c + 2 * tc;
+            }
+            cr_expect(isfinite(k12) && isfinite(t12), "(%d, %d) not finite", i, j);
+            cr_expect(fabsl(k11 - a) <= 1e-13L * a && fabsl(k22 - b) <= 1e-13L * b, "diag %.17g vs %.17Lg", k11, a);
+            cr_expect(fabsl(k12 - c) <= 1e-13L * a, "(%d, %d): K %.17g vs recursion %.17Lg", i, j, k12, c);
+            cr_expect(fabsl(t12 - tc) <= 1e-12L * fabsl(tc), "(%d, %d): NTK %.17g vs recursion %.17Lg", i, j, t12, tc);
+            { /* the stated value: the diagonal is |x|^2 / d at depth 100 */
+                double v = 0;
+                for (m = 0; m < D; ++m) v += x[i * D + m] * x[i * D + m];
+                cr_expect(fabs(k11 - v / D) <= 1e-13 * v / D, "diag %.17g vs |x|^2/d %.17g", k11, v / D);
+            }
+        }
+    { /* depth 63 through the Gram driver (dense + 63 x (relu dense)), every path the scalar chain's values */
+        entk_arch a;
+        double kk[N * N], tt[N * N];
+        a.n_layers = 127;
+        a.layer[0] = entk_layer_default(ENTK_LAYER_DENSE);
+        for (i = 1; i < 127; ++i) a.layer[i] = l[i - 1];
+        cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, D, kk, N, tt, N, 1), ENTK_OK);
+        for (i = 0; i < N; ++i)
+            for (j = 0; j < N; ++j) {
+                double k11 = 0, k22 = 0, k12 = 0, t11, t22, t12;
+                for (m = 0; m < D; ++m) {
+                    k11 += x[i * D + m] * x[i * D + m];
+                    k22 += x[j * D + m] * x[j * D + m];
+                    k12 += x[i * D + m] * x[j * D + m];
+                }
+                k11 /= D; k22 /= D; k12 /= D;
+                t11 = k11; t22 = k22; t12 = k12;
+                cr_assert_eq(entk_scalar_chain(l, 126, &k11, &t11, &k22, &t22, &k12, &t12), ENTK_OK);
+                cr_expect(fabs(kk[i * N + j] - k12) <= 1e-13 * k11 && fabs(tt[i * N + j] - t12) <= 1e-12 * fabs(t12),
+                          "(%d, %d): %.17g vs %.17g, %.17g vs %.17g", i, j, kk[i * N + j], k12, tt[i * N + j], t12);
+            }
+    }
+}

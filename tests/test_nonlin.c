@@ -3,6 +3,7 @@
  * degenerate covariances, argument checks. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <float.h>
 #include "testutil.h"
 
 #define SQRT2PI 2.5066282746310002
@@ -205,4 +206,303 @@ Test(quadrature, rejects_bad_arguments) {
     cr_expect_eq(entk_nonlin_map(&f, 1, &x, 0, &x, 0, &x, NULL, &t, NULL), ENTK_OK);
     /* measured 4.6e-13 at order 128: rounding in the high-order Laguerre recurrence */
     cr_expect(fabs(t - 0.5) <= 1e-12, "E[relu(u)^2] at k = 1: %.17g", t);
+}
+
+/* ---- every scale (entk.h, "the maps at every scale") ---------------------------------------------
+ * Each map on every path at k11, k22, k12 across the double range: the fast formula in range, the
+ * scale-free slow path beyond it (the SIMD paths send such blocks to the scalar kernel). Points are
+ * processed 13 at a time, so lanes go through the vector loop and the tail. */
+static int n_paths(entk_simd *p) {
+    int n = 0;
+    p[n++] = ENTK_SIMD_SCALAR;
+    if (entk_simd_set(ENTK_SIMD_AVX2) == ENTK_OK) p[n++] = ENTK_SIMD_AVX2;
+    if (entk_simd_set(ENTK_SIMD_NEON) == ENTK_OK) p[n++] = ENTK_SIMD_NEON;
+    entk_simd_set(ENTK_SIMD_SCALAR);
+    return n;
+}
+static void map13(entk_nonlin_kind kind, double al, const double *a, const double *b, const double *c,
+                  double *t, double *d) {
+    static const double one[13] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    entk_nonlin f;
+    memset(&f, 0, sizeof f);
+    f.kind = kind;
+    f.a = al;
+    cr_assert_eq(entk_nonlin_map(&f, 13, a, 1, b, 1, c, one, t, d), ENTK_OK);
+}
+/* 13 base covariances with moderate variances: rho in (-1, 1), exactly +-1, and a zero variance */
+static void base13(double *a, double *b, double *c) {
+    tu_rng r = {41};
+    int i;
+    for (i = 0; i < 13; ++i) {
+        double rho = i == 0 ? 1 : i == 1 ? -1 : 1.8 * tu_unif(&r) - 0.9;
+        a[i] = 0.5 + 2.5 * tu_unif(&r);
+        b[i] = 0.5 + 2.5 * tu_unif(&r);
+        if (i == 2) a[i] = 0;
+        if (i == 0 || i == 1) b[i] = a[i]; /* c = +-a exactly: the boundary without rounding */
+        c[i] = i == 0 ? a[i] : i == 1 ? -a[i] : rho * sqrt(a[i] * b[i]);
+    }
+}
+
+/* ReLU and leaky ReLU are homogeneous: T(l k11, m k22, sqrt(l m) k12) = sqrt(l m) T(k11, k22, k12), Tdot
+ * unchanged. Powers of two l, m from 2^-1000 to 2^1000 (also l != m: 2^-1000 next to 2^1000) scale the
+ * inputs exactly, so the identity holds to the map's ULP budget against the same path's unscaled value
+ * (slow path against fast path: libm's atan2 against entk's on SIMD, both within 0.52 ULP). Non-powers
+ * (1e-300, 1e300, 1e-150, 1e150) round the scaled inputs (|rho| <= 0.9 there, so that rounding moves
+ * T by about an ULP): budget + 2. */
+static void homogeneity(entk_nonlin_kind kind, double al, int ci) {
+    static const int ex[][2] = {{-1000, -1000}, {1000, 1000}, {-1000, 1000}, {1000, -1000}, {-600, -600},
+                                {600, 600},     {-500, 0},    {0, 700},      {-998, 2},     {-250, -250},
+                                {250, 250},     {-1020, 1020}};
+    static const double nx[][2] = {{1e-300, 1e-300}, {1e300, 1e300}, {1e-300, 1e300}, {1e300, 1e-300},
+                                   {1e-150, 1e-150}, {1e150, 1e150}, {1e-150, 1e150}};
+    const tu_map_case *mc = &tu_map_cases[ci];
+    double a[13], b[13], c[13], t0[13], d0[13], a1[13], b1[13], c1[13], t1[13], d1[13], worst = 0;
+    entk_simd p[3];
+    int np = n_paths(p), k, s, i;
+    base13(a, b, c);
+    for (k = 0; k < np; ++k) {
+        entk_simd_set(p[k]);
+        map13(kind, al, a, b, c, t0, d0);
+        for (s = 0; s < (int)(sizeof ex / sizeof ex[0] + sizeof nx / sizeof nx[0]); ++s) {
+            const int pw = s < (int)(sizeof ex / sizeof ex[0]);
+            const double l = pw ? ldexp(1.0, ex[s][0]) : nx[s - 12][0], m = pw ? ldexp(1.0, ex[s][1]) : nx[s - 12][1];
+            const double g = sqrt(l) * sqrt(m); /* exact for the powers of two (even exponents) */
+            for (i = 0; i < 13; ++i) { a1[i] = l * a[i]; b1[i] = m * b[i]; c1[i] = g * c[i]; }
+            map13(kind, al, a1, b1, c1, t1, d1);
+            for (i = 0; i < 13; ++i) {
+                const double bt = pw ? mc->budget_t : mc->budget_t + 2, bd = pw ? mc->budget_d : mc->budget_d + 2;
+                const double sc = tu_map_scale(mc, a1[i], b1[i], c1[i], 1.0, 0);
+                double et, ed;
+                if (!pw && (i == 0 || i == 1)) continue; /* rounded inputs off the exact boundary */
+                et = tu_map_err(t1[i], g * t0[i], sc);
+                ed = tu_map_err(d1[i], d0[i], tu_map_scale(mc, a1[i], b1[i], c1[i], 1.0, 1));
+                if (et > worst) worst = et;
+                if (ed > worst) worst = ed;
+                cr_expect(et <= bt && ed <= bd, "%s path %d scale (%g, %g) point %d: T %.17g vs %.17g (%.3g ulps), "
+                          "Tdot %.17g vs %.17g (%.3g)", mc->name, (int)p[k], l, m, i, t1[i], g * t0[i], et, d1[i],
+                          d0[i], ed);
+            }
+        }
+    }
+    fprintf(stderr, "%s homogeneity from 2^-1020 to 2^1020: worst %.3g scaled ulps\n", mc->name, worst);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+}
+Test(scale, relu_is_homogeneous_at_every_scale_on_every_path) { homogeneity(ENTK_NL_RELU, 0, 1); }
+Test(scale, leaky_relu_is_homogeneous_at_every_scale_on_every_path) { homogeneity(ENTK_NL_LEAKY_RELU, 0.2, 2); }
+
+/* Stated values at the boundaries, any scale: k11 = x^2, k22 = y^2, k12 = +-x y with x, y of few bits
+ * (3 2^-510, 5 2^505, ...: every product exact, so k12 is exactly on the boundary). ReLU: T = k12 / 2,
+ * Tdot = 1/2 at k12 = +sqrt(k11 k22); T = Tdot = 0 at -sqrt; a zero variance (k12 = 0) gives T = 0,
+ * Tdot = 1/4 (angle pi/2). Leaky ReLU (slope a): (1 + a^2) k12 / 2 and (1 + a^2) / 2 at +; a k12 and a
+ * at -; T = 0, Tdot = (1 + a)^2 / 4 at a zero variance. */
+Test(scale, relu_and_leaky_boundary_and_zero_variance_values) {
+    static const double sc[][2] = {{1, 1}, {0x1p-500, 0x1p-500}, {0x1p500, 0x1p500}, {0x1p-500, 0x1p500},
+                                   {0x3p-510, 0x5p505}, {0x7p505, 0x3p500}, {0xbp-515, 0xdp-512}, {0x1p510, 0x1p-510}};
+    const double al = 0.2;
+    entk_simd p[3];
+    int np = n_paths(p), k, s, i, lk;
+    for (k = 0; k < np; ++k) {
+        entk_simd_set(p[k]);
+        for (s = 0; s < 8; ++s)
+            for (lk = 0; lk < 2; ++lk) {
+                double a[13], b[13], c[13], t[13], d[13];
+                const double x = sc[s][0], y = sc[s][1], l = x * x, m = y * y;
+                const double q = lk ? 1 + al * al : 1;
+                for (i = 0; i < 13; ++i) {
+                    a[i] = l; b[i] = m;
+                    c[i] = i % 3 == 0 ? x * y : i % 3 == 1 ? -x * y : 0;
+                    if (i % 3 == 2) { if (i % 2) a[i] = 0; else b[i] = 0; }
+                }
+                map13(lk ? ENTK_NL_LEAKY_RELU : ENTK_NL_RELU, al, a, b, c, t, d);
+                for (i = 0; i < 13; ++i) {
+                    double et, ed;
+                    if (i % 3 == 0) { et = q * c[i] / 2; ed = q / 2; }
+                    else if (i % 3 == 1) { et = lk ? al * c[i] : 0; ed = lk ? al : 0; }
+                    else { et = 0; ed = lk ? (1 + al) * (1 + al) / 4 : 0.25; }
+                    cr_expect(tu_ulps(t[i], et) <= 2,
+                              "%s path %d scale (%g, %g) point %d: T %.17g, stated %.17g", lk ? "leaky" : "relu",
+                              (int)p[k], l, m, i, t[i], et);
+                    cr_expect(tu_ulps(d[i], ed) <= 2, "%s path %d scale (%g, %g) point %d: "
+                              "Tdot %.17g, stated %.17g", lk ? "leaky" : "relu", (int)p[k], l, m, i, d[i], ed);
+                }
+            }
+    }
+    entk_simd_set(ENTK_SIMD_SCALAR);
+}
+
+/* Long-double references (x87 extended on x86-64, 64-bit significand, exponent range 2^+-16384: no
+ * overflow, no scaling) of the closed forms, with the products formed directly: the radicands grouped as
+ * 1 + 2(k11 + k22) + 4(k11 k22 - k12^2) (erf) and 1 + k11 + k22 + (k11 k22 - k12^2) (gelu), equal to
+ * (1 + 2k11)(1 + 2k22) - 4k12^2 and (1 + k11)(1 + k22) - k12^2, whose expanded forms cancel to nothing
+ * at k11 = k22 = k12 ~ 1e150 even in long double. */
+static void erf_ld(double a, double b, double c, long double *t, long double *d) {
+    long double A = a, B = b, Cc = c;
+    long double s = sqrtl(1 + 2 * (A + B) + 4 * (A * B - Cc * Cc));
+    *t = 2 / (long double)M_PI * atan2l(2 * Cc, s);
+    *d = 4 / (long double)M_PI / s;
+}
+static void gelu_ld(double a, double b, double c, long double *t, long double *d) {
+    long double A = a, B = b, Cc = c, R2 = (1 + A) * (1 + B), D = 1 + A + B + (A * B - Cc * Cc), q = sqrtl(D);
+    long double ang = atan2l(Cc, q), k = 1 / (2 * (long double)M_PI);
+    *t = Cc / 4 + k * (Cc * ang + A * B * q / R2 + Cc * Cc / (R2 * q));
+    *d = 0.25L + k * (ang + Cc * (1 / (1 + A) + 1 / (1 + B)) / q + Cc / (D * q));
+}
+/* |x - y| in ULPs of max(|y|, scale) */
+static double rel_ld(double x, long double y, double scale) {
+    long double u = fabsl(y) > scale ? fabsl(y) : scale;
+    if (u == 0) return x == 0 ? 0 : INFINITY;
+    return (double)(fabsl((long double)x - y) / u) / 0x1p-52;
+}
+
+/* erf and gelu (not homogeneous) against long double at extreme and mixed scales, |rho| <= 0.9 plus the
+ * exact diagonal k11 = k22 = k12 (where the references are well conditioned), on every path: relative
+ * error <= 4 ULPs wherever the value is a normal double (gelu's T: ULPs of max(|T|, sqrt(k11 k22) + |k12|),
+ * the size of its terms, which cancel for negative k12 even at moderate scales, as in tu_map_scale). Limits stated: at tiny scales erf gives
+ * T = (4/pi) k12 and Tdot = 4/pi, gelu T = k12/4 and Tdot = 1/4 (phi ~ x/2); at huge scales erf's
+ * T -> (2/pi) asin(rho) and gelu -> ReLU (phi ~ relu). */
+Test(scale, erf_and_gelu_match_long_double_at_every_scale) {
+    static const double sc[][2] = {{1e-300, 1e-300}, {1e300, 1e300}, {1e-300, 1e300}, {1e300, 1e-300},
+                                   {0x1p-1000, 0x1p1000}, {1e150, 1e150}, {1e-150, 1e150}, {1e200, 1e250},
+                                   {1e307, 1e307}, {1e307, 1e-307}, {3, 1e300}, {1, 1}};
+    entk_simd p[3];
+    int np = n_paths(p), k, s, i, g;
+    double worst[2] = {0, 0};
+    for (k = 0; k < np; ++k) {
+        entk_simd_set(p[k]);
+        for (s = 0; s < 12; ++s)
+            for (g = 0; g < 2; ++g) {
+                double a[13], b[13], c[13], t[13], d[13];
+                tu_rng r = {77};
+                for (i = 0; i < 13; ++i) {
+                    double rho = 1.8 * tu_unif(&r) - 0.9;
+                    a[i] = sc[s][0] * (0.5 + tu_unif(&r));
+                    b[i] = sc[s][1] * (0.5 + tu_unif(&r));
+                    c[i] = rho * sqrt(a[i]) * sqrt(b[i]);
+                    if (i == 0) b[i] = c[i] = a[i]; /* the diagonal, exactly */
+                }
+                map13(g ? ENTK_NL_GELU : ENTK_NL_ERF, 0, a, b, c, t, d);
+                for (i = 0; i < 13; ++i) {
+                    long double rt, rd;
+                    double et, ed;
+                    if (g) gelu_ld(a[i], b[i], c[i], &rt, &rd);
+                    else erf_ld(a[i], b[i], c[i], &rt, &rd);
+                    et = fabsl(rt) < 0x1p-1022L ? 0 : rel_ld(t[i], rt, g ? sqrt(a[i]) * sqrt(b[i]) + fabs(c[i]) : 0);
+                    ed = fabsl(rd) < 0x1p-1022L ? 0 : rel_ld(d[i], rd, 0);
+                    if (et > worst[g]) worst[g] = et;
+                    if (ed > worst[g]) worst[g] = ed;
+                    cr_expect(isfinite(t[i]) && isfinite(d[i]) && et <= 4 && ed <= 4,
+                              "%s path %d (%g, %g, %g): T %.17g vs %.17Lg (%.3g ulps), Tdot %.17g vs %.17Lg (%.3g)",
+                              g ? "gelu" : "erf", (int)p[k], a[i], b[i], c[i], t[i], rt, et, d[i], rd, ed);
+                }
+            }
+    }
+    { /* the stated limits, scalar path */
+        double a = 1e-300, b = 2e-300, c = 1e-300, t, d, one = 1;
+        entk_nonlin f;
+        memset(&f, 0, sizeof f);
+        entk_simd_set(ENTK_SIMD_SCALAR);
+        f.kind = ENTK_NL_ERF;
+        entk_nonlin_map(&f, 1, &a, 0, &b, 0, &c, &one, &t, &d);
+        cr_expect(tu_ulps(t, 4 / M_PI * c) <= 2 && tu_ulps(d, 4 / M_PI) <= 2, "erf tiny: %.17g %.17g", t, d);
+        f.kind = ENTK_NL_GELU;
+        entk_nonlin_map(&f, 1, &a, 0, &b, 0, &c, &one, &t, &d);
+        cr_expect(tu_ulps(t, c / 4) <= 2 && tu_ulps(d, 0.25) <= 2, "gelu tiny: %.17g %.17g", t, d);
+        a = 1e300; b = 4e300; c = 1e300; /* rho = 1/2 */
+        f.kind = ENTK_NL_ERF;
+        entk_nonlin_map(&f, 1, &a, 0, &b, 0, &c, &one, &t, &d);
+        cr_expect(tu_ulps(t, 2 / M_PI * asin(0.5)) <= 2, "erf huge: %.17g vs %.17g", t, 2 / M_PI * asin(0.5));
+        {
+            double tr, dr;
+            f.kind = ENTK_NL_RELU;
+            entk_nonlin_map(&f, 1, &a, 0, &b, 0, &c, &one, &tr, &dr);
+            f.kind = ENTK_NL_GELU;
+            entk_nonlin_map(&f, 1, &a, 0, &b, 0, &c, &one, &t, &d);
+            cr_expect(tu_ulps(t, tr) <= 4 && tu_ulps(d, dr) <= 4, "gelu huge vs relu: %.17g %.17g, %.17g %.17g", t, tr,
+                      d, dr);
+        }
+    }
+    fprintf(stderr, "erf vs long double, every scale: worst %.3g ulps; gelu %.3g\n", worst[0], worst[1]);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+}
+
+/* sin against long double (e^{-m} sinh(k12), e^{-m} cosh(k12)): relatively exact also where k12 is tiny
+ * (the old e^{k12-m} - e^{-k12-m} gave 0 at 1e-300); stated values: T = k12, Tdot = 1 at tiny scales,
+ * T = Tdot = 1/2 at k11 = k22 = k12 >= 20, T = Tdot = 0 (underflow) for 1e-300 next to 1e300. */
+Test(scale, sin_matches_long_double_and_stated_values) {
+    entk_simd p[3];
+    int np = n_paths(p), k, s, i;
+    double worst = 0;
+    for (k = 0; k < np; ++k) {
+        entk_simd_set(p[k]);
+        for (s = 0; s < 4; ++s) {
+            static const double sc[] = {1e-300, 1e-150, 1e-20, 1};
+            double a[13], b[13], c[13], t[13], d[13];
+            tu_rng r = {5};
+            for (i = 0; i < 13; ++i) {
+                double rho = 1.8 * tu_unif(&r) - 0.9;
+                a[i] = sc[s] * 10 * tu_unif(&r);
+                b[i] = sc[s] * 10 * tu_unif(&r);
+                c[i] = rho * sqrt(a[i]) * sqrt(b[i]);
+            }
+            map13(ENTK_NL_SIN, 0, a, b, c, t, d);
+            for (i = 0; i < 13; ++i) {
+                long double e = expl(-((long double)a[i] + b[i]) / 2), rt = e * sinhl(c[i]), rd = e * coshl(c[i]);
+                /* exp's argument |k12| - m is rounded: its error e^{...} adds (|k12| + m) eps relative */
+                double lim = 4 + (fabs(c[i]) + 0.5 * (a[i] + b[i]));
+                double et = rel_ld(t[i], rt, 0), ed = rel_ld(d[i], rd, 0);
+                if (c[i] == 0) et = t[i] == 0 ? 0 : INFINITY;
+                if (et > worst) worst = et;
+                if (ed > worst) worst = ed;
+                cr_expect(et <= lim && ed <= lim, "sin path %d (%g, %g, %g): T %.17g vs %.17Lg (%.3g), Tdot %.17g vs "
+                          "%.17Lg (%.3g)", (int)p[k], a[i], b[i], c[i], t[i], rt, et, d[i], rd, ed);
+            }
+        }
+        {
+            double a[13], b[13], c[13], t[13], d[13];
+            for (i = 0; i < 13; ++i) {
+                const int w = i % 4;
+                a[i] = w == 0 ? 1e-300 : w == 1 ? 25.0 * (i + 1) : w == 2 ? 1e300 : 1e-300;
+                b[i] = w == 3 ? 1e300 : a[i];
+                c[i] = w == 3 ? 1 : (i & 1 ? 1 : -1) * a[i];
+            }
+            map13(ENTK_NL_SIN, 0, a, b, c, t, d);
+            for (i = 0; i < 13; ++i) {
+                const int w = i % 4;
+                const double et = w == 0 ? c[i] : w == 3 ? 0 : (c[i] > 0 ? 0.5 : -0.5), ed = w == 0 ? 1 : w == 3 ? 0 : 0.5;
+                cr_expect(tu_ulps(t[i], et) <= 1 && tu_ulps(d[i], ed) <= 1, "sin path %d (%g, %g, %g): %.17g %.17g, "
+                          "stated %.17g %.17g", (int)p[k], a[i], b[i], c[i], t[i], d[i], et, ed);
+            }
+        }
+    }
+    fprintf(stderr, "sin vs long double: worst %.3g ulps (relative)\n", worst);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+}
+
+/* Zero variances give finite stated values on every path, next to moderate and extreme variances:
+ * (0, v, 0): relu T = 0, Tdot = 1/4; erf T = 0, Tdot = (4/pi)/sqrt(1 + 2v); gelu T = 0, Tdot = 1/4
+ * (phi'(0) E[phi'(v)] = 1/2 1/2); sin T = 0, Tdot = e^{-v/2}; identity T = 0, Tdot = 1. */
+Test(scale, zero_variances_give_stated_values) {
+    static const double vs[] = {0, 1e-300, 1e-150, 0.5, 2, 1e150, 1e300, DBL_MAX, 0x1p-1022, 7, 0, 1e308, 3};
+    static const entk_nonlin_kind ks[] = {ENTK_NL_RELU, ENTK_NL_ERF, ENTK_NL_GELU, ENTK_NL_SIN, ENTK_NL_IDENTITY};
+    entk_simd p[3];
+    int np = n_paths(p), k, m, i, sw;
+    for (k = 0; k < np; ++k) {
+        entk_simd_set(p[k]);
+        for (m = 0; m < 5; ++m)
+            for (sw = 0; sw < 2; ++sw) {
+                double z[13], v[13], c[13], t[13], d[13];
+                for (i = 0; i < 13; ++i) { z[i] = 0; v[i] = vs[i]; c[i] = 0; }
+                if (sw) map13(ks[m], 0, v, z, c, t, d);
+                else map13(ks[m], 0, z, v, c, t, d);
+                for (i = 0; i < 13; ++i) {
+                    double ed = ks[m] == ENTK_NL_ERF ? 4 / M_PI / sqrt(1 + 2 * v[i])
+                              : ks[m] == ENTK_NL_SIN ? exp(-0.5 * v[i]) : ks[m] == ENTK_NL_IDENTITY ? 1 : 0.25;
+                    if (ks[m] == ENTK_NL_ERF && v[i] > 1e300) ed = 4 / M_PI / (sqrt(2.0) * sqrt(v[i]));
+                    cr_expect(t[i] == 0 && isfinite(d[i]) && (tu_ulps(d[i], ed) <= 2 || fabs(d[i] - ed) < 1e-300),
+                              "kind %d path %d v = %g: T %.17g Tdot %.17g, stated 0, %.17g", (int)ks[m], (int)p[k],
+                              v[i], t[i], d[i], ed);
+                }
+            }
+    }
+    entk_simd_set(ENTK_SIMD_SCALAR);
 }

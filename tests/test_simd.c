@@ -29,6 +29,25 @@ Test(simd_maps, every_path_matches_scalar_on_all_tails) {
     entk_simd_set(ENTK_SIMD_SCALAR);
 }
 
+/* The same with about one lane in five scaled out of the map's fast range (tu_map_extreme: k11, k22
+ * from 2^-1020 to 2^1020, 1e-300 next to 1e300): the blocks holding such a lane go to the scalar
+ * kernel, in the pair loop, the single blocks and the padded tail; everything stays finite and within
+ * the budgets. */
+Test(simd_maps, extreme_lanes_mixed_in_match_scalar) {
+    entk_simd p[3];
+    int np = paths(p), i, k;
+    for (i = 0; i < np; ++i)
+        for (k = 0; k < TU_N_MAP_CASES; ++k) {
+            double wt, wd;
+            int fails = tu_map_compare_ex(p[i], &tu_map_cases[k], 1, &wt, &wd);
+            fprintf(stderr, "extreme path %d %-10s worst T %.3g Tdot %.3g (scaled ulps)\n", (int)p[i],
+                    tu_map_cases[k].name, wt, wd);
+            cr_expect_eq(fails, 0, "path %d map %s: %d failures with extreme lanes (worst T %.3g, Tdot %.3g)",
+                         (int)p[i], tu_map_cases[k].name, fails, wt, wd);
+        }
+    entk_simd_set(ENTK_SIMD_SCALAR);
+}
+
 Test(simd_maps, edge_cases_finite_and_match_scalar) {
     entk_simd p[3];
     int np = paths(p), i, k;

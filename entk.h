@@ -127,10 +127,11 @@ ENTKDEF entk_status entk_simd_set(entk_simd path);
 /* "3.5.1" or "none". */
 ENTKDEF const char *entk_sleef_version(void);
 
-/* Progress of long Gram computations: fn(user, done, total) is called now and then (from one thread,
- * never concurrently) with the number of kernel rows finished. The library itself never prints; the
- * CLI uses this for its progress line. Process-wide; NULL disables. Not thread-safe against concurrent
- * kernel calls. */
+/* Progress of long Gram computations: fn(user, done, total) is called now and then (from any of the
+ * computing threads, but never concurrently) with the number of kernel rows finished. The library itself never prints; the
+ * CLI uses this for its progress line. The done values never decrease and the last one is always
+ * done == total, whatever the thread count. Process-wide; NULL disables. Not thread-safe against
+ * concurrent kernel calls. */
 typedef void (*entk_progress_fn)(void *user, size_t done, size_t total);
 ENTKDEF void entk_set_progress(entk_progress_fn fn, void *user);
 
@@ -631,7 +632,12 @@ ENTKDEF void entk_set_progress(entk_progress_fn fn, void *user) {
     entk__progress_user = user;
 }
 
-/* Count `inc` finished rows into *done (shared between threads) and report from thread 0 only. */
+/* Count `inc` finished rows into *done (shared between threads) and report. Thread 0 reports as it
+ * goes (one thread keeps the line moving without contention); the thread whose increment reaches
+ * total always reports, so done == total is never lost whichever thread finishes last. Reports happen
+ * under one critical section, so fn is never called concurrently, and each reads *done afresh inside
+ * it: the values fn sees never decrease. A report of total comes only from the finishing thread
+ * (thread 0 seeing the count at total stays silent), so total is reported exactly once. */
 static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
     size_t now;
     if (!entk__progress_fn) return;
@@ -640,9 +646,17 @@ static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
 #endif
     now = *done += inc;
 #ifdef _OPENMP
-    if (omp_get_thread_num() != 0) return;
-#endif
+    if (now != total && omp_get_thread_num() != 0) return;
+#pragma omp critical(entk__progress)
+    {
+        size_t seen;
+#pragma omp atomic read
+        seen = *done;
+        if (now == total || seen != total) entk__progress_fn(entk__progress_user, seen, total);
+    }
+#else
     entk__progress_fn(entk__progress_user, now, total);
+#endif
 }
 
 /* ============================================================================================== */

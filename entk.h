@@ -1928,6 +1928,7 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
         l.nl.kind = spec->nl;
         if (spec->nl == ENTK_NL_LEAKY_RELU) l.nl.a = 0.01;
         if (*s == '(') {
+            unsigned seen = 0; /* keys given so far: a repeated key is an error, not "last one wins" */
             ++s;
             for (;;) {
                 const char *key, *val;
@@ -1952,6 +1953,10 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
                 if (ki < 0 || !(spec->keys & (1u << ki)))
                     return entk__arch_error(err, errlen, "unknown key '%.*s' for layer '%.*s'", (int)klen,
                                             key, (int)nlen, name);
+                if (seen & (1u << ki))
+                    return entk__arch_error(err, errlen, "key '%s' given twice in layer '%.*s'",
+                                            entk__key_names[ki], (int)nlen, name);
+                seen |= 1u << ki;
                 if (!entk__set_key(&l, ki, val, vlen, name, nlen, err, errlen)) return ENTK_ERR_ARCH;
                 while (entk__is_space(*s)) ++s;
                 if (*s == ',') { ++s; continue; }

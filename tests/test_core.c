@@ -51,6 +51,7 @@ Test(arch, rejects_bad_strings_naming_the_token) {
         {" , ,", "empty"},                 {"dense(sw=nan)", "nan"},
         {"dense(sw=1e999)", "1e999"},      {"dense$", "$"},
         {"gconv(support=some)", "some"},   {"dense(sw=1)x", "x"},
+        {"dense(sw=1,sw=2)", "'sw' given twice"}, {"conv(q=3, pad=same, q=5)", "'q' given twice"},
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {

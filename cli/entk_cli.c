@@ -69,13 +69,13 @@ static char cli_msg[CLI_MSG_MAX + 4];
  * (the fuzz build); cli_release() frees it all. */
 #define CLI_MAX_OWNED 16
 static void *cli_owned[CLI_MAX_OWNED];
-static entk_array *cli_owned_arrays[8];
+static entk_array cli_owned_arrays[8]; /* the loaded inputs themselves: they outlive any command's frame */
 static int cli_n_owned, cli_n_owned_arrays;
 
 static void cli_release(void) {
     int i;
     for (i = 0; i < cli_n_owned; ++i) free(cli_owned[i]);
-    for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(cli_owned_arrays[i]);
+    for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(&cli_owned_arrays[i]);
     cli_n_owned = cli_n_owned_arrays = 0;
     entk_set_progress(NULL, NULL);
 }
@@ -503,13 +503,15 @@ static void cli_fuzz_check_path(const char *path); /* the harness: every file li
 #define cli_fuzz_check_path(path) ((void)0)
 #endif
 
-static void load(const char *opt, const char *path, entk_array *a) {
+static const entk_array *load(const char *opt, const char *path) {
     char err[256];
     entk_status st;
+    entk_array *a = &cli_owned_arrays[cli_n_owned_arrays];
     cli_fuzz_check_path(path);
     st = entk_npy_read_file(path, a, err, sizeof err);
     if (st) die(1, "%s %s: %s", opt, shown(path), err[0] ? err : entk_status_string(st));
-    cli_owned_arrays[cli_n_owned_arrays++] = a;
+    ++cli_n_owned_arrays;
+    return a;
 }
 
 static void save(const char *opt, const char *path, const double *data, int ndim, const size_t *shape) {
@@ -746,7 +748,7 @@ static int cmd_kernel(const cli_opts *o) {
     static const int files[] = {OPT_NNGP, OPT_NTK, OPT_X1, OPT_X2};
     entk_arch arch;
     cli_data c;
-    entk_array x1, x2;
+    const entk_array *x1, *x2 = NULL;
     double *k = NULL, *t = NULL;
     size_t shape[2], need;
     char detail[128];
@@ -755,25 +757,25 @@ static int cmd_kernel(const cli_opts *o) {
     if (!o->val[OPT_X1]) die(2, "kernel: --x1 is required");
     if (!want_k && !want_t) die(2, "kernel: give --nngp and/or --ntk output files");
     check_files(o, files, 2, 4);
-    load("--x1", o->val[OPT_X1], &x1);
-    check_input(&c, "--x1", &x1);
+    x1 = load("--x1", o->val[OPT_X1]);
+    check_input(&c, "--x1", x1);
     if (o->val[OPT_X2]) {
-        load("--x2", o->val[OPT_X2], &x2);
-        check_input(&c, "--x2", &x2);
-        check_compatible("--x1", &x1, "--x2", &x2);
+        x2 = load("--x2", o->val[OPT_X2]);
+        check_input(&c, "--x2", x2);
+        check_compatible("--x1", x1, "--x2", x2);
     }
-    shape[0] = x1.shape[0];
-    shape[1] = o->val[OPT_X2] ? x2.shape[0] : x1.shape[0];
+    shape[0] = x1->shape[0];
+    shape[1] = x2 ? x2->shape[0] : x1->shape[0];
     need = matrix_bytes(shape[0], shape[1], "kernel");
     if (want_k && want_t) need = add_bytes(need, need, "kernel");
-    need = add_bytes(need, gram_extra(&c, &x1, o->val[OPT_X2] ? &x2 : NULL, want_k, "kernel"), "kernel");
+    need = add_bytes(need, gram_extra(&c, x1, x2, want_k, "kernel"), "kernel");
     snprintf(detail, sizeof detail, "%d output%s of %zu x %zu doubles", want_k + want_t, want_k && want_t ? "s" : "",
              shape[0], shape[1]);
     check_memory(o, need, "kernel", detail);
     c.threads = resolve_threads(o);
     if (want_k) k = alloc_matrix(shape[0], shape[1], "kernel");
     if (want_t) t = alloc_matrix(shape[0], shape[1], "kernel");
-    gram(&c, &x1, o->val[OPT_X2] ? &x2 : NULL, k, t, "kernel");
+    gram(&c, x1, x2, k, t, "kernel");
     if (want_k) save("--nngp", o->val[OPT_NNGP], k, 2, shape);
     if (want_t) save("--ntk", o->val[OPT_NTK], t, 2, shape);
     return 0;
@@ -847,7 +849,7 @@ static int cmd_predict(const cli_opts *o) {
     static const int files[] = {OPT_OUT, OPT_VARIANCE, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X};
     entk_arch arch;
     cli_data c;
-    entk_array xtr, ytr, xte;
+    const entk_array *xtr, *ytr, *xte;
     entk_kernels kk, kt;
     entk_predict_opts po = entk_predict_opts_default();
     entk_predict_info info;
@@ -867,17 +869,17 @@ static int cmd_predict(const cli_opts *o) {
     want_var = o->val[OPT_VARIANCE] != NULL;
     need_t = ntk;
     need_k = !ntk || want_var;
-    load("--train-x", o->val[OPT_TRAIN_X], &xtr);
-    check_input(&c, "--train-x", &xtr);
-    load("--train-y", o->val[OPT_TRAIN_Y], &ytr);
-    load("--test-x", o->val[OPT_TEST_X], &xte);
-    check_input(&c, "--test-x", &xte);
-    check_compatible("--train-x", &xtr, "--test-x", &xte);
-    n = xtr.shape[0];
-    m = xte.shape[0];
-    if (ytr.ndim != 1 && ytr.ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr.ndim);
-    if (ytr.shape[0] != n) die(1, "--train-y: %zu targets for %zu training inputs", ytr.shape[0], n);
-    k = ytr.ndim == 2 ? ytr.shape[1] : 1;
+    xtr = load("--train-x", o->val[OPT_TRAIN_X]);
+    check_input(&c, "--train-x", xtr);
+    ytr = load("--train-y", o->val[OPT_TRAIN_Y]);
+    xte = load("--test-x", o->val[OPT_TEST_X]);
+    check_input(&c, "--test-x", xte);
+    check_compatible("--train-x", xtr, "--test-x", xte);
+    n = xtr->shape[0];
+    m = xte->shape[0];
+    if (ytr->ndim != 1 && ytr->ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr->ndim);
+    if (ytr->shape[0] != n) die(1, "--train-y: %zu targets for %zu training inputs", ytr->shape[0], n);
+    k = ytr->ndim == 2 ? ytr->shape[1] : 1;
     if (k == 0) die(1, "--train-y: no target columns");
     /* the kernels this run keeps (train n x n, test m x n, each for K and/or Theta), the outputs, and
      * the predictor's own working copies (up to two n x n factors and two n x m solves) */
@@ -901,9 +903,9 @@ static int cmd_predict(const cli_opts *o) {
         t_tr = alloc_matrix(n, n, "predict");
         t_te = alloc_matrix(m, n, "predict");
     }
-    gram(&c, &xtr, NULL, k_tr, t_tr, "train kernel");
-    gram(&c, &xte, &xtr, k_te, t_te, "test kernel");
-    if (want_var) gram_diag(&c, &xte, k_d, NULL, "test diagonal");
+    gram(&c, xtr, NULL, k_tr, t_tr, "train kernel");
+    gram(&c, xte, xtr, k_te, t_te, "test kernel");
+    if (want_var) gram_diag(&c, xte, k_d, NULL, "test diagonal");
     memset(&kk, 0, sizeof kk);
     kk.n = n; kk.m = m;
     kk.train = k_tr; kk.ld_train = n;
@@ -919,9 +921,9 @@ static int cmd_predict(const cli_opts *o) {
     po.diag_reg_absolute = o->val[OPT_DIAG_REG_ABS] != NULL;
     mean = alloc_matrix(m, k, "predict");
     if (want_var) var = alloc_matrix(m, 1, "predict");
-    if (ntk && !want_var) st = entk_predict_mean(&kt, k, ytr.data, k, &po, mean, k, &info);
-    else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, ytr.data, k, &po, mean, k, var, NULL, 0, &info);
-    else st = entk_predict_nngp(&kk, k, ytr.data, k, &po, mean, k, var, NULL, 0, &info);
+    if (ntk && !want_var) st = entk_predict_mean(&kt, k, ytr->data, k, &po, mean, k, &info);
+    else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
+    else st = entk_predict_nngp(&kk, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
     if (st == ENTK_ERR_NOT_PD)
         die(1, "predict: the %s train matrix is not positive definite (minor %zu), even with jitter; "
                "raise --diag-reg", kernel, info.not_pd_order);

@@ -1841,6 +1841,12 @@ static entk_status entk__arch_error(char *err, size_t errlen, const char *fmt, .
     return ENTK_ERR_ARCH;
 }
 
+/* A token echoed into a parser message: at most 32 bytes of it, then "..." (printf '%.*s%s'), so the
+ * rest of the message (the layer it is in) survives a long or garbled token. */
+#define ENTK__TOKEN_MAX 32
+#define ENTK__TOKEN(s, len) (int)((len) > ENTK__TOKEN_MAX ? ENTK__TOKEN_MAX : (len)), (s), \
+    (len) > ENTK__TOKEN_MAX ? "..." : ""
+
 static int entk__is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static int entk__is_ident(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -1897,7 +1903,7 @@ static int entk__set_key(entk_layer *l, int key, const char *v, size_t vlen, con
     }
     return 1;
 bad:
-    entk__arch_error(err, errlen, "bad value '%.*s' for %s in layer '%.*s'", (int)vlen, v, kname,
+    entk__arch_error(err, errlen, "bad value '%.*s%s' for %s in layer '%.*s'", ENTK__TOKEN(v, vlen), kname,
                      (int)lnlen, lname);
     return 0;
 }
@@ -1921,7 +1927,7 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
             return entk__arch_error(err, errlen, "unexpected character '%c' in architecture", *s);
         for (k = 0; k < sizeof entk__layer_specs / sizeof entk__layer_specs[0]; ++k)
             if (entk__token_eq(name, nlen, entk__layer_specs[k].name)) spec = &entk__layer_specs[k];
-        if (!spec) return entk__arch_error(err, errlen, "unknown layer '%.*s'", (int)nlen, name);
+        if (!spec) return entk__arch_error(err, errlen, "unknown layer '%.*s%s'", ENTK__TOKEN(name, nlen));
         if (arch->n_layers >= ENTK_MAX_LAYERS)
             return entk__arch_error(err, errlen, "too many layers (at most %d)", ENTK_MAX_LAYERS);
         l = entk_layer_default(spec->kind);
@@ -1951,8 +1957,8 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
                 for (j = 0; j < (int)(sizeof entk__key_names / sizeof entk__key_names[0]); ++j)
                     if (entk__token_eq(key, klen, entk__key_names[j])) ki = j;
                 if (ki < 0 || !(spec->keys & (1u << ki)))
-                    return entk__arch_error(err, errlen, "unknown key '%.*s' for layer '%.*s'", (int)klen,
-                                            key, (int)nlen, name);
+                    return entk__arch_error(err, errlen, "unknown key '%.*s%s' for layer '%.*s'",
+                                            ENTK__TOKEN(key, klen), (int)nlen, name);
                 if (seen & (1u << ki))
                     return entk__arch_error(err, errlen, "key '%s' given twice in layer '%.*s'",
                                             entk__key_names[ki], (int)nlen, name);

@@ -63,7 +63,7 @@ static const char *const usage_text =
 #define CLI_MSG_MAX 480   /* bytes of an error message as printed (after escaping) */
 #define CLI_SHOWN_MAX 64  /* bytes of one user-supplied string echoed into a message */
 
-static char cli_msg[CLI_MSG_MAX + 4];
+static char cli_msg[CLI_MSG_MAX + 1];
 
 /* Everything the CLI allocates is registered here, so that die() can free it when it does not exit
  * (the fuzz build); cli_release() frees it all. */
@@ -156,7 +156,7 @@ static void die(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    escape_line(raw, cli_msg, sizeof cli_msg);
+    escape_line(raw, cli_msg, CLI_MSG_MAX + 1);
 #ifndef ENTK_CLI_FUZZ
     fprintf(stderr, "entk: %s\n", cli_msg);
 #endif

@@ -394,6 +394,13 @@ Test(cli, error_lines_escape_control_bytes_and_cap_echoes) {
     cr_expect_eq(rc, 1);
     cr_expect_lt(strlen(err), 500u, "the line is capped: %zu bytes", strlen(err));
     for (i = 0; err[i]; ++i) cr_expect((unsigned char)err[i] >= 0x20 || err[i] == '\n', "raw control byte in %s", err);
+    /* found by fuzz/fuzz_cli.c: 200 bytes 0xFF in a value escaped to 800 and the cut line was 3 bytes
+     * over its cap; the parser now cuts the token, so the layer is still named */
+    rc = run("kernel --ntk o.npy --x1 x.npy --arch \"lift(n=4=$(for i in $(seq 200); do printf '\\377'; done)) relu\"",
+             err, sizeof err);
+    cr_expect_eq(rc, 1, "%s", err);
+    cr_expect(strstr(err, "\\xFF\\xFF...' for n in layer 'lift'") != NULL, "%s", err);
+    cr_expect_leq(strlen(err), 6u + 480u + 1u, "%zu bytes: %s", strlen(err), err);
 }
 
 Test(cli, duplicate_architecture_key_is_an_error) {

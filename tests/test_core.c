@@ -62,6 +62,22 @@ Test(arch, rejects_bad_strings_naming_the_token) {
     }
 }
 
+/* A long or garbled token is echoed cut short, so the message still names the layer. */
+Test(arch, long_tokens_are_cut_in_messages) {
+    char text[512], err[128];
+    entk_arch a;
+    memset(text, 0, sizeof text);
+    strcpy(text, "lift(n=");
+    memset(text + 7, 0xFF, 300);
+    strcat(text, ") relu");
+    cr_assert_eq(entk_arch_parse(text, &a, err, sizeof err), ENTK_ERR_ARCH);
+    cr_assert(strstr(err, "...' for n in layer 'lift'") != NULL, "%s", err);
+    memset(text, 'z', 300);
+    text[300] = 0;
+    cr_assert_eq(entk_arch_parse(text, &a, err, sizeof err), ENTK_ERR_ARCH);
+    cr_assert(strstr(err, "unknown layer 'zzz") != NULL && strstr(err, "...'") != NULL && strlen(err) < 64, "%s", err);
+}
+
 Test(arch, too_many_layers) {
     static char s[8 * (ENTK_MAX_LAYERS + 2)];
     entk_arch a;

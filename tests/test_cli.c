@@ -348,6 +348,15 @@ Test(cli, thread_counts_the_system_cannot_give) {
     expect_error("", args, 2, "from 1 to 1024", 0);
     snprintf(args, sizeof args, "%s --threads 2x", k);
     expect_error("", args, 2, "'2x'", 0);
+    /* worker stacks too small for the image kernels died of SIGSEGV (OMP_STACKSIZE=16K, ulimit -s) */
+    expect_error("OMP_STACKSIZE=16K", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy --threads 2", 1,
+                 "--threads 2: worker threads would get 16.0 KiB of stack (OMP_STACKSIZE)", 0);
+    expect_error("OMP_STACKSIZE=16K", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy", 1,
+                 "OMP_STACKSIZE: worker threads", 0);
+    expect_error("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy --threads 2", 1,
+                 "(ulimit -s)", 0);
+    cr_assert_eq(run_with("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy", args,
+                          sizeof args), 0, "the default falls back to one thread: %s", args);
     /* the default (the cores) under a limit runs with what can be started; OMP_NUM_THREADS lists work */
     cr_assert_eq(run_with("ulimit -v 400000;", k, args, sizeof args), 0, "%s", args);
     cr_assert_eq(run_with("OMP_NUM_THREADS=2,1", k, args, sizeof args), 0, "%s", args);

@@ -130,10 +130,11 @@ ENTKDEF entk_status entk_simd_set(entk_simd path);
 /* "3.5.1" or "none". */
 ENTKDEF const char *entk_sleef_version(void);
 
-/* Progress of long Gram computations: fn(user, done, total) is called now and then (from one thread,
- * never concurrently) with the number of kernel rows finished. The library itself never prints; the
- * CLI uses this for its progress line. Process-wide; NULL disables. Not thread-safe against concurrent
- * kernel calls. */
+/* Progress of long Gram computations: fn(user, done, total) is called now and then (from any of the
+ * computing threads, but never concurrently) with the number of kernel rows finished. The library itself never prints; the
+ * CLI uses this for its progress line. The done values never decrease and the last one is always
+ * done == total, whatever the thread count. Process-wide; NULL disables. Not thread-safe against
+ * concurrent kernel calls. */
 typedef void (*entk_progress_fn)(void *user, size_t done, size_t total);
 ENTKDEF void entk_set_progress(entk_progress_fn fn, void *user);
 
@@ -783,7 +784,12 @@ ENTKDEF void entk_set_progress(entk_progress_fn fn, void *user) {
     entk__progress_user = user;
 }
 
-/* Count `inc` finished rows into *done (shared between threads) and report from thread 0 only. */
+/* Count `inc` finished rows into *done (shared between threads) and report. Thread 0 reports as it
+ * goes (one thread keeps the line moving without contention); the thread whose increment reaches
+ * total always reports, so done == total is never lost whichever thread finishes last. Reports happen
+ * under one critical section, so fn is never called concurrently, and each reads *done afresh inside
+ * it: the values fn sees never decrease. A report of total comes only from the finishing thread
+ * (thread 0 seeing the count at total stays silent), so total is reported exactly once. */
 static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
     size_t now;
     if (!entk__progress_fn) return;
@@ -792,9 +798,17 @@ static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
 #endif
     now = *done += inc;
 #ifdef _OPENMP
-    if (omp_get_thread_num() != 0) return;
-#endif
+    if (now != total && omp_get_thread_num() != 0) return;
+#pragma omp critical(entk__progress)
+    {
+        size_t seen;
+#pragma omp atomic read
+        seen = *done;
+        if (now == total || seen != total) entk__progress_fn(entk__progress_user, seen, total);
+    }
+#else
     entk__progress_fn(entk__progress_user, now, total);
+#endif
 }
 
 /* ============================================================================================== */
@@ -2179,6 +2193,12 @@ static entk_status entk__arch_error(char *err, size_t errlen, const char *fmt, .
     return ENTK_ERR_ARCH;
 }
 
+/* A token echoed into a parser message: at most 32 bytes of it, then "..." (printf '%.*s%s'), so the
+ * rest of the message (the layer it is in) survives a long or garbled token. */
+#define ENTK__TOKEN_MAX 32
+#define ENTK__TOKEN(s, len) (int)((len) > ENTK__TOKEN_MAX ? ENTK__TOKEN_MAX : (len)), (s), \
+    (len) > ENTK__TOKEN_MAX ? "..." : ""
+
 static int entk__is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static int entk__is_ident(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -2235,7 +2255,7 @@ static int entk__set_key(entk_layer *l, int key, const char *v, size_t vlen, con
     }
     return 1;
 bad:
-    entk__arch_error(err, errlen, "bad value '%.*s' for %s in layer '%.*s'", (int)vlen, v, kname,
+    entk__arch_error(err, errlen, "bad value '%.*s%s' for %s in layer '%.*s'", ENTK__TOKEN(v, vlen), kname,
                      (int)lnlen, lname);
     return 0;
 }
@@ -2259,13 +2279,14 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
             return entk__arch_error(err, errlen, "unexpected character '%c' in architecture", *s);
         for (k = 0; k < sizeof entk__layer_specs / sizeof entk__layer_specs[0]; ++k)
             if (entk__token_eq(name, nlen, entk__layer_specs[k].name)) spec = &entk__layer_specs[k];
-        if (!spec) return entk__arch_error(err, errlen, "unknown layer '%.*s'", (int)nlen, name);
+        if (!spec) return entk__arch_error(err, errlen, "unknown layer '%.*s%s'", ENTK__TOKEN(name, nlen));
         if (arch->n_layers >= ENTK_MAX_LAYERS)
             return entk__arch_error(err, errlen, "too many layers (at most %d)", ENTK_MAX_LAYERS);
         l = entk_layer_default(spec->kind);
         l.nl.kind = spec->nl;
         if (spec->nl == ENTK_NL_LEAKY_RELU) l.nl.a = 0.01;
         if (*s == '(') {
+            unsigned seen = 0; /* keys given so far: a repeated key is an error, not "last one wins" */
             ++s;
             for (;;) {
                 const char *key, *val;
@@ -2288,8 +2309,12 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
                 for (j = 0; j < (int)(sizeof entk__key_names / sizeof entk__key_names[0]); ++j)
                     if (entk__token_eq(key, klen, entk__key_names[j])) ki = j;
                 if (ki < 0 || !(spec->keys & (1u << ki)))
-                    return entk__arch_error(err, errlen, "unknown key '%.*s' for layer '%.*s'", (int)klen,
-                                            key, (int)nlen, name);
+                    return entk__arch_error(err, errlen, "unknown key '%.*s%s' for layer '%.*s'",
+                                            ENTK__TOKEN(key, klen), (int)nlen, name);
+                if (seen & (1u << ki))
+                    return entk__arch_error(err, errlen, "key '%s' given twice in layer '%.*s'",
+                                            entk__key_names[ki], (int)nlen, name);
+                seen |= 1u << ki;
                 if (!entk__set_key(&l, ki, val, vlen, name, nlen, err, errlen)) return ENTK_ERR_ARCH;
                 while (entk__is_space(*s)) ++s;
                 if (*s == ',') { ++s; continue; }

@@ -7,7 +7,12 @@
  *   entk info
  *
  * Every error is one line on stderr naming the file, option or token, and a non-zero exit status
- * (1: bad input or computation failure, 2: bad usage). See README.md and SPEC §5.
+ * (1: bad input, computation failure or a resource the machine cannot give, 2: bad usage). See
+ * README.md and SPEC §5.
+ *
+ * Built with -DENTK_CLI_FUZZ (fuzz/fuzz_cli.c includes this file), main() is left out and die()
+ * longjmps back into entk_cli_main() after freeing everything the CLI allocated; the message is kept
+ * in cli_msg instead of being printed, so the harness can check it is one clean line.
  */
 #define _POSIX_C_SOURCE 200809L
 #define ENTK_IMPLEMENTATION
@@ -15,132 +20,584 @@
 #include "entk_cn.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#ifdef ENTK_CLI_FUZZ
+#include <setjmp.h>
+#endif
+
+/* The largest thread count the CLI accepts from --threads or OMP_NUM_THREADS (and the cap on the
+ * default, the core count). Below it, the count is still probed against what the system can start. */
+#ifndef ENTK_CLI_MAX_THREADS
+#define ENTK_CLI_MAX_THREADS 1024
+#endif
+/* The least stack the CLI lets an OpenMP worker thread have (OMP_STACKSIZE or ulimit -s). */
+#ifndef ENTK_CLI_MIN_STACK
+#define ENTK_CLI_MIN_STACK (256 * 1024)
+#endif
+#define CLI_STR2(x) #x
+#define CLI_STR(x) CLI_STR2(x)
 
 static const char *const usage_text =
     "usage: entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]\n"
-    "                    [--orbit none|c4|d4]\n"
+    "                    [--orbit none|c4|d4] [--max-memory BYTES]\n"
     "       entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy\n"
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
-    "                    [--variance V.npy] [--threads N] [--orbit none|c4|d4]\n"
+    "                    [--variance V.npy] [--threads N] [--orbit none|c4|d4] [--max-memory BYTES]\n"
     "       entk info\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
     "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W)\n"
-    "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (SPEC §2)\n";
+    "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (SPEC §2)\n"
+    "--threads N: 1 to " CLI_STR(ENTK_CLI_MAX_THREADS) " (default: OMP_NUM_THREADS, else the available cores);"
+    " results do not depend on it\n"
+    "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n";
 
 /* ---- errors: one line, then exit ------------------------------------------------------------ */
 
+#define CLI_MSG_MAX 480   /* bytes of an error message as printed (after escaping) */
+#define CLI_SHOWN_MAX 64  /* bytes of one user-supplied string echoed into a message */
+
+static char cli_msg[CLI_MSG_MAX + 1];
+
+/* Everything the CLI allocates is registered here, so that die() can free it when it does not exit
+ * (the fuzz build); cli_release() frees it all. */
+#define CLI_MAX_OWNED 16
+static void *cli_owned[CLI_MAX_OWNED];
+static entk_array cli_owned_arrays[8]; /* the loaded inputs themselves: they outlive any command's frame */
+static int cli_n_owned, cli_n_owned_arrays;
+
+static void cli_release(void) {
+    int i;
+    for (i = 0; i < cli_n_owned; ++i) free(cli_owned[i]);
+    for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(&cli_owned_arrays[i]);
+    cli_n_owned = cli_n_owned_arrays = 0;
+    entk_set_progress(NULL, NULL);
+}
+
+#ifdef ENTK_CLI_FUZZ
+static jmp_buf cli_jmp;
+static void cli_exit(int code) {
+    cli_release();
+    longjmp(cli_jmp, code + 1);
+}
+#else
+static void cli_exit(int code) { exit(code); }
+#endif
+
+/* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0: a stray continuation byte, an
+ * overlong form, a surrogate, a code point above U+10FFFF, a cut-off sequence, or a C1 control
+ * (U+0080..U+009F, which terminals act on as they do on ASCII controls). */
+static int utf8_len(const unsigned char *s) {
+    unsigned char c = s[0];
+    int n, i;
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return (s[1] & 0xC0) == 0x80 && !(c == 0xC2 && s[1] < 0xA0) ? 2 : 0;
+    n = c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+    if (!n) return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    for (i = 1; i < n; ++i)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+/* Copy s into out (cap bytes with the NUL) as one printable line: control bytes, DEL and anything
+ * that is not well-formed UTF-8 become \xNN; a message cut to fit ends in "...". */
+static void escape_line(const char *s, char *out, size_t cap) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        int n = utf8_len(p);
+        if (n == 1 && (*p < 0x20 || *p == 0x7F)) n = 0;
+        if (o + (n ? (size_t)n : 4) + 4 > cap) {
+            memcpy(out + o, "...", 4);
+            return;
+        }
+        if (n) {
+            memcpy(out + o, p, (size_t)n);
+            o += (size_t)n;
+            p += n;
+        } else {
+            snprintf(out + o, 5, "\\x%02X", *p);
+            o += 4;
+            ++p;
+        }
+    }
+    out[o] = 0;
+}
+
+/* A user-supplied string for a message, cut to CLI_SHOWN_MAX bytes (at a character boundary, then
+ * "..."): a file name or value is named, never echoed at any length. Escaping is die()'s. Four
+ * rotating buffers, so one message may show up to four strings. */
+static const char *shown(const char *s) {
+    static char buf[4][CLI_SHOWN_MAX + 4];
+    static int next;
+    char *b = buf[next++ & 3];
+    size_t n = strlen(s);
+    if (n <= CLI_SHOWN_MAX) return s;
+    n = CLI_SHOWN_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) --n;
+    memcpy(b, s, n);
+    memcpy(b + n, "...", 4);
+    return b;
+}
+
 static void die(int code, const char *fmt, ...) {
+    char raw[1024];
     va_list ap;
-    fputs("entk: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
+    escape_line(raw, cli_msg, CLI_MSG_MAX + 1);
+#ifndef ENTK_CLI_FUZZ
+    fprintf(stderr, "entk: %s\n", cli_msg);
+#endif
+    cli_exit(code);
 }
 
 static void check(entk_status st, const char *what) {
     if (st != ENTK_OK) die(1, "%s: %s", what, entk_status_string(st));
 }
 
-/* ---- options -------------------------------------------------------------------------------- */
+/* ---- options --------------------------------------------------------------------------------
+ * One table: name, whether it takes a value, the commands it applies to. An option given twice, one
+ * that does not apply to the command, and a value that is itself an option name are errors (the last
+ * one would otherwise swallow the next option silently). */
+
+enum { CMD_KERNEL = 1, CMD_PREDICT = 2 };
+enum {
+    OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
+    OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
+    OPT_MAX_MEMORY, OPT_COUNT
+};
+static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
+    {"--arch", 1, CMD_KERNEL | CMD_PREDICT},   {"--x1", 1, CMD_KERNEL},
+    {"--x2", 1, CMD_KERNEL},                   {"--nngp", 1, CMD_KERNEL},
+    {"--ntk", 1, CMD_KERNEL},                  {"--train-x", 1, CMD_PREDICT},
+    {"--train-y", 1, CMD_PREDICT},             {"--test-x", 1, CMD_PREDICT},
+    {"--out", 1, CMD_PREDICT},                 {"--variance", 1, CMD_PREDICT},
+    {"--kernel", 1, CMD_PREDICT},              {"--orbit", 1, CMD_KERNEL | CMD_PREDICT},
+    {"--time", 1, CMD_PREDICT},                {"--lr", 1, CMD_PREDICT},
+    {"--diag-reg", 1, CMD_PREDICT},            {"--diag-reg-absolute", 0, CMD_PREDICT},
+    {"--threads", 1, CMD_KERNEL | CMD_PREDICT}, {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT},
+};
 
 typedef struct cli_opts {
-    const char *arch, *x1, *x2, *nngp, *ntk;
-    const char *train_x, *train_y, *test_x, *out, *variance, *kernel, *orbit;
+    const char *val[OPT_COUNT]; /* NULL: not given; "" for a flag that was given */
     double time, lr, diag_reg;
-    int diag_reg_absolute, threads;
+    int threads;                /* 0: not given */
+    size_t max_memory;          /* 0: not given */
 } cli_opts;
 
+static int opt_index(const char *a) {
+    int k;
+    for (k = 0; k < OPT_COUNT; ++k)
+        if (!strcmp(a, cli_opt_table[k].name)) return k;
+    return -1;
+}
+
+/* strtod with every failure named: not a number, NaN, beyond the double range. A value below the
+ * normal range (strtod's ERANGE with a subnormal or zero result, e.g. 1e-310) is the nearest double
+ * and is kept; the option's own range check decides whether it is allowed. */
 static double parse_double(const char *opt, const char *v) {
     char *end;
     double x;
     errno = 0;
     x = strtod(v, &end);
-    if (end == v || *end || errno == ERANGE || x != x)
-        die(2, "%s: '%s' is not a number", opt, v);
+    if (end == v || *end) die(2, "%s: '%s' is not a number", opt, shown(v));
+    if (x != x) die(2, "%s: '%s' is NaN", opt, shown(v));
+    if (errno == ERANGE && fabs(x) > 1) die(2, "%s: '%s' is beyond the range of a double (%g)", opt, shown(v), DBL_MAX);
     return x;
 }
 
-static int parse_threads(const char *v) {
+/* A thread count from 1 to ENTK_CLI_MAX_THREADS; surrounding blanks allowed, and for OMP_NUM_THREADS
+ * (a list, one count per nesting level) the first entry is the one that counts. 0 if it is none. */
+static int parse_count(const char *v, int list) {
     char *end;
     long x;
     errno = 0;
     x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < 1 || x > 1024) die(2, "--threads: '%s' is not a count from 1 to 1024", v);
-    return (int)x;
+    if (end == v || errno || x < 1 || x > ENTK_CLI_MAX_THREADS) return 0;
+    while (*end == ' ' || *end == '\t') ++end;
+    if (list && *end == ',') {
+        const char *r = end + 1;
+        while (*r && (strchr("0123456789 \t,", *r))) ++r;
+        if (*r) return 0;
+        end = (char *)r;
+    }
+    return *end ? 0 : (int)x;
 }
 
-static void parse_opts(int argc, char **argv, cli_opts *o) {
+/* BYTES with an optional binary suffix: 1000000, 512K, 512M, 8G, 1.5T (K = 1024; a trailing B or iB
+ * is allowed: 8GiB, 512MB). */
+static size_t parse_bytes(const char *opt, const char *v) {
+    static const char suffixes[] = "KMGTP";
+    char *end;
+    double x, mul = 1;
+    const char *sfx;
+    errno = 0;
+    x = strtod(v, &end);
+    if (end == v || x != x || isinf(x)) die(2, "%s: '%s' is not a byte count (e.g. 512M, 8G)", opt, shown(v));
+    if (*end && (sfx = strchr(suffixes, *end & ~0x20)) != NULL) {
+        mul = ldexp(1.0, 10 * (int)(sfx - suffixes + 1));
+        ++end;
+        if (*end == 'i') ++end;
+        if (*end == 'B') ++end;
+    } else if (*end == 'B') {
+        ++end;
+    }
+    if (*end) die(2, "%s: '%s' is not a byte count (e.g. 512M, 8G)", opt, shown(v));
+    x *= mul;
+    if (!(x >= 1)) die(2, "%s: '%s' is less than one byte", opt, shown(v));
+    if (x >= (double)SIZE_MAX) die(2, "%s: '%s' is more bytes than this machine can address", opt, shown(v));
+    return (size_t)x;
+}
+
+static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
     int i;
     memset(o, 0, sizeof *o);
     o->time = INFINITY;
     o->lr = 1.0;
-    o->threads = 1;
-    o->kernel = "ntk";
     for (i = 2; i < argc; ++i) {
-        const char *a = argv[i];
-        const char **target = NULL;
-        if (!strcmp(a, "--diag-reg-absolute")) { o->diag_reg_absolute = 1; continue; }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); exit(0); }
-        if (i + 1 >= argc) die(2, "option '%s' needs a value (or is unknown)", a);
-        if (!strcmp(a, "--arch")) target = &o->arch;
-        else if (!strcmp(a, "--x1")) target = &o->x1;
-        else if (!strcmp(a, "--x2")) target = &o->x2;
-        else if (!strcmp(a, "--nngp")) target = &o->nngp;
-        else if (!strcmp(a, "--ntk")) target = &o->ntk;
-        else if (!strcmp(a, "--train-x")) target = &o->train_x;
-        else if (!strcmp(a, "--train-y")) target = &o->train_y;
-        else if (!strcmp(a, "--test-x")) target = &o->test_x;
-        else if (!strcmp(a, "--out")) target = &o->out;
-        else if (!strcmp(a, "--variance")) target = &o->variance;
-        else if (!strcmp(a, "--kernel")) target = &o->kernel;
-        else if (!strcmp(a, "--orbit")) target = &o->orbit;
-        else if (!strcmp(a, "--time")) {
-            o->time = !strcmp(argv[i + 1], "inf") ? INFINITY : parse_double(a, argv[i + 1]);
-            if (!(o->time >= 0)) die(2, "--time: must be >= 0 or 'inf'");
-        } else if (!strcmp(a, "--lr")) {
-            o->lr = parse_double(a, argv[i + 1]);
-            if (!(o->lr > 0) || isinf(o->lr)) die(2, "--lr: must be a positive number");
-        } else if (!strcmp(a, "--diag-reg")) {
-            o->diag_reg = parse_double(a, argv[i + 1]);
-            if (!(o->diag_reg >= 0) || isinf(o->diag_reg)) die(2, "--diag-reg: must be a number >= 0");
-        } else if (!strcmp(a, "--threads")) o->threads = parse_threads(argv[i + 1]);
-        else die(2, "unknown option '%s'", a);
-        if (target) *target = argv[i + 1];
-        ++i;
+        const char *a = argv[i], *v;
+        int k = opt_index(a);
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_text, stdout);
+            cli_exit(0);
+        }
+        if (k < 0 && a[0] == '-') die(2, "unknown option '%s'", shown(a));
+        if (k < 0) die(2, "unexpected argument '%s' (options start with --)", shown(a));
+        if (!(cli_opt_table[k].cmds & cmd))
+            die(2, "option '%s' does not apply to 'entk %s'", a, cmd == CMD_KERNEL ? "kernel" : "predict");
+        if (o->val[k]) die(2, "option '%s' given twice", a);
+        if (!cli_opt_table[k].value) {
+            o->val[k] = "";
+            continue;
+        }
+        if (i + 1 >= argc) die(2, "option '%s' needs a value", a);
+        v = argv[++i];
+        if (opt_index(v) >= 0) die(2, "option '%s' needs a value, not the option '%s'", a, v);
+        o->val[k] = v;
+        switch (k) {
+        case OPT_TIME:
+            o->time = parse_double(a, v);
+            if (!(o->time >= 0)) die(2, "--time: '%s' is negative (t must be >= 0 or inf)", shown(v));
+            break;
+        case OPT_LR:
+            o->lr = parse_double(a, v);
+            if (!(o->lr > 0) || isinf(o->lr)) die(2, "--lr: '%s' is not a positive finite number", shown(v));
+            break;
+        case OPT_DIAG_REG:
+            o->diag_reg = parse_double(a, v);
+            if (!(o->diag_reg >= 0) || isinf(o->diag_reg))
+                die(2, "--diag-reg: '%s' is not a finite number >= 0", shown(v));
+            break;
+        case OPT_THREADS:
+            if (!(o->threads = parse_count(v, 0)))
+                die(2, "--threads: '%s' is not a count from 1 to %d", shown(v), ENTK_CLI_MAX_THREADS);
+            break;
+        case OPT_MAX_MEMORY: o->max_memory = parse_bytes(a, v); break;
+        default: break;
+        }
     }
 }
 
-/* ---- arrays --------------------------------------------------------------------------------- */
+/* ---- threads --------------------------------------------------------------------------------
+ * The OpenMP runtimes cannot fail softly when they cannot start a team: libgomp prints "Thread
+ * creation failed" and exits, LLVM's libomp prints "OMP: Error #34" and aborts (SIGABRT); a trial
+ * parallel region with num_threads() would die the same way, and omp_get_max_threads() only echoes
+ * OMP_NUM_THREADS. So the CLI probes with pthreads before any parallel region: it starts the n - 1
+ * workers a team of n needs, with the stack size the runtime will give them (OMP_STACKSIZE, else
+ * the default pthread stack), keeps them all alive at once (so RLIMIT_NPROC, RLIMIT_AS and memory
+ * count them together, as they will count the runtime's), then joins them. An explicit count
+ * (--threads, OMP_NUM_THREADS) the probe cannot start is an error naming it; the default (the cores)
+ * quietly drops to what could be started, since results do not depend on the count. The probe cannot
+ * see a limit reached between it and the computation, but covers the limits that are there to stay. */
 
-static void load(const char *opt, const char *path, entk_array *a) {
+static const char *human(size_t b, char *buf, size_t len);
+
+#ifdef _OPENMP
+static pthread_mutex_t cli_probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *probe_worker(void *arg) {
+    pthread_mutex_lock(&cli_probe_lock); /* held by the prober until every worker has started */
+    pthread_mutex_unlock(&cli_probe_lock);
+    return arg;
+}
+
+/* OMP_STACKSIZE (or libgomp's GOMP_STACKSIZE): a size with an optional B/K/M/G suffix, K by default.
+ * 0 if unset or unreadable (the runtime then uses the default too). */
+static size_t omp_stack_bytes(void) {
+    const char *v = getenv("OMP_STACKSIZE");
+    char *end;
+    double x;
+    if (!v) v = getenv("GOMP_STACKSIZE");
+    if (!v) return 0;
+    errno = 0;
+    x = strtod(v, &end);
+    if (end == v || errno || !(x > 0) || x > 1e15) return 0;
+    while (*end == ' ') ++end;
+    switch (*end & ~0x20) {
+    case 'B': break;
+    case 'M': x *= 1024.0 * 1024; break;
+    case 'G': x *= 1024.0 * 1024 * 1024; break;
+    default: x *= 1024; break;
+    }
+    return x < (double)SIZE_MAX ? (size_t)x : 0;
+}
+
+/* The stack a worker thread will get: OMP_STACKSIZE, else the default pthread stack (from ulimit -s). */
+static size_t worker_stack_bytes(void) {
+    size_t stack = omp_stack_bytes();
+    pthread_attr_t attr;
+    if (!stack && pthread_attr_init(&attr) == 0) {
+        if (pthread_attr_getstacksize(&attr, &stack)) stack = 0;
+        pthread_attr_destroy(&attr);
+    }
+    return stack;
+}
+
+/* How many threads (1..want) the system can run at once; *err: why not more (0 if all started). */
+static int probe_threads(int want, int *err) {
+    static pthread_t tid[ENTK_CLI_MAX_THREADS];
+    pthread_attr_t attr;
+    size_t stack = omp_stack_bytes();
+    int started = 0, i;
+    *err = 0;
+    if (want <= 1) return 1;
+    if (pthread_attr_init(&attr)) { *err = EAGAIN; return 1; }
+    if (stack >= (size_t)PTHREAD_STACK_MIN) pthread_attr_setstacksize(&attr, stack);
+    pthread_mutex_lock(&cli_probe_lock);
+    while (started < want - 1 && !(*err = pthread_create(&tid[started], &attr, probe_worker, NULL))) ++started;
+    pthread_mutex_unlock(&cli_probe_lock);
+    for (i = 0; i < started; ++i) pthread_join(tid[i], NULL);
+    pthread_attr_destroy(&attr);
+    return started + 1;
+}
+#endif /* _OPENMP */
+
+/* The thread count for the run: --threads, else OMP_NUM_THREADS (an invalid value is an error, as
+ * libgomp only warns and goes on with its default; unset or empty means not given), else the cores
+ * (omp_get_num_procs honours the affinity mask), capped at ENTK_CLI_MAX_THREADS. Then probed. */
+static int resolve_threads(const cli_opts *o) {
+#ifdef _OPENMP
+    const char *env = getenv("OMP_NUM_THREADS"), *from = NULL;
+    int want, got, err;
+    size_t stack;
+    if (o->threads) {
+        want = o->threads;
+        from = "--threads";
+    } else if (env && env[strspn(env, " \t")]) {
+        if (!(want = parse_count(env, 1)))
+            die(2, "OMP_NUM_THREADS: '%s' is not a thread count from 1 to %d (unset it or pass --threads)",
+                shown(env), ENTK_CLI_MAX_THREADS);
+        from = "OMP_NUM_THREADS";
+    } else {
+        want = omp_get_num_procs();
+        if (want < 1) want = 1;
+        if (want > ENTK_CLI_MAX_THREADS) want = ENTK_CLI_MAX_THREADS;
+    }
+    /* Worker threads with too small a stack die of SIGSEGV inside the image kernels (measured: 32 KiB
+     * crashes, 48 KiB runs, 32 x 32 images with d4 orbits): the CLI asks for ENTK_CLI_MIN_STACK. */
+    if (want > 1 && (stack = worker_stack_bytes()) != 0 && stack < ENTK_CLI_MIN_STACK) {
+        char b[32];
+        if (from || omp_stack_bytes())
+            die(1, "%s%s%.0d: worker threads would get %s of stack (%s); entk needs at least %d KiB",
+                from ? from : "OMP_STACKSIZE", from ? " " : "", from ? want : 0, human(stack, b, sizeof b),
+                omp_stack_bytes() ? "OMP_STACKSIZE" : "ulimit -s", ENTK_CLI_MIN_STACK / 1024);
+        want = 1;
+    }
+    got = probe_threads(want, &err);
+    if (got < want && from)
+        die(1, "%s %d: the system can start only %d threads at once (%s); ask for fewer", from, want, got,
+            strerror(err));
+    return got;
+#else
+    return o->threads ? o->threads : 1; /* no OpenMP: the library runs serially whatever the count */
+#endif
+}
+
+/* ---- memory ---------------------------------------------------------------------------------
+ * On Linux malloc of more than the machine has usually succeeds and the OOM killer ends the process
+ * later, when the pages are touched: so the CLI adds up what a run will allocate and compares it with
+ * what is available before allocating. Available: the least of MemAvailable (/proc/meminfo; else
+ * sysconf's free physical pages), RLIMIT_AS minus the address space already in use, and the cgroup v2
+ * limit minus its usage. --max-memory replaces all of these. */
+
+static const char *human(size_t b, char *buf, size_t len) {
+    static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double x = (double)b;
+    int u = 0;
+    while (x >= 1024 && u < 6) { x /= 1024; ++u; }
+    if (u == 0) snprintf(buf, len, "%zu bytes", b);
+    else snprintf(buf, len, "%.1f %s", x, unit[u]);
+    return buf;
+}
+
+/* The first number in a file, or -1. */
+static long long read_number(const char *path, const char *key) {
+    char line[256];
+    long long v = -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        if (key) {
+            if (strncmp(line, key, strlen(key))) continue;
+            p += strlen(key);
+        }
+        if (sscanf(p, "%lld", &v) != 1) v = -1;
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+static size_t available_memory(const char **why) {
+    long long kb = read_number("/proc/meminfo", "MemAvailable:"), lim, cur;
+    size_t avail = SIZE_MAX;
+    struct rlimit rl;
+    *why = "unknown";
+    if (kb >= 0 && (unsigned long long)kb < SIZE_MAX / 1024) {
+        avail = (size_t)kb * 1024;
+        *why = "MemAvailable in /proc/meminfo";
+    } else {
+        long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && psz > 0 && (unsigned long)pages < SIZE_MAX / (unsigned long)psz) {
+            avail = (size_t)pages * (size_t)psz;
+            *why = "free physical memory";
+        }
+    }
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long long pages = read_number("/proc/self/statm", NULL);
+        size_t used = pages > 0 ? (size_t)pages * (size_t)sysconf(_SC_PAGESIZE) : 0;
+        size_t left = rl.rlim_cur > used ? (size_t)(rl.rlim_cur - used) : 0;
+        if (left < avail) {
+            avail = left;
+            *why = "RLIMIT_AS (ulimit -v) less the address space in use";
+        }
+    }
+    lim = read_number("/sys/fs/cgroup/memory.max", NULL); /* "max" reads as -1: no limit */
+    cur = read_number("/sys/fs/cgroup/memory.current", NULL);
+    if (lim > 0 && cur >= 0) {
+        size_t left = lim > cur ? (size_t)(lim - cur) : 0;
+        if (left < avail) {
+            avail = left;
+            *why = "the cgroup's memory.max less its usage";
+        }
+    }
+    return avail;
+}
+
+/* Bytes of an r x c matrix of doubles; a byte count beyond size_t is an error. */
+static size_t matrix_bytes(size_t r, size_t c, const char *what) {
+    if (r && c > SIZE_MAX / sizeof(double) / r)
+        die(1, "%s: a %zu x %zu matrix of doubles has more bytes than size_t can count", what, r, c);
+    return r * c * sizeof(double);
+}
+
+static size_t add_bytes(size_t a, size_t b, const char *what) {
+    if (a > SIZE_MAX - b) die(1, "%s: the matrices together have more bytes than size_t can count", what);
+    return a + b;
+}
+
+/* need: bytes the run is about to allocate (the outputs and working matrices). */
+static void check_memory(const cli_opts *o, size_t need, const char *what, const char *detail) {
+    char b1[32], b2[32];
+    const char *why = "--max-memory";
+    size_t avail = o->max_memory ? o->max_memory : available_memory(&why);
+    if (need > avail)
+        die(1, "%s: needs %s (%s) but %s is available (%s); pass --max-memory to override", what,
+            human(need, b1, sizeof b1), detail, human(avail, b2, sizeof b2), why);
+}
+
+/* ---- arrays and files ----------------------------------------------------------------------- */
+
+#ifdef ENTK_CLI_FUZZ
+static void cli_fuzz_check_path(const char *path); /* the harness: every file lies in its temp dir */
+#else
+#define cli_fuzz_check_path(path) ((void)0)
+#endif
+
+static const entk_array *load(const char *opt, const char *path) {
     char err[256];
-    entk_status st = entk_npy_read_file(path, a, err, sizeof err);
-    if (st) die(1, "%s %s: %s", opt, path, err[0] ? err : entk_status_string(st));
+    entk_status st;
+    entk_array *a = &cli_owned_arrays[cli_n_owned_arrays];
+    cli_fuzz_check_path(path);
+    st = entk_npy_read_file(path, a, err, sizeof err);
+    if (st) die(1, "%s %s: %s", opt, shown(path), err[0] ? err : entk_status_string(st));
+    ++cli_n_owned_arrays;
+    return a;
 }
 
 static void save(const char *opt, const char *path, const double *data, int ndim, const size_t *shape) {
     entk_status st;
+    cli_fuzz_check_path(path);
     errno = 0;
     st = entk_npy_write_file(path, data, ndim, shape);
-    if (st == ENTK_ERR_IO && errno) die(1, "%s %s: cannot write: %s", opt, path, strerror(errno));
-    if (st) die(1, "%s %s: %s", opt, path, entk_status_string(st));
+    if (st == ENTK_ERR_IO && errno) die(1, "%s %s: cannot write: %s", opt, shown(path), strerror(errno));
+    if (st) die(1, "%s %s: %s", opt, shown(path), entk_status_string(st));
 }
 
 static double *alloc_matrix(size_t r, size_t c, const char *what) {
-    double *p;
-    if (r && c > SIZE_MAX / sizeof(double) / r) die(1, "%s: %zu x %zu matrix is too large", what, r, c);
-    p = (double *)malloc((r * c != 0 ? r * c : 1) * sizeof(double));
+    size_t bytes = matrix_bytes(r, c, what);
+    double *p = (double *)malloc(bytes ? bytes : 1);
     if (!p) die(1, "%s: out of memory for a %zu x %zu matrix", what, r, c);
+    cli_owned[cli_n_owned++] = p;
     return p;
+}
+
+/* Two file names for the same file: the same inode when both exist (hard links, symlinks, ./a and
+ * a), else the same directory entry (same parent directory by inode, same last component). */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    int ea, eb;
+    if (!strcmp(a, b)) return 1;
+    ea = stat(a, &sa) == 0;
+    eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea || eb) return 0;
+    {
+        const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+        char da[PATH_MAX], db[PATH_MAX];
+        size_t la = ba ? (size_t)(ba - a) + 1 : 0, lb = bb ? (size_t)(bb - b) + 1 : 0;
+        ba = ba ? ba + 1 : a;
+        bb = bb ? bb + 1 : b;
+        if (strcmp(ba, bb) || la >= sizeof da || lb >= sizeof db) return 0;
+        memcpy(da, a, la);
+        memcpy(db, b, lb);
+        strcpy(da + la, ".");
+        strcpy(db + lb, ".");
+        return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    }
+}
+
+/* Every output file distinct from the other outputs and from every input (writing one output over
+ * another, or over an input, would silently lose a result). opts: indices, outputs first. */
+static void check_files(const cli_opts *o, const int *opts, int n_out, int n) {
+    int i, j;
+    for (i = 0; i < n_out; ++i) {
+        const char *p = o->val[opts[i]];
+        if (!p) continue;
+        for (j = i + 1; j < n; ++j) {
+            const char *q = o->val[opts[j]];
+            if (q && same_file(p, q))
+                die(2, "%s and %s name the same file '%s'%s", cli_opt_table[opts[i]].name,
+                    cli_opt_table[opts[j]].name, shown(p), j < n_out ? "" : " (an output would overwrite an input)");
+        }
+    }
 }
 
 /* ---- progress line (only when stderr is a terminal) ----------------------------------------- */
@@ -154,9 +611,13 @@ static void progress(void *user, size_t done, size_t total) {
 }
 
 static void progress_on(const char *what) {
+#ifndef ENTK_CLI_FUZZ
     if (isatty(2)) entk_set_progress(progress, (void *)what);
+#else
+    (void)what;
+    (void)progress;
+#endif
 }
-
 /* ---- kernel computation, by domain ----------------------------------------------------------
  * The architecture's first layer decides the domain; adding a domain (images, SO(3)) is adding a case
  * here and in domain_of(). */
@@ -277,16 +738,17 @@ static void gram_diag(const cli_data *c, const entk_array *x, double *k, double 
 
 static void setup(const cli_opts *o, entk_arch *arch, cli_data *c) {
     char err[256];
-    if (!o->arch) die(2, "--arch is required");
-    if (entk_arch_parse(o->arch, arch, err, sizeof err)) die(1, "--arch: %s", err);
+    const char *orbit = o->val[OPT_ORBIT];
+    if (!o->val[OPT_ARCH]) die(2, "--arch is required");
+    if (entk_arch_parse(o->val[OPT_ARCH], arch, err, sizeof err)) die(1, "--arch: %s", err);
     c->arch = arch;
     c->domain = domain_of(arch);
-    c->threads = o->threads;
+    c->threads = 1;
     c->orbit = ENTK_ORBIT_NONE;
-    if (o->orbit) {
-        if (!strcmp(o->orbit, "c4")) c->orbit = ENTK_ORBIT_C4;
-        else if (!strcmp(o->orbit, "d4")) c->orbit = ENTK_ORBIT_D4;
-        else if (strcmp(o->orbit, "none")) die(2, "--orbit: '%s' is not none, c4 or d4", o->orbit);
+    if (orbit) {
+        if (!strcmp(orbit, "c4")) c->orbit = ENTK_ORBIT_C4;
+        else if (!strcmp(orbit, "d4")) c->orbit = ENTK_ORBIT_D4;
+        else if (strcmp(orbit, "none")) die(2, "--orbit: '%s' is not none, c4 or d4", shown(orbit));
         if (c->orbit != ENTK_ORBIT_NONE && c->domain != DOMAIN_IMAGE)
             die(2, "--orbit: only image architectures have rotations to average over");
     }
@@ -300,39 +762,57 @@ static void setup(const cli_opts *o, entk_arch *arch, cli_data *c) {
     }
 }
 
+/* Bytes the library itself allocates beyond the outputs, where it is of the outputs' order: the
+ * scratch K of an NTK-only MLP Gram, the rotated copies of the second input for an orbit average. */
+static size_t gram_extra(const cli_data *c, const entk_array *x1, const entk_array *x2, int nngp, const char *what) {
+    size_t n2 = x2 ? x2->shape[0] : x1->shape[0], extra = 0;
+    if (c->domain == DOMAIN_MLP && !nngp) extra = matrix_bytes(x1->shape[0], n2, what);
+    if (c->domain == DOMAIN_IMAGE && c->orbit != ENTK_ORBIT_NONE)
+        extra = matrix_bytes(n2 * (c->orbit == ENTK_ORBIT_C4 ? 4 : 8), row_size(x2 ? x2 : x1), what);
+    return extra;
+}
+
 static int cmd_kernel(const cli_opts *o) {
+    static const int files[] = {OPT_NNGP, OPT_NTK, OPT_X1, OPT_X2};
     entk_arch arch;
     cli_data c;
-    entk_array x1, x2;
+    const entk_array *x1, *x2 = NULL;
     double *k = NULL, *t = NULL;
-    size_t shape[2];
+    size_t shape[2], need;
+    char detail[128];
+    const int want_k = o->val[OPT_NNGP] != NULL, want_t = o->val[OPT_NTK] != NULL;
     setup(o, &arch, &c);
-    if (!o->x1) die(2, "kernel: --x1 is required");
-    if (!o->nngp && !o->ntk) die(2, "kernel: give --nngp and/or --ntk output files");
-    load("--x1", o->x1, &x1);
-    check_input(&c, "--x1", &x1);
-    if (o->x2) {
-        load("--x2", o->x2, &x2);
-        check_input(&c, "--x2", &x2);
-        check_compatible("--x1", &x1, "--x2", &x2);
+    if (!o->val[OPT_X1]) die(2, "kernel: --x1 is required");
+    if (!want_k && !want_t) die(2, "kernel: give --nngp and/or --ntk output files");
+    check_files(o, files, 2, 4);
+    x1 = load("--x1", o->val[OPT_X1]);
+    check_input(&c, "--x1", x1);
+    if (o->val[OPT_X2]) {
+        x2 = load("--x2", o->val[OPT_X2]);
+        check_input(&c, "--x2", x2);
+        check_compatible("--x1", x1, "--x2", x2);
     }
-    shape[0] = x1.shape[0];
-    shape[1] = o->x2 ? x2.shape[0] : x1.shape[0];
-    if (o->nngp) k = alloc_matrix(shape[0], shape[1], "kernel");
-    if (o->ntk) t = alloc_matrix(shape[0], shape[1], "kernel");
-    gram(&c, &x1, o->x2 ? &x2 : NULL, k, t, "kernel");
-    if (o->nngp) save("--nngp", o->nngp, k, 2, shape);
-    if (o->ntk) save("--ntk", o->ntk, t, 2, shape);
-    free(k);
-    free(t);
-    entk_array_free(&x1);
-    if (o->x2) entk_array_free(&x2);
+    shape[0] = x1->shape[0];
+    shape[1] = x2 ? x2->shape[0] : x1->shape[0];
+    need = matrix_bytes(shape[0], shape[1], "kernel");
+    if (want_k && want_t) need = add_bytes(need, need, "kernel");
+    need = add_bytes(need, gram_extra(&c, x1, x2, want_k, "kernel"), "kernel");
+    snprintf(detail, sizeof detail, "%d output%s of %zu x %zu doubles", want_k + want_t, want_k && want_t ? "s" : "",
+             shape[0], shape[1]);
+    check_memory(o, need, "kernel", detail);
+    c.threads = resolve_threads(o);
+    if (want_k) k = alloc_matrix(shape[0], shape[1], "kernel");
+    if (want_t) t = alloc_matrix(shape[0], shape[1], "kernel");
+    gram(&c, x1, x2, k, t, "kernel");
+    if (want_k) save("--nngp", o->val[OPT_NNGP], k, 2, shape);
+    if (want_t) save("--ntk", o->val[OPT_NTK], t, 2, shape);
     return 0;
 }
 
 static int cmd_predict(const cli_opts *o);
 
-static int cmd_info(void) {
+static int cmd_info(int argc, char **argv) {
+    if (argc > 2) die(2, "info takes no options: '%s'", shown(argv[2]));
     printf("entk %s\n", ENTK_VERSION_STRING);
     printf("simd: %s\n", entk_simd_name());
     printf("sleef: %s\n", entk_sleef_version());
@@ -344,57 +824,104 @@ static int cmd_info(void) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+static int cli_run(int argc, char **argv) {
     cli_opts o;
-    if (argc < 2) { fputs(usage_text, stderr); return 2; }
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage_text, stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) { printf("entk %s\n", ENTK_VERSION_STRING); return 0; }
-    parse_opts(argc, argv, &o);
-    if (!strcmp(argv[1], "kernel")) return cmd_kernel(&o);
-    if (!strcmp(argv[1], "predict")) return cmd_predict(&o);
-    if (!strcmp(argv[1], "info")) return cmd_info();
-    die(2, "unknown command '%s' (kernel, predict, info)", argv[1]);
+    if (!strcmp(argv[1], "--version")) {
+        printf("entk %s\n", ENTK_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
+    if (!strcmp(argv[1], "kernel")) {
+        parse_opts(argc, argv, CMD_KERNEL, &o);
+        return cmd_kernel(&o);
+    }
+    if (!strcmp(argv[1], "predict")) {
+        parse_opts(argc, argv, CMD_PREDICT, &o);
+        return cmd_predict(&o);
+    }
+    die(2, "unknown command '%s' (kernel, predict, info)", shown(argv[1]));
     return 2;
 }
+
+/* The whole program; returns the exit status. Under ENTK_CLI_FUZZ, die() comes back here. */
+static int entk_cli_main(int argc, char **argv) {
+    int rc;
+    cli_msg[0] = 0;
+#ifdef ENTK_CLI_FUZZ
+    {
+        int jumped = setjmp(cli_jmp);
+        if (jumped) return jumped - 1;
+    }
+#endif
+    rc = cli_run(argc, argv);
+    cli_release();
+    return rc;
+}
+
+#ifndef ENTK_CLI_FUZZ
+int main(int argc, char **argv) { return entk_cli_main(argc, argv); }
+#endif
 
 /* predict: kernels, then the predictor of SPEC §3. With --kernel ntk the mean is the NTK
  * gradient-descent mean and --variance the NTK-ensemble predictive variance (needs K too); with
  * --kernel nngp the NNGP posterior mean and variance. */
 static int cmd_predict(const cli_opts *o) {
+    static const int files[] = {OPT_OUT, OPT_VARIANCE, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X};
     entk_arch arch;
     cli_data c;
-    entk_array xtr, ytr, xte;
+    const entk_array *xtr, *ytr, *xte;
     entk_kernels kk, kt;
     entk_predict_opts po = entk_predict_opts_default();
     entk_predict_info info;
     int ntk, need_k, need_t, want_var;
-    size_t n, m, k, shape[2];
+    size_t n, m, k, shape[2], nn, mn, need;
     double *k_tr = NULL, *k_te = NULL, *k_d = NULL, *t_tr = NULL, *t_te = NULL, *mean, *var = NULL;
+    const char *kernel = o->val[OPT_KERNEL] ? o->val[OPT_KERNEL] : "ntk";
+    char detail[160];
     entk_status st;
     setup(o, &arch, &c);
-    if (!o->train_x || !o->train_y || !o->test_x || !o->out)
+    if (!o->val[OPT_TRAIN_X] || !o->val[OPT_TRAIN_Y] || !o->val[OPT_TEST_X] || !o->val[OPT_OUT])
         die(2, "predict: --train-x, --train-y, --test-x and --out are required");
-    if (strcmp(o->kernel, "ntk") && strcmp(o->kernel, "nngp"))
-        die(2, "--kernel: '%s' is not ntk or nngp", o->kernel);
-    ntk = !strcmp(o->kernel, "ntk");
-    want_var = o->variance != NULL;
+    if (strcmp(kernel, "ntk") && strcmp(kernel, "nngp"))
+        die(2, "--kernel: '%s' is not ntk or nngp", shown(kernel));
+    check_files(o, files, 2, 5);
+    ntk = !strcmp(kernel, "ntk");
+    want_var = o->val[OPT_VARIANCE] != NULL;
     need_t = ntk;
     need_k = !ntk || want_var;
-    load("--train-x", o->train_x, &xtr);
-    check_input(&c, "--train-x", &xtr);
-    load("--train-y", o->train_y, &ytr);
-    load("--test-x", o->test_x, &xte);
-    check_input(&c, "--test-x", &xte);
-    check_compatible("--train-x", &xtr, "--test-x", &xte);
-    n = xtr.shape[0];
-    m = xte.shape[0];
-    if (ytr.ndim != 1 && ytr.ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr.ndim);
-    if (ytr.shape[0] != n) die(1, "--train-y: %zu targets for %zu training inputs", ytr.shape[0], n);
-    k = ytr.ndim == 2 ? ytr.shape[1] : 1;
+    xtr = load("--train-x", o->val[OPT_TRAIN_X]);
+    check_input(&c, "--train-x", xtr);
+    ytr = load("--train-y", o->val[OPT_TRAIN_Y]);
+    xte = load("--test-x", o->val[OPT_TEST_X]);
+    check_input(&c, "--test-x", xte);
+    check_compatible("--train-x", xtr, "--test-x", xte);
+    n = xtr->shape[0];
+    m = xte->shape[0];
+    if (ytr->ndim != 1 && ytr->ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr->ndim);
+    if (ytr->shape[0] != n) die(1, "--train-y: %zu targets for %zu training inputs", ytr->shape[0], n);
+    k = ytr->ndim == 2 ? ytr->shape[1] : 1;
     if (k == 0) die(1, "--train-y: no target columns");
+    /* the kernels this run keeps (train n x n, test m x n, each for K and/or Theta), the outputs, and
+     * the predictor's own working copies (up to two n x n factors and two n x m solves) */
+    nn = matrix_bytes(n, n, "predict");
+    mn = matrix_bytes(m, n, "predict");
+    need = add_bytes(nn, mn, "predict");
+    if (need_k && need_t) need = add_bytes(need, need, "predict");
+    need = add_bytes(need, add_bytes(nn, nn, "predict"), "predict");
+    need = add_bytes(need, add_bytes(mn, mn, "predict"), "predict");
+    need = add_bytes(need, matrix_bytes(m, k + 2, "predict"), "predict");
+    snprintf(detail, sizeof detail, "%zu x %zu train and %zu x %zu test kernels, %zu x %zu outputs and the solver's copies",
+             n, n, m, n, m, k);
+    check_memory(o, need, "predict", detail);
+    c.threads = resolve_threads(o);
     if (need_k) {
         k_tr = alloc_matrix(n, n, "predict");
         k_te = alloc_matrix(m, n, "predict");
@@ -404,9 +931,9 @@ static int cmd_predict(const cli_opts *o) {
         t_tr = alloc_matrix(n, n, "predict");
         t_te = alloc_matrix(m, n, "predict");
     }
-    gram(&c, &xtr, NULL, k_tr, t_tr, "train kernel");
-    gram(&c, &xte, &xtr, k_te, t_te, "test kernel");
-    if (want_var) gram_diag(&c, &xte, k_d, NULL, "test diagonal");
+    gram(&c, xtr, NULL, k_tr, t_tr, "train kernel");
+    gram(&c, xte, xtr, k_te, t_te, "test kernel");
+    if (want_var) gram_diag(&c, xte, k_d, NULL, "test diagonal");
     memset(&kk, 0, sizeof kk);
     kk.n = n; kk.m = m;
     kk.train = k_tr; kk.ld_train = n;
@@ -419,25 +946,23 @@ static int cmd_predict(const cli_opts *o) {
     po.t = o->time;
     po.lr = o->lr;
     po.diag_reg = o->diag_reg;
-    po.diag_reg_absolute = o->diag_reg_absolute;
+    po.diag_reg_absolute = o->val[OPT_DIAG_REG_ABS] != NULL;
     mean = alloc_matrix(m, k, "predict");
     if (want_var) var = alloc_matrix(m, 1, "predict");
-    if (ntk && !want_var) st = entk_predict_mean(&kt, k, ytr.data, k, &po, mean, k, &info);
-    else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, ytr.data, k, &po, mean, k, var, NULL, 0, &info);
-    else st = entk_predict_nngp(&kk, k, ytr.data, k, &po, mean, k, var, NULL, 0, &info);
+    if (ntk && !want_var) st = entk_predict_mean(&kt, k, ytr->data, k, &po, mean, k, &info);
+    else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
+    else st = entk_predict_nngp(&kk, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
     if (st == ENTK_ERR_NOT_PD)
         die(1, "predict: the %s train matrix is not positive definite (minor %zu), even with jitter; "
-               "raise --diag-reg", o->kernel, info.not_pd_order);
+               "raise --diag-reg", kernel, info.not_pd_order);
     check(st, "predict");
     shape[0] = m;
     shape[1] = k;
-    save("--out", o->out, mean, 2, shape);
-    if (want_var) save("--variance", o->variance, var, 1, shape);
+    save("--out", o->val[OPT_OUT], mean, 2, shape);
+    if (want_var) save("--variance", o->val[OPT_VARIANCE], var, 1, shape);
     fprintf(stderr, "entk: predicted %zu x %zu with %s at t=%g; diag_reg %g (%s) = %.3g added%s",
-            m, k, o->kernel, o->time, o->diag_reg, o->diag_reg_absolute ? "absolute" : "relative to mean diagonal",
+            m, k, kernel, o->time, o->diag_reg, po.diag_reg_absolute ? "absolute" : "relative to mean diagonal",
             info.reg, info.jitter > 0 ? "" : "\n");
     if (info.jitter > 0) fprintf(stderr, "; jitter %.3g added after %d failed Cholesky tries\n", info.jitter, info.jitter_tries);
-    free(k_tr); free(k_te); free(k_d); free(t_tr); free(t_te); free(mean); free(var);
-    entk_array_free(&xtr); entk_array_free(&ytr); entk_array_free(&xte);
     return 0;
 }

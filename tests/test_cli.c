@@ -35,15 +35,15 @@ static void get(const char *name, entk_array *a) {
     cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
 }
 
-/* Run bin/entk with args (a shell fragment; file names relative to dir). Returns the exit code
- * (128 + signal if killed) and stderr in err. */
-static int run(const char *args, char *err, size_t errlen) {
+/* Run bin/entk with args (a shell fragment; file names relative to dir) after the shell fragment pre
+ * (limits, environment). Returns the exit code (128 + signal if killed) and stderr in err. */
+static int run_with(const char *pre, const char *args, char *err, size_t errlen) {
     char cmd[2048], errpath[128];
     FILE *f;
     size_t n;
     int rc;
     path_of(errpath, sizeof errpath, "stderr.txt");
-    snprintf(cmd, sizeof cmd, "cd %s && ../../bin/entk %s >/dev/null 2>stderr.txt", dir, args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s ../../bin/entk %s >/dev/null 2>stderr.txt", dir, pre, args);
     rc = system(cmd);
     f = fopen(errpath, "rb");
     cr_assert(f);
@@ -53,6 +53,8 @@ static int run(const char *args, char *err, size_t errlen) {
     if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
     return WEXITSTATUS(rc);
 }
+
+static int run(const char *args, char *err, size_t errlen) { return run_with("", args, err, errlen); }
 
 static double X[12 * 5], Z[4 * 5], Y[12 * 2], IMG[3 * 2 * 5 * 5];
 
@@ -247,4 +249,241 @@ Test(cli, image_kernels_and_orbit_average) {
     cr_assert_leq(tu_rel_frob(to.data, T, 9), 1e-12);
     entk_array_free(&t);
     entk_array_free(&to);
+}
+
+/* The bytes of a file in dir (malloc'd, *len set). */
+static unsigned char *slurp(const char *name, size_t *len) {
+    char p[128];
+    unsigned char *b;
+    long n;
+    FILE *f;
+    path_of(p, sizeof p, name);
+    f = fopen(p, "rb");
+    cr_assert(f, "%s missing", name);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = malloc((size_t)n + 1);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void expect_same_bytes(const char *a, const char *b) {
+    size_t la, lb;
+    unsigned char *x = slurp(a, &la), *y = slurp(b, &lb);
+    cr_expect(la == lb && memcmp(x, y, la) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* Exit code, exactly one line (the last: a runtime's own warning may come first where noted), starting
+ * "entk: " and holding needle; never a signal. */
+static void expect_error(const char *pre, const char *args, int code, const char *needle, int last_line_only) {
+    char err[2048];
+    int rc = run_with(pre, args, err, sizeof err);
+    char *line = err, *nl;
+    if (last_line_only) {
+        size_t n = strlen(err);
+        while (n > 1 && err[n - 2] != '\n') --n;
+        line = err + (n ? n - 1 : 0);
+        if (*line == '\n') ++line;
+    }
+    nl = strchr(line, '\n');
+    cr_expect_eq(rc, code, "'%s %s' exited %d: %s", pre, args, rc, err);
+    cr_expect(nl != NULL && nl[1] == 0, "'%s %s' must print exactly one line: [%s]", pre, args, err);
+    cr_expect(strncmp(line, "entk: ", 6) == 0, "'%s %s' -> '%s'", pre, args, err);
+    cr_expect(strstr(line, needle) != NULL, "'%s %s' -> '%s' lacks '%s'", pre, args, err, needle);
+}
+
+/* Results never depend on the thread count: --threads 1, 2, 3 and OMP_NUM_THREADS give the same bytes. */
+Test(cli, outputs_bit_identical_for_any_thread_count) {
+    static const char *const archs[] = {"'dense(sw=1.2,sb=0.3) erf dense relu dense'",
+                                        "'lift(n=4,q=3,pad=circular) relu gconv(pad=same) relu gpool dense'"};
+    static const char *const inputs[] = {"--x1 x.npy --x2 z.npy", "--x1 sq.npy"};
+    int a, t;
+    for (a = 0; a < 2; ++a) {
+        char args[512], err[512];
+        for (t = 1; t <= 3; ++t) {
+            snprintf(args, sizeof args, "kernel --arch %s %s --nngp k%d.npy --ntk t%d.npy --threads %d", archs[a],
+                     inputs[a], t, t, t);
+            cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", args, err);
+        }
+        snprintf(args, sizeof args, "kernel --arch %s %s --nngp k4.npy --ntk t4.npy", archs[a], inputs[a]);
+        cr_assert_eq(run_with("OMP_NUM_THREADS=2", args, err, sizeof err), 0, "%s: %s", args, err);
+        for (t = 2; t <= 4; ++t) {
+            char k1[16] = "k1.npy", t1[16] = "t1.npy", kt[16], tt[16];
+            snprintf(kt, sizeof kt, "k%d.npy", t);
+            snprintf(tt, sizeof tt, "t%d.npy", t);
+            expect_same_bytes(k1, kt);
+            expect_same_bytes(t1, tt);
+        }
+    }
+    {
+        char err[512];
+        cr_assert_eq(run_with("OMP_NUM_THREADS=3", "predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy "
+                              "--test-x z.npy --out p3.npy --variance v3.npy", err, sizeof err), 0, "%s", err);
+        cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy "
+                         "--test-x z.npy --out p1.npy --variance v1.npy --threads 1", err, sizeof err), 0, "%s", err);
+    }
+    expect_same_bytes("p1.npy", "p3.npy");
+    expect_same_bytes("v1.npy", "v3.npy");
+}
+
+/* More threads than the system can start (here: stacks beyond ulimit -v) is one line, not the OpenMP
+ * runtime's message or a signal; OMP_NUM_THREADS is read the same way; bad values are usage errors. */
+Test(cli, thread_counts_the_system_cannot_give) {
+    const char *k = "kernel --arch 'dense relu dense' --x1 x.npy --ntk o.npy";
+    char args[256];
+    expect_error("ulimit -v 400000;", "kernel --arch 'dense relu dense' --x1 x.npy --ntk o.npy --threads 1024", 1,
+                 "--threads 1024: the system can start only", 0);
+    expect_error("ulimit -v 400000; OMP_NUM_THREADS=1000", k, 1, "OMP_NUM_THREADS 1000", 0);
+    expect_error("ulimit -v 400000;", "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
+                 "--threads 1000", 1, "--threads 1000", 0);
+    expect_error("OMP_NUM_THREADS=100000", k, 2, "OMP_NUM_THREADS: '100000'", 0);
+    expect_error("OMP_NUM_THREADS=0", k, 2, "OMP_NUM_THREADS: '0'", 1);   /* libgomp warns first */
+    expect_error("OMP_NUM_THREADS=abc", k, 2, "OMP_NUM_THREADS: 'abc'", 1);
+    snprintf(args, sizeof args, "%s --threads 1025", k);
+    expect_error("", args, 2, "from 1 to 1024", 0);
+    snprintf(args, sizeof args, "%s --threads 2x", k);
+    expect_error("", args, 2, "'2x'", 0);
+    /* worker stacks too small for the image kernels died of SIGSEGV (OMP_STACKSIZE=16K, ulimit -s) */
+    expect_error("OMP_STACKSIZE=16K", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy --threads 2", 1,
+                 "--threads 2: worker threads would get 16.0 KiB of stack (OMP_STACKSIZE)", 0);
+    expect_error("OMP_STACKSIZE=16K", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy", 1,
+                 "OMP_STACKSIZE: worker threads", 0);
+    expect_error("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy --threads 2", 1,
+                 "(ulimit -s)", 0);
+    cr_assert_eq(run_with("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy", args,
+                          sizeof args), 0, "the default falls back to one thread: %s", args);
+    /* the default (the cores) under a limit runs with what can be started; OMP_NUM_THREADS lists work */
+    cr_assert_eq(run_with("ulimit -v 400000;", k, args, sizeof args), 0, "%s", args);
+    cr_assert_eq(run_with("OMP_NUM_THREADS=2,1", k, args, sizeof args), 0, "%s", args);
+    cr_assert_eq(run_with("OMP_NUM_THREADS=", k, args, sizeof args), 0, "%s", args);
+}
+
+/* Outputs larger than the memory at hand are refused before allocating (no OOM kill). */
+Test(cli, outputs_beyond_available_memory_are_refused) {
+    static double big[20000 * 2];
+    size_t sb[2] = {20000, 2}, i;
+    char err[512];
+    for (i = 0; i < 40000; ++i) big[i] = (double)(i % 13) - 6;
+    put("big.npy", big, 2, sb);
+    /* 20000^2 doubles = 3.2 GB per output */
+    expect_error("ulimit -v 1000000;", "kernel --arch dense --x1 big.npy --nngp k.npy --ntk t.npy", 1, "RLIMIT_AS", 0);
+    expect_error("", "kernel --arch dense --x1 big.npy --nngp k.npy --max-memory 1G", 1, "1 output of 20000 x 20000", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1K", 1, "--max-memory", 0);
+    expect_error("ulimit -v 1000000;", "predict --arch dense --train-x big.npy --train-y big.npy --test-x big.npy "
+                 "--out p.npy", 1, "predict: needs", 0);
+    cr_assert_eq(run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 4K", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 8GiB", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1.5m", err, sizeof err), 0, "%s", err);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 12X", 2, "'12X'", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 0", 2, "less than one byte", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1e30G", 2, "address", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory nan", 2, "'nan'", 0);
+}
+
+/* Control bytes and broken UTF-8 from the command line are escaped as \\xNN in the one-line errors,
+ * and an echoed string is cut to a bounded length. */
+Test(cli, error_lines_escape_control_bytes_and_cap_echoes) {
+    char err[4096], args[1024];
+    int i, rc;
+    expect_error("", "kernel --arch \"dense$(printf '\\033')[31m\" --x1 x.npy --ntk o.npy", 1, "\\x1B", 0);
+    expect_error("", "kernel --arch dense --x1 \"$(printf 'a\\001b\\303(\\302\\233.npy')\" --ntk o.npy", 1,
+                 "a\\x01b\\xC3(\\xC2\\x9B.npy", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --orbit \"$(printf 'c\\n4')\"", 2, "c\\x0A4", 0);
+    /* well-formed UTF-8 passes unchanged */
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --orbit 'é4'", 2, "'é4'", 0);
+    snprintf(args, sizeof args, "kernel --arch dense --ntk o.npy --x1 ");
+    for (i = 0; i < 600; ++i) strcat(args, "a");
+    expect_error("", args, 1, "aaaa...", 0);
+    rc = run(args, err, sizeof err);
+    cr_expect_eq(rc, 1);
+    cr_expect_lt(strlen(err), 500u, "the line is capped: %zu bytes", strlen(err));
+    for (i = 0; err[i]; ++i) cr_expect((unsigned char)err[i] >= 0x20 || err[i] == '\n', "raw control byte in %s", err);
+    /* found by fuzz/fuzz_cli.c: 200 bytes 0xFF in a value escaped to 800 and the cut line was 3 bytes
+     * over its cap; the parser now cuts the token, so the layer is still named */
+    rc = run("kernel --ntk o.npy --x1 x.npy --arch \"lift(n=4=$(for i in $(seq 200); do printf '\\377'; done)) relu\"",
+             err, sizeof err);
+    cr_expect_eq(rc, 1, "%s", err);
+    cr_expect(strstr(err, "\\xFF\\xFF...' for n in layer 'lift'") != NULL, "%s", err);
+    cr_expect_leq(strlen(err), 6u + 480u + 1u, "%zu bytes: %s", strlen(err), err);
+}
+
+Test(cli, duplicate_architecture_key_is_an_error) {
+    expect_error("", "kernel --arch 'dense(sw=1,sw=2) relu dense' --x1 x.npy --ntk o.npy", 1, "'sw' given twice", 0);
+    expect_error("", "kernel --arch 'conv(q=3,pad=same,pad=valid) relu gap dense' --x1 sq.npy --ntk o.npy", 1,
+                 "'pad' given twice in layer 'conv'", 0);
+}
+
+/* Two outputs naming one file, or an output naming an input, in any spelling: an error, not a lost result. */
+Test(cli, outputs_must_be_distinct_files) {
+    char err[512];
+    {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "cd %s && ln -s x.npy lx.npy && ln x.npy hx.npy", dir);
+        cr_assert_eq(system(cmd), 0);
+    }
+    expect_error("", "kernel --arch dense --x1 x.npy --nngp k.npy --ntk k.npy", 2, "--nngp and --ntk name the same file", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --nngp k.npy --ntk ./k.npy", 2, "same file", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --nngp \"$PWD/k.npy\" --ntk ../$(basename $PWD)/k.npy", 2, "same file", 0);
+    cr_assert_eq(run("kernel --arch dense --x1 x.npy --nngp k.npy", err, sizeof err), 0, "%s", err);
+    expect_error("", "kernel --arch dense --x1 x.npy --nngp k.npy --ntk ./k.npy", 2, "same file", 0); /* existing */
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk x.npy", 2, "--ntk and --x1", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --x2 z.npy --nngp ./z.npy", 2, "--nngp and --x2", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk lx.npy", 2, "overwrite an input", 0);
+    expect_error("", "kernel --arch dense --x1 hx.npy --ntk x.npy", 2, "overwrite an input", 0);
+    expect_error("", "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy --variance ./p.npy",
+                 2, "--out and --variance", 0);
+    expect_error("", "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out y.npy", 2,
+                 "--out and --train-y", 0);
+    /* one input twice is fine */
+    cr_assert_eq(run("kernel --arch dense --x1 x.npy --x2 ./x.npy --ntk k2.npy", err, sizeof err), 0, "%s", err);
+}
+
+/* Numbers: a subnormal is a number (strtod's ERANGE on underflow is not an error); overflow and NaN are
+ * named as such. */
+Test(cli, number_options_say_what_is_wrong) {
+    char err[512];
+    const char *p = "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy";
+    char args[512];
+    snprintf(args, sizeof args, "%s --time 1e-310", p);
+    cr_assert_eq(run(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "%s --time 4.9e-324 --lr 1e-320 --diag-reg 1e-315", p);
+    cr_assert_eq(run(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "%s --time inf", p);
+    cr_assert_eq(run(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "%s --time 1e999", p);
+    expect_error("", args, 2, "beyond the range of a double", 0);
+    snprintf(args, sizeof args, "%s --lr -1e999", p);
+    expect_error("", args, 2, "beyond the range", 0);
+    snprintf(args, sizeof args, "%s --diag-reg nan", p);
+    expect_error("", args, 2, "is NaN", 0);
+    snprintf(args, sizeof args, "%s --time -1e-310", p);
+    expect_error("", args, 2, "negative", 0);
+    snprintf(args, sizeof args, "%s --lr 3x", p);
+    expect_error("", args, 2, "'3x' is not a number", 0);
+}
+
+/* Options: each command takes only its own, each at most once, and a value is never the next option. */
+Test(cli, options_are_checked_per_command) {
+    const char *p = "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy";
+    char args[512];
+    expect_error("", "info --frob", 2, "'--frob'", 0);
+    expect_error("", "info --arch dense", 2, "info takes no options", 0);
+    expect_error("", "info extra", 2, "'extra'", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --time 3", 2, "'--time' does not apply to 'entk kernel'", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --kernel nngp", 2, "'--kernel' does not apply", 0);
+    snprintf(args, sizeof args, "%s --x1 x.npy", p);
+    expect_error("", args, 2, "'--x1' does not apply to 'entk predict'", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --x1 z.npy --ntk o.npy", 2, "'--x1' given twice", 0);
+    snprintf(args, sizeof args, "%s --diag-reg-absolute --diag-reg-absolute", p);
+    expect_error("", args, 2, "'--diag-reg-absolute' given twice", 0);
+    snprintf(args, sizeof args, "%s --time 1 --time 2", p);
+    expect_error("", args, 2, "'--time' given twice", 0);
+    expect_error("", "kernel --arch dense --x1 --ntk o.npy", 2, "'--x1' needs a value, not the option '--ntk'", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy stray", 2, "unexpected argument 'stray'", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --max-memory", 2, "'--max-memory' needs a value", 0);
 }

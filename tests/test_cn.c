@@ -796,6 +796,44 @@ Test(cn_gram, progress_reports_finished_rows) {
     free(x);
 }
 
+/* With 2 threads the finishing thread is either one: done == total must still be the last report,
+ * reported once, after non-decreasing done values, and fn must never run twice at a time. Repeated, so
+ * that thread 1 finishes last in some runs (reports from thread 0 only lost the end about half the time). */
+typedef struct { size_t calls, last, total, bad, finals; int inside; } prog2_rec;
+static void prog2_cb(void *user, size_t done, size_t total) {
+    prog2_rec *r = user;
+    int in;
+#pragma omp atomic capture
+    in = ++r->inside;
+    if (in != 1 || done < r->last || done > total || done == 0) ++r->bad;
+    r->last = done;
+    r->total = total;
+    r->finals += done == total;
+    ++r->calls;
+#pragma omp atomic
+    --r->inside;
+}
+
+Test(cn_gram, progress_reports_total_with_two_threads) {
+    const size_t C = 1, N = 5;
+    entk_arch a = tu_parse("conv(q=3,pad=circular) relu gap dense");
+    double *x = rand_images(9, C, N, N, 142), K[81], T[81];
+    int rep;
+    for (rep = 0; rep < 40; ++rep) {
+        prog2_rec r;
+        memset(&r, 0, sizeof r);
+        entk_set_progress(prog2_cb, &r);
+        if (rep % 2) cr_assert_eq(entk_cn_kernel(&a, x, 9, NULL, 0, C, N, N, K, 9, T, 9, 2), ENTK_OK);
+        else cr_assert_eq(entk_cn_kernel(&a, x, 5, x + 5 * C * N * N, 4, C, N, N, K, 4, T, 4, 2), ENTK_OK);
+        entk_set_progress(NULL, NULL);
+        cr_assert_eq(r.bad, 0u, "run %d: a report out of order, out of range or concurrent", rep);
+        cr_assert_eq(r.total, rep % 2 ? 9u : 5u, "run %d", rep);
+        cr_assert_eq(r.last, r.total, "run %d: last report %zu of %zu", rep, r.last, r.total);
+        cr_assert_eq(r.finals, 1u, "run %d: total reported %zu times", rep, r.finals);
+    }
+    free(x);
+}
+
 /* Large images (more pixels than the in-cache path takes) run chains of same-padded conv layers in one
  * sweep in pair mode (entk_cn_pair, off-diagonal Gram entries) while the self records go layer by
  * layer: a pair (x, x) thus equals the self record's kernel bit for bit, and both match brute force. */

@@ -51,6 +51,7 @@ Test(arch, rejects_bad_strings_naming_the_token) {
         {" , ,", "empty"},                 {"dense(sw=nan)", "nan"},
         {"dense(sw=1e999)", "1e999"},      {"dense$", "$"},
         {"gconv(support=some)", "some"},   {"dense(sw=1)x", "x"},
+        {"dense(sw=1,sw=2)", "'sw' given twice"}, {"conv(q=3, pad=same, q=5)", "'q' given twice"},
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
@@ -59,6 +60,22 @@ Test(arch, rejects_bad_strings_naming_the_token) {
         cr_assert_eq(entk_arch_parse(bad[i].s, &a, err, sizeof err), ENTK_ERR_ARCH, "accepted '%s'", bad[i].s);
         cr_assert(strstr(err, bad[i].needle) != NULL, "'%s' -> '%s' lacks '%s'", bad[i].s, err, bad[i].needle);
     }
+}
+
+/* A long or garbled token is echoed cut short, so the message still names the layer. */
+Test(arch, long_tokens_are_cut_in_messages) {
+    char text[512], err[128];
+    entk_arch a;
+    memset(text, 0, sizeof text);
+    strcpy(text, "lift(n=");
+    memset(text + 7, 0xFF, 300);
+    strcat(text, ") relu");
+    cr_assert_eq(entk_arch_parse(text, &a, err, sizeof err), ENTK_ERR_ARCH);
+    cr_assert(strstr(err, "...' for n in layer 'lift'") != NULL, "%s", err);
+    memset(text, 'z', 300);
+    text[300] = 0;
+    cr_assert_eq(entk_arch_parse(text, &a, err, sizeof err), ENTK_ERR_ARCH);
+    cr_assert(strstr(err, "unknown layer 'zzz") != NULL && strstr(err, "...'") != NULL && strlen(err) < 64, "%s", err);
 }
 
 Test(arch, too_many_layers) {

@@ -952,6 +952,9 @@ static int cmd_predict(const cli_opts *o) {
     if (ntk && !want_var) st = entk_predict_mean(&kt, k, ytr->data, k, &po, mean, k, &info);
     else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
     else st = entk_predict_nngp(&kk, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
+    if (st == ENTK_ERR_NOT_PD && info.used_eigen)
+        die(1, "predict: the %s train matrix has a negative eigenvalue (%.3g) beyond rounding; "
+               "it is not a kernel matrix", kernel, info.min_eig);
     if (st == ENTK_ERR_NOT_PD)
         die(1, "predict: the %s train matrix is not positive definite (minor %zu), even with jitter; "
                "raise --diag-reg", kernel, info.not_pd_order);
@@ -962,7 +965,9 @@ static int cmd_predict(const cli_opts *o) {
     if (want_var) save("--variance", o->val[OPT_VARIANCE], var, 1, shape);
     fprintf(stderr, "entk: predicted %zu x %zu with %s at t=%g; diag_reg %g (%s) = %.3g added%s",
             m, k, kernel, o->time, o->diag_reg, po.diag_reg_absolute ? "absolute" : "relative to mean diagonal",
-            info.reg, info.jitter > 0 ? "" : "\n");
-    if (info.jitter > 0) fprintf(stderr, "; jitter %.3g added after %d failed Cholesky tries\n", info.jitter, info.jitter_tries);
+            info.reg, info.jitter_rel > 0 ? "" : "\n");
+    if (info.jitter_rel > 0)
+        fprintf(stderr, "; jitter %.3g (%.3g of the mean diagonal) added after %d failed Cholesky tries\n", info.jitter,
+                info.jitter_rel, info.jitter_tries);
     return 0;
 }

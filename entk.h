@@ -27,14 +27,18 @@
  *
  * CONTENTS
  *   1. Status codes                  6. Linear algebra (Cholesky, solves, eigensolver)
- *   2. SIMD dispatch                 7. Kernel predictors (SPEC §3)
+ *   2. SIMD dispatch                 7. Kernel predictors (docs/conventions.md §3)
  *   3. Nonlinearity maps             8. .npy reader and writer
  *   4. Architectures and the parser  9. Implementation
  *   5. MLP kernels
  *
  * CONVENTIONS
  *   Matrices are row-major with a leading dimension `ld` (elements between rows). NTK parametrisation
- *   (SPEC §1): every weight and bias is N(0,1), a layer multiplies by sw/sqrt(fan_in) and sb.
+ *   (docs/conventions.md §1): every weight and bias is N(0,1), a layer multiplies by sw/sqrt(fan_in) and sb.
+ *   docs/conventions.md is the reference for everything the code follows: the layer recursion and each
+ *   nonlinearity's closed form (§1), the group conventions (§1.4), augmentation and orbit averages (§2),
+ *   the predictors (§3), the architecture grammar with every key and default (§5.2), the .npy rules
+ *   (§5.4) and the command line (§5.5).
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
@@ -163,7 +167,7 @@ typedef struct entk_nonlin {
     int order;           /* ENTK_NL_CUSTOM: quadrature points per axis, 0..128 (0: default 64) */
 } entk_nonlin;
 
-/* Map n kernel entries through a pointwise nonlinearity (SPEC §1):
+/* Map n kernel entries through a pointwise nonlinearity (docs/conventions.md §1):
  *   t[i]         = T(k11, k22, k12[i])            = E[phi(u) phi(v)]
  *   theta_out[i] = Tdot(k11, k22, k12[i]) theta[i], Tdot = E[phi'(u) phi'(v)]
  * with (u, v) ~ N(0, [[k11, k12], [k12, k22]]), k11 = k11[i * inc11], k22 = k22[i * inc22];
@@ -239,7 +243,7 @@ ENTKDEF entk_layer entk_layer_default(entk_layer_kind kind);
  * unknown. */
 ENTKDEF const char *entk_layer_name(const entk_layer *l);
 
-/* Parse SPEC §5's grammar: layers separated by spaces or commas, each `name` or `name(key=value,...)`.
+/* Parse the grammar of docs/conventions.md §5.2: layers separated by spaces or commas, each `name` or `name(key=value,...)`.
  * On error returns ENTK_ERR_ARCH and writes a one-line message naming the offending token into err
  * (errlen bytes, may be 0). */
 ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err, size_t errlen);
@@ -323,7 +327,7 @@ ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, 
 /* ==== [section: predict interface] =========================================================== */
 
 /* ============================================================================================== */
-/* 7. Kernel predictors (SPEC §3)                                                                 */
+/* 7. Kernel predictors (docs/conventions.md §3)                                                                 */
 /* ============================================================================================== */
 
 /* The blocks of one kernel (K or Theta) over n training and m test points. Row-major with leading
@@ -379,7 +383,7 @@ typedef struct entk_predict_info {
 /* diag_reg 0 relative, t = INFINITY, lr 1, escalating jitter 1e-10 .. 1e-2. */
 ENTKDEF entk_predict_opts entk_predict_opts_default(void);
 
-/* Kernel-regression mean at time t (SPEC §3), with the kernel of `kern` (Theta: NTK gradient-descent
+/* Kernel-regression mean at time t (docs/conventions.md §3), with the kernel of `kern` (Theta: NTK gradient-descent
  * mean; K: the NNGP mean / readout-only training):
  *   t = inf:  mean = k(x, X) k_reg^-1 Y                              (Cholesky, jitter policy applies)
  *   t < inf:  mean = k(x, X) k_reg^-1 (I - exp(-lr k_reg t / (n k))) Y (eigendecomposition)
@@ -430,7 +434,7 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
 
 /* ==== [section: npy interface] =============================================================== */
 
-/* NumPy .npy files (format versions 1.0, 2.0, 3.0), the CLI's exchange format (SPEC §5).
+/* NumPy .npy files (format versions 1.0, 2.0, 3.0), the CLI's exchange format (docs/conventions.md §5).
  *
  * Reading accepts
  *   descr          '<f8' (float64), '<f4' (float32), '|u1' (uint8; also '<u1', '>u1', '=u1', 'u1'),
@@ -2336,7 +2340,7 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* 9.5 MLP kernels                                                                                */
 /* ============================================================================================== */
 
-/* The affine update of every layer with weights (SPEC §1): k = cw k + b2, t = k + cw t (t may be NULL).
+/* The affine update of every layer with weights (docs/conventions.md §1): k = cw k + b2, t = k + cw t (t may be NULL).
  * Separate multiplies and adds (never fused: ENTK__OPAQUE, and contraction is off, see 9.0) on every
  * path, so all paths give the same bits under any compiler flags. */
 static void entk__affine1(double *k, double *t, double cw, double b2) {

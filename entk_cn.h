@@ -1,5 +1,5 @@
 /* entk_cn.h - infinite-width NNGP and NTK of CNNs and of C_n / D_n group-equivariant CNNs on the pixel
- *             grid (SPEC §1.3, §1.4), and their orbit-averaged kernels (SPEC §2).   public domain / MIT
+ *             grid (docs/conventions.md §1.3, §1.4), and their orbit-averaged kernels (docs/conventions.md §2).   public domain / MIT
  *
  * USAGE
  *   In exactly one C file:
@@ -31,10 +31,10 @@
  *   mirror (a, b) -> (a, -b) (left-right). lift(n, flip) lifts to the group G of n (1 + flip) elements
  *   h = (r, m), r in Z_n, m in {0, 1} (index r + n m), acting on offsets by rho(h) = R^(4 r / n) F^m.
  *   The product is (r, m)(s, m') = (r + (-1)^m s, m xor m'), so rho is a homomorphism; flip = 0 gives C_n,
- *   flip = 1 gives D_n (D_4 = p4m). lift and gconv follow SPEC §1.4 with R^r replaced by rho(h) and
+ *   flip = 1 gives D_n (D_4 = p4m). lift and gconv follow docs/conventions.md §1.4 with R^r replaced by rho(h) and
  *   r + s by the group product h s.
  *
- * SYMMETRY REDUCTION (SPEC §1.4)
+ * SYMMETRY REDUCTION (docs/conventions.md §1.4)
  *   After a lift every kernel satisfies K((h u, t), (h' u, t')) = K((h, t), (h', t')) for all u in G
  *   (right translation; the square window is invariant under rho). Only the blocks
  *   K_b(t, t') = K((e, t), (b, t')), b in G, are stored and computed: |G| times less memory and work
@@ -118,7 +118,7 @@ ENTKDEF entk_status entk_cn_kernel(const entk_arch *arch, const double *x1, size
                                    const double *x2, size_t n2, size_t C, size_t H, size_t W,
                                    double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
 
-/* Orbit-averaged Gram matrices (SPEC §2): Kbar(x, x') = (1/|G|) sum_g K(x, g x'), likewise for the NTK,
+/* Orbit-averaged Gram matrices (docs/conventions.md §2): Kbar(x, x') = (1/|G|) sum_g K(x, g x'), likewise for the NTK,
  * with G the rotations by multiples of 90 degrees (ENTK_ORBIT_C4) or those and their mirror images
  * (ENTK_ORBIT_D4) acting on the image x' (H == W is required, else ENTK_ERR_SHAPE), for any
  * architecture this header accepts. Arguments as entk_cn_kernel; with x2 == NULL the full matrix is
@@ -768,7 +768,7 @@ static int entk__cn_small_ok(size_t H, size_t W, int q, size_t ucap) {
            H <= ENTK__CN_SMALL_N && W <= ENTK__CN_SMALL_N && q <= ENTK__CN_SMALL_Q;
 }
 
-/* The oracle: q^2 gathers per entry, straight from SPEC §1.4 (no 1/q^2). */
+/* The oracle: q^2 gathers per entry, straight from docs/conventions.md §1.4 (no 1/q^2). */
 static void entk__cn_wsum_direct(const double *m, size_t H, size_t W, int q, entk_pad pad, const int rho[4],
                                  double *out) {
     const int h = (q - 1) / 2;

@@ -8,7 +8,7 @@
  *
  * Every error is one line on stderr naming the file, option or token, and a non-zero exit status
  * (1: bad input, computation failure or a resource the machine cannot give, 2: bad usage). See
- * README.md and SPEC §5.
+ * README.md and docs/conventions.md §5.5.
  *
  * Built with -DENTK_CLI_FUZZ (fuzz/fuzz_cli.c includes this file), main() is left out and die()
  * longjmps back into entk_cli_main() after freeing everything the CLI allocated; the message is kept
@@ -57,7 +57,7 @@ static const char *const usage_text =
     "       entk info\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
     "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W)\n"
-    "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (SPEC §2)\n"
+    "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (docs/conventions.md §2)\n"
     "--threads N: 1 to " CLI_STR(ENTK_CLI_MAX_THREADS) " (default: OMP_NUM_THREADS, else the available cores);"
     " results do not depend on it\n"
     "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n";
@@ -870,7 +870,7 @@ static int entk_cli_main(int argc, char **argv) {
 int main(int argc, char **argv) { return entk_cli_main(argc, argv); }
 #endif
 
-/* predict: kernels, then the predictor of SPEC §3. With --kernel ntk the mean is the NTK
+/* predict: kernels, then the predictor of docs/conventions.md §3. With --kernel ntk the mean is the NTK
  * gradient-descent mean and --variance the NTK-ensemble predictive variance (needs K too); with
  * --kernel nngp the NNGP posterior mean and variance. */
 static int cmd_predict(const cli_opts *o) {

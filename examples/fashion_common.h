@@ -36,7 +36,7 @@ static void load(const char *dir, const char *name, entk_array *a) {
     if ((st = entk_npy_read_file(path, a, err, sizeof err))) fail(path, st, err);
 }
 
-/* SPEC §3: targets one-hot minus 1/k */
+/* docs/conventions.md §3: targets one-hot minus 1/k */
 static double *onehot(const double *labels, size_t n) {
     double *y = xmalloc(n * N_CLASSES);
     size_t i;

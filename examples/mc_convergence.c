@@ -1,4 +1,4 @@
-/* mc_convergence - finite-width C4 GCNNs converge to entk's infinite-width kernels (SPEC §4).
+/* mc_convergence - finite-width C4 GCNNs converge to entk's infinite-width kernels (docs/conventions.md §4).
  *
  * For the architecture below (default: a C4 GCNN) and a few random images, draws `seeds` finite networks
  * of each width; each gives an empirical NNGP (output covariance over 4096 readout units) and the

@@ -3,7 +3,7 @@
  *   CNN      conv-relu-conv-relu-gap-dense, trained on the upright images;
  *   CNN+aug  the same CNN trained on the fully rot90-augmented set (4 N images, labels copied);
  *   GCNN     the C4 group-equivariant CNN with the same depth, windows and scales (lift, gconv, gpool).
- * SPEC §2: CNN+aug and GCNN give the same predictions (the demo prints the largest difference), and the
+ * docs/conventions.md §2: CNN+aug and GCNN give the same predictions (the demo prints the largest difference), and the
  * GCNN is exactly invariant, so its accuracy on rotated test images equals that on upright ones.
  *
  *   bin/rotated_fashion [DATA_DIR [N_MAX [N_TEST [POOL [CSV]]]]]
@@ -210,7 +210,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     if (out) fclose(out);
-    printf("\n(absolute regulariser c = 1e-4 x mean CNN diagonal; the GCNN gets c/4, SPEC §2)\n");
+    printf("\n(absolute regulariser c = 1e-4 x mean CNN diagonal; the GCNN gets c/4, docs/conventions.md §2)\n");
     free(x); free(z); free(zr); free(y); free(ya); free(K0); free(G); free(Gz); free(Ka); free(Kza);
     free(p1); free(p2); free(p3);
     for (r = 0; r < 4; ++r) { free(xr[r]); free(Kz[r]); if (r) free(B[r]); }

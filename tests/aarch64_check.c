@@ -224,7 +224,7 @@ static void cn_images(double *x, size_t n, uint64_t seed) {
 }
 
 /* brute force "conv(q=3,pad=circular,sw,sb) relu" x 2, gap, on N x N images with C channels: the
- * three kernels (x1 x1, x2 x2, x1 x2) on the full P x P domain, relu in closed form (SPEC §1.1) */
+ * three kernels (x1 x1, x2 x2, x1 x2) on the full P x P domain, relu in closed form (docs/conventions.md §1.1) */
 static void cn_brute(const double *x1, const double *x2, size_t C, size_t N, double sw, double sb, double *k,
                      double *t) {
     const size_t P = N * N;

@@ -1,4 +1,4 @@
-/* finite_net.h - finite-width networks in entk's NTK parametrisation (SPEC §1, §4), used only by the
+/* finite_net.h - finite-width networks in entk's NTK parametrisation (docs/conventions.md §1, §4), used only by the
  * tests and examples to check the analytic kernels by Monte Carlo. Header-only, all functions static.
  *
  * A network is built from an entk_arch (the layer list the kernel functions take) for inputs of shape
@@ -8,7 +8,7 @@
  *
  * Supported layers: dense, nonlinearities (identity, relu, erf, leaky_relu, gelu, sin), conv(q, pad),
  * lift(n = 1|2|4, q, pad) without reflections, gconv(q, pad, support = all|id), gap, gpool, rotpool,
- * avgpool(p), flatten. Group conventions are SPEC §1.4's: R maps the pixel offset (a, b) on (row, col)
+ * avgpool(p), flatten. Group conventions are docs/conventions.md §1.4's: R maps the pixel offset (a, b) on (row, col)
  * to (-b, a), and (r, t)(s, y) = (r + s, t + R^r y), where for n = 2 the generator is R^2 (a step of
  * r turns offsets by R^(4 r / n), as in entk_cn.h), so
  *   lift:  N(r, t) = sw/sqrt(C q^2) sum_{c,y} W_c(y) x_c(t + R^r y) + sb b

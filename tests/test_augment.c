@@ -1,4 +1,4 @@
-/* SPEC §2: kernel regression with a CNN's NTK on the fully augmented training set (every rotation, and
+/* docs/conventions.md §2: kernel regression with a CNN's NTK on the fully augmented training set (every rotation, and
  * flip for D4, of every training image, labels copied) gives the same mean prediction, at t = inf and at
  * finite t, as kernel regression with the GCNN's NTK on the plain training set, when the GCNN gets the
  * absolute regulariser c/|G| for the CNN's c. The augmented Gram matrix is computed directly from the

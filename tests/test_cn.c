@@ -1,6 +1,6 @@
 /* entk_cn.h: window sums, CNN and C_n / D_n GCNN kernels against brute-force references written here
- * straight from SPEC §1.3-§1.4 on the full (|G| P) x (|G| P) domain, the symmetry reduction, invariances,
- * orbit averages (SPEC §2), Gram-matrix plumbing and errors. */
+ * straight from docs/conventions.md §1.3-§1.4 on the full (|G| P) x (|G| P) domain, the symmetry reduction, invariances,
+ * orbit averages (docs/conventions.md §2), Gram-matrix plumbing and errors. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +42,7 @@ static size_t ref_D(const ref_st *s) { return (size_t)s->ng * s->h * s->w; }
 
 static void ref_free(ref_st *s) { free(s->k); free(s->t); s->k = s->t = NULL; }
 
-/* lift / conv / gconv from SPEC §1.4 with the group product; gconv sums over the support S. */
+/* lift / conv / gconv from docs/conventions.md §1.4 with the group product; gconv sums over the support S. */
 static void ref_linear(ref_st *s, const entk_layer *ly, int first) {
     const int hq = (ly->q - 1) / 2, q = ly->q;
     const int lift = ly->kind != ENTK_LAYER_GCONV;
@@ -460,7 +460,7 @@ Test(cn_invariance, d4_gcnn_is_invariant_under_mirrors) {
     free(x); free(y); free(z);
 }
 
-/* SPEC §2: the rot90-orbit average of the CNN kernel is the C4 GCNN kernel (and D4 with mirrors). */
+/* docs/conventions.md §2: the rot90-orbit average of the CNN kernel is the C4 GCNN kernel (and D4 with mirrors). */
 static void check_orbit(const char *cnn, const char *gcnn, entk_orbit orb, size_t C, size_t N, uint64_t seed) {
     const size_t n = 3;
     entk_arch a = tu_parse(cnn), b = tu_parse(gcnn);

@@ -1,4 +1,4 @@
-/* Finite-width CNNs and C4 GCNNs (tests/finite_net.h): the forward pass against SPEC §1.4's formulas
+/* Finite-width CNNs and C4 GCNNs (tests/finite_net.h): the forward pass against docs/conventions.md §1.4's formulas
  * written out directly, exact invariances, the empirical NTK against finite differences, and Monte-Carlo
  * kernels converging to entk_cn_kernel as the width grows. */
 #include <criterion/criterion.h>
@@ -46,7 +46,7 @@ Test(finite_gcnn, ntk_equals_finite_difference_jacobian_product) {
     fd_check("lift(n=2,q=3,pad=same,sb=0.5) erf gconv(q=1) erf gconv(q=3,pad=same) erf gpool dense", 1, 5, 4, 2);
 }
 
-/* ---- the forward pass equals SPEC §1.4's formulas, written out here with rotation matrices ---- */
+/* ---- the forward pass equals docs/conventions.md §1.4's formulas, written out here with rotation matrices ---- */
 
 static const int rot_m[4][2][2] = {{{1, 0}, {0, 1}}, {{0, -1}, {1, 0}}, {{-1, 0}, {0, -1}}, {{0, 1}, {-1, 0}}};
 

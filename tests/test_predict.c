@@ -1,4 +1,4 @@
-/* Kernel predictors (SPEC §3) against direct formulas computed here independently: a naive
+/* Kernel predictors (docs/conventions.md §3) against direct formulas computed here independently: a naive
  * Gauss-Jordan inverse, the matrix exponential by scaling-and-squaring Taylor series, and the series
  * K^-1 (I - e^{-cK}) = c sum_j (-cK)^j / (j+1)! which needs no inverse at all. */
 #include <criterion/criterion.h>

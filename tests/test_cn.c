@@ -765,25 +765,16 @@ Test(cn_small, row_path_matches_brute_force) {
 }
 
 /* Progress: the Gram drivers report finished output rows, increasing, ending at n1 (threads = 1: every
- * report comes from the one thread). */
-typedef struct { size_t calls, last, total, bad; } prog_rec;
-static void prog_cb(void *user, size_t done, size_t total) {
-    prog_rec *r = user;
-    if (done < r->last || done > total || done == 0) ++r->bad;
-    r->last = done;
-    r->total = total;
-    ++r->calls;
-}
-
+ * report comes from the one thread; tu_prog_cb checks them). */
 Test(cn_gram, progress_reports_finished_rows) {
     const size_t C = 1, N = 5;
     entk_arch a = tu_parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap");
     double *x = rand_images(6, C, N, N, 141), K[36], T[36];
-    prog_rec r;
+    tu_prog_rec r;
     int mode;
     for (mode = 0; mode < 3; ++mode) {
         memset(&r, 0, sizeof r);
-        entk_set_progress(prog_cb, &r);
+        entk_set_progress(tu_prog_cb, &r);
         if (mode == 0) cr_assert_eq(entk_cn_kernel(&a, x, 6, NULL, 0, C, N, N, K, 6, T, 6, 1), ENTK_OK);
         else if (mode == 1) cr_assert_eq(entk_cn_kernel(&a, x, 4, x, 6, C, N, N, K, 6, T, 6, 1), ENTK_OK);
         else cr_assert_eq(entk_cn_kernel_orbit(&a, ENTK_ORBIT_C4, x, 3, x, 2, C, N, N, K, 2, T, 2, 1), ENTK_OK);
@@ -799,30 +790,15 @@ Test(cn_gram, progress_reports_finished_rows) {
 /* With 2 threads the finishing thread is either one: done == total must still be the last report,
  * reported once, after non-decreasing done values, and fn must never run twice at a time. Repeated, so
  * that thread 1 finishes last in some runs (reports from thread 0 only lost the end about half the time). */
-typedef struct { size_t calls, last, total, bad, finals; int inside; } prog2_rec;
-static void prog2_cb(void *user, size_t done, size_t total) {
-    prog2_rec *r = user;
-    int in;
-#pragma omp atomic capture
-    in = ++r->inside;
-    if (in != 1 || done < r->last || done > total || done == 0) ++r->bad;
-    r->last = done;
-    r->total = total;
-    r->finals += done == total;
-    ++r->calls;
-#pragma omp atomic
-    --r->inside;
-}
-
 Test(cn_gram, progress_reports_total_with_two_threads) {
     const size_t C = 1, N = 5;
     entk_arch a = tu_parse("conv(q=3,pad=circular) relu gap dense");
     double *x = rand_images(9, C, N, N, 142), K[81], T[81];
     int rep;
     for (rep = 0; rep < 40; ++rep) {
-        prog2_rec r;
+        tu_prog_rec r;
         memset(&r, 0, sizeof r);
-        entk_set_progress(prog2_cb, &r);
+        entk_set_progress(tu_prog_cb, &r);
         if (rep % 2) cr_assert_eq(entk_cn_kernel(&a, x, 9, NULL, 0, C, N, N, K, 9, T, 9, 2), ENTK_OK);
         else cr_assert_eq(entk_cn_kernel(&a, x, 5, x + 5 * C * N * N, 4, C, N, N, K, 4, T, 4, 2), ENTK_OK);
         entk_set_progress(NULL, NULL);

@@ -190,20 +190,6 @@ Test(mlp, two_threads_bit_identical_to_one) {
 
 /* Progress with 2 threads: whichever thread finishes the last block, the callback's last report is
  * done == total (once), the done values never decrease, and two reports never overlap. */
-typedef struct { size_t last, total, bad, finals; int inside; } prog_rec;
-static void prog_cb(void *user, size_t done, size_t total) {
-    prog_rec *r = user;
-    int in;
-#pragma omp atomic capture
-    in = ++r->inside;
-    if (in != 1 || done < r->last || done > total || done == 0) ++r->bad;
-    r->last = done;
-    r->total = total;
-    r->finals += done == total;
-#pragma omp atomic
-    --r->inside;
-}
-
 Test(mlp, progress_reports_total_with_two_threads) {
     entk_arch a = tu_parse(api_arch);
     enum { N = 23 };
@@ -211,9 +197,9 @@ Test(mlp, progress_reports_total_with_two_threads) {
     int rep;
     make_inputs(x, N, GD, 63);
     for (rep = 0; rep < 40; ++rep) {
-        prog_rec r;
+        tu_prog_rec r;
         memset(&r, 0, sizeof r);
-        entk_set_progress(prog_cb, &r);
+        entk_set_progress(tu_prog_cb, &r);
         if (rep % 2) cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, GD, k, N, t, N, 2), ENTK_OK);
         else cr_assert_eq(entk_mlp_kernel(&a, x, N, x, 10, GD, k, 10, NULL, 0, 2), ENTK_OK);
         entk_set_progress(NULL, NULL);

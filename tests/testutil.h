@@ -289,6 +289,28 @@ static inline int tu_dots_compare(entk_simd path, double *worst) {
 }
 /* Parse an architecture the test relies on; a parse failure fails the test (Criterion binaries only). */
 #ifdef cr_assert_eq
+/* A progress callback that checks its reports (entk_set_progress): done values never decrease, stay in
+ * 1..total, and two reports never overlap; it keeps the last done, the total and how often done ==
+ * total was reported. */
+typedef struct { size_t calls, last, total, bad, finals; int inside; } tu_prog_rec;
+static inline void tu_prog_cb(void *user, size_t done, size_t total) {
+    tu_prog_rec *r = (tu_prog_rec *)user;
+    int in;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+    in = ++r->inside;
+    if (in != 1 || done < r->last || done > total || done == 0) ++r->bad;
+    r->last = done;
+    r->total = total;
+    r->finals += done == total;
+    ++r->calls;
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    --r->inside;
+}
+
 static inline entk_arch tu_parse(const char *s) {
     entk_arch a;
     char err[160];

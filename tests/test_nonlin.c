@@ -212,14 +212,6 @@ Test(quadrature, rejects_bad_arguments) {
  * Each map on every path at k11, k22, k12 across the double range: the fast formula in range, the
  * scale-free slow path beyond it (the SIMD paths send such blocks to the scalar kernel). Points are
  * processed 13 at a time, so lanes go through the vector loop and the tail. */
-static int n_paths(entk_simd *p) {
-    int n = 0;
-    p[n++] = ENTK_SIMD_SCALAR;
-    if (entk_simd_set(ENTK_SIMD_AVX2) == ENTK_OK) p[n++] = ENTK_SIMD_AVX2;
-    if (entk_simd_set(ENTK_SIMD_NEON) == ENTK_OK) p[n++] = ENTK_SIMD_NEON;
-    entk_simd_set(ENTK_SIMD_SCALAR);
-    return n;
-}
 static void map13(entk_nonlin_kind kind, double al, const double *a, const double *b, const double *c,
                   double *t, double *d) {
     static const double one[13] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
@@ -258,7 +250,7 @@ static void homogeneity(entk_nonlin_kind kind, double al, int ci) {
     const tu_map_case *mc = &tu_map_cases[ci];
     double a[13], b[13], c[13], t0[13], d0[13], a1[13], b1[13], c1[13], t1[13], d1[13], worst = 0;
     entk_simd p[3];
-    int np = n_paths(p), k, s, i;
+    int np = tu_paths(p), k, s, i;
     base13(a, b, c);
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);
@@ -300,7 +292,7 @@ Test(scale, relu_and_leaky_boundary_and_zero_variance_values) {
                                    {0x3p-510, 0x5p505}, {0x7p505, 0x3p500}, {0xbp-515, 0xdp-512}, {0x1p510, 0x1p-510}};
     const double al = 0.2;
     entk_simd p[3];
-    int np = n_paths(p), k, s, i, lk;
+    int np = tu_paths(p), k, s, i, lk;
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);
         for (s = 0; s < 8; ++s)
@@ -365,7 +357,7 @@ Test(scale, erf_and_gelu_match_long_double_at_every_scale) {
                                    {0x1p-1000, 0x1p1000}, {1e150, 1e150}, {1e-150, 1e150}, {1e200, 1e250},
                                    {1e307, 1e307}, {1e307, 1e-307}, {3, 1e300}, {1, 1}};
     entk_simd p[3];
-    int np = n_paths(p), k, s, i, g;
+    int np = tu_paths(p), k, s, i, g;
     double worst[2] = {0, 0};
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);
@@ -430,7 +422,7 @@ Test(scale, erf_and_gelu_match_long_double_at_every_scale) {
  * T = Tdot = 1/2 at k11 = k22 = k12 >= 20, T = Tdot = 0 (underflow) for 1e-300 next to 1e300. */
 Test(scale, sin_matches_long_double_and_stated_values) {
     entk_simd p[3];
-    int np = n_paths(p), k, s, i;
+    int np = tu_paths(p), k, s, i;
     double worst = 0;
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);
@@ -485,7 +477,7 @@ Test(scale, zero_variances_give_stated_values) {
     static const double vs[] = {0, 1e-300, 1e-150, 0.5, 2, 1e150, 1e300, DBL_MAX, 0x1p-1022, 7, 0, 1e308, 3};
     static const entk_nonlin_kind ks[] = {ENTK_NL_RELU, ENTK_NL_ERF, ENTK_NL_GELU, ENTK_NL_SIN, ENTK_NL_IDENTITY};
     entk_simd p[3];
-    int np = n_paths(p), k, m, i, sw;
+    int np = tu_paths(p), k, m, i, sw;
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);
         for (m = 0; m < 5; ++m)

@@ -4,19 +4,9 @@
 #include <stdio.h>
 #include "testutil.h"
 
-/* every path this build and CPU can run; the scalar path always */
-static int paths(entk_simd *p) {
-    int n = 0;
-    p[n++] = ENTK_SIMD_SCALAR;
-    if (entk_simd_set(ENTK_SIMD_AVX2) == ENTK_OK) p[n++] = ENTK_SIMD_AVX2;
-    if (entk_simd_set(ENTK_SIMD_NEON) == ENTK_OK) p[n++] = ENTK_SIMD_NEON;
-    entk_simd_set(ENTK_SIMD_SCALAR);
-    return n;
-}
-
 Test(simd_maps, every_path_matches_scalar_on_all_tails) {
     entk_simd p[3];
-    int np = paths(p), i, k;
+    int np = tu_paths(p), i, k;
     for (i = 0; i < np; ++i)
         for (k = 0; k < TU_N_MAP_CASES; ++k) {
             double wt, wd;
@@ -35,7 +25,7 @@ Test(simd_maps, every_path_matches_scalar_on_all_tails) {
  * the budgets. */
 Test(simd_maps, extreme_lanes_mixed_in_match_scalar) {
     entk_simd p[3];
-    int np = paths(p), i, k;
+    int np = tu_paths(p), i, k;
     for (i = 0; i < np; ++i)
         for (k = 0; k < TU_N_MAP_CASES; ++k) {
             double wt, wd;
@@ -50,7 +40,7 @@ Test(simd_maps, extreme_lanes_mixed_in_match_scalar) {
 
 Test(simd_maps, edge_cases_finite_and_match_scalar) {
     entk_simd p[3];
-    int np = paths(p), i, k;
+    int np = tu_paths(p), i, k;
     for (i = 0; i < np; ++i)
         for (k = 0; k < TU_N_MAP_CASES; ++k) {
             double wt, wd;
@@ -64,7 +54,7 @@ Test(simd_maps, edge_cases_finite_and_match_scalar) {
 
 Test(simd_dots, every_path_matches_scalar_and_exact) {
     entk_simd p[3];
-    int np = paths(p), i;
+    int np = tu_paths(p), i;
     for (i = 0; i < np; ++i) {
         double worst;
         int fails = tu_dots_compare(p[i], &worst);
@@ -107,7 +97,7 @@ Test(simd_maps, mlp_kernels_agree_across_paths) {
     entk_simd p[3];
     entk_arch arch;
     tu_rng r = {5};
-    int np = paths(p), i;
+    int np = tu_paths(p), i;
     cr_assert_eq(entk_arch_parse("dense(sw=1.4,sb=0.1) relu dense(sw=1.2) erf dense gelu dense leaky_relu(a=0.1) "
                                  "dense sin dense(sb=0.3)", &arch, NULL, 0), ENTK_OK);
     tu_fill_normal(&r, x1, N1 * D);

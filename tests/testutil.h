@@ -289,6 +289,16 @@ static inline int tu_dots_compare(entk_simd path, double *worst) {
 }
 /* Parse an architecture the test relies on; a parse failure fails the test (Criterion binaries only). */
 #ifdef cr_assert_eq
+/* Every SIMD path this build and CPU can run, the scalar path first; leaves the scalar path set. */
+static inline int tu_paths(entk_simd *p) {
+    int n = 0;
+    p[n++] = ENTK_SIMD_SCALAR;
+    if (entk_simd_set(ENTK_SIMD_AVX2) == ENTK_OK) p[n++] = ENTK_SIMD_AVX2;
+    if (entk_simd_set(ENTK_SIMD_NEON) == ENTK_OK) p[n++] = ENTK_SIMD_NEON;
+    entk_simd_set(ENTK_SIMD_SCALAR);
+    return n;
+}
+
 /* A progress callback that checks its reports (entk_set_progress): done values never decrease, stay in
  * 1..total, and two reports never overlap; it keeps the last done, the total and how often done ==
  * total was reported. */

@@ -4,8 +4,18 @@ AARCH64_CC ?= aarch64-linux-gnu-gcc
 WARN    := -std=c99 -pedantic -Wall -Wextra -Werror
 OPT     := -O2 -g
 CFLAGS  ?= $(OPT)
-ALLCFLAGS := $(WARN) $(CFLAGS) -I. -fopenmp
+# make NO_SLEEF=1: build without SLEEF (-DENTK_NO_SLEEF, no -lsleef) and do not ask deps.sh for it;
+# the test matrix then holds only the variants that need no SLEEF.
+ifeq ($(NO_SLEEF),1)
+SLEEF_FLAGS := -DENTK_NO_SLEEF
+LIBS    := -lm
+DEPS_ARG := nosleef
+else
+SLEEF_FLAGS :=
 LIBS    := -lsleef -lm
+DEPS_ARG :=
+endif
+ALLCFLAGS := $(WARN) $(CFLAGS) $(SLEEF_FLAGS) -I. -fopenmp
 HEADERS := entk.h $(wildcard entk_cn.h entk_so3.h)
 
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
@@ -20,20 +30,32 @@ V_scalar_FLAGS  := -DENTK_VECTOR=0 -ffp-contract=off
 V_scalar_LIBS   := $(LIBS)
 V_nosleef_FLAGS := -DENTK_NO_SLEEF
 V_nosleef_LIBS  := -lm
+ifeq ($(NO_SLEEF),1)
+VARIANTS := nosleef
+else
 VARIANTS := default scalar nosleef
+endif
 
-.PHONY: all test demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all test demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 
 deps-build deps-test deps-demo deps-bench: deps-%:
-	@sh scripts/deps.sh $*
+	@sh scripts/deps.sh $* $(DEPS_ARG)
 
-bin/entk: cli/entk_cli.c $(HEADERS) | bin
+bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
-bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) | bin
+bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
+
+# the compiler, flags and libraries of bin/: rewritten only when they change (e.g. NO_SLEEF=1 and
+# back), so bin/ is rebuilt then and only then
+BIN_CONFIG := $(CC) $(ALLCFLAGS) $(LIBS)
+build/config: FORCE
+	@mkdir -p build
+	@echo '$(BIN_CONFIG)' | cmp -s - $@ || echo '$(BIN_CONFIG)' > $@
+FORCE:
 
 bin build:
 	mkdir -p $@
@@ -59,12 +81,12 @@ TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(TESTS)))
 
 build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS)
 	@mkdir -p build/aarch64
-	$(AARCH64_CC) $(WARN) $(OPT) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
-	    -L/usr/lib/aarch64-linux-gnu -lsleef -lm
+	$(AARCH64_CC) $(WARN) $(OPT) $(SLEEF_FLAGS) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
+	    -L/usr/lib/aarch64-linux-gnu $(LIBS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-build
-	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check readme
+	@NO_SLEEF=$(NO_SLEEF) sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check readme
 
 test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o
 

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Run every test binary given (Criterion binaries, and the AArch64 check under qemu-user), then print
 # one closing line `N passed, N failed`. Exits non-zero if anything failed or crashed.
+# A sanitizer report anywhere in a binary's output (ASan, LSan, UBSan) counts as one more failure:
+# Criterion ignores a worker's exit status once its test has passed, and LeakSanitizer reports only at
+# the worker's exit.
 passed=0; failed=0; status=0
 for b in "$@"; do
     echo "== $b"
@@ -28,6 +31,10 @@ for b in "$@"; do
         [ -n "$line" ] || { p=0; f=1; }
         f=$(( $f )) ;;
     esac
+    san=$(printf '%s\n' "$out" | grep -E '^==[0-9]+==ERROR: |: runtime error: ' | head -n 5)
+    if [ -n "$san" ]; then
+        printf 'sanitizer report:\n%s\n' "$san"; f=$((f + 1)); status=1
+    fi
     [ "$rc" -eq 0 ] || { status=1; [ "$f" -gt 0 ] || f=1; }
     passed=$((passed + p)); failed=$((failed + f))
 done

@@ -666,4 +666,5 @@ Test(predict, nngp_variance_between_zero_and_prior) {
             prev[i] = var[i];
         }
     }
+    fixture_free(&f);
 }

@@ -38,10 +38,14 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 V_asan_FLAGS    := $(SANITIZE) -Wno-maybe-uninitialized $(SLEEF_FLAGS)
 V_asan_LIBS     := $(LIBS)
 V_asan_CLI      := build/asan/entk
+# fpfast: GNU C11 with contraction into FMA wherever GCC likes (its default outside ISO modes), impl.c
+# included; the bit-identity promises (threads, fused sweeps) must survive the user's flags.
+V_fpfast_FLAGS  := -std=gnu11 -ffp-contract=fast $(SLEEF_FLAGS)
+V_fpfast_LIBS   := $(LIBS)
 ifeq ($(NO_SLEEF),1)
-VARIANTS := nosleef asan
+VARIANTS := nosleef asan fpfast
 else
-VARIANTS := default scalar nosleef asan
+VARIANTS := default scalar nosleef asan fpfast
 endif
 
 .PHONY: FORCE all test demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64

@@ -48,11 +48,11 @@ else
 VARIANTS := default scalar nosleef asan fpfast
 endif
 
-.PHONY: FORCE all test demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all test fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 
-deps-build deps-test deps-demo deps-bench: deps-%:
+deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
 	@sh scripts/deps.sh $* $(DEPS_ARG)
 
 bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
@@ -104,14 +104,48 @@ build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-build
-	@NO_SLEEF=$(NO_SLEEF) sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check readme
+	@NO_SLEEF=$(NO_SLEEF) FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) sh scripts/run-tests.sh $(TEST_BINS) \
+	    build/aarch64/check readme $(addprefix fuzz:,$(FUZZ_NAMES))
 
-test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o
+test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o $(FUZZ_BINS)
 
 # header hygiene: everything static (-DENTK_STATIC) compiles warning-free too
 build/static.o: tests/impl.c $(HEADERS)
 	@mkdir -p build
 	$(CC) $(ALLCFLAGS) -DENTK_STATIC -c -o $@ $<
+
+# ---- fuzzing ------------------------------------------------------------------------------------
+# Each fuzz/fuzz_<name>.c is one libFuzzer target, build/fuzz/fuzz_<name>, with its implementation
+# inside; its seeds are fuzz/corpus/<name>/ and the inputs of past crashes fuzz/regress/<name>/ (each
+# one also fixed and replayed by every run). scripts/fuzz.sh runs one target in one process, on a copy
+# of the corpus in build/fuzz/run-<name>/. `make fuzz SECONDS=N` runs every target N seconds in turn;
+# `make test` (and `make fuzz-short`) FUZZ_SHORT_SECONDS each, one pass per target.
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS  := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
+SECONDS    ?= 600
+FUZZ_SHORT_SECONDS ?= 30
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@st=0; for n in $(FUZZ_NAMES); do sh scripts/fuzz.sh $$n $(SECONDS) || st=1; done; exit $$st
+
+fuzz-short: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) sh scripts/run-tests.sh $(addprefix fuzz:,$(FUZZ_NAMES))
+
+# the .npy seeds, rewritten from fuzz/seeds_npy.c (the library's writer and hand-made headers)
+fuzz-seeds: fuzz/seeds_npy.c $(HEADERS)
+	@mkdir -p build/fuzz fuzz/corpus/npy
+	$(CC) $(ALLCFLAGS) -o build/fuzz/seeds_npy $< $(LIBS)
+	build/fuzz/seeds_npy fuzz/corpus/npy
 
 # ---- demo, bench -------------------------------------------------------------------------------
 demo: deps-demo

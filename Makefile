@@ -22,6 +22,13 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(patsubst tests/%.c,%,$(TEST_SRCS))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+# libFuzzer targets (see "fuzzing" below)
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS  := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
+SECONDS    ?= 600
+FUZZ_SHORT_SECONDS ?= 30
 
 # the test build matrix: name -> extra flags and libraries
 V_default_FLAGS :=
@@ -61,8 +68,8 @@ bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
 bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
-# the compiler, flags and libraries of bin/: rewritten only when they change (e.g. NO_SLEEF=1 and
-# back), so bin/ is rebuilt then and only then
+# the compiler, flags and libraries of bin/ (and the SLEEF choice of everything in build/): rewritten
+# only when they change (e.g. NO_SLEEF=1 and back), so what depends on it is rebuilt then and only then
 BIN_CONFIG := $(CC) $(ALLCFLAGS) $(LIBS)
 build/config: FORCE
 	@mkdir -p build
@@ -77,10 +84,10 @@ bin build:
 # Criterion's headers are not pedantic C99, so test files build as gnu99; impl.c and hygiene.c are
 # held to -std=c99 -pedantic.
 define VARIANT_RULES
-build/$(1)/impl.o: tests/impl.c $(HEADERS)
+build/$(1)/impl.o: tests/impl.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
-build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS)
+build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
 build/$(1)/%: tests/%.c tests/testutil.h build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
@@ -89,7 +96,7 @@ build/$(1)/%: tests/%.c tests/testutil.h build/$(1)/impl.o build/$(1)/hygiene.o 
 # test_cli runs the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
 build/$(1)/test_cli: $(or $(V_$(1)_CLI),bin/entk)
 build/$(1)/test_cli: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
-build/$(1)/entk: cli/entk_cli.c $(HEADERS)
+build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
 endef
@@ -97,7 +104,7 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
 TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(TESTS)))
 
-build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS)
+build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64
 	$(AARCH64_CC) $(WARN) $(OPT) $(SLEEF_FLAGS) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
 	    -L/usr/lib/aarch64-linux-gnu $(LIBS)
@@ -120,14 +127,8 @@ build/static.o: tests/impl.c $(HEADERS)
 # one also fixed and replayed by every run). scripts/fuzz.sh runs one target in one process, on a copy
 # of the corpus in build/fuzz/run-<name>/. `make fuzz SECONDS=N` runs every target N seconds in turn;
 # `make test` (and `make fuzz-short`) FUZZ_SHORT_SECONDS each, one pass per target.
-FUZZ_CC    ?= clang
-FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
-FUZZ_BINS  := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
-SECONDS    ?= 600
-FUZZ_SHORT_SECONDS ?= 30
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS) build/config
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)
 

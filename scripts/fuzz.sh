@@ -33,8 +33,8 @@ eps=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$work/fuzz.log"
 cov=$(echo "$last" | sed -nE 's/.* cov: ([0-9]+).*/\1/p'); ft=$(echo "$last" | sed -nE 's/.* ft: ([0-9]+).*/\1/p')
 echo "fuzz $name: ${secs} s, ${runs:-?} executions, ${eps:-?} exec/s, cov ${cov:-?}, ft ${ft:-?}, corpus $(ls "$work/corpus" | wc -l) files"
 if [ "$rc" -ne 0 ] || [ -n "$(ls "$work/artifacts")" ]; then
-    echo "fuzz $name: FAILED (exit $rc); inputs in $work/artifacts/:"
-    ls "$work/artifacts"
-    grep -E 'ERROR|check failed|runtime error|SUMMARY|#[0-9]+ 0x' "$work/fuzz.log" | head -n 20
+    grep -E 'ERROR|check failed|runtime error|SUMMARY|#[0-9]+ 0x' "$work/fuzz.log" | head -n 12
+    echo "fuzz $name: FAILED (exit $rc); the inputs (add each to fuzz/regress/$name/ with its fix):"
+    ls "$work/artifacts" | sed "s|^|    $work/artifacts/|"
     exit 1
 fi

@@ -4,14 +4,31 @@ AARCH64_CC ?= aarch64-linux-gnu-gcc
 WARN    := -std=c99 -pedantic -Wall -Wextra -Werror
 OPT     := -O2 -g
 CFLAGS  ?= $(OPT)
-ALLCFLAGS := $(WARN) $(CFLAGS) -I. -fopenmp
+# make NO_SLEEF=1: build without SLEEF (-DENTK_NO_SLEEF, no -lsleef) and do not ask deps.sh for it;
+# the test matrix then holds only the variants that need no SLEEF.
+ifeq ($(NO_SLEEF),1)
+SLEEF_FLAGS := -DENTK_NO_SLEEF
+LIBS    := -lm
+DEPS_ARG := nosleef
+else
+SLEEF_FLAGS :=
 LIBS    := -lsleef -lm
+DEPS_ARG :=
+endif
+ALLCFLAGS := $(WARN) $(CFLAGS) $(SLEEF_FLAGS) -I. -fopenmp
 HEADERS := entk.h $(wildcard entk_cn.h entk_so3.h)
 
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(patsubst tests/%.c,%,$(TEST_SRCS))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+# libFuzzer targets (see "fuzzing" below)
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS  := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
+SECONDS    ?= 600
+FUZZ_SHORT_SECONDS ?= 30
 
 # the test build matrix: name -> extra flags and libraries
 V_default_FLAGS :=
@@ -20,20 +37,44 @@ V_scalar_FLAGS  := -DENTK_VECTOR=0 -ffp-contract=off
 V_scalar_LIBS   := $(LIBS)
 V_nosleef_FLAGS := -DENTK_NO_SLEEF
 V_nosleef_LIBS  := -lm
-VARIANTS := default scalar nosleef
+# asan: AddressSanitizer + UndefinedBehaviorSanitizer (gcc: its ASan runs with libgomp's threads and
+# Criterion's forked workers), any report fatal; test_cli runs a CLI built the same way. GCC's manual
+# warns that sanitizers raise the rate of false -Wmaybe-uninitialized warnings (GCC 12 gives two in
+# entk__cn_slab, whose arrays are filled for t < nt before use); the other variants keep that warning.
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+V_asan_FLAGS    := $(SANITIZE) -Wno-maybe-uninitialized $(SLEEF_FLAGS)
+V_asan_LIBS     := $(LIBS)
+V_asan_CLI      := build/asan/entk
+# fpfast: GNU C11 with contraction into FMA wherever GCC likes (its default outside ISO modes), impl.c
+# included; the bit-identity promises (threads, fused sweeps) must survive the user's flags.
+V_fpfast_FLAGS  := -std=gnu11 -ffp-contract=fast $(SLEEF_FLAGS)
+V_fpfast_LIBS   := $(LIBS)
+ifeq ($(NO_SLEEF),1)
+VARIANTS := nosleef asan fpfast
+else
+VARIANTS := default scalar nosleef asan fpfast
+endif
 
-.PHONY: all test demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all test fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 
-deps-build deps-test deps-demo deps-bench: deps-%:
-	@sh scripts/deps.sh $*
+deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
+	@sh scripts/deps.sh $* $(DEPS_ARG)
 
-bin/entk: cli/entk_cli.c $(HEADERS) | bin
+bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
-bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) | bin
+bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
+
+# the compiler, flags and libraries of bin/ (and the SLEEF choice of everything in build/): rewritten
+# only when they change (e.g. NO_SLEEF=1 and back), so what depends on it is rebuilt then and only then
+BIN_CONFIG := $(CC) $(ALLCFLAGS) $(LIBS)
+build/config: FORCE
+	@mkdir -p build
+	@echo '$(BIN_CONFIG)' | cmp -s - $@ || echo '$(BIN_CONFIG)' > $@
+FORCE:
 
 bin build:
 	mkdir -p $@
@@ -43,35 +84,69 @@ bin build:
 # Criterion's headers are not pedantic C99, so test files build as gnu99; impl.c and hygiene.c are
 # held to -std=c99 -pedantic.
 define VARIANT_RULES
-build/$(1)/impl.o: tests/impl.c $(HEADERS)
+build/$(1)/impl.o: tests/impl.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
-build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS)
+build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
 build/$(1)/%: tests/%.c tests/testutil.h build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
-	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) -o $$@ $$< \
+	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) $$(CLI_DEF) -o $$@ $$< \
 	    build/$(1)/impl.o build/$(1)/hygiene.o -lcriterion $(V_$(1)_LIBS)
+# test_cli runs the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
+build/$(1)/test_cli: $(or $(V_$(1)_CLI),bin/entk)
+build/$(1)/test_cli: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
+build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
+	@mkdir -p build/$(1)
+	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
 TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(TESTS)))
 
-build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS)
+build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64
-	$(AARCH64_CC) $(WARN) $(OPT) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
-	    -L/usr/lib/aarch64-linux-gnu -lsleef -lm
+	$(AARCH64_CC) $(WARN) $(OPT) $(SLEEF_FLAGS) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
+	    -L/usr/lib/aarch64-linux-gnu $(LIBS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-build
-	@sh scripts/run-tests.sh $(TEST_BINS) build/aarch64/check readme
+	@NO_SLEEF=$(NO_SLEEF) FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) sh scripts/run-tests.sh $(TEST_BINS) \
+	    build/aarch64/check readme $(addprefix fuzz:,$(FUZZ_NAMES))
 
-test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o
+test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o $(FUZZ_BINS)
 
 # header hygiene: everything static (-DENTK_STATIC) compiles warning-free too
 build/static.o: tests/impl.c $(HEADERS)
 	@mkdir -p build
 	$(CC) $(ALLCFLAGS) -DENTK_STATIC -c -o $@ $<
+
+# ---- fuzzing ------------------------------------------------------------------------------------
+# Each fuzz/fuzz_<name>.c is one libFuzzer target, build/fuzz/fuzz_<name>, with its implementation
+# inside; its seeds are fuzz/corpus/<name>/ and the inputs of past crashes fuzz/regress/<name>/ (each
+# one also fixed and replayed by every run). scripts/fuzz.sh runs one target in one process, on a copy
+# of the corpus in build/fuzz/run-<name>/. `make fuzz SECONDS=N` runs every target N seconds in turn;
+# `make test` (and `make fuzz-short`) FUZZ_SHORT_SECONDS each, one pass per target.
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS) build/config
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@st=0; for n in $(FUZZ_NAMES); do sh scripts/fuzz.sh $$n $(SECONDS) || st=1; done; exit $$st
+
+fuzz-short: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) sh scripts/run-tests.sh $(addprefix fuzz:,$(FUZZ_NAMES))
+
+# the .npy seeds, rewritten from fuzz/seeds_npy.c (the library's writer and hand-made headers)
+fuzz-seeds: fuzz/seeds_npy.c $(HEADERS)
+	@mkdir -p build/fuzz fuzz/corpus/npy
+	$(CC) $(ALLCFLAGS) -o build/fuzz/seeds_npy $< $(LIBS)
+	build/fuzz/seeds_npy fuzz/corpus/npy
 
 # ---- demo, bench -------------------------------------------------------------------------------
 demo: deps-demo

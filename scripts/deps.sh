@@ -11,13 +11,13 @@
 # absent. With a second argument `nosleef`, SLEEF is not required (make NO_SLEEF=1).
 set -eu
 target=${1:-build}
-sleef="libsleef-dev"
-[ "${2:-}" = nosleef ] && sleef=""
+sleef="libsleef-dev"; sleef_arm64="libsleef-dev:arm64"
+[ "${2:-}" = nosleef ] && { sleef=""; sleef_arm64=""; }
 need="gcc make $sleef"
 case "$target" in
     build) ;;
-    test)  need="$need libsleef-dev libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
-           need="$need libsleef-dev:arm64 clang libclang-rt-14-dev" ;;
+    test)  need="$need libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+           need="$need $sleef_arm64 clang libclang-rt-14-dev" ;;
     fuzz)  need="$need clang libclang-rt-14-dev" ;;
     demo)  need="$need dataset-fashion-mnist python3-numpy python3-matplotlib" ;;
     bench) need="$need libopenblas-dev liblapacke-dev" ;;

@@ -1,6 +1,10 @@
 #!/bin/sh
-# Run every test binary given (Criterion binaries, and the AArch64 check under qemu-user), then print
+# Run every test binary given (Criterion binaries, the AArch64 check under qemu-user, `readme`, and
+# `fuzz:NAME` for a short run of a libFuzzer target, FUZZ_SECONDS each), then print
 # one closing line `N passed, N failed`. Exits non-zero if anything failed or crashed.
+# A sanitizer report anywhere in a binary's output (ASan, LSan, UBSan) counts as one more failure:
+# Criterion ignores a worker's exit status once its test has passed, and LeakSanitizer reports only at
+# the worker's exit.
 passed=0; failed=0; status=0
 for b in "$@"; do
     echo "== $b"
@@ -11,6 +15,11 @@ for b in "$@"; do
         line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
         [ -n "$line" ] || { p=0; f=1; } ;;
+    fuzz:*)
+        # a libFuzzer target: its past crashes replayed, then FUZZ_SECONDS of fuzzing; one test
+        out=$(sh scripts/fuzz.sh "${b#fuzz:}" "${FUZZ_SECONDS:-30}" 2>&1); rc=$?
+        printf '%s\n' "$out" | tail -n 15
+        if [ "$rc" -eq 0 ]; then p=1; f=0; else p=0; f=1; fi ;;
     build/aarch64/*)
         # Criterion hangs under qemu-user, so this is a plain program; -E gives the loader the
         # multiarch library path where Debian's arm64 libsleef lives.
@@ -28,6 +37,11 @@ for b in "$@"; do
         [ -n "$line" ] || { p=0; f=1; }
         f=$(( $f )) ;;
     esac
+    san=""
+    case "$b" in fuzz:*) ;; *) san=$(printf '%s\n' "$out" | grep -E '^==[0-9]+==ERROR: |: runtime error: ' | head -n 5) ;; esac
+    if [ -n "$san" ]; then
+        printf 'sanitizer report:\n%s\n' "$san"; f=$((f + 1)); status=1
+    fi
     [ "$rc" -eq 0 ] || { status=1; [ "$f" -gt 0 ] || f=1; }
     passed=$((passed + p)); failed=$((failed + f))
 done

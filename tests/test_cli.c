@@ -1,5 +1,7 @@
 /* The `entk` command line: results equal the library's, and every bad input gets one line on stderr
- * naming the problem and a non-zero exit (never a crash). Runs bin/entk from the repository root. */
+ * naming the problem and a non-zero exit (never a crash). Runs bin/entk from the repository root, or
+ * the program TU_ENTK_CLI names (a path relative to the root: the Makefile's sanitized variant runs
+ * build/asan/entk). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -8,6 +10,10 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "entk_cn.h"
+
+#ifndef TU_ENTK_CLI
+#define TU_ENTK_CLI "bin/entk"
+#endif
 
 static char dir[64];
 
@@ -35,15 +41,15 @@ static void get(const char *name, entk_array *a) {
     cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
 }
 
-/* Run bin/entk with args (a shell fragment; file names relative to dir) after the shell fragment pre
- * (limits, environment). Returns the exit code (128 + signal if killed) and stderr in err. */
+/* Run the CLI (TU_ENTK_CLI) with args (a shell fragment; file names relative to dir) after the shell
+ * fragment pre (limits, environment). Returns the exit code (128 + signal if killed) and stderr in err. */
 static int run_with(const char *pre, const char *args, char *err, size_t errlen) {
     char cmd[2048], errpath[128];
     FILE *f;
     size_t n;
     int rc;
     path_of(errpath, sizeof errpath, "stderr.txt");
-    snprintf(cmd, sizeof cmd, "cd %s && %s ../../bin/entk %s >/dev/null 2>stderr.txt", dir, pre, args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s ../../" TU_ENTK_CLI " %s >/dev/null 2>stderr.txt", dir, pre, args);
     rc = system(cmd);
     f = fopen(errpath, "rb");
     cr_assert(f);
@@ -64,7 +70,7 @@ static void setup(void) {
     unsigned char buf[256];
     size_t len;
     tu_rng r = {42};
-    cr_assert(access("bin/entk", X_OK) == 0, "bin/entk missing: run from the repository root after make");
+    cr_assert(access(TU_ENTK_CLI, X_OK) == 0, TU_ENTK_CLI " missing: run from the repository root after make");
     snprintf(dir, sizeof dir, "build/cli-test-%ld", (long)getpid());
     snprintf((char *)buf, sizeof buf, "mkdir -p %s", dir);
     cr_assert_eq(system((char *)buf), 0);
@@ -118,7 +124,7 @@ Test(cli, kernel_files_equal_library_results) {
     cr_assert_eq(k.ndim, 2);
     cr_assert_eq(k.shape[0], 12);
     cr_assert_eq(k.shape[1], 4);
-    /* bin/entk runs the run-time-dispatched path; this binary may be the scalar or no-SLEEF
+    /* the CLI runs the run-time-dispatched path; this binary may be the scalar or no-SLEEF
      * variant, so the two agree to rounding (bit-exact in the default variant). */
     cr_assert_leq(tu_rel_frob(k.data, K, 48), 1e-13);
     cr_assert_leq(tu_rel_frob(t.data, T, 48), 1e-13);
@@ -173,13 +179,13 @@ Test(cli, info_names_the_path) {
     FILE *f;
     char out[512];
     size_t n;
-    snprintf(cmd, sizeof cmd, "bin/entk info");
+    snprintf(cmd, sizeof cmd, TU_ENTK_CLI " info");
     f = popen(cmd, "r");
     cr_assert(f);
     n = fread(out, 1, sizeof out - 1, f);
     out[n] = 0;
     cr_assert_eq(pclose(f), 0);
-    /* bin/entk is built once with run-time dispatch, whatever this test binary's variant is */
+    /* the CLI is built with run-time dispatch, whatever this test binary's variant is */
     cr_assert(strstr(out, "simd: avx2") || strstr(out, "simd: neon") || strstr(out, "simd: scalar"), "%s", out);
     cr_assert(strstr(out, "sleef: ") != NULL, "%s", out);
     cr_assert(strstr(out, ENTK_VERSION_STRING) != NULL, "%s", out);

@@ -294,9 +294,10 @@ Test(predict, finite_t_approaches_infinity_monotonically) {
     double t;
     fixture_make(&f, 30, 6, 2, 104);
     th = blocks(&f, 1);
-    tt = th; /* test = train */
+    tt = th; /* test = train: every test block is the train block */
     tt.m = 30;
     tt.test_train = th.train;
+    tt.test_test = th.train;
     o.diag_reg = 1e-3;
     inf_tr = xalloc(60); inf_te = xalloc(12); cur = xalloc(60);
     cr_assert_eq(entk_predict_mean(&tt, 2, f.y, 2, &o, inf_tr, 2, NULL), ENTK_OK);
@@ -543,6 +544,7 @@ Test(predict, ntk_ensemble_interpolates_training_points) {
     kb.test_train = kb.train;
     tb.test_train = tb.train;
     kb.test_test = kb.train;
+    tb.test_test = tb.train;
     for (i = 0; i < n; ++i) kmax = fmax(kmax, f.ktr[i * n + i]);
     cr_assert_eq(entk_predict_ntk_ensemble(&kb, &tb, 1, f.y, 1, NULL, mean, 1, var, NULL, 0, NULL), ENTK_OK);
     for (i = 0; i < n; ++i) {
@@ -664,6 +666,7 @@ Test(predict, nngp_variance_between_zero_and_prior) {
             prev[i] = var[i];
         }
     }
+    fixture_free(&f);
 }
 
 /* ---- kernel scale, singular kernels, termination ------------------------------------------------ */

@@ -1,0 +1,59 @@
+/* libFuzzer target: the architecture parser on arbitrary text (a NUL-terminated copy of the input),
+ * then the validation of the kernels that take what it parses. Every status is a known one; a parse
+ * failure is ENTK_ERR_ARCH with a one-line message within errlen; every parsed layer has a name; an
+ * MLP architecture (dense and nonlinearity layers only) goes through one tiny entk_mlp_kernel call,
+ * any other through one tiny entk_cn_kernel call (image sizes from the input's length, 1..2 channels,
+ * 4..7 pixels a side), which must reject what it cannot compute with a status, never a crash. */
+#define ENTK_IMPLEMENTATION
+#include "fuzz_common.h"
+#include "entk_cn.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int fz_is_mlp(const entk_arch *a) {
+    int i;
+    for (i = 0; i < a->n_layers; ++i)
+        if (a->layer[i].kind != ENTK_LAYER_DENSE && a->layer[i].kind != ENTK_LAYER_NONLIN) return 0;
+    return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const double x[2 * 3] = {1.0, -0.5, 0.25, 0.3, 0.8, -1.2};
+    double img[2 * 2 * 7 * 7], K[4], T[4];
+    size_t errlen, i;
+    char *err = fz_errbuf(size, &errlen);
+    char *text = (char *)malloc(size + 1);
+    entk_arch *arch = (entk_arch *)malloc(sizeof *arch); /* on the heap: overruns of layer[] are seen */
+    entk_status st;
+    int l;
+    FZ_CHECK(text != NULL && arch != NULL);
+    memcpy(text, data, size);
+    text[size] = 0;
+    st = entk_arch_parse(text, arch, err, errlen);
+    fz_check_status(st);
+    if (st != ENTK_OK) {
+        FZ_CHECK(st == ENTK_ERR_ARCH);
+        fz_check_message(err, errlen);
+        goto done;
+    }
+    FZ_CHECK(arch->n_layers >= 0 && arch->n_layers <= ENTK_MAX_LAYERS);
+    for (l = 0; l < arch->n_layers; ++l) {
+        const char *name = entk_layer_name(&arch->layer[l]);
+        FZ_CHECK(name != NULL && strcmp(name, "?") != 0 && strlen(name) > 0);
+    }
+    if (fz_is_mlp(arch)) {
+        st = entk_mlp_kernel(arch, x, 2, NULL, 0, 3, K, 2, T, 2, 1);
+        fz_check_status(st);
+        if (st == ENTK_OK) FZ_CHECK(memcmp(&K[1], &K[2], sizeof K[1]) == 0 && memcmp(&T[1], &T[2], sizeof T[1]) == 0);
+    } else {
+        const size_t C = 1 + size % 2, H = 4 + (size / 2) % 4, W = 4 + (size / 8) % 4;
+        for (i = 0; i < 2 * C * H * W; ++i) img[i] = (double)((i * 37) % 11) / 5.0 - 1.0;
+        st = entk_cn_kernel(arch, img, 2, NULL, 0, C, H, W, K, 2, T, 2, 1);
+        fz_check_status(st);
+    }
+done:
+    free(err);
+    free(text);
+    free(arch);
+    return 0;
+}

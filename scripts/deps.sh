@@ -24,7 +24,7 @@ case "$target" in
     *) echo "deps.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "entk: no dpkg here, nothing installed; '$target' wants the equivalents of the Debian packages:$need" >&2
+    echo "entk: no dpkg here, nothing installed; '$target' wants the equivalents of the Debian packages: $need" >&2
     exit 0
 fi
 missing=""

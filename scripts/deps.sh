@@ -13,7 +13,7 @@ set -eu
 target=${1:-build}
 sleef="libsleef-dev"; sleef_arm64="libsleef-dev:arm64"
 [ "${2:-}" = nosleef ] && { sleef=""; sleef_arm64=""; }
-need="gcc make $sleef"
+need="gcc libc6-dev make $sleef"
 case "$target" in
     build) ;;
     test)  need="$need libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"

@@ -3333,6 +3333,7 @@ static double entk__nrm2(const double *x, size_t n) {
 static void entk__tridiag(size_t n, double *a, double *d, double *e, double *tau, double *p) {
     const entk__vops vo = entk__kt()->vo;
     size_t k, i;
+    if (n == 0) return; /* (entk_syev never passes 0; said here so that no inlined copy reads a[-1]) */
     for (k = 0; k + 2 < n; ++k) {
         double *x = a + k * n + k + 1;
         const size_t len = n - k - 1;

@@ -2132,46 +2132,75 @@ ENTKDEF entk_layer entk_layer_default(entk_layer_kind kind) {
     return l;
 }
 
-/* One table row per layer name: which keys it accepts. Adding a layer is adding a row. */
-enum {
-    ENTK__K_SW = 1 << 0, ENTK__K_SB = 1 << 1, ENTK__K_Q = 1 << 2, ENTK__K_PAD = 1 << 3,
-    ENTK__K_N = 1 << 4, ENTK__K_FLIP = 1 << 5, ENTK__K_SUPPORT = 1 << 6, ENTK__K_P = 1 << 7,
-    ENTK__K_L = 1 << 8, ENTK__K_LOUT = 1 << 9, ENTK__K_A = 1 << 10
-};
-
+/* One row per layer name. Adding a layer is adding a row (and naming it in the rows of its keys). */
 typedef struct entk__layer_spec {
     const char *name;
     entk_layer_kind kind;
     entk_nonlin_kind nl;
-    unsigned keys;
 } entk__layer_spec;
 
 static const entk__layer_spec entk__layer_specs[] = {
-    {"dense", ENTK_LAYER_DENSE, ENTK_NL_IDENTITY, ENTK__K_SW | ENTK__K_SB},
-    {"relu", ENTK_LAYER_NONLIN, ENTK_NL_RELU, 0},
-    {"erf", ENTK_LAYER_NONLIN, ENTK_NL_ERF, 0},
-    {"gelu", ENTK_LAYER_NONLIN, ENTK_NL_GELU, 0},
-    {"sin", ENTK_LAYER_NONLIN, ENTK_NL_SIN, 0},
-    {"identity", ENTK_LAYER_NONLIN, ENTK_NL_IDENTITY, 0},
-    {"leaky_relu", ENTK_LAYER_NONLIN, ENTK_NL_LEAKY_RELU, ENTK__K_A},
-    {"conv", ENTK_LAYER_CONV, ENTK_NL_IDENTITY, ENTK__K_Q | ENTK__K_PAD | ENTK__K_SW | ENTK__K_SB},
-    {"avgpool", ENTK_LAYER_AVGPOOL, ENTK_NL_IDENTITY, ENTK__K_P},
-    {"gap", ENTK_LAYER_GAP, ENTK_NL_IDENTITY, 0},
-    {"flatten", ENTK_LAYER_FLATTEN, ENTK_NL_IDENTITY, 0},
-    {"lift", ENTK_LAYER_LIFT, ENTK_NL_IDENTITY,
-     ENTK__K_N | ENTK__K_FLIP | ENTK__K_Q | ENTK__K_PAD | ENTK__K_SW | ENTK__K_SB},
-    {"gconv", ENTK_LAYER_GCONV, ENTK_NL_IDENTITY,
-     ENTK__K_Q | ENTK__K_PAD | ENTK__K_SUPPORT | ENTK__K_SW | ENTK__K_SB},
-    {"gpool", ENTK_LAYER_GPOOL, ENTK_NL_IDENTITY, 0},
-    {"rotpool", ENTK_LAYER_ROTPOOL, ENTK_NL_IDENTITY, 0},
-    {"s2lift", ENTK_LAYER_S2LIFT, ENTK_NL_IDENTITY, ENTK__K_L | ENTK__K_LOUT | ENTK__K_SW | ENTK__K_SB},
-    {"so3conv", ENTK_LAYER_SO3CONV, ENTK_NL_IDENTITY, ENTK__K_L | ENTK__K_SW | ENTK__K_SB},
-    {"so3pool", ENTK_LAYER_SO3POOL, ENTK_NL_IDENTITY, 0},
-    {"atomsum", ENTK_LAYER_ATOMSUM, ENTK_NL_IDENTITY, 0},
+    {"dense", ENTK_LAYER_DENSE, ENTK_NL_IDENTITY},
+    {"relu", ENTK_LAYER_NONLIN, ENTK_NL_RELU},
+    {"erf", ENTK_LAYER_NONLIN, ENTK_NL_ERF},
+    {"gelu", ENTK_LAYER_NONLIN, ENTK_NL_GELU},
+    {"sin", ENTK_LAYER_NONLIN, ENTK_NL_SIN},
+    {"identity", ENTK_LAYER_NONLIN, ENTK_NL_IDENTITY},
+    {"leaky_relu", ENTK_LAYER_NONLIN, ENTK_NL_LEAKY_RELU},
+    {"conv", ENTK_LAYER_CONV, ENTK_NL_IDENTITY},
+    {"avgpool", ENTK_LAYER_AVGPOOL, ENTK_NL_IDENTITY},
+    {"gap", ENTK_LAYER_GAP, ENTK_NL_IDENTITY},
+    {"flatten", ENTK_LAYER_FLATTEN, ENTK_NL_IDENTITY},
+    {"lift", ENTK_LAYER_LIFT, ENTK_NL_IDENTITY},
+    {"gconv", ENTK_LAYER_GCONV, ENTK_NL_IDENTITY},
+    {"gpool", ENTK_LAYER_GPOOL, ENTK_NL_IDENTITY},
+    {"rotpool", ENTK_LAYER_ROTPOOL, ENTK_NL_IDENTITY},
+    {"s2lift", ENTK_LAYER_S2LIFT, ENTK_NL_IDENTITY},
+    {"so3conv", ENTK_LAYER_SO3CONV, ENTK_NL_IDENTITY},
+    {"so3pool", ENTK_LAYER_SO3POOL, ENTK_NL_IDENTITY},
+    {"atomsum", ENTK_LAYER_ATOMSUM, ENTK_NL_IDENTITY},
 };
 
-static const char *const entk__key_names[] = {"sw", "sb", "q", "pad", "n", "flip", "support", "p",
-                                              "L", "Lout", "a"};
+/* How a key's value is read and checked (the value token must be a whole finite number unless ENUM). */
+typedef enum entk__key_value {
+    ENTK__V_NONNEG, /* a real >= 0, into a double field */
+    ENTK__V_REAL,   /* any finite real, into a double field */
+    ENTK__V_INT,    /* an integer in [lo, hi], into an int field */
+    ENTK__V_ODD,    /* an odd integer in [lo, hi], into an int field */
+    ENTK__V_POW2,   /* a power of two in [lo, hi], into an int field */
+    ENTK__V_ENUM    /* one of the words of `values`, its index into an enum field (0, 1, ... in order) */
+} entk__key_value;
+
+/* One row per key of the grammar (docs/conventions.md §5.2): its name, the entk_layer field it sets,
+ * how the value is checked, and the layers that take it. Adding a key is adding a row. */
+typedef struct entk__key {
+    const char *name;
+    size_t field; /* offsetof(entk_layer, ...) */
+    entk__key_value value;
+    int lo, hi;          /* INT, ODD, POW2 */
+    const char *values;  /* ENUM: the value names, space-separated, in the order of the enum */
+    const char *layers;  /* the layer names that accept the key, space-separated */
+} entk__key;
+
+#define ENTK__WEIGHTED "dense conv lift gconv s2lift so3conv"
+static const entk__key entk__keys[] = {
+    {"sw", offsetof(entk_layer, sw), ENTK__V_NONNEG, 0, 0, NULL, ENTK__WEIGHTED},
+    {"sb", offsetof(entk_layer, sb), ENTK__V_NONNEG, 0, 0, NULL, ENTK__WEIGHTED},
+    {"q", offsetof(entk_layer, q), ENTK__V_ODD, 1, 99, NULL, "conv lift gconv"},
+    {"pad", offsetof(entk_layer, pad), ENTK__V_ENUM, 0, 0, "valid same circular", "conv lift gconv"},
+    {"n", offsetof(entk_layer, n), ENTK__V_POW2, 1, 4, NULL, "lift"},
+    {"flip", offsetof(entk_layer, flip), ENTK__V_INT, 0, 1, NULL, "lift"},
+    {"support", offsetof(entk_layer, support), ENTK__V_ENUM, 0, 0, "all id", "gconv"},
+    {"p", offsetof(entk_layer, p), ENTK__V_INT, 1, 1024, NULL, "avgpool"},
+    {"L", offsetof(entk_layer, L), ENTK__V_INT, 1, 1024, NULL, "s2lift so3conv"},
+    {"Lout", offsetof(entk_layer, Lout), ENTK__V_INT, 1, 1024, NULL, "s2lift"},
+    {"a", offsetof(entk_layer, nl.a), ENTK__V_REAL, 0, 0, NULL, "leaky_relu"},
+};
+#undef ENTK__WEIGHTED
+#define ENTK__N_KEYS (sizeof entk__keys / sizeof entk__keys[0])
+/* The parser marks the keys seen in a layer in an unsigned, and ENUM values are stored as an int. */
+typedef char entk__keys_fit_a_mask[ENTK__N_KEYS <= 16 ? 1 : -1];
+typedef char entk__enums_are_ints[sizeof(entk_pad) == sizeof(int) && sizeof(entk_support) == sizeof(int) ? 1 : -1];
 
 ENTKDEF const char *entk_layer_name(const entk_layer *l) {
     size_t k;
@@ -2226,40 +2255,46 @@ static int entk__token_eq(const char *s, size_t len, const char *word) {
     return strlen(word) == len && memcmp(s, word, len) == 0;
 }
 
-/* Set key=value on a layer; returns 0 and writes err on a bad value. */
-static int entk__set_key(entk_layer *l, int key, const char *v, size_t vlen, const char *lname,
-                         size_t lnlen, char *err, size_t errlen) {
-    double x = 0;
-    const char *kname = entk__key_names[key];
-    if (key == 3) { /* pad */
-        if (entk__token_eq(v, vlen, "valid")) l->pad = ENTK_PAD_VALID;
-        else if (entk__token_eq(v, vlen, "same")) l->pad = ENTK_PAD_SAME;
-        else if (entk__token_eq(v, vlen, "circular")) l->pad = ENTK_PAD_CIRCULAR;
-        else goto bad;
-        return 1;
+/* The index of the token s[0..len) among the space-separated words of list, or -1. */
+static int entk__word_index(const char *list, const char *s, size_t len) {
+    int i = 0;
+    while (*list) {
+        size_t w = 0;
+        while (list[w] && list[w] != ' ') ++w;
+        if (w == len && memcmp(list, s, len) == 0) return i;
+        list += w;
+        while (*list == ' ') ++list;
+        ++i;
     }
-    if (key == 6) { /* support */
-        if (entk__token_eq(v, vlen, "all")) l->support = ENTK_SUPPORT_ALL;
-        else if (entk__token_eq(v, vlen, "id")) l->support = ENTK_SUPPORT_ID;
-        else goto bad;
+    return -1;
+}
+
+/* Set key=value on a layer; returns 0 and writes err on a bad value. */
+static int entk__set_key(entk_layer *l, const entk__key *key, const char *v, size_t vlen, const char *lname,
+                         size_t lnlen, char *err, size_t errlen) {
+    char *field = (char *)l + key->field;
+    double x = 0;
+    int iv;
+    if (key->value == ENTK__V_ENUM) {
+        iv = entk__word_index(key->values, v, vlen);
+        if (iv < 0) goto bad;
+        memcpy(field, &iv, sizeof iv);
         return 1;
     }
     if (!entk__parse_number(v, vlen, &x)) goto bad;
-    switch (key) {
-    case 0: if (x < 0) goto bad; l->sw = x; break;
-    case 1: if (x < 0) goto bad; l->sb = x; break;
-    case 2: if (x != floor(x) || x < 1 || x > 99 || fmod(x, 2.0) != 1.0) goto bad; l->q = (int)x; break;
-    case 4: if (x != 1 && x != 2 && x != 4) goto bad; l->n = (int)x; break;
-    case 5: if (x != 0 && x != 1) goto bad; l->flip = (int)x; break;
-    case 7: if (x != floor(x) || x < 1 || x > 1024) goto bad; l->p = (int)x; break;
-    case 8: if (x != floor(x) || x < 1 || x > 1024) goto bad; l->L = (int)x; break;
-    case 9: if (x != floor(x) || x < 1 || x > 1024) goto bad; l->Lout = (int)x; break;
-    case 10: l->nl.a = x; break;
-    default: goto bad;
+    if (key->value == ENTK__V_NONNEG || key->value == ENTK__V_REAL) {
+        if (key->value == ENTK__V_NONNEG && x < 0) goto bad;
+        memcpy(field, &x, sizeof x);
+        return 1;
     }
+    if (x != floor(x) || x < key->lo || x > key->hi) goto bad;
+    iv = (int)x;
+    if (key->value == ENTK__V_ODD && iv % 2 == 0) goto bad;
+    if (key->value == ENTK__V_POW2 && (iv < 1 || (iv & (iv - 1)) != 0)) goto bad;
+    memcpy(field, &iv, sizeof iv);
     return 1;
 bad:
-    entk__arch_error(err, errlen, "bad value '%.*s%s' for %s in layer '%.*s'", ENTK__TOKEN(v, vlen), kname,
+    entk__arch_error(err, errlen, "bad value '%.*s%s' for %s in layer '%.*s'", ENTK__TOKEN(v, vlen), key->name,
                      (int)lnlen, lname);
     return 0;
 }
@@ -2310,16 +2345,17 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
                 val = s;
                 while (*s && *s != ',' && *s != ')' && !entk__is_space(*s)) ++s;
                 vlen = (size_t)(s - val);
-                for (j = 0; j < (int)(sizeof entk__key_names / sizeof entk__key_names[0]); ++j)
-                    if (entk__token_eq(key, klen, entk__key_names[j])) ki = j;
-                if (ki < 0 || !(spec->keys & (1u << ki)))
+                for (j = 0; j < (int)ENTK__N_KEYS; ++j)
+                    if (entk__token_eq(key, klen, entk__keys[j].name)) ki = j;
+                if (ki < 0 || entk__word_index(entk__keys[ki].layers, spec->name, strlen(spec->name)) < 0)
                     return entk__arch_error(err, errlen, "unknown key '%.*s%s' for layer '%.*s'",
                                             ENTK__TOKEN(key, klen), (int)nlen, name);
                 if (seen & (1u << ki))
                     return entk__arch_error(err, errlen, "key '%s' given twice in layer '%.*s'",
-                                            entk__key_names[ki], (int)nlen, name);
+                                            entk__keys[ki].name, (int)nlen, name);
                 seen |= 1u << ki;
-                if (!entk__set_key(&l, ki, val, vlen, name, nlen, err, errlen)) return ENTK_ERR_ARCH;
+                if (!entk__set_key(&l, &entk__keys[ki], val, vlen, name, nlen, err, errlen))
+                    return ENTK_ERR_ARCH;
                 while (entk__is_space(*s)) ++s;
                 if (*s == ',') { ++s; continue; }
                 if (*s == ')') { ++s; break; }

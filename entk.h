@@ -1,5 +1,5 @@
 /* entk.h - infinite-width NNGP and neural tangent kernels, core (MLP kernels, nonlinearity maps,
- *          Cholesky, kernel predictors, SIMD dispatch, .npy I/O).            public domain / MIT
+ *          Cholesky, kernel predictors, SIMD dispatch, .npy I/O).                          MIT
  *
  * USAGE
  *   In exactly one C file:
@@ -20,17 +20,27 @@
  *                                                       gelu (entk's own atan2), identity and the dot
  *                                                       products stay vectorised
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
- *   ENTK_ASSERT       implementation   assert           internal consistency checks
  *   ENTK_MAX_LAYERS   every include    128              capacity of entk_arch
  *   ENTK_NPY_MAX_DIM  every include    8                largest .npy rank (sizes entk_array)
  *   ENTK_CHOL_NB      implementation   256              outer block size of the Cholesky
  *
- * CONTENTS
- *   1. Status codes                  6. Linear algebra (Cholesky, solves, eigensolver)
- *   2. SIMD dispatch                 7. Kernel predictors (docs/conventions.md §3)
- *   3. Nonlinearity maps             8. .npy reader and writer
- *   4. Architectures and the parser  9. Implementation
- *   5. MLP kernels
+ * CONTENTS (each number opens a banner comment; search for "9.3.2 " to jump there)
+ *   interface                                9. implementation
+ *   1. Status codes                          9.0   Helpers and floating-point pinning
+ *   2. SIMD dispatch                         9.1   Status codes, allocation helpers
+ *   3. Nonlinearity maps                     9.2   SIMD dispatch (the kernel table type)
+ *   4. Architectures and the parser          9.3   Nonlinearity maps: scalar oracle
+ *   5. MLP kernels                           9.3.1 gelu; custom phi by quadrature (scalar)
+ *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA
+ *      eigensolver)                          9.3.3 Nonlinearity maps: NEON
+ *   7. Kernel predictors                     9.4   Architectures and the parser (the key table)
+ *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
+ *   8. .npy reader and writer                9.5.1 Dot products of rows
+ *   licence (MIT) at the end                 9.5.2 MLP Gram matrices
+ *                                            9.6   Linear algebra
+ *                                            9.7   The kernel tables (one per path)
+ *                                            9.8   Kernel predictors
+ *                                            9.9   .npy reader and writer
  *
  * CONVENTIONS
  *   Matrices are row-major with a leading dimension `ld` (elements between rows). NTK parametrisation
@@ -274,10 +284,8 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
                                       double *k11, double *t11, double *k22, double *t22,
                                       double *k12, double *t12);
 
-/* ==== [section: linalg interface] ============================================================ */
-
 /* ============================================================================================== */
-/* 6. Linear algebra (Cholesky, triangular solves, symmetric eigensolver)                          */
+/* 6. Linear algebra (Cholesky, triangular solves, symmetric eigensolver)                         */
 /* ============================================================================================== */
 
 /* Outer block size of the right-looking blocked Cholesky (the trailing update of each step is one
@@ -320,14 +328,8 @@ ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_
  * needs more than 60 QL iterations (not observed on finite input). */
 ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, double *v, size_t ldv);
 
-/* ==== [end: linalg interface] ================================================================ */
-
-
-
-/* ==== [section: predict interface] =========================================================== */
-
 /* ============================================================================================== */
-/* 7. Kernel predictors (docs/conventions.md §3)                                                                 */
+/* 7. Kernel predictors (docs/conventions.md §3)                                                  */
 /* ============================================================================================== */
 
 /* The blocks of one kernel (K or Theta) over n training and m test points. Row-major with leading
@@ -428,11 +430,9 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
                                               double *mean, size_t ldm, double *var, double *cov, size_t ldc,
                                               entk_predict_info *info);
 
-/* ==== [end: predict interface] =============================================================== */
-
-
-
-/* ==== [section: npy interface] =============================================================== */
+/* ============================================================================================== */
+/* 8. .npy reader and writer (docs/conventions.md §5.4)                                           */
+/* ============================================================================================== */
 
 /* NumPy .npy files (format versions 1.0, 2.0, 3.0), the CLI's exchange format (docs/conventions.md §5).
  *
@@ -502,7 +502,6 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
 ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf,
                                        size_t cap, size_t *len);
 
-/* ==== [end: npy interface] =================================================================== */
 
 #ifdef __cplusplus
 }
@@ -510,7 +509,7 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif /* ENTK_H */
 
 /* ============================================================================================== */
-/* --- implementation ---                                                                         */
+/* 9. Implementation (--- implementation ---)                                                     */
 /* ============================================================================================== */
 #if defined(ENTK_IMPLEMENTATION) && !defined(ENTK_IMPLEMENTATION_DONE)
 #define ENTK_IMPLEMENTATION_DONE
@@ -526,11 +525,6 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #define ENTK_FREE(p) free(p)
 #else
 #error "entk: define both ENTK_MALLOC and ENTK_FREE, or neither"
-#endif
-
-#ifndef ENTK_ASSERT
-#include <assert.h>
-#define ENTK_ASSERT(c) assert(c)
 #endif
 
 #ifdef _OPENMP
@@ -558,15 +552,16 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif
 
 /* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
- * the AVX2 prototypes only under __AVX__, so the vector names used there (Sleef_atan2d4_u10avx2,
- * Sleef_expd4_u10avx2, Sleef_expm1d4_u10avx2) are re-declared in the AVX2 section with the target attribute. sleef.h defines
- * the macros CONST and IMPORT: entk never uses those identifiers. */
+ * the AVX2 prototypes only under __AVX__, so the two vector functions used there
+ * (Sleef_expd4_u10avx2, Sleef_expm1d4_u10avx2, the sin map) are re-declared in the AVX2 section with
+ * the target attribute. sleef.h defines the macros CONST and IMPORT: entk never uses those
+ * identifiers. */
 #ifndef ENTK_NO_SLEEF
 #include <sleef.h>
 #endif
 
 /* ============================================================================================== */
-/* 9.0 Helpers and floating-point pinning                                                          */
+/* 9.0 Helpers and floating-point pinning                                                         */
 /* ============================================================================================== */
 
 #define ENTK__PI 3.14159265358979323846
@@ -589,7 +584,7 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #else
 #define ENTK__FP_BEGIN
 #define ENTK__FP_END
-#endif
+#endif /* __clang__ / __GNUC__ */
 /* A value the compiler must materialise in a register: no multiply before it and add after it can be
  * fused, under any flags. */
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -649,7 +644,7 @@ static int entk__finite(const double *x, size_t n) {
 /* ============================================================================================== */
 
 /* Every vectorised kernel of the library is reached through one table per path (entk__kernels, filled
- * at compile time; the tables themselves are defined after the kernels, in 9.6). The current table is
+ * at compile time; the tables themselves are defined after the kernels, in 9.7). The current table is
  * chosen once, eagerly: by a constructor when the program starts (GCC, clang), else by the first call,
  * and published with an atomic store, so concurrent first calls are safe (they choose the same table).
  * Each entry point reads the table once and hands it down; a kernel call never re-reads it, so an
@@ -697,7 +692,7 @@ typedef struct entk__kernels {
     size_t (*trsm4)(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx);
 } entk__kernels;
 
-static const entk__kernels *entk__kt_table(entk_simd path); /* 9.6; NULL if not compiled */
+static const entk__kernels *entk__kt_table(entk_simd path); /* 9.7; NULL if not compiled */
 static const entk__kernels *entk__kt_cur = NULL;
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -812,7 +807,7 @@ static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
     }
 #else
     entk__progress_fn(entk__progress_user, now, total);
-#endif
+#endif /* _OPENMP */
 }
 
 /* ============================================================================================== */
@@ -1006,7 +1001,9 @@ static void entk__sin_map_scalar(size_t n, const double *k11, size_t inc11, cons
     }
 }
 
-/* ==== [section: nonlin extra scalar (gelu, Gauss-Hermite)] =================================== */
+/* ============================================================================================== */
+/* 9.3.1 gelu, and custom phi by polar Gauss-Laguerre x Gauss-Legendre quadrature (scalar)        */
+/* ============================================================================================== */
 
 /* GELU, phi(x) = x Phi(x). With R2 = (1+k11)(1+k22) and D = R2 - k12^2 (= 1 + k11 + k22 + s^2 after the
  * usual clamp s^2 = max(k11 k22 - k12^2, 0), so D >= 1 and nothing below divides by zero):
@@ -1192,11 +1189,9 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
     }
 }
 
-/* ==== [end: nonlin extra scalar] ============================================================= */
-
-
-
-/* ==== [section: simd maps avx2] ============================================================== */
+/* ============================================================================================== */
+/* 9.3.2 Nonlinearity maps: AVX2+FMA                                                              */
+/* ============================================================================================== */
 
 /* ---- entk's atan2: one algorithm, three paths (scalar twin, AVX2, NEON) ----
  * atan2(y, x) for the maps (relu/leaky: atan2(s, k12) with s >= 0; erf, gelu: atan2(k12, s) with s > 0)
@@ -1322,7 +1317,6 @@ extern "C" {
 #endif
 /* sleef.h declares these only under __AVX__ (then its own declarations serve). Same prototypes and
  * ABI: __m256d travels in ymm registers, which the target attribute makes the caller use. */
-ENTK__AVX2 __attribute__((const)) __m256d Sleef_atan2d4_u10avx2(__m256d y, __m256d x);
 ENTK__AVX2 __attribute__((const)) __m256d Sleef_expd4_u10avx2(__m256d x);
 ENTK__AVX2 __attribute__((const)) __m256d Sleef_expm1d4_u10avx2(__m256d x);
 #ifdef __cplusplus
@@ -1812,11 +1806,9 @@ ENTK__AVX2_DRIVER(entk__sin_map_avx2, entk__sin_blk_avx2)
 #endif /* ENTK_NO_SLEEF */
 #endif /* ENTK__HAVE_AVX2 */
 
-/* ==== [end: simd maps avx2] ================================================================== */
-
-
-
-/* ==== [section: simd maps neon] ============================================================== */
+/* ============================================================================================== */
+/* 9.3.3 Nonlinearity maps: NEON                                                                  */
+/* ============================================================================================== */
 
 /* The AVX2 design on 2 lanes: block functions with the scalar formula, a driver running two blocks per
  * iteration, then one, then a padded last lane; a block with a lane outside the map's fast range `ok`
@@ -2082,11 +2074,8 @@ ENTK__NEON_DRIVER(entk__sin_map_neon, entk__sin_blk_neon)
 #endif /* ENTK_NO_SLEEF */
 #endif /* ENTK__HAVE_NEON */
 
-/* ==== [end: simd maps neon] ================================================================== */
 
-
-
-/* The maps' table rows are in 9.6. relu, leaky_relu, erf and gelu use entk's own vector atan2 and are
+/* The maps' table rows are in 9.7. relu, leaky_relu, erf and gelu use entk's own vector atan2 and are
  * vectorised with or without SLEEF; without SLEEF sin (SLEEF's exp) runs the scalar libm kernel on
  * every path (per-lane libm calls from vector code would only add shuffles). */
 
@@ -2548,7 +2537,9 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
     return entk__scalar_chain(entk__kt(), layers, count, k11, t11, k22, t22, k12, t12);
 }
 
-/* ==== [section: mlp engine] ================================================================== */
+/* ============================================================================================== */
+/* 9.5.1 Dot products of rows (scalar, AVX2, NEON)                                                */
+/* ============================================================================================== */
 
 /* Dot products of up to 4 rows with m rows (entk__dots_fn, 9.2); the ISA variants share its signature. */
 
@@ -2573,7 +2564,6 @@ static void entk__dots_scalar(int rows, const double *a, size_t lda, const doubl
     }
 }
 
-/* ==== [section: dots simd] =================================================================== */
 
 /* Vector dots: each b_j is loaded once per chunk and multiplied into all rows, two chunks per step, so
  * 4 rows give 8 independent FMA chains. Rows beyond `rows` repeat row 0 (computed, not stored), which
@@ -2666,8 +2656,9 @@ static void entk__dots_neon(int rows, const double *a, size_t lda, const double 
 }
 #endif /* ENTK__HAVE_NEON */
 
-/* ==== [end: dots simd] ======================================================================= */
-
+/* ============================================================================================== */
+/* 9.5.2 MLP Gram matrices                                                                        */
+/* ============================================================================================== */
 
 /* The MLP layer list is valid: first layer dense, then dense and supported nonlinearities only. */
 static entk_status entk__mlp_check(const entk_arch *a) {
@@ -2831,12 +2822,9 @@ done:
     return st;
 }
 
-
-/* ==== [end: mlp engine] ====================================================================== */
-
-
-
-/* ==== [section: linalg implementation] ======================================================= */
+/* ============================================================================================== */
+/* 9.6 Linear algebra (packed GEMM, Cholesky, solves, eigensolver)                                */
+/* ============================================================================================== */
 
 /* ---- packed GEMM: C += s A B on an m x n block, optionally only where row >= column ------------
  * A(i, p) = a[i * ars + p * acs], B(p, j) = b[p * brs + j * bcs]. The strides are absorbed by the
@@ -3517,10 +3505,8 @@ done:
     return st;
 }
 
-/* ==== [end: linalg implementation] =========================================================== */
-
 /* ============================================================================================== */
-/* 9.6 The kernel tables (one per compiled path; see 9.2)                                         */
+/* 9.7 The kernel tables (one per compiled path; see 9.2)                                         */
 /* ============================================================================================== */
 
 static const entk__kernels entk__kt_scalar = {
@@ -3572,9 +3558,9 @@ static const entk__kernels *entk__kt_table(entk_simd path) {
     }
 }
 
-
-
-/* ==== [section: predict implementation] ====================================================== */
+/* ============================================================================================== */
+/* 9.8 Kernel predictors                                                                          */
+/* ============================================================================================== */
 
 ENTKDEF entk_predict_opts entk_predict_opts_default(void) {
     entk_predict_opts o;
@@ -3990,11 +3976,9 @@ done:
     return st;
 }
 
-/* ==== [end: predict implementation] ========================================================== */
-
-
-
-/* ==== [section: npy implementation] ========================================================== */
+/* ============================================================================================== */
+/* 9.9 .npy reader and writer                                                                     */
+/* ============================================================================================== */
 
 #include <stdio.h> /* fopen/fread/fwrite and snprintf: the library never prints */
 #include <stdarg.h>
@@ -4582,13 +4566,27 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
     return ok ? ENTK_OK : ENTK_ERR_IO;
 }
 
-/* ==== [end: npy implementation] ============================================================== */
 
 ENTK__FP_END
 #endif /* ENTK_IMPLEMENTATION */
 
 /*
- * LICENSE: MIT. Copyright (c) 2026 the entk authors. Permission is hereby granted, free of charge, to
- * any person obtaining a copy of this software, to deal in the software without restriction, subject to
- * including this notice. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
+ * LICENSE: MIT
+ *
+ * Copyright (c) 2026 the entk authors
+ *
+ * Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+ * associated documentation files (the "Software"), to deal in the Software without restriction,
+ * including without limitation the rights to use, copy, modify, merge, publish, distribute,
+ * sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+ * furnished to do so, subject to the following conditions:
+ *
+ * The above copyright notice and this permission notice shall be included in all copies or
+ * substantial portions of the Software.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+ * NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+ * NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES
+ * OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+ * CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
  */

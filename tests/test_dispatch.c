@@ -198,3 +198,20 @@ Test(arch_keys, every_key_of_the_table_round_trips_through_the_parser) {
         }
     }
 }
+
+/* The row kernels (entk.h 9.5) of every compiled vector path against the scalar table, bit for bit,
+ * lengths 0..67, sentinels after every output, in place where the kernel allows (tu_row_kernels_compare
+ * in testutil.h, shared with tests/aarch64_check.c). */
+Test(dispatch, row_kernels_match_scalar_on_every_length) {
+    size_t p, tested = 0;
+    for (p = 1; p < 3; ++p) {
+        const entk__kernels *v = entk__kt_table(all_paths[p]);
+        char msg[200];
+        long fails;
+        if (!v || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) continue;
+        ++tested;
+        fails = tu_row_kernels_compare(entk__kt_table(ENTK_SIMD_SCALAR), v, msg, sizeof msg);
+        cr_assert_eq(fails, 0, "%ld failures, the first: %s", fails, msg);
+    }
+    if (!tested) cr_log_warn("only the scalar path is compiled here: nothing to compare");
+}

@@ -1,5 +1,5 @@
 /* entk.h - infinite-width NNGP and neural tangent kernels, core (MLP kernels, nonlinearity maps,
- *          Cholesky, kernel predictors, SIMD dispatch, .npy I/O).            public domain / MIT
+ *          Cholesky, kernel predictors, SIMD dispatch, .npy I/O).                          MIT
  *
  * USAGE
  *   In exactly one C file:
@@ -20,17 +20,27 @@
  *                                                       gelu (entk's own atan2), identity and the dot
  *                                                       products stay vectorised
  *   ENTK_MALLOC/FREE  implementation   malloc/free      allocator hooks (define both or neither)
- *   ENTK_ASSERT       implementation   assert           internal consistency checks
  *   ENTK_MAX_LAYERS   every include    128              capacity of entk_arch
  *   ENTK_NPY_MAX_DIM  every include    8                largest .npy rank (sizes entk_array)
  *   ENTK_CHOL_NB      implementation   256              outer block size of the Cholesky
  *
- * CONTENTS
- *   1. Status codes                  6. Linear algebra (Cholesky, solves, eigensolver)
- *   2. SIMD dispatch                 7. Kernel predictors (docs/conventions.md §3)
- *   3. Nonlinearity maps             8. .npy reader and writer
- *   4. Architectures and the parser  9. Implementation
- *   5. MLP kernels
+ * CONTENTS (each number opens a banner comment; search for "9.3.2 " to jump there)
+ *   interface                                9. implementation
+ *   1. Status codes                          9.0   Helpers and floating-point pinning
+ *   2. SIMD dispatch                         9.1   Status codes, allocation helpers
+ *   3. Nonlinearity maps                     9.2   SIMD dispatch (the kernel table type)
+ *   4. Architectures and the parser          9.3   Nonlinearity maps: scalar oracle
+ *   5. MLP kernels                           9.3.1 gelu; custom phi by quadrature (scalar)
+ *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA
+ *      eigensolver)                          9.3.3 Nonlinearity maps: NEON
+ *   7. Kernel predictors                     9.4   Architectures and the parser (the key table)
+ *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
+ *   8. .npy reader and writer                9.5.1 Dot products of rows
+ *   licence (MIT) at the end                 9.5.2 MLP Gram matrices
+ *                                            9.6   Linear algebra
+ *                                            9.7   The kernel tables (one per path)
+ *                                            9.8   Kernel predictors
+ *                                            9.9   .npy reader and writer
  *
  * CONVENTIONS
  *   Matrices are row-major with a leading dimension `ld` (elements between rows). NTK parametrisation
@@ -274,10 +284,8 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
                                       double *k11, double *t11, double *k22, double *t22,
                                       double *k12, double *t12);
 
-/* ==== [section: linalg interface] ============================================================ */
-
 /* ============================================================================================== */
-/* 6. Linear algebra (Cholesky, triangular solves, symmetric eigensolver)                          */
+/* 6. Linear algebra (Cholesky, triangular solves, symmetric eigensolver)                         */
 /* ============================================================================================== */
 
 /* Outer block size of the right-looking blocked Cholesky (the trailing update of each step is one
@@ -320,14 +328,8 @@ ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_
  * needs more than 60 QL iterations (not observed on finite input). */
 ENTKDEF entk_status entk_syev(size_t n, const double *a, size_t lda, double *w, double *v, size_t ldv);
 
-/* ==== [end: linalg interface] ================================================================ */
-
-
-
-/* ==== [section: predict interface] =========================================================== */
-
 /* ============================================================================================== */
-/* 7. Kernel predictors (docs/conventions.md §3)                                                                 */
+/* 7. Kernel predictors (docs/conventions.md §3)                                                  */
 /* ============================================================================================== */
 
 /* The blocks of one kernel (K or Theta) over n training and m test points. Row-major with leading
@@ -428,11 +430,9 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
                                               double *mean, size_t ldm, double *var, double *cov, size_t ldc,
                                               entk_predict_info *info);
 
-/* ==== [end: predict interface] =============================================================== */
-
-
-
-/* ==== [section: npy interface] =============================================================== */
+/* ============================================================================================== */
+/* 8. .npy reader and writer (docs/conventions.md §5.4)                                           */
+/* ============================================================================================== */
 
 /* NumPy .npy files (format versions 1.0, 2.0, 3.0), the CLI's exchange format (docs/conventions.md §5).
  *
@@ -502,7 +502,6 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
 ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf,
                                        size_t cap, size_t *len);
 
-/* ==== [end: npy interface] =================================================================== */
 
 #ifdef __cplusplus
 }
@@ -510,7 +509,7 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif /* ENTK_H */
 
 /* ============================================================================================== */
-/* --- implementation ---                                                                         */
+/* 9. Implementation (--- implementation ---)                                                     */
 /* ============================================================================================== */
 #if defined(ENTK_IMPLEMENTATION) && !defined(ENTK_IMPLEMENTATION_DONE)
 #define ENTK_IMPLEMENTATION_DONE
@@ -526,11 +525,6 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #define ENTK_FREE(p) free(p)
 #else
 #error "entk: define both ENTK_MALLOC and ENTK_FREE, or neither"
-#endif
-
-#ifndef ENTK_ASSERT
-#include <assert.h>
-#define ENTK_ASSERT(c) assert(c)
 #endif
 
 #ifdef _OPENMP
@@ -558,15 +552,16 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif
 
 /* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
- * the AVX2 prototypes only under __AVX__, so the vector names used there (Sleef_atan2d4_u10avx2,
- * Sleef_expd4_u10avx2, Sleef_expm1d4_u10avx2) are re-declared in the AVX2 section with the target attribute. sleef.h defines
- * the macros CONST and IMPORT: entk never uses those identifiers. */
+ * the AVX2 prototypes only under __AVX__, so the two vector functions used there
+ * (Sleef_expd4_u10avx2, Sleef_expm1d4_u10avx2, the sin map) are re-declared in the AVX2 section with
+ * the target attribute. sleef.h defines the macros CONST and IMPORT: entk never uses those
+ * identifiers. */
 #ifndef ENTK_NO_SLEEF
 #include <sleef.h>
 #endif
 
 /* ============================================================================================== */
-/* 9.0 Helpers and floating-point pinning                                                          */
+/* 9.0 Helpers and floating-point pinning                                                         */
 /* ============================================================================================== */
 
 #define ENTK__PI 3.14159265358979323846
@@ -589,7 +584,7 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #else
 #define ENTK__FP_BEGIN
 #define ENTK__FP_END
-#endif
+#endif /* __clang__ / __GNUC__ */
 /* A value the compiler must materialise in a register: no multiply before it and add after it can be
  * fused, under any flags. */
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -649,7 +644,7 @@ static int entk__finite(const double *x, size_t n) {
 /* ============================================================================================== */
 
 /* Every vectorised kernel of the library is reached through one table per path (entk__kernels, filled
- * at compile time; the tables themselves are defined after the kernels, in 9.6). The current table is
+ * at compile time; the tables themselves are defined after the kernels, in 9.7). The current table is
  * chosen once, eagerly: by a constructor when the program starts (GCC, clang), else by the first call,
  * and published with an atomic store, so concurrent first calls are safe (they choose the same table).
  * Each entry point reads the table once and hands it down; a kernel call never re-reads it, so an
@@ -697,7 +692,7 @@ typedef struct entk__kernels {
     size_t (*trsm4)(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx);
 } entk__kernels;
 
-static const entk__kernels *entk__kt_table(entk_simd path); /* 9.6; NULL if not compiled */
+static const entk__kernels *entk__kt_table(entk_simd path); /* 9.7; NULL if not compiled */
 static const entk__kernels *entk__kt_cur = NULL;
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -812,7 +807,7 @@ static void entk__progress_tick(size_t *done, size_t inc, size_t total) {
     }
 #else
     entk__progress_fn(entk__progress_user, now, total);
-#endif
+#endif /* _OPENMP */
 }
 
 /* ============================================================================================== */
@@ -1006,7 +1001,9 @@ static void entk__sin_map_scalar(size_t n, const double *k11, size_t inc11, cons
     }
 }
 
-/* ==== [section: nonlin extra scalar (gelu, Gauss-Hermite)] =================================== */
+/* ============================================================================================== */
+/* 9.3.1 gelu, and custom phi by polar Gauss-Laguerre x Gauss-Legendre quadrature (scalar)        */
+/* ============================================================================================== */
 
 /* GELU, phi(x) = x Phi(x). With R2 = (1+k11)(1+k22) and D = R2 - k12^2 (= 1 + k11 + k22 + s^2 after the
  * usual clamp s^2 = max(k11 k22 - k12^2, 0), so D >= 1 and nothing below divides by zero):
@@ -1192,11 +1189,9 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
     }
 }
 
-/* ==== [end: nonlin extra scalar] ============================================================= */
-
-
-
-/* ==== [section: simd maps avx2] ============================================================== */
+/* ============================================================================================== */
+/* 9.3.2 Nonlinearity maps: AVX2+FMA                                                              */
+/* ============================================================================================== */
 
 /* ---- entk's atan2: one algorithm, three paths (scalar twin, AVX2, NEON) ----
  * atan2(y, x) for the maps (relu/leaky: atan2(s, k12) with s >= 0; erf, gelu: atan2(k12, s) with s > 0)
@@ -1322,7 +1317,6 @@ extern "C" {
 #endif
 /* sleef.h declares these only under __AVX__ (then its own declarations serve). Same prototypes and
  * ABI: __m256d travels in ymm registers, which the target attribute makes the caller use. */
-ENTK__AVX2 __attribute__((const)) __m256d Sleef_atan2d4_u10avx2(__m256d y, __m256d x);
 ENTK__AVX2 __attribute__((const)) __m256d Sleef_expd4_u10avx2(__m256d x);
 ENTK__AVX2 __attribute__((const)) __m256d Sleef_expm1d4_u10avx2(__m256d x);
 #ifdef __cplusplus
@@ -1812,11 +1806,9 @@ ENTK__AVX2_DRIVER(entk__sin_map_avx2, entk__sin_blk_avx2)
 #endif /* ENTK_NO_SLEEF */
 #endif /* ENTK__HAVE_AVX2 */
 
-/* ==== [end: simd maps avx2] ================================================================== */
-
-
-
-/* ==== [section: simd maps neon] ============================================================== */
+/* ============================================================================================== */
+/* 9.3.3 Nonlinearity maps: NEON                                                                  */
+/* ============================================================================================== */
 
 /* The AVX2 design on 2 lanes: block functions with the scalar formula, a driver running two blocks per
  * iteration, then one, then a padded last lane; a block with a lane outside the map's fast range `ok`
@@ -2082,11 +2074,8 @@ ENTK__NEON_DRIVER(entk__sin_map_neon, entk__sin_blk_neon)
 #endif /* ENTK_NO_SLEEF */
 #endif /* ENTK__HAVE_NEON */
 
-/* ==== [end: simd maps neon] ================================================================== */
 
-
-
-/* The maps' table rows are in 9.6. relu, leaky_relu, erf and gelu use entk's own vector atan2 and are
+/* The maps' table rows are in 9.7. relu, leaky_relu, erf and gelu use entk's own vector atan2 and are
  * vectorised with or without SLEEF; without SLEEF sin (SLEEF's exp) runs the scalar libm kernel on
  * every path (per-lane libm calls from vector code would only add shuffles). */
 
@@ -2132,46 +2121,75 @@ ENTKDEF entk_layer entk_layer_default(entk_layer_kind kind) {
     return l;
 }
 
-/* One table row per layer name: which keys it accepts. Adding a layer is adding a row. */
-enum {
-    ENTK__K_SW = 1 << 0, ENTK__K_SB = 1 << 1, ENTK__K_Q = 1 << 2, ENTK__K_PAD = 1 << 3,
-    ENTK__K_N = 1 << 4, ENTK__K_FLIP = 1 << 5, ENTK__K_SUPPORT = 1 << 6, ENTK__K_P = 1 << 7,
-    ENTK__K_L = 1 << 8, ENTK__K_LOUT = 1 << 9, ENTK__K_A = 1 << 10
-};
-
+/* One row per layer name. Adding a layer is adding a row (and naming it in the rows of its keys). */
 typedef struct entk__layer_spec {
     const char *name;
     entk_layer_kind kind;
     entk_nonlin_kind nl;
-    unsigned keys;
 } entk__layer_spec;
 
 static const entk__layer_spec entk__layer_specs[] = {
-    {"dense", ENTK_LAYER_DENSE, ENTK_NL_IDENTITY, ENTK__K_SW | ENTK__K_SB},
-    {"relu", ENTK_LAYER_NONLIN, ENTK_NL_RELU, 0},
-    {"erf", ENTK_LAYER_NONLIN, ENTK_NL_ERF, 0},
-    {"gelu", ENTK_LAYER_NONLIN, ENTK_NL_GELU, 0},
-    {"sin", ENTK_LAYER_NONLIN, ENTK_NL_SIN, 0},
-    {"identity", ENTK_LAYER_NONLIN, ENTK_NL_IDENTITY, 0},
-    {"leaky_relu", ENTK_LAYER_NONLIN, ENTK_NL_LEAKY_RELU, ENTK__K_A},
-    {"conv", ENTK_LAYER_CONV, ENTK_NL_IDENTITY, ENTK__K_Q | ENTK__K_PAD | ENTK__K_SW | ENTK__K_SB},
-    {"avgpool", ENTK_LAYER_AVGPOOL, ENTK_NL_IDENTITY, ENTK__K_P},
-    {"gap", ENTK_LAYER_GAP, ENTK_NL_IDENTITY, 0},
-    {"flatten", ENTK_LAYER_FLATTEN, ENTK_NL_IDENTITY, 0},
-    {"lift", ENTK_LAYER_LIFT, ENTK_NL_IDENTITY,
-     ENTK__K_N | ENTK__K_FLIP | ENTK__K_Q | ENTK__K_PAD | ENTK__K_SW | ENTK__K_SB},
-    {"gconv", ENTK_LAYER_GCONV, ENTK_NL_IDENTITY,
-     ENTK__K_Q | ENTK__K_PAD | ENTK__K_SUPPORT | ENTK__K_SW | ENTK__K_SB},
-    {"gpool", ENTK_LAYER_GPOOL, ENTK_NL_IDENTITY, 0},
-    {"rotpool", ENTK_LAYER_ROTPOOL, ENTK_NL_IDENTITY, 0},
-    {"s2lift", ENTK_LAYER_S2LIFT, ENTK_NL_IDENTITY, ENTK__K_L | ENTK__K_LOUT | ENTK__K_SW | ENTK__K_SB},
-    {"so3conv", ENTK_LAYER_SO3CONV, ENTK_NL_IDENTITY, ENTK__K_L | ENTK__K_SW | ENTK__K_SB},
-    {"so3pool", ENTK_LAYER_SO3POOL, ENTK_NL_IDENTITY, 0},
-    {"atomsum", ENTK_LAYER_ATOMSUM, ENTK_NL_IDENTITY, 0},
+    {"dense", ENTK_LAYER_DENSE, ENTK_NL_IDENTITY},
+    {"relu", ENTK_LAYER_NONLIN, ENTK_NL_RELU},
+    {"erf", ENTK_LAYER_NONLIN, ENTK_NL_ERF},
+    {"gelu", ENTK_LAYER_NONLIN, ENTK_NL_GELU},
+    {"sin", ENTK_LAYER_NONLIN, ENTK_NL_SIN},
+    {"identity", ENTK_LAYER_NONLIN, ENTK_NL_IDENTITY},
+    {"leaky_relu", ENTK_LAYER_NONLIN, ENTK_NL_LEAKY_RELU},
+    {"conv", ENTK_LAYER_CONV, ENTK_NL_IDENTITY},
+    {"avgpool", ENTK_LAYER_AVGPOOL, ENTK_NL_IDENTITY},
+    {"gap", ENTK_LAYER_GAP, ENTK_NL_IDENTITY},
+    {"flatten", ENTK_LAYER_FLATTEN, ENTK_NL_IDENTITY},
+    {"lift", ENTK_LAYER_LIFT, ENTK_NL_IDENTITY},
+    {"gconv", ENTK_LAYER_GCONV, ENTK_NL_IDENTITY},
+    {"gpool", ENTK_LAYER_GPOOL, ENTK_NL_IDENTITY},
+    {"rotpool", ENTK_LAYER_ROTPOOL, ENTK_NL_IDENTITY},
+    {"s2lift", ENTK_LAYER_S2LIFT, ENTK_NL_IDENTITY},
+    {"so3conv", ENTK_LAYER_SO3CONV, ENTK_NL_IDENTITY},
+    {"so3pool", ENTK_LAYER_SO3POOL, ENTK_NL_IDENTITY},
+    {"atomsum", ENTK_LAYER_ATOMSUM, ENTK_NL_IDENTITY},
 };
 
-static const char *const entk__key_names[] = {"sw", "sb", "q", "pad", "n", "flip", "support", "p",
-                                              "L", "Lout", "a"};
+/* How a key's value is read and checked (the value token must be a whole finite number unless ENUM). */
+typedef enum entk__key_value {
+    ENTK__V_NONNEG, /* a real >= 0, into a double field */
+    ENTK__V_REAL,   /* any finite real, into a double field */
+    ENTK__V_INT,    /* an integer in [lo, hi], into an int field */
+    ENTK__V_ODD,    /* an odd integer in [lo, hi], into an int field */
+    ENTK__V_POW2,   /* a power of two in [lo, hi], into an int field */
+    ENTK__V_ENUM    /* one of the words of `values`, its index into an enum field (0, 1, ... in order) */
+} entk__key_value;
+
+/* One row per key of the grammar (docs/conventions.md §5.2): its name, the entk_layer field it sets,
+ * how the value is checked, and the layers that take it. Adding a key is adding a row. */
+typedef struct entk__key {
+    const char *name;
+    size_t field; /* offsetof(entk_layer, ...) */
+    entk__key_value value;
+    int lo, hi;          /* INT, ODD, POW2 */
+    const char *values;  /* ENUM: the value names, space-separated, in the order of the enum */
+    const char *layers;  /* the layer names that accept the key, space-separated */
+} entk__key;
+
+#define ENTK__WEIGHTED "dense conv lift gconv s2lift so3conv"
+static const entk__key entk__keys[] = {
+    {"sw", offsetof(entk_layer, sw), ENTK__V_NONNEG, 0, 0, NULL, ENTK__WEIGHTED},
+    {"sb", offsetof(entk_layer, sb), ENTK__V_NONNEG, 0, 0, NULL, ENTK__WEIGHTED},
+    {"q", offsetof(entk_layer, q), ENTK__V_ODD, 1, 99, NULL, "conv lift gconv"},
+    {"pad", offsetof(entk_layer, pad), ENTK__V_ENUM, 0, 0, "valid same circular", "conv lift gconv"},
+    {"n", offsetof(entk_layer, n), ENTK__V_POW2, 1, 4, NULL, "lift"},
+    {"flip", offsetof(entk_layer, flip), ENTK__V_INT, 0, 1, NULL, "lift"},
+    {"support", offsetof(entk_layer, support), ENTK__V_ENUM, 0, 0, "all id", "gconv"},
+    {"p", offsetof(entk_layer, p), ENTK__V_INT, 1, 1024, NULL, "avgpool"},
+    {"L", offsetof(entk_layer, L), ENTK__V_INT, 1, 1024, NULL, "s2lift so3conv"},
+    {"Lout", offsetof(entk_layer, Lout), ENTK__V_INT, 1, 1024, NULL, "s2lift"},
+    {"a", offsetof(entk_layer, nl.a), ENTK__V_REAL, 0, 0, NULL, "leaky_relu"},
+};
+#undef ENTK__WEIGHTED
+#define ENTK__N_KEYS (sizeof entk__keys / sizeof entk__keys[0])
+/* The parser marks the keys seen in a layer in an unsigned, and ENUM values are stored as an int. */
+typedef char entk__keys_fit_a_mask[ENTK__N_KEYS <= 16 ? 1 : -1];
+typedef char entk__enums_are_ints[sizeof(entk_pad) == sizeof(int) && sizeof(entk_support) == sizeof(int) ? 1 : -1];
 
 ENTKDEF const char *entk_layer_name(const entk_layer *l) {
     size_t k;
@@ -2226,40 +2244,46 @@ static int entk__token_eq(const char *s, size_t len, const char *word) {
     return strlen(word) == len && memcmp(s, word, len) == 0;
 }
 
-/* Set key=value on a layer; returns 0 and writes err on a bad value. */
-static int entk__set_key(entk_layer *l, int key, const char *v, size_t vlen, const char *lname,
-                         size_t lnlen, char *err, size_t errlen) {
-    double x = 0;
-    const char *kname = entk__key_names[key];
-    if (key == 3) { /* pad */
-        if (entk__token_eq(v, vlen, "valid")) l->pad = ENTK_PAD_VALID;
-        else if (entk__token_eq(v, vlen, "same")) l->pad = ENTK_PAD_SAME;
-        else if (entk__token_eq(v, vlen, "circular")) l->pad = ENTK_PAD_CIRCULAR;
-        else goto bad;
-        return 1;
+/* The index of the token s[0..len) among the space-separated words of list, or -1. */
+static int entk__word_index(const char *list, const char *s, size_t len) {
+    int i = 0;
+    while (*list) {
+        size_t w = 0;
+        while (list[w] && list[w] != ' ') ++w;
+        if (w == len && memcmp(list, s, len) == 0) return i;
+        list += w;
+        while (*list == ' ') ++list;
+        ++i;
     }
-    if (key == 6) { /* support */
-        if (entk__token_eq(v, vlen, "all")) l->support = ENTK_SUPPORT_ALL;
-        else if (entk__token_eq(v, vlen, "id")) l->support = ENTK_SUPPORT_ID;
-        else goto bad;
+    return -1;
+}
+
+/* Set key=value on a layer; returns 0 and writes err on a bad value. */
+static int entk__set_key(entk_layer *l, const entk__key *key, const char *v, size_t vlen, const char *lname,
+                         size_t lnlen, char *err, size_t errlen) {
+    char *field = (char *)l + key->field;
+    double x = 0;
+    int iv;
+    if (key->value == ENTK__V_ENUM) {
+        iv = entk__word_index(key->values, v, vlen);
+        if (iv < 0) goto bad;
+        memcpy(field, &iv, sizeof iv);
         return 1;
     }
     if (!entk__parse_number(v, vlen, &x)) goto bad;
-    switch (key) {
-    case 0: if (x < 0) goto bad; l->sw = x; break;
-    case 1: if (x < 0) goto bad; l->sb = x; break;
-    case 2: if (x != floor(x) || x < 1 || x > 99 || fmod(x, 2.0) != 1.0) goto bad; l->q = (int)x; break;
-    case 4: if (x != 1 && x != 2 && x != 4) goto bad; l->n = (int)x; break;
-    case 5: if (x != 0 && x != 1) goto bad; l->flip = (int)x; break;
-    case 7: if (x != floor(x) || x < 1 || x > 1024) goto bad; l->p = (int)x; break;
-    case 8: if (x != floor(x) || x < 1 || x > 1024) goto bad; l->L = (int)x; break;
-    case 9: if (x != floor(x) || x < 1 || x > 1024) goto bad; l->Lout = (int)x; break;
-    case 10: l->nl.a = x; break;
-    default: goto bad;
+    if (key->value == ENTK__V_NONNEG || key->value == ENTK__V_REAL) {
+        if (key->value == ENTK__V_NONNEG && x < 0) goto bad;
+        memcpy(field, &x, sizeof x);
+        return 1;
     }
+    if (x != floor(x) || x < key->lo || x > key->hi) goto bad;
+    iv = (int)x;
+    if (key->value == ENTK__V_ODD && iv % 2 == 0) goto bad;
+    if (key->value == ENTK__V_POW2 && (iv < 1 || (iv & (iv - 1)) != 0)) goto bad;
+    memcpy(field, &iv, sizeof iv);
     return 1;
 bad:
-    entk__arch_error(err, errlen, "bad value '%.*s%s' for %s in layer '%.*s'", ENTK__TOKEN(v, vlen), kname,
+    entk__arch_error(err, errlen, "bad value '%.*s%s' for %s in layer '%.*s'", ENTK__TOKEN(v, vlen), key->name,
                      (int)lnlen, lname);
     return 0;
 }
@@ -2310,16 +2334,17 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
                 val = s;
                 while (*s && *s != ',' && *s != ')' && !entk__is_space(*s)) ++s;
                 vlen = (size_t)(s - val);
-                for (j = 0; j < (int)(sizeof entk__key_names / sizeof entk__key_names[0]); ++j)
-                    if (entk__token_eq(key, klen, entk__key_names[j])) ki = j;
-                if (ki < 0 || !(spec->keys & (1u << ki)))
+                for (j = 0; j < (int)ENTK__N_KEYS; ++j)
+                    if (entk__token_eq(key, klen, entk__keys[j].name)) ki = j;
+                if (ki < 0 || entk__word_index(entk__keys[ki].layers, spec->name, strlen(spec->name)) < 0)
                     return entk__arch_error(err, errlen, "unknown key '%.*s%s' for layer '%.*s'",
                                             ENTK__TOKEN(key, klen), (int)nlen, name);
                 if (seen & (1u << ki))
                     return entk__arch_error(err, errlen, "key '%s' given twice in layer '%.*s'",
-                                            entk__key_names[ki], (int)nlen, name);
+                                            entk__keys[ki].name, (int)nlen, name);
                 seen |= 1u << ki;
-                if (!entk__set_key(&l, ki, val, vlen, name, nlen, err, errlen)) return ENTK_ERR_ARCH;
+                if (!entk__set_key(&l, &entk__keys[ki], val, vlen, name, nlen, err, errlen))
+                    return ENTK_ERR_ARCH;
                 while (entk__is_space(*s)) ++s;
                 if (*s == ',') { ++s; continue; }
                 if (*s == ')') { ++s; break; }
@@ -2512,7 +2537,9 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
     return entk__scalar_chain(entk__kt(), layers, count, k11, t11, k22, t22, k12, t12);
 }
 
-/* ==== [section: mlp engine] ================================================================== */
+/* ============================================================================================== */
+/* 9.5.1 Dot products of rows (scalar, AVX2, NEON)                                                */
+/* ============================================================================================== */
 
 /* Dot products of up to 4 rows with m rows (entk__dots_fn, 9.2); the ISA variants share its signature. */
 
@@ -2537,7 +2564,6 @@ static void entk__dots_scalar(int rows, const double *a, size_t lda, const doubl
     }
 }
 
-/* ==== [section: dots simd] =================================================================== */
 
 /* Vector dots: each b_j is loaded once per chunk and multiplied into all rows, two chunks per step, so
  * 4 rows give 8 independent FMA chains. Rows beyond `rows` repeat row 0 (computed, not stored), which
@@ -2630,8 +2656,9 @@ static void entk__dots_neon(int rows, const double *a, size_t lda, const double 
 }
 #endif /* ENTK__HAVE_NEON */
 
-/* ==== [end: dots simd] ======================================================================= */
-
+/* ============================================================================================== */
+/* 9.5.2 MLP Gram matrices                                                                        */
+/* ============================================================================================== */
 
 /* The MLP layer list is valid: first layer dense, then dense and supported nonlinearities only. */
 static entk_status entk__mlp_check(const entk_arch *a) {
@@ -2795,12 +2822,9 @@ done:
     return st;
 }
 
-
-/* ==== [end: mlp engine] ====================================================================== */
-
-
-
-/* ==== [section: linalg implementation] ======================================================= */
+/* ============================================================================================== */
+/* 9.6 Linear algebra (packed GEMM, Cholesky, solves, eigensolver)                                */
+/* ============================================================================================== */
 
 /* ---- packed GEMM: C += s A B on an m x n block, optionally only where row >= column ------------
  * A(i, p) = a[i * ars + p * acs], B(p, j) = b[p * brs + j * bcs]. The strides are absorbed by the
@@ -3482,10 +3506,8 @@ done:
     return st;
 }
 
-/* ==== [end: linalg implementation] =========================================================== */
-
 /* ============================================================================================== */
-/* 9.6 The kernel tables (one per compiled path; see 9.2)                                         */
+/* 9.7 The kernel tables (one per compiled path; see 9.2)                                         */
 /* ============================================================================================== */
 
 static const entk__kernels entk__kt_scalar = {
@@ -3537,9 +3559,9 @@ static const entk__kernels *entk__kt_table(entk_simd path) {
     }
 }
 
-
-
-/* ==== [section: predict implementation] ====================================================== */
+/* ============================================================================================== */
+/* 9.8 Kernel predictors                                                                          */
+/* ============================================================================================== */
 
 ENTKDEF entk_predict_opts entk_predict_opts_default(void) {
     entk_predict_opts o;
@@ -3955,11 +3977,9 @@ done:
     return st;
 }
 
-/* ==== [end: predict implementation] ========================================================== */
-
-
-
-/* ==== [section: npy implementation] ========================================================== */
+/* ============================================================================================== */
+/* 9.9 .npy reader and writer                                                                     */
+/* ============================================================================================== */
 
 #include <stdio.h> /* fopen/fread/fwrite and snprintf: the library never prints */
 #include <stdarg.h>
@@ -4547,13 +4567,27 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
     return ok ? ENTK_OK : ENTK_ERR_IO;
 }
 
-/* ==== [end: npy implementation] ============================================================== */
 
 ENTK__FP_END
 #endif /* ENTK_IMPLEMENTATION */
 
 /*
- * LICENSE: MIT. Copyright (c) 2026 the entk authors. Permission is hereby granted, free of charge, to
- * any person obtaining a copy of this software, to deal in the software without restriction, subject to
- * including this notice. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
+ * LICENSE: MIT
+ *
+ * Copyright (c) 2026 the entk authors
+ *
+ * Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+ * associated documentation files (the "Software"), to deal in the Software without restriction,
+ * including without limitation the rights to use, copy, modify, merge, publish, distribute,
+ * sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+ * furnished to do so, subject to the following conditions:
+ *
+ * The above copyright notice and this permission notice shall be included in all copies or
+ * substantial portions of the Software.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+ * NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+ * NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES
+ * OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+ * CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
  */

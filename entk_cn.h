@@ -1,5 +1,5 @@
 /* entk_cn.h - infinite-width NNGP and NTK of CNNs and of C_n / D_n group-equivariant CNNs on the pixel
- *             grid (docs/conventions.md §1.3, §1.4), and their orbit-averaged kernels (docs/conventions.md §2).   public domain / MIT
+ *             grid (docs/conventions.md §1.3, §1.4), and their orbit-averaged kernels (docs/conventions.md §2).   MIT
  *
  * USAGE
  *   In exactly one C file:
@@ -10,7 +10,7 @@
  *   results are bit-identical to threads = 1).
  *
  * CONFIGURATION MACROS: those of entk.h (ENTK_STATIC, ENTK_NO_SIMD, ENTK_VECTOR, ENTK_NO_SLEEF,
- *   ENTK_MALLOC/ENTK_FREE, ENTK_ASSERT, ENTK_MAX_LAYERS); this header adds none.
+ *   ENTK_MALLOC/ENTK_FREE, ENTK_MAX_LAYERS, ENTK_NPY_MAX_DIM, ENTK_CHOL_NB); this header adds none.
  *
  * CONTENTS
  *   1. Interface: Gram matrices, orbit-averaged Gram matrices, per-pair workspace API, window sum
@@ -1085,7 +1085,7 @@ static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *con
                             if (Ti) __builtin_prefetch(Ti + off + r * P + c);
                         }
                 }
-#endif
+#endif /* __GNUC__ */
                 for (a = 0; a < 3; ++a) { /* offsets 0, +1, -1 */
                     const long kk = k + (a == 2 ? -1 : a);
                     if (kk < 0 || kk >= n) continue;
@@ -1637,7 +1637,22 @@ ENTK__FP_END
 #endif /* ENTK_IMPLEMENTATION && !ENTK_CN_IMPLEMENTATION_DONE */
 
 /*
- * LICENSE: MIT. Copyright (c) 2026 the entk authors. Permission is hereby granted, free of charge, to
- * any person obtaining a copy of this software, to deal in the software without restriction, subject to
- * including this notice. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
+ * LICENSE: MIT
+ *
+ * Copyright (c) 2026 the entk authors
+ *
+ * Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+ * associated documentation files (the "Software"), to deal in the Software without restriction,
+ * including without limitation the rights to use, copy, modify, merge, publish, distribute,
+ * sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+ * furnished to do so, subject to the following conditions:
+ *
+ * The above copyright notice and this permission notice shall be included in all copies or
+ * substantial portions of the Software.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+ * NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+ * NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES
+ * OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+ * CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
  */

@@ -31,6 +31,11 @@ static void run_dots(void *arg) {
 /* For comparison only: the relu and erf maps as they were before entk's own atan2, with SLEEF's
  * Sleef_atan2d4_u10avx2 (same driver, same formula). */
 #if ENTK__HAVE_AVX2 && !defined(ENTK_NO_SLEEF)
+#ifndef __AVX__
+/* sleef.h declares its AVX2 functions only under __AVX__; entk.h re-declares the two the library
+ * calls, and this comparison needs one more, with the same target attribute. */
+ENTK__AVX2 __attribute__((const)) __m256d Sleef_atan2d4_u10avx2(__m256d y, __m256d x);
+#endif /* !__AVX__ */
 static ENTK__AVX2 inline __m256d sleef_relu_blk(__m256d a, __m256d b, __m256d c, __m256d *d, const entk_nonlin *f) {
     const __m256d zero = _mm256_setzero_pd(), k = _mm256_set1_pd(0.5 / ENTK__PI);
     __m256d s = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));

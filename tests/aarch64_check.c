@@ -66,6 +66,19 @@ static void check_neon_mlp(void) {
 
 /* entk's own atan2 on NEON against atan2l (quad precision on AArch64) over random inputs of every
  * exponent range, bit for bit the scalar twin, and the special values (as tests/test_atan2.c). */
+/* The NEON row kernels (affine, sum3, addto, stream + fence) against the scalar table, bit for bit, on
+ * lengths 0..67 with sentinels after every output (tu_row_kernels_compare, shared with
+ * tests/test_dispatch.c). */
+static void check_neon_row_kernels(void) {
+    char msg[200];
+    const entk__kernels *v = entk__kt_table(ENTK_SIMD_NEON);
+    long fails;
+    CHECK(v != NULL, "no NEON kernel table");
+    if (!v) return;
+    fails = tu_row_kernels_compare(entk__kt_table(ENTK_SIMD_SCALAR), v, msg, sizeof msg);
+    CHECK(fails == 0, "neon row kernels: %ld failures, the first: %s", fails, msg);
+}
+
 static void check_neon_atan2(void) {
     enum { NA = 1 << 16 };
     static double y[NA], x[NA], o[NA];
@@ -396,6 +409,7 @@ int main(void) {
     check_neon_dots();
     check_neon_mlp();
     check_neon_atan2();
+    check_neon_row_kernels();
     /* ==== [end: aarch64 main calls simd] ==== */
 
 

@@ -1,6 +1,7 @@
 /* SIMD dispatch (entk.h 9.2): one kernel table per path, chosen eagerly and thread-safely, read once
- * per call. The private table is reached through a static copy of the implementation (ENTK_STATIC),
- * which has its own current-table pointer and its own constructor. */
+ * per call; also the private tables of the parser and of the row kernels. They are reached through a
+ * static copy of the implementation (ENTK_STATIC), which has its own current-table pointer and its own
+ * constructor. */
 /* the static copy leaves most of the library unused in this file */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define ENTK_STATIC
@@ -135,4 +136,82 @@ Test(dispatch, set_switches_the_table) {
     cr_assert_eq(entk_simd_set((entk_simd)9), ENTK_ERR_INVALID_ARG);
     cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
     cr_assert_str_eq(entk_simd_name(), "scalar");
+}
+
+/* The parser's key table (entk.h 9.4): every key, on every layer its row names, parses with a value
+ * that is not the default, lands in the row's field, keeps the layer's name, and is refused twice; the
+ * layers the row does not name refuse it. So a row that names a misspelt layer, or the wrong field,
+ * fails here. */
+Test(arch_keys, every_key_of_the_table_round_trips_through_the_parser) {
+    size_t k, s;
+    for (k = 0; k < ENTK__N_KEYS; ++k) {
+        const entk__key *key = &entk__keys[k];
+        const char *value = "0.25";
+        char text[128], err[128], hi[16];
+        size_t named = 0;
+        snprintf(hi, sizeof hi, "%d", key->hi);
+        if (key->value == ENTK__V_ENUM) value = strrchr(key->values, ' ') + 1; /* the last name */
+        else if (key->value != ENTK__V_NONNEG && key->value != ENTK__V_REAL) value = hi;
+        for (s = 0; s < sizeof entk__layer_specs / sizeof entk__layer_specs[0]; ++s) {
+            const char *lname = entk__layer_specs[s].name;
+            int takes = entk__word_index(key->layers, lname, strlen(lname)) >= 0;
+            entk_arch a;
+            entk_status st;
+            snprintf(text, sizeof text, "%s(%s=%s)", lname, key->name, value);
+            st = entk_arch_parse(text, &a, err, sizeof err);
+            if (!takes) {
+                cr_assert_eq(st, ENTK_ERR_ARCH, "'%s' accepted", text);
+                cr_assert(strstr(err, "unknown key") != NULL, "'%s': %s", text, err);
+                continue;
+            }
+            ++named;
+            cr_assert_eq(st, ENTK_OK, "'%s': %s", text, err);
+            cr_assert_eq(a.n_layers, 1);
+            cr_assert_str_eq(entk_layer_name(&a.layer[0]), lname);
+            {
+                const char *field = (const char *)&a.layer[0] + key->field;
+                entk_layer d = entk_layer_default(entk__layer_specs[s].kind);
+                const char *dfield = (const char *)&d + key->field;
+                if (key->value == ENTK__V_NONNEG || key->value == ENTK__V_REAL) {
+                    double x;
+                    memcpy(&x, field, sizeof x);
+                    cr_assert_eq(x, 0.25, "'%s'", text);
+                } else {
+                    int iv, dv;
+                    memcpy(&iv, field, sizeof iv);
+                    memcpy(&dv, dfield, sizeof dv);
+                    cr_assert_neq(iv, dv, "'%s' left the default", text);
+                    if (key->value == ENTK__V_ENUM) cr_assert_eq(iv, entk__word_index(key->values, value, strlen(value)));
+                    else cr_assert_eq(iv, atoi(value), "'%s'", text);
+                }
+            }
+            snprintf(text, sizeof text, "%s(%s=%s,%s=%s)", lname, key->name, value, key->name, value);
+            cr_assert_eq(entk_arch_parse(text, &a, err, sizeof err), ENTK_ERR_ARCH, "'%s' accepted", text);
+            cr_assert(strstr(err, "given twice") != NULL, "'%s': %s", text, err);
+        }
+        /* every word of the row's layer list is a layer */
+        {
+            size_t words = 1;
+            const char *c;
+            for (c = key->layers; *c; ++c) words += *c == ' ';
+            cr_assert_eq(named, words, "key '%s' names a layer that does not exist", key->name);
+        }
+    }
+}
+
+/* The row kernels (entk.h 9.5) of every compiled vector path against the scalar table, bit for bit,
+ * lengths 0..67, sentinels after every output, in place where the kernel allows (tu_row_kernels_compare
+ * in testutil.h, shared with tests/aarch64_check.c). */
+Test(dispatch, row_kernels_match_scalar_on_every_length) {
+    size_t p, tested = 0;
+    for (p = 1; p < 3; ++p) {
+        const entk__kernels *v = entk__kt_table(all_paths[p]);
+        char msg[200];
+        long fails;
+        if (!v || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) continue;
+        ++tested;
+        fails = tu_row_kernels_compare(entk__kt_table(ENTK_SIMD_SCALAR), v, msg, sizeof msg);
+        cr_assert_eq(fails, 0, "%ld failures, the first: %s", fails, msg);
+    }
+    if (!tested) cr_log_warn("only the scalar path is compiled here: nothing to compare");
 }

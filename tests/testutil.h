@@ -287,6 +287,99 @@ static inline int tu_dots_compare(entk_simd path, double *worst) {
                 }
     return fails;
 }
+
+#ifdef ENTK_IMPLEMENTATION_DONE
+#include <stdio.h>
+#include <stdlib.h>
+/* Private kernels are visible (the file carries the implementation): the row kernels of one path
+ * (entk.h 9.5) against the scalar table's, bit for bit (all are plain adds and unfused multiplies, so
+ * the paths promise the same bits), on lengths 0..67 (every vector body and tail) and at 4 offsets
+ * from a malloc'd base (the AVX2 stream kernel aligns its stores). Each output buffer holds a sentinel
+ * pattern outside [off, off + n), which must survive. affine and addto run in place: their outputs
+ * are also inputs. Returns the number of failures and describes the first in msg. Shared by
+ * tests/test_dispatch.c and tests/aarch64_check.c. */
+enum { TU_RK_N = 67, TU_RK_OFF = 4, TU_RK_LEN = TU_RK_OFF + TU_RK_N + 3 };
+static const uint64_t tu_rk_sentinel = 0x7ff4dead5eed1234u; /* a signalling-NaN pattern no kernel writes */
+
+static inline void tu_rk_fill(double *buf, size_t off, const double *src, size_t n) {
+    size_t i;
+    for (i = 0; i < TU_RK_LEN; ++i) memcpy(buf + i, &tu_rk_sentinel, sizeof tu_rk_sentinel);
+    if (src) memcpy(buf + off, src, n * sizeof *src);
+}
+
+static inline long tu_rk_check(const char *what, const double *want, const double *got, size_t off, size_t n,
+                               char *msg, size_t msglen, long fails) {
+    size_t i;
+    if (memcmp(want + off, got + off, n * sizeof *got) != 0 && !fails++)
+        snprintf(msg, msglen, "%s, n = %zu, offset %zu: differs from scalar", what, n, off);
+    for (i = 0; i < TU_RK_LEN; ++i) {
+        if (i >= off && i < off + n) continue;
+        if (memcmp(got + i, &tu_rk_sentinel, sizeof tu_rk_sentinel) != 0 ||
+            memcmp(want + i, &tu_rk_sentinel, sizeof tu_rk_sentinel) != 0) {
+            if (!fails++)
+                snprintf(msg, msglen, "%s, n = %zu, offset %zu: element %zu outside the output was written",
+                         what, n, off, i);
+            break;
+        }
+    }
+    return fails;
+}
+
+static inline long tu_row_kernels_compare(const entk__kernels *s, const entk__kernels *v, char *msg,
+                                          size_t msglen) {
+    double *in[4], *ws = malloc(TU_RK_LEN * sizeof *ws), *wv = malloc(TU_RK_LEN * sizeof *wv);
+    double *ts = malloc(TU_RK_LEN * sizeof *ts), *tv = malloc(TU_RK_LEN * sizeof *tv);
+    size_t n, off, i;
+    long fails = 0;
+    tu_rng r = {99};
+    if (msglen) msg[0] = 0;
+    for (i = 0; i < 4; ++i) {
+        size_t j;
+        in[i] = malloc(TU_RK_LEN * sizeof *in[i]);
+        tu_fill_normal(&r, in[i], TU_RK_LEN);
+        for (j = 0; j < TU_RK_LEN; ++j) in[i][j] *= 1.0 + 1e3 * tu_unif(&r); /* mixed scales: rounding shows */
+    }
+    for (n = 0; n <= TU_RK_N; ++n)
+        for (off = 0; off < TU_RK_OFF; ++off) {
+            const double *a = in[0] + off, *b = in[1] + off, *c = in[2] + off;
+            /* affine with t, in place on k and t */
+            tu_rk_fill(ws, off, a, n); tu_rk_fill(wv, off, a, n);
+            tu_rk_fill(ts, off, b, n); tu_rk_fill(tv, off, b, n);
+            s->affine(ws + off, ts + off, n, 1.7, 0.3);
+            v->affine(wv + off, tv + off, n, 1.7, 0.3);
+            fails = tu_rk_check("affine k", ws, wv, off, n, msg, msglen, fails);
+            fails = tu_rk_check("affine t", ts, tv, off, n, msg, msglen, fails);
+            /* affine without t */
+            tu_rk_fill(ws, off, c, n); tu_rk_fill(wv, off, c, n);
+            s->affine(ws + off, NULL, n, 0.9, 1.1);
+            v->affine(wv + off, NULL, n, 0.9, 1.1);
+            fails = tu_rk_check("affine (no t)", ws, wv, off, n, msg, msglen, fails);
+            /* sum3 into a fresh output */
+            tu_rk_fill(ws, off, NULL, n); tu_rk_fill(wv, off, NULL, n);
+            s->sum3(a, b, c, ws + off, n);
+            v->sum3(a, b, c, wv + off, n);
+            fails = tu_rk_check("sum3", ws, wv, off, n, msg, msglen, fails);
+            /* addto: the output is also the accumulator */
+            tu_rk_fill(ws, off, in[3] + off, n); tu_rk_fill(wv, off, in[3] + off, n);
+            s->addto(a, ws + off, n);
+            v->addto(a, wv + off, n);
+            fails = tu_rk_check("addto", ws, wv, off, n, msg, msglen, fails);
+            /* stream (non-temporal where the path has it), then the fence; the result is a copy */
+            tu_rk_fill(ws, off, NULL, n); tu_rk_fill(wv, off, NULL, n);
+            s->stream(b, ws + off, n);
+            s->fence();
+            v->stream(b, wv + off, n);
+            v->fence();
+            fails = tu_rk_check("stream", ws, wv, off, n, msg, msglen, fails);
+            if (memcmp(wv + off, b, n * sizeof *b) != 0 && !fails++)
+                snprintf(msg, msglen, "stream, n = %zu, offset %zu: not a copy", n, off);
+        }
+    for (i = 0; i < 4; ++i) free(in[i]);
+    free(ws); free(wv); free(ts); free(tv);
+    return fails;
+}
+#endif /* ENTK_IMPLEMENTATION_DONE */
+
 /* Parse an architecture the test relies on; a parse failure fails the test (Criterion binaries only). */
 #ifdef cr_assert_eq
 /* Every SIMD path this build and CPU can run, the scalar path first; leaves the scalar path set. */

@@ -37,6 +37,7 @@
  *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
  *   8. .npy reader and writer                9.5.1 Dot products of rows
  *   licence (MIT) at the end                 9.5.2 MLP Gram matrices
+ *                                            9.5.3 The Gram driver (pair-kernel domains)
  *                                            9.6   Linear algebra
  *                                            9.7   The kernel tables (one per path)
  *                                            9.8   Kernel predictors
@@ -518,6 +519,7 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #include <string.h>
 #include <stdlib.h>
 #include <float.h>
+#include <limits.h>
 
 #if defined(ENTK_MALLOC) && defined(ENTK_FREE)
 #elif !defined(ENTK_MALLOC) && !defined(ENTK_FREE)
@@ -566,6 +568,13 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 
 #define ENTK__PI 3.14159265358979323846
 #define ENTK__UNUSED(x) ((void)(x))
+/* A private function that only the domain headers (entk_cn.h, ...) call: a TU that includes entk.h
+ * alone must compile it without an unused-function warning. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ENTK__FOR_DOMAINS static __attribute__((unused))
+#else
+#define ENTK__FOR_DOMAINS static
+#endif
 
 /* Floating-point contraction (a * b + c into one fma) is pinned off for the whole implementation, so
  * the promises of identical bits (across threads, across the fused and layer-by-layer sweeps, between
@@ -2501,6 +2510,44 @@ static void entk__dense_update(const entk__kernels *kt, const entk_layer *l, siz
     kt->affine(k, t, n, l->sw * l->sw, l->sb * l->sb);
 }
 
+/* The output step of a layer with weights in every domain (docs/conventions.md §1), on a block of
+ * rows x cols kernel entries (k, t contiguous, row-major) that holds the layer's averaging operator
+ * A[K], A[Theta]: the affine update K' = cw A[K] + b2, Theta' = K' + cw A[Theta]; for the first layer
+ * with weights (first != 0, t not read) Theta' = K'. t == NULL: no NTK. Then, nl != NULL, the
+ * nonlinearity that follows, fused in while the block is in cache: row r maps with k11 = e1[r inc1]
+ * and k22 = e2[c inc2] for column c (inc1, inc2 are 0 or 1). The affine update is elementwise, so
+ * one call over the block gives the bits of one per row; the map is called row by row. */
+static entk_status entk__layer_out(const entk__kernels *kt, double *k, double *t, size_t rows, size_t cols,
+                                   double cw, double b2, int first, const entk_nonlin *nl, const double *e1,
+                                   size_t inc1, const double *e2, size_t inc2) {
+    const size_t n = rows * cols;
+    entk_status st;
+    size_t r;
+    if (t && !first) {
+        kt->affine(k, t, n, cw, b2);
+    } else {
+        kt->affine(k, NULL, n, cw, b2);
+        if (t) memcpy(t, k, n * sizeof *t);
+    }
+    if (nl)
+        for (r = 0; r < rows; ++r) {
+            double *kr = k + r * cols, *tr = t ? t + r * cols : NULL;
+            if ((st = entk__nonlin_map(kt, nl, cols, e1 + r * inc1, 0, e2, inc2, kr, tr, kr, tr))) return st;
+        }
+    return ENTK_OK;
+}
+
+/* A symmetric Gram matrix from its upper triangle: entry (i, j), j < i, from (j, i). Either matrix may
+ * be NULL. */
+static void entk__gram_mirror(size_t n, double *nngp, size_t ldk, double *ntk, size_t ldt) {
+    size_t i, j;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < i; ++j) {
+            if (nngp) nngp[i * ldk + j] = nngp[j * ldk + i];
+            if (ntk) ntk[i * ldt + j] = ntk[j * ldt + i];
+        }
+}
+
 static entk_status entk__scalar_chain(const entk__kernels *kt, const entk_layer *layers, int count,
                                       double *k11, double *t11, double *k22, double *t22,
                                       double *k12, double *t12) {
@@ -2741,9 +2788,9 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
     const int L = arch ? arch->n_layers : 0;
     const entk__kernels *kt = entk__kt();
     double *dk1 = NULL, *dk2 = NULL, *tk = NULL, *kbuf = NULL;
-    size_t cnt, nd, i, done_rows;
+    size_t cnt, nd, done_rows;
     long long nblk, bi;
-    double w2, b2;
+    double w2;
     int bad = 0; /* a non-finite output entry */
     if ((st = entk__mlp_check(arch))) return st;
     if (sym) { x2 = x1; n2 = n1; }
@@ -2769,7 +2816,6 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
         ldk = n2;
     }
     w2 = arch->layer[0].sw * arch->layer[0].sw;
-    b2 = arch->layer[0].sb * arch->layer[0].sb;
     nblk = (long long)((n1 + 3) / 4);
     done_rows = 0;
 #ifdef _OPENMP
@@ -2791,34 +2837,200 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
             double *kr = nngp + row * ldk + c0;
             double *tr = ntk ? ntk + row * ldt + c0 : NULL;
             size_t j;
-            for (j = 0; j < m; ++j) kr[j] = w2 * kr[j] / (double)d + b2;
-            if (tr) memcpy(tr, kr, m * sizeof *tr);
-            for (l = 1; l < L; ++l) {
-                const entk_layer *ly = &arch->layer[l];
-                if (ly->kind == ENTK_LAYER_NONLIN)
+            /* the first layer's operator with its weight scale, (sw^2 x.x') / d: its affine step
+             * below then has cw = 1, which is exact */
+            for (j = 0; j < m; ++j) kr[j] = w2 * kr[j] / (double)d;
+            for (l = 0; l < L; ++l) {
+                const entk_layer *ly = &arch->layer[l], *nl;
+                if (ly->kind == ENTK_LAYER_NONLIN) { /* one that follows a nonlinearity */
                     entk__nonlin_map(kt, &ly->nl, m, dk1 + (size_t)(l - 1) * n1 + row, 0,
-                                    dk2 + (size_t)(l - 1) * n2 + c0, 1, kr, tr, kr, tr);
-                else
-                    entk__dense_update(kt, ly, m, kr, tr);
+                                     dk2 + (size_t)(l - 1) * n2 + c0, 1, kr, tr, kr, tr);
+                    continue;
+                }
+                /* a dense layer and the nonlinearity after it, which reads the diagonals leaving it;
+                 * (mlp_check has checked the maps: no status to see) */
+                nl = l + 1 < L && arch->layer[l + 1].kind == ENTK_LAYER_NONLIN ? &arch->layer[l + 1] : NULL;
+                (void)entk__layer_out(kt, kr, tr, 1, m, l ? ly->sw * ly->sw : 1.0, ly->sb * ly->sb, l == 0,
+                                      nl ? &nl->nl : NULL, dk1 + (size_t)l * n1 + row, 0,
+                                      dk2 + (size_t)l * n2 + c0, 1);
+                if (nl) ++l;
             }
             bad |= !entk__finite(kr, m) || (tr && !entk__finite(tr, m));
         }
         entk__progress_tick(&done_rows, (size_t)rows, n1);
     }
     if (bad) { st = ENTK_ERR_RANGE; goto done; }
-    if (sym) {
-        for (i = 0; i < n1; ++i) {
-            size_t j;
-            for (j = 0; j < i; ++j) {
-                nngp[i * ldk + j] = nngp[j * ldk + i];
-                if (ntk) ntk[i * ldt + j] = ntk[j * ldt + i];
-            }
-        }
-    }
+    if (sym) entk__gram_mirror(n1, nngp, ldk, ntk, ldt);
 done:
     ENTK_FREE(dk1);
     ENTK_FREE(tk);
     ENTK_FREE(kbuf);
+    return st;
+}
+
+
+/* ============================================================================================== */
+/* 9.5.3 The Gram driver of the domains with a pair kernel (entk_cn.h; entk_so3.h to come)         */
+/* ============================================================================================== */
+
+/* A domain's kernel as the driver sees it. An input is in_len doubles. Its own pass, self(), fills a
+ * record of self_len doubles (the diagonals its nonlinearities need, and whatever else its pair step
+ * reads); pair() computes K and Theta of two inputs from the inputs and their records; diag()
+ * computes the pair (x, x) from x's record alone (NULL: pair(x, r, x, r)). want_t = 0: the NTK is not
+ * wanted (*t must still be set, to any finite value). Every call gets its thread's workspace
+ * (work_len doubles) and cache: cache_size bytes (0: none), set up by cache_init (NULL: nothing to
+ * do), kept across the thread's calls and freed by the driver. The cache is optional: if it cannot be
+ * allocated the callbacks get NULL and must give the same bits without it. plan: the domain's own
+ * description of the architecture and the input shape, passed through untouched. */
+typedef struct entk__domain {
+    size_t in_len, self_len, work_len, cache_size;
+    void (*cache_init)(void *cache);
+    entk_status (*self)(const void *plan, const double *x, int want_t, double *rec, double *work, void *cache);
+    entk_status (*pair)(const void *plan, const double *x1, const double *r1, const double *x2,
+                        const double *r2, int want_t, double *work, void *cache, double *k, double *t);
+    entk_status (*diag)(const void *plan, const double *x, const double *rec, double *k, double *t);
+} entk__domain;
+
+/* How an output entry aggregates the kernels between its two items' segments (entk__gram). */
+typedef enum entk__agg {
+    ENTK__AGG_MEAN, /* (1 / (seg1 seg2)) x the sum over every pair: orbit averages (conventions §2) */
+    ENTK__AGG_SUM   /* the sum over the pairs of nonzero inputs: an all-zero input is an absent atom */
+} entk__agg;
+
+/* 1 if the n doubles are all zero (either sign) */
+static int entk__all_zero(const double *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i)
+        if (x[i] != 0.0) return 0;
+    return 1;
+}
+
+/* The Gram matrix of a domain. x1 holds n1 items of seg1 inputs each (item i: inputs i seg1 to
+ * i seg1 + seg1 - 1), x2 n2 items of seg2 inputs; output entry (i, j) aggregates (agg) the kernels of
+ * the seg1 x seg2 input pairs of items i and j, added from 0 in row-major order of the pairs. x2 ==
+ * NULL: x2 = x1 (n2, seg2 ignored); only the upper triangle of items is computed, then mirrored, and
+ * an input against itself goes through diag(). The caller has checked the arguments (n1, n2 > 0, the
+ * pointers, ld, finite inputs); nngp or ntk NULL: not wanted (not both).
+ *
+ * Two loops shared by the OpenMP threads: every input's self record, then the item pairs (dynamic
+ * schedule, one at a time; each thread its own workspace and cache). After an error no new pair
+ * starts and an error status is returned (the output is then unspecified). Progress
+ * (entk__progress_tick) counts finished output rows: each row counts its pairs left, and the pair
+ * that empties it ticks. */
+ENTK__FOR_DOMAINS entk_status entk__gram(const entk__domain *dom, const void *plan, const double *x1, size_t n1,
+                                         size_t seg1, const double *x2, size_t n2, size_t seg2, entk__agg agg,
+                                         double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    const int sym = x2 == NULL, want_t = ntk != NULL;
+    const size_t L = dom->self_len, D = dom->in_len;
+    size_t N1, N2, nrec, nself, npairs, cnt, done_rows = 0, *left = NULL;
+    unsigned char *live = NULL; /* ENTK__AGG_SUM: 0 for an all-zero input (its record is not computed) */
+    double *self = NULL, scale;
+    entk_status st;
+    long long ns, p, np;
+    if (sym) { x2 = x1; n2 = n1; seg2 = seg1; }
+    if ((st = entk__mul(n1, seg1, &N1)) || (st = entk__mul(n2, seg2, &N2))) return st;
+    if ((st = entk__mul(N1, D, &cnt)) || (st = entk__mul(N2, D, &cnt))) return st;
+    if (!sym && N1 > SIZE_MAX - N2) return ENTK_ERR_OVERFLOW;
+    nrec = N1 + (sym ? 0 : N2);
+    if ((st = entk__mul(nrec, L, &nself)) || (st = entk__mul(n1, n2, &npairs))) return st;
+    if (n1 > SIZE_MAX / sizeof *left || nrec > (size_t)LLONG_MAX || npairs > (size_t)LLONG_MAX)
+        return ENTK_ERR_OVERFLOW;
+    scale = agg == ENTK__AGG_MEAN ? (double)seg1 * (double)seg2 : 1.0;
+    left = (size_t *)ENTK_MALLOC(n1 * sizeof *left);
+    if (!left) return ENTK_ERR_NOMEM;
+    for (p = 0; p < (long long)n1; ++p) left[p] = sym ? n2 - (size_t)p : n2;
+    if ((st = entk__alloc_doubles(nself, &self))) goto done;
+    if (agg == ENTK__AGG_SUM && !(live = (unsigned char *)ENTK_MALLOC(nrec))) {
+        st = ENTK_ERR_NOMEM;
+        goto done;
+    }
+    ns = (long long)nrec;
+    np = (long long)npairs;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#else
+    ENTK__UNUSED(threads);
+#endif
+    {
+        double *wk = NULL;
+        entk_status lst = entk__alloc_doubles(dom->work_len, &wk);
+        void *cache = dom->cache_size ? ENTK_MALLOC(dom->cache_size) : NULL;
+        if (cache && dom->cache_init) dom->cache_init(cache);
+        if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__gram_err)
+#endif
+            st = lst;
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < ns; ++p) {
+            const double *x = (size_t)p < N1 ? x1 + (size_t)p * D : x2 + ((size_t)p - N1) * D;
+            if (!wk) continue;
+            if (live && !(live[p] = (unsigned char)!entk__all_zero(x, D))) continue;
+            lst = dom->self(plan, x, want_t, self + (size_t)p * L, wk, cache);
+            if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__gram_err)
+#endif
+                st = lst;
+            }
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < np; ++p) {
+            const size_t i = (size_t)p / n2, j = (size_t)p % n2;
+            double ks = 0, ts = 0;
+            entk_status seen, e = ENTK_OK;
+            size_t a, b;
+            if (!wk || (sym && j < i)) continue;
+#ifdef _OPENMP
+#pragma omp critical(entk__gram_err)
+#endif
+            seen = st;
+            if (seen) continue;
+            for (a = 0; a < seg1 && !e; ++a)
+                for (b = 0; b < seg2 && !e; ++b) {
+                    const size_t ia = i * seg1 + a, jb = j * seg2 + b, rb = sym ? jb : N1 + jb;
+                    const double *xa = x1 + ia * D, *ra = self + ia * L;
+                    double kk, tt;
+                    if (live && (!live[ia] || !live[rb])) continue;
+                    if (sym && ia == jb)
+                        e = dom->diag ? dom->diag(plan, xa, ra, &kk, &tt)
+                                      : dom->pair(plan, xa, ra, xa, ra, want_t, wk, cache, &kk, &tt);
+                    else
+                        e = dom->pair(plan, xa, ra, x2 + jb * D, self + rb * L, want_t, wk, cache, &kk, &tt);
+                    if (e) {
+#ifdef _OPENMP
+#pragma omp critical(entk__gram_err)
+#endif
+                        st = e;
+                    } else {
+                        ks += kk;
+                        ts += tt;
+                    }
+                }
+            if (nngp) nngp[i * ldk + j] = ks / scale;
+            if (ntk) ntk[i * ldt + j] = ts / scale;
+            {
+                size_t now;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+                now = --left[i];
+                if (now == 0) entk__progress_tick(&done_rows, 1, n1);
+            }
+        }
+        ENTK_FREE(wk);
+        ENTK_FREE(cache);
+    }
+    if (!st && sym) entk__gram_mirror(n1, nngp, ldk, ntk, ldt);
+done:
+    ENTK_FREE(live);
+    ENTK_FREE(self);
+    ENTK_FREE(left);
     return st;
 }
 

@@ -874,16 +874,10 @@ static entk_status entk__cn_linear_small(const entk__kernels *kt, const entk_lay
         entk__cn_small_init(tc, &l1, &l2, &s1, &s2, h, w, ly->q, ly->pad, rho, &Pa);
         entk__cn_small_wsum(kt, s1, s2, Pa, Ki + src * S, h, w, ly->q, ly->pad, U, kb);
         if (tb && Ti) entk__cn_small_wsum(kt, s1, s2, Pa, Ti + src * S, h, w, ly->q, ly->pad, U, tb);
-        for (t = 0; t < Po; ++t) {
-            double *kr = kb + t * Po, *tr = tb ? tb + t * Po : NULL;
-            if (tr && Ti) {
-                kt->affine(kr, tr, Po, cw, b2);
-            } else {
-                kt->affine(kr, NULL, Po, cw, b2);
-                if (tr) memcpy(tr, kr, Po * sizeof *tr);
-            }
-            if (nl && (st = entk__nonlin_map(kt, &nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
-        }
+        for (t = 0; t < Po; ++t)
+            if ((st = entk__layer_out(kt, kb + t * Po, tb ? tb + t * Po : NULL, 1, Po, cw, b2, !Ti,
+                                      nl ? &nl->nl : NULL, nl ? e1 + t : NULL, 0, e2, 1)))
+                return st;
     }
     return ENTK_OK;
 }
@@ -907,14 +901,10 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
         const size_t t = i * wo + j;
         double *kr = rowk, *tr = To ? rowt : NULL;
         entk__cn_wsum_entry(wk, Ki, i, j, kr);
-        if (tr && Ti) { /* one sweep for both affine updates */
-            entk__cn_wsum_entry(wt, Ti, i, j, tr);
-            kt->affine(kr, tr, Po, cw, b2);
-        } else {
-            kt->affine(kr, NULL, Po, cw, b2);
-            if (tr) memcpy(tr, kr, Po * sizeof *tr);
-        }
-        if (nl && (st = entk__nonlin_map(kt, &nl->nl, Po, e1 + t, 0, e2, 1, kr, tr, kr, tr))) return st;
+        if (tr && Ti) entk__cn_wsum_entry(wt, Ti, i, j, tr);
+        if ((st = entk__layer_out(kt, kr, tr, 1, Po, cw, b2, !Ti, nl ? &nl->nl : NULL, nl ? e1 + t : NULL, 0,
+                                  e2, 1)))
+            return st;
         entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
         if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
     }
@@ -1059,6 +1049,7 @@ static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *con
     const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6 && W % 8 == 0 &&
                        ((uintptr_t)Ko & 63u) == 0 && ((uintptr_t)To & 63u) == 0;
     double *u = Z, *lk = Z + T2, *lt = Z + 2 * T2, *ring = Z + 3 * T2;
+    entk_status st;
     long d;
     for (d = -(long)H + 1; d < (long)H; ++d) {
         const long n = (long)H - (d < 0 ? -d : d), i0 = d < 0 ? -d : 0, s_end = n + M - 1;
@@ -1113,18 +1104,12 @@ static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *con
                 if (ot && stt[0]) {
                     entk__cn_tile_sum(kt, stt, nt, ld, u, W);
                     entk__cn_tile_diag3(kt, u, ot, W);
-                    kt->affine(ok, ot, T2, cw, b2);
-                } else {
-                    kt->affine(ok, NULL, T2, cw, b2);
-                    if (ot) memcpy(ot, ok, T2 * sizeof *ot);
                 }
-                if (nls[m]) { /* row by row (k11 constant, k22 a row); nls were checked by the plan */
-                    const entk__map_fn fn = kt->map[nls[m]->nl.kind];
-                    if (!fn) return ENTK_ERR_UNSUPPORTED;
-                    for (j = 0; j < W; ++j)
-                        fn(W, e1[m] + (size_t)i * W + j, 0, e2[m] + (size_t)ip * W, 1, ok + j * W,
-                           ot ? ot + j * W : NULL, ok + j * W, ot ? ot + j * W : NULL, &nls[m]->nl);
-                }
+                /* the map row by row: row j of the tile is pixel (i, j) against the primed row ip */
+                if ((st = entk__layer_out(kt, ok, ot, W, W, cw, b2, !stt[0], nls[m] ? &nls[m]->nl : NULL,
+                                          nls[m] ? e1[m] + (size_t)i * W : NULL, 1,
+                                          nls[m] ? e2[m] + (size_t)ip * W : NULL, 1)))
+                    return st;
                 if (last)
                     for (j = 0; j < W; ++j) {
                         const size_t off = ((size_t)i * W + j) * P + (size_t)ip * W;
@@ -1462,122 +1447,66 @@ static void entk__cn_transform(const double *x, size_t C, size_t N, int k, int m
             }
 }
 
+/* The image domain for entk__gram (entk.h 9.5.1): the plan, the architecture and the input shape. */
+typedef struct entk__cn_job {
+    const entk_arch *a;
+    const entk__cn_plan *pl;
+    size_t C, H, W;
+} entk__cn_job;
+
+static entk_status entk__cn_dom_self(const void *plan, const double *x, int want_t, double *rec, double *work,
+                                     void *cache) {
+    const entk__cn_job *jb = (const entk__cn_job *)plan;
+    double kk, tt;
+    return entk__cn_run(jb->a, jb->pl, x, x, jb->C, jb->H, jb->W, NULL, NULL, rec, want_t, work, &kk, &tt,
+                        (entk__cn_tabcache *)cache);
+}
+
+static entk_status entk__cn_dom_pair(const void *plan, const double *x1, const double *r1, const double *x2,
+                                     const double *r2, int want_t, double *work, void *cache, double *k,
+                                     double *t) {
+    const entk__cn_job *jb = (const entk__cn_job *)plan;
+    entk_status st = entk__cn_run(jb->a, jb->pl, x1, x2, jb->C, jb->H, jb->W, r1, r2, NULL, want_t, work, k, t,
+                                  (entk__cn_tabcache *)cache);
+    return st ? st : entk__cn_finish(jb->a, jb->pl, r1, r2, k, t);
+}
+
+/* an image against itself: its reduced (k, theta) are in its record */
+static entk_status entk__cn_dom_diag(const void *plan, const double *x, const double *rec, double *k, double *t) {
+    const entk__cn_job *jb = (const entk__cn_job *)plan;
+    ENTK__UNUSED(x);
+    *k = rec[jb->pl->self_len - 2];
+    *t = rec[jb->pl->self_len - 1];
+    return entk__cn_finish(jb->a, jb->pl, rec, rec, k, t);
+}
+
+static void entk__cn_tabcache_init(void *cache) { ((entk__cn_tabcache *)cache)->n = 0; }
+
+/* The image domain of job (job must outlive the Gram call that uses dom). */
+static void entk__cn_domain(const entk__cn_job *job, entk__domain *dom) {
+    dom->in_len = job->C * job->pl->P0;
+    dom->self_len = job->pl->self_len;
+    dom->work_len = job->pl->work_len;
+    /* small images: the in-cache path's tables, kept across a thread's pairs */
+    dom->cache_size = job->pl->P0 <= ENTK__CN_SMALL_P ? sizeof(entk__cn_tabcache) : 0;
+    dom->cache_init = entk__cn_tabcache_init;
+    dom->self = entk__cn_dom_self;
+    dom->pair = entk__cn_dom_pair;
+    dom->diag = entk__cn_dom_diag;
+}
+
 /* Gram matrix over pairs (i, j) of x1 and the ng transformed copies of x2 (x2g: n2 x ng images, the
  * copies of image j contiguous): out = (1/ng) sum_g kernel(x1_i, x2g_{j, g}). sym: x2g is x1 (ng = 1),
  * upper triangle only, diagonal from the self records. */
 static entk_status entk__cn_gram(const entk_arch *a, const entk__cn_plan *pl, const double *x1, size_t n1,
                                  const double *x2g, size_t n2, int ng, int sym, size_t C, size_t H,
                                  size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
-    const size_t img = C * pl->P0, m2 = n2 * (size_t)ng;
-    double *self = NULL;
-    size_t nself, npairs, done_rows = 0, *left = NULL;
-    entk_status st = ENTK_OK;
-    long long ns, p, np;
-    if ((st = entk__mul(n1 + (sym ? 0 : m2), pl->self_len, &nself))) return st;
-    if ((st = entk__mul(n1, n2, &npairs))) return st;
-    if (n1 > SIZE_MAX / sizeof *left) return ENTK_ERR_OVERFLOW;
-    /* progress counts finished output rows: each row's pairs left, the pair that empties it ticks */
-    left = (size_t *)ENTK_MALLOC(n1 * sizeof *left);
-    if (!left) return ENTK_ERR_NOMEM;
-    for (p = 0; p < (long long)n1; ++p) left[p] = sym ? n2 - (size_t)p : n2;
-    if ((st = entk__alloc_doubles(nself, &self))) {
-        ENTK_FREE(left);
-        return st;
-    }
-    ns = (long long)(n1 + (sym ? 0 : m2));
-    np = (long long)npairs;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
-#else
-    ENTK__UNUSED(threads);
-#endif
-    {
-        double *wk = NULL;
-        entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
-        /* small images: the in-cache path's tables, kept across this thread's pairs (optional) */
-        entk__cn_tabcache *tc = pl->P0 <= ENTK__CN_SMALL_P ? (entk__cn_tabcache *)ENTK_MALLOC(sizeof *tc) : NULL;
-        if (tc) tc->n = 0;
-        if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-            st = lst;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (p = 0; p < ns; ++p) {
-            const double *x = (size_t)p < n1 ? x1 + (size_t)p * img : x2g + ((size_t)p - n1) * img;
-            double kk, tt;
-            if (!wk) continue;
-            lst = entk__cn_run(a, pl, x, x, C, H, W, NULL, NULL, self + (size_t)p * pl->self_len, ntk != NULL,
-                               wk, &kk, &tt, tc);
-            if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-                st = lst;
-            }
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (p = 0; p < np; ++p) {
-            const size_t i = (size_t)p / n2, j = (size_t)p % n2;
-            double ks = 0, ts = 0;
-            entk_status seen;
-            int g;
-            if (!wk || (sym && j < i)) continue;
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-            seen = st;
-            if (seen) continue;
-            for (g = 0; g < ng; ++g) {
-                const size_t jg = j * (size_t)ng + (size_t)g;
-                const double *s1 = self + i * pl->self_len;
-                const double *s2 = sym ? self + j * pl->self_len : self + (n1 + jg) * pl->self_len;
-                double kk = s1[pl->self_len - 2], tt = s1[pl->self_len - 1];
-                lst = ENTK_OK;
-                if (!(sym && i == j))
-                    lst = entk__cn_run(a, pl, x1 + i * img, x2g + jg * img, C, H, W, s1, s2, NULL, ntk != NULL,
-                                       wk, &kk, &tt, tc);
-                if (!lst) lst = entk__cn_finish(a, pl, s1, s2, &kk, &tt);
-                if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-                    st = lst;
-                    break;
-                }
-                ks += kk;
-                ts += tt;
-            }
-            if (nngp) nngp[i * ldk + j] = ks / (double)ng;
-            if (ntk) ntk[i * ldt + j] = ts / (double)ng;
-            {
-                size_t now;
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-                now = --left[i];
-                if (now == 0) entk__progress_tick(&done_rows, 1, n1);
-            }
-        }
-        ENTK_FREE(wk);
-        ENTK_FREE(tc);
-    }
-    if (!st && sym) {
-        size_t i, j;
-        for (i = 0; i < n1; ++i)
-            for (j = 0; j < i; ++j) {
-                if (nngp) nngp[i * ldk + j] = nngp[j * ldk + i];
-                if (ntk) ntk[i * ldt + j] = ntk[j * ldt + i];
-            }
-    }
-    ENTK_FREE(self);
-    ENTK_FREE(left);
-    return st;
+    entk__cn_job job;
+    entk__domain dom;
+    job.a = a; job.pl = pl; job.C = C; job.H = H; job.W = W;
+    entk__cn_domain(&job, &dom);
+    return entk__gram(&dom, &job, x1, n1, 1, sym ? NULL : x2g, n2, (size_t)ng, ENTK__AGG_MEAN, nngp, ldk, ntk, ldt,
+                      threads);
 }
 
 static entk_status entk__cn_args(const entk_arch *arch, const double *x1, size_t n1, const double *x2,

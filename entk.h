@@ -259,6 +259,29 @@ ENTKDEF const char *entk_layer_name(const entk_layer *l);
  * (errlen bytes, may be 0). */
 ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err, size_t errlen);
 
+/* The domain an architecture computes on, from its layers (docs/conventions.md §5.2): the most
+ * specific one any layer belongs to. */
+typedef enum entk_domain {
+    ENTK_DOMAIN_MLP = 0,  /* dense and nonlinearities only: entk_mlp_kernel, inputs N x d */
+    ENTK_DOMAIN_IMAGE,    /* an image layer (conv, lift, gconv, pools, gap, flatten): entk_cn.h */
+    ENTK_DOMAIN_SO3,      /* an s2lift, so3conv or so3pool: parsed, not computed yet (entk_so3.h) */
+    ENTK_DOMAIN_MOLECULE  /* an atomsum: parsed, not computed yet */
+} entk_domain;
+
+/* Which domain arch belongs to (*domain, may be NULL; set whenever arch is not NULL, also on error)
+ * and whether that domain's kernel functions accept it: every rule entk_mlp_kernel and entk_cn_kernel
+ * enforce, checked in the same order, except those that need the image size (entk_cn_check_shape in
+ * entk_cn.h adds them). On error one line goes to err (errlen bytes, may be 0) naming the first
+ * offending layer by its 1-based index and name, e.g. "layer 2 'gconv': gconv must follow a lift";
+ * on success err is "". Returns ENTK_OK; ENTK_ERR_ARCH for a broken rule (docs/conventions.md §1.2,
+ * §1.4); ENTK_ERR_UNSUPPORTED for an SO(3) or molecule architecture, valid grammar that nothing
+ * computes yet ("layer 1 's2lift': SO(3) layers are not implemented yet"), and for a nonlinearity
+ * kind this build does not know; ENTK_ERR_INVALID_ARG for NULL arch, n_layers outside
+ * 1..ENTK_MAX_LAYERS, or a custom nonlinearity without phi or dphi or with an order outside 0..128.
+ * The kernel functions return the same statuses, except that to them an SO(3) layer is ENTK_ERR_ARCH
+ * (a layer outside their domain). */
+ENTKDEF entk_status entk_arch_check(const entk_arch *arch, entk_domain *domain, char *err, size_t errlen);
+
 /* ============================================================================================== */
 /* 5. MLP kernels                                                                                 */
 /* ============================================================================================== */
@@ -2371,6 +2394,222 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 }
 
 /* ============================================================================================== */
+/* 9.4b Architecture checks: the layer rules of every domain, once                                */
+/* ============================================================================================== */
+
+/* What a scan learns about an architecture (the image planner, entk_cn.h 2.1, sizes from it). */
+typedef struct entk__arch_info {
+    int red;     /* image: index of the reduction layer (gap, gpool or flatten) */
+    int ng_max;  /* image: largest group a lift lifts to, 1 without lifts */
+    size_t self; /* image, with a shape: the pixels entering each image nonlinearity, summed */
+} entk__arch_info;
+
+/* "layer L 'name': " and the message into err; returns st. */
+static entk_status entk__layer_error(entk_status st, char *err, size_t errlen, const entk_arch *a, int l,
+                                     const char *fmt, ...) {
+    if (err && errlen) {
+        int n = snprintf(err, errlen, "layer %d '%s': ", l + 1, entk_layer_name(&a->layer[l]));
+        if (n >= 0 && (size_t)n < errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return st;
+}
+
+/* The domain a single layer kind belongs to; unknown kinds count as MLP (the MLP rules reject them). */
+static entk_domain entk__kind_domain(entk_layer_kind k) {
+    switch (k) {
+    case ENTK_LAYER_CONV: case ENTK_LAYER_LIFT: case ENTK_LAYER_GCONV: case ENTK_LAYER_AVGPOOL:
+    case ENTK_LAYER_GAP: case ENTK_LAYER_FLATTEN: case ENTK_LAYER_GPOOL: case ENTK_LAYER_ROTPOOL:
+        return ENTK_DOMAIN_IMAGE;
+    case ENTK_LAYER_S2LIFT: case ENTK_LAYER_SO3CONV: case ENTK_LAYER_SO3POOL: return ENTK_DOMAIN_SO3;
+    case ENTK_LAYER_ATOMSUM: return ENTK_DOMAIN_MOLECULE;
+    default: return ENTK_DOMAIN_MLP;
+    }
+}
+
+/* Layer l stands where only a dense layer or a nonlinearity may: in an MLP (red < 0) or after the
+ * image reduction at red. The reason, as ENTK_ERR_ARCH. */
+static entk_status entk__arch_not_scalar(const entk_arch *a, int l, int red, char *err, size_t errlen) {
+    const entk_layer_kind k = a->layer[l].kind;
+    if (entk__kind_domain(k) == ENTK_DOMAIN_SO3)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "SO(3) layers are not implemented yet");
+    if (k == ENTK_LAYER_ATOMSUM)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "molecule layers are not implemented yet");
+    if ((unsigned)k > (unsigned)ENTK_LAYER_ATOMSUM)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "unknown layer kind %d", (int)k);
+    if (red < 0)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "an MLP has only dense layers and nonlinearities");
+    return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l,
+                             "only dense layers and nonlinearities may follow the reduction (layer %d '%s')", red + 1,
+                             entk_layer_name(&a->layer[red]));
+}
+
+/* The rules of domain dom (ENTK_DOMAIN_MLP or ENTK_DOMAIN_IMAGE), layer by layer in order; with chw =
+ * {C, H, W} also the image-size rules, at the layer where each applies. The first broken rule gives the
+ * status and the message (err may be NULL). info (may be NULL) is filled on success. This is the only
+ * copy of the rules: entk_mlp_kernel, entk_mlp_diag, the image planner (entk_cn.h), entk_arch_check and
+ * entk_cn_check_shape all call it. */
+static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, entk_domain dom, const size_t *chw,
+                                   char *err, size_t errlen, entk__arch_info *info) {
+    const int img = dom == ENTK_DOMAIN_IMAGE;
+    int l, red = -1, ng = 1, ng_max = 1, lift_at = -1, pool_at = -1;
+    size_t h = 0, w = 0, self = 0;
+    entk_status st;
+    if (err && errlen) err[0] = 0;
+    if (!a) {
+        (void)entk__arch_error(err, errlen, "no architecture (NULL)");
+        return ENTK_ERR_INVALID_ARG;
+    }
+    if (a->n_layers < 1 || a->n_layers > ENTK_MAX_LAYERS) {
+        (void)entk__arch_error(err, errlen, "%d layers (1 to %d allowed)", a->n_layers, ENTK_MAX_LAYERS);
+        return ENTK_ERR_INVALID_ARG;
+    }
+    if (chw) {
+        if (chw[0] == 0 || chw[1] == 0 || chw[2] == 0) {
+            (void)entk__arch_error(err, errlen, "empty images (%zu x %zu x %zu)", chw[0], chw[1], chw[2]);
+            return ENTK_ERR_SHAPE;
+        }
+        h = chw[1];
+        w = chw[2];
+    }
+    /* the first layer has weights: it is where the input enters (docs/conventions.md §1) */
+    if (img && a->layer[0].kind != ENTK_LAYER_CONV && a->layer[0].kind != ENTK_LAYER_LIFT) {
+        if (entk__kind_domain(a->layer[0].kind) >= ENTK_DOMAIN_SO3 ||
+            (unsigned)a->layer[0].kind > (unsigned)ENTK_LAYER_ATOMSUM)
+            return entk__arch_not_scalar(a, 0, -1, err, errlen);
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, 0, "an image architecture starts with conv or lift");
+    }
+    if (!img && a->layer[0].kind != ENTK_LAYER_DENSE) {
+        if (a->layer[0].kind != ENTK_LAYER_NONLIN) return entk__arch_not_scalar(a, 0, -1, err, errlen);
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, 0, "an MLP starts with a dense layer");
+    }
+    for (l = 0; l < a->n_layers; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX))
+            return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "sw and sb must be finite and >= 0, not %g and %g",
+                                     ly->sw, ly->sb);
+        if (ly->kind == ENTK_LAYER_NONLIN) { /* probe the map: its own argument checks */
+            double one = 1.0, v;
+            if ((st = entk__nonlin_map(kt, &ly->nl, 1, &one, 0, &one, 0, &one, NULL, &v, NULL))) {
+                if (st == ENTK_ERR_UNSUPPORTED)
+                    return entk__layer_error(st, err, errlen, a, l, "unknown nonlinearity kind %d", (int)ly->nl.kind);
+                return entk__layer_error(st, err, errlen, a, l, "a custom nonlinearity needs phi, dphi and an order "
+                                         "from 0 to 128 (it has order %d)", ly->nl.order);
+            }
+            if (img && red < 0) self += h * w;
+            continue;
+        }
+        if (!img || red >= 0) { /* the scalar phase */
+            if (ly->kind != ENTK_LAYER_DENSE) return entk__arch_not_scalar(a, l, red, err, errlen);
+            continue;
+        }
+        switch (ly->kind) {
+        case ENTK_LAYER_CONV:
+        case ENTK_LAYER_LIFT:
+        case ENTK_LAYER_GCONV:
+            if (ly->q < 1 || ly->q % 2 != 1 || ly->q > 99)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "window q=%d must be odd, from 1 to 99", ly->q);
+            if (ly->pad != ENTK_PAD_VALID && ly->pad != ENTK_PAD_SAME && ly->pad != ENTK_PAD_CIRCULAR)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "unknown padding %d (valid, same or circular)",
+                                         (int)ly->pad);
+            if (ly->kind == ENTK_LAYER_CONV && ng != 1)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "conv needs pixel maps, but layer %d 'lift' "
+                                         "lifted them to a group of %d elements: use gconv, or rotpool first",
+                                         lift_at + 1, ng);
+            if (ly->kind == ENTK_LAYER_GCONV && lift_at < 0) {
+                if (pool_at >= 0)
+                    return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "gconv must follow a lift (layer %d "
+                                             "'rotpool' pooled the group away)", pool_at + 1);
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "gconv must follow a lift");
+            }
+            if (ly->kind == ENTK_LAYER_GCONV && ly->support != ENTK_SUPPORT_ALL && ly->support != ENTK_SUPPORT_ID)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "unknown support %d (all or id)",
+                                         (int)ly->support);
+            if (ly->kind == ENTK_LAYER_LIFT) {
+                if (lift_at >= 0)
+                    return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "the maps are already lifted (layer %d "
+                                             "'lift'): rotpool before lifting again", lift_at + 1);
+                if (ly->n != 1 && ly->n != 2 && ly->n != 4)
+                    return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "n=%d rotations: only 1, 2 or 4", ly->n);
+                if (ly->flip != 0 && ly->flip != 1)
+                    return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "flip=%d must be 0 or 1", ly->flip);
+                lift_at = l;
+                ng = ly->n * (1 + ly->flip);
+                if (ng > ng_max) ng_max = ng;
+            }
+            if (chw && ly->pad == ENTK_PAD_VALID) {
+                if (h < (size_t)ly->q || w < (size_t)ly->q)
+                    return entk__layer_error(ENTK_ERR_SHAPE, err, errlen, a, l, "window %d larger than the %zu x %zu input",
+                                             ly->q, h, w);
+                h -= (size_t)ly->q - 1;
+                w -= (size_t)ly->q - 1;
+            }
+            break;
+        case ENTK_LAYER_AVGPOOL:
+            if (ly->p < 1)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "pool size p=%d must be at least 1", ly->p);
+            if (chw) {
+                if (h < (size_t)ly->p || w < (size_t)ly->p)
+                    return entk__layer_error(ENTK_ERR_SHAPE, err, errlen, a, l, "pool %d larger than the %zu x %zu input",
+                                             ly->p, h, w);
+                h /= (size_t)ly->p;
+                w /= (size_t)ly->p;
+            }
+            break;
+        case ENTK_LAYER_ROTPOOL:
+            if (lift_at < 0)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "rotpool must follow a lift (the maps are "
+                                         "not lifted)");
+            lift_at = -1;
+            pool_at = l;
+            ng = 1;
+            break;
+        case ENTK_LAYER_GAP:
+        case ENTK_LAYER_GPOOL:
+        case ENTK_LAYER_FLATTEN:
+            red = l;
+            break;
+        case ENTK_LAYER_DENSE:
+            return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "a dense layer needs scalars: reduce the maps "
+                                     "with gap, gpool or flatten before it");
+        default:
+            return entk__arch_not_scalar(a, l, -1, err, errlen); /* SO(3) layers, unknown kinds */
+        }
+    }
+    if (img && red < 0)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, a->n_layers - 1, "the architecture ends without a "
+                                 "reduction to scalars (gap, gpool or flatten)");
+    if (info) {
+        info->red = red;
+        info->ng_max = ng_max;
+        info->self = self;
+    }
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_arch_check(const entk_arch *arch, entk_domain *domain, char *err, size_t errlen) {
+    entk_domain d = ENTK_DOMAIN_MLP;
+    int l, at = -1;
+    if (!arch || arch->n_layers < 1 || arch->n_layers > ENTK_MAX_LAYERS) /* nothing to classify */
+        return entk__arch_scan(entk__kt(), arch, d, NULL, err, errlen, NULL);
+    for (l = 0; l < arch->n_layers; ++l) {
+        const entk_domain k = entk__kind_domain(arch->layer[l].kind);
+        if (k > d) d = k;
+        if (k >= ENTK_DOMAIN_SO3 && at < 0) at = l;
+    }
+    if (domain) *domain = d;
+    if (at >= 0) { /* nothing computes these domains yet: UNSUPPORTED, naming the first such layer */
+        (void)entk__arch_not_scalar(arch, at, -1, err, errlen);
+        return ENTK_ERR_UNSUPPORTED;
+    }
+    return entk__arch_scan(entk__kt(), arch, d, NULL, err, errlen, NULL);
+}
+
+/* ============================================================================================== */
 /* 9.5 MLP kernels                                                                                */
 /* ============================================================================================== */
 
@@ -2707,23 +2946,10 @@ static void entk__dots_neon(int rows, const double *a, size_t lda, const double 
 /* 9.5.2 MLP Gram matrices                                                                        */
 /* ============================================================================================== */
 
-/* The MLP layer list is valid: first layer dense, then dense and supported nonlinearities only. */
+/* The MLP layer list is valid: first layer dense, then dense and supported nonlinearities only (the
+ * rules and their order are entk__arch_scan's, 9.4b). */
 static entk_status entk__mlp_check(const entk_arch *a) {
-    int l;
-    if (!a || a->n_layers < 1 || a->n_layers > ENTK_MAX_LAYERS) return ENTK_ERR_INVALID_ARG;
-    if (a->layer[0].kind != ENTK_LAYER_DENSE) return ENTK_ERR_ARCH;
-    for (l = 0; l < a->n_layers; ++l) {
-        const entk_layer *ly = &a->layer[l];
-        if (ly->kind == ENTK_LAYER_NONLIN) {
-            double one = 1.0, t;
-            entk_status st = entk__nonlin_map(entk__kt(), &ly->nl, 1, &one, 0, &one, 0, &one, NULL, &t, NULL);
-            if (st) return st;
-        } else if (ly->kind != ENTK_LAYER_DENSE) {
-            return ENTK_ERR_ARCH;
-        }
-        if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX)) return ENTK_ERR_ARCH;
-    }
-    return ENTK_OK;
+    return entk__arch_scan(entk__kt(), a, ENTK_DOMAIN_MLP, NULL, NULL, 0, NULL);
 }
 
 static entk_status entk__check_finite(const double *x, size_t n) {

@@ -13,9 +13,10 @@
  *   ENTK_MALLOC/ENTK_FREE, ENTK_MAX_LAYERS, ENTK_NPY_MAX_DIM, ENTK_CHOL_NB); this header adds none.
  *
  * CONTENTS
- *   1. Interface: Gram matrices, orbit-averaged Gram matrices, per-pair workspace API, window sum
+ *   1. Interface: Gram matrices, orbit-averaged Gram matrices, diagonals, the size check, per-pair
+ *      workspace API, window sum
  *   2. Implementation: plan (layer checks), window-sum operator A (separable and direct), layers,
- *      per-input self kernels, pair kernel, Gram drivers
+ *      per-input self kernels, pair kernel, Gram drivers, the size check and diagonals
  *
  * ARCHITECTURES (entk_arch, parsed by entk_arch_parse)
  *   image layers:  conv | lift  first (the first layer has weights), then any of
@@ -25,6 +26,7 @@
  *                  flatten ((1/|domain|) sum of the diagonal);
  *   scalar layers: dense and nonlinearities (entk_scalar_chain of entk.h).
  *   Anything else is ENTK_ERR_ARCH; an image too small for a valid window or a pool is ENTK_ERR_SHAPE.
+ *   entk_arch_check (entk.h) and entk_cn_check_shape (with the image size) say why, naming the layer.
  *
  * GROUP CONVENTION
  *   Pixel offsets y = (a, b) are (row, column). R is the 90 degree rotation (a, b) -> (-b, a), F the
@@ -129,6 +131,36 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
                                          size_t W, double *nngp, size_t ldk, double *ntk, size_t ldt,
                                          int threads);
 
+/* Each input's own kernel values, as entk_mlp_diag for MLPs: nngp_diag[i] = K(x_i, x_i) and
+ * ntk_diag[i] = Theta(x_i, x_i) for the n inputs x (n x C x H x W, finite); either output may be NULL.
+ * The values are the diagonal of entk_cn_kernel(arch, x, n, NULL, ...) bit for bit, at the cost of
+ * one self pass per input (no pair pass). threads as entk_cn_kernel (bit-identical results).
+ * Statuses as entk_cn_kernel. */
+ENTKDEF entk_status entk_cn_diag(const entk_arch *arch, const double *x, size_t n, size_t C, size_t H,
+                                 size_t W, double *nngp_diag, double *ntk_diag, int threads);
+
+/* The diagonal of the orbit-averaged Gram matrix: nngp_diag[i] = Kbar(x_i, x_i) = (1/|G|) sum_g
+ * K(x_i, g x_i), likewise for the NTK, equal bit for bit to the diagonal of entk_cn_kernel_orbit(arch,
+ * orbit, x, n, NULL, ...) (|G| pair passes per input). ENTK_ORBIT_NONE is entk_cn_diag. Arguments and
+ * statuses as entk_cn_diag and entk_cn_kernel_orbit (H == W for C4, D4). */
+ENTKDEF entk_status entk_cn_diag_orbit(const entk_arch *arch, entk_orbit orbit, const double *x, size_t n,
+                                       size_t C, size_t H, size_t W, double *nngp_diag, double *ntk_diag,
+                                       int threads);
+
+/* Whether the kernel functions of this header accept arch for C x H x W inputs (orbit: what
+ * entk_cn_kernel_orbit would average over; ENTK_ORBIT_NONE for entk_cn_kernel and the per-pair API):
+ * the status they return before looking at the data, with one line in err (errlen bytes, may be 0;
+ * "" on success) naming the reason. These are entk_arch_check's rules of an image architecture
+ * (first layer conv or lift, gconv and rotpool after a lift, ..., "layer 2 'gconv': gconv must follow
+ * a lift", ENTK_ERR_ARCH; SO(3) layers are ENTK_ERR_ARCH here) together with those that need the size,
+ * at the layer where each applies: ENTK_ERR_SHAPE for an empty input ("empty images (0 x 5 x 5)"), a
+ * valid window or a pool larger than the maps entering it ("layer 3 'conv': window 5 larger than the
+ * 3 x 3 input", "layer 2 'avgpool': pool 4 larger than the 3 x 3 input") and non-square images under
+ * an orbit; ENTK_ERR_OVERFLOW for images whose workspace size overflows size_t; ENTK_ERR_INVALID_ARG
+ * for an orbit outside entk_orbit. */
+ENTKDEF entk_status entk_cn_check_shape(const entk_arch *arch, entk_orbit orbit, size_t C, size_t H, size_t W,
+                                        char *err, size_t errlen);
+
 /* ---- per-pair API: single pairs without allocation ---- */
 
 /* Checks the architecture against C x H x W inputs and returns the sizes (in doubles) of the pair
@@ -224,74 +256,11 @@ typedef struct entk__cn_plan {
 
 static int entk__cn_group_size(const entk_layer *l) { return l->n * (1 + (l->flip ? 1 : 0)); }
 
-static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, size_t W, entk__cn_plan *p) {
-    int l, lifted = 0, ng = 1;
-    size_t h = H, w = W, self = 0, t;
+/* The sizes of a plan whose layers are checked (red, ng_max set); self: pixels entering the image
+ * nonlinearities, summed. ENTK_ERR_OVERFLOW when they do not fit size_t. */
+static entk_status entk__cn_plan_sizes(size_t C, size_t H, size_t W, size_t self, entk__cn_plan *p) {
+    size_t t;
     entk_status st;
-    if (!a || a->n_layers < 1 || a->n_layers > ENTK_MAX_LAYERS) return ENTK_ERR_INVALID_ARG;
-    if (C == 0 || H == 0 || W == 0) return ENTK_ERR_SHAPE;
-    p->kt = entk__kt();
-    p->red = -1;
-    p->ng_max = 1;
-    if (a->layer[0].kind != ENTK_LAYER_CONV && a->layer[0].kind != ENTK_LAYER_LIFT) return ENTK_ERR_ARCH;
-    for (l = 0; l < a->n_layers; ++l) {
-        const entk_layer *ly = &a->layer[l];
-        if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX)) return ENTK_ERR_ARCH;
-        if (ly->kind == ENTK_LAYER_NONLIN) {
-            double one = 1.0, v;
-            if ((st = entk__nonlin_map(p->kt, &ly->nl, 1, &one, 0, &one, 0, &one, NULL, &v, NULL))) return st;
-            if (p->red < 0) self += h * w;
-            continue;
-        }
-        if (p->red >= 0) { /* scalar phase */
-            if (ly->kind != ENTK_LAYER_DENSE) return ENTK_ERR_ARCH;
-            continue;
-        }
-        switch (ly->kind) {
-        case ENTK_LAYER_CONV:
-        case ENTK_LAYER_LIFT:
-        case ENTK_LAYER_GCONV:
-            if (ly->q < 1 || ly->q % 2 != 1 || ly->q > 99) return ENTK_ERR_ARCH;
-            if (ly->pad != ENTK_PAD_VALID && ly->pad != ENTK_PAD_SAME && ly->pad != ENTK_PAD_CIRCULAR)
-                return ENTK_ERR_ARCH;
-            if (ly->kind == ENTK_LAYER_CONV && ng != 1) return ENTK_ERR_ARCH;
-            if (ly->kind == ENTK_LAYER_GCONV && !lifted) return ENTK_ERR_ARCH;
-            if (ly->kind == ENTK_LAYER_GCONV && ly->support != ENTK_SUPPORT_ALL &&
-                ly->support != ENTK_SUPPORT_ID) return ENTK_ERR_ARCH;
-            if (ly->kind == ENTK_LAYER_LIFT) {
-                if (lifted || (ly->n != 1 && ly->n != 2 && ly->n != 4) || (ly->flip != 0 && ly->flip != 1))
-                    return ENTK_ERR_ARCH;
-                lifted = 1;
-                ng = entk__cn_group_size(ly);
-                if (ng > p->ng_max) p->ng_max = ng;
-            }
-            if (ly->pad == ENTK_PAD_VALID) {
-                if (h < (size_t)ly->q || w < (size_t)ly->q) return ENTK_ERR_SHAPE;
-                h -= (size_t)ly->q - 1;
-                w -= (size_t)ly->q - 1;
-            }
-            break;
-        case ENTK_LAYER_AVGPOOL:
-            if (ly->p < 1) return ENTK_ERR_ARCH;
-            if (h < (size_t)ly->p || w < (size_t)ly->p) return ENTK_ERR_SHAPE;
-            h /= (size_t)ly->p;
-            w /= (size_t)ly->p;
-            break;
-        case ENTK_LAYER_ROTPOOL:
-            if (!lifted) return ENTK_ERR_ARCH;
-            lifted = 0;
-            ng = 1;
-            break;
-        case ENTK_LAYER_GAP:
-        case ENTK_LAYER_GPOOL:
-        case ENTK_LAYER_FLATTEN:
-            p->red = l;
-            break;
-        default:
-            return ENTK_ERR_ARCH; /* dense before the reduction, SO(3) layers, ... */
-        }
-    }
-    if (p->red < 0) return ENTK_ERR_ARCH;
     if ((st = entk__mul(H, W, &p->P0)) || (st = entk__mul(p->P0, p->P0, &p->blk))) return st;
     if ((st = entk__mul(C, p->blk, &t))) return st; /* the inputs themselves must be addressable */
     p->self_len = self + 2;
@@ -311,6 +280,28 @@ static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, si
     /* 8 more: the kernels start on a cache line (entk__cn_run), so that streamed rows fill whole lines */
     p->work_len = t + p->row_len + p->fuse_len + 2 * p->self_len + 8;
     return ENTK_OK;
+}
+
+/* The plan of arch for C x H x W inputs: the layer rules (entk__arch_scan of entk.h, with the image
+ * size; the reason goes to err, which may be NULL) and the sizes. */
+static entk_status entk__cn_plan_build(const entk_arch *a, size_t C, size_t H, size_t W, entk__cn_plan *p,
+                                       char *err, size_t errlen) {
+    const size_t chw[3] = {C, H, W};
+    entk__arch_info in;
+    size_t self;
+    entk_status st;
+    p->kt = entk__kt();
+    if ((st = entk__arch_scan(p->kt, a, ENTK_DOMAIN_IMAGE, chw, err, errlen, &in))) return st;
+    p->red = in.red;
+    p->ng_max = in.ng_max;
+    self = in.self;
+    st = entk__cn_plan_sizes(C, H, W, self, p);
+    if (st) (void)entk__arch_error(err, errlen, "images of %zu x %zu x %zu: the workspace size overflows", C, H, W);
+    return st;
+}
+
+static entk_status entk__cn_plan_make(const entk_arch *a, size_t C, size_t H, size_t W, entk__cn_plan *p) {
+    return entk__cn_plan_build(a, C, H, W, p, NULL, 0);
 }
 
 /* ============================================================================================== */
@@ -1560,6 +1551,123 @@ ENTKDEF entk_status entk_cn_kernel_orbit(const entk_arch *arch, entk_orbit orbit
     st = entk__cn_gram(arch, &pl, x1, n1, xg, n2, ng, 0, C, H, W, nngp, ldk, ntk, ldt, threads);
     ENTK_FREE(xg);
     return st;
+}
+
+/* ============================================================================================== */
+/* 2.5 Checks with the image size, and each input's own kernel                                    */
+/* ============================================================================================== */
+
+ENTKDEF entk_status entk_cn_check_shape(const entk_arch *arch, entk_orbit orbit, size_t C, size_t H, size_t W,
+                                        char *err, size_t errlen) {
+    entk__cn_plan pl;
+    entk_status st;
+    if (err && errlen) err[0] = 0;
+    if (orbit != ENTK_ORBIT_NONE && orbit != ENTK_ORBIT_C4 && orbit != ENTK_ORBIT_D4) {
+        (void)entk__arch_error(err, errlen, "unknown orbit %d", (int)orbit);
+        return ENTK_ERR_INVALID_ARG;
+    }
+    if ((st = entk__cn_plan_build(arch, C, H, W, &pl, err, errlen))) return st;
+    if (orbit != ENTK_ORBIT_NONE && H != W) {
+        (void)entk__arch_error(err, errlen, "orbit averages rotate the images: they must be square, not %zu x %zu",
+                               H, W);
+        return ENTK_ERR_SHAPE;
+    }
+    return ENTK_OK;
+}
+
+/* Diagonal entries for the n inputs x: ng = 1 from the self records (as entk__cn_gram's symmetric
+ * diagonal), else (1/ng) sum_g over the pairs (x_i, g x_i) (as its orbit Gram), the same operations in
+ * the same order, so the same bits. */
+static entk_status entk__cn_diag_run(const entk_arch *a, const entk__cn_plan *pl, const double *x, size_t n,
+                                     int ng, size_t C, size_t H, size_t W, double *kd, double *td, int threads) {
+    const size_t img = C * pl->P0;
+    const int want_t = td != NULL;
+    entk_status st = ENTK_OK;
+    long long i;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#else
+    ENTK__UNUSED(threads);
+#endif
+    {
+        double *wk = NULL, *rec = NULL, *xg = NULL;
+        entk__cn_tabcache *tc = pl->P0 <= ENTK__CN_SMALL_P ? (entk__cn_tabcache *)ENTK_MALLOC(sizeof *tc) : NULL;
+        entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
+        if (!lst) lst = entk__alloc_doubles(2 * pl->self_len, &rec);
+        if (!lst && ng > 1) lst = entk__alloc_doubles(img, &xg);
+        if (tc) tc->n = 0;
+        if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+            st = lst;
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (i = 0; i < (long long)n; ++i) {
+            const double *xi = x + (size_t)i * img;
+            double ks = 0, ts = 0, kk, tt;
+            entk_status seen;
+            int g;
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+            seen = st;
+            if (seen || lst) continue;
+            lst = entk__cn_run(a, pl, xi, xi, C, H, W, NULL, NULL, rec, want_t, wk, &kk, &tt, tc);
+            for (g = 0; g < ng && !lst; ++g) {
+                kk = rec[pl->self_len - 2];
+                tt = rec[pl->self_len - 1];
+                if (ng > 1) {
+                    entk__cn_transform(xi, C, H, g % 4, g / 4, xg);
+                    lst = entk__cn_run(a, pl, xg, xg, C, H, W, NULL, NULL, rec + pl->self_len, want_t, wk, &kk,
+                                       &tt, tc);
+                    if (!lst)
+                        lst = entk__cn_run(a, pl, xi, xg, C, H, W, rec, rec + pl->self_len, NULL, want_t, wk, &kk,
+                                           &tt, tc);
+                }
+                if (!lst) lst = entk__cn_finish(a, pl, rec, ng > 1 ? rec + pl->self_len : rec, &kk, &tt);
+                ks += kk;
+                ts += tt;
+            }
+            if (lst) {
+#ifdef _OPENMP
+#pragma omp critical(entk__cn_err)
+#endif
+                st = lst;
+                continue;
+            }
+            if (kd) kd[i] = ks / (double)ng;
+            if (td) td[i] = ts / (double)ng;
+        }
+        ENTK_FREE(wk);
+        ENTK_FREE(rec);
+        ENTK_FREE(xg);
+        ENTK_FREE(tc);
+    }
+    return st;
+}
+
+ENTKDEF entk_status entk_cn_diag_orbit(const entk_arch *arch, entk_orbit orbit, const double *x, size_t n,
+                                       size_t C, size_t H, size_t W, double *nngp_diag, double *ntk_diag,
+                                       int threads) {
+    entk__cn_plan pl;
+    entk_status st;
+    size_t cnt;
+    if (orbit != ENTK_ORBIT_NONE && orbit != ENTK_ORBIT_C4 && orbit != ENTK_ORBIT_D4) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__cn_plan_make(arch, C, H, W, &pl))) return st;
+    if (orbit != ENTK_ORBIT_NONE && H != W) return ENTK_ERR_SHAPE;
+    if (n == 0) return ENTK_OK;
+    if (!x) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__mul(n, C * pl.P0, &cnt)) || (st = entk__check_finite(x, cnt))) return st;
+    return entk__cn_diag_run(arch, &pl, x, n, orbit == ENTK_ORBIT_NONE ? 1 : orbit == ENTK_ORBIT_C4 ? 4 : 8, C, H, W,
+                         nngp_diag, ntk_diag, threads);
+}
+
+ENTKDEF entk_status entk_cn_diag(const entk_arch *arch, const double *x, size_t n, size_t C, size_t H, size_t W,
+                                 double *nngp_diag, double *ntk_diag, int threads) {
+    return entk_cn_diag_orbit(arch, ENTK_ORBIT_NONE, x, n, C, H, W, nngp_diag, ntk_diag, threads);
 }
 
 ENTK__FP_END

@@ -1,9 +1,10 @@
 /* entk - command-line front end: NNGP/NTK kernels and kernel predictions on NumPy .npy files.
  *
  *   entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]
+ *                [--orbit none|c4|d4] [--max-memory BYTES]
  *   entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
- *                [--variance V.npy] [--threads N]
+ *                [--variance V.npy] [--threads N] [--orbit none|c4|d4] [--max-memory BYTES]
  *   entk info
  *
  * Every error is one line on stderr naming the file, option or token, and a non-zero exit status
@@ -619,37 +620,8 @@ static void progress_on(const char *what) {
 #endif
 }
 /* ---- kernel computation, by domain ----------------------------------------------------------
- * The architecture's first layer decides the domain; adding a domain (images, SO(3)) is adding a case
- * here and in domain_of(). */
-
-typedef enum { DOMAIN_MLP, DOMAIN_IMAGE, DOMAIN_SO3 } cli_domain;
-
-static cli_domain domain_of(const entk_arch *a) {
-    int l;
-    for (l = 0; l < a->n_layers; ++l) {
-        switch (a->layer[l].kind) {
-        case ENTK_LAYER_CONV: case ENTK_LAYER_LIFT: case ENTK_LAYER_GCONV: case ENTK_LAYER_AVGPOOL:
-        case ENTK_LAYER_GAP: case ENTK_LAYER_FLATTEN: case ENTK_LAYER_GPOOL: case ENTK_LAYER_ROTPOOL:
-            return DOMAIN_IMAGE;
-        case ENTK_LAYER_S2LIFT: case ENTK_LAYER_SO3CONV: case ENTK_LAYER_SO3POOL: case ENTK_LAYER_ATOMSUM:
-            return DOMAIN_SO3;
-        default: break;
-        }
-    }
-    return DOMAIN_MLP;
-}
-
-/* The first layer that puts the architecture in domain d, by name. */
-static const char *first_layer_name(const entk_arch *a, cli_domain d) {
-    int l;
-    for (l = 0; l < a->n_layers; ++l) {
-        entk_arch one;
-        one.n_layers = 1;
-        one.layer[0] = a->layer[l];
-        if (domain_of(&one) == d) return entk_layer_name(&a->layer[l]);
-    }
-    return "?";
-}
+ * entk_arch_check names the domain (and the reason an architecture is invalid); adding a domain is
+ * adding a case to check_input, gram and gram_diag. */
 
 /* Feature count of one input for an MLP: every axis after the first. */
 static size_t row_size(const entk_array *x) {
@@ -661,19 +633,21 @@ static size_t row_size(const entk_array *x) {
 
 typedef struct cli_data {
     const entk_arch *arch;
-    cli_domain domain;
+    entk_domain domain;
     entk_orbit orbit;
     int threads;
 } cli_data;
 
 static void check_input(const cli_data *c, const char *opt, const entk_array *x) {
-    if (c->domain == DOMAIN_SO3)
-        die(1, "layer '%s': SO(3) layers are not implemented in this build", first_layer_name(c->arch, c->domain));
-    if (c->domain == DOMAIN_IMAGE && x->ndim != 4)
+    char err[256];
+    if (c->domain == ENTK_DOMAIN_IMAGE && x->ndim != 4)
         die(1, "%s: image layers need N x C x H x W inputs, got %d axes", opt, x->ndim);
     if (x->ndim < 2) die(1, "%s: expected N x d inputs (at least 2 axes), got %d axes", opt, x->ndim);
     if (x->shape[0] == 0) die(1, "%s: no inputs (first axis is 0)", opt);
     if (row_size(x) == 0) die(1, "%s: inputs have no features", opt);
+    if (c->domain == ENTK_DOMAIN_IMAGE &&
+        entk_cn_check_shape(c->arch, c->orbit, x->shape[1], x->shape[2], x->shape[3], err, sizeof err))
+        die(1, "%s: %s", opt, err);
 }
 
 static void check_compatible(const char *o1, const entk_array *a, const char *o2, const entk_array *b) {
@@ -684,54 +658,30 @@ static void check_compatible(const char *o1, const entk_array *a, const char *o2
         if (a->shape[i] != b->shape[i]) die(1, "%s and %s: shapes differ in axis %d", o1, o2, i);
 }
 
-/* The library's status for an image architecture, with the reason spelled out where it helps. */
-static void check_image(entk_status st, const cli_data *c, const entk_array *x, const char *what) {
-    if (st == ENTK_ERR_ARCH)
-        die(1, "--arch: not a valid image architecture (it must start with conv or lift, use gconv only "
-               "after a lift, and reduce with gap, gpool or flatten before any dense layer)");
-    if (st == ENTK_ERR_SHAPE && c->orbit != ENTK_ORBIT_NONE && x->shape[2] != x->shape[3])
-        die(1, "--orbit: rotations need square images, not %zu x %zu", x->shape[2], x->shape[3]);
-    if (st == ENTK_ERR_SHAPE)
-        die(1, "%s: images of %zu x %zu x %zu are too small for the architecture's windows and pools", what,
-            x->shape[1], x->shape[2], x->shape[3]);
-    check(st, what);
-}
-
 /* Gram matrices between x1 and x2 (x2 NULL: x1 with itself); k and t may each be NULL. */
 static void gram(const cli_data *c, const entk_array *x1, const entk_array *x2, double *k, double *t,
                  const char *what) {
     entk_status st;
     size_t n2 = x2 ? x2->shape[0] : x1->shape[0];
     progress_on(what);
-    if (c->domain == DOMAIN_IMAGE) {
+    if (c->domain == ENTK_DOMAIN_IMAGE)
         st = entk_cn_kernel_orbit(c->arch, c->orbit, x1->data, x1->shape[0], x2 ? x2->data : NULL,
                                   x2 ? x2->shape[0] : 0, x1->shape[1], x1->shape[2], x1->shape[3], k, n2, t,
                                   n2, c->threads);
-        entk_set_progress(NULL, NULL);
-        check_image(st, c, x1, what);
-        return;
-    }
-    st = entk_mlp_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
-                         row_size(x1), k, n2, t, n2, c->threads);
+    else
+        st = entk_mlp_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
+                             row_size(x1), k, n2, t, n2, c->threads);
     entk_set_progress(NULL, NULL);
     check(st, what);
 }
 
-/* Per-input diagonals K(x,x), Theta(x,x); either may be NULL. */
+/* Per-input diagonals K(x,x), Theta(x,x) (orbit-averaged with --orbit); either may be NULL. */
 static void gram_diag(const cli_data *c, const entk_array *x, double *k, double *t, const char *what) {
-    size_t i, d = row_size(x);
-    if (c->domain == DOMAIN_MLP) {
-        check(entk_mlp_diag(c->arch, x->data, x->shape[0], d, k, t), what);
-        return;
-    }
-    for (i = 0; i < x->shape[0]; ++i) { /* one 1 x 1 (orbit) Gram per input */
-        double kv, tv;
-        entk_status st = entk_cn_kernel_orbit(c->arch, c->orbit, x->data + i * d, 1, x->data + i * d, 1,
-                                              x->shape[1], x->shape[2], x->shape[3], &kv, 1, &tv, 1, 1);
-        check_image(st, c, x, what);
-        if (k) k[i] = kv;
-        if (t) t[i] = tv;
-    }
+    if (c->domain == ENTK_DOMAIN_IMAGE)
+        check(entk_cn_diag_orbit(c->arch, c->orbit, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k,
+                                 t, c->threads), what);
+    else
+        check(entk_mlp_diag(c->arch, x->data, x->shape[0], row_size(x), k, t), what);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -739,35 +689,29 @@ static void gram_diag(const cli_data *c, const entk_array *x, double *k, double 
 static void setup(const cli_opts *o, entk_arch *arch, cli_data *c) {
     char err[256];
     const char *orbit = o->val[OPT_ORBIT];
+    entk_status st;
     if (!o->val[OPT_ARCH]) die(2, "--arch is required");
     if (entk_arch_parse(o->val[OPT_ARCH], arch, err, sizeof err)) die(1, "--arch: %s", err);
+    st = entk_arch_check(arch, &c->domain, err, sizeof err);
     c->arch = arch;
-    c->domain = domain_of(arch);
     c->threads = 1;
     c->orbit = ENTK_ORBIT_NONE;
     if (orbit) {
         if (!strcmp(orbit, "c4")) c->orbit = ENTK_ORBIT_C4;
         else if (!strcmp(orbit, "d4")) c->orbit = ENTK_ORBIT_D4;
         else if (strcmp(orbit, "none")) die(2, "--orbit: '%s' is not none, c4 or d4", shown(orbit));
-        if (c->orbit != ENTK_ORBIT_NONE && c->domain != DOMAIN_IMAGE)
+        if (c->orbit != ENTK_ORBIT_NONE && c->domain != ENTK_DOMAIN_IMAGE)
             die(2, "--orbit: only image architectures have rotations to average over");
     }
-    if (c->domain == DOMAIN_MLP) {
-        int l;
-        if (arch->layer[0].kind != ENTK_LAYER_DENSE)
-            die(1, "--arch: an MLP starts with a dense layer, not '%s'", entk_layer_name(&arch->layer[0]));
-        for (l = 1; l < arch->n_layers; ++l)
-            if (arch->layer[l].kind != ENTK_LAYER_DENSE && arch->layer[l].kind != ENTK_LAYER_NONLIN)
-                die(1, "--arch: layer '%s' cannot follow MLP layers", entk_layer_name(&arch->layer[l]));
-    }
+    if (st) die(1, "--arch: %s", err);
 }
 
 /* Bytes the library itself allocates beyond the outputs, where it is of the outputs' order: the
  * scratch K of an NTK-only MLP Gram, the rotated copies of the second input for an orbit average. */
 static size_t gram_extra(const cli_data *c, const entk_array *x1, const entk_array *x2, int nngp, const char *what) {
     size_t n2 = x2 ? x2->shape[0] : x1->shape[0], extra = 0;
-    if (c->domain == DOMAIN_MLP && !nngp) extra = matrix_bytes(x1->shape[0], n2, what);
-    if (c->domain == DOMAIN_IMAGE && c->orbit != ENTK_ORBIT_NONE)
+    if (c->domain == ENTK_DOMAIN_MLP && !nngp) extra = matrix_bytes(x1->shape[0], n2, what);
+    if (c->domain == ENTK_DOMAIN_IMAGE && c->orbit != ENTK_ORBIT_NONE)
         extra = matrix_bytes(n2 * (c->orbit == ENTK_ORBIT_C4 ? 4 : 8), row_size(x2 ? x2 : x1), what);
     return extra;
 }

@@ -3,7 +3,9 @@
  * failure is ENTK_ERR_ARCH with a one-line message within errlen; every parsed layer has a name; an
  * MLP architecture (dense and nonlinearity layers only) goes through one tiny entk_mlp_kernel call,
  * any other through one tiny entk_cn_kernel call (image sizes from the input's length, 1..2 channels,
- * 4..7 pixels a side), which must reject what it cannot compute with a status, never a crash. */
+ * 4..7 pixels a side), which must reject what it cannot compute with a status, never a crash.
+ * entk_arch_check names the same domain and, with entk_cn_check_shape for images, predicts the
+ * kernel's refusal exactly: the same status (SO(3) layers: UNSUPPORTED there, ARCH here) and one line. */
 #define ENTK_IMPLEMENTATION
 #include "fuzz_common.h"
 #include "entk_cn.h"
@@ -24,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *err = fz_errbuf(size, &errlen);
     char *text = (char *)malloc(size + 1);
     entk_arch *arch = (entk_arch *)malloc(sizeof *arch); /* on the heap: overruns of layer[] are seen */
-    entk_status st;
+    entk_status st, dst, sst;
+    entk_domain dom;
     int l;
     FZ_CHECK(text != NULL && arch != NULL);
     memcpy(text, data, size);
@@ -41,15 +44,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *name = entk_layer_name(&arch->layer[l]);
         FZ_CHECK(name != NULL && strcmp(name, "?") != 0 && strlen(name) > 0);
     }
+    dst = entk_arch_check(arch, &dom, err, errlen);
+    fz_check_status(dst);
+    if (dst != ENTK_OK) fz_check_message(err, errlen);
+    FZ_CHECK((dom == ENTK_DOMAIN_MLP) == fz_is_mlp(arch));
+    if (dom >= ENTK_DOMAIN_SO3) FZ_CHECK(dst == ENTK_ERR_UNSUPPORTED);
     if (fz_is_mlp(arch)) {
         st = entk_mlp_kernel(arch, x, 2, NULL, 0, 3, K, 2, T, 2, 1);
         fz_check_status(st);
+        if (dst != ENTK_OK) FZ_CHECK(st == dst);
+        else FZ_CHECK(st == ENTK_OK || st == ENTK_ERR_RANGE);
         if (st == ENTK_OK) FZ_CHECK(memcmp(&K[1], &K[2], sizeof K[1]) == 0 && memcmp(&T[1], &T[2], sizeof T[1]) == 0);
     } else {
         const size_t C = 1 + size % 2, H = 4 + (size / 2) % 4, W = 4 + (size / 8) % 4;
         for (i = 0; i < 2 * C * H * W; ++i) img[i] = (double)((i * 37) % 11) / 5.0 - 1.0;
+        sst = entk_cn_check_shape(arch, ENTK_ORBIT_NONE, C, H, W, err, errlen);
+        fz_check_status(sst);
+        if (sst != ENTK_OK) fz_check_message(err, errlen);
+        FZ_CHECK(dst == ENTK_OK || sst != ENTK_OK);
         st = entk_cn_kernel(arch, img, 2, NULL, 0, C, H, W, K, 2, T, 2, 1);
         fz_check_status(st);
+        if (sst != ENTK_OK) FZ_CHECK(st == sst);
+        else FZ_CHECK(st == ENTK_OK || st == ENTK_ERR_RANGE);
     }
 done:
     free(err);

@@ -224,8 +224,8 @@ Test(cli, bad_inputs_get_one_line_and_nonzero_exit) {
         {"predict --arch dense --train-x x.npy --train-y nan.npy --test-x z.npy --out p.npy", 1, "NaN"},
         {"predict --arch dense --train-x x.npy --test-x z.npy --out p.npy", 2, "--train-y"},
         {"frobnicate", 2, "frobnicate"},
-        {"kernel --arch 'conv relu dense' --x1 sq.npy --ntk o.npy", 1, "image architecture"},
-        {"kernel --arch 'conv(q=7) relu gap dense' --x1 sq.npy --ntk o.npy", 1, "too small"},
+        {"kernel --arch 'conv relu dense' --x1 sq.npy --ntk o.npy", 1, "layer 3 'dense'"},
+        {"kernel --arch 'conv(q=7) relu gap dense' --x1 sq.npy --ntk o.npy", 1, "window 7 larger"},
         {"kernel --arch 'conv relu gap dense' --x1 x.npy --ntk o.npy", 1, "N x C x H x W"},
         {"kernel --arch 'conv relu gap dense' --orbit c4 --x1 rect.npy --ntk o.npy", 1, "square"},
         {"kernel --arch 'dense relu dense' --orbit c4 --x1 x.npy --ntk o.npy", 2, "--orbit"},
@@ -242,6 +242,104 @@ Test(cli, bad_inputs_get_one_line_and_nonzero_exit) {
         cr_expect(strstr(err, bad[i].needle) != NULL, "'%s' -> '%s' lacks '%s'", bad[i].args, err, bad[i].needle);
         cr_expect(strncmp(err, "entk: ", 6) == 0, "'%s' -> '%s'", bad[i].args, err);
     }
+}
+
+/* An invalid architecture: the library's reason, naming the layer, as the one line (entk_arch_check
+ * for the layer rules, entk_cn_check_shape for those that need the size of the inputs). */
+Test(cli, invalid_architectures_print_the_reason_naming_the_layer) {
+    static const struct { const char *args, *line; } bad[] = {
+        {"kernel --arch 'relu dense' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 'relu': an MLP starts with a dense layer"},
+        {"kernel --arch 'dense relu gap' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 1 'dense': an image architecture starts with conv or lift"},
+        {"kernel --arch 'conv relu dense' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 3 'dense': a dense layer needs scalars: reduce the maps with gap, gpool or flatten before it"},
+        {"kernel --arch 'conv(pad=same) relu' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 2 'relu': the architecture ends without a reduction to scalars (gap, gpool or flatten)"},
+        {"kernel --arch 'conv gap conv' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 3 'conv': only dense layers and nonlinearities may follow the reduction (layer 2 'gap')"},
+        {"kernel --arch 'conv gconv gap' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 2 'gconv': gconv must follow a lift"},
+        {"kernel --arch 'lift(n=4) rotpool gconv gpool' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 3 'gconv': gconv must follow a lift (layer 2 'rotpool' pooled the group away)"},
+        {"kernel --arch 'lift(n=4) relu conv gpool' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 3 'conv': conv needs pixel maps, but layer 1 'lift' lifted them to a group of 4 elements: "
+         "use gconv, or rotpool first"},
+        {"kernel --arch 'lift(n=4) lift gpool' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 2 'lift': the maps are already lifted (layer 1 'lift'): rotpool before lifting again"},
+        {"kernel --arch 'conv rotpool gap' --x1 sq.npy --ntk o.npy",
+         "entk: --arch: layer 2 'rotpool': rotpool must follow a lift (the maps are not lifted)"},
+        {"kernel --arch 's2lift(L=4) relu so3pool dense' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 's2lift': SO(3) layers are not implemented yet"},
+        {"kernel --arch 'dense relu atomsum' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 3 'atomsum': molecule layers are not implemented yet"},
+        /* the rules that need the inputs' size, on the input that breaks them */
+        {"kernel --arch 'conv(q=7) relu gap dense' --x1 sq.npy --ntk o.npy",
+         "entk: --x1: layer 1 'conv': window 7 larger than the 5 x 5 input"},
+        {"kernel --arch 'conv relu conv(q=5) gap' --x1 sq.npy --ntk o.npy",
+         "entk: --x1: layer 3 'conv': window 5 larger than the 3 x 3 input"},
+        {"kernel --arch 'conv(pad=same) avgpool(p=6) gap' --x1 sq.npy --ntk o.npy",
+         "entk: --x1: layer 2 'avgpool': pool 6 larger than the 5 x 5 input"},
+        {"kernel --arch 'conv relu gap dense' --orbit c4 --x1 rect.npy --ntk o.npy",
+         "entk: --x1: orbit averages rotate the images: they must be square, not 5 x 3"},
+        {"predict --arch 'conv(q=7) relu gap' --train-x sq.npy --train-y y.npy --test-x sq.npy --out p.npy",
+         "entk: --train-x: layer 1 'conv': window 7 larger than the 5 x 5 input"},
+        {"predict --arch 'conv gconv gap' --train-x sq.npy --train-y y.npy --test-x sq.npy --out p.npy",
+         "entk: --arch: layer 2 'gconv': gconv must follow a lift"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        char err[1024], want[600];
+        int rc = run(bad[i].args, err, sizeof err);
+        snprintf(want, sizeof want, "%s\n", bad[i].line);
+        cr_expect_eq(rc, 1, "'%s' exited %d: %s", bad[i].args, rc, err);
+        cr_expect_str_eq(err, want, "'%s'", bad[i].args);
+    }
+}
+
+/* predict --variance on images: the test diagonal is entk_cn_diag's (orbit: entk_cn_diag_orbit's). */
+Test(cli, image_variance_uses_the_library_diagonal) {
+    const char *arch = "conv(pad=circular) relu conv(pad=circular) relu gap dense";
+    char err[512];
+    entk_array v1, v2;
+    double y3[3] = {1, -1, 0.5};
+    size_t s3[1] = {3};
+    put("y3.npy", y3, 1, s3);
+    cr_assert_eq(run("predict --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --train-x sq.npy "
+                     "--train-y y3.npy --test-x sq.npy --out p1.npy --kernel nngp --diag-reg 0.1 --variance v1.npy",
+                     err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run("predict --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --train-x sq.npy "
+                     "--train-y y3.npy --test-x sq.npy --out p2.npy --kernel nngp --diag-reg 0.1 --variance v2.npy "
+                     "--orbit d4 --threads 2", err, sizeof err), 0, "%s", err);
+    get("v1.npy", &v1);
+    get("v2.npy", &v2);
+    cr_assert_eq(v1.ndim, 1);
+    cr_assert_eq(v1.shape[0], 3);
+    cr_assert_eq(v2.shape[0], 3);
+    {   /* the same posterior variance from the library's kernels */
+        entk_arch a;
+        entk_kernels kk;
+        entk_predict_opts po = entk_predict_opts_default();
+        entk_predict_info info;
+        double K[9], Kd[3], mean[3], var[3];
+        int o;
+        cr_assert_eq(entk_arch_parse(arch, &a, NULL, 0), ENTK_OK);
+        for (o = 0; o < 2; ++o) {
+            entk_orbit orb = o ? ENTK_ORBIT_D4 : ENTK_ORBIT_NONE;
+            cr_assert_eq(entk_cn_kernel_orbit(&a, orb, IMG, 3, NULL, 0, 2, 5, 5, K, 3, NULL, 0, 1), ENTK_OK);
+            cr_assert_eq(entk_cn_diag_orbit(&a, orb, IMG, 3, 2, 5, 5, Kd, NULL, 1), ENTK_OK);
+            memset(&kk, 0, sizeof kk);
+            kk.n = kk.m = 3;
+            kk.train = kk.test_train = K;
+            kk.ld_train = kk.ld_test_train = 3;
+            kk.test_diag = Kd;
+            po.diag_reg = 0.1;
+            cr_assert_eq(entk_predict_nngp(&kk, 1, y3, 1, &po, mean, 1, var, NULL, 0, &info), ENTK_OK);
+            cr_assert_leq(tu_rel_frob(o ? v2.data : v1.data, var, 3), 1e-12, "orbit %d", o);
+        }
+    }
+    entk_array_free(&v1);
+    entk_array_free(&v2);
 }
 
 /* Image architectures: the CLI equals entk_cn_kernel, and --orbit c4 on a circular CNN equals the C4 GCNN. */

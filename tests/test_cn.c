@@ -996,3 +996,159 @@ Test(cn_scale, deep_cnn_matches_an_independent_recursion) {
     cr_expect(fabs(k[0] - 0.81) <= 1e-13, "diag %.17g, stated v^2 = 0.81", k[0]);
     cr_expect(fabs(k[3] - 0.16) <= 1e-13, "diag %.17g, stated 0.16", k[3]);
 }
+
+/* ============================================================================================== */
+/* entk_cn_check_shape: the size rules with their messages; entk_cn_diag                           */
+/* ============================================================================================== */
+
+/* Every rule that needs the image size, at the layer where it applies, and the status entk_cn_kernel
+ * (or entk_cn_kernel_orbit) returns for the same architecture and size. */
+Test(cn_check, shape_rules_name_the_layer_and_match_the_kernel) {
+    static const struct { const char *s; entk_orbit orbit; size_t C, H, W; entk_status st; const char *msg; } cases[] = {
+        {"conv(q=7) relu gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_SHAPE, "layer 1 'conv': window 7 larger than the 5 x 5 input"},
+        {"conv(q=5) relu conv(q=3) gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_SHAPE,
+         "layer 3 'conv': window 3 larger than the 1 x 1 input"},
+        {"conv(q=5) relu conv(q=3) gap", ENTK_ORBIT_NONE, 1, 7, 6, ENTK_ERR_SHAPE,
+         "layer 3 'conv': window 3 larger than the 3 x 2 input"},
+        {"conv(q=5) relu conv(q=3) gap", ENTK_ORBIT_NONE, 1, 7, 7, ENTK_OK, ""},
+        {"lift(n=4,q=5) relu gconv(q=3) gpool", ENTK_ORBIT_NONE, 2, 5, 5, ENTK_ERR_SHAPE,
+         "layer 3 'gconv': window 3 larger than the 1 x 1 input"},
+        {"lift(n=4) rotpool lift(n=2,q=5) gpool", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_SHAPE,
+         "layer 3 'lift': window 5 larger than the 3 x 3 input"},
+        {"conv(pad=same) avgpool(p=6) gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_SHAPE,
+         "layer 2 'avgpool': pool 6 larger than the 5 x 5 input"},
+        {"conv avgpool(p=2) conv(q=3) gap", ENTK_ORBIT_NONE, 1, 7, 8, ENTK_ERR_SHAPE,
+         "layer 3 'conv': window 3 larger than the 2 x 3 input"},
+        {"conv(q=5,pad=same) avgpool(p=5) gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_OK, ""}, /* same keeps 5 x 5 */
+        {"conv(pad=same) gap", ENTK_ORBIT_NONE, 0, 5, 5, ENTK_ERR_SHAPE, "empty images (0 x 5 x 5)"},
+        {"conv(pad=same) gap", ENTK_ORBIT_NONE, 1, 5, 0, ENTK_ERR_SHAPE, "empty images (1 x 5 x 0)"},
+        {"conv(pad=circular) relu gap", ENTK_ORBIT_C4, 1, 5, 10, ENTK_ERR_SHAPE,
+         "orbit averages rotate the images: they must be square, not 5 x 10"},
+        {"conv(pad=circular) relu gap", ENTK_ORBIT_D4, 1, 5, 5, ENTK_OK, ""},
+        {"conv(pad=circular) relu gap", (entk_orbit)7, 1, 5, 5, ENTK_ERR_INVALID_ARG, "unknown orbit 7"},
+        /* layer order first where it comes first: the window at layer 1 before gconv at layer 2 */
+        {"conv(q=5) gconv gap", ENTK_ORBIT_NONE, 1, 3, 3, ENTK_ERR_SHAPE, "layer 1 'conv': window 5 larger than the 3 x 3 input"},
+        {"conv(q=5) gconv gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH, "layer 2 'gconv': gconv must follow a lift"},
+        /* every shape-free rule as in entk_arch_check; SO(3) layers are ENTK_ERR_ARCH here */
+        {"dense relu dense", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH,
+         "layer 1 'dense': an image architecture starts with conv or lift"},
+        {"s2lift gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH, "layer 1 's2lift': SO(3) layers are not implemented yet"},
+        {"conv(pad=same) gap atomsum", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH,
+         "layer 3 'atomsum': molecule layers are not implemented yet"},
+    };
+    double x[2 * 2 * 10 * 10] = {0}, K[4], T[4];
+    size_t i;
+    for (i = 0; i < sizeof x / sizeof x[0]; ++i) x[i] = (double)(i % 17) / 17;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        entk_arch a = tu_parse(cases[i].s);
+        char err[256];
+        entk_status st;
+        memset(err, 'x', sizeof err);
+        st = entk_cn_check_shape(&a, cases[i].orbit, cases[i].C, cases[i].H, cases[i].W, err, sizeof err);
+        cr_expect_eq(st, cases[i].st, "'%s' %zu x %zu x %zu: status %d", cases[i].s, cases[i].C, cases[i].H, cases[i].W,
+                     (int)st);
+        cr_expect_str_eq(err, cases[i].msg, "'%s'", cases[i].s);
+        cr_expect_eq(entk_cn_kernel_orbit(&a, cases[i].orbit, x, 2, NULL, 0, cases[i].C, cases[i].H, cases[i].W, K, 2, T, 2,
+                                          1), st, "'%s'", cases[i].s);
+        if (cases[i].orbit == ENTK_ORBIT_NONE) {
+            size_t wl, sl;
+            cr_expect_eq(entk_cn_kernel(&a, x, 2, NULL, 0, cases[i].C, cases[i].H, cases[i].W, K, 2, T, 2, 1), st);
+            cr_expect_eq(entk_cn_workspace_size(&a, cases[i].C, cases[i].H, cases[i].W, &wl, &sl), st);
+            cr_expect_eq(entk_cn_diag(&a, x, 2, cases[i].C, cases[i].H, cases[i].W, K, T, 1), st);
+        }
+    }
+    {
+        entk_arch a = tu_parse("conv(q=5) relu gap");
+        char err[128];
+        cr_expect_eq(entk_cn_check_shape(&a, ENTK_ORBIT_NONE, 1, (size_t)1 << 40, (size_t)1 << 40, err, sizeof err),
+                     ENTK_ERR_OVERFLOW);
+        cr_expect_str_eq(err, "images of 1 x 1099511627776 x 1099511627776: the workspace size overflows");
+        cr_expect_eq(entk_cn_check_shape(NULL, ENTK_ORBIT_NONE, 1, 5, 5, err, sizeof err), ENTK_ERR_INVALID_ARG);
+        cr_expect_str_eq(err, "no architecture (NULL)");
+        cr_expect_eq(entk_cn_check_shape(&a, ENTK_ORBIT_NONE, 1, 5, 5, NULL, 0), ENTK_OK);
+    }
+}
+
+/* The image architectures of entk_arch_check's rules give the kernel the same status. */
+Test(cn_check, arch_check_statuses_equal_the_kernel_statuses) {
+    static const char *archs[] = {
+        "dense gap", "conv dense gap", "conv(pad=same) gconv gap", "relu conv gap", "conv(pad=same) relu",
+        "lift(n=4,pad=same) lift(n=2) gpool", "lift(n=4,pad=same) conv(pad=same) gpool", "conv(pad=same) rotpool gap",
+        "conv(pad=same) gap conv", "conv(pad=same) gap gap", "lift(n=4) rotpool gconv gap", "gpool",
+        "lift(n=4,pad=same) relu rotpool conv(pad=same) gap dense", "lift(n=1,pad=same) conv(pad=same) gconv gpool",
+    };
+    double x[2 * 25], K[4], T[4];
+    size_t i;
+    for (i = 0; i < 50; ++i) x[i] = (double)i / 50;
+    for (i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
+        entk_arch a = tu_parse(archs[i]);
+        entk_domain d;
+        char e1[256], e2[256];
+        entk_status st = entk_arch_check(&a, &d, e1, sizeof e1);
+        cr_expect_eq(d, ENTK_DOMAIN_IMAGE, "%s", archs[i]);
+        cr_expect_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 5, 5, K, 2, T, 2, 1), st, "%s", archs[i]);
+        cr_expect_eq(entk_cn_check_shape(&a, ENTK_ORBIT_NONE, 1, 5, 5, e2, sizeof e2), st, "%s", archs[i]);
+        cr_expect_str_eq(e1, e2, "%s", archs[i]); /* one message for one rule */
+    }
+}
+
+/* entk_cn_diag is the diagonal of the symmetric Gram matrix bit for bit (any thread count, NNGP or NTK
+ * alone); entk_cn_diag_orbit that of the orbit Gram matrix. */
+Test(cn_diag, equals_the_gram_diagonal_bit_for_bit) {
+    static const char *archs[] = {
+        "conv(q=3,pad=same) relu conv(q=3) erf gap dense relu dense",
+        "lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense",
+        "conv(q=3,pad=circular) relu avgpool(p=2) conv(q=1) relu flatten",
+    };
+    const size_t n = 4, C = 2, N = 6;
+    size_t c, i;
+    for (c = 0; c < sizeof archs / sizeof archs[0]; ++c) {
+        entk_arch a = tu_parse(archs[c]);
+        double *x = rand_images(n, C, N, N, 140 + c);
+        double K[16], T[16], kd[4], td[4], kd2[4], td2[4], kn[4], tn[4];
+        int o;
+        cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K, n, T, n, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_diag(&a, x, n, C, N, N, kd, td, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_diag(&a, x, n, C, N, N, kd2, td2, 2), ENTK_OK);
+        cr_assert_eq(entk_cn_diag(&a, x, n, C, N, N, kn, NULL, 2), ENTK_OK);
+        cr_assert_eq(entk_cn_diag(&a, x, n, C, N, N, NULL, tn, 1), ENTK_OK);
+        for (i = 0; i < n; ++i) {
+            cr_expect(kd[i] == K[i * n + i] && td[i] == T[i * n + i], "%s: %zu: %.17g %.17g", archs[c], i, kd[i],
+                      K[i * n + i]);
+            cr_expect(kd2[i] == kd[i] && td2[i] == td[i] && kn[i] == kd[i] && tn[i] == td[i], "%s: %zu", archs[c], i);
+        }
+        for (o = ENTK_ORBIT_C4; o <= ENTK_ORBIT_D4; ++o) {
+            cr_assert_eq(entk_cn_kernel_orbit(&a, (entk_orbit)o, x, n, NULL, 0, C, N, N, K, n, T, n, 2), ENTK_OK);
+            cr_assert_eq(entk_cn_diag_orbit(&a, (entk_orbit)o, x, n, C, N, N, kd, td, 1), ENTK_OK);
+            cr_assert_eq(entk_cn_diag_orbit(&a, (entk_orbit)o, x, n, C, N, N, kn, NULL, 2), ENTK_OK);
+            for (i = 0; i < n; ++i)
+                cr_expect(kd[i] == K[i * n + i] && td[i] == T[i * n + i] && kn[i] == kd[i], "%s orbit %d: %zu: %.17g %.17g",
+                          archs[c], o, i, kd[i], K[i * n + i]);
+        }
+        cr_assert_eq(entk_cn_diag_orbit(&a, ENTK_ORBIT_NONE, x, n, C, N, N, kn, tn, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_diag(&a, x, n, C, N, N, kd, td, 1), ENTK_OK);
+        cr_expect(memcmp(kn, kd, sizeof kd) == 0 && memcmp(tn, td, sizeof td) == 0);
+        free(x);
+    }
+}
+
+Test(cn_diag, errors) {
+    entk_arch a = tu_parse("conv(pad=same) relu gap");
+    double x[2 * 30], kd[2], td[2];
+    size_t i;
+    for (i = 0; i < 60; ++i) x[i] = (double)i / 60;
+    cr_expect_eq(entk_cn_diag(&a, x, 0, 1, 5, 5, kd, td, 1), ENTK_OK);
+    cr_expect_eq(entk_cn_diag(&a, NULL, 2, 1, 5, 5, kd, td, 1), ENTK_ERR_INVALID_ARG);
+    cr_expect_eq(entk_cn_diag(&a, x, 2, 1, 5, 5, NULL, NULL, 1), ENTK_OK); /* as entk_mlp_diag */
+    cr_expect_eq(entk_cn_diag_orbit(&a, ENTK_ORBIT_C4, x, 2, 1, 5, 6, kd, td, 1), ENTK_ERR_SHAPE);
+    cr_expect_eq(entk_cn_diag_orbit(&a, (entk_orbit)9, x, 2, 1, 5, 5, kd, td, 1), ENTK_ERR_INVALID_ARG);
+    cr_expect_eq(entk_cn_diag(NULL, x, 2, 1, 5, 5, kd, td, 1), ENTK_ERR_INVALID_ARG);
+    a = tu_parse("conv(pad=same) gconv gap");
+    cr_expect_eq(entk_cn_diag(&a, x, 2, 1, 5, 5, kd, td, 1), ENTK_ERR_ARCH);
+    a = tu_parse("conv(pad=same) relu gap");
+    x[33] = NAN;
+    cr_expect_eq(entk_cn_diag(&a, x, 2, 1, 5, 5, kd, td, 2), ENTK_ERR_NONFINITE);
+    x[33] = 1e300; /* the input's own diagonal leaves the double range */
+    cr_expect_eq(entk_cn_diag(&a, x, 2, 1, 5, 5, kd, td, 2), ENTK_ERR_RANGE);
+    cr_expect_eq(entk_cn_diag_orbit(&a, ENTK_ORBIT_D4, x, 2, 1, 5, 5, kd, td, 1), ENTK_ERR_RANGE);
+}

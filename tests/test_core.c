@@ -176,3 +176,171 @@ Test(arch, layer_names_round_trip_through_the_parser) {
     cr_assert_str_eq(rebuilt, text);
     cr_assert_str_eq(entk_layer_name(NULL), "?");
 }
+
+/* ============================================================================================== */
+/* entk_arch_check: the domain, and every layer rule with its message                             */
+/* ============================================================================================== */
+
+/* Every rule the kernel functions enforce without the image size, on a parsed architecture: the
+ * status, the domain and the exact one-line message naming the layer. */
+Test(arch_check, every_rule_names_the_layer) {
+    static const struct { const char *s; entk_status st; entk_domain dom; const char *msg; } cases[] = {
+        /* MLP */
+        {"relu dense", ENTK_ERR_ARCH, ENTK_DOMAIN_MLP, "layer 1 'relu': an MLP starts with a dense layer"},
+        {"dense relu dense", ENTK_OK, ENTK_DOMAIN_MLP, ""},
+        {"dense dense relu relu", ENTK_OK, ENTK_DOMAIN_MLP, ""},
+        /* image: the first layer, the reduction and what follows it */
+        {"dense relu gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 1 'dense': an image architecture starts with conv or lift"},
+        {"gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE, "layer 1 'gap': an image architecture starts with conv or lift"},
+        {"relu conv gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 1 'relu': an image architecture starts with conv or lift"},
+        {"conv relu dense", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 3 'dense': a dense layer needs scalars: reduce the maps with gap, gpool or flatten before it"},
+        {"conv(pad=same) relu", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 2 'relu': the architecture ends without a reduction to scalars (gap, gpool or flatten)"},
+        {"conv(pad=same) gap conv", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 3 'conv': only dense layers and nonlinearities may follow the reduction (layer 2 'gap')"},
+        {"conv(pad=same) flatten relu gpool", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 4 'gpool': only dense layers and nonlinearities may follow the reduction (layer 2 'flatten')"},
+        {"conv gap relu dense relu", ENTK_OK, ENTK_DOMAIN_IMAGE, ""},
+        /* lifts, group convolutions, rotpool */
+        {"conv(pad=same) gconv gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE, "layer 2 'gconv': gconv must follow a lift"},
+        {"lift(n=4) rotpool gconv gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 3 'gconv': gconv must follow a lift (layer 2 'rotpool' pooled the group away)"},
+        {"lift(n=4,pad=same) conv(pad=same) gpool", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 2 'conv': conv needs pixel maps, but layer 1 'lift' lifted them to a group of 4 elements: "
+         "use gconv, or rotpool first"},
+        {"lift(n=2,flip=1) relu conv gpool", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 3 'conv': conv needs pixel maps, but layer 1 'lift' lifted them to a group of 4 elements: "
+         "use gconv, or rotpool first"},
+        {"lift(n=1) conv gconv gpool", ENTK_OK, ENTK_DOMAIN_IMAGE, ""}, /* the trivial group keeps pixel maps */
+        {"lift(n=4,pad=same) lift(n=2) gpool", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 2 'lift': the maps are already lifted (layer 1 'lift'): rotpool before lifting again"},
+        {"lift(n=4) relu rotpool conv lift(n=2) gconv gpool", ENTK_OK, ENTK_DOMAIN_IMAGE, ""},
+        {"conv(pad=same) rotpool gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 2 'rotpool': rotpool must follow a lift (the maps are not lifted)"},
+        {"lift(n=4) rotpool rotpool gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
+         "layer 3 'rotpool': rotpool must follow a lift (the maps are not lifted)"},
+        {"conv avgpool(p=1000) gap", ENTK_OK, ENTK_DOMAIN_IMAGE, ""}, /* too large only for a given size */
+        /* SO(3) and molecules: parsed, not computed */
+        {"s2lift(L=4) relu so3pool dense", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_SO3,
+         "layer 1 's2lift': SO(3) layers are not implemented yet"},
+        {"conv gap s2lift", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_SO3,
+         "layer 3 's2lift': SO(3) layers are not implemented yet"},
+        {"dense relu so3conv", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_SO3,
+         "layer 3 'so3conv': SO(3) layers are not implemented yet"},
+        {"s2lift so3conv so3pool atomsum", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_MOLECULE,
+         "layer 1 's2lift': SO(3) layers are not implemented yet"},
+        {"dense relu atomsum", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_MOLECULE,
+         "layer 3 'atomsum': molecule layers are not implemented yet"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        entk_arch a = tu_parse(cases[i].s);
+        entk_domain d = (entk_domain)-1;
+        char err[256];
+        entk_status st;
+        memset(err, 'x', sizeof err);
+        st = entk_arch_check(&a, &d, err, sizeof err);
+        cr_expect_eq(st, cases[i].st, "'%s': status %d", cases[i].s, (int)st);
+        cr_expect_eq(d, cases[i].dom, "'%s': domain %d", cases[i].s, (int)d);
+        cr_expect_str_eq(err, cases[i].msg, "'%s'", cases[i].s);
+        /* the domain and the status without a message buffer */
+        cr_expect_eq(entk_arch_check(&a, NULL, NULL, 0), cases[i].st, "'%s'", cases[i].s);
+        /* the MLP kernels return the same statuses for MLP architectures (SO(3) layers: ENTK_ERR_ARCH) */
+        if (d != ENTK_DOMAIN_IMAGE) {
+            double x[4] = {1, 2, 3, 4}, k;
+            entk_status want = st == ENTK_ERR_UNSUPPORTED ? ENTK_ERR_ARCH : st;
+            cr_expect_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 4, &k, 1, NULL, 0, 1), want, "'%s'", cases[i].s);
+            cr_expect_eq(entk_mlp_diag(&a, x, 1, 4, &k, NULL), want, "'%s'", cases[i].s);
+        }
+    }
+}
+
+/* The rules the grammar cannot express (values the parser refuses, unknown kinds) through the C API. */
+Test(arch_check, c_api_values_name_the_layer) {
+    entk_arch a;
+    char err[256];
+    entk_domain d;
+    a = tu_parse("dense relu dense");
+    a.layer[2].sw = -1;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 3 'dense': sw and sb must be finite and >= 0, not -1 and 0");
+    a.layer[2].sw = 1;
+    a.layer[0].sb = NAN;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 1 'dense': sw and sb must be finite and >= 0, not 1 and nan");
+    a.layer[0].sb = 0;
+    a.layer[1].nl.kind = ENTK_NL_CUSTOM; /* no phi, dphi */
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_INVALID_ARG);
+    cr_expect_str_eq(err, "layer 2 'custom': a custom nonlinearity needs phi, dphi and an order from 0 to 128 "
+                          "(it has order 0)");
+    a.layer[1].nl.kind = (entk_nonlin_kind)99;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_UNSUPPORTED);
+    cr_expect_str_eq(err, "layer 2 '?': unknown nonlinearity kind 99");
+    a.layer[1].nl.kind = ENTK_NL_RELU;
+    a.layer[1].kind = (entk_layer_kind)77;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_eq(d, ENTK_DOMAIN_MLP);
+    cr_expect_str_eq(err, "layer 2 '?': unknown layer kind 77");
+
+    a = tu_parse("conv relu lift gconv avgpool gpool");
+    a.layer[0].q = 4;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_eq(d, ENTK_DOMAIN_IMAGE);
+    cr_expect_str_eq(err, "layer 1 'conv': window q=4 must be odd, from 1 to 99");
+    a.layer[0].q = 101;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 1 'conv': window q=101 must be odd, from 1 to 99");
+    a.layer[0].q = 3;
+    a.layer[0].sw = INFINITY;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 1 'conv': sw and sb must be finite and >= 0, not inf and 0");
+    a.layer[0].sw = 1;
+    a.layer[2].pad = (entk_pad)7;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 3 'lift': unknown padding 7 (valid, same or circular)");
+    a.layer[2].pad = ENTK_PAD_VALID;
+    a.layer[2].n = 3;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 3 'lift': n=3 rotations: only 1, 2 or 4");
+    a.layer[2].n = 4;
+    a.layer[2].flip = 2;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 3 'lift': flip=2 must be 0 or 1");
+    a.layer[2].flip = 1;
+    a.layer[3].support = (entk_support)5;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 4 'gconv': unknown support 5 (all or id)");
+    a.layer[3].support = ENTK_SUPPORT_ID;
+    a.layer[4].p = 0;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 5 'avgpool': pool size p=0 must be at least 1");
+    a.layer[4].p = 2;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_OK);
+    cr_expect_str_eq(err, "");
+    a.layer[5].kind = (entk_layer_kind)77;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
+    cr_expect_str_eq(err, "layer 6 '?': unknown layer kind 77");
+}
+
+Test(arch_check, null_and_layer_counts_are_invalid_arguments) {
+    entk_arch a = tu_parse("dense");
+    entk_domain d = ENTK_DOMAIN_SO3;
+    char err[64], tiny[12];
+    cr_expect_eq(entk_arch_check(NULL, &d, err, sizeof err), ENTK_ERR_INVALID_ARG);
+    cr_expect_str_eq(err, "no architecture (NULL)");
+    cr_expect_eq(d, ENTK_DOMAIN_SO3); /* not set without layers */
+    a.n_layers = 0;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_INVALID_ARG);
+    cr_expect_str_eq(err, "0 layers (1 to 128 allowed)");
+    a.n_layers = ENTK_MAX_LAYERS + 1;
+    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_INVALID_ARG);
+    /* a short buffer gets a cut, terminated message */
+    a = tu_parse("relu dense");
+    cr_expect_eq(entk_arch_check(&a, &d, tiny, sizeof tiny), ENTK_ERR_ARCH);
+    cr_expect_str_eq(tiny, "layer 1 're");
+    cr_expect_eq(entk_arch_check(&a, &d, tiny, 1), ENTK_ERR_ARCH);
+    cr_expect_str_eq(tiny, "");
+}

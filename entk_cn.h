@@ -290,6 +290,7 @@ static entk_status entk__cn_plan_build(const entk_arch *a, size_t C, size_t H, s
     entk__arch_info in;
     size_t self;
     entk_status st;
+    memset(&in, 0, sizeof in); /* set by the scan; cleared so no inlined copy warns of it */
     p->kt = entk__kt();
     if ((st = entk__arch_scan(p->kt, a, ENTK_DOMAIN_IMAGE, chw, err, errlen, &in))) return st;
     p->red = in.red;

@@ -3131,6 +3131,20 @@ static int entk__all_zero(const double *x, size_t n) {
     return 1;
 }
 
+/* The first-come error of a parallel loop: every thread stores into and reads *st only here, under
+ * one named critical section (entk__gram and entk_cn_diag share it). e == ENTK_OK only reads. */
+ENTK__FOR_DOMAINS entk_status entk__status_merge(entk_status *st, entk_status e) {
+    entk_status now;
+#ifdef _OPENMP
+#pragma omp critical(entk__status_merge)
+#endif
+    {
+        if (e) *st = e;
+        now = *st;
+    }
+    return now;
+}
+
 /* The Gram matrix of a domain. x1 holds n1 items of seg1 inputs each (item i: inputs i seg1 to
  * i seg1 + seg1 - 1), x2 n2 items of seg2 inputs; output entry (i, j) aggregates (agg) the kernels of
  * the seg1 x seg2 input pairs of items i and j, added from 0 in row-major order of the pairs. x2 ==
@@ -3182,12 +3196,7 @@ ENTK__FOR_DOMAINS entk_status entk__gram(const entk__domain *dom, const void *pl
         entk_status lst = entk__alloc_doubles(dom->work_len, &wk);
         void *cache = dom->cache_size ? ENTK_MALLOC(dom->cache_size) : NULL;
         if (cache && dom->cache_init) dom->cache_init(cache);
-        if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__gram_err)
-#endif
-            st = lst;
-        }
+        if (lst) (void)entk__status_merge(&st, lst);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -3196,12 +3205,7 @@ ENTK__FOR_DOMAINS entk_status entk__gram(const entk__domain *dom, const void *pl
             if (!wk) continue;
             if (live && !(live[p] = (unsigned char)!entk__all_zero(x, D))) continue;
             lst = dom->self(plan, x, want_t, self + (size_t)p * L, wk, cache);
-            if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__gram_err)
-#endif
-                st = lst;
-            }
+            if (lst) (void)entk__status_merge(&st, lst);
         }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -3209,14 +3213,10 @@ ENTK__FOR_DOMAINS entk_status entk__gram(const entk__domain *dom, const void *pl
         for (p = 0; p < np; ++p) {
             const size_t i = (size_t)p / n2, j = (size_t)p % n2;
             double ks = 0, ts = 0;
-            entk_status seen, e = ENTK_OK;
+            entk_status e = ENTK_OK;
             size_t a, b;
             if (!wk || (sym && j < i)) continue;
-#ifdef _OPENMP
-#pragma omp critical(entk__gram_err)
-#endif
-            seen = st;
-            if (seen) continue;
+            if (entk__status_merge(&st, ENTK_OK)) continue;
             for (a = 0; a < seg1 && !e; ++a)
                 for (b = 0; b < seg2 && !e; ++b) {
                     const size_t ia = i * seg1 + a, jb = j * seg2 + b, rb = sym ? jb : N1 + jb;
@@ -3229,10 +3229,7 @@ ENTK__FOR_DOMAINS entk_status entk__gram(const entk__domain *dom, const void *pl
                     else
                         e = dom->pair(plan, xa, ra, x2 + jb * D, self + rb * L, want_t, wk, cache, &kk, &tt);
                     if (e) {
-#ifdef _OPENMP
-#pragma omp critical(entk__gram_err)
-#endif
-                        st = e;
+                        (void)entk__status_merge(&st, e);
                     } else {
                         ks += kk;
                         ts += tt;

@@ -1597,25 +1597,15 @@ static entk_status entk__cn_diag_run(const entk_arch *a, const entk__cn_plan *pl
         if (!lst) lst = entk__alloc_doubles(2 * pl->self_len, &rec);
         if (!lst && ng > 1) lst = entk__alloc_doubles(img, &xg);
         if (tc) tc->n = 0;
-        if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-            st = lst;
-        }
+        if (lst) (void)entk__status_merge(&st, lst);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (i = 0; i < (long long)n; ++i) {
             const double *xi = x + (size_t)i * img;
             double ks = 0, ts = 0, kk, tt;
-            entk_status seen;
             int g;
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-            seen = st;
-            if (seen || lst) continue;
+            if (entk__status_merge(&st, ENTK_OK) || lst) continue;
             lst = entk__cn_run(a, pl, xi, xi, C, H, W, NULL, NULL, rec, want_t, wk, &kk, &tt, tc);
             for (g = 0; g < ng && !lst; ++g) {
                 kk = rec[pl->self_len - 2];
@@ -1633,10 +1623,7 @@ static entk_status entk__cn_diag_run(const entk_arch *a, const entk__cn_plan *pl
                 ts += tt;
             }
             if (lst) {
-#ifdef _OPENMP
-#pragma omp critical(entk__cn_err)
-#endif
-                st = lst;
+                (void)entk__status_merge(&st, lst);
                 continue;
             }
             if (kd) kd[i] = ks / (double)ng;

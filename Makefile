@@ -93,9 +93,9 @@ build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS) build/config
 build/$(1)/%: tests/%.c tests/testutil.h build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
 	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) $$(CLI_DEF) -o $$@ $$< \
 	    build/$(1)/impl.o build/$(1)/hygiene.o -lcriterion $(V_$(1)_LIBS)
-# test_cli runs the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
-build/$(1)/test_cli: $(or $(V_$(1)_CLI),bin/entk)
-build/$(1)/test_cli: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
+# test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
+build/$(1)/test_cli build/$(1)/test_cli_golden: $(or $(V_$(1)_CLI),bin/entk)
+build/$(1)/test_cli build/$(1)/test_cli_golden: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
 build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)

@@ -239,7 +239,10 @@ typedef struct entk_layer {
     int flip;          /* lift: 1 adds reflections (D_n) */
     entk_support support; /* gconv */
     int p;             /* avgpool window */
-    int L, Lout;       /* s2lift: input and output band limits; so3conv: L */
+    int L, Lout;       /* s2lift: input and output band limits (0: from the input, = L); so3conv: L
+                        (0: the band limit of the layer before) */
+    int B;             /* s2lift, so3conv: band limit of the grid the next nonlinearity is evaluated
+                        on (0: entk_so3_default_band(L)) */
 } entk_layer;
 
 typedef struct entk_arch {
@@ -264,9 +267,16 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 typedef enum entk_domain {
     ENTK_DOMAIN_MLP = 0,  /* dense and nonlinearities only: entk_mlp_kernel, inputs N x d */
     ENTK_DOMAIN_IMAGE,    /* an image layer (conv, lift, gconv, pools, gap, flatten): entk_cn.h */
-    ENTK_DOMAIN_SO3,      /* an s2lift, so3conv or so3pool: parsed, not computed yet (entk_so3.h) */
-    ENTK_DOMAIN_MOLECULE  /* an atomsum: parsed, not computed yet */
+    ENTK_DOMAIN_SO3,      /* an s2lift, so3conv or so3pool: entk_so3.h, inputs N x C x 2L x (2L - 1) */
+    ENTK_DOMAIN_MOLECULE  /* ends with atomsum: entk_so3.h, inputs N x A x (an atom network's input) */
 } entk_domain;
+
+/* SO(3) band limits (entk_so3.h): every L, Lout and B is at most ENTK_SO3_MAX_BAND (the Wigner
+ * recursion is checked to this degree). entk_so3_default_band(L) is the grid band limit B a layer
+ * with coefficient band limit L gets when it names none (B=): chosen so that the pooled kernels of
+ * the SO(3) networks entk_so3.h documents are within 1e-6 of their B -> infinity limit. */
+#define ENTK_SO3_MAX_BAND 64
+ENTKDEF int entk_so3_default_band(int L);
 
 /* Which domain arch belongs to (*domain, may be NULL; set whenever arch is not NULL, also on error)
  * and whether that domain's kernel functions accept it: every rule entk_mlp_kernel and entk_cn_kernel
@@ -2150,6 +2160,7 @@ ENTKDEF entk_layer entk_layer_default(entk_layer_kind kind) {
     l.p = 2;
     l.L = 0;
     l.Lout = 0;
+    l.B = 0;
     return l;
 }
 
@@ -2213,8 +2224,9 @@ static const entk__key entk__keys[] = {
     {"flip", offsetof(entk_layer, flip), ENTK__V_INT, 0, 1, NULL, "lift"},
     {"support", offsetof(entk_layer, support), ENTK__V_ENUM, 0, 0, "all id", "gconv"},
     {"p", offsetof(entk_layer, p), ENTK__V_INT, 1, 1024, NULL, "avgpool"},
-    {"L", offsetof(entk_layer, L), ENTK__V_INT, 1, 1024, NULL, "s2lift so3conv"},
-    {"Lout", offsetof(entk_layer, Lout), ENTK__V_INT, 1, 1024, NULL, "s2lift"},
+    {"L", offsetof(entk_layer, L), ENTK__V_INT, 1, ENTK_SO3_MAX_BAND, NULL, "s2lift so3conv"},
+    {"Lout", offsetof(entk_layer, Lout), ENTK__V_INT, 1, ENTK_SO3_MAX_BAND, NULL, "s2lift"},
+    {"B", offsetof(entk_layer, B), ENTK__V_INT, 1, ENTK_SO3_MAX_BAND, NULL, "s2lift so3conv"},
     {"a", offsetof(entk_layer, nl.a), ENTK__V_REAL, 0, 0, NULL, "leaky_relu"},
 };
 #undef ENTK__WEIGHTED
@@ -2397,11 +2409,24 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* 9.4b Architecture checks: the layer rules of every domain, once                                */
 /* ============================================================================================== */
 
+/* The default grid band limit of an SO(3) layer (entk_so3_default_band; measured in entk_so3.h). */
+#define ENTK__SO3_DEFAULT_BAND(L) (2 * (L) + 2)
+
+/* ============================================================================================== */
+/* ============================================================================================== */
+
 /* What a scan learns about an architecture (the image planner, entk_cn.h 2.1, sizes from it). */
 typedef struct entk__arch_info {
-    int red;     /* image: index of the reduction layer (gap, gpool or flatten) */
+    int red;     /* image, SO(3): index of the reduction layer (gap, gpool, flatten, so3pool) */
     int ng_max;  /* image: largest group a lift lifts to, 1 without lifts */
-    size_t self; /* image, with a shape: the pixels entering each image nonlinearity, summed */
+    size_t self; /* image, with a shape: the pixels entering each image nonlinearity, summed;
+                    SO(3): the nonlinearities before so3pool (one diagonal value each) */
+    int band[ENTK_MAX_LAYERS]; /* SO(3), with a shape: per layer, the band limit of its output's
+                    coefficients (s2lift Lout, so3conv L; 0 elsewhere) */
+    int grid[ENTK_MAX_LAYERS]; /* SO(3), with a shape: per layer, the band limit of the grid its
+                    output lives on after it (the B of the last s2lift/so3conv; 0 after so3pool) */
+    int grid_max, band_max;    /* SO(3): the largest of grid[], band[] */
+    entk_domain atom;          /* molecule: the atom network's domain (MLP or SO(3)) */
 } entk__arch_info;
 
 /* "layer L 'name': " and the message into err; returns st. */
@@ -2432,13 +2457,15 @@ static entk_domain entk__kind_domain(entk_layer_kind k) {
 }
 
 /* Layer l stands where only a dense layer or a nonlinearity may: in an MLP (red < 0) or after the
- * image reduction at red. The reason, as ENTK_ERR_ARCH. */
+ * reduction at red. The reason, as ENTK_ERR_ARCH. */
 static entk_status entk__arch_not_scalar(const entk_arch *a, int l, int red, char *err, size_t errlen) {
     const entk_layer_kind k = a->layer[l].kind;
-    if (entk__kind_domain(k) == ENTK_DOMAIN_SO3)
-        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "SO(3) layers are not implemented yet");
     if (k == ENTK_LAYER_ATOMSUM)
-        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "molecule layers are not implemented yet");
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "atomsum must be the last layer, after an MLP "
+                                 "or SO(3) atom network");
+    if (entk__kind_domain(k) == ENTK_DOMAIN_SO3 && red < 0)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "an SO(3) layer outside an SO(3) network (one "
+                                 "starts with s2lift)");
     if ((unsigned)k > (unsigned)ENTK_LAYER_ATOMSUM)
         return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "unknown layer kind %d", (int)k);
     if (red < 0)
@@ -2448,15 +2475,57 @@ static entk_status entk__arch_not_scalar(const entk_arch *a, int l, int red, cha
                              entk_layer_name(&a->layer[red]));
 }
 
-/* The rules of domain dom (ENTK_DOMAIN_MLP or ENTK_DOMAIN_IMAGE), layer by layer in order; with chw =
- * {C, H, W} also the image-size rules, at the layer where each applies. The first broken rule gives the
- * status and the message (err may be NULL). info (may be NULL) is filled on success. This is the only
- * copy of the rules: entk_mlp_kernel, entk_mlp_diag, the image planner (entk_cn.h), entk_arch_check and
- * entk_cn_check_shape all call it. */
+ENTKDEF int entk_so3_default_band(int L) {
+    if (L < 1) return 1;
+    if (L > ENTK_SO3_MAX_BAND) return ENTK_SO3_MAX_BAND;
+    return ENTK__SO3_DEFAULT_BAND(L) < ENTK_SO3_MAX_BAND ? ENTK__SO3_DEFAULT_BAND(L) : ENTK_SO3_MAX_BAND;
+}
+
+static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, entk_domain dom, const size_t *chw,
+                                   char *err, size_t errlen, entk__arch_info *info);
+
+/* A molecule architecture: the atom network, then atomsum as the last layer and only there. The atom
+ * network is scanned as the architecture of its own domain (MLP, or SO(3) with chw the atom signals'
+ * C x 2L x (2L - 1)); info->atom names it. */
+static entk_status entk__arch_scan_molecule(const entk__kernels *kt, const entk_arch *a, const size_t *chw,
+                                            char *err, size_t errlen, entk__arch_info *info) {
+    entk_arch atom;
+    entk_domain d = ENTK_DOMAIN_MLP;
+    entk_status st;
+    int l;
+    for (l = 0; l + 1 < a->n_layers; ++l) {
+        const entk_domain k = entk__kind_domain(a->layer[l].kind);
+        if (a->layer[l].kind == ENTK_LAYER_ATOMSUM) return entk__arch_not_scalar(a, l, -1, err, errlen);
+        if (k > d) d = k;
+    }
+    if (a->layer[a->n_layers - 1].kind != ENTK_LAYER_ATOMSUM)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, a->n_layers - 1, "a molecule architecture ends "
+                                 "with atomsum");
+    if (a->n_layers == 1)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, 0, "atomsum needs an atom network before it");
+    if (d == ENTK_DOMAIN_IMAGE) {
+        for (l = 0; entk__kind_domain(a->layer[l].kind) != ENTK_DOMAIN_IMAGE; ++l) {}
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "an image layer in an atom network (atomsum "
+                                 "takes an MLP or SO(3) atom network)");
+    }
+    atom = *a;
+    atom.n_layers = a->n_layers - 1;
+    if ((st = entk__arch_scan(kt, &atom, d, d == ENTK_DOMAIN_SO3 ? chw : NULL, err, errlen, info))) return st;
+    if (info) info->atom = d;
+    return ENTK_OK;
+}
+
+/* The rules of domain dom, layer by layer in order; with chw = {C, H, W} also the size rules, at the
+ * layer where each applies (images: C x H x W; SO(3): C x 2L x (2L - 1) samples on the input grid of
+ * band limit L; molecules: the atom signals). The first broken rule gives the status and the message
+ * (err may be NULL). info (may be NULL) is filled on success. This is the only copy of the rules:
+ * entk_mlp_kernel, entk_mlp_diag, the image and SO(3) planners (entk_cn.h, entk_so3.h),
+ * entk_arch_check and the shape checks all call it. */
 static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, entk_domain dom, const size_t *chw,
                                    char *err, size_t errlen, entk__arch_info *info) {
-    const int img = dom == ENTK_DOMAIN_IMAGE;
+    const int img = dom == ENTK_DOMAIN_IMAGE, so3 = dom == ENTK_DOMAIN_SO3, pre = img || so3;
     int l, red = -1, ng = 1, ng_max = 1, lift_at = -1, pool_at = -1;
+    int band = 0, grid = 0, grid_max = 0, band_max = 0, lin = 0; /* SO(3) */
     size_t h = 0, w = 0, self = 0;
     entk_status st;
     if (err && errlen) err[0] = 0;
@@ -2468,7 +2537,21 @@ static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, 
         (void)entk__arch_error(err, errlen, "%d layers (1 to %d allowed)", a->n_layers, ENTK_MAX_LAYERS);
         return ENTK_ERR_INVALID_ARG;
     }
-    if (chw) {
+    if (info) memset(info, 0, sizeof *info);
+    if (dom == ENTK_DOMAIN_MOLECULE) return entk__arch_scan_molecule(kt, a, chw, err, errlen, info);
+    if (chw && so3) {
+        if (chw[0] == 0 || chw[1] < 2 || chw[1] % 2 != 0 || chw[2] != chw[1] - 1) {
+            (void)entk__arch_error(err, errlen, "spherical signals are C x 2L x (2L - 1) samples, not %zu x %zu x %zu",
+                                   chw[0], chw[1], chw[2]);
+            return ENTK_ERR_SHAPE;
+        }
+        if (chw[1] / 2 > ENTK_SO3_MAX_BAND) {
+            (void)entk__arch_error(err, errlen, "band limit %zu of the %zu x %zu input grid exceeds %d", chw[1] / 2,
+                                   chw[1], chw[2], ENTK_SO3_MAX_BAND);
+            return ENTK_ERR_SHAPE;
+        }
+        lin = (int)(chw[1] / 2);
+    } else if (chw) {
         if (chw[0] == 0 || chw[1] == 0 || chw[2] == 0) {
             (void)entk__arch_error(err, errlen, "empty images (%zu x %zu x %zu)", chw[0], chw[1], chw[2]);
             return ENTK_ERR_SHAPE;
@@ -2477,18 +2560,24 @@ static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, 
         w = chw[2];
     }
     /* the first layer has weights: it is where the input enters (docs/conventions.md §1) */
+    if (so3 && a->layer[0].kind != ENTK_LAYER_S2LIFT)
+        return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, 0, "an SO(3) architecture starts with s2lift");
     if (img && a->layer[0].kind != ENTK_LAYER_CONV && a->layer[0].kind != ENTK_LAYER_LIFT) {
         if (entk__kind_domain(a->layer[0].kind) >= ENTK_DOMAIN_SO3 ||
             (unsigned)a->layer[0].kind > (unsigned)ENTK_LAYER_ATOMSUM)
             return entk__arch_not_scalar(a, 0, -1, err, errlen);
         return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, 0, "an image architecture starts with conv or lift");
     }
-    if (!img && a->layer[0].kind != ENTK_LAYER_DENSE) {
+    if (!pre && a->layer[0].kind != ENTK_LAYER_DENSE) {
         if (a->layer[0].kind != ENTK_LAYER_NONLIN) return entk__arch_not_scalar(a, 0, -1, err, errlen);
         return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, 0, "an MLP starts with a dense layer");
     }
     for (l = 0; l < a->n_layers; ++l) {
         const entk_layer *ly = &a->layer[l];
+        if (info && l > 0) { /* the SO(3) band limits after layer l - 1 */
+            info->band[l - 1] = band;
+            info->grid[l - 1] = grid;
+        }
         if (!(ly->sw >= 0 && ly->sw <= DBL_MAX && ly->sb >= 0 && ly->sb <= DBL_MAX))
             return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "sw and sb must be finite and >= 0, not %g and %g",
                                      ly->sw, ly->sb);
@@ -2501,13 +2590,56 @@ static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, 
                                          "from 0 to 128 (it has order %d)", ly->nl.order);
             }
             if (img && red < 0) self += h * w;
+            if (so3 && red < 0) self += 1;
             continue;
         }
-        if (!img || red >= 0) { /* the scalar phase */
+        if (!pre || red >= 0) { /* the scalar phase */
             if (ly->kind != ENTK_LAYER_DENSE) return entk__arch_not_scalar(a, l, red, err, errlen);
             continue;
         }
+        if (ly->kind != ENTK_LAYER_DENSE && entk__kind_domain(ly->kind) != dom) {
+            if (so3 && entk__kind_domain(ly->kind) == ENTK_DOMAIN_IMAGE)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "an image layer in an SO(3) network");
+            return entk__arch_not_scalar(a, l, -1, err, errlen);
+        }
         switch (ly->kind) {
+        case ENTK_LAYER_S2LIFT:
+        case ENTK_LAYER_SO3CONV: {
+            /* the coefficient band limit of the output, checked against what the layer reads: the input
+             * grid (s2lift) or the grid of the layer before (so3conv) */
+            const int lift = ly->kind == ENTK_LAYER_S2LIFT;
+            const int from = lift ? lin : grid; /* 0: not known (no shape) */
+            int lo = lift ? (ly->Lout ? ly->Lout : ly->L ? ly->L : lin) : (ly->L ? ly->L : band);
+            if (lift && l != 0)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "s2lift must be the first layer (the "
+                                         "maps are already on SO(3): use so3conv)");
+            if (ly->L < 0 || ly->L > ENTK_SO3_MAX_BAND || ly->Lout < 0 || ly->Lout > ENTK_SO3_MAX_BAND ||
+                ly->B < 0 || ly->B > ENTK_SO3_MAX_BAND)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "band limits L=%d, Lout=%d, B=%d must be "
+                                         "from 1 to %d", ly->L, ly->Lout, ly->B, ENTK_SO3_MAX_BAND);
+            if (lift && ly->L && lin && ly->L != lin)
+                return entk__layer_error(ENTK_ERR_SHAPE, err, errlen, a, l, "L=%d, but the inputs are sampled on "
+                                         "the grid of band limit %d (%d x %d)", ly->L, lin, 2 * lin, 2 * lin - 1);
+            if (lift && ly->L && ly->Lout > ly->L)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "Lout=%d exceeds the input band limit "
+                                         "L=%d", ly->Lout, ly->L);
+            if (from && lo > from)
+                return entk__layer_error(lift ? ENTK_ERR_SHAPE : ENTK_ERR_ARCH, err, errlen, a, l,
+                                         "%s=%d exceeds the band limit %d of the grid it reads", lift ? "Lout" : "L",
+                                         lo, from);
+            if (ly->B && lo && ly->B < lo)
+                return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "B=%d must be at least the band limit %d "
+                                         "(B >= L)", ly->B, lo);
+            band = lo;
+            grid = ly->B ? ly->B : lo ? entk_so3_default_band(lo) : 0;
+            if (band > band_max) band_max = band;
+            if (grid > grid_max) grid_max = grid;
+            break;
+        }
+        case ENTK_LAYER_SO3POOL:
+            red = l;
+            grid = 0;
+            break;
         case ENTK_LAYER_CONV:
         case ENTK_LAYER_LIFT:
         case ENTK_LAYER_GCONV:
@@ -2575,37 +2707,36 @@ static entk_status entk__arch_scan(const entk__kernels *kt, const entk_arch *a, 
             break;
         case ENTK_LAYER_DENSE:
             return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, l, "a dense layer needs scalars: reduce the maps "
-                                     "with gap, gpool or flatten before it");
+                                     "with %s before it", so3 ? "so3pool" : "gap, gpool or flatten");
         default:
             return entk__arch_not_scalar(a, l, -1, err, errlen); /* SO(3) layers, unknown kinds */
         }
     }
-    if (img && red < 0)
+    if (pre && red < 0)
         return entk__layer_error(ENTK_ERR_ARCH, err, errlen, a, a->n_layers - 1, "the architecture ends without a "
-                                 "reduction to scalars (gap, gpool or flatten)");
+                                 "reduction to scalars (%s)", so3 ? "so3pool" : "gap, gpool or flatten");
     if (info) {
+        info->band[a->n_layers - 1] = band;
+        info->grid[a->n_layers - 1] = grid;
         info->red = red;
         info->ng_max = ng_max;
         info->self = self;
+        info->grid_max = grid_max;
+        info->band_max = band_max;
     }
     return ENTK_OK;
 }
 
 ENTKDEF entk_status entk_arch_check(const entk_arch *arch, entk_domain *domain, char *err, size_t errlen) {
     entk_domain d = ENTK_DOMAIN_MLP;
-    int l, at = -1;
+    int l;
     if (!arch || arch->n_layers < 1 || arch->n_layers > ENTK_MAX_LAYERS) /* nothing to classify */
         return entk__arch_scan(entk__kt(), arch, d, NULL, err, errlen, NULL);
     for (l = 0; l < arch->n_layers; ++l) {
         const entk_domain k = entk__kind_domain(arch->layer[l].kind);
         if (k > d) d = k;
-        if (k >= ENTK_DOMAIN_SO3 && at < 0) at = l;
     }
     if (domain) *domain = d;
-    if (at >= 0) { /* nothing computes these domains yet: UNSUPPORTED, naming the first such layer */
-        (void)entk__arch_not_scalar(arch, at, -1, err, errlen);
-        return ENTK_ERR_UNSUPPORTED;
-    }
     return entk__arch_scan(entk__kt(), arch, d, NULL, err, errlen, NULL);
 }
 
@@ -3006,6 +3137,30 @@ done:
     return st;
 }
 
+/* One row of pairs through the MLP's layers: kr[j] (m values) enters as x.x'_j / d times the first
+ * layer's sw^2 and leaves as K, tr (may be NULL) as Theta. The diagonals leaving layer l are d1[l *
+ * inc1] for the row's input and d2[l * inc2 + j] for column j (entk__mlp_diag_chain's layout). The
+ * maps were checked by entk__mlp_check: no status to see. Used by entk_mlp_kernel and by the MLP
+ * atom networks of entk_so3.h (entk__mlp_domain). */
+static void entk__mlp_row(const entk__kernels *kt, const entk_arch *arch, double *kr, double *tr, size_t m,
+                          const double *d1, size_t inc1, const double *d2, size_t inc2) {
+    const int L = arch->n_layers;
+    int l;
+    for (l = 0; l < L; ++l) {
+        const entk_layer *ly = &arch->layer[l], *nl;
+        if (ly->kind == ENTK_LAYER_NONLIN) { /* one that follows a nonlinearity */
+            entk__nonlin_map(kt, &ly->nl, m, d1 + (size_t)(l - 1) * inc1, 0, d2 + (size_t)(l - 1) * inc2, 1, kr, tr,
+                             kr, tr);
+            continue;
+        }
+        /* a dense layer and the nonlinearity after it, which reads the diagonals leaving it */
+        nl = l + 1 < L && arch->layer[l + 1].kind == ENTK_LAYER_NONLIN ? &arch->layer[l + 1] : NULL;
+        (void)entk__layer_out(kt, kr, tr, 1, m, l ? ly->sw * ly->sw : 1.0, ly->sb * ly->sb, l == 0,
+                              nl ? &nl->nl : NULL, d1 + (size_t)l * inc1, 0, d2 + (size_t)l * inc2, 1);
+        if (nl) ++l;
+    }
+}
+
 ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, size_t n1,
                                     const double *x2, size_t n2, size_t d,
                                     double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
@@ -3055,7 +3210,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
         const size_t i0 = (size_t)bi * 4;
         const int rows = (int)(n1 - i0 < 4 ? n1 - i0 : 4);
         const size_t j0 = sym ? i0 : 0;
-        int r, l;
+        int r;
         kt->dots(rows, x1 + i0 * d, d, x2 + j0 * d, d, n2 - j0, d, nngp + i0 * ldk + j0, ldk);
         for (r = 0; r < rows; ++r) {
             const size_t row = i0 + (size_t)r;
@@ -3066,21 +3221,7 @@ ENTKDEF entk_status entk_mlp_kernel(const entk_arch *arch, const double *x1, siz
             /* the first layer's operator with its weight scale, (sw^2 x.x') / d: its affine step
              * below then has cw = 1, which is exact */
             for (j = 0; j < m; ++j) kr[j] = w2 * kr[j] / (double)d;
-            for (l = 0; l < L; ++l) {
-                const entk_layer *ly = &arch->layer[l], *nl;
-                if (ly->kind == ENTK_LAYER_NONLIN) { /* one that follows a nonlinearity */
-                    entk__nonlin_map(kt, &ly->nl, m, dk1 + (size_t)(l - 1) * n1 + row, 0,
-                                     dk2 + (size_t)(l - 1) * n2 + c0, 1, kr, tr, kr, tr);
-                    continue;
-                }
-                /* a dense layer and the nonlinearity after it, which reads the diagonals leaving it;
-                 * (mlp_check has checked the maps: no status to see) */
-                nl = l + 1 < L && arch->layer[l + 1].kind == ENTK_LAYER_NONLIN ? &arch->layer[l + 1] : NULL;
-                (void)entk__layer_out(kt, kr, tr, 1, m, l ? ly->sw * ly->sw : 1.0, ly->sb * ly->sb, l == 0,
-                                      nl ? &nl->nl : NULL, dk1 + (size_t)l * n1 + row, 0,
-                                      dk2 + (size_t)l * n2 + c0, 1);
-                if (nl) ++l;
-            }
+            entk__mlp_row(kt, arch, kr, tr, m, dk1 + row, n1, dk2 + c0, n2);
             bad |= !entk__finite(kr, m) || (tr && !entk__finite(tr, m));
         }
         entk__progress_tick(&done_rows, (size_t)rows, n1);
@@ -3255,6 +3396,52 @@ done:
     ENTK_FREE(self);
     ENTK_FREE(left);
     return st;
+}
+
+/* ---- 9.5.4 The MLP as a pair-kernel domain (the MLP atom networks of entk_so3.h) ------------- */
+
+/* Plan: the architecture (checked by entk__mlp_check) and the input length d. */
+typedef struct entk__mlp_job {
+    const entk_arch *a;
+    size_t d;
+} entk__mlp_job;
+
+/* Record: the input's diagonals leaving every layer (entk__mlp_diag_chain), then its final Theta. */
+ENTK__FOR_DOMAINS entk_status entk__mlp_dom_self(const void *plan, const double *x, int want_t, double *rec,
+                                                 double *work, void *cache) {
+    const entk__mlp_job *jb = (const entk__mlp_job *)plan;
+    const size_t L = (size_t)jb->a->n_layers;
+    ENTK__UNUSED(want_t);
+    ENTK__UNUSED(work);
+    ENTK__UNUSED(cache);
+    entk__mlp_diag_chain(entk__kt(), jb->a, x, 1, jb->d, rec, rec + L, NULL, NULL);
+    return entk__finite(rec, L + 1) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+/* One pair, as one entry of entk_mlp_kernel's rows. */
+ENTK__FOR_DOMAINS entk_status entk__mlp_dom_pair(const void *plan, const double *x1, const double *r1,
+                                                 const double *x2, const double *r2, int want_t, double *work,
+                                                 void *cache, double *k, double *t) {
+    const entk__mlp_job *jb = (const entk__mlp_job *)plan;
+    const entk__kernels *kt = entk__kt();
+    const entk_layer *l0 = &jb->a->layer[0];
+    double v;
+    ENTK__UNUSED(work);
+    ENTK__UNUSED(cache);
+    kt->dots(1, x1, jb->d, x2, jb->d, 1, jb->d, &v, 1);
+    *k = l0->sw * l0->sw * v / (double)jb->d;
+    *t = 0;
+    entk__mlp_row(kt, jb->a, k, want_t ? t : NULL, 1, r1, 1, r2, 1);
+    return entk__finite(k, 1) && entk__finite(t, 1) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+/* The domain of an MLP on inputs of d doubles (jb must outlive the driver call). */
+ENTK__FOR_DOMAINS void entk__mlp_domain(const entk__mlp_job *jb, entk__domain *dom) {
+    memset(dom, 0, sizeof *dom);
+    dom->in_len = jb->d;
+    dom->self_len = (size_t)jb->a->n_layers + 1;
+    dom->self = entk__mlp_dom_self;
+    dom->pair = entk__mlp_dom_pair;
 }
 
 /* ============================================================================================== */

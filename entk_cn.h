@@ -1483,7 +1483,7 @@ static void entk__cn_transform(const double *x, size_t C, size_t N, int k, int m
             }
 }
 
-/* The image domain for entk__gram (entk.h 9.5.1): the plan, the architecture and the input shape. */
+/* The image domain for entk__gram (entk.h 9.5.3): the plan, the architecture and the input shape. */
 typedef struct entk__cn_job {
     const entk_arch *a;
     const entk__cn_plan *pl;
@@ -1620,64 +1620,38 @@ ENTKDEF entk_status entk_cn_check_shape(const entk_arch *arch, entk_orbit orbit,
     return ENTK_OK;
 }
 
-/* Diagonal entries for the n inputs x: ng = 1 from the self records (as entk__cn_gram's symmetric
- * diagonal), else (1/ng) sum_g over the pairs (x_i, g x_i) (as its orbit Gram), the same operations in
- * the same order, so the same bits. */
+/* Diagonal entries for the n inputs x: a diagonal pass of the Gram driver (entk__gram_diag, entk.h
+ * 9.5.3) over the image domain, so with ng = 1 the diagonal of entk_cn_kernel's symmetric Gram matrix
+ * (from the self records), else that of entk_cn_kernel_orbit's, (1/ng) sum_g over the pairs
+ * (x_i, g x_i): the same operations in the same order, so the same bits. The ng transformed copies are
+ * made for a chunk of inputs at a time (about 8 MB of them, at least 4 inputs per thread). */
 static entk_status entk__cn_diag_run(const entk_arch *a, const entk__cn_plan *pl, const double *x, size_t n,
                                      int ng, size_t C, size_t H, size_t W, double *kd, double *td, int threads) {
-    const size_t img = C * pl->P0;
-    const int want_t = td != NULL;
-    entk_status st = ENTK_OK;
-    long long i;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
-#else
-    ENTK__UNUSED(threads);
-#endif
-    {
-        double *wk = NULL, *rec = NULL, *xg = NULL;
-        entk__cn_tabcache *tc = pl->P0 <= ENTK__CN_SMALL_P ? (entk__cn_tabcache *)ENTK_MALLOC(sizeof *tc) : NULL;
-        entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
-        if (!lst) lst = entk__alloc_doubles(2 * pl->self_len, &rec);
-        if (!lst && ng > 1) lst = entk__alloc_doubles(img, &xg);
-        if (tc) tc->n = 0;
-        if (lst) (void)entk__status_merge(&st, lst);
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (i = 0; i < (long long)n; ++i) {
-            const double *xi = x + (size_t)i * img;
-            double ks = 0, ts = 0, kk, tt;
-            int g;
-            if (entk__status_merge(&st, ENTK_OK) || lst) continue;
-            lst = entk__cn_run(a, pl, xi, xi, C, H, W, NULL, NULL, rec, want_t, wk, &kk, &tt, tc);
-            for (g = 0; g < ng && !lst; ++g) {
-                kk = rec[pl->self_len - 2];
-                tt = rec[pl->self_len - 1];
-                if (ng > 1) {
-                    entk__cn_transform(xi, C, H, g % 4, g / 4, xg);
-                    lst = entk__cn_run(a, pl, xg, xg, C, H, W, NULL, NULL, rec + pl->self_len, want_t, wk, &kk,
-                                       &tt, tc);
-                    if (!lst)
-                        lst = entk__cn_run(a, pl, xi, xg, C, H, W, rec, rec + pl->self_len, NULL, want_t, wk, &kk,
-                                           &tt, tc);
-                }
-                if (!lst) lst = entk__cn_finish(a, pl, rec, ng > 1 ? rec + pl->self_len : rec, &kk, &tt);
-                ks += kk;
-                ts += tt;
-            }
-            if (lst) {
-                (void)entk__status_merge(&st, lst);
-                continue;
-            }
-            if (kd) kd[i] = ks / (double)ng;
-            if (td) td[i] = ts / (double)ng;
-        }
-        ENTK_FREE(wk);
-        ENTK_FREE(rec);
-        ENTK_FREE(xg);
-        ENTK_FREE(tc);
+    const size_t img = C * pl->P0, least = 4 * (size_t)(threads > 1 ? threads : 1);
+    entk__cn_job job;
+    entk__domain dom;
+    entk_status st;
+    double *xg = NULL;
+    size_t chunk, cnt, i0, j;
+    int g;
+    job.a = a; job.pl = pl; job.C = C; job.H = H; job.W = W;
+    entk__cn_domain(&job, &dom);
+    if (ng == 1) return entk__gram_diag(&dom, &job, x, n, 1, NULL, 0, ENTK__AGG_MEAN, kd, td, threads);
+    chunk = ((size_t)1 << 20) / img / (size_t)ng;
+    if (chunk < least) chunk = least;
+    if (chunk > n) chunk = n;
+    if ((st = entk__mul(chunk, (size_t)ng, &cnt)) || (st = entk__mul(cnt, img, &cnt)) ||
+        (st = entk__alloc_doubles(cnt, &xg)))
+        return st;
+    for (i0 = 0; i0 < n && !st; i0 += chunk) {
+        const size_t m = n - i0 < chunk ? n - i0 : chunk;
+        for (j = 0; j < m; ++j)
+            for (g = 0; g < ng; ++g)
+                entk__cn_transform(x + (i0 + j) * img, C, H, g % 4, g / 4, xg + (j * (size_t)ng + (size_t)g) * img);
+        st = entk__gram_diag(&dom, &job, x + i0 * img, m, 1, xg, (size_t)ng, ENTK__AGG_MEAN, kd ? kd + i0 : NULL,
+                             td ? td + i0 : NULL, threads);
     }
+    ENTK_FREE(xg);
     return st;
 }
 

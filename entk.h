@@ -3488,6 +3488,7 @@ ENTK__FOR_DOMAINS entk_status entk__gram_diag(const entk__domain *dom, const voi
         ENTK_FREE(cache);
     }
     return st;
+}
 
 /* ---- 9.5.4 The MLP as a pair-kernel domain (the MLP atom networks of entk_so3.h) ------------- */
 

@@ -37,7 +37,8 @@
  *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
  *   8. .npy reader and writer                9.5.1 Dot products of rows
  *   licence (MIT) at the end                 9.5.2 MLP Gram matrices
- *                                            9.5.3 The Gram driver (pair-kernel domains)
+ *                                            9.5.3 The Gram driver (pair-kernel domains,
+ *                                                  and its diagonal-only pass)
  *                                            9.6   Linear algebra
  *                                            9.7   The kernel tables (one per path)
  *                                            9.8   Kernel predictors
@@ -3143,7 +3144,7 @@ static int entk__all_zero(const double *x, size_t n) {
 }
 
 /* The first-come error of a parallel loop: every thread stores into and reads *st only here, under
- * one named critical section (entk__gram and entk_cn_diag share it). e == ENTK_OK only reads. */
+ * one named critical section (entk__gram and entk__gram_diag share it). e == ENTK_OK only reads. */
 ENTK__FOR_DOMAINS entk_status entk__status_merge(entk_status *st, entk_status e) {
     entk_status now;
 #ifdef _OPENMP
@@ -3154,6 +3155,39 @@ ENTK__FOR_DOMAINS entk_status entk__status_merge(entk_status *st, entk_status e)
         now = *st;
     }
     return now;
+}
+
+/* One output entry of entk__gram and entk__gram_diag, before the 1 / scale: the sum, from 0 in
+ * row-major order of the pairs, of the kernels between the seg1 inputs of item x1 (records r1, live
+ * flags z1) and the seg2 inputs of item x2 (r2, z2). The flags are NULL unless absent inputs are
+ * skipped (ENTK__AGG_SUM). same: the two items are one (seg1 == seg2), and an input against itself
+ * goes through diag(). Stops at the first error and returns it. */
+ENTK__FOR_DOMAINS entk_status entk__gram_entry(const entk__domain *dom, const void *plan, const double *x1,
+                                               const double *r1, const unsigned char *z1, size_t seg1,
+                                               const double *x2, const double *r2, const unsigned char *z2,
+                                               size_t seg2, int same, int want_t, double *wk, void *cache,
+                                               double *ks, double *ts) {
+    const size_t L = dom->self_len, D = dom->in_len;
+    entk_status e = ENTK_OK;
+    size_t a, b;
+    *ks = 0;
+    *ts = 0;
+    for (a = 0; a < seg1 && !e; ++a)
+        for (b = 0; b < seg2 && !e; ++b) {
+            const double *xa = x1 + a * D, *ra = r1 + a * L;
+            double kk, tt;
+            if (z1 && (!z1[a] || !z2[b])) continue;
+            if (same && a == b)
+                e = dom->diag ? dom->diag(plan, xa, ra, &kk, &tt)
+                              : dom->pair(plan, xa, ra, xa, ra, want_t, wk, cache, &kk, &tt);
+            else
+                e = dom->pair(plan, xa, ra, x2 + b * D, r2 + b * L, want_t, wk, cache, &kk, &tt);
+            if (!e) {
+                *ks += kk;
+                *ts += tt;
+            }
+        }
+    return e;
 }
 
 /* The Gram matrix of a domain. x1 holds n1 items of seg1 inputs each (item i: inputs i seg1 to
@@ -3222,30 +3256,15 @@ ENTK__FOR_DOMAINS entk_status entk__gram(const entk__domain *dom, const void *pl
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (p = 0; p < np; ++p) {
-            const size_t i = (size_t)p / n2, j = (size_t)p % n2;
-            double ks = 0, ts = 0;
-            entk_status e = ENTK_OK;
-            size_t a, b;
+            const size_t i = (size_t)p / n2, j = (size_t)p % n2, r2 = (sym ? 0 : N1) + j * seg2;
+            double ks, ts;
+            entk_status e;
             if (!wk || (sym && j < i)) continue;
             if (entk__status_merge(&st, ENTK_OK)) continue;
-            for (a = 0; a < seg1 && !e; ++a)
-                for (b = 0; b < seg2 && !e; ++b) {
-                    const size_t ia = i * seg1 + a, jb = j * seg2 + b, rb = sym ? jb : N1 + jb;
-                    const double *xa = x1 + ia * D, *ra = self + ia * L;
-                    double kk, tt;
-                    if (live && (!live[ia] || !live[rb])) continue;
-                    if (sym && ia == jb)
-                        e = dom->diag ? dom->diag(plan, xa, ra, &kk, &tt)
-                                      : dom->pair(plan, xa, ra, xa, ra, want_t, wk, cache, &kk, &tt);
-                    else
-                        e = dom->pair(plan, xa, ra, x2 + jb * D, self + rb * L, want_t, wk, cache, &kk, &tt);
-                    if (e) {
-                        (void)entk__status_merge(&st, e);
-                    } else {
-                        ks += kk;
-                        ts += tt;
-                    }
-                }
+            e = entk__gram_entry(dom, plan, x1 + i * seg1 * D, self + i * seg1 * L, live ? live + i * seg1 : NULL,
+                                 seg1, x2 + j * seg2 * D, self + r2 * L, live ? live + r2 : NULL, seg2,
+                                 sym && i == j, want_t, wk, cache, &ks, &ts);
+            if (e) (void)entk__status_merge(&st, e);
             if (nngp) nngp[i * ldk + j] = ks / scale;
             if (ntk) ntk[i * ldt + j] = ts / scale;
             {
@@ -3265,6 +3284,79 @@ done:
     ENTK_FREE(live);
     ENTK_FREE(self);
     ENTK_FREE(left);
+    return st;
+}
+
+/* The diagonal of entk__gram's matrix alone: entry i aggregates item i of x1 (n items of seg1 inputs)
+ * against item i of x2 (n items of seg2 inputs), with the same operations in the same order as entry
+ * (i, i) of entk__gram(dom, plan, x1, n, seg1, x2, n, seg2, agg, ...), so the same bits. x2 == NULL: x2
+ * = x1 (seg2 ignored), the diagonal of the symmetric Gram matrix (an input against itself through
+ * diag()). The caller has checked the arguments as for entk__gram; kd or td NULL: not wanted (td ==
+ * NULL: no NTK). One loop over the items shared by the OpenMP threads (dynamic schedule); each thread
+ * computes its item's self records into its own seg1 + seg2 records, so the memory does not grow with
+ * n. After an error no new item starts and an error status is returned. No progress is reported
+ * (entk_set_progress counts the rows of Gram matrices). */
+ENTK__FOR_DOMAINS entk_status entk__gram_diag(const entk__domain *dom, const void *plan, const double *x1, size_t n,
+                                              size_t seg1, const double *x2, size_t seg2, entk__agg agg,
+                                              double *kd, double *td, int threads) {
+    const int sym = x2 == NULL, want_t = td != NULL;
+    const size_t L = dom->self_len, D = dom->in_len;
+    size_t N, nrec, reclen;
+    double scale;
+    entk_status st;
+    long long p;
+    if (sym) { x2 = x1; seg2 = seg1; }
+    if ((st = entk__mul(n, seg1, &N)) || (st = entk__mul(N, D, &N)) || (st = entk__mul(n, seg2, &N)) ||
+        (st = entk__mul(N, D, &N)))
+        return st;
+    if (!sym && seg1 > SIZE_MAX - seg2) return ENTK_ERR_OVERFLOW;
+    nrec = seg1 + (sym ? 0 : seg2);
+    if ((st = entk__mul(nrec, L, &reclen))) return st;
+    if (n > (size_t)LLONG_MAX) return ENTK_ERR_OVERFLOW;
+    scale = agg == ENTK__AGG_MEAN ? (double)seg1 * (double)seg2 : 1.0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
+#else
+    ENTK__UNUSED(threads);
+#endif
+    {
+        double *wk = NULL, *rec = NULL;
+        unsigned char *live = NULL;
+        void *cache = dom->cache_size ? ENTK_MALLOC(dom->cache_size) : NULL;
+        entk_status lst = entk__alloc_doubles(dom->work_len, &wk);
+        if (!lst) lst = entk__alloc_doubles(reclen, &rec);
+        if (!lst && agg == ENTK__AGG_SUM && !(live = (unsigned char *)ENTK_MALLOC(nrec))) lst = ENTK_ERR_NOMEM;
+        if (cache && dom->cache_init) dom->cache_init(cache);
+        if (lst) (void)entk__status_merge(&st, lst);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (p = 0; p < (long long)n; ++p) {
+            const double *xi = x1 + (size_t)p * seg1 * D, *xj = x2 + (size_t)p * seg2 * D;
+            double ks, ts;
+            entk_status e = ENTK_OK;
+            size_t r;
+            if (lst || entk__status_merge(&st, ENTK_OK)) continue;
+            for (r = 0; r < nrec && !e; ++r) {
+                const double *x = r < seg1 ? xi + r * D : xj + (r - seg1) * D;
+                if (live && !(live[r] = (unsigned char)!entk__all_zero(x, D))) continue;
+                e = dom->self(plan, x, want_t, rec + r * L, wk, cache);
+            }
+            if (!e)
+                e = entk__gram_entry(dom, plan, xi, rec, live, seg1, xj, sym ? rec : rec + seg1 * L,
+                                     live && !sym ? live + seg1 : live, seg2, sym, want_t, wk, cache, &ks, &ts);
+            if (e) {
+                (void)entk__status_merge(&st, e);
+                continue;
+            }
+            if (kd) kd[p] = ks / scale;
+            if (td) td[p] = ts / scale;
+        }
+        ENTK_FREE(wk);
+        ENTK_FREE(rec);
+        ENTK_FREE(live);
+        ENTK_FREE(cache);
+    }
     return st;
 }
 

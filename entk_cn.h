@@ -1177,25 +1177,14 @@ static void entk__cn_diag(const entk_layer *ly, const double *M, size_t h, size_
         }
 }
 
-/* Runs the image layers of one pair and the reduction. self mode (rec != NULL, x1 == x2): records the
- * diagonals into rec and uses them as k11 = k22. Otherwise d1, d2 are the inputs' records. A
- * nonlinearity that follows a linear layer is fused into it. want_t = 0 skips the NTK. Writes the reduced (k, theta). */
-static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
-                                const double *x2, size_t C, size_t H, size_t W, const double *d1,
-                                const double *d2, double *rec, int want_t, double *work, double *kout,
-                                double *tout,
-                                entk__cn_tabcache *tc) {
-    const size_t S = pl->blk, nS = (size_t)pl->ng_max * S;
-    double *Kb[2], *Tb[2], *U;
-    size_t h = H, w = W, P = H * W, off = 0, i, j, c;
-    int ng = 1, l, b, gn = 1, first = 1, cur = 0;
-    entk_status st;
-    work += ((64u - ((uintptr_t)work & 63u)) & 63u) / sizeof(double); /* the plan's 8 spare doubles */
-    U = work + 4 * nS;
-    Kb[0] = work; Kb[1] = work + nS; Tb[0] = work + 2 * nS; Tb[1] = work + 3 * nS;
-    /* input kernel M0(t, t') = (1/C) sum_c x1_c(t) x2_c(t') in block 0 */
+/* The input kernel M0(t, t') = (1/C) sum_c x1_c(t) x2_c(t') of two C x P images into the P x P block
+ * M. Not entk__gemm: its micro-kernels fuse the multiply-adds (AVX2, NEON) and restart the sum every
+ * ENTK__KC channels, which changes the bits of every kernel after it; here each entry is the sum over
+ * c in order, a separate multiply and add, on every path. */
+static void entk__cn_input_gram(const double *x1, const double *x2, size_t C, size_t P, double *M) {
+    size_t i, j, c;
     for (i = 0; i < P; ++i) {
-        double *row = Kb[0] + i * P;
+        double *row = M + i * P;
         for (j = 0; j < P; ++j) row[j] = 0;
         for (c = 0; c < C; ++c) {
             const double av = x1[c * P + i];
@@ -1204,164 +1193,219 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         }
         for (j = 0; j < P; ++j) row[j] /= (double)C;
     }
-    for (l = 0; l < pl->red; ++l) {
+}
+
+/* The state of one entk__cn_run between layers. The kernels entering the next layer are K[cur] and
+ * T[cur] (ng stored blocks S doubles apart, each P x P over h x w maps); a layer writes K[1 - cur],
+ * T[1 - cur] and flips cur. */
+typedef struct entk__cn_pass {
+    double *K[2], *T[2];
+    double *U;              /* the plan's row_len + fuse_len doubles of row and tile scratch */
+    const double *d1, *d2;  /* the inputs' records (self mode: rec) */
+    double *rec;            /* self mode: the record being written; else NULL */
+    size_t S, h, w, P, off; /* off: the next nonlinearity's diagonals in the records */
+    int ng, gn, first, cur, want_t;
+} entk__cn_pass;
+
+/* A chain of same-padded convs on a large image, pair mode only, in one sweep: first on diagonal
+ * tiles (entk__cn_tiled: 3 x 3 windows, from one layer on), else over block-rows (entk__cn_fused: a
+ * first window of any size, then q <= 3, from two layers on). *used = 1 if a chain ran; then *l is its
+ * last layer. *used = 0: the layer at *l is left to entk__cn_layer. */
+#define ENTK__CN_CMAX (ENTK__CN_TCHAIN > ENTK__CN_CHAIN ? ENTK__CN_TCHAIN : ENTK__CN_CHAIN)
+static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *pl, entk__cn_pass *s, int *l,
+                                      int *used) {
+    const entk_layer *ly = &a->layer[*l], *ls[ENTK__CN_CMAX], *nls[ENTK__CN_CMAX];
+    const double *f1[ENTK__CN_CMAX], *f2[ENTK__CN_CMAX];
+    const double *Ki = s->K[s->cur], *Ti = s->first ? NULL : s->T[s->cur];
+    double *Ko = s->K[1 - s->cur], *To = s->want_t ? s->T[1 - s->cur] : NULL;
+    int tiled;
+    *used = 0;
+    if (s->rec || ly->kind != ENTK_LAYER_CONV || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
+    for (tiled = 1; tiled >= 0; --tiled) {
+        size_t o = s->off;
+        int x = *l;
+        const int m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
+        entk_status st;
+        if (m < (tiled ? 1 : 2)) continue;
+        st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2)
+                   : entk__cn_fused(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U, s->U + pl->row_len, s->h, s->w, f1,
+                                    f2);
+        if (st) return st;
+        s->cur = 1 - s->cur;
+        s->first = 0;
+        s->off = o;
+        *l = x - 1;
+        *used = 1;
+        return ENTK_OK;
+    }
+    return ENTK_OK;
+}
+
+/* A conv / lift / gconv layer at *l with the nonlinearity after it, if any (then *l moves onto it). In
+ * self mode the output's diagonal is recorded first, so that the nonlinearity can be fused. */
+static entk_status entk__cn_layer(const entk_arch *a, const entk__cn_plan *pl, entk__cn_pass *s, int *l,
+                                  entk__cn_tabcache *tc) {
+    const entk_layer *ly = &a->layer[*l];
+    const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : s->ng;
+    const entk_layer *nl = *l + 1 < pl->red && a->layer[*l + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[*l + 1] : NULL;
+    entk_status st;
+    if (ly->kind == ENTK_LAYER_LIFT) s->gn = ly->n;
+    if (ly->pad == ENTK_PAD_VALID) s->P = (s->h - (size_t)ly->q + 1) * (s->w - (size_t)ly->q + 1); /* output */
+    if (nl && s->rec) {
+        entk__cn_diag(ly, s->K[s->cur], s->h, s->w, s->rec + s->off);
+        s->d1 = s->d2 = s->rec;
+    }
+    if ((st = entk__cn_linear(pl->kt, ly, nb, s->gn, s->K[s->cur], s->first ? NULL : s->T[s->cur], s->K[1 - s->cur],
+                              s->want_t ? s->T[1 - s->cur] : NULL, s->U, pl->row_len, s->S, s->h, s->w, nl,
+                              nl ? s->d1 + s->off : NULL, nl ? s->d2 + s->off : NULL, tc)))
+        return st;
+    s->cur = 1 - s->cur;
+    s->ng = nb;
+    if (ly->pad == ENTK_PAD_VALID) {
+        s->h -= (size_t)ly->q - 1;
+        s->w -= (size_t)ly->q - 1;
+    }
+    s->first = 0;
+    if (nl) {
+        s->off += s->P;
+        ++*l;
+    }
+    return ENTK_OK;
+}
+
+/* A nonlinearity after a layer without weights (pool) or another nonlinearity: in place; in self mode
+ * the diagonal it reads is recorded first. */
+static entk_status entk__cn_nonlin(const entk__cn_plan *pl, const entk_layer *ly, entk__cn_pass *s) {
+    const double *e1, *e2;
+    entk_status st;
+    size_t i;
+    if (s->rec) {
+        for (i = 0; i < s->P; ++i) s->rec[s->off + i] = s->K[s->cur][i * s->P + i];
+        e1 = e2 = s->rec + s->off;
+    } else {
+        e1 = s->d1 + s->off;
+        e2 = s->d2 + s->off;
+    }
+    st = entk__cn_map_rows(pl->kt, ly, s->K[s->cur], s->want_t ? s->T[s->cur] : NULL, s->S, s->ng, s->P, 0, s->P,
+                           e1, e2);
+    s->off += s->P;
+    return st;
+}
+
+/* avgpool(p): each output pair (u, u') the mean of the p^2 x p^2 input pairs of its two windows. */
+static void entk__cn_avgpool(const entk_layer *ly, entk__cn_pass *s) {
+    const size_t p = (size_t)ly->p, w = s->w, P = s->P, ho = s->h / p, wo = w / p, po = ho * wo;
+    const double sc = 1.0 / ((double)p * (double)p * (double)p * (double)p);
+    int which, b;
+    for (which = 0; which < (s->want_t ? 2 : 1); ++which)
+        for (b = 0; b < s->ng; ++b) {
+            const double *src = (which ? s->T[s->cur] : s->K[s->cur]) + (size_t)b * s->S;
+            double *dst = (which ? s->T[1 - s->cur] : s->K[1 - s->cur]) + (size_t)b * s->S;
+            size_t u, u2;
+            for (u = 0; u < po; ++u)
+                for (u2 = 0; u2 < po; ++u2) {
+                    const size_t r0 = (u / wo) * p, c0 = (u % wo) * p;
+                    const size_t r1 = (u2 / wo) * p, c1 = (u2 % wo) * p;
+                    double sum = 0;
+                    size_t a0, a1, b0, b1;
+                    for (a0 = 0; a0 < p; ++a0)
+                        for (a1 = 0; a1 < p; ++a1) {
+                            const double *row = src + ((r0 + a0) * w + c0 + a1) * P + c1;
+                            for (b0 = 0; b0 < p; ++b0)
+                                for (b1 = 0; b1 < p; ++b1) sum += row[(r1 + b0) * w + b1];
+                        }
+                    dst[u * po + u2] = sum * sc;
+                }
+        }
+    s->cur = 1 - s->cur;
+    s->h = ho;
+    s->w = wo;
+    s->P = po;
+}
+
+/* rotpool: the mean over the stored blocks, into block 0; the group is trivial again. */
+static void entk__cn_rotpool(entk__cn_pass *s) {
+    const size_t m = s->P * s->P;
+    int which, b;
+    size_t i;
+    for (which = 0; which < (s->want_t ? 2 : 1); ++which) {
+        double *base = which ? s->T[s->cur] : s->K[s->cur];
+        for (b = 1; b < s->ng; ++b)
+            for (i = 0; i < m; ++i) base[i] += base[(size_t)b * s->S + i];
+        for (i = 0; i < m; ++i) base[i] /= (double)s->ng;
+    }
+    s->ng = 1;
+    s->gn = 1;
+}
+
+/* The reduction layer ly to the scalars *kout, *tout (0 without the NTK): flatten, the mean of the
+ * diagonal; gap and gpool, the mean over every stored block and pixel pair. */
+static void entk__cn_reduce(const entk_layer *ly, const entk__cn_pass *s, double *kout, double *tout) {
+    const size_t P = s->P;
+    int which, b;
+    size_t i;
+    for (which = 0; which < 2; ++which) {
+        const double *base = which ? s->T[s->cur] : s->K[s->cur];
+        double sum = 0;
+        if (which && !s->want_t) { *tout = 0; break; }
+        if (ly->kind == ENTK_LAYER_FLATTEN) {
+            for (i = 0; i < P; ++i) sum += base[i * P + i];
+            sum /= (double)P;
+        } else {
+            for (b = 0; b < s->ng; ++b) { /* four partial sums: a serial sum waits on every add */
+                const double *v = base + (size_t)b * s->S;
+                double sb[4] = {0, 0, 0, 0};
+                for (i = 0; i + 4 <= P * P; i += 4) {
+                    sb[0] += v[i]; sb[1] += v[i + 1]; sb[2] += v[i + 2]; sb[3] += v[i + 3];
+                }
+                for (; i < P * P; ++i) sb[0] += v[i];
+                sum += (sb[0] + sb[1]) + (sb[2] + sb[3]);
+            }
+            sum /= (double)s->ng * (double)P * (double)P;
+        }
+        *(which ? tout : kout) = sum;
+    }
+}
+
+/* Runs the image layers of one pair and the reduction. self mode (rec != NULL, x1 == x2): records the
+ * diagonals into rec and uses them as k11 = k22. Otherwise d1, d2 are the inputs' records. A
+ * nonlinearity that follows a linear layer is fused into it. want_t = 0 skips the NTK. Writes the reduced (k, theta). */
+static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, const double *x1,
+                                const double *x2, size_t C, size_t H, size_t W, const double *d1,
+                                const double *d2, double *rec, int want_t, double *work, double *kout,
+                                double *tout, entk__cn_tabcache *tc) {
+    const size_t nS = (size_t)pl->ng_max * pl->blk;
+    entk__cn_pass s;
+    entk_status st = ENTK_OK;
+    int l, used;
+    work += ((64u - ((uintptr_t)work & 63u)) & 63u) / sizeof(double); /* the plan's 8 spare doubles */
+    s.K[0] = work; s.K[1] = work + nS; s.T[0] = work + 2 * nS; s.T[1] = work + 3 * nS; s.U = work + 4 * nS;
+    s.d1 = d1; s.d2 = d2; s.rec = rec;
+    s.S = pl->blk; s.h = H; s.w = W; s.P = H * W; s.off = 0;
+    s.ng = 1; s.gn = 1; s.first = 1; s.cur = 0; s.want_t = want_t;
+    entk__cn_input_gram(x1, x2, C, s.P, s.K[0]);
+    for (l = 0; l < pl->red && !st; ++l) {
         const entk_layer *ly = &a->layer[l];
         switch (ly->kind) {
         case ENTK_LAYER_CONV:
         case ENTK_LAYER_LIFT:
-        case ENTK_LAYER_GCONV: {
-            const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : ng;
-            const entk_layer *nl = (l + 1 < pl->red && a->layer[l + 1].kind == ENTK_LAYER_NONLIN)
-                                       ? &a->layer[l + 1] : NULL;
-            if (ly->kind == ENTK_LAYER_LIFT) gn = ly->n;
-            if (ly->pad == ENTK_PAD_VALID) { /* the output domain, for the fused nonlinearity */
-                P = (h - (size_t)ly->q + 1) * (w - (size_t)ly->q + 1);
-            }
-            if (nl && rec) { /* self mode: the diagonal first, so the nonlinearity can be fused */
-                entk__cn_diag(ly, Kb[cur], h, w, rec + off);
-                d1 = d2 = rec;
-            }
-            if (!rec && ly->kind == ENTK_LAYER_CONV && !entk__cn_small_ok(h, w, ly->q, pl->row_len)) {
-                /* conv(q=3) [nl] conv(q=3) [nl] .. with same padding: diagonal tiles (entk__cn_tiled) */
-                const entk_layer *ls[ENTK__CN_TCHAIN], *nls[ENTK__CN_TCHAIN];
-                const double *f1[ENTK__CN_TCHAIN], *f2[ENTK__CN_TCHAIN];
-                size_t o = off;
-                int x = l;
-                const int m = entk__cn_chain(a, pl, 1, w, d1, d2, P, ls, nls, f1, f2, &o, &x);
-                if (m >= 1) {
-                    if ((st = entk__cn_tiled(pl->kt, ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
-                                             want_t ? Tb[1 - cur] : NULL, U + pl->row_len, h, w, f1, f2)))
-                        return st;
-                    cur = 1 - cur;
-                    first = 0;
-                    off = o;
-                    l = x - 1;
-                    break;
-                }
-            }
-            if (!rec && ly->kind == ENTK_LAYER_CONV && !entk__cn_small_ok(h, w, ly->q, pl->row_len)) {
-                /* conv [nl] conv [nl] .. with same padding on a large image: one sweep for the chain */
-                const entk_layer *ls[ENTK__CN_CHAIN], *nls[ENTK__CN_CHAIN];
-                const double *f1[ENTK__CN_CHAIN], *f2[ENTK__CN_CHAIN];
-                size_t o = off;
-                int x = l;
-                const int m = entk__cn_chain(a, pl, 0, w, d1, d2, P, ls, nls, f1, f2, &o, &x);
-                if (m >= 2) {
-                    if ((st = entk__cn_fused(pl->kt, ls, nls, m, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
-                                             want_t ? Tb[1 - cur] : NULL, U, U + pl->row_len, h, w, f1, f2)))
-                        return st;
-                    cur = 1 - cur;
-                    first = 0;
-                    off = o;
-                    l = x - 1;
-                    break;
-                }
-            }
-            if ((st = entk__cn_linear(pl->kt, ly, nb, gn, Kb[cur], first ? NULL : Tb[cur], Kb[1 - cur],
-                                      want_t ? Tb[1 - cur] : NULL, U, pl->row_len, S, h, w, nl, nl ? d1 + off : NULL,
-                                      nl ? d2 + off : NULL, tc)))
-                return st;
-            cur = 1 - cur;
-            ng = nb;
-            if (ly->pad == ENTK_PAD_VALID) {
-                h -= (size_t)ly->q - 1;
-                w -= (size_t)ly->q - 1;
-            }
-            first = 0;
-            if (nl) { off += P; ++l; }
+        case ENTK_LAYER_GCONV:
+            if (!(st = entk__cn_chain_try(a, pl, &s, &l, &used)) && !used) st = entk__cn_layer(a, pl, &s, &l, tc);
             break;
-        }
-        case ENTK_LAYER_NONLIN: {
-            const double *e1, *e2;
-            if (rec) {
-                for (i = 0; i < P; ++i) rec[off + i] = Kb[cur][i * P + i];
-                e1 = e2 = rec + off;
-            } else {
-                e1 = d1 + off;
-                e2 = d2 + off;
-            }
-            if ((st = entk__cn_map_rows(pl->kt, ly, Kb[cur], want_t ? Tb[cur] : NULL, S, ng, P, 0, P, e1, e2))) return st;
-            off += P;
-            break;
-        }
-        case ENTK_LAYER_AVGPOOL: {
-            const size_t p = (size_t)ly->p, ho = h / p, wo = w / p, po = ho * wo;
-            const double sc = 1.0 / ((double)p * (double)p * (double)p * (double)p);
-            int which;
-            for (which = 0; which < (want_t ? 2 : 1); ++which)
-                for (b = 0; b < ng; ++b) {
-                    const double *src = (which ? Tb[cur] : Kb[cur]) + (size_t)b * S;
-                    double *dst = (which ? Tb[1 - cur] : Kb[1 - cur]) + (size_t)b * S;
-                    size_t u, u2;
-                    for (u = 0; u < po; ++u)
-                        for (u2 = 0; u2 < po; ++u2) {
-                            const size_t r0 = (u / wo) * p, c0 = (u % wo) * p;
-                            const size_t r1 = (u2 / wo) * p, c1 = (u2 % wo) * p;
-                            double sum = 0;
-                            size_t a0, a1, b0, b1;
-                            for (a0 = 0; a0 < p; ++a0)
-                                for (a1 = 0; a1 < p; ++a1) {
-                                    const double *row = src + ((r0 + a0) * w + c0 + a1) * P + c1;
-                                    for (b0 = 0; b0 < p; ++b0)
-                                        for (b1 = 0; b1 < p; ++b1) sum += row[(r1 + b0) * w + b1];
-                                }
-                            dst[u * po + u2] = sum * sc;
-                        }
-                }
-            cur = 1 - cur;
-            h = ho;
-            w = wo;
-            P = po;
-            break;
-        }
-        case ENTK_LAYER_ROTPOOL: {
-            const size_t m = P * P;
-            int which;
-            for (which = 0; which < (want_t ? 2 : 1); ++which) {
-                double *base = which ? Tb[cur] : Kb[cur];
-                for (b = 1; b < ng; ++b)
-                    for (i = 0; i < m; ++i) base[i] += base[(size_t)b * S + i];
-                for (i = 0; i < m; ++i) base[i] /= (double)ng;
-            }
-            ng = 1;
-            gn = 1;
-            break;
-        }
-        default:
-            return ENTK_ERR_ARCH;
+        case ENTK_LAYER_NONLIN: st = entk__cn_nonlin(pl, ly, &s); break;
+        case ENTK_LAYER_AVGPOOL: entk__cn_avgpool(ly, &s); break;
+        case ENTK_LAYER_ROTPOOL: entk__cn_rotpool(&s); break;
+        default: return ENTK_ERR_ARCH;
         }
     }
-    {
-        const entk_layer *ly = &a->layer[pl->red];
-        int which;
-        for (which = 0; which < 2; ++which) {
-            const double *base = which ? Tb[cur] : Kb[cur];
-            double sum = 0;
-            if (which && !want_t) { *tout = 0; break; }
-            if (ly->kind == ENTK_LAYER_FLATTEN) {
-                for (i = 0; i < P; ++i) sum += base[i * P + i];
-                sum /= (double)P;
-            } else {
-                for (b = 0; b < ng; ++b) { /* four partial sums: a serial sum waits on every add */
-                    const double *v = base + (size_t)b * S;
-                    double sb[4] = {0, 0, 0, 0};
-                    for (i = 0; i + 4 <= P * P; i += 4) {
-                        sb[0] += v[i]; sb[1] += v[i + 1]; sb[2] += v[i + 2]; sb[3] += v[i + 3];
-                    }
-                    for (; i < P * P; ++i) sb[0] += v[i];
-                    sum += (sb[0] + sb[1]) + (sb[2] + sb[3]);
-                }
-                sum /= (double)ng * (double)P * (double)P;
-            }
-            *(which ? tout : kout) = sum;
-        }
-    }
+    if (st) return st;
+    entk__cn_reduce(&a->layer[pl->red], &s, kout, tout);
     if (rec) {
-        rec[off] = *kout;
-        rec[off + 1] = *tout;
+        rec[s.off] = *kout;
+        rec[s.off + 1] = *tout;
         /* the input's diagonals before every nonlinearity and its reduced kernel: by Cauchy-Schwarz
          * they bound every pair value, so a pair run overflows only where these do (entk__finite) */
-        if (!entk__finite(rec, off + 2)) return ENTK_ERR_RANGE;
+        if (!entk__finite(rec, s.off + 2)) return ENTK_ERR_RANGE;
     }
     return ENTK_OK;
 }
@@ -1439,7 +1483,7 @@ static void entk__cn_transform(const double *x, size_t C, size_t N, int k, int m
             }
 }
 
-/* The image domain for entk__gram (entk.h 9.5.1): the plan, the architecture and the input shape. */
+/* The image domain for entk__gram (entk.h 9.5.3): the plan, the architecture and the input shape. */
 typedef struct entk__cn_job {
     const entk_arch *a;
     const entk__cn_plan *pl;
@@ -1576,64 +1620,38 @@ ENTKDEF entk_status entk_cn_check_shape(const entk_arch *arch, entk_orbit orbit,
     return ENTK_OK;
 }
 
-/* Diagonal entries for the n inputs x: ng = 1 from the self records (as entk__cn_gram's symmetric
- * diagonal), else (1/ng) sum_g over the pairs (x_i, g x_i) (as its orbit Gram), the same operations in
- * the same order, so the same bits. */
+/* Diagonal entries for the n inputs x: a diagonal pass of the Gram driver (entk__gram_diag, entk.h
+ * 9.5.3) over the image domain, so with ng = 1 the diagonal of entk_cn_kernel's symmetric Gram matrix
+ * (from the self records), else that of entk_cn_kernel_orbit's, (1/ng) sum_g over the pairs
+ * (x_i, g x_i): the same operations in the same order, so the same bits. The ng transformed copies are
+ * made for a chunk of inputs at a time (about 8 MB of them, at least 4 inputs per thread). */
 static entk_status entk__cn_diag_run(const entk_arch *a, const entk__cn_plan *pl, const double *x, size_t n,
                                      int ng, size_t C, size_t H, size_t W, double *kd, double *td, int threads) {
-    const size_t img = C * pl->P0;
-    const int want_t = td != NULL;
-    entk_status st = ENTK_OK;
-    long long i;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
-#else
-    ENTK__UNUSED(threads);
-#endif
-    {
-        double *wk = NULL, *rec = NULL, *xg = NULL;
-        entk__cn_tabcache *tc = pl->P0 <= ENTK__CN_SMALL_P ? (entk__cn_tabcache *)ENTK_MALLOC(sizeof *tc) : NULL;
-        entk_status lst = entk__alloc_doubles(pl->work_len, &wk);
-        if (!lst) lst = entk__alloc_doubles(2 * pl->self_len, &rec);
-        if (!lst && ng > 1) lst = entk__alloc_doubles(img, &xg);
-        if (tc) tc->n = 0;
-        if (lst) (void)entk__status_merge(&st, lst);
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (i = 0; i < (long long)n; ++i) {
-            const double *xi = x + (size_t)i * img;
-            double ks = 0, ts = 0, kk, tt;
-            int g;
-            if (entk__status_merge(&st, ENTK_OK) || lst) continue;
-            lst = entk__cn_run(a, pl, xi, xi, C, H, W, NULL, NULL, rec, want_t, wk, &kk, &tt, tc);
-            for (g = 0; g < ng && !lst; ++g) {
-                kk = rec[pl->self_len - 2];
-                tt = rec[pl->self_len - 1];
-                if (ng > 1) {
-                    entk__cn_transform(xi, C, H, g % 4, g / 4, xg);
-                    lst = entk__cn_run(a, pl, xg, xg, C, H, W, NULL, NULL, rec + pl->self_len, want_t, wk, &kk,
-                                       &tt, tc);
-                    if (!lst)
-                        lst = entk__cn_run(a, pl, xi, xg, C, H, W, rec, rec + pl->self_len, NULL, want_t, wk, &kk,
-                                           &tt, tc);
-                }
-                if (!lst) lst = entk__cn_finish(a, pl, rec, ng > 1 ? rec + pl->self_len : rec, &kk, &tt);
-                ks += kk;
-                ts += tt;
-            }
-            if (lst) {
-                (void)entk__status_merge(&st, lst);
-                continue;
-            }
-            if (kd) kd[i] = ks / (double)ng;
-            if (td) td[i] = ts / (double)ng;
-        }
-        ENTK_FREE(wk);
-        ENTK_FREE(rec);
-        ENTK_FREE(xg);
-        ENTK_FREE(tc);
+    const size_t img = C * pl->P0, least = 4 * (size_t)(threads > 1 ? threads : 1);
+    entk__cn_job job;
+    entk__domain dom;
+    entk_status st;
+    double *xg = NULL;
+    size_t chunk, cnt, i0, j;
+    int g;
+    job.a = a; job.pl = pl; job.C = C; job.H = H; job.W = W;
+    entk__cn_domain(&job, &dom);
+    if (ng == 1) return entk__gram_diag(&dom, &job, x, n, 1, NULL, 0, ENTK__AGG_MEAN, kd, td, threads);
+    chunk = ((size_t)1 << 20) / img / (size_t)ng;
+    if (chunk < least) chunk = least;
+    if (chunk > n) chunk = n;
+    if ((st = entk__mul(chunk, (size_t)ng, &cnt)) || (st = entk__mul(cnt, img, &cnt)) ||
+        (st = entk__alloc_doubles(cnt, &xg)))
+        return st;
+    for (i0 = 0; i0 < n && !st; i0 += chunk) {
+        const size_t m = n - i0 < chunk ? n - i0 : chunk;
+        for (j = 0; j < m; ++j)
+            for (g = 0; g < ng; ++g)
+                entk__cn_transform(x + (i0 + j) * img, C, H, g % 4, g / 4, xg + (j * (size_t)ng + (size_t)g) * img);
+        st = entk__gram_diag(&dom, &job, x + i0 * img, m, 1, xg, (size_t)ng, ENTK__AGG_MEAN, kd ? kd + i0 : NULL,
+                             td ? td + i0 : NULL, threads);
     }
+    ENTK_FREE(xg);
     return st;
 }
 

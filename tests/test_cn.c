@@ -1132,6 +1132,56 @@ Test(cn_diag, equals_the_gram_diagonal_bit_for_bit) {
     }
 }
 
+/* entk_cn_diag and entk_cn_diag_orbit (a diagonal pass of the Gram driver) against the Gram
+ * diagonals, bit for bit, for several architectures and thread counts 1 to 3 on the row path
+ * (entk_cn_set_small_limit(0)): the orbit diagonals then run pair passes through the fused conv chains
+ * (tiled and block-row), which the self records never take; n = 5 is no multiple of any thread
+ * count. */
+static void diag_vs_gram(const char *arch, size_t n, size_t C, size_t N, uint64_t seed) {
+    entk_arch a = tu_parse(arch);
+    double *x = rand_images(n, C, N, N, seed), *K = malloc(n * n * sizeof *K), *T = malloc(n * n * sizeof *T);
+    double *kd = malloc(n * sizeof *kd), *td = malloc(n * sizeof *td);
+    size_t i;
+    int o, th;
+    for (o = ENTK_ORBIT_NONE; o <= ENTK_ORBIT_D4; ++o) {
+        cr_assert_eq(entk_cn_kernel_orbit(&a, (entk_orbit)o, x, n, NULL, 0, C, N, N, K, n, T, n, 2), ENTK_OK, "%s", arch);
+        for (th = 1; th <= 3; ++th) {
+            memset(kd, 0xff, n * sizeof *kd); /* NaN: every entry must be written */
+            memset(td, 0xff, n * sizeof *td);
+            cr_assert_eq(entk_cn_diag_orbit(&a, (entk_orbit)o, x, n, C, N, N, kd, td, th), ENTK_OK, "%s", arch);
+            for (i = 0; i < n; ++i)
+                cr_assert(memcmp(&kd[i], &K[i * n + i], sizeof *kd) == 0 && memcmp(&td[i], &T[i * n + i], sizeof *td) == 0,
+                          "%s, orbit %d, threads %d: %zu: %.17g %.17g, want %.17g %.17g", arch, o, th, i, kd[i], td[i],
+                          K[i * n + i], T[i * n + i]);
+            memset(kd, 0xff, n * sizeof *kd);
+            cr_assert_eq(entk_cn_diag_orbit(&a, (entk_orbit)o, x, n, C, N, N, kd, NULL, th), ENTK_OK, "%s", arch);
+            for (i = 0; i < n; ++i)
+                cr_assert(memcmp(&kd[i], &K[i * n + i], sizeof *kd) == 0, "%s, orbit %d, threads %d, NNGP only: %zu",
+                          arch, o, th, i);
+        }
+    }
+    free(x); free(K); free(T); free(kd); free(td);
+}
+
+Test(cn_diag, equals_the_gram_diagonal_on_the_row_path_with_chains) {
+    static const char *archs[] = {
+        "conv(q=3,pad=same) relu conv(q=3,pad=same) erf conv(q=3,pad=same) relu gap dense relu dense", /* tiled */
+        "conv(q=5,pad=same,sb=0.1) gelu conv(q=3,pad=same) relu avgpool(p=2) flatten dense",          /* block-row */
+        "conv(q=3,pad=valid) relu conv(q=3,pad=circular) leaky_relu(a=0.1) gap",
+        "lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=same) relu rotpool conv(q=3,pad=same) relu gap",
+    };
+    const size_t old = entk_cn_set_small_limit(0);
+    size_t c;
+    for (c = 0; c < sizeof archs / sizeof archs[0]; ++c) diag_vs_gram(archs[c], 5, 2, 8, 150 + c);
+    entk_cn_set_small_limit(old);
+}
+
+/* Many channels make big images with cheap pairs: the orbit copies are then made in several chunks
+ * (about 8 MB each, at least 4 inputs per thread), which must not move an entry. */
+Test(cn_diag, orbit_diagonal_in_chunks_equals_the_gram_diagonal) {
+    diag_vs_gram("conv(q=3,pad=same) relu gap dense", 10, 2048, 4, 160);
+}
+
 Test(cn_diag, errors) {
     entk_arch a = tu_parse("conv(pad=same) relu gap");
     double x[2 * 30], kd[2], td[2];

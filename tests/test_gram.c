@@ -1,11 +1,12 @@
-/* The generic Gram driver of entk.h (entk__gram, 9.5.1) through entk_cn.h's image domain, on what the
+/* The generic Gram driver of entk.h (entk__gram, 9.5.3) through entk_cn.h's image domain, on what the
  * public calls do not reach: items of several inputs whose kernels are summed (ENTK__AGG_SUM, the
  * future atomsum layer), all-zero inputs skipped as absent atoms. Each result must equal, bit for bit,
  * the sum of the matching blocks of the ordinary Gram matrix taken in the driver's order (row-major
  * over the pairs of the two items, from 0), for threads 1 and 2; padding an item with zero inputs
  * anywhere must not change a bit. (The averaged aggregation, ENTK__AGG_MEAN, is what
  * entk_cn_kernel_orbit runs: test_golden and test_cn cover it.) A static copy of the library gives
- * access to the private driver. */
+ * access to the private driver. The diagonal-only pass (entk__gram_diag) must give the diagonal of
+ * the same matrices bit for bit. */
 /* the static copy leaves most of the library unused in this file */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define ENTK_STATIC
@@ -155,5 +156,54 @@ Test(gram, zero_atoms_anywhere_change_no_bit) {
             g_assert_same(PK, K, 4, "padded symmetric NNGP", c, th);
             g_assert_same(PT, T, 4, "padded symmetric NTK", c, th);
         }
+    }
+}
+
+/* entk__gram_diag, the driver's diagonal-only pass: entry i is entry (i, i) of entk__gram bit for bit,
+ * for summed items with zero atoms, symmetric (x2 == NULL) and rectangular (item i of x1 against item i
+ * of x2), threads 1 to 3, with and without the NTK. */
+static entk_status g_diag(const entk_arch *a, const double *x1, size_t n, size_t s1, const double *x2, size_t s2,
+                          double *k, double *t, int threads) {
+    entk__cn_plan pl;
+    entk__cn_job job;
+    entk__domain dom;
+    entk_status st = entk__cn_plan_make(a, C_, H_, H_, &pl);
+    if (st) return st;
+    job.a = a; job.pl = &pl; job.C = C_; job.H = H_; job.W = H_;
+    entk__cn_domain(&job, &dom);
+    return entk__gram_diag(&dom, &job, x1, n, s1, x2, s2, ENTK__AGG_SUM, k, t, threads);
+}
+
+Test(gram, the_diagonal_pass_is_the_gram_diagonal) {
+    enum { n = 3, s1 = 2, s2 = 3 };
+    static const int z1[n * s1] = {0, 1, 0, 0, 0, 0}, z2[n * s2] = {0, 0, 1, 1, 1, 1, 0, 1, 0};
+    static double x1[n * s1 * IMG], x2[n * s2 * IMG], K[n * n], T[n * n], kd[n], td[n];
+    size_t i;
+    int c, th;
+    g_images(x1, n * s1, z1, 41);
+    g_images(x2, n * s2, z2, 42);
+    for (c = 0; c < 2; ++c) {
+        entk_arch a = tu_parse(g_archs[c]);
+        int sym;
+        for (sym = 0; sym <= 1; ++sym) {
+            const double *y = sym ? NULL : x2;
+            cr_assert_eq(g_gram(&a, x1, n, s1, y, n, s2, K, T, n, 1), ENTK_OK);
+            for (th = 1; th <= 3; ++th) {
+                memset(kd, 0xff, sizeof kd); /* NaN: every entry must be written */
+                memset(td, 0xff, sizeof td);
+                cr_assert_eq(g_diag(&a, x1, n, s1, y, s2, kd, td, th), ENTK_OK);
+                for (i = 0; i < n; ++i)
+                    cr_assert(memcmp(&kd[i], &K[i * n + i], sizeof *kd) == 0 &&
+                                  memcmp(&td[i], &T[i * n + i], sizeof *td) == 0,
+                              "arch %d, sym %d, threads %d: %zu: %.17g %.17g, want %.17g %.17g", c, sym, th, i, kd[i],
+                              td[i], K[i * n + i], T[i * n + i]);
+                memset(kd, 0xff, sizeof kd);
+                cr_assert_eq(g_diag(&a, x1, n, s1, y, s2, kd, NULL, th), ENTK_OK); /* NNGP only */
+                for (i = 0; i < n; ++i) cr_assert(memcmp(&kd[i], &K[i * n + i], sizeof *kd) == 0);
+            }
+        }
+        /* x2 item 1 is all zero: an empty sum */
+        cr_assert_eq(g_diag(&a, x1, n, s1, x2, s2, kd, td, 2), ENTK_OK);
+        cr_assert(kd[1] == 0 && td[1] == 0);
     }
 }

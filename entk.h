@@ -465,6 +465,17 @@ ENTKDEF entk_status entk_predict_ntk_ensemble(const entk_kernels *K, const entk_
                                               double *mean, size_t ldm, double *var, double *cov, size_t ldc,
                                               entk_predict_info *info);
 
+/* Regression targets in standard units (docs/conventions.md §3): per column j of the n x k targets y
+ * (ldy >= k), mean[j] = the column mean and scale[j] = its standard deviation (population, 1/n),
+ * or 1 where that is 0 (a constant column is only centred); out (n x k, ldo >= k; may be y) gets
+ * (y - mean) / scale. A prediction mu in these units maps back to mean[j] + scale[j] mu, a variance
+ * v to scale[j]^2 v. Computed without overflow for any finite targets (the deviations are scaled
+ * by their largest magnitude before squaring). ENTK_ERR_NONFINITE for a NaN or infinite target,
+ * ENTK_ERR_RANGE if a standard deviation exceeds DBL_MAX (targets near +-DBL_MAX of both signs),
+ * ENTK_ERR_INVALID_ARG for NULL pointers, n or k = 0 or ld < k. */
+ENTKDEF entk_status entk_targets_standardize(const double *y, size_t n, size_t k, size_t ldy, double *out, size_t ldo,
+                                             double *mean, double *scale);
+
 /* ============================================================================================== */
 /* 8. .npy reader and writer (docs/conventions.md §5.4)                                           */
 /* ============================================================================================== */
@@ -4689,6 +4700,52 @@ done:
     ENTK_FREE(r);
     entk__kinv_free(&kv);
     return st;
+}
+
+ENTKDEF entk_status entk_targets_standardize(const double *y, size_t n, size_t k, size_t ldy, double *out, size_t ldo,
+                                             double *mean, double *scale) {
+    size_t i, j;
+    if (!y || !out || !mean || !scale || n == 0 || k == 0 || ldy < k || ldo < k) return ENTK_ERR_INVALID_ARG;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < k; ++j)
+            if (!(y[i * ldy + j] - y[i * ldy + j] == 0.0)) return ENTK_ERR_NONFINITE;
+    for (j = 0; j < k; ++j) {
+        double m = 0, big = 0, ss = 0, sd;
+        for (i = 0; i < n; ++i) m += (y[i * ldy + j] - m) / (double)(i + 1); /* a running mean: no overflow */
+        for (i = 0; i < n; ++i) {
+            const double dv = fabs(y[i * ldy + j] - m);
+            if (dv > big) big = dv;
+        }
+        if (big > DBL_MAX) { /* y - m overflowed (targets near +-DBL_MAX of both signs): halve first */
+            big = 0;
+            for (i = 0; i < n; ++i) {
+                const double dv = fabs(0.5 * y[i * ldy + j] - 0.5 * m);
+                if (dv > big) big = dv;
+            }
+            for (i = 0; i < n; ++i) {
+                const double r = (0.5 * y[i * ldy + j] - 0.5 * m) / big;
+                ss += r * r;
+            }
+            sd = 2 * (big * sqrt(ss / (double)n));
+        } else {
+            for (i = 0; i < n; ++i) {
+                const double r = big > 0 ? (y[i * ldy + j] - m) / big : 0;
+                ss += r * r;
+            }
+            sd = big * sqrt(ss / (double)n);
+        }
+        mean[j] = m;
+        scale[j] = sd > 0 && sd <= DBL_MAX ? sd : 1.0;
+    }
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < k; ++j) {
+            const double v = y[i * ldy + j];
+            /* halves where v - mean overflows, as above */
+            const double dv = v - mean[j];
+            out[i * ldo + j] = fabs(dv) <= DBL_MAX ? dv / scale[j] : 2 * ((0.5 * v - 0.5 * mean[j]) / scale[j]);
+            if (!(fabs(out[i * ldo + j]) <= DBL_MAX)) return ENTK_ERR_RANGE; /* a spread beyond DBL_MAX */
+        }
+    return ENTK_OK;
 }
 
 /* ============================================================================================== */

@@ -4,7 +4,8 @@
  *                [--orbit none|c4|d4] [--max-memory BYTES]
  *   entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
- *                [--variance V.npy] [--threads N] [--orbit none|c4|d4] [--max-memory BYTES]
+ *                [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]
+ *                [--max-memory BYTES]
  *   entk info
  *
  * Every error is one line on stderr naming the file, option or token, and a non-zero exit status
@@ -54,14 +55,17 @@ static const char *const usage_text =
     "                    [--orbit none|c4|d4] [--max-memory BYTES]\n"
     "       entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy\n"
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
-    "                    [--variance V.npy] [--threads N] [--orbit none|c4|d4] [--max-memory BYTES]\n"
+    "                    [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]\n"
+    "                    [--max-memory BYTES]\n"
     "       entk info\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
     "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W)\n"
     "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (docs/conventions.md §2)\n"
     "--threads N: 1 to " CLI_STR(ENTK_CLI_MAX_THREADS) " (default: OMP_NUM_THREADS, else the available cores);"
     " results do not depend on it\n"
-    "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n";
+    "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n"
+    "--standardize: regression targets in training mean/std units, predictions mapped back (the variance\n"
+    "      then in target units, one column per target)\n";
 
 /* ---- errors: one line, then exit ------------------------------------------------------------ */
 
@@ -181,7 +185,7 @@ enum { CMD_KERNEL = 1, CMD_PREDICT = 2 };
 enum {
     OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
-    OPT_MAX_MEMORY, OPT_COUNT
+    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_COUNT
 };
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
     {"--arch", 1, CMD_KERNEL | CMD_PREDICT},   {"--x1", 1, CMD_KERNEL},
@@ -193,6 +197,7 @@ static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COU
     {"--time", 1, CMD_PREDICT},                {"--lr", 1, CMD_PREDICT},
     {"--diag-reg", 1, CMD_PREDICT},            {"--diag-reg-absolute", 0, CMD_PREDICT},
     {"--threads", 1, CMD_KERNEL | CMD_PREDICT}, {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT},
+    {"--standardize", 0, CMD_PREDICT},
 };
 
 typedef struct cli_opts {
@@ -828,6 +833,8 @@ static int cmd_predict(const cli_opts *o) {
     int ntk, need_k, need_t, want_var;
     size_t n, m, k, shape[2], nn, mn, need;
     double *k_tr = NULL, *k_te = NULL, *k_d = NULL, *t_tr = NULL, *t_te = NULL, *mean, *var = NULL;
+    double *y = NULL, *ymean = NULL, *yscale = NULL;
+    const int stdz = o->val[OPT_STANDARDIZE] != NULL;
     const char *kernel = o->val[OPT_KERNEL] ? o->val[OPT_KERNEL] : "ntk";
     char detail[160];
     entk_status st;
@@ -862,6 +869,8 @@ static int cmd_predict(const cli_opts *o) {
     need = add_bytes(need, add_bytes(nn, nn, "predict"), "predict");
     need = add_bytes(need, add_bytes(mn, mn, "predict"), "predict");
     need = add_bytes(need, matrix_bytes(m, k + 2, "predict"), "predict");
+    if (stdz) need = add_bytes(need, add_bytes(matrix_bytes(n + 2, k, "predict"), matrix_bytes(m, k, "predict"),
+                                                "predict"), "predict");
     snprintf(detail, sizeof detail, "%zu x %zu train and %zu x %zu test kernels, %zu x %zu outputs and the solver's copies",
              n, n, m, n, m, k);
     check_memory(o, need, "predict", detail);
@@ -892,10 +901,17 @@ static int cmd_predict(const cli_opts *o) {
     po.diag_reg = o->diag_reg;
     po.diag_reg_absolute = o->val[OPT_DIAG_REG_ABS] != NULL;
     mean = alloc_matrix(m, k, "predict");
-    if (want_var) var = alloc_matrix(m, 1, "predict");
-    if (ntk && !want_var) st = entk_predict_mean(&kt, k, ytr->data, k, &po, mean, k, &info);
-    else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
-    else st = entk_predict_nngp(&kk, k, ytr->data, k, &po, mean, k, var, NULL, 0, &info);
+    if (want_var) var = alloc_matrix(m, stdz ? k : 1, "predict");
+    y = ytr->data;
+    if (stdz) { /* docs/conventions.md §3: targets in training mean/std units, mapped back below */
+        y = alloc_matrix(n, k, "predict");
+        ymean = alloc_matrix(2, k, "predict");
+        yscale = ymean + k;
+        check(entk_targets_standardize(ytr->data, n, k, k, y, k, ymean, yscale), "--train-y");
+    }
+    if (ntk && !want_var) st = entk_predict_mean(&kt, k, y, k, &po, mean, k, &info);
+    else if (ntk) st = entk_predict_ntk_ensemble(&kk, &kt, k, y, k, &po, mean, k, var, NULL, 0, &info);
+    else st = entk_predict_nngp(&kk, k, y, k, &po, mean, k, var, NULL, 0, &info);
     if (st == ENTK_ERR_NOT_PD && info.used_eigen)
         die(1, "predict: the %s train matrix has a negative eigenvalue (%.3g) beyond rounding; "
                "it is not a kernel matrix", kernel, info.min_eig);
@@ -903,13 +919,25 @@ static int cmd_predict(const cli_opts *o) {
         die(1, "predict: the %s train matrix is not positive definite (minor %zu), even with jitter; "
                "raise --diag-reg", kernel, info.not_pd_order);
     check(st, "predict");
+    if (stdz) { /* back to target units; the variance per target column, from the last column back */
+        size_t i, j;
+        for (i = 0; i < m; ++i)
+            for (j = 0; j < k; ++j) mean[i * k + j] = ymean[j] + yscale[j] * mean[i * k + j];
+        for (i = m; want_var && i-- > 0;) {
+            const double v = var[i];
+            for (j = 0; j < k; ++j) var[i * k + j] = yscale[j] * yscale[j] * v;
+        }
+        for (i = 0; i < m * k; ++i)
+            if (!(fabs(mean[i]) <= DBL_MAX) || (want_var && !(var[i] <= DBL_MAX)))
+                die(1, "predict: the %s in target units overflows", fabs(mean[i]) <= DBL_MAX ? "variance" : "mean");
+    }
     shape[0] = m;
     shape[1] = k;
     save("--out", o->val[OPT_OUT], mean, 2, shape);
-    if (want_var) save("--variance", o->val[OPT_VARIANCE], var, 1, shape);
-    fprintf(stderr, "entk: predicted %zu x %zu with %s at t=%g; diag_reg %g (%s) = %.3g added%s",
-            m, k, kernel, o->time, o->diag_reg, po.diag_reg_absolute ? "absolute" : "relative to mean diagonal",
-            info.reg, info.jitter_rel > 0 ? "" : "\n");
+    if (want_var) save("--variance", o->val[OPT_VARIANCE], var, stdz && ytr->ndim == 2 ? 2 : 1, shape);
+    fprintf(stderr, "entk: predicted %zu x %zu with %s at t=%g%s; diag_reg %g (%s) = %.3g added%s",
+            m, k, kernel, o->time, stdz ? " (standardized targets)" : "", o->diag_reg,
+            po.diag_reg_absolute ? "absolute" : "relative to mean diagonal", info.reg, info.jitter_rel > 0 ? "" : "\n");
     if (info.jitter_rel > 0)
         fprintf(stderr, "; jitter %.3g (%.3g of the mean diagonal) added after %d failed Cholesky tries\n", info.jitter,
                 info.jitter_rel, info.jitter_tries);

@@ -182,6 +182,64 @@ Test(cli, predict_equals_library_predictor) {
     entk_array_free(&p);
 }
 
+static void expect_error(const char *pre, const char *args, int code, const char *needle, int last_line_only);
+
+/* --standardize (conventions §3): the library's predictor on targets in training mean/std units, mapped
+ * back; the variance in target units, one column per target (one value per test input for 1-D
+ * targets). Targets shifted by 1e6 and scaled by 1e-3 give the same prediction up to that map. */
+Test(cli, predict_standardize) {
+    entk_arch a;
+    entk_array p, v, p2;
+    entk_kernels kk, kt;
+    entk_predict_opts o = entk_predict_opts_default();
+    double Ktr[144], Ttr[144], Kte[48], Tte[48], Kd[4], mean[8], var[4], ys[24], ym[2], ysc[2], Y2[24];
+    char err[512];
+    size_t sy[2] = {12, 2};
+    int i, j;
+    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
+                     "--time 3 --diag-reg 0.01 --variance v.npy --standardize", err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, "standardized") != NULL, "%s", err);
+    entk_arch_parse("dense relu dense", &a, NULL, 0);
+    entk_mlp_kernel(&a, X, 12, NULL, 0, 5, Ktr, 12, Ttr, 12, 1);
+    entk_mlp_kernel(&a, Z, 4, X, 12, 5, Kte, 12, Tte, 12, 1);
+    entk_mlp_diag(&a, Z, 4, 5, Kd, NULL);
+    memset(&kk, 0, sizeof kk);
+    kk.n = 12; kk.m = 4; kk.train = Ktr; kk.ld_train = 12; kk.test_train = Kte; kk.ld_test_train = 12;
+    kk.test_diag = Kd;
+    kt = kk;
+    kt.train = Ttr; kt.test_train = Tte; kt.test_diag = NULL;
+    o.t = 3; o.diag_reg = 0.01;
+    cr_assert_eq(entk_targets_standardize(Y, 12, 2, 2, ys, 2, ym, ysc), ENTK_OK);
+    cr_assert_eq(entk_predict_ntk_ensemble(&kk, &kt, 2, ys, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
+    get("p.npy", &p);
+    get("v.npy", &v);
+    cr_assert(p.ndim == 2 && p.shape[0] == 4 && p.shape[1] == 2);
+    cr_assert(v.ndim == 2 && v.shape[0] == 4 && v.shape[1] == 2, "the variance has one column per target");
+    for (i = 0; i < 4; ++i)
+        for (j = 0; j < 2; ++j) {
+            cr_expect_float_eq(p.data[i * 2 + j], ym[j] + ysc[j] * mean[i * 2 + j], 1e-12);
+            cr_expect_float_eq(v.data[i * 2 + j], ysc[j] * ysc[j] * var[i], 1e-12 * ysc[j] * ysc[j] * var[i] + 1e-300);
+        }
+    /* affine targets: y' = 1e6 + 1e-3 y gives p' = 1e6 + 1e-3 p */
+    for (i = 0; i < 24; ++i) Y2[i] = 1e6 + 1e-3 * Y[i];
+    put("y2.npy", Y2, 2, sy);
+    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y2.npy --test-x z.npy --out p2.npy "
+                     "--time 3 --diag-reg 0.01 --standardize", err, sizeof err), 0, "%s", err);
+    get("p2.npy", &p2);
+    for (i = 0; i < 8; ++i) cr_expect_float_eq(p2.data[i], 1e6 + 1e-3 * p.data[i], 1e-9);
+    entk_array_free(&p);
+    entk_array_free(&v);
+    entk_array_free(&p2);
+    /* 1-D targets: a 1-D variance */
+    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y1.npy --test-x z.npy --out p1.npy "
+                     "--kernel nngp --variance v1.npy --standardize", err, sizeof err), 0, "%s", err);
+    get("v1.npy", &v);
+    cr_assert(v.ndim == 1 && v.shape[0] == 4);
+    entk_array_free(&v);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --standardize", 2,
+                 "'--standardize' does not apply to 'entk kernel'", 0);
+}
+
 Test(cli, info_names_the_path) {
     char cmd[256];
     FILE *f;

@@ -925,3 +925,46 @@ Test(predict, nonfinite_never_ok) {
         }
     }
 }
+
+/* Standard units (conventions §3): the column means and population standard deviations, a constant
+ * column only centred, in place, without overflow at 1e300, and non-finite targets refused. */
+Test(predict, targets_standardize) {
+    double y[4 * 3] = {1, 5, 1e300, 2, 5, -1e300, 3, 5, 1e300, 6, 5, -1e300}, out[12], mean[3], scale[3], yy[12];
+    const double m0 = 3, s0 = sqrt(((1 - m0) * (1 - m0) + (2 - m0) * (2 - m0) + 0 + 9) / 4.0);
+    int i;
+    cr_assert_eq(entk_targets_standardize(y, 4, 3, 3, out, 3, mean, scale), ENTK_OK);
+    cr_expect_float_eq(mean[0], m0, 1e-15);
+    cr_expect_float_eq(scale[0], s0, 1e-15);
+    cr_expect_eq(mean[1], 5.0);
+    cr_expect_eq(scale[1], 1.0); /* constant: centred only */
+    cr_expect_eq(mean[2], 0.0);
+    cr_expect_float_eq(scale[2], 1e300, 1e285);
+    for (i = 0; i < 4; ++i) {
+        cr_expect_float_eq(out[i * 3], (y[i * 3] - m0) / s0, 1e-15);
+        cr_expect_eq(out[i * 3 + 1], 0.0);
+        cr_expect_float_eq(out[i * 3 + 2], i % 2 ? -1.0 : 1.0, 1e-15);
+    }
+    /* in place, and ld > k */
+    memcpy(yy, y, sizeof y);
+    cr_assert_eq(entk_targets_standardize(yy, 4, 3, 3, yy, 3, mean, scale), ENTK_OK);
+    cr_expect(memcmp(yy, out, sizeof out) == 0);
+    cr_assert_eq(entk_targets_standardize(y, 2, 2, 6, out, 4, mean, scale), ENTK_OK);
+    cr_expect_float_eq(mean[0], 2.0, 1e-15); /* rows 0 and 2 of y: 1 and 3 */
+    cr_expect_float_eq(scale[0], 1.0, 1e-15);
+    cr_expect_float_eq(out[4], 1.0, 1e-15);
+    /* one target: centred only */
+    cr_assert_eq(entk_targets_standardize(y, 1, 1, 3, out, 1, mean, scale), ENTK_OK);
+    cr_expect(out[0] == 0.0 && scale[0] == 1.0);
+    /* +-DBL_MAX of both signs: the spread exceeds the range */
+    {
+        double big[2] = {DBL_MAX, -DBL_MAX};
+        cr_expect_eq(entk_targets_standardize(big, 2, 1, 1, out, 1, mean, scale), ENTK_ERR_RANGE);
+    }
+    y[4] = NAN;
+    cr_expect_eq(entk_targets_standardize(y, 4, 3, 3, out, 3, mean, scale), ENTK_ERR_NONFINITE);
+    y[4] = INFINITY;
+    cr_expect_eq(entk_targets_standardize(y, 4, 3, 3, out, 3, mean, scale), ENTK_ERR_NONFINITE);
+    cr_expect_eq(entk_targets_standardize(NULL, 4, 3, 3, out, 3, mean, scale), ENTK_ERR_INVALID_ARG);
+    cr_expect_eq(entk_targets_standardize(y, 0, 3, 3, out, 3, mean, scale), ENTK_ERR_INVALID_ARG);
+    cr_expect_eq(entk_targets_standardize(y, 4, 3, 2, out, 3, mean, scale), ENTK_ERR_INVALID_ARG);
+}

@@ -20,6 +20,7 @@
 #define ENTK_IMPLEMENTATION
 #include "entk.h"
 #include "entk_cn.h"
+#include "entk_so3.h"
 
 #include <errno.h>
 #include <float.h>
@@ -639,24 +640,79 @@ static size_t row_size(const entk_array *x) {
 typedef struct cli_data {
     const entk_arch *arch;
     entk_domain domain;
+    entk_domain atom; /* molecules: the atom network's domain */
     entk_orbit orbit;
     int threads;
 } cli_data;
+
+/* The band limit L of spherical inputs N x C x 2L x (2L - 1) (axes h, w), or die. */
+static int band_of(const char *opt, const entk_array *x, int h) {
+    if (x->shape[h] < 2 || x->shape[h] % 2 || x->shape[h + 1] + 1 != x->shape[h] ||
+        x->shape[h] / 2 > ENTK_SO3_MAX_BAND)
+        die(1, "%s: spherical signals are C x 2L x (2L - 1) samples with L from 1 to %d, not %zu x %zu", opt,
+            ENTK_SO3_MAX_BAND, x->shape[h], x->shape[h + 1]);
+    return (int)(x->shape[h] / 2);
+}
+
+/* Doubles per atom of molecule inputs N x A x ...: every axis after the second. */
+static size_t atom_size(const entk_array *x) {
+    size_t d = 1;
+    int i;
+    for (i = 2; i < x->ndim; ++i) d *= x->shape[i];
+    return d;
+}
+
+/* The atom shape C x H x W of molecule inputs as the library takes it: N x A x C x H x W as is, and
+ * N x A x d (or more axes) as d x 1 x 1 for an MLP atom network. */
+static void atom_chw(const cli_data *c, const entk_array *x, size_t *chw) {
+    if (c->atom == ENTK_DOMAIN_SO3) {
+        chw[0] = x->shape[2];
+        chw[1] = x->shape[3];
+        chw[2] = x->shape[4];
+    } else {
+        chw[0] = atom_size(x);
+        chw[1] = chw[2] = 1;
+    }
+}
 
 static void check_input(const cli_data *c, const char *opt, const entk_array *x) {
     char err[256];
     if (c->domain == ENTK_DOMAIN_IMAGE && x->ndim != 4)
         die(1, "%s: image layers need N x C x H x W inputs, got %d axes", opt, x->ndim);
+    if (c->domain == ENTK_DOMAIN_SO3 && x->ndim != 4)
+        die(1, "%s: SO(3) layers need N x C x 2L x (2L - 1) spherical inputs, got %d axes", opt, x->ndim);
+    if (c->domain == ENTK_DOMAIN_MOLECULE && c->atom == ENTK_DOMAIN_SO3 && x->ndim != 5)
+        die(1, "%s: an SO(3) atom network needs N x A x C x 2L x (2L - 1) molecules, got %d axes", opt, x->ndim);
+    if (c->domain == ENTK_DOMAIN_MOLECULE && x->ndim < 3)
+        die(1, "%s: atomsum needs N x A x ... molecules (at least 3 axes), got %d axes", opt, x->ndim);
     if (x->ndim < 2) die(1, "%s: expected N x d inputs (at least 2 axes), got %d axes", opt, x->ndim);
     if (x->shape[0] == 0) die(1, "%s: no inputs (first axis is 0)", opt);
     if (row_size(x) == 0) die(1, "%s: inputs have no features", opt);
     if (c->domain == ENTK_DOMAIN_IMAGE &&
         entk_cn_check_shape(c->arch, c->orbit, x->shape[1], x->shape[2], x->shape[3], err, sizeof err))
         die(1, "%s: %s", opt, err);
+    if (c->domain == ENTK_DOMAIN_SO3 && entk_so3_check_shape(c->arch, x->shape[1], band_of(opt, x, 2), err, sizeof err))
+        die(1, "%s: %s", opt, err);
+    if (c->domain == ENTK_DOMAIN_MOLECULE) {
+        size_t chw[3];
+        if (x->shape[1] == 0) die(1, "%s: molecules of 0 atoms (axis 1)", opt);
+        if (c->atom == ENTK_DOMAIN_SO3) (void)band_of(opt, x, 3);
+        atom_chw(c, x, chw);
+        if (entk_so3_molecule_check_shape(c->arch, x->shape[1], chw[0], chw[1], chw[2], err, sizeof err))
+            die(1, "%s: %s", opt, err);
+    }
 }
 
-static void check_compatible(const char *o1, const entk_array *a, const char *o2, const entk_array *b) {
+static void check_compatible(const cli_data *c, const char *o1, const entk_array *a, const char *o2,
+                             const entk_array *b) {
     int i;
+    if (c->domain == ENTK_DOMAIN_MOLECULE) { /* the atom counts may differ, the atoms may not */
+        if (a->ndim != b->ndim || atom_size(a) != atom_size(b))
+            die(1, "%s and %s: atoms differ in size (%zu vs %zu doubles)", o1, o2, atom_size(a), atom_size(b));
+        for (i = 2; i < a->ndim; ++i)
+            if (a->shape[i] != b->shape[i]) die(1, "%s and %s: shapes differ in axis %d", o1, o2, i);
+        return;
+    }
     if (row_size(a) != row_size(b))
         die(1, "%s and %s: inputs differ in size per example (%zu vs %zu)", o1, o2, row_size(a), row_size(b));
     for (i = 1; i < a->ndim && i < b->ndim; ++i)
@@ -673,7 +729,16 @@ static void gram(const cli_data *c, const entk_array *x1, const entk_array *x2, 
         st = entk_cn_kernel_orbit(c->arch, c->orbit, x1->data, x1->shape[0], x2 ? x2->data : NULL,
                                   x2 ? x2->shape[0] : 0, x1->shape[1], x1->shape[2], x1->shape[3], k, n2, t,
                                   n2, c->threads);
-    else
+    else if (c->domain == ENTK_DOMAIN_SO3)
+        st = entk_so3_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
+                             x1->shape[1], (int)(x1->shape[2] / 2), k, n2, t, n2, c->threads);
+    else if (c->domain == ENTK_DOMAIN_MOLECULE) {
+        size_t chw[3];
+        atom_chw(c, x1, chw);
+        st = entk_so3_molecule_kernel(c->arch, x1->data, x1->shape[0], x1->shape[1], x2 ? x2->data : NULL,
+                                      x2 ? x2->shape[0] : 0, x2 ? x2->shape[1] : 0, chw[0], chw[1], chw[2], k, n2,
+                                      t, n2, c->threads);
+    } else
         st = entk_mlp_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
                              row_size(x1), k, n2, t, n2, c->threads);
     entk_set_progress(NULL, NULL);
@@ -685,7 +750,15 @@ static void gram_diag(const cli_data *c, const entk_array *x, double *k, double 
     if (c->domain == ENTK_DOMAIN_IMAGE)
         check(entk_cn_diag_orbit(c->arch, c->orbit, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k,
                                  t, c->threads), what);
-    else
+    else if (c->domain == ENTK_DOMAIN_SO3)
+        check(entk_so3_diag(c->arch, x->data, x->shape[0], x->shape[1], (int)(x->shape[2] / 2), k, t, c->threads),
+              what);
+    else if (c->domain == ENTK_DOMAIN_MOLECULE) {
+        size_t chw[3];
+        atom_chw(c, x, chw);
+        check(entk_so3_molecule_diag(c->arch, x->data, x->shape[0], x->shape[1], chw[0], chw[1], chw[2], k, t,
+                                     c->threads), what);
+    } else
         check(entk_mlp_diag(c->arch, x->data, x->shape[0], row_size(x), k, t), what);
 }
 
@@ -698,6 +771,12 @@ static void setup(const cli_opts *o, entk_arch *arch, cli_data *c) {
     if (!o->val[OPT_ARCH]) die(2, "--arch is required");
     if (entk_arch_parse(o->val[OPT_ARCH], arch, err, sizeof err)) die(1, "--arch: %s", err);
     st = entk_arch_check(arch, &c->domain, err, sizeof err);
+    c->atom = ENTK_DOMAIN_MLP;
+    if (c->domain == ENTK_DOMAIN_MOLECULE) { /* the atom network's domain: the layers before atomsum */
+        int l;
+        for (l = 0; l + 1 < arch->n_layers; ++l)
+            if (arch->layer[l].kind == ENTK_LAYER_S2LIFT) c->atom = ENTK_DOMAIN_SO3;
+    }
     c->arch = arch;
     c->threads = 1;
     c->orbit = ENTK_ORBIT_NONE;
@@ -739,7 +818,7 @@ static int cmd_kernel(const cli_opts *o) {
     if (o->val[OPT_X2]) {
         x2 = load("--x2", o->val[OPT_X2]);
         check_input(&c, "--x2", x2);
-        check_compatible("--x1", x1, "--x2", x2);
+        check_compatible(&c, "--x1", x1, "--x2", x2);
     }
     shape[0] = x1->shape[0];
     shape[1] = x2 ? x2->shape[0] : x1->shape[0];
@@ -853,7 +932,7 @@ static int cmd_predict(const cli_opts *o) {
     ytr = load("--train-y", o->val[OPT_TRAIN_Y]);
     xte = load("--test-x", o->val[OPT_TEST_X]);
     check_input(&c, "--test-x", xte);
-    check_compatible("--train-x", xtr, "--test-x", xte);
+    check_compatible(&c, "--train-x", xtr, "--test-x", xte);
     n = xtr->shape[0];
     m = xte->shape[0];
     if (ytr->ndim != 1 && ytr->ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr->ndim);

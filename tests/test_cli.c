@@ -92,6 +92,12 @@ static void setup(void) {
     put("y1.npy", Y, 1, sx);
     put("img.npy", img, 4, simg);
     {
+        static double sph[2 * 1 * 6 * 5];
+        size_t ssph[4] = {2, 1, 6, 5};
+        tu_fill_normal(&r, sph, 60);
+        put("sph.npy", sph, 4, ssph);
+    }
+    {
         size_t sq[4] = {3, 2, 5, 5};
         tu_fill_normal(&r, IMG, 3 * 2 * 5 * 5);
         size_t rect[4] = {2, 2, 5, 3};
@@ -327,10 +333,38 @@ Test(cli, invalid_architectures_print_the_reason_naming_the_layer) {
          "entk: --arch: layer 2 'lift': the maps are already lifted (layer 1 'lift'): rotpool before lifting again"},
         {"kernel --arch 'conv rotpool gap' --x1 sq.npy --ntk o.npy",
          "entk: --arch: layer 2 'rotpool': rotpool must follow a lift (the maps are not lifted)"},
-        {"kernel --arch 's2lift(L=4) relu so3pool dense' --x1 x.npy --ntk o.npy",
-         "entk: --arch: layer 1 's2lift': SO(3) layers are not implemented yet"},
-        {"kernel --arch 'dense relu atomsum' --x1 x.npy --ntk o.npy",
-         "entk: --arch: layer 3 'atomsum': molecule layers are not implemented yet"},
+        {"kernel --arch 'so3conv relu so3pool dense' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 'so3conv': an SO(3) architecture starts with s2lift"},
+        {"kernel --arch 's2lift relu s2lift so3pool' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 3 's2lift': s2lift must be the first layer (the maps are already on SO(3): use so3conv)"},
+        {"kernel --arch 's2lift(L=3,Lout=4) so3pool' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 's2lift': Lout=4 exceeds the input band limit L=3"},
+        {"kernel --arch 's2lift(Lout=3,B=2) so3pool' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 's2lift': B=2 must be at least the band limit 3 (B >= L)"},
+        {"kernel --arch 's2lift(L=3,B=4) erf so3conv(L=5) so3pool' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 3 'so3conv': L=5 exceeds the band limit 4 of the grid it reads"},
+        {"kernel --arch 's2lift gap' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 2 'gap': an image layer in an SO(3) network"},
+        {"kernel --arch 's2lift erf dense' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 3 'dense': a dense layer needs scalars: reduce the maps with so3pool before it"},
+        {"kernel --arch 's2lift erf' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 2 'erf': the architecture ends without a reduction to scalars (so3pool)"},
+        {"kernel --arch 'atomsum' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 'atomsum': atomsum needs an atom network before it"},
+        {"kernel --arch 'dense atomsum relu' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 2 'atomsum': atomsum must be the last layer, after an MLP or SO(3) atom network"},
+        {"kernel --arch 'conv gap atomsum' --x1 x.npy --ntk o.npy",
+         "entk: --arch: layer 1 'conv': an image layer in an atom network (atomsum takes an MLP or SO(3) atom network)"},
+        {"kernel --arch 's2lift(L=4) erf so3pool' --x1 sph.npy --ntk o.npy",
+         "entk: --x1: layer 1 's2lift': L=4, but the inputs are sampled on the grid of band limit 3 (6 x 5)"},
+        {"kernel --arch 's2lift(Lout=4) so3pool' --x1 sph.npy --ntk o.npy",
+         "entk: --x1: layer 1 's2lift': Lout=4 exceeds the band limit 3 of the grid it reads"},
+        {"kernel --arch 's2lift erf so3pool' --x1 x.npy --ntk o.npy",
+         "entk: --x1: SO(3) layers need N x C x 2L x (2L - 1) spherical inputs, got 2 axes"},
+        {"kernel --arch 's2lift erf so3pool' --x1 sq.npy --ntk o.npy",
+         "entk: --x1: spherical signals are C x 2L x (2L - 1) samples with L from 1 to 64, not 5 x 5"},
+        {"kernel --arch 's2lift erf so3pool atomsum' --x1 sph.npy --ntk o.npy",
+         "entk: --x1: an SO(3) atom network needs N x A x C x 2L x (2L - 1) molecules, got 4 axes"},
         /* the rules that need the inputs' size, on the input that breaks them */
         {"kernel --arch 'conv(q=7) relu gap dense' --x1 sq.npy --ntk o.npy",
          "entk: --x1: layer 1 'conv': window 7 larger than the 5 x 5 input"},

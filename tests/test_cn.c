@@ -1032,9 +1032,10 @@ Test(cn_check, shape_rules_name_the_layer_and_match_the_kernel) {
         /* every shape-free rule as in entk_arch_check; SO(3) layers are ENTK_ERR_ARCH here */
         {"dense relu dense", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH,
          "layer 1 'dense': an image architecture starts with conv or lift"},
-        {"s2lift gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH, "layer 1 's2lift': SO(3) layers are not implemented yet"},
+        {"s2lift gap", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH,
+         "layer 1 's2lift': an SO(3) layer outside an SO(3) network (one starts with s2lift)"},
         {"conv(pad=same) gap atomsum", ENTK_ORBIT_NONE, 1, 5, 5, ENTK_ERR_ARCH,
-         "layer 3 'atomsum': molecule layers are not implemented yet"},
+         "layer 3 'atomsum': atomsum must be the last layer, after an MLP or SO(3) atom network"},
     };
     double x[2 * 2 * 10 * 10] = {0}, K[4], T[4];
     size_t i;

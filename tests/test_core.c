@@ -223,17 +223,41 @@ Test(arch_check, every_rule_names_the_layer) {
         {"lift(n=4) rotpool rotpool gap", ENTK_ERR_ARCH, ENTK_DOMAIN_IMAGE,
          "layer 3 'rotpool': rotpool must follow a lift (the maps are not lifted)"},
         {"conv avgpool(p=1000) gap", ENTK_OK, ENTK_DOMAIN_IMAGE, ""}, /* too large only for a given size */
-        /* SO(3) and molecules: parsed, not computed */
-        {"s2lift(L=4) relu so3pool dense", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_SO3,
-         "layer 1 's2lift': SO(3) layers are not implemented yet"},
-        {"conv gap s2lift", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_SO3,
-         "layer 3 's2lift': SO(3) layers are not implemented yet"},
-        {"dense relu so3conv", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_SO3,
-         "layer 3 'so3conv': SO(3) layers are not implemented yet"},
-        {"s2lift so3conv so3pool atomsum", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_MOLECULE,
-         "layer 1 's2lift': SO(3) layers are not implemented yet"},
-        {"dense relu atomsum", ENTK_ERR_UNSUPPORTED, ENTK_DOMAIN_MOLECULE,
-         "layer 3 'atomsum': molecule layers are not implemented yet"},
+        /* SO(3): s2lift first, band limits against the grids they read, so3pool, then scalars */
+        {"s2lift(L=4) relu so3pool dense", ENTK_OK, ENTK_DOMAIN_SO3, ""},
+        {"s2lift(L=4,Lout=3,B=6) erf so3conv(L=5,B=8) erf so3conv(B=5) relu so3pool dense relu dense", ENTK_OK,
+         ENTK_DOMAIN_SO3, ""},
+        {"so3conv so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3, "layer 1 'so3conv': an SO(3) architecture starts with s2lift"},
+        {"s2lift relu s2lift so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 3 's2lift': s2lift must be the first layer (the maps are already on SO(3): use so3conv)"},
+        {"s2lift(L=4,Lout=5) so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 1 's2lift': Lout=5 exceeds the input band limit L=4"},
+        {"s2lift(Lout=3,B=2) so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 1 's2lift': B=2 must be at least the band limit 3 (B >= L)"},
+        {"s2lift(L=4,B=6) relu so3conv(L=7) so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 3 'so3conv': L=7 exceeds the band limit 6 of the grid it reads"},
+        {"s2lift conv so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3, "layer 2 'conv': an image layer in an SO(3) network"},
+        {"s2lift dense so3pool", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 2 'dense': a dense layer needs scalars: reduce the maps with so3pool before it"},
+        {"s2lift so3pool so3conv", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 3 'so3conv': only dense layers and nonlinearities may follow the reduction (layer 2 'so3pool')"},
+        {"s2lift relu", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3,
+         "layer 2 'relu': the architecture ends without a reduction to scalars (so3pool)"},
+        {"conv gap s2lift", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3, "layer 1 'conv': an SO(3) architecture starts with s2lift"},
+        {"dense relu so3conv", ENTK_ERR_ARCH, ENTK_DOMAIN_SO3, "layer 1 'dense': an SO(3) architecture starts with s2lift"},
+        /* molecules: an MLP or SO(3) atom network, atomsum last and only there */
+        {"s2lift so3conv so3pool atomsum", ENTK_OK, ENTK_DOMAIN_MOLECULE, ""},
+        {"dense relu atomsum", ENTK_OK, ENTK_DOMAIN_MOLECULE, ""},
+        {"atomsum", ENTK_ERR_ARCH, ENTK_DOMAIN_MOLECULE, "layer 1 'atomsum': atomsum needs an atom network before it"},
+        {"dense atomsum relu", ENTK_ERR_ARCH, ENTK_DOMAIN_MOLECULE,
+         "layer 2 'atomsum': atomsum must be the last layer, after an MLP or SO(3) atom network"},
+        {"dense atomsum atomsum", ENTK_ERR_ARCH, ENTK_DOMAIN_MOLECULE,
+         "layer 2 'atomsum': atomsum must be the last layer, after an MLP or SO(3) atom network"},
+        {"conv(pad=same) gap atomsum", ENTK_ERR_ARCH, ENTK_DOMAIN_MOLECULE,
+         "layer 1 'conv': an image layer in an atom network (atomsum takes an MLP or SO(3) atom network)"},
+        {"s2lift erf atomsum", ENTK_ERR_ARCH, ENTK_DOMAIN_MOLECULE,
+         "layer 2 'erf': the architecture ends without a reduction to scalars (so3pool)"},
+        {"relu dense atomsum", ENTK_ERR_ARCH, ENTK_DOMAIN_MOLECULE, "layer 1 'relu': an MLP starts with a dense layer"},
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
@@ -248,10 +272,10 @@ Test(arch_check, every_rule_names_the_layer) {
         cr_expect_str_eq(err, cases[i].msg, "'%s'", cases[i].s);
         /* the domain and the status without a message buffer */
         cr_expect_eq(entk_arch_check(&a, NULL, NULL, 0), cases[i].st, "'%s'", cases[i].s);
-        /* the MLP kernels return the same statuses for MLP architectures (SO(3) layers: ENTK_ERR_ARCH) */
-        if (d != ENTK_DOMAIN_IMAGE) {
+        /* the MLP kernels return the same statuses for MLP architectures */
+        if (d == ENTK_DOMAIN_MLP) {
             double x[4] = {1, 2, 3, 4}, k;
-            entk_status want = st == ENTK_ERR_UNSUPPORTED ? ENTK_ERR_ARCH : st;
+            entk_status want = st;
             cr_expect_eq(entk_mlp_kernel(&a, x, 1, NULL, 0, 4, &k, 1, NULL, 0, 1), want, "'%s'", cases[i].s);
             cr_expect_eq(entk_mlp_diag(&a, x, 1, 4, &k, NULL), want, "'%s'", cases[i].s);
         }

@@ -1,0 +1,933 @@
+/* entk_so3.h - harmonic analysis on the sphere S^2 and the rotation group SO(3) for entk's SO(3)
+ *              networks (docs/conventions.md §1.5): Wigner matrices, real spherical harmonics,
+ *              Driscoll-Healy grids and quadrature, S^2 and SO(3) Fourier transforms.         MIT
+ *
+ * USAGE
+ *   In exactly one C file:
+ *       #define ENTK_IMPLEMENTATION
+ *       #include "entk_so3.h"       (includes entk.h, and its implementation with it)
+ *   Everywhere else just #include "entk_so3.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF
+ *   and link with `-lm` (this header itself needs only libm). The header compiles as C99 and as C++.
+ *
+ * CONFIGURATION MACROS: those of entk.h (ENTK_STATIC, ENTK_NO_SIMD, ENTK_VECTOR, ENTK_NO_SLEEF,
+ *   ENTK_MALLOC/ENTK_FREE, ...); this header adds none. Nothing here allocates: the transforms run in
+ *   caller memory (a plan and a per-call workspace, sizes from entk_so3_plan_size or the _work_size
+ *   functions).
+ *
+ * CONTENTS
+ *   1. Interface
+ *      1.1 Wigner matrices: d (stable recursion), complex D, real Delta; real spherical harmonics
+ *      1.2 Driscoll-Healy grids: nodes and quadrature weights
+ *      1.3 Plans and transforms: S^2 (sht, isht), SO(3) (fft, ifft), rotation of S^2 coefficients
+ *   2. Implementation
+ *      2.1 Argument checks and sizes
+ *      2.2 Wigner d by the spin-1/2 coupling recursion
+ *      2.3 Complex D, real Delta, real spherical harmonics
+ *      2.4 Driscoll-Healy nodes and weights
+ *      2.5 Plans
+ *      2.6 S^2 transforms
+ *      2.7 SO(3) transforms
+ *      2.8 Rotation of S^2 coefficients, the one-call wrappers
+ *
+ * CONVENTIONS (docs/conventions.md §1.5 states the same)
+ *   Rotations. R(alpha, beta, gamma) = R_z(alpha) R_y(beta) R_z(gamma) (ZYZ Euler angles, active,
+ *   right-handed: R_z(a) takes the x axis towards y). Haar measure dR = sin(beta) dalpha dbeta dgamma
+ *   on [0, 2pi) x [0, pi] x [0, 2pi): total volume 8 pi^2. Sphere points
+ *   n(theta, phi) = (sin theta cos phi, sin theta sin phi, cos theta), area element sin theta dtheta dphi.
+ *
+ *   Wigner d and D. D^l_{mn}(alpha, beta, gamma) = e^{-i m alpha} d^l_{mn}(beta) e^{-i n gamma}, with
+ *   d^l_{mn}(beta) = <l m| exp(-i beta J_y) |l n>, the phase convention of Wigner, Edmonds, Sakurai and
+ *   Varshalovich (Condon-Shortley phases for the angular-momentum states). In closed form
+ *     d^1_{11} = (1 + cos b)/2, d^1_{10} = -sin b / sqrt 2, d^1_{1,-1} = (1 - cos b)/2, d^1_{00} = cos b,
+ *   and d^l_{mn}(b) = (-1)^{m-n} d^l_{nm}(b) = d^l_{-n,-m}(b). D is a homomorphism,
+ *   D^l(R1 R2) = D^l(R1) D^l(R2), and unitary; complex spherical harmonics (Condon-Shortley) rotate as
+ *   Y^m_l(R^-1 y) = sum_{m'} D^l_{m'm}(R) Y^{m'}_l(y).
+ *
+ *   Real spherical harmonics, orthonormal on S^2 (integral of Y_lm Y_l'm' over the sphere = delta),
+ *   WITHOUT the Condon-Shortley phase, with lambda_lm(theta) = sqrt((2l+1)/(4pi) (l-m)!/(l+m)!)
+ *   P_l^m(cos theta) and P_l^m(x) = (1 - x^2)^{m/2} d^m/dx^m P_l(x) (no (-1)^m):
+ *     Y_l0 = lambda_l0,  Y_lm = sqrt2 lambda_lm cos(m phi),  Y_l,-m = sqrt2 lambda_lm sin(m phi)  (m > 0).
+ *   So (Y_1,-1, Y_10, Y_11) = sqrt(3/(4pi)) (y, z, x). Coefficient index l^2 + l + m, L^2 for l < L.
+ *
+ *   Real Wigner matrices. Delta^l(R) is the real orthogonal (2l+1) x (2l+1) matrix with
+ *     Y_lm(R^-1 y) = sum_n Delta^l(R)_{nm} Y_ln(y),
+ *   so Delta^l(R1 R2) = Delta^l(R1) Delta^l(R2) and Delta^l(R^-1) = Delta^l(R)^T. For l = 1 it is R
+ *   itself with rows and columns in the order (y, z, x). It equals U D^l U^+ conjugated (U the unitary
+ *   change to the real basis); this header computes it in real arithmetic as
+ *   Delta(R_z(alpha)) Delta(R_y(beta)) Delta(R_z(gamma)), where Delta(R_z(a)) turns each pair (Y_lm,
+ *   Y_l,-m) by the angle m a and Delta(R_y(b)) is block diagonal (cos and sin harmonics do not mix,
+ *   R_y commutes with y -> -y): for mu, nu > 0
+ *     Delta_{mu nu} = (-1)^{mu+nu} d_{mu nu} + (-1)^mu d_{mu,-nu},
+ *     Delta_{-mu,-nu} = (-1)^{mu+nu} d_{mu nu} - (-1)^mu d_{mu,-nu},
+ *     Delta_{0 nu} = sqrt2 (-1)^nu d_{0 nu},  Delta_{mu 0} = sqrt2 (-1)^mu d_{mu 0},  Delta_00 = d_00.
+ *
+ *   Packing (d, D, Delta, SO(3) coefficients): all l < L, block l at offset l (4 l^2 - 1)/3, entry
+ *   (m, n) of block l at (m + l)(2l + 1) + (n + l) (row m, column n, row-major); L (4 L^2 - 1)/3
+ *   doubles in all (entk_so3_packed_len).
+ *
+ *   Functions on SO(3): f(R) = sum_{l<L} sum_{m,n} c^l_{mn} Delta^l_{mn}(R) with real c (the packing
+ *   above). Orthogonality: integral of Delta^l_{mn} Delta^l'_{m'n'} dR = 8 pi^2/(2l+1) delta delta delta,
+ *   hence c^l_{mn} = (2l+1)/(8 pi^2) integral of f Delta^l_{mn} dR.
+ *
+ *   Driscoll-Healy grids. S^2 with band limit L (functions of degree l < L): theta_j = pi (2j+1)/(4L),
+ *   j < 2L, phi_k = 2 pi k/(2L-1), k < 2L-1; samples row-major f[j][k], 2L x (2L-1). SO(3) with band
+ *   limit B: beta_j as theta_j with L = B (2B nodes), alpha_k and gamma_l = 2 pi k/(2B-1) (2B-1 each);
+ *   samples row-major f[j][k][l] = f(alpha_k, beta_j, gamma_l), 2B x (2B-1) x (2B-1). The quadrature
+ *   sum_j W_j sum_k (sum_l) g(nodes) equals the integral for every g of band limit < 2L in theta
+ *   (polynomials of degree < 2L in cos theta times trigonometric polynomials of degree < 2L - 1 in phi):
+ *   in particular for products of two functions of band limit L, so the transforms below are exact.
+ *   The weights W_j depend on j only: W_j = (2 pi/(2L-1)) w_j on S^2, (2 pi/(2B-1))^2 w_j on SO(3),
+ *   with the Driscoll-Healy weights in the form of Kostelec and Rockmore (J. Fourier Anal. Appl. 14
+ *   (2008) 145, eq. (2.12); Driscoll and Healy, Adv. Appl. Math. 15 (1994) 202, Theorem 3)
+ *     w_j = (2/L) sin(theta_j) sum_{k<L} sin((2k+1) theta_j)/(2k+1),   sum_j w_j = 2.
+ *   Derivation: the nodes are the midpoints of 2L equal cells of [0, pi], so cos(k theta), k < 2L, are
+ *   orthogonal under the node sum (the DCT-II); the unique rule exact on them is
+ *   w_j = (1/L) sum_{k<2L} e_k I_k cos(k theta_j) with I_k = integral_0^pi cos(k t) sin t dt
+ *   (2/(1 - k^2) for even k, 0 for odd) and e_0 = 1/2, e_k = 1; summing that series in closed form
+ *   gives the formula above. The full-grid sums of W are 4 pi (S^2) and 8 pi^2 (SO(3)).
+ *
+ * THE RECURSION FOR d (2.2)
+ *   d^l is built from d^{l-1/2} and d^{1/2} = [[c, -s], [s, c]] (c = cos(b/2), s = sin(b/2)) by coupling
+ *   spin l - 1/2 with spin 1/2 to the top spin l, one half-integer step at a time (the recursion of
+ *   Risbo, J. Geodesy 70 (1996) 383). With M = 2j and indices P = m + j, Q = n + j in [0, M]:
+ *     d^j[P][Q] = ( sqrt(P Q) c d^{j-1/2}[P-1][Q-1] - sqrt(P (M-Q)) s d^{j-1/2}[P-1][Q]
+ *                 + sqrt((M-P) Q) s d^{j-1/2}[P][Q-1] + sqrt((M-P)(M-Q)) c d^{j-1/2}[P][Q] ) / M,
+ *   the Clebsch-Gordan coefficients of the stretched coupling being sqrt((j +- m)/(2j)). Why this one:
+ *   each step is a contraction of two unitary representations with a unit-norm Clebsch-Gordan vector,
+ *   so rounding errors are not amplified (no division by small quantities, no seeds like
+ *   sin^{2l}(b/2) that underflow, no dependence on the three-term recurrence's direction); it gives
+ *   all (m, n) of all l at once at O(l^2) per step, O(L^3) in all, and runs in place in the output
+ *   (each block is seeded with a copy of the previous one). Measured accuracy: see the test
+ *   tests/test_so3_harm.c (unitarity within 1e-13 for l <= 128).
+ *
+ * COST (per call, with a plan; n = 2B - 1, multiply-adds)
+ *   sht / isht: 2B n (2L - 1) for the phi DFTs + 2B L(L+1)/2 for the theta sums.
+ *   fft / ifft: 2B n (2L - 1)(n + 2L - 1) for the alpha and gamma DFTs (plain O(n^2) DFTs: n is odd and
+ *   small, and only 2L - 1 frequencies are kept) + 2 (2B) L(4L^2 - 1)/3 for the beta sums.
+ *   The plan holds the twiddles cos/sin(s phi_k) and the tables lambda_lm(theta_j) (S^2) and
+ *   Delta^l(R_y(beta_j)) (SO(3)): a call computes no trigonometric function and no d table.
+ *
+ * EXAMPLE
+ *   #define ENTK_IMPLEMENTATION
+ *   #include "entk_so3.h"
+ *   int main(void) {
+ *       static double mem[4096], work[512], a[16], f[8 * 7], back[16];
+ *       entk_so3_plan p; size_t plen, wlen; int i;
+ *       for (i = 0; i < 16; ++i) a[i] = 1.0 / (1 + i);
+ *       if (entk_so3_plan_size(ENTK_SO3_PLAN_S2, 4, 4, &plen, &wlen) || plen > 4096 || wlen > 512) return 1;
+ *       if (entk_so3_plan_init(&p, ENTK_SO3_PLAN_S2, 4, 4, mem)) return 1;
+ *       if (entk_so3_plan_isht(&p, a, f, work) || entk_so3_plan_sht(&p, f, back, work)) return 1;
+ *       return back[5] - a[5] > 1e-12 || a[5] - back[5] > 1e-12;
+ *   }
+ */
+#include "entk.h"
+
+#ifndef ENTK_SO3_H
+#define ENTK_SO3_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The largest band limit (L or B) any function here accepts; larger is ENTK_ERR_INVALID_ARG. */
+#define ENTK_SO3_MAX_L 512
+
+/* ============================================================================================== */
+/* 1.1 Wigner matrices and real spherical harmonics                                               */
+/* ============================================================================================== */
+
+/* Doubles of a packed set of matrices for l < L: L (4 L^2 - 1)/3 (0 for L outside [1, ENTK_SO3_MAX_L]). */
+ENTKDEF size_t entk_so3_packed_len(int L);
+
+/* All Wigner d^l_{mn}(beta), l < L, packed (CONVENTIONS). d has entk_so3_packed_len(L) doubles. Any
+ * finite beta (d is 4 pi periodic up to the sign (-1)^{2l}; for integer l, 2 pi periodic). Accuracy:
+ * rows orthonormal to ~1e-13 at l <= 128, entries within ~1e-15 absolute of the exact values at
+ * l <= 10 (tests/test_so3_harm.c). Statuses: ENTK_ERR_INVALID_ARG (L outside [1, ENTK_SO3_MAX_L], d
+ * NULL), ENTK_ERR_NONFINITE (beta NaN or Inf; d untouched). */
+ENTKDEF entk_status entk_so3_wigner_d(int L, double beta, double *d);
+
+/* Complex Wigner D^l_{mn}(alpha, beta, gamma) = e^{-i m alpha} d^l_{mn}(beta) e^{-i n gamma}, l < L:
+ * real parts in re, imaginary parts in im (each entk_so3_packed_len(L) doubles, packed, distinct).
+ * Statuses as entk_so3_wigner_d (any angle NaN or Inf: ENTK_ERR_NONFINITE). */
+ENTKDEF entk_status entk_so3_wigner_D(int L, double alpha, double beta, double gamma, double *re,
+                                      double *im);
+
+/* Real Wigner matrices Delta^l(R(alpha, beta, gamma)), l < L, packed: delta[off(l) + (m+l)(2l+1) +
+ * (n+l)] = Delta^l_{mn} with Y_lm(R^-1 y) = sum_n Delta^l_{nm} Y_ln(y) (CONVENTIONS). Statuses as
+ * entk_so3_wigner_D. */
+ENTKDEF entk_status entk_so3_real_wigner(int L, double alpha, double beta, double gamma, double *delta);
+
+/* All real spherical harmonics Y_lm(theta, phi), l < L: y[l^2 + l + m], L^2 doubles. Statuses as
+ * entk_so3_wigner_d (theta or phi NaN or Inf: ENTK_ERR_NONFINITE). */
+ENTKDEF entk_status entk_so3_real_sh(int L, double theta, double phi, double *y);
+
+/* ============================================================================================== */
+/* 1.2 Driscoll-Healy grids                                                                       */
+/* ============================================================================================== */
+
+/* Node angles of the S^2 grid of band limit L: theta (2L doubles) and phi (2L - 1); either may be
+ * NULL. ENTK_ERR_INVALID_ARG for L outside [1, ENTK_SO3_MAX_L]. */
+ENTKDEF entk_status entk_so3_s2_nodes(int L, double *theta, double *phi);
+
+/* Node angles of the SO(3) grid of band limit B: beta (2B doubles) and alpha (2B - 1; gamma takes the
+ * same values); either may be NULL. Statuses as entk_so3_s2_nodes. */
+ENTKDEF entk_status entk_so3_so3_nodes(int B, double *beta, double *alpha);
+
+/* Quadrature weights per grid point, by theta (beta) row: w[j], j < 2L (2B), so that the integral over
+ * S^2 (over SO(3) with dR) of a band-limited g is sum_j w[j] sum_k g(theta_j, phi_k) (sum_{k,l}
+ * g(alpha_k, beta_j, gamma_l)); the full-grid sums are 4 pi and 8 pi^2 (CONVENTIONS). */
+ENTKDEF entk_status entk_so3_s2_weights(int L, double *w);
+ENTKDEF entk_status entk_so3_so3_weights(int B, double *w);
+
+/* ============================================================================================== */
+/* 1.3 Plans and transforms                                                                       */
+/* ============================================================================================== */
+
+/* Which transforms a plan serves (a bit set: both may be planned at once). */
+#define ENTK_SO3_PLAN_S2 1  /* entk_so3_plan_sht, entk_so3_plan_isht */
+#define ENTK_SO3_PLAN_SO3 2 /* entk_so3_plan_fft, entk_so3_plan_ifft */
+
+/* The tables of the transforms between coefficients of band limit L and grids of band limit B >= L.
+ * The struct points into the caller's memory given to entk_so3_plan_init, which must outlive it; it
+ * is read-only afterwards, so one plan serves any number of threads (each with its own workspace). */
+typedef struct entk_so3_plan {
+    int kinds;          /* ENTK_SO3_PLAN_S2 | ENTK_SO3_PLAN_SO3 */
+    int L, B;           /* coefficient and grid band limits */
+    size_t work_len;    /* doubles of workspace each transform call needs */
+    const double *w;    /* 2B: Driscoll-Healy weights w_j (sum 2) */
+    const double *tw;   /* (2L-1) x (2B-1): row s + L - 1 is cos(s x_k) (s >= 0) or sin(|s| x_k), x_k = 2 pi k/(2B-1) */
+    const double *leg;  /* S2: (L(L+1)/2) x 2B: row l(l+1)/2 + m (m >= 0) is lambda_lm(theta_j) (times sqrt2 for m > 0) */
+    const double *dy;   /* SO3: packed_len(L) x 2B: row (l, p, q) is Delta^l_{pq}(R_y(beta_j)) */
+} entk_so3_plan;
+
+/* Sizes in doubles of the plan memory (*plan_len) and of the per-call workspace (*work_len) for
+ * kinds (a nonzero subset of ENTK_SO3_PLAN_S2 | ENTK_SO3_PLAN_SO3), coefficient band limit L and grid
+ * band limit B. Either pointer may be NULL. With n = 2B - 1, P = L(4L^2 - 1)/3:
+ *   plan_len = 2B + (2L-1) n  [+ 2B L(L+1)/2 for S2]  [+ 2B P + P for SO3],
+ *   work_len = 2B (2L-1) for S2 alone, else 2B (2L-1)^2 + n (2L-1).
+ * Statuses: ENTK_ERR_INVALID_ARG (kinds not a nonzero subset, L or B outside [1, ENTK_SO3_MAX_L],
+ * B < L), ENTK_ERR_OVERFLOW (a size does not fit size_t). */
+ENTKDEF entk_status entk_so3_plan_size(int kinds, int L, int B, size_t *plan_len, size_t *work_len);
+
+/* Fill mem (plan_len doubles from entk_so3_plan_size) with the tables and *plan with pointers into it.
+ * Cost O(B L^3) for SO3 (one d recursion per beta node), O(B L^2) for S2. Statuses as
+ * entk_so3_plan_size, ENTK_ERR_INVALID_ARG for NULL pointers. */
+ENTKDEF entk_status entk_so3_plan_init(entk_so3_plan *plan, int kinds, int L, int B, double *mem);
+
+/* S^2 analysis: a[l^2 + l + m] = quadrature of integral f Y_lm over the grid of band limit B, l < L
+ * (exact for f of band limit B). f is 2B x (2B-1) row-major; a has L^2 doubles; work has
+ * plan->work_len doubles. Statuses: ENTK_ERR_INVALID_ARG (NULL pointers, a plan without S2),
+ * ENTK_ERR_NONFINITE (NaN or Inf in f; a untouched), ENTK_ERR_RANGE (an overflow to Inf in a). */
+ENTKDEF entk_status entk_so3_plan_sht(const entk_so3_plan *plan, const double *f, double *a, double *work);
+
+/* S^2 synthesis: f(theta_j, phi_k) = sum_{l<L} sum_m a[l^2 + l + m] Y_lm(theta_j, phi_k) on the grid of
+ * band limit B. Statuses as entk_so3_plan_sht (NaN or Inf in a: ENTK_ERR_NONFINITE, f untouched). */
+ENTKDEF entk_status entk_so3_plan_isht(const entk_so3_plan *plan, const double *a, double *f, double *work);
+
+/* SO(3) analysis: c^l_{mn} = (2l+1)/(8 pi^2) times the quadrature of integral f Delta^l_{mn} dR over
+ * the grid of band limit B, l < L, packed (exact for f of band limit B). f is 2B x (2B-1) x (2B-1)
+ * row-major [beta][alpha][gamma]; c has entk_so3_packed_len(L) doubles. Statuses as entk_so3_plan_sht
+ * (a plan without SO3: ENTK_ERR_INVALID_ARG). */
+ENTKDEF entk_status entk_so3_plan_fft(const entk_so3_plan *plan, const double *f, double *c, double *work);
+
+/* SO(3) synthesis: f(alpha_k, beta_j, gamma_l) = sum_{l<L} sum_{m,n} c^l_{mn} Delta^l_{mn} on the grid
+ * of band limit B. Statuses as entk_so3_plan_fft. */
+ENTKDEF entk_status entk_so3_plan_ifft(const entk_so3_plan *plan, const double *c, double *f, double *work);
+
+/* One-call forms of the four transforms with the argument order of the brief (grid band limit first
+ * for analysis, coefficient band limit first for synthesis): they build the plan in work each call
+ * (trigonometric and d tables: use a plan for repeated transforms). work has the doubles returned by
+ * the matching _work_size (plan_len + work_len of entk_so3_plan_size). Statuses as the plan forms and
+ * entk_so3_plan_size. */
+ENTKDEF entk_status entk_so3_sht_work_size(int B, int L, size_t *len);
+ENTKDEF entk_status entk_so3_sht(int B, int L, const double *f, double *a, double *work);
+ENTKDEF entk_status entk_so3_isht(int L, int B, const double *a, double *f, double *work);
+ENTKDEF entk_status entk_so3_fft_work_size(int B, int L, size_t *len);
+ENTKDEF entk_status entk_so3_fft(int B, int L, const double *f, double *c, double *work);
+ENTKDEF entk_status entk_so3_ifft(int L, int B, const double *c, double *f, double *work);
+
+/* Rotation of an S^2 signal: a_rot = Delta^l a per degree l < L (a, a_rot: L^2 doubles; delta packed
+ * from entk_so3_real_wigner(L, R)), so that synthesising a_rot gives f(R^-1 y) where a gives f(y).
+ * a_rot == a is allowed. Statuses: ENTK_ERR_INVALID_ARG (L outside [1, ENTK_SO3_MAX_L], NULL). */
+ENTKDEF entk_status entk_so3_rotate_sh(int L, const double *delta, const double *a, double *a_rot);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ENTK_SO3_H */
+
+/* ============================================================================================== */
+/* --- implementation ---                                                                         */
+/* ============================================================================================== */
+#if defined(ENTK_IMPLEMENTATION) && !defined(ENTK_SO3_IMPLEMENTATION_DONE)
+#define ENTK_SO3_IMPLEMENTATION_DONE
+ENTK__FP_BEGIN /* contraction off, as in entk.h (see there) */
+
+/* ============================================================================================== */
+/* 2.1 Argument checks and sizes                                                                  */
+/* ============================================================================================== */
+
+#define ENTK__SO3_SQRT2 1.41421356237309504880
+
+static int entk__so3_band_ok(int L) { return L >= 1 && L <= ENTK_SO3_MAX_L; }
+static int entk__so3_angle_ok(double x) { return x - x == 0.0; } /* finite */
+
+/* offset of block l in the packed layout */
+static size_t entk__so3_off(int l) { return (size_t)l * (size_t)(4 * l * l - 1) / 3; }
+
+ENTKDEF size_t entk_so3_packed_len(int L) { return entk__so3_band_ok(L) ? entk__so3_off(L) : 0; }
+
+/* ============================================================================================== */
+/* 2.2 Wigner d by the spin-1/2 coupling recursion                                                */
+/* ============================================================================================== */
+
+/* One half-integer step in place: x holds d^{j-1/2} as M x M (M = 2j) on entry and d^j as
+ * (M+1) x (M+1) on exit (the buffer has (M+1)^2 doubles). Output entries are written in decreasing
+ * linear order; entry (P, Q) at P (M+1) + Q reads inputs at positions <= P M + Q, none of which a
+ * later (smaller) output position has overwritten. sq[k] = sqrt(k), k <= M. */
+static void entk__so3_risbo_step(double *x, int M, double c, double s, const double *sq) {
+    const double inv = 1.0 / (double)M;
+    int P, Q;
+    for (P = M; P >= 0; --P) {
+        const double *up = x + (size_t)(P - 1) * (size_t)M; /* row P-1 of the input (P > 0) */
+        const double *dn = x + (size_t)P * (size_t)M;       /* row P of the input (P < M) */
+        double *out = x + (size_t)P * (size_t)(M + 1);
+        const double sp = sq[P] * inv, sm = sq[M - P] * inv;
+        for (Q = M; Q >= 0; --Q) {
+            double acc = 0.0;
+            if (P > 0) {
+                const double a = Q > 0 ? up[Q - 1] : 0.0, b = Q < M ? up[Q] : 0.0;
+                acc += sp * (sq[Q] * c * a - sq[M - Q] * s * b);
+            }
+            if (P < M) {
+                const double a = Q > 0 ? dn[Q - 1] : 0.0, b = Q < M ? dn[Q] : 0.0;
+                acc += sm * (sq[Q] * s * a + sq[M - Q] * c * b);
+            }
+            out[Q] = acc;
+        }
+    }
+}
+
+static void entk__so3_wigner_d(int L, double beta, double *d) {
+    double sq[2 * ENTK_SO3_MAX_L + 1];
+    const double c = cos(0.5 * beta), s = sin(0.5 * beta);
+    int l, k;
+    for (k = 0; k <= 2 * L; ++k) sq[k] = sqrt((double)k);
+    d[0] = 1.0;
+    for (l = 0; l + 1 < L; ++l) {
+        double *next = d + entk__so3_off(l + 1);
+        const size_t n = (size_t)(2 * l + 1);
+        memcpy(next, d + entk__so3_off(l), n * n * sizeof *d);
+        entk__so3_risbo_step(next, 2 * l + 1, c, s, sq); /* l -> l + 1/2 */
+        entk__so3_risbo_step(next, 2 * l + 2, c, s, sq); /* l + 1/2 -> l + 1 */
+    }
+}
+
+ENTKDEF entk_status entk_so3_wigner_d(int L, double beta, double *d) {
+    if (!entk__so3_band_ok(L) || !d) return ENTK_ERR_INVALID_ARG;
+    if (!entk__so3_angle_ok(beta)) return ENTK_ERR_NONFINITE;
+    entk__so3_wigner_d(L, beta, d);
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.3 Complex D, real Delta, real spherical harmonics                                            */
+/* ============================================================================================== */
+
+ENTKDEF entk_status entk_so3_wigner_D(int L, double alpha, double beta, double gamma, double *re,
+                                      double *im) {
+    double ca[ENTK_SO3_MAX_L], sa[ENTK_SO3_MAX_L], cg[ENTK_SO3_MAX_L], sg[ENTK_SO3_MAX_L];
+    int l, m, n;
+    if (!entk__so3_band_ok(L) || !re || !im || re == im) return ENTK_ERR_INVALID_ARG;
+    if (!entk__so3_angle_ok(alpha) || !entk__so3_angle_ok(beta) || !entk__so3_angle_ok(gamma))
+        return ENTK_ERR_NONFINITE;
+    for (m = 0; m < L; ++m) {
+        ca[m] = cos(m * alpha);
+        sa[m] = sin(m * alpha);
+        cg[m] = cos(m * gamma);
+        sg[m] = sin(m * gamma);
+    }
+    entk__so3_wigner_d(L, beta, re);
+    for (l = 0; l < L; ++l) {
+        double *r = re + entk__so3_off(l), *i = im + entk__so3_off(l);
+        for (m = -l; m <= l; ++m) {
+            /* e^{-i m alpha} = cm - i sm */
+            const double cm = ca[m < 0 ? -m : m], sm = m < 0 ? -sa[-m] : sa[m];
+            for (n = -l; n <= l; ++n) {
+                const size_t e = (size_t)(m + l) * (size_t)(2 * l + 1) + (size_t)(n + l);
+                const double cn = cg[n < 0 ? -n : n], sn = n < 0 ? -sg[-n] : sg[n], v = r[e];
+                r[e] = v * (cm * cn - sm * sn);
+                i[e] = -v * (sm * cn + cm * sn);
+            }
+        }
+    }
+    return ENTK_OK;
+}
+
+/* d (packed, from entk__so3_wigner_d) -> Delta(R_z(alpha) R_y(beta) R_z(gamma)) in place. Each
+ * quadruple of entries (+-mu, +-nu) maps to itself (CONVENTIONS: Delta(R_y) is block diagonal and
+ * Delta(R_z) mixes only +-m), so it is rewritten from local copies. */
+static void entk__so3_d_to_delta(int L, double alpha, double gamma, double *x) {
+    double ca[ENTK_SO3_MAX_L], sa[ENTK_SO3_MAX_L], cg[ENTK_SO3_MAX_L], sg[ENTK_SO3_MAX_L];
+    int l, mu, nu;
+    for (mu = 0; mu < L; ++mu) {
+        ca[mu] = cos(mu * alpha);
+        sa[mu] = sin(mu * alpha);
+        cg[mu] = cos(mu * gamma);
+        sg[mu] = sin(mu * gamma);
+    }
+    for (l = 1; l < L; ++l) { /* block 0: Delta_00 = d_00 = 1 */
+        double *b = x + entk__so3_off(l);
+        const int w = 2 * l + 1;
+#define ENTK__SO3_AT(m, n) b[(size_t)((m) + l) * (size_t)w + (size_t)((n) + l)]
+        for (mu = 0; mu <= l; ++mu) {
+            const double smu = (mu & 1) ? -1.0 : 1.0;
+            for (nu = 0; nu <= l; ++nu) {
+                const double snu = (nu & 1) ? -1.0 : 1.0;
+                if (mu == 0 && nu == 0) continue; /* Delta_00 = d_00 */
+                if (mu == 0) {
+                    const double A = ENTK__SO3_SQRT2 * snu * ENTK__SO3_AT(0, nu);
+                    ENTK__SO3_AT(0, nu) = A * cg[nu];
+                    ENTK__SO3_AT(0, -nu) = -A * sg[nu];
+                } else if (nu == 0) {
+                    const double A = ENTK__SO3_SQRT2 * smu * ENTK__SO3_AT(mu, 0);
+                    ENTK__SO3_AT(mu, 0) = A * ca[mu];
+                    ENTK__SO3_AT(-mu, 0) = A * sa[mu];
+                } else {
+                    const double p = smu * snu * ENTK__SO3_AT(mu, nu), q = smu * ENTK__SO3_AT(mu, -nu);
+                    const double A = p + q, Bv = p - q;
+                    ENTK__SO3_AT(mu, nu) = A * ca[mu] * cg[nu] - Bv * sa[mu] * sg[nu];
+                    ENTK__SO3_AT(mu, -nu) = -A * ca[mu] * sg[nu] - Bv * sa[mu] * cg[nu];
+                    ENTK__SO3_AT(-mu, nu) = A * sa[mu] * cg[nu] + Bv * ca[mu] * sg[nu];
+                    ENTK__SO3_AT(-mu, -nu) = -A * sa[mu] * sg[nu] + Bv * ca[mu] * cg[nu];
+                }
+            }
+        }
+#undef ENTK__SO3_AT
+    }
+}
+
+ENTKDEF entk_status entk_so3_real_wigner(int L, double alpha, double beta, double gamma, double *delta) {
+    if (!entk__so3_band_ok(L) || !delta) return ENTK_ERR_INVALID_ARG;
+    if (!entk__so3_angle_ok(alpha) || !entk__so3_angle_ok(beta) || !entk__so3_angle_ok(gamma))
+        return ENTK_ERR_NONFINITE;
+    entk__so3_wigner_d(L, beta, delta);
+    entk__so3_d_to_delta(L, alpha, gamma, delta);
+    return ENTK_OK;
+}
+
+/* lambda_lm(theta) for l = m..L-1 into col[l - m], given lambda_mm = pmm (standard three-term
+ * recurrence of the normalised associated Legendre functions in l). */
+static void entk__so3_leg_col(int L, int m, double ct, double pmm, double *col) {
+    double p0 = pmm, p1;
+    int l;
+    col[0] = pmm;
+    if (m + 1 >= L) return;
+    p1 = sqrt(2.0 * m + 3.0) * ct * pmm;
+    col[1] = p1;
+    for (l = m + 2; l < L; ++l) {
+        const double ll = (double)l, mm = (double)m;
+        const double a = sqrt((4.0 * ll * ll - 1.0) / (ll * ll - mm * mm));
+        const double b = sqrt(((ll - 1.0) * (ll - 1.0) - mm * mm) / (4.0 * (ll - 1.0) * (ll - 1.0) - 1.0));
+        const double p2 = a * (ct * p1 - b * p0);
+        col[l - m] = p2;
+        p0 = p1;
+        p1 = p2;
+    }
+}
+
+/* lambda_{mm}(theta) from lambda_{m-1,m-1}: times sqrt((2m+1)/(2m)) sin theta; lambda_00 = 1/sqrt(4 pi) */
+static double entk__so3_pmm_next(double pmm, int m, double st) {
+    return m == 0 ? 0.28209479177387814347 : pmm * sqrt((2.0 * m + 1.0) / (2.0 * m)) * st;
+}
+
+ENTKDEF entk_status entk_so3_real_sh(int L, double theta, double phi, double *y) {
+    double col[ENTK_SO3_MAX_L], pmm = 0.0;
+    const double ct = cos(theta), st = sin(theta);
+    int l, m;
+    if (!entk__so3_band_ok(L) || !y) return ENTK_ERR_INVALID_ARG;
+    if (!entk__so3_angle_ok(theta) || !entk__so3_angle_ok(phi)) return ENTK_ERR_NONFINITE;
+    for (m = 0; m < L; ++m) {
+        pmm = entk__so3_pmm_next(pmm, m, st);
+        entk__so3_leg_col(L, m, ct, pmm, col);
+        if (m == 0) {
+            for (l = 0; l < L; ++l) y[l * l + l] = col[l];
+        } else {
+            const double cm = ENTK__SO3_SQRT2 * cos(m * phi), sm = ENTK__SO3_SQRT2 * sin(m * phi);
+            for (l = m; l < L; ++l) {
+                y[l * l + l + m] = col[l - m] * cm;
+                y[l * l + l - m] = col[l - m] * sm;
+            }
+        }
+    }
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.4 Driscoll-Healy nodes and weights                                                           */
+/* ============================================================================================== */
+
+static double entk__so3_theta(int L, int j) { return ENTK__PI * (2.0 * j + 1.0) / (4.0 * L); }
+
+/* 2 pi k/n; callers reduce k mod n first, so twiddle arguments stay in [0, 2 pi) */
+static double entk__so3_azimuth(int k, int n) { return 2.0 * ENTK__PI * (double)k / (double)n; }
+
+ENTKDEF entk_status entk_so3_s2_nodes(int L, double *theta, double *phi) {
+    int j;
+    if (!entk__so3_band_ok(L)) return ENTK_ERR_INVALID_ARG;
+    if (theta)
+        for (j = 0; j < 2 * L; ++j) theta[j] = entk__so3_theta(L, j);
+    if (phi)
+        for (j = 0; j < 2 * L - 1; ++j) phi[j] = entk__so3_azimuth(j, 2 * L - 1);
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_so3_so3_nodes(int B, double *beta, double *alpha) {
+    return entk_so3_s2_nodes(B, beta, alpha);
+}
+
+/* w_j = (2/L) sin(theta_j) sum_{k<L} sin((2k+1) theta_j)/(2k+1), sum 2 (CONVENTIONS) */
+static void entk__so3_dh_weights(int L, double *w) {
+    int j, k;
+    for (j = 0; j < 2 * L; ++j) {
+        const double t = entk__so3_theta(L, j);
+        double s = 0.0;
+        for (k = 0; k < L; ++k) {
+            /* (2j+1)(2k+1) pi/(4L) reduced mod 2 pi (period 8L in the integer) keeps sin's argument small */
+            const long r = ((long)(2 * j + 1) * (long)(2 * k + 1)) % ((long)8 * L);
+            s += sin(ENTK__PI * (double)r / (4.0 * L)) / (2.0 * k + 1.0);
+        }
+        w[j] = 2.0 / L * sin(t) * s;
+    }
+}
+
+ENTKDEF entk_status entk_so3_s2_weights(int L, double *w) {
+    int j;
+    if (!entk__so3_band_ok(L) || !w) return ENTK_ERR_INVALID_ARG;
+    entk__so3_dh_weights(L, w);
+    for (j = 0; j < 2 * L; ++j) w[j] *= 2.0 * ENTK__PI / (2.0 * L - 1.0);
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_so3_so3_weights(int B, double *w) {
+    const double h = 2.0 * ENTK__PI / (2.0 * B - 1.0);
+    int j;
+    if (!entk__so3_band_ok(B) || !w) return ENTK_ERR_INVALID_ARG;
+    entk__so3_dh_weights(B, w);
+    for (j = 0; j < 2 * B; ++j) w[j] *= h * h;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.5 Plans                                                                                      */
+/* ============================================================================================== */
+
+/* plan memory layout (doubles): w [2B] | tw [(2L-1) n] | leg [L(L+1)/2 x 2B] | dy [P x 2B] | tmp [P] */
+static entk_status entk__so3_sizes(int kinds, int L, int B, size_t *plan_len, size_t *work_len) {
+    const size_t nb = (size_t)(2 * B), n = (size_t)(2 * B - 1), f = (size_t)(2 * L - 1);
+    size_t len = nb + f * n, t, wl;
+    if (kinds < 1 || kinds > 3 || !entk__so3_band_ok(L) || !entk__so3_band_ok(B) || B < L)
+        return ENTK_ERR_INVALID_ARG;
+    if (kinds & ENTK_SO3_PLAN_S2) len += nb * (size_t)(L * (L + 1) / 2);
+    if (kinds & ENTK_SO3_PLAN_SO3) {
+        const size_t P = entk__so3_off(L);
+        if (entk__mul(P, nb + 1, &t) || t > SIZE_MAX - len) return ENTK_ERR_OVERFLOW;
+        len += t;
+        wl = nb * f * f + n * f;
+    } else {
+        wl = nb * f;
+    }
+    if (plan_len) *plan_len = len;
+    if (work_len) *work_len = wl;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_so3_plan_size(int kinds, int L, int B, size_t *plan_len, size_t *work_len) {
+    return entk__so3_sizes(kinds, L, B, plan_len, work_len);
+}
+
+ENTKDEF entk_status entk_so3_plan_init(entk_so3_plan *plan, int kinds, int L, int B, double *mem) {
+    const int nb = 2 * B, n = 2 * B - 1, f = 2 * L - 1;
+    double *p, *w, *tw, *leg = NULL, *dy = NULL;
+    size_t work_len;
+    entk_status st;
+    int s, k, j;
+    if (!plan || !mem) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_sizes(kinds, L, B, NULL, &work_len))) return st;
+    p = mem;
+    w = p;
+    p += nb;
+    tw = p;
+    p += (size_t)f * (size_t)n;
+    entk__so3_dh_weights(B, w);
+    for (s = -(L - 1); s <= L - 1; ++s) {
+        double *row = tw + (size_t)(s + L - 1) * (size_t)n;
+        for (k = 0; k < n; ++k) {
+            const double x = entk__so3_azimuth((int)(((long)(s < 0 ? -s : s) * k) % n), n);
+            row[k] = s >= 0 ? cos(x) : sin(x);
+        }
+    }
+    if (kinds & ENTK_SO3_PLAN_S2) {
+        double col[ENTK_SO3_MAX_L];
+        int m, l;
+        leg = p;
+        p += (size_t)nb * (size_t)(L * (L + 1) / 2);
+        for (j = 0; j < nb; ++j) {
+            const double t = entk__so3_theta(B, j), ct = cos(t), sn = sin(t);
+            double pmm = 0.0;
+            for (m = 0; m < L; ++m) {
+                const double sc = m ? ENTK__SO3_SQRT2 : 1.0;
+                pmm = entk__so3_pmm_next(pmm, m, sn);
+                entk__so3_leg_col(L, m, ct, pmm, col);
+                for (l = m; l < L; ++l) leg[(size_t)(l * (l + 1) / 2 + m) * (size_t)nb + (size_t)j] = sc * col[l - m];
+            }
+        }
+    }
+    if (kinds & ENTK_SO3_PLAN_SO3) {
+        const size_t P = entk__so3_off(L);
+        double *tmp;
+        size_t e;
+        dy = p;
+        p += P * (size_t)nb;
+        tmp = p;
+        for (j = 0; j < nb; ++j) {
+            entk__so3_wigner_d(L, entk__so3_theta(B, j), tmp);
+            entk__so3_d_to_delta(L, 0.0, 0.0, tmp);
+            for (e = 0; e < P; ++e) dy[e * (size_t)nb + (size_t)j] = tmp[e];
+        }
+    }
+    plan->kinds = kinds;
+    plan->L = L;
+    plan->B = B;
+    plan->work_len = work_len;
+    plan->w = w;
+    plan->tw = tw;
+    plan->leg = leg;
+    plan->dy = dy;
+    return ENTK_OK;
+}
+
+/* ============================================================================================== */
+/* 2.6 S^2 transforms                                                                             */
+/* ============================================================================================== */
+
+static double entk__so3_dot(const double *a, const double *b, int n) {
+    double s0 = 0.0, s1 = 0.0;
+    int i;
+    for (i = 0; i + 1 < n; i += 2) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+    }
+    if (i < n) s0 += a[i] * b[i];
+    return s0 + s1;
+}
+
+/* F[s][j] (s + L - 1, row stride 2B): sum_k f[j][k] c_s(phi_k) W_j; a from the theta sums */
+ENTKDEF entk_status entk_so3_plan_sht(const entk_so3_plan *plan, const double *f, double *a, double *work) {
+    int L, nb, n, fq, j, s, l, m;
+    double h;
+    if (!plan || !f || !a || !work || !(plan->kinds & ENTK_SO3_PLAN_S2)) return ENTK_ERR_INVALID_ARG;
+    L = plan->L;
+    nb = 2 * plan->B;
+    n = nb - 1;
+    fq = 2 * L - 1;
+    if (!entk__finite(f, (size_t)nb * (size_t)n)) return ENTK_ERR_NONFINITE;
+    h = 2.0 * ENTK__PI / n;
+    for (j = 0; j < nb; ++j) {
+        const double *row = f + (size_t)j * (size_t)n, wj = h * plan->w[j];
+        for (s = 0; s < fq; ++s) work[(size_t)s * (size_t)nb + (size_t)j] = wj * entk__so3_dot(row, plan->tw + (size_t)s * (size_t)n, n);
+    }
+    for (l = 0; l < L; ++l)
+        for (m = -l; m <= l; ++m) {
+            const double *lg = plan->leg + (size_t)(l * (l + 1) / 2 + (m < 0 ? -m : m)) * (size_t)nb;
+            a[l * l + l + m] = entk__so3_dot(lg, work + (size_t)(m + L - 1) * (size_t)nb, nb);
+        }
+    return entk__finite(a, (size_t)L * (size_t)L) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+ENTKDEF entk_status entk_so3_plan_isht(const entk_so3_plan *plan, const double *a, double *f, double *work) {
+    int L, nb, n, fq, j, k, s, l, m;
+    if (!plan || !a || !f || !work || !(plan->kinds & ENTK_SO3_PLAN_S2)) return ENTK_ERR_INVALID_ARG;
+    L = plan->L;
+    nb = 2 * plan->B;
+    n = nb - 1;
+    fq = 2 * L - 1;
+    if (!entk__finite(a, (size_t)L * (size_t)L)) return ENTK_ERR_NONFINITE;
+    for (s = 0; s < fq * nb; ++s) work[s] = 0.0;
+    for (l = 0; l < L; ++l)
+        for (m = -l; m <= l; ++m) {
+            const double *lg = plan->leg + (size_t)(l * (l + 1) / 2 + (m < 0 ? -m : m)) * (size_t)nb;
+            const double c = a[l * l + l + m];
+            double *F = work + (size_t)(m + L - 1) * (size_t)nb;
+            for (j = 0; j < nb; ++j) F[j] += c * lg[j];
+        }
+    for (j = 0; j < nb; ++j) {
+        double *row = f + (size_t)j * (size_t)n;
+        for (k = 0; k < n; ++k) row[k] = 0.0;
+        for (s = 0; s < fq; ++s) {
+            const double F = work[(size_t)s * (size_t)nb + (size_t)j];
+            const double *t = plan->tw + (size_t)s * (size_t)n;
+            for (k = 0; k < n; ++k) row[k] += F * t[k];
+        }
+    }
+    return entk__finite(f, (size_t)nb * (size_t)n) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+/* ============================================================================================== */
+/* 2.7 SO(3) transforms                                                                           */
+/* ============================================================================================== */
+
+/* Separation of variables. With c_s(x) = cos(s x) (s >= 0) or sin(|s| x) (s < 0), Delta^l_{mn}(R) =
+ * sum_{p = +-m, q = +-n} Delta_z(alpha)_{mp} Delta^l_{pq}(R_y(beta)) Delta_z(gamma)_{qn}, where
+ *   Delta_z(alpha)_{mp} = c_{|m|}(alpha) for p = m, -sgn(m) c_{-|m|}(alpha) for p = -m != m,
+ *   Delta_z(gamma)_{qn} = c_{|n|}(gamma) for q = n,  sgn(n) c_{-|n|}(gamma) for q = -n != n,
+ * and Delta^l(R_y) vanishes unless p, q are both >= 0 or both < 0. So each c^l_{mn} couples to at
+ * most two (s, t) = (+-|m|, +-|n|) frequency pairs of the alpha-gamma DFT F_j(s, t). */
+typedef struct entk__so3_term {
+    int s, t;    /* frequency indices of alpha and gamma, in [-(L-1), L-1] */
+    int p, q;    /* entry (p, q) of Delta^l(R_y) */
+    double sign;
+} entk__so3_term;
+
+static int entk__so3_terms(int m, int n, entk__so3_term *out) {
+    int ps[2], qs[2], np = 0, nq = 0, a, b, cnt = 0;
+    ps[np++] = m;
+    if (m) ps[np++] = -m;
+    qs[nq++] = n;
+    if (n) qs[nq++] = -n;
+    for (a = 0; a < np; ++a)
+        for (b = 0; b < nq; ++b) {
+            const int p = ps[a], q = qs[b];
+            if ((p >= 0) != (q >= 0)) continue;
+            out[cnt].p = p;
+            out[cnt].q = q;
+            out[cnt].s = p == m ? (m < 0 ? -m : m) : -(m < 0 ? -m : m);
+            out[cnt].t = q == n ? (n < 0 ? -n : n) : -(n < 0 ? -n : n);
+            out[cnt].sign = (p == m ? 1.0 : (m > 0 ? -1.0 : 1.0)) * (q == n ? 1.0 : (n > 0 ? 1.0 : -1.0));
+            ++cnt;
+        }
+    return cnt;
+}
+
+/* F layout in work: F[(s + L-1)(2L-1) + (t + L-1)][j] (j fastest, stride 2B), then G: n x (2L-1) */
+ENTKDEF entk_status entk_so3_plan_fft(const entk_so3_plan *plan, const double *f, double *c, double *work) {
+    int L, nb, n, fq, j, k, s, t, l, m, nn, i;
+    size_t nf;
+    double h, *F, *G;
+    if (!plan || !f || !c || !work || !(plan->kinds & ENTK_SO3_PLAN_SO3)) return ENTK_ERR_INVALID_ARG;
+    L = plan->L;
+    nb = 2 * plan->B;
+    n = nb - 1;
+    fq = 2 * L - 1;
+    nf = (size_t)nb * (size_t)n * (size_t)n;
+    if (!entk__finite(f, nf)) return ENTK_ERR_NONFINITE;
+    h = 2.0 * ENTK__PI / n;
+    F = work;
+    G = work + (size_t)nb * (size_t)fq * (size_t)fq;
+    for (j = 0; j < nb; ++j) {
+        const double *fj = f + (size_t)j * (size_t)n * (size_t)n, wj = h * h * plan->w[j];
+        /* gamma: G[k][t] = sum_l f[j][k][l] c_t(gamma_l) */
+        for (k = 0; k < n; ++k)
+            for (t = 0; t < fq; ++t)
+                G[(size_t)k * (size_t)fq + (size_t)t] = entk__so3_dot(fj + (size_t)k * (size_t)n, plan->tw + (size_t)t * (size_t)n, n);
+        /* alpha: F[s][t][j] = W_j sum_k c_s(alpha_k) G[k][t] */
+        for (s = 0; s < fq; ++s) {
+            double acc[2 * ENTK_SO3_MAX_L - 1];
+            const double *ts = plan->tw + (size_t)s * (size_t)n;
+            for (t = 0; t < fq; ++t) acc[t] = 0.0;
+            for (k = 0; k < n; ++k) {
+                const double a = ts[k], *g = G + (size_t)k * (size_t)fq;
+                for (t = 0; t < fq; ++t) acc[t] += a * g[t];
+            }
+            for (t = 0; t < fq; ++t) F[((size_t)s * (size_t)fq + (size_t)t) * (size_t)nb + (size_t)j] = wj * acc[t];
+        }
+    }
+    for (l = 0; l < L; ++l) {
+        const double sc = (2.0 * l + 1.0) / (8.0 * ENTK__PI * ENTK__PI);
+        const int w = 2 * l + 1;
+        const double *dyl = plan->dy + entk__so3_off(l) * (size_t)nb;
+        double *cl = c + entk__so3_off(l);
+        for (m = -l; m <= l; ++m)
+            for (nn = -l; nn <= l; ++nn) {
+                entk__so3_term tm[4];
+                const int cnt = entk__so3_terms(m, nn, tm);
+                double v = 0.0;
+                for (i = 0; i < cnt; ++i) {
+                    const double *dr = dyl + ((size_t)(tm[i].p + l) * (size_t)w + (size_t)(tm[i].q + l)) * (size_t)nb;
+                    const double *Fr = F + ((size_t)(tm[i].s + L - 1) * (size_t)fq + (size_t)(tm[i].t + L - 1)) * (size_t)nb;
+                    v += tm[i].sign * entk__so3_dot(dr, Fr, nb);
+                }
+                cl[(size_t)(m + l) * (size_t)w + (size_t)(nn + l)] = sc * v;
+            }
+    }
+    return entk__finite(c, entk__so3_off(L)) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+ENTKDEF entk_status entk_so3_plan_ifft(const entk_so3_plan *plan, const double *c, double *f, double *work) {
+    int L, nb, n, fq, j, k, s, t, l, m, nn, i, q;
+    size_t nf, e;
+    double *H, *G;
+    if (!plan || !c || !f || !work || !(plan->kinds & ENTK_SO3_PLAN_SO3)) return ENTK_ERR_INVALID_ARG;
+    L = plan->L;
+    nb = 2 * plan->B;
+    n = nb - 1;
+    fq = 2 * L - 1;
+    nf = (size_t)nb * (size_t)n * (size_t)n;
+    if (!entk__finite(c, entk__so3_off(L))) return ENTK_ERR_NONFINITE;
+    H = work;
+    G = work + (size_t)nb * (size_t)fq * (size_t)fq;
+    for (e = 0; e < (size_t)nb * (size_t)fq * (size_t)fq; ++e) H[e] = 0.0;
+    /* beta: H[s][t][j] = sum over the terms of sign c^l_{mn} Delta^l_{pq}(R_y(beta_j)) */
+    for (l = 0; l < L; ++l) {
+        const int w = 2 * l + 1;
+        const double *dyl = plan->dy + entk__so3_off(l) * (size_t)nb;
+        const double *cl = c + entk__so3_off(l);
+        for (m = -l; m <= l; ++m)
+            for (nn = -l; nn <= l; ++nn) {
+                entk__so3_term tm[4];
+                const int cnt = entk__so3_terms(m, nn, tm);
+                const double cv = cl[(size_t)(m + l) * (size_t)w + (size_t)(nn + l)];
+                for (i = 0; i < cnt; ++i) {
+                    const double *dr = dyl + ((size_t)(tm[i].p + l) * (size_t)w + (size_t)(tm[i].q + l)) * (size_t)nb;
+                    double *Hr = H + ((size_t)(tm[i].s + L - 1) * (size_t)fq + (size_t)(tm[i].t + L - 1)) * (size_t)nb;
+                    const double a = tm[i].sign * cv;
+                    for (j = 0; j < nb; ++j) Hr[j] += a * dr[j];
+                }
+            }
+    }
+    for (j = 0; j < nb; ++j) {
+        double *fj = f + (size_t)j * (size_t)n * (size_t)n;
+        /* alpha: G[k][t] = sum_s c_s(alpha_k) H[s][t][j] */
+        for (e = 0; e < (size_t)n * (size_t)fq; ++e) G[e] = 0.0;
+        for (s = 0; s < fq; ++s) {
+            double hs[2 * ENTK_SO3_MAX_L - 1];
+            const double *ts = plan->tw + (size_t)s * (size_t)n;
+            for (t = 0; t < fq; ++t) hs[t] = H[((size_t)s * (size_t)fq + (size_t)t) * (size_t)nb + (size_t)j];
+            for (k = 0; k < n; ++k) {
+                const double a = ts[k];
+                double *g = G + (size_t)k * (size_t)fq;
+                for (t = 0; t < fq; ++t) g[t] += a * hs[t];
+            }
+        }
+        /* gamma: f[j][k][l] = sum_t G[k][t] c_t(gamma_l) */
+        for (k = 0; k < n; ++k) {
+            double *row = fj + (size_t)k * (size_t)n;
+            const double *g = G + (size_t)k * (size_t)fq;
+            for (q = 0; q < n; ++q) row[q] = 0.0;
+            for (t = 0; t < fq; ++t) {
+                const double a = g[t], *tt = plan->tw + (size_t)t * (size_t)n;
+                for (q = 0; q < n; ++q) row[q] += a * tt[q];
+            }
+        }
+    }
+    return entk__finite(f, nf) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+/* ============================================================================================== */
+/* 2.8 Rotation of S^2 coefficients, the one-call wrappers                                        */
+/* ============================================================================================== */
+
+ENTKDEF entk_status entk_so3_rotate_sh(int L, const double *delta, const double *a, double *a_rot) {
+    double tmp[2 * ENTK_SO3_MAX_L - 1];
+    int l, m, n;
+    if (!entk__so3_band_ok(L) || !delta || !a || !a_rot) return ENTK_ERR_INVALID_ARG;
+    for (l = 0; l < L; ++l) {
+        const double *D = delta + entk__so3_off(l), *al = a + l * l;
+        const int w = 2 * l + 1;
+        for (n = 0; n < w; ++n) {
+            double s = 0.0;
+            for (m = 0; m < w; ++m) s += D[(size_t)n * (size_t)w + (size_t)m] * al[m];
+            tmp[n] = s;
+        }
+        memcpy(a_rot + l * l, tmp, (size_t)w * sizeof *tmp);
+    }
+    return ENTK_OK;
+}
+
+/* the one-call forms: plan in work, then the per-call scratch after it */
+static entk_status entk__so3_once(int kinds, int L, int B, double *work, entk_so3_plan *p, double **scratch) {
+    size_t plen;
+    entk_status st;
+    if (!work) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_sizes(kinds, L, B, &plen, NULL)) || (st = entk_so3_plan_init(p, kinds, L, B, work)))
+        return st;
+    *scratch = work + plen;
+    return ENTK_OK;
+}
+
+static entk_status entk__so3_once_size(int kinds, int B, int L, size_t *len) {
+    size_t a, b;
+    entk_status st;
+    if (!len) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_sizes(kinds, L, B, &a, &b))) return st;
+    if (a > SIZE_MAX - b) return ENTK_ERR_OVERFLOW;
+    *len = a + b;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_so3_sht_work_size(int B, int L, size_t *len) {
+    return entk__so3_once_size(ENTK_SO3_PLAN_S2, B, L, len);
+}
+ENTKDEF entk_status entk_so3_fft_work_size(int B, int L, size_t *len) {
+    return entk__so3_once_size(ENTK_SO3_PLAN_SO3, B, L, len);
+}
+
+ENTKDEF entk_status entk_so3_sht(int B, int L, const double *f, double *a, double *work) {
+    entk_so3_plan p;
+    double *w;
+    entk_status st;
+    if (!f || !a) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_once(ENTK_SO3_PLAN_S2, L, B, work, &p, &w))) return st;
+    return entk_so3_plan_sht(&p, f, a, w);
+}
+
+ENTKDEF entk_status entk_so3_isht(int L, int B, const double *a, double *f, double *work) {
+    entk_so3_plan p;
+    double *w;
+    entk_status st;
+    if (!f || !a) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_once(ENTK_SO3_PLAN_S2, L, B, work, &p, &w))) return st;
+    return entk_so3_plan_isht(&p, a, f, w);
+}
+
+ENTKDEF entk_status entk_so3_fft(int B, int L, const double *f, double *c, double *work) {
+    entk_so3_plan p;
+    double *w;
+    entk_status st;
+    if (!f || !c) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_once(ENTK_SO3_PLAN_SO3, L, B, work, &p, &w))) return st;
+    return entk_so3_plan_fft(&p, f, c, w);
+}
+
+ENTKDEF entk_status entk_so3_ifft(int L, int B, const double *c, double *f, double *work) {
+    entk_so3_plan p;
+    double *w;
+    entk_status st;
+    if (!f || !c) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__so3_once(ENTK_SO3_PLAN_SO3, L, B, work, &p, &w))) return st;
+    return entk_so3_plan_ifft(&p, c, f, w);
+}
+
+ENTK__FP_END
+#endif /* ENTK_IMPLEMENTATION && !ENTK_SO3_IMPLEMENTATION_DONE */
+
+/*
+ * LICENSE: MIT
+ *
+ * Copyright (c) 2026 the entk authors
+ *
+ * Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+ * associated documentation files (the "Software"), to deal in the Software without restriction,
+ * including without limitation the rights to use, copy, modify, merge, publish, distribute,
+ * sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+ * furnished to do so, subject to the following conditions:
+ *
+ * The above copyright notice and this permission notice shall be included in all copies or
+ * substantial portions of the Software.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+ * NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+ * NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES
+ * OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+ * CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+ */

@@ -19,6 +19,7 @@
  *      1.1 Wigner matrices: d (stable recursion), complex D, real Delta; real spherical harmonics
  *      1.2 Driscoll-Healy grids: nodes and quadrature weights
  *      1.3 Plans and transforms: S^2 (sht, isht), SO(3) (fft, ifft), rotation of S^2 coefficients
+ *      1.5 SO(3) network kernels: Gram matrices, diagonals, shape checks; molecules (atomsum)
  *   2. Implementation
  *      2.1 Argument checks and sizes
  *      2.2 Wigner d by the spin-1/2 coupling recursion
@@ -28,6 +29,7 @@
  *      2.6 S^2 transforms
  *      2.7 SO(3) transforms
  *      2.8 Rotation of S^2 coefficients, the one-call wrappers
+ *      2.9 SO(3) networks: the compressed recursion, its Gram-driver domain, molecules
  *
  * CONVENTIONS (docs/conventions.md §1.5 states the same)
  *   Rotations. R(alpha, beta, gamma) = R_z(alpha) R_y(beta) R_z(gamma) (ZYZ Euler angles, active,
@@ -85,6 +87,43 @@
  *   w_j = (1/L) sum_{k<2L} e_k I_k cos(k theta_j) with I_k = integral_0^pi cos(k t) sin t dt
  *   (2/(1 - k^2) for even k, 0 for odd) and e_0 = 1/2, e_k = 1; summing that series in closed form
  *   gives the formula above. The full-grid sums of W are 4 pi (S^2) and 8 pi^2 (SO(3)).
+ *
+ * ARCHITECTURES (entk_arch, parsed by entk_arch_parse; the rules are entk.h's entk_arch_check)
+ *   SO(3) networks on spherical signals N x C x 2L x (2L - 1) (samples on the S^2 grid of band limit L):
+ *     s2lift(L=, Lout=, B=, sw=, sb=)  first, and only first. L: the inputs' band limit (default: from
+ *                    the input shape; if given it must match); Lout <= L: the band limit of the lifted
+ *                    kernel, i.e. of the band-limited white-noise filters (default L); B >= Lout: the
+ *                    band limit of the SO(3) grid the next nonlinearity is evaluated on (default
+ *                    entk_so3_default_band(Lout)).
+ *     nonlinearities, evaluated pointwise on the current grid (entk.h's maps, any of them);
+ *     so3conv(L=, B=, sw=, sb=)        full-support band-limited filters on SO(3): L <= the B of the
+ *                    grid it reads (default: the band limit of the layer before), B >= L (default
+ *                    entk_so3_default_band(L));
+ *     so3pool                         the mean over SO(3): the reduction to scalars;
+ *     then dense layers and nonlinearities (entk.h's scalar chain).
+ *   Molecules N x A x (atom input): an atom network (an SO(3) network as above on atom signals
+ *   C x 2L x (2L - 1), or an MLP on the atom's doubles flattened) followed by atomsum, last.
+ *
+ * THE COMPRESSED RECURSION (2.9; docs/conventions.md §1.5)
+ *   With full-support band-limited white-noise filters every kernel after s2lift satisfies
+ *   K(R Q, R' Q) = K(R, R'), so it is a function kappa(S) of S = R R'^-1 alone, one function on SO(3)
+ *   per input pair instead of one on SO(3) x SO(3). Per pair, with a_c the inputs' real S^2
+ *   coefficients (computed once per input: its record):
+ *     s2lift   kappa_1 = sw^2 sum_{l<Lout} sum_{m,n} c^l_{mn} Delta^l_{mn}(S) + sb^2,
+ *              c^l_{mn} = (1/(4 pi C)) sum_c a_c,lm a'_c,ln,   theta_1 = kappa_1;
+ *     phi      tau(S) = T(kappa_xx(I), kappa_x'x'(I), kappa(S)), tau-dot likewise, at every grid point
+ *              (the diagonals K_xx(R, R) = kappa_xx(I) = sum_l tr c^l are constants: one per input and
+ *              nonlinearity, kept in its record);
+ *     so3conv  kappa' = sw^2 P_L tau + sb^2, theta' = kappa' + sw^2 P_L[tau-dot theta], P_L the
+ *              projection on degrees l < L: analysis on the grid before, synthesis on the new grid;
+ *     so3pool  K = (1/(8 pi^2)) integral kappa(S) dS, the Driscoll-Healy mean over the grid.
+ *   The affine step, Theta_1 = K_1 and the nonlinearity fused into it are entk.h's layer step
+ *   (entk__layer_out); the Gram matrix, threads, records, progress and errors are entk.h's generic
+ *   driver (entk__gram). Cost per pair: one synthesis for s2lift, two analyses and two syntheses per
+ *   so3conv (K and Theta), O(B^2 L (B + L)) each (1.3), and the maps on 2B (2B - 1)^2 points; the
+ *   uncompressed recursion costs O(B^6) per layer on the SO(3) x SO(3) grid.
+ *   Aliasing: tau is not band-limited, so its analysis on a grid of band limit B aliases; the error
+ *   falls with B (see the table in README.md): smooth maps (erf, gelu) converge fast, relu slowly.
  *
  * THE RECURSION FOR d (2.2)
  *   d^l is built from d^{l-1/2} and d^{1/2} = [[c, -s], [s, c]] (c = cos(b/2), s = sin(b/2)) by coupling
@@ -250,6 +289,58 @@ ENTKDEF entk_status entk_so3_ifft(int L, int B, const double *c, double *f, doub
  * from entk_so3_real_wigner(L, R)), so that synthesising a_rot gives f(R^-1 y) where a gives f(y).
  * a_rot == a is allowed. Statuses: ENTK_ERR_INVALID_ARG (L outside [1, ENTK_SO3_MAX_L], NULL). */
 ENTKDEF entk_status entk_so3_rotate_sh(int L, const double *delta, const double *a, double *a_rot);
+
+/* ============================================================================================== */
+/* 1.5 SO(3) network kernels (docs/conventions.md §1.5)                                           */
+/* ============================================================================================== */
+
+/* NNGP and NTK Gram matrices of an SO(3) network (ARCHITECTURES above) on spherical signals: x1 is
+ * n1 x C x 2L x (2L - 1) samples on the Driscoll-Healy grid of band limit L, x2 n2 of the same shape
+ * (row-major, contiguous, finite); x2 == NULL means x2 = x1 (the upper triangle is computed and
+ * mirrored). nngp (n1 x n2, leading dimension ldk >= n2) and ntk (ldt) may each be NULL (not both).
+ * threads > 1 computes pairs in parallel with OpenMP when compiled with it; the results are
+ * bit-identical to threads = 1. Progress through entk_set_progress (finished rows of n1). Statuses:
+ * those of entk_so3_check_shape; ENTK_ERR_NONFINITE for a NaN or Inf input; ENTK_ERR_RANGE when a
+ * kernel value leaves the double range; ENTK_ERR_NOMEM; ENTK_ERR_INVALID_ARG for NULL inputs or
+ * outputs or ld < n2. */
+ENTKDEF entk_status entk_so3_kernel(const entk_arch *arch, const double *x1, size_t n1, const double *x2, size_t n2,
+                                    size_t C, int L, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
+
+/* Each input's own kernel values, nngp_diag[i] = K(x_i, x_i), ntk_diag[i] = Theta(x_i, x_i), equal bit
+ * for bit to the diagonal of entk_so3_kernel(arch, x, n, NULL, ...); either output may be NULL.
+ * Arguments and statuses as entk_so3_kernel. */
+ENTKDEF entk_status entk_so3_diag(const entk_arch *arch, const double *x, size_t n, size_t C, int L,
+                                  double *nngp_diag, double *ntk_diag, int threads);
+
+/* Whether entk_so3_kernel accepts arch for C x 2L x (2L - 1) inputs: the status it returns before
+ * looking at the data, with one line in err (errlen bytes, may be 0; "" on success) naming the layer
+ * and the reason (entk_arch_check's rules of an SO(3) architecture and those that need L: "layer 1
+ * 's2lift': L=4, but the inputs are sampled on the grid of band limit 3 (6 x 5)"). ENTK_ERR_ARCH,
+ * ENTK_ERR_SHAPE (C = 0, L outside 1..ENTK_SO3_MAX_BAND, a band limit above the grid it reads),
+ * ENTK_ERR_OVERFLOW (sizes beyond size_t). */
+ENTKDEF entk_status entk_so3_check_shape(const entk_arch *arch, size_t C, int L, char *err, size_t errlen);
+
+/* Molecular kernels (conventions §1.5): arch is an atom network followed by atomsum, and
+ *   K(M, M') = sum_{a in M} sum_{b in M'} K_atom(x_a, x'_b),  Theta likewise,
+ * over the atoms that are not all zero (absent atoms: molecules smaller than A). x1 is n1 x A x C x H
+ * x W: per molecule A atoms of C x H x W doubles each; x2 n2 x A2 of the same atom shape (A2 may
+ * differ from A; x2 == NULL: x2 = x1). The atom network is an SO(3) network (H = 2L, W = 2L - 1: the
+ * per-atom signals of entk_so3_featurize) or an MLP on the atom's C H W doubles flattened. Outputs,
+ * threads and statuses as entk_so3_kernel (and entk_mlp_kernel for MLP atoms); the kernels are
+ * exactly invariant under permuting atoms and under adding all-zero atoms. */
+ENTKDEF entk_status entk_so3_molecule_kernel(const entk_arch *arch, const double *x1, size_t n1, size_t A,
+                                             const double *x2, size_t n2, size_t A2, size_t C, size_t H, size_t W,
+                                             double *nngp, size_t ldk, double *ntk, size_t ldt, int threads);
+
+/* The molecules' own kernels, equal bit for bit to the diagonal of entk_so3_molecule_kernel(arch, x, n,
+ * A, NULL, ...); either output may be NULL. */
+ENTKDEF entk_status entk_so3_molecule_diag(const entk_arch *arch, const double *x, size_t n, size_t A, size_t C,
+                                           size_t H, size_t W, double *nngp_diag, double *ntk_diag, int threads);
+
+/* entk_so3_check_shape for molecules: the atom network's rules with C x H x W atoms (H = 2L, W =
+ * 2L - 1 for an SO(3) atom network; any sizes for an MLP one), A >= 1 atoms. */
+ENTKDEF entk_status entk_so3_molecule_check_shape(const entk_arch *arch, size_t A, size_t C, size_t H, size_t W,
+                                                  char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
@@ -906,6 +997,410 @@ ENTKDEF entk_status entk_so3_ifft(int L, int B, const double *c, double *f, doub
     if (!f || !c) return ENTK_ERR_INVALID_ARG;
     if ((st = entk__so3_once(ENTK_SO3_PLAN_SO3, L, B, work, &p, &w))) return st;
     return entk_so3_plan_ifft(&p, c, f, w);
+}
+
+/* ============================================================================================== */
+/* 2.9 SO(3) networks: the compressed recursion (docs/conventions.md §1.5)                        */
+/* ============================================================================================== */
+
+/* The plan of an SO(3) network on C x 2L x (2L - 1) inputs: the layer band limits from the
+ * architecture scan (entk.h), one analysis and one synthesis transform plan per layer with weights,
+ * and the sizes of the record and the workspace. Layer l < red of kind s2lift: an[l] is the S^2
+ * analysis (Lout, L) of the input, syn[l] the SO(3) synthesis (Lout, B); so3conv: an[l] the SO(3)
+ * analysis (L, B of the grid before), syn[l] the synthesis (L, B). */
+typedef struct entk__so3_net {
+    const entk_arch *a;
+    const entk__kernels *kt;
+    size_t C;
+    int Lin, red, lout;
+    int grid[ENTK_MAX_LAYERS]; /* band limit of the grid each layer's output lives on (entk__arch_info) */
+    entk_so3_plan an[ENTK_MAX_LAYERS], syn[ENTK_MAX_LAYERS];
+    size_t ncoef;     /* C Lout^2: the input's S^2 coefficients, first in its record */
+    size_t nself;     /* the nonlinearities before so3pool: one diagonal value each, after the coefficients */
+    size_t self_len;  /* ncoef + nself + 2 (the pooled K and Theta last) */
+    size_t in_len;    /* C 2L (2L - 1) */
+    size_t gmax, cmax, twork, work_len; /* grid, coefficient and transform-workspace doubles; workspace */
+    double *mem;      /* the transform plans' tables (ENTK_MALLOC) */
+} entk__so3_net;
+
+/* Points of the SO(3) grid of band limit B. */
+static size_t entk__so3_gpoints(int B) { return (size_t)(2 * B) * (size_t)(2 * B - 1) * (size_t)(2 * B - 1); }
+
+static void entk__so3_net_free(entk__so3_net *p) {
+    ENTK_FREE(p->mem);
+    p->mem = NULL;
+}
+
+/* Checks arch for C x 2L x (2L - 1) inputs (the one scan of entk.h) and builds the plan. */
+static entk_status entk__so3_net_make(const entk_arch *a, size_t C, int L, entk__so3_net *p, char *err,
+                                      size_t errlen) {
+    entk__arch_info in;
+    size_t chw[3], len[2 * ENTK_MAX_LAYERS], total = 0, wl, off;
+    int l, prev = 0;
+    entk_status st;
+    memset(p, 0, sizeof *p);
+    p->a = a;
+    p->kt = entk__kt();
+    if (L < 1 || L > ENTK_SO3_MAX_BAND) {
+        if (err && errlen) snprintf(err, errlen, "band limit L=%d of the inputs (1 to %d)", L, ENTK_SO3_MAX_BAND);
+        return ENTK_ERR_SHAPE;
+    }
+    chw[0] = C;
+    chw[1] = (size_t)(2 * L);
+    chw[2] = (size_t)(2 * L - 1);
+    if ((st = entk__arch_scan(p->kt, a, ENTK_DOMAIN_SO3, chw, err, errlen, &in))) return st;
+    p->C = C;
+    p->Lin = L;
+    p->red = in.red;
+    p->lout = in.band[0];
+    memcpy(p->grid, in.grid, sizeof p->grid);
+    if ((st = entk__mul(C, (size_t)p->lout * (size_t)p->lout, &p->ncoef))) return st;
+    if ((st = entk__mul(C, chw[1] * chw[2], &p->in_len))) return st;
+    p->nself = in.self;
+    if (p->ncoef > SIZE_MAX - p->nself - 2) return ENTK_ERR_OVERFLOW;
+    p->self_len = p->ncoef + p->nself + 2;
+    p->gmax = entk__so3_gpoints(in.grid_max);
+    p->cmax = entk_so3_packed_len(in.band_max);
+    /* the plans' table sizes, then one allocation */
+    for (l = 0; l < p->red; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        len[2 * l] = len[2 * l + 1] = 0;
+        if (ly->kind == ENTK_LAYER_S2LIFT || ly->kind == ENTK_LAYER_SO3CONV) {
+            const int lift = ly->kind == ENTK_LAYER_S2LIFT, band = in.band[l];
+            if ((st = entk_so3_plan_size(lift ? ENTK_SO3_PLAN_S2 : ENTK_SO3_PLAN_SO3, band, lift ? L : prev,
+                                         &len[2 * l], &wl)))
+                return st;
+            if (wl > p->twork) p->twork = wl;
+            if ((st = entk_so3_plan_size(ENTK_SO3_PLAN_SO3, band, in.grid[l], &len[2 * l + 1], &wl))) return st;
+            if (wl > p->twork) p->twork = wl;
+            if (len[2 * l] > SIZE_MAX - total - len[2 * l + 1]) return ENTK_ERR_OVERFLOW;
+            total += len[2 * l] + len[2 * l + 1];
+        }
+        if (in.grid[l]) prev = in.grid[l];
+    }
+    /* workspace: K and Theta on the largest grid, two coefficient sets, the transforms' own */
+    if (p->gmax > (SIZE_MAX - p->twork - 2 * p->cmax) / 2) return ENTK_ERR_OVERFLOW;
+    p->work_len = 2 * p->gmax + 2 * p->cmax + p->twork;
+    if ((st = entk__alloc_doubles(total, &p->mem))) return st;
+    for (l = 0, off = 0, prev = 0; l < p->red; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        if (ly->kind == ENTK_LAYER_S2LIFT || ly->kind == ENTK_LAYER_SO3CONV) {
+            const int lift = ly->kind == ENTK_LAYER_S2LIFT, band = in.band[l];
+            if ((st = entk_so3_plan_init(&p->an[l], lift ? ENTK_SO3_PLAN_S2 : ENTK_SO3_PLAN_SO3, band, lift ? L : prev,
+                                         p->mem + off)))
+                break;
+            off += len[2 * l];
+            if ((st = entk_so3_plan_init(&p->syn[l], ENTK_SO3_PLAN_SO3, band, in.grid[l], p->mem + off))) break;
+            off += len[2 * l + 1];
+        }
+        if (in.grid[l]) prev = in.grid[l];
+    }
+    if (st) entk__so3_net_free(p);
+    return st;
+}
+
+/* The value at the identity of the SO(3) function with packed coefficients c, l < L: sum_l tr c^l
+ * (Delta^l(I) = I). */
+static double entk__so3_at_identity(const double *c, int L) {
+    double s = 0;
+    int l, m;
+    for (l = 0; l < L; ++l) {
+        const double *b = c + (size_t)l * (size_t)(4 * l * l - 1) / 3;
+        const int n = 2 * l + 1;
+        for (m = 0; m < n; ++m) s += b[m * n + m];
+    }
+    return s;
+}
+
+/* The mean (1/(8 pi^2)) integral f dR of a function on the SO(3) grid of band limit B, by the
+ * Driscoll-Healy rule of plan (any plan with that grid): sum_j (w_j / 2) (mean over row j). */
+static double entk__so3_mean(const entk_so3_plan *plan, const double *f) {
+    const size_t n = (size_t)(2 * plan->B - 1), row = n * n;
+    double s = 0;
+    size_t j, i;
+    for (j = 0; j < (size_t)(2 * plan->B); ++j) {
+        const double *r = f + j * row;
+        double sr[4] = {0, 0, 0, 0};
+        for (i = 0; i + 4 <= row; i += 4) {
+            sr[0] += r[i]; sr[1] += r[i + 1]; sr[2] += r[i + 2]; sr[3] += r[i + 3];
+        }
+        for (; i < row; ++i) sr[0] += r[i];
+        s += 0.5 * plan->w[j] * (((sr[0] + sr[1]) + (sr[2] + sr[3])) / (double)row);
+    }
+    return s;
+}
+
+/* One pair through the SO(3) layers and so3pool. a1, a2: the inputs' S^2 coefficients (C x Lout^2);
+ * self mode (rec != NULL, a1 == a2): records the diagonal K_xx(I) before every nonlinearity into rec
+ * (after the coefficients) and uses it as k11 = k22; otherwise e1, e2 are the inputs' recorded
+ * diagonals. Every kernel is kept as its values on the grid of the layer that made it (the
+ * compression of conventions §1.5: a function of S = R R'^-1 alone); the linear layers analyse,
+ * truncate to their band limit and synthesise onto their grid, then the layer step of entk.h
+ * (entk__layer_out: affine, Theta_1 = K_1, the fused nonlinearity with the constant diagonals).
+ * Writes the pooled (k, theta). */
+static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const double *a2, const double *e1,
+                                 const double *e2, double *rec, int want_t, double *work, double *kout, double *tout) {
+    const entk__kernels *kt = p->kt;
+    double *K = work, *T = K + p->gmax, *c = T + p->gmax, *ct = c + p->cmax, *tw = ct + p->cmax;
+    const entk_so3_plan *cur = NULL; /* the synthesis plan of the grid K lives on */
+    size_t off = 0, G = 0;
+    entk_status st;
+    int l;
+    for (l = 0; l < p->red; ++l) {
+        const entk_layer *ly = &p->a->layer[l];
+        const entk_layer *nl = l + 1 < p->red && p->a->layer[l + 1].kind == ENTK_LAYER_NONLIN ? &p->a->layer[l + 1]
+                                                                                               : NULL;
+        const double cw = ly->sw * ly->sw, b2 = ly->sb * ly->sb;
+        if (ly->kind == ENTK_LAYER_NONLIN) { /* a nonlinearity after a nonlinearity */
+            if (rec) {
+                double d = rec[p->ncoef + off - 1], v;
+                if ((st = entk__nonlin_map(kt, &ly->nl, 1, &d, 0, &d, 0, &d, NULL, &v, NULL))) return st;
+                rec[p->ncoef + off] = v;
+                e1 = e2 = rec + p->ncoef;
+            }
+            if ((st = entk__nonlin_map(kt, &ly->nl, G, e1 + off, 0, e2 + off, 0, K, want_t ? T : NULL, K,
+                                       want_t ? T : NULL)))
+                return st;
+            ++off;
+            continue;
+        }
+        if (ly->kind == ENTK_LAYER_S2LIFT) {
+            /* kappa_1 = (1/(4 pi C)) sum_c sum_l sum_mn a_c,lm a'_c,ln Delta^l_mn (before sw^2, sb^2) */
+            const double s = 1.0 / (4.0 * ENTK__PI * (double)p->C);
+            const size_t q = (size_t)p->lout * (size_t)p->lout;
+            size_t ch;
+            int b, m, n;
+            for (b = 0; b < p->lout; ++b) {
+                double *blk = c + (size_t)b * (size_t)(4 * b * b - 1) / 3;
+                const int w = 2 * b + 1;
+                for (m = 0; m < w; ++m)
+                    for (n = 0; n < w; ++n) {
+                        double acc = 0;
+                        for (ch = 0; ch < p->C; ++ch)
+                            acc += a1[ch * q + (size_t)(b * b + m)] * a2[ch * q + (size_t)(b * b + n)];
+                        blk[m * w + n] = s * acc;
+                    }
+            }
+        } else { /* so3conv: the projection P_L of K (and Theta) on the grid before */
+            if ((st = entk_so3_plan_fft(&p->an[l], K, c, tw))) return st;
+            if (want_t && (st = entk_so3_plan_fft(&p->an[l], T, ct, tw))) return st;
+        }
+        if (nl && rec) { /* self mode: the diagonal K_xx(I) entering the nonlinearity, by the layer's affine step */
+            double d = entk__so3_at_identity(c, p->syn[l].L);
+            kt->affine(&d, NULL, 1, cw, b2);
+            rec[p->ncoef + off] = d;
+            e1 = e2 = rec + p->ncoef;
+        }
+        cur = &p->syn[l];
+        G = entk__so3_gpoints(cur->B);
+        if ((st = entk_so3_plan_ifft(cur, c, K, tw))) return st;
+        if (want_t && ly->kind == ENTK_LAYER_SO3CONV && (st = entk_so3_plan_ifft(cur, ct, T, tw))) return st;
+        if ((st = entk__layer_out(kt, K, want_t ? T : NULL, 1, G, cw, b2, ly->kind == ENTK_LAYER_S2LIFT,
+                                  nl ? &nl->nl : NULL, e1 + off, 0, e2 + off, 0)))
+            return st;
+        if (nl) {
+            ++off;
+            ++l;
+        }
+    }
+    /* so3pool: the l = 0 coefficient, the Driscoll-Healy mean over the grid */
+    *kout = entk__so3_mean(cur, K);
+    *tout = want_t ? entk__so3_mean(cur, T) : 0;
+    if (rec) {
+        rec[p->ncoef + off] = *kout;
+        rec[p->ncoef + off + 1] = *tout;
+        /* the diagonals bound every pair value (Cauchy-Schwarz): a pair overflows only where these do */
+        if (!entk__finite(rec + p->ncoef, off + 2)) return ENTK_ERR_RANGE;
+    } else if (!entk__finite(kout, 1) || !entk__finite(tout, 1)) {
+        return ENTK_ERR_RANGE;
+    }
+    return ENTK_OK;
+}
+
+/* ---- the domain of the generic Gram driver (entk.h 9.5.3) ---- */
+
+static entk_status entk__so3_dom_self(const void *plan, const double *x, int want_t, double *rec, double *work,
+                                      void *cache) {
+    const entk__so3_net *p = (const entk__so3_net *)plan;
+    const size_t q = (size_t)p->lout * (size_t)p->lout, cell = (size_t)(2 * p->Lin) * (size_t)(2 * p->Lin - 1);
+    double k, t;
+    entk_status st;
+    size_t ch;
+    ENTK__UNUSED(cache);
+    for (ch = 0; ch < p->C; ++ch) /* the input's coefficients of degree < Lout (exact for band-limited inputs) */
+        if ((st = entk_so3_plan_sht(&p->an[0], x + ch * cell, rec + ch * q, work))) return st;
+    return entk__so3_run(p, rec, rec, NULL, NULL, rec, want_t, work, &k, &t);
+}
+
+static entk_status entk__so3_dom_pair(const void *plan, const double *x1, const double *r1, const double *x2,
+                                      const double *r2, int want_t, double *work, void *cache, double *k, double *t) {
+    const entk__so3_net *p = (const entk__so3_net *)plan;
+    const double *s1 = r1 + p->ncoef, *s2 = r2 + p->ncoef;
+    double k11 = s1[p->nself], t11 = s1[p->nself + 1], k22 = s2[p->nself], t22 = s2[p->nself + 1];
+    entk_status st;
+    ENTK__UNUSED(x1);
+    ENTK__UNUSED(x2);
+    ENTK__UNUSED(cache);
+    if ((st = entk__so3_run(p, r1, r2, s1, s2, NULL, want_t, work, k, t))) return st;
+    /* the scalar layers after so3pool */
+    return entk__scalar_chain(p->kt, p->a->layer + p->red + 1, p->a->n_layers - p->red - 1, &k11, &t11, &k22, &t22, k,
+                              t);
+}
+
+static void entk__so3_domain(const entk__so3_net *p, entk__domain *dom) {
+    memset(dom, 0, sizeof *dom);
+    dom->in_len = p->in_len;
+    dom->self_len = p->self_len;
+    dom->work_len = p->work_len;
+    dom->self = entk__so3_dom_self;
+    dom->pair = entk__so3_dom_pair;
+}
+
+/* Argument checks shared by the public functions: n inputs of len doubles each, finite. */
+static entk_status entk__so3_inputs(const double *x, size_t n, size_t len) {
+    size_t cnt;
+    entk_status st;
+    if (n == 0) return ENTK_OK;
+    if (!x) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__mul(n, len, &cnt))) return st;
+    return entk__check_finite(x, cnt);
+}
+
+ENTKDEF entk_status entk_so3_check_shape(const entk_arch *arch, size_t C, int L, char *err, size_t errlen) {
+    entk__so3_net p;
+    entk_status st = entk__so3_net_make(arch, C, L, &p, err, errlen);
+    if (!st) entk__so3_net_free(&p);
+    return st;
+}
+
+ENTKDEF entk_status entk_so3_kernel(const entk_arch *arch, const double *x1, size_t n1, const double *x2, size_t n2,
+                                    size_t C, int L, double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    entk__so3_net p;
+    entk__domain dom;
+    entk_status st;
+    const int sym = x2 == NULL;
+    if ((st = entk__so3_net_make(arch, C, L, &p, NULL, 0))) return st;
+    if (sym) { x2 = x1; n2 = n1; }
+    if (n1 == 0 || n2 == 0) goto done;
+    if (!nngp && !ntk) st = ENTK_ERR_INVALID_ARG;
+    else if ((nngp && ldk < n2) || (ntk && ldt < n2)) st = ENTK_ERR_INVALID_ARG;
+    else if (!(st = entk__so3_inputs(x1, n1, p.in_len)) && (sym || !(st = entk__so3_inputs(x2, n2, p.in_len)))) {
+        entk__so3_domain(&p, &dom);
+        st = entk__gram(&dom, &p, x1, n1, 1, sym ? NULL : x2, n2, 1, ENTK__AGG_MEAN, nngp, ldk, ntk, ldt, threads);
+    }
+done:
+    entk__so3_net_free(&p);
+    return st;
+}
+
+ENTKDEF entk_status entk_so3_diag(const entk_arch *arch, const double *x, size_t n, size_t C, int L,
+                                  double *nngp_diag, double *ntk_diag, int threads) {
+    entk__so3_net p;
+    entk__domain dom;
+    entk_status st;
+    if ((st = entk__so3_net_make(arch, C, L, &p, NULL, 0))) return st;
+    if (n && (nngp_diag || ntk_diag) && !(st = entk__so3_inputs(x, n, p.in_len))) {
+        entk__so3_domain(&p, &dom);
+        st = entk__gram_diag(&dom, &p, x, n, 1, NULL, 0, ENTK__AGG_MEAN, nngp_diag, ntk_diag, threads);
+    }
+    entk__so3_net_free(&p);
+    return st;
+}
+
+/* ---- molecules: atom networks summed over atom pairs (ENTK__AGG_SUM skips all-zero atoms) ---- */
+
+/* The atom network of a molecule architecture (everything before atomsum) with its domain: an SO(3)
+ * plan in *so3 or an MLP job in *mlp; *atom is the copy of the layers the plan points to. */
+static entk_status entk__so3_molecule_make(const entk_arch *arch, size_t A, size_t C, size_t H, size_t W,
+                                           entk_arch *atom, entk__so3_net *so3, entk__mlp_job *mlp,
+                                           entk__domain *dom, char *err, size_t errlen) {
+    entk__arch_info in;
+    size_t chw[3], d;
+    entk_status st;
+    memset(so3, 0, sizeof *so3);
+    chw[0] = C;
+    chw[1] = H;
+    chw[2] = W;
+    if ((st = entk__arch_scan(entk__kt(), arch, ENTK_DOMAIN_MOLECULE, NULL, err, errlen, &in))) return st;
+    if (A == 0 || C == 0 || H == 0 || W == 0) {
+        if (err && errlen) snprintf(err, errlen, "empty molecules (%zu atoms of %zu x %zu x %zu)", A, C, H, W);
+        return ENTK_ERR_SHAPE;
+    }
+    *atom = *arch;
+    atom->n_layers = arch->n_layers - 1;
+    if (in.atom == ENTK_DOMAIN_SO3) {
+        if (H % 2 != 0 || W + 1 != H || H / 2 > ENTK_SO3_MAX_BAND) {
+            if (err && errlen)
+                snprintf(err, errlen, "an SO(3) atom network needs atoms of C x 2L x (2L - 1) samples, not %zu x %zu x "
+                         "%zu", C, H, W);
+            return ENTK_ERR_SHAPE;
+        }
+        if ((st = entk__so3_net_make(atom, C, (int)(H / 2), so3, err, errlen))) return st;
+        entk__so3_domain(so3, dom);
+        return ENTK_OK;
+    }
+    if ((st = entk__mul(C, H, &d)) || (st = entk__mul(d, W, &d))) return st;
+    mlp->a = atom;
+    mlp->d = d;
+    entk__mlp_domain(mlp, dom);
+    (void)chw;
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_so3_molecule_check_shape(const entk_arch *arch, size_t A, size_t C, size_t H, size_t W,
+                                                  char *err, size_t errlen) {
+    entk_arch atom;
+    entk__so3_net so3;
+    entk__mlp_job mlp;
+    entk__domain dom;
+    entk_status st = entk__so3_molecule_make(arch, A, C, H, W, &atom, &so3, &mlp, &dom, err, errlen);
+    entk__so3_net_free(&so3);
+    return st;
+}
+
+ENTKDEF entk_status entk_so3_molecule_kernel(const entk_arch *arch, const double *x1, size_t n1, size_t A,
+                                             const double *x2, size_t n2, size_t A2, size_t C, size_t H, size_t W,
+                                             double *nngp, size_t ldk, double *ntk, size_t ldt, int threads) {
+    entk_arch atom;
+    entk__so3_net so3;
+    entk__mlp_job mlp;
+    entk__domain dom;
+    entk_status st;
+    const int sym = x2 == NULL;
+    size_t len;
+    if ((st = entk__so3_molecule_make(arch, A, C, H, W, &atom, &so3, &mlp, &dom, NULL, 0))) goto done;
+    if (sym) { x2 = x1; n2 = n1; A2 = A; }
+    if (n1 == 0 || n2 == 0) goto done;
+    if (A2 == 0) st = ENTK_ERR_SHAPE;
+    else if (!nngp && !ntk) st = ENTK_ERR_INVALID_ARG;
+    else if ((nngp && ldk < n2) || (ntk && ldt < n2)) st = ENTK_ERR_INVALID_ARG;
+    else if ((st = entk__mul(A, dom.in_len, &len)) || (st = entk__so3_inputs(x1, n1, len))) {
+    } else if ((st = entk__mul(A2, dom.in_len, &len)) || (!sym && (st = entk__so3_inputs(x2, n2, len)))) {
+    } else {
+        st = entk__gram(&dom, dom.pair == entk__so3_dom_pair ? (const void *)&so3 : (const void *)&mlp, x1, n1, A,
+                        sym ? NULL : x2, n2, A2, ENTK__AGG_SUM, nngp, ldk, ntk, ldt, threads);
+    }
+done:
+    entk__so3_net_free(&so3);
+    return st;
+}
+
+ENTKDEF entk_status entk_so3_molecule_diag(const entk_arch *arch, const double *x, size_t n, size_t A, size_t C,
+                                           size_t H, size_t W, double *nngp_diag, double *ntk_diag, int threads) {
+    entk_arch atom;
+    entk__so3_net so3;
+    entk__mlp_job mlp;
+    entk__domain dom;
+    entk_status st;
+    size_t len;
+    if ((st = entk__so3_molecule_make(arch, A, C, H, W, &atom, &so3, &mlp, &dom, NULL, 0))) goto done;
+    if (n && (nngp_diag || ntk_diag) && !(st = entk__mul(A, dom.in_len, &len)) &&
+        !(st = entk__so3_inputs(x, n, len)))
+        st = entk__gram_diag(&dom, dom.pair == entk__so3_dom_pair ? (const void *)&so3 : (const void *)&mlp, x, n, A,
+                             NULL, 0, ENTK__AGG_SUM, nngp_diag, ntk_diag, threads);
+done:
+    entk__so3_net_free(&so3);
+    return st;
 }
 
 ENTK__FP_END

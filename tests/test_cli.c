@@ -294,7 +294,7 @@ Test(cli, bad_inputs_get_one_line_and_nonzero_exit) {
         {"kernel --arch 'conv relu gap dense' --orbit c4 --x1 rect.npy --ntk o.npy", 1, "square"},
         {"kernel --arch 'dense relu dense' --orbit c4 --x1 x.npy --ntk o.npy", 2, "--orbit"},
         {"kernel --arch 'conv relu gap dense' --orbit c5 --x1 sq.npy --ntk o.npy", 2, "c5"},
-        {"kernel --arch 's2lift(L=4) relu so3pool dense' --x1 x.npy --ntk o.npy", 1, "s2lift"},
+        {"kernel --arch 's2lift(L=4) relu so3pool dense' --x1 x.npy --ntk o.npy", 1, "spherical inputs"},
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {

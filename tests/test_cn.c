@@ -616,14 +616,88 @@ Test(cn_errors, shapes_layer_order_and_nonfinite_inputs) {
     }
 }
 
-/* zero images (all-zero variances through padding and relu) give finite kernels */
-Test(cn_errors, zero_inputs_give_finite_values) {
-    double x[2 * 16] = {0}, K[4], T[4];
+/* ---- all-zero inputs: M0 = 0, so every kernel map is constant and each layer acts on one number per
+ * kernel (NNGP k, NTK t). At k11 = k22 = k12 = k the closed forms of docs/conventions.md §1.1 have
+ * s = 0 and theta = 0 (k > 0) or pi/2 (k = 0), which leaves the forms below; the pooling layers and
+ * windows without zero padding keep a constant map as it is. ---- */
+typedef struct { double k, t; } zk;
+static zk zk_first(double sb) { zk o; o.k = sb * sb; o.t = o.k; return o; } /* sw^2 A[0] + sb^2, Theta1 = K1 */
+static zk zk_weights(zk z, double sw, double sb) {
+    zk o;
+    o.k = sw * sw * z.k + sb * sb;
+    o.t = o.k + sw * sw * z.t;
+    return o;
+}
+/* leaky_relu with slope a (a = 0: relu): w = (1 + a^2) pi at theta = 0, (1 + a)^2 pi / 2 at theta = pi/2 */
+static zk zk_leaky(zk z, double a) {
+    zk o;
+    o.k = (1 + a * a) * z.k / 2;
+    o.t = (z.k > 0 ? (1 + a * a) / 2 : (1 + a) * (1 + a) / 4) * z.t;
+    return o;
+}
+/* erf: S = sqrt(1 + 4k), atan2(2k, S) = asin(2k / (1 + 2k)) */
+static zk zk_erf(zk z) {
+    zk o;
+    o.k = (2 / M_PI) * asin(2 * z.k / (1 + 2 * z.k));
+    o.t = (4 / M_PI) / sqrt(1 + 4 * z.k) * z.t;
+    return o;
+}
+/* sin: e^-k sinh(k), e^-k cosh(k) */
+static zk zk_sin(zk z) {
+    zk o;
+    o.k = (1 - exp(-2 * z.k)) / 2;
+    o.t = (1 + exp(-2 * z.k)) / 2 * z.t;
+    return o;
+}
+/* gelu: R = 1 + k, D = 1 + 2k, alpha = asin(k / (1 + k)); the two sqrt(D) terms of T add up to
+ * 2 k^2 / ((1 + k) sqrt(D)) */
+static zk zk_gelu(zk z) {
+    const double k = z.k, al = asin(k / (1 + k)), sd = sqrt(1 + 2 * k);
+    zk o;
+    o.k = k / 4 + (k * al + 2 * k * k / ((1 + k) * sd)) / (2 * M_PI);
+    o.t = (0.25 + (al + 2 * k / ((1 + k) * sd) + k / (sd * sd * sd)) / (2 * M_PI)) * z.t;
+    return o;
+}
+
+/* two all-zero 2 x 5 x 5 images: all four entries of K and Theta equal the chain's numbers */
+static void zero_check(const char *arch_s, zk want) {
+    double x[2 * 2 * 25] = {0}, K[4], T[4];
+    entk_arch a = tu_parse(arch_s);
     int i;
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 2, 5, 5, K, 2, T, 2, 1), ENTK_OK, "%s", arch_s);
+    cr_assert(want.k > 0 && want.t > want.k, "%s: chain %g %g", arch_s, want.k, want.t);
+    for (i = 0; i < 4; ++i) {
+        cr_assert_leq(fabs(K[i] - want.k), 1e-13 * want.k, "%s: K[%d] = %.17g, want %.17g", arch_s, i, K[i], want.k);
+        cr_assert_leq(fabs(T[i] - want.t), 1e-13 * want.t, "%s: T[%d] = %.17g, want %.17g", arch_s, i, T[i], want.t);
+    }
+}
+
+Test(cn_errors, zero_inputs_give_the_closed_form_values) {
+    zk z;
+    z = zk_weights(zk_erf(zk_weights(zk_leaky(zk_first(0.5), 0), 1.3, 0.2)), 1, 0.3);
+    zero_check("conv(q=3,pad=same,sb=0.5) relu conv(q=3,pad=circular,sw=1.3,sb=0.2) erf avgpool(p=2) "
+               "conv(q=1,pad=same,sb=0.3) gelu gap dense(sb=0.1)", zk_weights(zk_gelu(z), 1, 0.1));
+    z = zk_weights(zk_sin(zk_weights(zk_leaky(zk_first(0.4), 0), 1, 0.3)), 0.8, 0.2);
+    zero_check("lift(n=4,q=3,pad=same,sb=0.4) relu gconv(q=3,pad=valid,sb=0.3) sin gconv(q=1,support=id,sw=0.8,sb=0.2) "
+               "leaky_relu(a=0.2) gpool dense(sw=1.2) relu dense(sb=0.25)",
+               zk_weights(zk_leaky(zk_weights(zk_leaky(z, 0.2), 1.2, 0), 0), 1, 0.25));
+    z = zk_weights(zk_erf(zk_first(0.3)), 1, 0.2);
+    zero_check("lift(n=4,flip=1,q=3,pad=circular,sb=0.3) erf rotpool conv(q=3,pad=valid,sb=0.2) relu flatten "
+               "dense(sb=0.1) sin dense",
+               zk_weights(zk_sin(zk_weights(zk_leaky(z, 0), 1, 0.1)), 1, 0));
+}
+
+/* With every sb = 0 a zero image has zero kernels, with itself and with any other image: every
+ * pre-activation kernel it enters is 0, and every map sends k12 = 0 with k22 = 0 to T = 0 (relu: s = 0,
+ * erf: atan2(0, S)), so the NTK, Tdot times 0, stays 0 as well. Image 0 has one pixel set. */
+Test(cn_errors, zero_inputs_give_zero_kernels_without_biases) {
+    double x[2 * 16] = {0}, K[4], T[4];
     entk_arch a = tu_parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) erf gpool dense relu dense");
+    int i;
     x[5] = 1.0;
     cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 4, 4, K, 2, T, 2, 1), ENTK_OK);
-    for (i = 0; i < 4; ++i) cr_assert(isfinite(K[i]) && isfinite(T[i]));
+    cr_assert(K[0] > 0 && T[0] > K[0], "K %g T %g", K[0], T[0]);
+    for (i = 1; i < 4; ++i) cr_assert(K[i] == 0 && T[i] == 0, "K[%d] = %g, T[%d] = %g", i, K[i], i, T[i]);
 }
 
 /* A plain CNN is the n = 1 case: conv = lift(n=1) first, = gconv after it. */

@@ -152,19 +152,6 @@ Test(finite_gcnn, forward_pass_equals_spec_formulas) {
 
 /* ---- exact invariances of finite networks ---- */
 
-static void rot90(const double *x, double *y, size_t C, size_t H) {
-    size_t c, i, j;
-    for (c = 0; c < C; ++c)
-        for (i = 0; i < H; ++i)
-            for (j = 0; j < H; ++j) y[(c * H + i) * H + j] = x[(c * H + j) * H + (H - 1 - i)];
-}
-static void shift(const double *x, double *y, size_t C, size_t H, size_t W, size_t di, size_t dj) {
-    size_t c, i, j;
-    for (c = 0; c < C; ++c)
-        for (i = 0; i < H; ++i)
-            for (j = 0; j < W; ++j) y[(c * H + (i + di) % H) * W + (j + dj) % W] = x[(c * H + i) * W + j];
-}
-
 /* f(g x) = f(x) for every output and every seed tried, and the empirical NTK is unchanged when g acts
  * on one input only. g = rot90 (rot = 1) or a circular shift (rot = 0). */
 static void invariance_check(const char *arch_s, size_t C, size_t H, size_t W, int rot) {
@@ -179,8 +166,8 @@ static void invariance_check(const char *arch_s, size_t C, size_t H, size_t W, i
     cr_assert(x && y);
     make_images(x, N * img, 23);
     memcpy(y, x, N * img * sizeof(double));
-    if (rot) rot90(x, y, C, H);
-    else shift(x, y, C, H, W, 2, 1);
+    if (rot) tu_img_rot90(x, C, H, y);
+    else tu_img_shift(x, C, H, W, 2, 1, y);
     cr_assert_gt(tu_max_abs_diff(x, y, img), 0.1, "the transformed image must differ");
     cr_assert_eq(fnet_build(&net, &a, C, H, W, 5, NOUT), 0);
     for (seed = 0; seed < 3; ++seed) {
@@ -220,7 +207,7 @@ Test(finite_cnn, cnn_is_not_rotation_invariant) {
     fnet net;
     double x[C * H * H], y[C * H * H], f[NOUT], fy[NOUT];
     make_images(x, C * H * H, 29);
-    rot90(x, y, C, H);
+    tu_img_rot90(x, C, H, y);
     cr_assert_eq(fnet_build(&net, &a, C, H, H, 5, NOUT), 0);
     fnet_draw(&net, 1);
     cr_assert_eq(fnet_eval(&net, x, N, f, NULL), 0);

@@ -133,13 +133,8 @@ static void fixture_make(fixture *f, size_t n, size_t m, size_t k, uint64_t seed
     for (i = 0; i < N; ++i)
         for (j = 0; j < N; ++j) {
             const double w2 = a.layer[0].sw * a.layer[0].sw, b2 = a.layer[0].sb * a.layer[0].sb;
-            double xi = 0, xj = 0, xx = 0, k11, k22, k12, t11, t22, t12;
-            size_t q;
-            for (q = 0; q < d; ++q) {
-                xi += x[i * d + q] * x[i * d + q];
-                xj += x[j * d + q] * x[j * d + q];
-                xx += x[i * d + q] * x[j * d + q];
-            }
+            double xi, xj, xx, k11, k22, k12, t11, t22, t12;
+            tu_dots(x, d, i, j, &xi, &xj, &xx);
             t11 = k11 = w2 * xi / (double)d + b2;
             t22 = k22 = w2 * xj / (double)d + b2;
             t12 = k12 = w2 * xx / (double)d + b2;

@@ -56,6 +56,17 @@ static inline double tu_ulps(double a, double b) {
 /* |a - b| / |b| (|b| below 1e-300 counts as 1e-300) */
 static inline double tu_rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
 
+/* the dot products x_i.x_i, x_j.x_j and x_i.x_j of rows i and j of x (n x d, row-major) */
+static inline void tu_dots(const double *x, size_t d, size_t i, size_t j, double *ii, double *jj, double *ij) {
+    size_t m;
+    *ii = *jj = *ij = 0;
+    for (m = 0; m < d; ++m) {
+        *ii += x[i * d + m] * x[i * d + m];
+        *jj += x[j * d + m] * x[j * d + m];
+        *ij += x[i * d + m] * x[j * d + m];
+    }
+}
+
 /* ---- image transforms of C x H x W images (channels first), independent of the library ----
  * rot90 (N x N): y(i, j) = x(j, N - 1 - i), np.rot90's anticlockwise quarter turn (docs/conventions.md
  * §1.4); mirror: y(i, j) = x(i, W - 1 - j), np.fliplr; shift: y((i + di) mod H, (j + dj) mod W) = x(i, j). */
@@ -498,6 +509,19 @@ static inline double *tu_normal_alloc(size_t n, uint64_t seed) {
     r.s = seed;
     tu_fill_normal(&r, x, n);
     return x;
+}
+
+/* Bias-free relu networks are homogeneous of degree 2: the kernels of c x are c^2 times those of x.
+ * Expects k1 / c^2 = k0 and t1 / c^2 = t0 for each of the n entries, to 1e-14 relative. */
+static inline void tu_expect_degree2(double c, const double *k0, const double *t0, const double *k1,
+                                     const double *t1, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        cr_expect(fabs(k1[i] / (c * c) - k0[i]) <= 1e-14 * fabs(k0[i]), "scale %g entry %zu: K %.17g vs %.17g", c, i,
+                  k1[i] / (c * c), k0[i]);
+        cr_expect(fabs(t1[i] / (c * c) - t0[i]) <= 1e-14 * fabs(t0[i]), "scale %g entry %zu: NTK %.17g vs %.17g", c,
+                  i, t1[i] / (c * c), t0[i]);
+    }
 }
 
 static inline entk_arch tu_parse(const char *s) {

@@ -90,7 +90,7 @@ build/$(1)/impl.o: tests/impl.c $(HEADERS) build/config
 build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -c -o $$@ $$<
-build/$(1)/%: tests/%.c tests/testutil.h build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
+build/$(1)/%: tests/%.c $(wildcard tests/*.h) build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
 	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) $$(CLI_DEF) -o $$@ $$< \
 	    build/$(1)/impl.o build/$(1)/hygiene.o -lcriterion $(V_$(1)_LIBS)
 # test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk

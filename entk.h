@@ -1485,145 +1485,121 @@ static ENTK__AVX2 inline __m256d entk__identity_blk_avx2(__m256d a, __m256d b, _
 }
 ENTK__AVX2_DRIVER(entk__identity_map_avx2, entk__identity_blk_avx2)
 
-/* entk's atan2 on 4 lanes: entk__atan2_core_scalar / entk__atan2_scalar with blends (see there) */
+/* entk's atan2 core on 4 lanes: entk__atan2_core_scalar with blends (see there). Its statements are
+ * written once, as steps of V (V(x) names one vector's copy of x), and ENTK__AT_STEPS(X) lists them in
+ * order: entk__atan2_core_avx2 expands each step for one vector (x), entk__atan2_core2_avx2 for two
+ * independent vectors (x0, x1), interleaved step by step. One vector's chain of ~60 cycles is mostly
+ * latency, and with ~100 instructions per vector the out-of-order window does not reach the next vector
+ * on its own; interleaved, each chain fills the other's gaps (measured 3.5 -> 2.7 ns/element). Each
+ * vector sees the same operations in the same order, so the two cores give the same bits. */
+#define ENTK__AT_V(x) x
+#define ENTK__AT_V0(x) x##0
+#define ENTK__AT_V1(x) x##1
+#define ENTK__AT_ONE(step) step(ENTK__AT_V)
+#define ENTK__AT_TWO(step) step(ENTK__AT_V0) step(ENTK__AT_V1)
+#define ENTK__AT_DECL(V)                                                                            \
+    __m256d V(c) = zero, V(ah) = zero, V(al) = zero, V(m), V(p), V(pl), V(nh), V(dh), V(dl), V(q),   \
+            V(th), V(rem), V(tl), V(u), V(u2), V(u4), V(pp), V(tail), V(s1), V(e1), V(lo), V(fl),     \
+            V(kh), V(kl), V(aa), V(e2), V(r);
+/* step 2: the piece (blends in increasing order, the last true compare wins) */
+#define ENTK__AT_SPIECE(V, b, cc, hh, ll)                                                           \
+    V(m) = _mm256_cmp_pd(V(n), _mm256_mul_pd(_mm256_set1_pd(b), V(d)), _CMP_GT_OQ);                  \
+    V(c) = _mm256_blendv_pd(V(c), _mm256_set1_pd(cc), V(m));                                         \
+    V(ah) = _mm256_blendv_pd(V(ah), _mm256_set1_pd(hh), V(m));                                       \
+    V(al) = _mm256_blendv_pd(V(al), _mm256_set1_pd(ll), V(m));
+#define ENTK__AT_S1(V) ENTK__AT_SPIECE(V, ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
+#define ENTK__AT_S2(V) ENTK__AT_SPIECE(V, ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
+#define ENTK__AT_S3(V) ENTK__AT_SPIECE(V, ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
+#define ENTK__AT_S4(V) ENTK__AT_SPIECE(V, ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
+/* the reduced argument t = th + tl as a double-double */
+#define ENTK__AT_S5(V) V(p) = _mm256_mul_pd(V(c), V(d)); V(pl) = _mm256_fmsub_pd(V(c), V(d), V(p));
+#define ENTK__AT_S6(V) V(nh) = _mm256_sub_pd(V(n), V(p));
+#define ENTK__AT_S7(V) V(dh) = _mm256_fmadd_pd(V(c), V(n), V(d));
+#define ENTK__AT_S8(V) V(dl) = _mm256_fmadd_pd(V(c), V(n), _mm256_sub_pd(V(d), V(dh)));
+#define ENTK__AT_S9(V) V(q) = _mm256_div_pd(one, V(dh));
+#define ENTK__AT_S10(V) V(th) = _mm256_mul_pd(V(nh), V(q));
+#define ENTK__AT_S11(V) V(rem) = _mm256_fnmadd_pd(V(th), V(dh), V(nh));
+#define ENTK__AT_S12(V) V(tl) = _mm256_mul_pd(_mm256_fnmadd_pd(V(th), V(dl), _mm256_sub_pd(V(rem), V(pl))), V(q));
+/* step 3: the polynomial (Estrin) */
+#define ENTK__AT_S13(V) V(u) = _mm256_mul_pd(V(th), V(th)); V(u2) = _mm256_mul_pd(V(u), V(u));     \
+    V(u4) = _mm256_mul_pd(V(u2), V(u2));
+#define ENTK__AT_S14(V)                                                                             \
+    V(pp) = _mm256_fmadd_pd(                                                                         \
+        V(u4),                                                                                       \
+        _mm256_fmadd_pd(V(u2), _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)), \
+                        _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),       \
+        _mm256_fmadd_pd(V(u2), _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)), \
+                        _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
+#define ENTK__AT_S15(V) V(tail) = _mm256_fmadd_pd(_mm256_mul_pd(V(th), V(u)), V(pp), V(tl));
+/* step 4: atan(c_j) + t, the reflections (negate where exactly one of |y| > |x|, x negative holds;
+ * blendv reads sign bits), the sign of y */
+#define ENTK__AT_S16(V) V(s1) = _mm256_add_pd(V(ah), V(th)); V(e1) = _mm256_add_pd(_mm256_sub_pd(V(ah), V(s1)), V(th));
+#define ENTK__AT_S17(V) V(lo) = _mm256_add_pd(_mm256_add_pd(V(e1), V(al)), V(tail));
+#define ENTK__AT_S18(V) V(fl) = _mm256_xor_pd(_mm256_and_pd(V(swap), sgn), _mm256_and_pd(V(x), sgn));   \
+    V(s1) = _mm256_xor_pd(V(s1), V(fl)); V(lo) = _mm256_xor_pd(V(lo), V(fl));
+#define ENTK__AT_S19(V)                                                                             \
+    V(kh) = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), V(x)),              \
+                             _mm256_set1_pd(ENTK__AT_PIO2H), V(swap));
+#define ENTK__AT_S20(V)                                                                             \
+    V(kl) = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), V(x)),              \
+                             _mm256_set1_pd(ENTK__AT_PIO2L), V(swap));
+#define ENTK__AT_S21(V) V(aa) = _mm256_add_pd(V(kh), V(s1)); V(e2) = _mm256_add_pd(_mm256_sub_pd(V(kh), V(aa)), V(s1));
+#define ENTK__AT_S22(V) V(r) = _mm256_add_pd(V(aa), _mm256_add_pd(_mm256_add_pd(V(e2), V(kl)), V(lo)));
+#define ENTK__AT_S23(V) V(r) = _mm256_xor_pd(V(r), _mm256_and_pd(V(y), sgn));
+#define ENTK__AT_STEPS(X)                                                                           \
+    X(ENTK__AT_S1) X(ENTK__AT_S2) X(ENTK__AT_S3) X(ENTK__AT_S4) X(ENTK__AT_S5) X(ENTK__AT_S6)         \
+    X(ENTK__AT_S7) X(ENTK__AT_S8) X(ENTK__AT_S9) X(ENTK__AT_S10) X(ENTK__AT_S11) X(ENTK__AT_S12)      \
+    X(ENTK__AT_S13) X(ENTK__AT_S14) X(ENTK__AT_S15) X(ENTK__AT_S16) X(ENTK__AT_S17) X(ENTK__AT_S18)   \
+    X(ENTK__AT_S19) X(ENTK__AT_S20) X(ENTK__AT_S21) X(ENTK__AT_S22) X(ENTK__AT_S23)
+
 static ENTK__AVX2 inline __m256d entk__atan2_core_avx2(__m256d n, __m256d d, __m256d swap, __m256d y, __m256d x) {
     const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    __m256d c = zero, ah = zero, al = zero, m;
-    __m256d p, pl, nh, dh, dl, q, th, rem, tl, u, u2, u4, pp, tail, s1, e1, lo, fl, kh, kl, aa, e2, r;
-#define ENTK__AT_PIECE(b, cc, hh, ll)                                                               \
-    m = _mm256_cmp_pd(n, _mm256_mul_pd(_mm256_set1_pd(b), d), _CMP_GT_OQ);                          \
-    c = _mm256_blendv_pd(c, _mm256_set1_pd(cc), m);                                                 \
-    ah = _mm256_blendv_pd(ah, _mm256_set1_pd(hh), m);                                               \
-    al = _mm256_blendv_pd(al, _mm256_set1_pd(ll), m);
-    ENTK__AT_PIECE(ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
-    ENTK__AT_PIECE(ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
-    ENTK__AT_PIECE(ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
-    ENTK__AT_PIECE(ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
-#undef ENTK__AT_PIECE
-    p = _mm256_mul_pd(c, d); pl = _mm256_fmsub_pd(c, d, p);
-    nh = _mm256_sub_pd(n, p);
-    dh = _mm256_fmadd_pd(c, n, d);
-    dl = _mm256_fmadd_pd(c, n, _mm256_sub_pd(d, dh));
-    q = _mm256_div_pd(one, dh);
-    th = _mm256_mul_pd(nh, q);
-    rem = _mm256_fnmadd_pd(th, dh, nh);
-    tl = _mm256_mul_pd(_mm256_fnmadd_pd(th, dl, _mm256_sub_pd(rem, pl)), q);
-    u = _mm256_mul_pd(th, th); u2 = _mm256_mul_pd(u, u); u4 = _mm256_mul_pd(u2, u2);
-    pp = _mm256_fmadd_pd(u4,
-                         _mm256_fmadd_pd(u2, _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),
-                                         _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),
-                         _mm256_fmadd_pd(u2, _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),
-                                         _mm256_fmadd_pd(u, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
-    tail = _mm256_fmadd_pd(_mm256_mul_pd(th, u), pp, tl);
-    s1 = _mm256_add_pd(ah, th); e1 = _mm256_add_pd(_mm256_sub_pd(ah, s1), th);
-    lo = _mm256_add_pd(_mm256_add_pd(e1, al), tail);
-    /* reflections: negate where exactly one of (|y| > |x|, x negative) holds; blendv reads sign bits */
-    fl = _mm256_xor_pd(_mm256_and_pd(swap, sgn), _mm256_and_pd(x, sgn));
-    s1 = _mm256_xor_pd(s1, fl); lo = _mm256_xor_pd(lo, fl);
-    kh = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x), _mm256_set1_pd(ENTK__AT_PIO2H), swap);
-    kl = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x), _mm256_set1_pd(ENTK__AT_PIO2L), swap);
-    aa = _mm256_add_pd(kh, s1); e2 = _mm256_add_pd(_mm256_sub_pd(kh, aa), s1);
-    r = _mm256_add_pd(aa, _mm256_add_pd(_mm256_add_pd(e2, kl), lo));
-    return _mm256_xor_pd(r, _mm256_and_pd(y, sgn));
+    ENTK__AT_DECL(ENTK__AT_V)
+    ENTK__AT_STEPS(ENTK__AT_ONE)
+    return r;
 }
 
-/* Two independent vectors through entk__atan2_core_avx2, interleaved statement by statement
- * (generated from it by duplicating each statement with suffixes 0 and 1): one vector's chain of
- * ~60 cycles is mostly latency, and with ~100 instructions per vector the out-of-order window does not
- * reach the next vector on its own; interleaved, each chain fills the other's gaps (measured 3.5 ->
- * 2.7 ns/element). Same operations, same bits. */
 static ENTK__AVX2 inline void entk__atan2_core2_avx2(__m256d n0, __m256d d0, __m256d swap0, __m256d y0, __m256d x0,
                                                    __m256d n1, __m256d d1, __m256d swap1, __m256d y1, __m256d x1,
                                                    __m256d *out0, __m256d *out1) {
     const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    __m256d c0 = zero, c1 = zero, ah0 = zero, ah1 = zero, al0 = zero, al1 = zero, m0, m1;
-    __m256d p0, p1, pl0, pl1, nh0, nh1, dh0, dh1, dl0, dl1, q0, q1, th0, th1, rem0, rem1, tl0, tl1, u0, u1, u20, u21, u40, u41, pp0, pp1, tail0, tail1, s10, s11, e10, e11, lo0, lo1, fl0, fl1, kh0, kh1, kl0, kl1, aa0, aa1, e20, e21, r0, r1;
-    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B1), d0), _CMP_GT_OQ);
-    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B1), d1), _CMP_GT_OQ);
-    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(ENTK__AT_C1), m0);
-    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(ENTK__AT_C1), m1);
-    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A1H), m0);
-    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A1H), m1);
-    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A1L), m0);
-    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A1L), m1);
-    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B2), d0), _CMP_GT_OQ);
-    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B2), d1), _CMP_GT_OQ);
-    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(ENTK__AT_C2), m0);
-    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(ENTK__AT_C2), m1);
-    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A2H), m0);
-    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A2H), m1);
-    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A2L), m0);
-    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A2L), m1);
-    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B3), d0), _CMP_GT_OQ);
-    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B3), d1), _CMP_GT_OQ);
-    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(ENTK__AT_C3), m0);
-    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(ENTK__AT_C3), m1);
-    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A3H), m0);
-    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A3H), m1);
-    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A3L), m0);
-    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A3L), m1);
-    m0 = _mm256_cmp_pd(n0, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B4), d0), _CMP_GT_OQ);
-    m1 = _mm256_cmp_pd(n1, _mm256_mul_pd(_mm256_set1_pd(ENTK__AT_B4), d1), _CMP_GT_OQ);
-    c0 = _mm256_blendv_pd(c0, _mm256_set1_pd(1.0), m0);
-    c1 = _mm256_blendv_pd(c1, _mm256_set1_pd(1.0), m1);
-    ah0 = _mm256_blendv_pd(ah0, _mm256_set1_pd(ENTK__AT_A4H), m0);
-    ah1 = _mm256_blendv_pd(ah1, _mm256_set1_pd(ENTK__AT_A4H), m1);
-    al0 = _mm256_blendv_pd(al0, _mm256_set1_pd(ENTK__AT_A4L), m0);
-    al1 = _mm256_blendv_pd(al1, _mm256_set1_pd(ENTK__AT_A4L), m1);
-    p0 = _mm256_mul_pd(c0, d0);
-    p1 = _mm256_mul_pd(c1, d1);
-    pl0 = _mm256_fmsub_pd(c0, d0, p0);
-    pl1 = _mm256_fmsub_pd(c1, d1, p1);
-    nh0 = _mm256_sub_pd(n0, p0);
-    nh1 = _mm256_sub_pd(n1, p1);
-    dh0 = _mm256_fmadd_pd(c0, n0, d0);
-    dh1 = _mm256_fmadd_pd(c1, n1, d1);
-    dl0 = _mm256_fmadd_pd(c0, n0, _mm256_sub_pd(d0, dh0));
-    dl1 = _mm256_fmadd_pd(c1, n1, _mm256_sub_pd(d1, dh1));
-    q0 = _mm256_div_pd(one, dh0);
-    q1 = _mm256_div_pd(one, dh1);
-    th0 = _mm256_mul_pd(nh0, q0);
-    th1 = _mm256_mul_pd(nh1, q1);
-    rem0 = _mm256_fnmadd_pd(th0, dh0, nh0);
-    rem1 = _mm256_fnmadd_pd(th1, dh1, nh1);
-    tl0 = _mm256_mul_pd(_mm256_fnmadd_pd(th0, dl0, _mm256_sub_pd(rem0, pl0)), q0);
-    tl1 = _mm256_mul_pd(_mm256_fnmadd_pd(th1, dl1, _mm256_sub_pd(rem1, pl1)), q1);
-    u0 = _mm256_mul_pd(th0, th0);
-    u1 = _mm256_mul_pd(th1, th1);
-    u20 = _mm256_mul_pd(u0, u0);
-    u21 = _mm256_mul_pd(u1, u1);
-    u40 = _mm256_mul_pd(u20, u20);
-    u41 = _mm256_mul_pd(u21, u21);
-    pp0 = _mm256_fmadd_pd(u40,                          _mm256_fmadd_pd(u20, _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),                                          _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),                          _mm256_fmadd_pd(u20, _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),                                          _mm256_fmadd_pd(u0, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
-    pp1 = _mm256_fmadd_pd(u41,                          _mm256_fmadd_pd(u21, _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)),                                          _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),                          _mm256_fmadd_pd(u21, _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)),                                          _mm256_fmadd_pd(u1, _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
-    tail0 = _mm256_fmadd_pd(_mm256_mul_pd(th0, u0), pp0, tl0);
-    tail1 = _mm256_fmadd_pd(_mm256_mul_pd(th1, u1), pp1, tl1);
-    s10 = _mm256_add_pd(ah0, th0);
-    s11 = _mm256_add_pd(ah1, th1);
-    e10 = _mm256_add_pd(_mm256_sub_pd(ah0, s10), th0);
-    e11 = _mm256_add_pd(_mm256_sub_pd(ah1, s11), th1);
-    lo0 = _mm256_add_pd(_mm256_add_pd(e10, al0), tail0);
-    lo1 = _mm256_add_pd(_mm256_add_pd(e11, al1), tail1);
-    fl0 = _mm256_xor_pd(_mm256_and_pd(swap0, sgn), _mm256_and_pd(x0, sgn));
-    fl1 = _mm256_xor_pd(_mm256_and_pd(swap1, sgn), _mm256_and_pd(x1, sgn));
-    s10 = _mm256_xor_pd(s10, fl0);
-    s11 = _mm256_xor_pd(s11, fl1);
-    lo0 = _mm256_xor_pd(lo0, fl0);
-    lo1 = _mm256_xor_pd(lo1, fl1);
-    kh0 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x0), _mm256_set1_pd(ENTK__AT_PIO2H), swap0);
-    kh1 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), x1), _mm256_set1_pd(ENTK__AT_PIO2H), swap1);
-    kl0 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x0), _mm256_set1_pd(ENTK__AT_PIO2L), swap0);
-    kl1 = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), x1), _mm256_set1_pd(ENTK__AT_PIO2L), swap1);
-    aa0 = _mm256_add_pd(kh0, s10);
-    aa1 = _mm256_add_pd(kh1, s11);
-    e20 = _mm256_add_pd(_mm256_sub_pd(kh0, aa0), s10);
-    e21 = _mm256_add_pd(_mm256_sub_pd(kh1, aa1), s11);
-    r0 = _mm256_add_pd(aa0, _mm256_add_pd(_mm256_add_pd(e20, kl0), lo0));
-    r1 = _mm256_add_pd(aa1, _mm256_add_pd(_mm256_add_pd(e21, kl1), lo1));
-    *out0 = _mm256_xor_pd(r0, _mm256_and_pd(y0, sgn));
-    *out1 = _mm256_xor_pd(r1, _mm256_and_pd(y1, sgn));
+    ENTK__AT_DECL(ENTK__AT_V0)
+    ENTK__AT_DECL(ENTK__AT_V1)
+    ENTK__AT_STEPS(ENTK__AT_TWO)
+    *out0 = r0;
+    *out1 = r1;
 }
-
+#undef ENTK__AT_STEPS
+#undef ENTK__AT_S23
+#undef ENTK__AT_S22
+#undef ENTK__AT_S21
+#undef ENTK__AT_S20
+#undef ENTK__AT_S19
+#undef ENTK__AT_S18
+#undef ENTK__AT_S17
+#undef ENTK__AT_S16
+#undef ENTK__AT_S15
+#undef ENTK__AT_S14
+#undef ENTK__AT_S13
+#undef ENTK__AT_S12
+#undef ENTK__AT_S11
+#undef ENTK__AT_S10
+#undef ENTK__AT_S9
+#undef ENTK__AT_S8
+#undef ENTK__AT_S7
+#undef ENTK__AT_S6
+#undef ENTK__AT_S5
+#undef ENTK__AT_S4
+#undef ENTK__AT_S3
+#undef ENTK__AT_S2
+#undef ENTK__AT_S1
+#undef ENTK__AT_SPIECE
+#undef ENTK__AT_DECL
+#undef ENTK__AT_TWO
+#undef ENTK__AT_ONE
+#undef ENTK__AT_V1
+#undef ENTK__AT_V0
+#undef ENTK__AT_V
 
 /* the wide path (a lane with a zero, an infinity, a NaN or an extreme scale): the lanes that are in
  * range keep scale 1, so they get the fast path's bits */

@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     }
     x = (double *)malloc(NIMG * C * H * W * sizeof *x);
     if (!x) return 1;
-    rng.rng = 2024;
+    rng.rng.s = 2024;
     rng.have_spare = 0;
     for (i = 0; i < NIMG * C * H * W; ++i) x[i] = fnet__normal(&rng) + 0.3;
     if ((st = entk_cn_kernel(&arch, x, NIMG, NULL, 0, C, H, W, k, NIMG, t, NIMG, 1))) {

@@ -125,47 +125,6 @@ static void check_neon_atan2(void) {
 
 
 /* ==== [section: aarch64 checks linalg] ======================================================= */
-#include <float.h>
-#include <stdlib.h>
-
-/* splitmix64 for reproducible matrices without the Criterion test helpers */
-static double la_unif(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-
-/* SPD: G G^T / n + 0.1 I with G uniform in [-1, 1] */
-static void la_spd(size_t n, double *a, uint64_t seed) {
-    double *g = (double *)malloc((n * n + 1) * sizeof *g);
-    size_t i, j, k;
-    for (i = 0; i < n * n; ++i) g[i] = 2.0 * la_unif(&seed) - 1.0;
-    for (i = 0; i < n; ++i)
-        for (j = 0; j <= i; ++j) {
-            double s = 0;
-            for (k = 0; k < n; ++k) s += g[i * n + k] * g[j * n + k];
-            a[i * n + j] = a[j * n + i] = s / (double)n + (i == j ? 0.1 : 0.0);
-        }
-    free(g);
-}
-
-/* LAPACK's ||L L^T - A||_1 / (n ||A||_1 eps) */
-static double la_resid(size_t n, const double *a, const double *l) {
-    double *col = (double *)calloc(n + 1, sizeof *col), *acol = (double *)calloc(n + 1, sizeof *acol), w = 0, an = 0;
-    size_t i, j, k;
-    for (i = 0; i < n; ++i)
-        for (j = 0; j <= i; ++j) {
-            double s = 0, d;
-            for (k = 0; k <= j; ++k) s += l[i * n + k] * l[j * n + k];
-            d = fabs(s - a[i * n + j]);
-            col[j] += d; acol[j] += fabs(a[i * n + j]);
-            if (i != j) { col[i] += d; acol[i] += fabs(a[i * n + j]); }
-        }
-    for (j = 0; j < n; ++j) { if (col[j] > w) w = col[j]; if (acol[j] > an) an = acol[j]; }
-    free(col); free(acol);
-    return n ? w / ((double)n * an * DBL_EPSILON) : 0.0;
-}
 
 /* NEON Cholesky: residual < 30 and agreement with the scalar path to 1e-12 relative, at sizes around
  * the 4 x 8 NEON tile, the recursion (32) and the outer block (256). */
@@ -177,7 +136,9 @@ static void check_linalg_cholesky(void) {
         double *a = (double *)malloc(n * n * sizeof *a), *ln = (double *)malloc(n * n * sizeof *a);
         double *ls = (double *)malloc(n * n * sizeof *a), worst = 0, big = 0, res;
         size_t info = 1;
-        la_spd(n, a, 1000 + n);
+        tu_rng r;
+        r.s = 1000 + n;
+        CHECK(tu_spd(&r, n, a, n) == 0, "spd n=%zu", n);
         memcpy(ln, a, n * n * sizeof *a);
         memcpy(ls, a, n * n * sizeof *a);
         entk_simd_set(ENTK_SIMD_NEON);
@@ -191,7 +152,7 @@ static void check_linalg_cholesky(void) {
                 if (fabs(ls[i]) > big) big = fabs(ls[i]);
             }
         CHECK(worst <= 1e-12 * big, "neon vs scalar n=%zu: %.3g", n, worst / big);
-        res = la_resid(n, a, ln);
+        res = tu_chol_residual(n, a, n, ln, n);
         CHECK(res < 30.0, "neon residual n=%zu: %.3g", n, res);
         free(a); free(ln); free(ls);
     }
@@ -202,10 +163,10 @@ static void check_linalg_notpd_eigen(void) {
     double j3[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     size_t info = 0, n = 60, i, j, k;
     double *a = (double *)malloc(n * n * sizeof *a), *v = (double *)malloc(n * n * sizeof *a), w[60], r2 = 0, o2 = 0, an = 0;
-    uint64_t seed = 7;
+    tu_rng r = {7};
     CHECK(entk_cholesky(3, j3, 3, &info) == ENTK_ERR_NOT_PD && info == 2, "all-ones: info %zu", info);
     for (i = 0; i < n; ++i)
-        for (j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = 2.0 * la_unif(&seed) - 1.0;
+        for (j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = 2.0 * tu_unif(&r) - 1.0;
     CHECK(entk_syev(n, a, n, w, v, n) == ENTK_OK, "syev");
     for (i = 0; i < n; ++i)
         for (j = 0; j < n; ++j) {
@@ -226,14 +187,12 @@ static void check_linalg_notpd_eigen(void) {
 /* ==== [section: aarch64 checks cn] =========================================================== */
 #include "entk_cn.h"
 
-static double cn_rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
-
+/* n values uniform in [-1, 1) from the stream of seed */
 static void cn_images(double *x, size_t n, uint64_t seed) {
+    tu_rng r;
     size_t i;
-    for (i = 0; i < n; ++i) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (double)(seed >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-    }
+    r.s = seed;
+    for (i = 0; i < n; ++i) x[i] = 2.0 * tu_unif(&r) - 1.0;
 }
 
 /* brute force "conv(q=3,pad=circular,sw,sb) relu" x 2, gap, on N x N images with C channels: the
@@ -308,7 +267,7 @@ static void check_cn_gram(void) {
         for (j = 0; j < n; ++j) {
             double k, t;
             cn_brute(x + i * img, x + j * img, C, N, 1.3, 0.2, &k, &t);
-            CHECK(cn_rel(K[i * n + j], k) < 1e-12 && cn_rel(T[i * n + j], t) < 1e-12,
+            CHECK(tu_rel(K[i * n + j], k) < 1e-12 && tu_rel(T[i * n + j], t) < 1e-12,
                   "cnn (%zu,%zu) vs brute force: K %.17g %.17g T %.17g %.17g", i, j, K[i * n + j], k, T[i * n + j], t);
         }
     /* the row path gives the in-cache path's kernels bit for bit; NEON and scalar maps agree to rounding */
@@ -320,7 +279,7 @@ static void check_cn_gram(void) {
     CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K0, n, T0, n, 1) == ENTK_OK, "cn kernel, scalar");
     entk_simd_set(ENTK_SIMD_NEON);
     for (i = 0; i < n * n; ++i)
-        CHECK(cn_rel(K[i], K0[i]) < 1e-13 && cn_rel(T[i], T0[i]) < 1e-13, "neon vs scalar entry %zu", i);
+        CHECK(tu_rel(K[i], K0[i]) < 1e-13 && tu_rel(T[i], T0[i]) < 1e-13, "neon vs scalar entry %zu", i);
 }
 
 /* C4 GCNN with circular padding and gpool: exactly invariant under rotating either input by 90 deg */
@@ -328,7 +287,7 @@ static void check_cn_invariance(void) {
     const size_t C = 1, N = 6, img = C * N * N;
     entk_arch a;
     double x[2 * 36], y[36], k0, t0, k, t, *w;
-    size_t wl = 0, i, jj;
+    size_t wl = 0;
     int side;
     cn_images(x, 2 * img, 5);
     CHECK(entk_arch_parse("lift(n=4,q=3,pad=circular,sb=0.1) relu gconv(q=3,pad=circular) relu gpool dense", &a, NULL,
@@ -337,11 +296,9 @@ static void check_cn_invariance(void) {
     w = malloc(wl * sizeof *w);
     CHECK(entk_cn_pair(&a, x, NULL, x + img, NULL, C, N, N, w, &k0, &t0) == ENTK_OK, "pair");
     for (side = 0; side < 2; ++side) {
-        const double *src = x + (size_t)side * img;
-        for (i = 0; i < N; ++i) /* rot90: (i, j) <- (j, N - 1 - i) */
-            for (jj = 0; jj < N; ++jj) y[i * N + jj] = src[jj * N + (N - 1 - i)];
+        tu_img_rot90(x + (size_t)side * img, C, N, y);
         CHECK(entk_cn_pair(&a, side ? x : y, NULL, side ? y : x + img, NULL, C, N, N, w, &k, &t) == ENTK_OK, "pair");
-        CHECK(cn_rel(k, k0) < 1e-12 && cn_rel(t, t0) < 1e-12, "rot90 of input %d: %.17g vs %.17g", side + 1, k, k0);
+        CHECK(tu_rel(k, k0) < 1e-12 && tu_rel(t, t0) < 1e-12, "rot90 of input %d: %.17g vs %.17g", side + 1, k, k0);
     }
     free(w);
 }
@@ -391,8 +348,8 @@ static void check_cn_neon_rows(void) {
             CHECK(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K1, n, T1, n, 1) == ENTK_OK, "neon");
             entk_cn_set_small_limit(old);
             for (e = 0; e < n * n; ++e) {
-                worst = fmax(worst, cn_rel(K1[e], K0[e]));
-                worst = fmax(worst, cn_rel(T1[e], T0[e]));
+                worst = fmax(worst, tu_rel(K1[e], K0[e]));
+                worst = fmax(worst, tu_rel(T1[e], T0[e]));
             }
         }
     printf("cn neon row kernels vs scalar: worst relative difference %.3g\n", worst);

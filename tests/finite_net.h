@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "entk.h"
+#include "testutil.h" /* tu_rng */
 
 enum { FNET_LINEAR = 0, FNET_POOL = 1, FNET_NONLIN = 2 };
 
@@ -61,23 +62,17 @@ typedef struct fnet {
     int nlayers;
     fnet_layer layer[ENTK_MAX_LAYERS];
     size_t cin, pin, nout;
-    uint64_t rng;
+    tu_rng rng;
     int have_spare;
     double spare;
 } fnet;
 
-/* ---- random numbers: splitmix64 and Box-Muller (both values used) ---- */
-static inline uint64_t fnet__next(fnet *net) {
-    uint64_t z = (net->rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* ---- random numbers: testutil.h's splitmix64 and Box-Muller (both values used) ---- */
 static inline double fnet__normal(fnet *net) {
     double u, v, r;
     if (net->have_spare) { net->have_spare = 0; return net->spare; }
-    u = ((double)(fnet__next(net) >> 11) + 0.5) * 0x1.0p-53; /* in (0, 1): log(u) finite */
-    v = (double)(fnet__next(net) >> 11) * 0x1.0p-53;
+    u = ((double)(tu_next(&net->rng) >> 11) + 0.5) * 0x1.0p-53; /* in (0, 1): log(u) finite */
+    v = tu_unif(&net->rng);
     r = sqrt(-2.0 * log(u));
     net->spare = r * sin(6.283185307179586 * v);
     net->have_spare = 1;
@@ -188,6 +183,17 @@ static inline int fnet__pix(long H, long W, entk_pad pad, int q, long i, long j,
     return (int)(ci * W + cj);
 }
 
+/* One output position with every one of the pos input positions as a tap (dense: flatten-then-dense;
+ * gap, gpool). Returns 0, or -1 without memory. */
+static inline int fnet__all_taps(fnet_layer *fl, size_t pos) {
+    size_t k;
+    fl->pout = 1;
+    fl->ntap = pos;
+    if (!(fl->idx = (int *)malloc(pos * sizeof(int)))) return -1;
+    for (k = 0; k < pos; ++k) fl->idx[k] = (int)k;
+    return 0;
+}
+
 /* Build the layers for inputs C x H x W. Returns 0, or -1 for an unsupported or inconsistent
  * architecture (or out of memory). Weights are drawn by fnet_draw. */
 static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t H, size_t W,
@@ -210,10 +216,7 @@ static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t 
         case ENTK_LAYER_DENSE:
             fl->kind = FNET_LINEAR;
             fl->cout = l == arch->n_layers - 1 ? nout : width;
-            fl->pout = 1;
-            fl->ntap = pos;
-            if (!(fl->idx = (int *)malloc(pos * sizeof(int)))) goto fail;
-            for (k = 0; k < pos; ++k) fl->idx[k] = (int)k;
+            if (fnet__all_taps(fl, pos)) goto fail;
             spatial = 0;
             break;
         case ENTK_LAYER_NONLIN:
@@ -265,10 +268,7 @@ static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t 
         case ENTK_LAYER_GPOOL:
             fl->kind = FNET_POOL;
             fl->cout = chan;
-            fl->pout = 1;
-            fl->ntap = pos;
-            if (!(fl->idx = (int *)malloc(pos * sizeof(int)))) goto fail;
-            for (k = 0; k < pos; ++k) fl->idx[k] = (int)k;
+            if (fnet__all_taps(fl, pos)) goto fail;
             spatial = 0;
             break;
         case ENTK_LAYER_ROTPOOL:
@@ -331,7 +331,7 @@ fail:
 static inline void fnet_draw(fnet *net, uint64_t seed) {
     int l;
     size_t i;
-    net->rng = seed * 0xD1B54A32D192ED03ull + 0x2545F4914F6CDD1Dull;
+    net->rng.s = seed * 0xD1B54A32D192ED03ull + 0x2545F4914F6CDD1Dull;
     net->have_spare = 0;
     for (l = 0; l < net->nlayers; ++l) {
         fnet_layer *fl = &net->layer[l];

@@ -15,21 +15,8 @@
 #define K_ 3
 #define IMG (C_ * S_ * S_)
 
-/* rot90 (anticlockwise) and the left-right mirror of a C x S x S image, written here independently */
-static void rot90(const double *in, double *out) {
-    int c, i, j;
-    for (c = 0; c < C_; ++c)
-        for (i = 0; i < S_; ++i)
-            for (j = 0; j < S_; ++j) out[(c * S_ + i) * S_ + j] = in[(c * S_ + j) * S_ + (S_ - 1 - i)];
-}
-static void mirror(const double *in, double *out) {
-    int c, i, j;
-    for (c = 0; c < C_; ++c)
-        for (i = 0; i < S_; ++i)
-            for (j = 0; j < S_; ++j) out[(c * S_ + i) * S_ + j] = in[(c * S_ + i) * S_ + (S_ - 1 - j)];
-}
-
-/* all |G| transforms of each of n images: out is (|G| n) x IMG, group element major */
+/* all |G| transforms of each of n images (tu_img_rot90, tu_img_mirror): out is (|G| n) x IMG, group
+ * element major */
 static int orbit(const double *x, int n, int flips, double *out) {
     int g, i, G = flips ? 8 : 4;
     for (i = 0; i < n; ++i) {
@@ -37,9 +24,9 @@ static int orbit(const double *x, int n, int flips, double *out) {
         memcpy(cur, x + i * IMG, sizeof cur);
         for (g = 0; g < G; ++g) {
             double tmp[IMG];
-            if (g == 4) { mirror(x + i * IMG, tmp); memcpy(cur, tmp, sizeof cur); }
+            if (g == 4) { tu_img_mirror(x + i * IMG, C_, S_, S_, tmp); memcpy(cur, tmp, sizeof cur); }
             memcpy(out + ((size_t)g * n + i) * IMG, cur, sizeof cur);
-            rot90(cur, tmp);
+            tu_img_rot90(cur, C_, S_, tmp);
             memcpy(cur, tmp, sizeof cur);
         }
     }

@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include "testutil.h"
 
-static double *xalloc(size_t n) {
-    double *p = malloc((n ? n : 1) * sizeof *p);
-    cr_assert(p != NULL);
-    return p;
-}
-
 /* Random orthogonal n x n (row-major, ld n): modified Gram-Schmidt, twice, on a Gaussian matrix. */
 static void rand_orthogonal(tu_rng *r, size_t n, double *q) {
     size_t i, j, k;
@@ -33,7 +27,7 @@ static void rand_orthogonal(tu_rng *r, size_t n, double *q) {
 
 /* a (ld lda) = Q^T diag(lam) Q with Q from rand_orthogonal: eigenvalues exactly lam (to rounding). */
 static void spectrum_matrix(tu_rng *r, size_t n, const double *lam, double *a, size_t lda) {
-    double *q = xalloc(n * n);
+    double *q = tu_xalloc(n * n);
     size_t i, j, k;
     rand_orthogonal(r, n, q);
     for (i = 0; i < n; ++i)
@@ -43,44 +37,6 @@ static void spectrum_matrix(tu_rng *r, size_t n, const double *lam, double *a, s
             a[i * lda + j] = a[j * lda + i] = s;
         }
     free(q);
-}
-
-/* SPD: G G^T / n + 0.1 I, G Gaussian. */
-static void rand_spd(tu_rng *r, size_t n, double *a, size_t lda) {
-    double *g = xalloc(n * n);
-    size_t i, j, k;
-    tu_fill_normal(r, g, n * n);
-    for (i = 0; i < n; ++i)
-        for (j = 0; j <= i; ++j) {
-            double s = 0;
-            for (k = 0; k < n; ++k) s += g[i * n + k] * g[j * n + k];
-            a[i * lda + j] = a[j * lda + i] = s / (double)n + (i == j ? 0.1 : 0.0);
-        }
-    free(g);
-}
-
-/* LAPACK's measure ||L L^T - A||_1 / (n ||A||_1 eps), A symmetric (lower triangle of a is A). */
-static double chol_residual(size_t n, const double *a, size_t lda, const double *l, size_t ldl) {
-    double *col = xalloc(n), *acol = xalloc(n), worst = 0, anorm = 0;
-    size_t i, j, k;
-    if (n == 0) { free(col); free(acol); return 0; }
-    for (j = 0; j < n; ++j) col[j] = acol[j] = 0;
-    for (i = 0; i < n; ++i)
-        for (j = 0; j <= i; ++j) {
-            double s = 0, aij = a[i * lda + j], d;
-            for (k = 0; k <= j; ++k) s += l[i * ldl + k] * l[j * ldl + k];
-            d = fabs(s - aij);
-            col[j] += d;
-            acol[j] += fabs(aij);
-            if (i != j) { col[i] += d; acol[i] += fabs(aij); }
-        }
-    for (j = 0; j < n; ++j) {
-        if (col[j] > worst) worst = col[j];
-        if (acol[j] > anorm) anorm = acol[j];
-    }
-    free(col);
-    free(acol);
-    return worst / ((double)n * anorm * DBL_EPSILON);
 }
 
 static const size_t sizes[] = {0,  1,  2,  3,  4,  5,  6,  7,   8,   9,   12,  15,  16,  17,  23,  24,
@@ -94,9 +50,9 @@ Test(cholesky, lapack_residual_many_sizes) {
     size_t s;
     for (s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
         const size_t n = sizes[s], lda = n + 3;
-        double *a = xalloc(n * lda + 1), *l = xalloc(n * lda + 1);
+        double *a = tu_xalloc(n * lda + 1), *l = tu_xalloc(n * lda + 1);
         size_t info = 99, i, j;
-        rand_spd(&r, n, a, lda);
+        cr_assert_eq(tu_spd(&r, n, a, lda), 0);
         for (i = 0; i < n; ++i)
             for (j = i + 1; j < lda; ++j) a[i * lda + j] = (j < n) ? -7.25 - (double)(i + j) : 0;
         memcpy(l, a, (n * lda + 1) * sizeof *a);
@@ -106,8 +62,8 @@ Test(cholesky, lapack_residual_many_sizes) {
             for (j = i + 1; j < n; ++j) cr_assert_eq(l[i * lda + j], a[i * lda + j], "upper touched n=%zu", n);
         for (i = 0; i < n; ++i) cr_assert(l[i * lda + i] > 0);
         {
-            /* chol_residual reads only the lower triangle of a, which still holds A */
-            const double res = chol_residual(n, a, lda, l, lda);
+            /* tu_chol_residual reads only the lower triangle of a, which still holds A */
+            const double res = tu_chol_residual(n, a, lda, l, lda);
             cr_assert(res < 30.0, "n=%zu residual %.3g", n, res);
         }
         free(a);
@@ -124,13 +80,13 @@ Test(cholesky, lapack_residual_ill_conditioned) {
     for (a_i = 0; a_i < 2; ++a_i)
         for (c_i = 0; c_i < 2; ++c_i) {
             const size_t n = ns[a_i];
-            double *lam = xalloc(n), *a = xalloc(n * n), *l = xalloc(n * n), res;
+            double *lam = tu_xalloc(n), *a = tu_xalloc(n * n), *l = tu_xalloc(n * n), res;
             size_t info;
             for (i = 0; i < n; ++i) lam[i] = pow(conds[c_i], -(double)i / (double)(n - 1));
             spectrum_matrix(&r, n, lam, a, n);
             memcpy(l, a, n * n * sizeof *a);
             cr_assert_eq(entk_cholesky(n, l, n, &info), ENTK_OK, "n=%zu cond=%g info=%zu", n, conds[c_i], info);
-            res = chol_residual(n, a, n, l, n);
+            res = tu_chol_residual(n, a, n, l, n);
             cr_assert(res < 30.0, "n=%zu cond=%g residual %.3g", n, conds[c_i], res);
             free(lam); free(a); free(l);
         }
@@ -146,7 +102,7 @@ Test(cholesky, reports_exact_failing_minor) {
     size_t c, i, j, p;
     for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         const size_t n = cases[c][0], kf = cases[c][1];
-        double *u = xalloc(n * n), *d = xalloc(n), *a = xalloc(n * n);
+        double *u = tu_xalloc(n * n), *d = tu_xalloc(n), *a = tu_xalloc(n * n);
         size_t info = 0;
         for (i = 0; i < n; ++i) {
             for (j = 0; j < n; ++j) u[i * n + j] = j < i ? 0.3 * tu_normal(&r) / sqrt((double)n) : (i == j);
@@ -180,9 +136,9 @@ Test(cholesky, zero_pivot_is_not_pd) {
 Test(cholesky, rejects_nonfinite_and_bad_args) {
     tu_rng r = {14};
     const size_t n = 50;
-    double *a = xalloc(n * n), *b = xalloc(n * n);
+    double *a = tu_xalloc(n * n), *b = tu_xalloc(n * n);
     size_t info = 7;
-    rand_spd(&r, n, a, n);
+    cr_assert_eq(tu_spd(&r, n, a, n), 0);
     memcpy(b, a, n * n * sizeof *a);
     b[30 * n + 12] = NAN;
     cr_assert_eq(entk_cholesky(n, b, n, &info), ENTK_ERR_NONFINITE);
@@ -214,8 +170,8 @@ Test(cholesky, simd_paths_agree_with_scalar) {
     int ran = 0;
     for (s = 0; s < sizeof ns / sizeof ns[0]; ++s) {
         const size_t n = ns[s];
-        double *a = xalloc(n * n), *ls = xalloc(n * n), *lv = xalloc(n * n);
-        rand_spd(&r, n, a, n);
+        double *a = tu_xalloc(n * n), *ls = tu_xalloc(n * n), *lv = tu_xalloc(n * n);
+        cr_assert_eq(tu_spd(&r, n, a, n), 0);
         memcpy(ls, a, n * n * sizeof *a);
         cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
         cr_assert_eq(entk_cholesky(n, ls, n, NULL), ENTK_OK);
@@ -233,7 +189,7 @@ Test(cholesky, simd_paths_agree_with_scalar) {
                     if (fabs(ls[i * n + j]) > big) big = fabs(ls[i * n + j]);
                 }
             cr_assert(worst <= 1e-12 * big, "path %d n=%zu: max diff %.3g", (int)paths[p], n, worst / big);
-            res = chol_residual(n, a, n, lv, n);
+            res = tu_chol_residual(n, a, n, lv, n);
             cr_assert(res < 30.0, "path %d n=%zu residual %.3g", (int)paths[p], n, res);
         }
         free(a); free(ls); free(lv);
@@ -273,7 +229,7 @@ Test(solve, forward_and_backward_against_direct_products) {
     for (a = 0; a < sizeof ns / sizeof ns[0]; ++a)
         for (b = 0; b < sizeof ks / sizeof ks[0]; ++b) {
             const size_t n = ns[a], k = ks[b], ldb = k + 2;
-            double *l = xalloc(n * n), *rhs = xalloc(n * ldb), *x = xalloc(n * ldb);
+            double *l = tu_xalloc(n * n), *rhs = tu_xalloc(n * ldb), *x = tu_xalloc(n * ldb);
             int trans;
             for (i = 0; i < n; ++i)
                 for (j = 0; j < n; ++j)
@@ -299,7 +255,7 @@ Test(solve, forward_and_backward_against_direct_products) {
 Test(solve, many_right_hand_sides) {
     const size_t n = 70, k = 4100;
     tu_rng r = {23};
-    double *l = xalloc(n * n), *rhs = xalloc(n * k), *x = xalloc(n * k);
+    double *l = tu_xalloc(n * n), *rhs = tu_xalloc(n * k), *x = tu_xalloc(n * k);
     size_t i, j;
     int trans;
     for (i = 0; i < n; ++i)
@@ -321,7 +277,7 @@ Test(solve, simd_paths_agree_with_scalar) {
     const entk_simd saved = entk_simd_path();
     const size_t n = 150, k = 13;
     tu_rng r = {24};
-    double *l = xalloc(n * n), *rhs = xalloc(n * k), *xs = xalloc(n * k), *xv = xalloc(n * k);
+    double *l = tu_xalloc(n * n), *rhs = tu_xalloc(n * k), *xs = tu_xalloc(n * k), *xv = tu_xalloc(n * k);
     size_t i, j, p;
     for (i = 0; i < n; ++i)
         for (j = 0; j < n; ++j) l[i * n + j] = j < i ? tu_normal(&r) / sqrt((double)n) : (j == i ? 1.0 + tu_unif(&r) : 0.0);
@@ -345,8 +301,8 @@ Test(solve, chol_solve_inverts_spd) {
     size_t s, i, j, c;
     for (s = 0; s < sizeof ns / sizeof ns[0]; ++s) {
         const size_t n = ns[s], k = 5;
-        double *a = xalloc(n * n), *l = xalloc(n * n), *b = xalloc(n * k), *x = xalloc(n * k), *ax = xalloc(n * k);
-        rand_spd(&r, n, a, n);
+        double *a = tu_xalloc(n * n), *l = tu_xalloc(n * n), *b = tu_xalloc(n * k), *x = tu_xalloc(n * k), *ax = tu_xalloc(n * k);
+        cr_assert_eq(tu_spd(&r, n, a, n), 0);
         memcpy(l, a, n * n * sizeof *a);
         cr_assert_eq(entk_cholesky(n, l, n, NULL), ENTK_OK);
         tu_fill_normal(&r, b, n * k);
@@ -405,7 +361,7 @@ Test(eigen, residual_orthogonality_and_order_random) {
     size_t s, i, j;
     for (s = 0; s < sizeof ns / sizeof ns[0]; ++s) {
         const size_t n = ns[s];
-        double *a = xalloc(n * n), *w = xalloc(n), *w2 = xalloc(n), *v = xalloc(n * n), res, orth;
+        double *a = tu_xalloc(n * n), *w = tu_xalloc(n), *w2 = tu_xalloc(n), *v = tu_xalloc(n * n), res, orth;
         for (i = 0; i < n; ++i)
             for (j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = tu_normal(&r);
         cr_assert_eq(entk_syev(n, a, n, w, v, n), ENTK_OK, "n=%zu", n);
@@ -429,7 +385,7 @@ static int cmp_double(const void *x, const void *y) {
 Test(eigen, recovers_chosen_spectra) {
     tu_rng r = {32};
     const size_t n = 120;
-    double *lam = xalloc(n), *a = xalloc(n * n), *w = xalloc(n), *v = xalloc(n * n), res, orth, amax = 0;
+    double *lam = tu_xalloc(n), *a = tu_xalloc(n * n), *w = tu_xalloc(n), *v = tu_xalloc(n * n), res, orth, amax = 0;
     size_t i, j, variant;
     for (variant = 0; variant < 3; ++variant) {
         for (i = 0; i < n; ++i) {
@@ -441,7 +397,7 @@ Test(eigen, recovers_chosen_spectra) {
         qsort(lam, n, sizeof *lam, cmp_double);
         for (i = 0; i < n; ++i) amax = fmax(amax, fabs(lam[i]));
         {
-            double *g = xalloc(n * n);
+            double *g = tu_xalloc(n * n);
             memcpy(g, a, n * n * sizeof *a);
             for (i = 0; i < n; ++i)
                 for (j = i + 1; j < n; ++j) g[i * n + j] = 1e300; /* upper: never read */
@@ -496,7 +452,7 @@ Test(eigen, simd_paths_agree_with_scalar) {
     const entk_simd saved = entk_simd_path();
     const size_t n = 90;
     tu_rng r = {33};
-    double *a = xalloc(n * n), *ws = xalloc(n), *w = xalloc(n), *v = xalloc(n * n), res, orth;
+    double *a = tu_xalloc(n * n), *ws = tu_xalloc(n), *w = tu_xalloc(n), *v = tu_xalloc(n * n), res, orth;
     size_t i, j, p;
     for (i = 0; i < n; ++i)
         for (j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = tu_normal(&r);

@@ -149,27 +149,37 @@ Test(cli, kernel_files_equal_library_results) {
     entk_array_free(&kx);
 }
 
-Test(cli, predict_equals_library_predictor) {
-    entk_arch a;
-    entk_array p, v;
+/* The library's side of the predict runs on x.npy (X, 12 inputs) and z.npy (Z, 4): "dense relu dense"
+ * NNGP and NTK kernels, the NNGP's test diagonal; kk and kt point into the struct. */
+typedef struct {
+    double Ktr[144], Ttr[144], Kte[48], Tte[48], Kd[4];
     entk_kernels kk, kt;
+} lib_kern;
+static void lib_kernels(lib_kern *l) {
+    entk_arch a;
+    cr_assert_eq(entk_arch_parse("dense relu dense", &a, NULL, 0), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, X, 12, NULL, 0, 5, l->Ktr, 12, l->Ttr, 12, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, Z, 4, X, 12, 5, l->Kte, 12, l->Tte, 12, 1), ENTK_OK);
+    cr_assert_eq(entk_mlp_diag(&a, Z, 4, 5, l->Kd, NULL), ENTK_OK);
+    memset(&l->kk, 0, sizeof l->kk);
+    l->kk.n = 12; l->kk.m = 4; l->kk.train = l->Ktr; l->kk.ld_train = 12; l->kk.test_train = l->Kte;
+    l->kk.ld_test_train = 12; l->kk.test_diag = l->Kd;
+    l->kt = l->kk;
+    l->kt.train = l->Ttr; l->kt.test_train = l->Tte; l->kt.test_diag = NULL;
+}
+
+Test(cli, predict_equals_library_predictor) {
+    lib_kern lk;
+    entk_array p, v;
     entk_predict_opts o = entk_predict_opts_default();
-    double Ktr[144], Ttr[144], Kte[48], Tte[48], Kd[4], mean[8], var[4];
+    double mean[8], var[4];
     char err[512];
     cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
                      "--time 3 --lr 0.5 --diag-reg 0.01 --variance v.npy", err, sizeof err), 0, "%s", err);
     cr_assert(strstr(err, "relative") != NULL, "the regulariser's kind is reported: %s", err);
-    entk_arch_parse("dense relu dense", &a, NULL, 0);
-    entk_mlp_kernel(&a, X, 12, NULL, 0, 5, Ktr, 12, Ttr, 12, 1);
-    entk_mlp_kernel(&a, Z, 4, X, 12, 5, Kte, 12, Tte, 12, 1);
-    entk_mlp_diag(&a, Z, 4, 5, Kd, NULL);
-    memset(&kk, 0, sizeof kk);
-    kk.n = 12; kk.m = 4; kk.train = Ktr; kk.ld_train = 12; kk.test_train = Kte; kk.ld_test_train = 12;
-    kk.test_diag = Kd;
-    kt = kk;
-    kt.train = Ttr; kt.test_train = Tte; kt.test_diag = NULL;
+    lib_kernels(&lk);
     o.t = 3; o.lr = 0.5; o.diag_reg = 0.01;
-    cr_assert_eq(entk_predict_ntk_ensemble(&kk, &kt, 2, Y, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
+    cr_assert_eq(entk_predict_ntk_ensemble(&lk.kk, &lk.kt, 2, Y, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
     get("p.npy", &p);
     get("v.npy", &v);
     cr_assert_eq(p.shape[0], 4);
@@ -194,29 +204,20 @@ static void expect_error(const char *pre, const char *args, int code, const char
  * back; the variance in target units, one column per target (one value per test input for 1-D
  * targets). Targets shifted by 1e6 and scaled by 1e-3 give the same prediction up to that map. */
 Test(cli, predict_standardize) {
-    entk_arch a;
+    lib_kern lk;
     entk_array p, v, p2;
-    entk_kernels kk, kt;
     entk_predict_opts o = entk_predict_opts_default();
-    double Ktr[144], Ttr[144], Kte[48], Tte[48], Kd[4], mean[8], var[4], ys[24], ym[2], ysc[2], Y2[24];
+    double mean[8], var[4], ys[24], ym[2], ysc[2], Y2[24];
     char err[512];
     size_t sy[2] = {12, 2};
     int i, j;
     cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
                      "--time 3 --diag-reg 0.01 --variance v.npy --standardize", err, sizeof err), 0, "%s", err);
     cr_assert(strstr(err, "standardized") != NULL, "%s", err);
-    entk_arch_parse("dense relu dense", &a, NULL, 0);
-    entk_mlp_kernel(&a, X, 12, NULL, 0, 5, Ktr, 12, Ttr, 12, 1);
-    entk_mlp_kernel(&a, Z, 4, X, 12, 5, Kte, 12, Tte, 12, 1);
-    entk_mlp_diag(&a, Z, 4, 5, Kd, NULL);
-    memset(&kk, 0, sizeof kk);
-    kk.n = 12; kk.m = 4; kk.train = Ktr; kk.ld_train = 12; kk.test_train = Kte; kk.ld_test_train = 12;
-    kk.test_diag = Kd;
-    kt = kk;
-    kt.train = Ttr; kt.test_train = Tte; kt.test_diag = NULL;
+    lib_kernels(&lk);
     o.t = 3; o.diag_reg = 0.01;
     cr_assert_eq(entk_targets_standardize(Y, 12, 2, 2, ys, 2, ym, ysc), ENTK_OK);
-    cr_assert_eq(entk_predict_ntk_ensemble(&kk, &kt, 2, ys, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
+    cr_assert_eq(entk_predict_ntk_ensemble(&lk.kk, &lk.kt, 2, ys, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
     get("p.npy", &p);
     get("v.npy", &v);
     cr_assert(p.ndim == 2 && p.shape[0] == 4 && p.shape[1] == 2);

@@ -213,37 +213,12 @@ static void ref_kernel(const entk_arch *arch, const double *x1, const double *x2
 /* ============================================================================================== */
 
 
-static double *rand_images(size_t n, size_t C, size_t H, size_t W, uint64_t seed) {
-    tu_rng r = {seed};
-    double *x = malloc(n * C * H * W * sizeof *x);
-    tu_fill_normal(&r, x, n * C * H * W);
-    return x;
-}
-
-/* image transforms written independently of the library: rot90 (i, j) <- (j, N-1-i), mirror, shift */
-static void img_rot90(const double *x, size_t C, size_t N, double *y) {
-    size_t c, i, j;
-    for (c = 0; c < C; ++c) for (i = 0; i < N; ++i) for (j = 0; j < N; ++j)
-        y[(c * N + i) * N + j] = x[(c * N + j) * N + (N - 1 - i)];
-}
-static void img_mirror(const double *x, size_t C, size_t H, size_t W, double *y) {
-    size_t c, i, j;
-    for (c = 0; c < C; ++c) for (i = 0; i < H; ++i) for (j = 0; j < W; ++j)
-        y[(c * H + i) * W + j] = x[(c * H + i) * W + (W - 1 - j)];
-}
-static void img_shift(const double *x, size_t C, size_t H, size_t W, size_t di, size_t dj, double *y) {
-    size_t c, i, j;
-    for (c = 0; c < C; ++c) for (i = 0; i < H; ++i) for (j = 0; j < W; ++j)
-        y[(c * H + (i + di) % H) * W + (j + dj) % W] = x[(c * H + i) * W + j];
-}
-
-static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
 
 /* library Gram (non-symmetric) vs the full-domain reference, every entry, relative tolerance */
 static void check_against_ref(const char *archs, size_t n, size_t C, size_t H, size_t W, uint64_t seed,
                               double tol) {
     entk_arch a = tu_parse(archs);
-    double *x = rand_images(n, C, H, W, seed);
+    double *x = tu_normal_alloc(n * C * H * W, seed);
     double *k = malloc(n * n * sizeof *k), *t = malloc(n * n * sizeof *t);
     size_t i, j;
     cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, k, n, t, n, 1), ENTK_OK, "%s", archs);
@@ -251,8 +226,8 @@ static void check_against_ref(const char *archs, size_t n, size_t C, size_t H, s
         for (j = 0; j < n; ++j) {
             double rk, rt;
             ref_kernel(&a, x + i * C * H * W, x + j * C * H * W, C, H, W, &rk, &rt);
-            cr_assert(rel(k[i * n + j], rk) < tol, "%s K(%zu,%zu) %.17g vs %.17g", archs, i, j, k[i * n + j], rk);
-            cr_assert(rel(t[i * n + j], rt) < tol, "%s T(%zu,%zu) %.17g vs %.17g", archs, i, j, t[i * n + j], rt);
+            cr_assert(tu_rel(k[i * n + j], rk) < tol, "%s K(%zu,%zu) %.17g vs %.17g", archs, i, j, k[i * n + j], rk);
+            cr_assert(tu_rel(t[i * n + j], rt) < tol, "%s T(%zu,%zu) %.17g vs %.17g", archs, i, j, t[i * n + j], rt);
         }
     free(x); free(k); free(t);
 }
@@ -318,7 +293,7 @@ Test(cn_window, fast_equals_direct_every_padding_size_and_block) {
     int iq, ip, g, cases = 0;
     for (di = 0; di < sizeof dims / sizeof dims[0]; ++di) {
         const size_t H = dims[di][0], W = dims[di][1], P = H * W;
-        double *m = rand_images(1, 1, P, P, 100 + di);
+        double *m = tu_normal_alloc(P * P, 100 + di);
         double *f = malloc(P * P * sizeof *f), *d = malloc(P * P * sizeof *d), *o = malloc(P * P * sizeof *o);
         double *tmp = malloc(P * P * sizeof *tmp);
         for (iq = 0; iq < 3; ++iq)
@@ -388,15 +363,15 @@ Test(cn_gcnn, support_id_equals_support_all_after_a_lift) {
     size_t c;
     for (c = 0; c < 2; ++c) {
         entk_arch a = tu_parse(pairs[c][0]), b = tu_parse(pairs[c][1]);
-        double *x = rand_images(2, 2, 5, 5, 20 + c);
+        double *x = tu_normal_alloc(2 * 2 * 5 * 5, 20 + c);
         double ka, ta, kb, tb, K[4], T[4], K2[4], T2[4];
         ref_kernel(&a, x, x + 50, 2, 5, 5, &ka, &ta);
         ref_kernel(&b, x, x + 50, 2, 5, 5, &kb, &tb);
-        cr_assert(rel(ka, kb) < 1e-12 && rel(ta, tb) < 1e-12, "%s: %.17g %.17g", pairs[c][0], ka, kb);
+        cr_assert(tu_rel(ka, kb) < 1e-12 && tu_rel(ta, tb) < 1e-12, "%s: %.17g %.17g", pairs[c][0], ka, kb);
         cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 2, 5, 5, K, 2, T, 2, 1), ENTK_OK);
         cr_assert_eq(entk_cn_kernel(&b, x, 2, NULL, 0, 2, 5, 5, K2, 2, T2, 2, 1), ENTK_OK);
         cr_assert(tu_rel_frob(K, K2, 4) < 1e-12 && tu_rel_frob(T, T2, 4) < 1e-12);
-        cr_assert(rel(K[1], ka) < 1e-12 && rel(T[1], ta) < 1e-12);
+        cr_assert(tu_rel(K[1], ka) < 1e-12 && tu_rel(T[1], ta) < 1e-12);
         free(x);
     }
 }
@@ -422,41 +397,41 @@ Test(cn_invariance, c4_gcnn_is_invariant_under_rot90_and_circular_shifts_of_eith
     const size_t C = 2, N = 6, img = C * N * N;
     entk_arch a = tu_parse("lift(n=4,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gconv(q=3,pad=circular,sw=1.2) "
                         "erf gpool dense relu dense");
-    double *x = rand_images(2, C, N, N, 31), *y = malloc(img * sizeof *y);
+    double *x = tu_normal_alloc(2 * C * N * N, 31), *y = malloc(img * sizeof *y);
     double k0, t0, k, t;
     int side, op;
     pair_kt(&a, x, x + img, C, N, N, &k0, &t0);
     for (side = 0; side < 2; ++side)
         for (op = 0; op < 3; ++op) {
             const double *src = x + side * img;
-            if (op == 0) img_rot90(src, C, N, y);
-            else if (op == 1) img_shift(src, C, N, N, 2, 5, y);
-            else { double *z = malloc(img * sizeof *z); img_rot90(src, C, N, z); img_shift(z, C, N, N, 1, 0, y); free(z); }
+            if (op == 0) tu_img_rot90(src, C, N, y);
+            else if (op == 1) tu_img_shift(src, C, N, N, 2, 5, y);
+            else { double *z = malloc(img * sizeof *z); tu_img_rot90(src, C, N, z); tu_img_shift(z, C, N, N, 1, 0, y); free(z); }
             if (side == 0) pair_kt(&a, y, x + img, C, N, N, &k, &t);
             else pair_kt(&a, x, y, C, N, N, &k, &t);
-            cr_assert(rel(k, k0) < 1e-12 && rel(t, t0) < 1e-12, "side %d op %d: %.17g %.17g", side, op, k, k0);
+            cr_assert(tu_rel(k, k0) < 1e-12 && tu_rel(t, t0) < 1e-12, "side %d op %d: %.17g %.17g", side, op, k, k0);
         }
     /* and it is not invariant under a mirror without reflections (the test can fail) */
-    img_mirror(x, C, N, N, y);
+    tu_img_mirror(x, C, N, N, y);
     pair_kt(&a, y, x + img, C, N, N, &k, &t);
-    cr_assert(rel(k, k0) > 1e-8);
+    cr_assert(tu_rel(k, k0) > 1e-8);
     free(x); free(y);
 }
 
 Test(cn_invariance, d4_gcnn_is_invariant_under_mirrors) {
     const size_t C = 1, N = 5, img = C * N * N;
     entk_arch a = tu_parse("lift(n=4,flip=1,q=3,pad=circular) relu gconv(q=3,pad=circular) relu gpool");
-    double *x = rand_images(2, C, N, N, 41), *y = malloc(img * sizeof *y), *z = malloc(img * sizeof *z);
+    double *x = tu_normal_alloc(2 * C * N * N, 41), *y = malloc(img * sizeof *y), *z = malloc(img * sizeof *z);
     double k0, t0, k, t;
     pair_kt(&a, x, x + img, C, N, N, &k0, &t0);
-    img_mirror(x + img, C, N, N, y);
+    tu_img_mirror(x + img, C, N, N, y);
     pair_kt(&a, x, y, C, N, N, &k, &t);
-    cr_assert(rel(k, k0) < 1e-12 && rel(t, t0) < 1e-12);
-    img_rot90(x, C, N, z);
-    img_mirror(z, C, N, N, y);
-    img_shift(y, C, N, N, 3, 1, z);
+    cr_assert(tu_rel(k, k0) < 1e-12 && tu_rel(t, t0) < 1e-12);
+    tu_img_rot90(x, C, N, z);
+    tu_img_mirror(z, C, N, N, y);
+    tu_img_shift(y, C, N, N, 3, 1, z);
     pair_kt(&a, z, x + img, C, N, N, &k, &t);
-    cr_assert(rel(k, k0) < 1e-12 && rel(t, t0) < 1e-12);
+    cr_assert(tu_rel(k, k0) < 1e-12 && tu_rel(t, t0) < 1e-12);
     free(x); free(y); free(z);
 }
 
@@ -464,7 +439,7 @@ Test(cn_invariance, d4_gcnn_is_invariant_under_mirrors) {
 static void check_orbit(const char *cnn, const char *gcnn, entk_orbit orb, size_t C, size_t N, uint64_t seed) {
     const size_t n = 3;
     entk_arch a = tu_parse(cnn), b = tu_parse(gcnn);
-    double *x = rand_images(n, C, N, N, seed);
+    double *x = tu_normal_alloc(n * C * N * N, seed);
     double Ko[9], To[9], Kg[9], Tg[9], Kc[9], Tc[9];
     cr_assert_eq(entk_cn_kernel_orbit(&a, orb, x, n, NULL, 0, C, N, N, Ko, n, To, n, 1), ENTK_OK);
     cr_assert_eq(entk_cn_kernel(&b, x, n, NULL, 0, C, N, N, Kg, n, Tg, n, 1), ENTK_OK);
@@ -493,7 +468,7 @@ Test(cn_orbit, orbit_averaged_cnn_equals_gcnn) {
 Test(cn_gram, symmetric_equals_nonsymmetric_and_threads_are_bit_identical) {
     const size_t n = 5, C = 2, N = 6;
     entk_arch a = tu_parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense relu dense");
-    double *x = rand_images(n, C, N, N, 61);
+    double *x = tu_normal_alloc(n * C * N * N, 61);
     double K1[25], T1[25], K2[25], T2[25], K3[25], T3[25], K4[25];
     size_t i, j;
     cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K1, n, T1, n, 1), ENTK_OK);
@@ -504,9 +479,9 @@ Test(cn_gram, symmetric_equals_nonsymmetric_and_threads_are_bit_identical) {
     cr_assert(memcmp(K2, K4, sizeof K2) == 0, "NNGP-only differs");
     for (i = 0; i < n; ++i)
         for (j = 0; j < n; ++j) {
-            cr_assert(rel(K1[i * n + j], K2[i * n + j]) < 1e-14, "(%zu,%zu)", i, j);
-            cr_assert(rel(T1[i * n + j], T2[i * n + j]) < 1e-14, "(%zu,%zu)", i, j);
-            cr_assert(rel(K2[i * n + j], K2[j * n + i]) < 1e-14);
+            cr_assert(tu_rel(K1[i * n + j], K2[i * n + j]) < 1e-14, "(%zu,%zu)", i, j);
+            cr_assert(tu_rel(T1[i * n + j], T2[i * n + j]) < 1e-14, "(%zu,%zu)", i, j);
+            cr_assert(tu_rel(K2[i * n + j], K2[j * n + i]) < 1e-14);
         }
     /* positive semi-definite: x^T K x >= 0 for random x (a cheap necessary check) */
     {
@@ -525,7 +500,7 @@ Test(cn_gram, symmetric_equals_nonsymmetric_and_threads_are_bit_identical) {
 Test(cn_gram, rectangular_and_leading_dimensions) {
     const size_t C = 1, N = 5;
     entk_arch a = tu_parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) gap");
-    double *x = rand_images(5, C, N, N, 71);
+    double *x = tu_normal_alloc(5 * C * N * N, 71);
     double K[2 * 7], T[2 * 7], Kf[25], Tf[25];
     size_t i, j;
     for (i = 0; i < 14; ++i) K[i] = T[i] = -99;
@@ -533,8 +508,8 @@ Test(cn_gram, rectangular_and_leading_dimensions) {
     cr_assert_eq(entk_cn_kernel(&a, x, 5, NULL, 0, C, N, N, Kf, 5, Tf, 5, 1), ENTK_OK);
     for (i = 0; i < 2; ++i) {
         for (j = 0; j < 3; ++j) {
-            cr_assert(rel(K[i * 7 + j], Kf[i * 5 + 2 + j]) < 1e-14);
-            cr_assert(rel(T[i * 7 + j], Tf[i * 5 + 2 + j]) < 1e-14);
+            cr_assert(tu_rel(K[i * 7 + j], Kf[i * 5 + 2 + j]) < 1e-14);
+            cr_assert(tu_rel(T[i * 7 + j], Tf[i * 5 + 2 + j]) < 1e-14);
         }
         for (j = 3; j < 7; ++j) cr_assert(K[i * 7 + j] == -99 && T[i * 7 + j] == -99, "wrote past n2");
     }
@@ -547,7 +522,7 @@ Test(cn_gram, single_layer_ntk_equals_nngp) {
     size_t c;
     for (c = 0; c < 3; ++c) {
         entk_arch a = tu_parse(archs[c]);
-        double *x = rand_images(3, 2, 5, 5, 80 + c), K[9], T[9];
+        double *x = tu_normal_alloc(3 * 2 * 5 * 5, 80 + c), K[9], T[9];
         cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 5, 5, K, 3, T, 3, 1), ENTK_OK);
         cr_assert(tu_rel_frob(T, K, 9) < 1e-15, "%s", archs[c]);
         free(x);
@@ -557,7 +532,7 @@ Test(cn_gram, single_layer_ntk_equals_nngp) {
 Test(cn_pair, pair_api_with_self_records_matches_gram) {
     const size_t C = 2, N = 5, img = C * N * N;
     entk_arch a = tu_parse("lift(n=2,q=3,pad=same) relu gconv(q=3,pad=same) relu gpool dense erf dense");
-    double *x = rand_images(2, C, N, N, 91), K[4], T[4], k, t, k2;
+    double *x = tu_normal_alloc(2 * C * N * N, 91), K[4], T[4], k, t, k2;
     size_t wl, sl;
     double *w, *s1, *s2;
     cr_assert_eq(entk_cn_workspace_size(&a, C, N, N, &wl, &sl), ENTK_OK);
@@ -616,21 +591,95 @@ Test(cn_errors, shapes_layer_order_and_nonfinite_inputs) {
     }
 }
 
-/* zero images (all-zero variances through padding and relu) give finite kernels */
-Test(cn_errors, zero_inputs_give_finite_values) {
-    double x[2 * 16] = {0}, K[4], T[4];
+/* ---- all-zero inputs: M0 = 0, so every kernel map is constant and each layer acts on one number per
+ * kernel (NNGP k, NTK t). At k11 = k22 = k12 = k the closed forms of docs/conventions.md §1.1 have
+ * s = 0 and theta = 0 (k > 0) or pi/2 (k = 0), which leaves the forms below; the pooling layers and
+ * windows without zero padding keep a constant map as it is. ---- */
+typedef struct { double k, t; } zk;
+static zk zk_first(double sb) { zk o; o.k = sb * sb; o.t = o.k; return o; } /* sw^2 A[0] + sb^2, Theta1 = K1 */
+static zk zk_weights(zk z, double sw, double sb) {
+    zk o;
+    o.k = sw * sw * z.k + sb * sb;
+    o.t = o.k + sw * sw * z.t;
+    return o;
+}
+/* leaky_relu with slope a (a = 0: relu): w = (1 + a^2) pi at theta = 0, (1 + a)^2 pi / 2 at theta = pi/2 */
+static zk zk_leaky(zk z, double a) {
+    zk o;
+    o.k = (1 + a * a) * z.k / 2;
+    o.t = (z.k > 0 ? (1 + a * a) / 2 : (1 + a) * (1 + a) / 4) * z.t;
+    return o;
+}
+/* erf: S = sqrt(1 + 4k), atan2(2k, S) = asin(2k / (1 + 2k)) */
+static zk zk_erf(zk z) {
+    zk o;
+    o.k = (2 / M_PI) * asin(2 * z.k / (1 + 2 * z.k));
+    o.t = (4 / M_PI) / sqrt(1 + 4 * z.k) * z.t;
+    return o;
+}
+/* sin: e^-k sinh(k), e^-k cosh(k) */
+static zk zk_sin(zk z) {
+    zk o;
+    o.k = (1 - exp(-2 * z.k)) / 2;
+    o.t = (1 + exp(-2 * z.k)) / 2 * z.t;
+    return o;
+}
+/* gelu: R = 1 + k, D = 1 + 2k, alpha = asin(k / (1 + k)); the two sqrt(D) terms of T add up to
+ * 2 k^2 / ((1 + k) sqrt(D)) */
+static zk zk_gelu(zk z) {
+    const double k = z.k, al = asin(k / (1 + k)), sd = sqrt(1 + 2 * k);
+    zk o;
+    o.k = k / 4 + (k * al + 2 * k * k / ((1 + k) * sd)) / (2 * M_PI);
+    o.t = (0.25 + (al + 2 * k / ((1 + k) * sd) + k / (sd * sd * sd)) / (2 * M_PI)) * z.t;
+    return o;
+}
+
+/* two all-zero 2 x 5 x 5 images: all four entries of K and Theta equal the chain's numbers */
+static void zero_check(const char *arch_s, zk want) {
+    double x[2 * 2 * 25] = {0}, K[4], T[4];
+    entk_arch a = tu_parse(arch_s);
     int i;
+    cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 2, 5, 5, K, 2, T, 2, 1), ENTK_OK, "%s", arch_s);
+    cr_assert(want.k > 0 && want.t > want.k, "%s: chain %g %g", arch_s, want.k, want.t);
+    for (i = 0; i < 4; ++i) {
+        cr_assert_leq(fabs(K[i] - want.k), 1e-13 * want.k, "%s: K[%d] = %.17g, want %.17g", arch_s, i, K[i], want.k);
+        cr_assert_leq(fabs(T[i] - want.t), 1e-13 * want.t, "%s: T[%d] = %.17g, want %.17g", arch_s, i, T[i], want.t);
+    }
+}
+
+Test(cn_errors, zero_inputs_give_the_closed_form_values) {
+    zk z;
+    z = zk_weights(zk_erf(zk_weights(zk_leaky(zk_first(0.5), 0), 1.3, 0.2)), 1, 0.3);
+    zero_check("conv(q=3,pad=same,sb=0.5) relu conv(q=3,pad=circular,sw=1.3,sb=0.2) erf avgpool(p=2) "
+               "conv(q=1,pad=same,sb=0.3) gelu gap dense(sb=0.1)", zk_weights(zk_gelu(z), 1, 0.1));
+    z = zk_weights(zk_sin(zk_weights(zk_leaky(zk_first(0.4), 0), 1, 0.3)), 0.8, 0.2);
+    zero_check("lift(n=4,q=3,pad=same,sb=0.4) relu gconv(q=3,pad=valid,sb=0.3) sin gconv(q=1,support=id,sw=0.8,sb=0.2) "
+               "leaky_relu(a=0.2) gpool dense(sw=1.2) relu dense(sb=0.25)",
+               zk_weights(zk_leaky(zk_weights(zk_leaky(z, 0.2), 1.2, 0), 0), 1, 0.25));
+    z = zk_weights(zk_erf(zk_first(0.3)), 1, 0.2);
+    zero_check("lift(n=4,flip=1,q=3,pad=circular,sb=0.3) erf rotpool conv(q=3,pad=valid,sb=0.2) relu flatten "
+               "dense(sb=0.1) sin dense",
+               zk_weights(zk_sin(zk_weights(zk_leaky(z, 0), 1, 0.1)), 1, 0));
+}
+
+/* With every sb = 0 a zero image has zero kernels, with itself and with any other image: every
+ * pre-activation kernel it enters is 0, and every map sends k12 = 0 with k22 = 0 to T = 0 (relu: s = 0,
+ * erf: atan2(0, S)), so the NTK, Tdot times 0, stays 0 as well. Image 0 has one pixel set. */
+Test(cn_errors, zero_inputs_give_zero_kernels_without_biases) {
+    double x[2 * 16] = {0}, K[4], T[4];
     entk_arch a = tu_parse("lift(n=4,q=3,pad=same) relu gconv(q=3,pad=same) erf gpool dense relu dense");
+    int i;
     x[5] = 1.0;
     cr_assert_eq(entk_cn_kernel(&a, x, 2, NULL, 0, 1, 4, 4, K, 2, T, 2, 1), ENTK_OK);
-    for (i = 0; i < 4; ++i) cr_assert(isfinite(K[i]) && isfinite(T[i]));
+    cr_assert(K[0] > 0 && T[0] > K[0], "K %g T %g", K[0], T[0]);
+    for (i = 1; i < 4; ++i) cr_assert(K[i] == 0 && T[i] == 0, "K[%d] = %g, T[%d] = %g", i, K[i], i, T[i]);
 }
 
 /* A plain CNN is the n = 1 case: conv = lift(n=1) first, = gconv after it. */
 Test(cn_gcnn, conv_is_the_trivial_group_case) {
     entk_arch a = tu_parse("conv(q=3,pad=same,sb=0.2) relu conv(q=5,pad=circular) erf avgpool(p=2) conv(q=1) relu gap dense");
     entk_arch b = tu_parse("lift(n=1,q=3,pad=same,sb=0.2) relu gconv(q=5,pad=circular) erf avgpool(p=2) gconv(q=1) relu gpool dense");
-    double *x = rand_images(3, 2, 6, 6, 101), K1[9], T1[9], K2[9], T2[9];
+    double *x = tu_normal_alloc(3 * 2 * 6 * 6, 101), K1[9], T1[9], K2[9], T2[9];
     cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, 6, 6, K1, 3, T1, 3, 1), ENTK_OK);
     cr_assert_eq(entk_cn_kernel(&b, x, 3, NULL, 0, 2, 6, 6, K2, 3, T2, 3, 1), ENTK_OK);
     cr_assert(memcmp(K1, K2, sizeof K1) == 0 && memcmp(T1, T2, sizeof T1) == 0);
@@ -653,7 +702,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
     for (c = 0; c < 3; ++c) {
         const size_t N = cases[c].n;
         entk_arch a = tu_parse(cases[c].arch);
-        double *x = rand_images(3, 2, N, N, 111 + c), K0[9], T0[9], K1[9], T1[9];
+        double *x = tu_normal_alloc(3 * 2 * N * N, 111 + c), K0[9], T0[9], K1[9], T1[9];
         const char *archs_c = cases[c].arch;
         cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
         cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K0, 3, T0, 3, 1), ENTK_OK);
@@ -675,7 +724,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
 Test(cn_orbit, none_and_rectangular_orbit_against_explicit_average) {
     const size_t C = 1, N = 5, img = C * N * N;
     entk_arch a = tu_parse("conv(q=3,pad=same) relu conv(q=3,pad=valid) relu gap");
-    double *x = rand_images(3, C, N, N, 121), *y = malloc(8 * img * sizeof *y), *z = malloc(img * sizeof *z);
+    double *x = tu_normal_alloc(3 * C * N * N, 121), *y = malloc(8 * img * sizeof *y), *z = malloc(img * sizeof *z);
     double Ko[2], To[2], Kn[9], Tn[9], Kp[9], Tp[9];
     size_t j;
     int g;
@@ -687,15 +736,15 @@ Test(cn_orbit, none_and_rectangular_orbit_against_explicit_average) {
         double ks = 0, ts = 0, k, t;
         memcpy(y, x + (1 + j) * img, img * sizeof *y);
         for (g = 1; g < 8; ++g) { /* rotations of the image, then of its mirror image */
-            if (g == 4) img_mirror(x + (1 + j) * img, C, N, N, y + 4 * img);
-            else img_rot90(y + (g - 1) * img, C, N, y + g * img);
+            if (g == 4) tu_img_mirror(x + (1 + j) * img, C, N, N, y + 4 * img);
+            else tu_img_rot90(y + (g - 1) * img, C, N, y + g * img);
         }
         for (g = 0; g < 8; ++g) {
             pair_kt(&a, x, y + g * img, C, N, N, &k, &t);
             ks += k / 8;
             ts += t / 8;
         }
-        cr_assert(rel(Ko[j], ks) < 1e-13 && rel(To[j], ts) < 1e-13, "%zu: %.17g %.17g", j, Ko[j], ks);
+        cr_assert(tu_rel(Ko[j], ks) < 1e-13 && tu_rel(To[j], ts) < 1e-13, "%zu: %.17g %.17g", j, Ko[j], ks);
     }
     cr_assert_eq(entk_cn_kernel_orbit(&a, (entk_orbit)7, x, 1, NULL, 0, C, N, N, Ko, 1, To, 1, 1), ENTK_ERR_INVALID_ARG);
     free(x); free(y); free(z);
@@ -742,7 +791,7 @@ Test(cn_small, in_cache_path_equals_row_path_bit_for_bit) {
     for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         const size_t n = 3, C = cases[c].C, H = cases[c].H, W = cases[c].W;
         entk_arch a = tu_parse(cases[c].arch);
-        double *x = rand_images(n, C, H, W, 130 + c), K0[9], T0[9], K1[9], T1[9];
+        double *x = tu_normal_alloc(n * C * H * W, 130 + c), K0[9], T0[9], K1[9], T1[9];
         size_t old = entk_cn_set_small_limit(0);
         cr_assert_eq(entk_cn_kernel(&a, x, n, x, n, C, H, W, K0, n, T0, n, 1), ENTK_OK, "%s", cases[c].arch);
         entk_cn_set_small_limit(old);
@@ -769,7 +818,7 @@ Test(cn_small, row_path_matches_brute_force) {
 Test(cn_gram, progress_reports_finished_rows) {
     const size_t C = 1, N = 5;
     entk_arch a = tu_parse("conv(q=3,pad=circular) relu conv(q=3,pad=circular) relu gap");
-    double *x = rand_images(6, C, N, N, 141), K[36], T[36];
+    double *x = tu_normal_alloc(6 * C * N * N, 141), K[36], T[36];
     tu_prog_rec r;
     int mode;
     for (mode = 0; mode < 3; ++mode) {
@@ -793,7 +842,7 @@ Test(cn_gram, progress_reports_finished_rows) {
 Test(cn_gram, progress_reports_total_with_two_threads) {
     const size_t C = 1, N = 5;
     entk_arch a = tu_parse("conv(q=3,pad=circular) relu gap dense");
-    double *x = rand_images(9, C, N, N, 142), K[81], T[81];
+    double *x = tu_normal_alloc(9 * C * N * N, 142), K[81], T[81];
     int rep;
     for (rep = 0; rep < 40; ++rep) {
         tu_prog_rec r;
@@ -824,7 +873,7 @@ Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
     size_t c;
     for (c = 0; c < 2; ++c) {
         entk_arch a = tu_parse(archs[c]);
-        double *x = rand_images(2, C, H, W, 150 + c), K[4], T[4], k, t, rk, rt, *w, *s0, *s1;
+        double *x = tu_normal_alloc(2 * C * H * W, 150 + c), K[4], T[4], k, t, rk, rt, *w, *s0, *s1;
         size_t wl, sl;
         cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
         w = malloc(wl * sizeof *w); s0 = malloc(sl * sizeof *s0); s1 = malloc(sl * sizeof *s1);
@@ -836,7 +885,7 @@ Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
         cr_assert_eq(entk_cn_pair(&a, x + img, s1, x + img, s1, C, H, W, w, &k, &t), ENTK_OK);
         cr_assert(k == K[3] && t == T[3], "%s: second input", archs[c]);
         ref_kernel(&a, x, x + img, C, H, W, &rk, &rt);
-        cr_assert(rel(K[1], rk) < 1e-12 && rel(T[1], rt) < 1e-12, "%s: %.17g %.17g vs %.17g %.17g", archs[c], K[1],
+        cr_assert(tu_rel(K[1], rk) < 1e-12 && tu_rel(T[1], rt) < 1e-12, "%s: %.17g %.17g vs %.17g %.17g", archs[c], K[1],
                   T[1], rk, rt);
         free(x); free(w); free(s0); free(s1);
     }
@@ -854,7 +903,7 @@ Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
                        "conv(q=3,pad=same) relu gap dense";
     const size_t C = 2, H = 12, W = 64, img = C * H * W;
     entk_arch a = tu_parse(arch);
-    double *x = rand_images(2, C, H, W, 171), k, t, k2, t2, kn, rk, rt, *w, *s0, *s1, Kx, Tx;
+    double *x = tu_normal_alloc(2 * C * H * W, 171), k, t, k2, t2, kn, rk, rt, *w, *s0, *s1, Kx, Tx;
     size_t wl, sl;
     cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
     w = malloc((wl + 1) * sizeof *w); s0 = malloc(sl * sizeof *s0); s1 = malloc(sl * sizeof *s1);
@@ -869,7 +918,7 @@ Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
     cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w, &kn, NULL), ENTK_OK);
     cr_assert(kn == k, "NNGP only %.17g vs %.17g", kn, k);
     ref_kernel(&a, x, x + img, C, H, W, &rk, &rt);
-    cr_assert(rel(k, rk) < 1e-12 && rel(t, rt) < 1e-12, "%.17g %.17g vs brute force %.17g %.17g", k, t, rk, rt);
+    cr_assert(tu_rel(k, rk) < 1e-12 && tu_rel(t, rt) < 1e-12, "%.17g %.17g vs brute force %.17g %.17g", k, t, rk, rt);
     free(x); free(w); free(s0); free(s1);
 }
 
@@ -890,12 +939,7 @@ Test(cn_scale, relu_cnn_is_homogeneous_and_overflow_is_range) {
     for (s = 0; s < 2; ++s) {
         for (i = 0; i < N * IMG; ++i) xs[i] = cs[s] * x[i];
         cr_assert_eq(entk_cn_kernel(&a, xs, N, NULL, 0, C, H, W, k1, N, t1, N, 1), ENTK_OK);
-        for (i = 0; i < N * N; ++i) {
-            cr_expect(fabs(k1[i] / (cs[s] * cs[s]) - k0[i]) <= 1e-14 * fabs(k0[i]), "scale %g entry %d: K %.17g vs %.17g",
-                      cs[s], i, k1[i] / (cs[s] * cs[s]), k0[i]);
-            cr_expect(fabs(t1[i] / (cs[s] * cs[s]) - t0[i]) <= 1e-14 * fabs(t0[i]), "scale %g entry %d: NTK %.17g vs %.17g",
-                      cs[s], i, t1[i] / (cs[s] * cs[s]), t0[i]);
-        }
+        tu_expect_degree2(cs[s], k0, t0, k1, t1, N * N);
     }
     for (i = 0; i < N * IMG; ++i) xs[i] = 1e200 * x[i];
     cr_expect_eq(entk_cn_kernel(&a, xs, N, NULL, 0, C, H, W, k1, N, t1, N, 1), ENTK_ERR_RANGE);
@@ -1105,7 +1149,7 @@ Test(cn_diag, equals_the_gram_diagonal_bit_for_bit) {
     size_t c, i;
     for (c = 0; c < sizeof archs / sizeof archs[0]; ++c) {
         entk_arch a = tu_parse(archs[c]);
-        double *x = rand_images(n, C, N, N, 140 + c);
+        double *x = tu_normal_alloc(n * C * N * N, 140 + c);
         double K[16], T[16], kd[4], td[4], kd2[4], td2[4], kn[4], tn[4];
         int o;
         cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, N, N, K, n, T, n, 1), ENTK_OK);
@@ -1140,7 +1184,7 @@ Test(cn_diag, equals_the_gram_diagonal_bit_for_bit) {
  * count. */
 static void diag_vs_gram(const char *arch, size_t n, size_t C, size_t N, uint64_t seed) {
     entk_arch a = tu_parse(arch);
-    double *x = rand_images(n, C, N, N, seed), *K = malloc(n * n * sizeof *K), *T = malloc(n * n * sizeof *T);
+    double *x = tu_normal_alloc(n * C * N * N, seed), *K = malloc(n * n * sizeof *K), *T = malloc(n * n * sizeof *T);
     double *kd = malloc(n * sizeof *kd), *td = malloc(n * sizeof *td);
     size_t i;
     int o, th;

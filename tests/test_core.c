@@ -282,6 +282,14 @@ Test(arch_check, every_rule_names_the_layer) {
     }
 }
 
+/* entk_arch_check(a) returns st with the message msg */
+static void arch_says(const entk_arch *a, entk_status st, const char *msg) {
+    entk_domain d;
+    char err[256];
+    cr_expect_eq(entk_arch_check(a, &d, err, sizeof err), st, "%s", msg);
+    cr_expect_str_eq(err, msg);
+}
+
 /* The rules the grammar cannot express (values the parser refuses, unknown kinds) through the C API. */
 Test(arch_check, c_api_values_name_the_layer) {
     entk_arch a;
@@ -289,20 +297,16 @@ Test(arch_check, c_api_values_name_the_layer) {
     entk_domain d;
     a = tu_parse("dense relu dense");
     a.layer[2].sw = -1;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 3 'dense': sw and sb must be finite and >= 0, not -1 and 0");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 3 'dense': sw and sb must be finite and >= 0, not -1 and 0");
     a.layer[2].sw = 1;
     a.layer[0].sb = NAN;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 1 'dense': sw and sb must be finite and >= 0, not 1 and nan");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 1 'dense': sw and sb must be finite and >= 0, not 1 and nan");
     a.layer[0].sb = 0;
     a.layer[1].nl.kind = ENTK_NL_CUSTOM; /* no phi, dphi */
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_INVALID_ARG);
-    cr_expect_str_eq(err, "layer 2 'custom': a custom nonlinearity needs phi, dphi and an order from 0 to 128 "
-                          "(it has order 0)");
+    arch_says(&a, ENTK_ERR_INVALID_ARG,
+              "layer 2 'custom': a custom nonlinearity needs phi, dphi and an order from 0 to 128 (it has order 0)");
     a.layer[1].nl.kind = (entk_nonlin_kind)99;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_UNSUPPORTED);
-    cr_expect_str_eq(err, "layer 2 '?': unknown nonlinearity kind 99");
+    arch_says(&a, ENTK_ERR_UNSUPPORTED, "layer 2 '?': unknown nonlinearity kind 99");
     a.layer[1].nl.kind = ENTK_NL_RELU;
     a.layer[1].kind = (entk_layer_kind)77;
     cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
@@ -315,38 +319,29 @@ Test(arch_check, c_api_values_name_the_layer) {
     cr_expect_eq(d, ENTK_DOMAIN_IMAGE);
     cr_expect_str_eq(err, "layer 1 'conv': window q=4 must be odd, from 1 to 99");
     a.layer[0].q = 101;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 1 'conv': window q=101 must be odd, from 1 to 99");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 1 'conv': window q=101 must be odd, from 1 to 99");
     a.layer[0].q = 3;
     a.layer[0].sw = INFINITY;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 1 'conv': sw and sb must be finite and >= 0, not inf and 0");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 1 'conv': sw and sb must be finite and >= 0, not inf and 0");
     a.layer[0].sw = 1;
     a.layer[2].pad = (entk_pad)7;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 3 'lift': unknown padding 7 (valid, same or circular)");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 3 'lift': unknown padding 7 (valid, same or circular)");
     a.layer[2].pad = ENTK_PAD_VALID;
     a.layer[2].n = 3;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 3 'lift': n=3 rotations: only 1, 2 or 4");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 3 'lift': n=3 rotations: only 1, 2 or 4");
     a.layer[2].n = 4;
     a.layer[2].flip = 2;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 3 'lift': flip=2 must be 0 or 1");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 3 'lift': flip=2 must be 0 or 1");
     a.layer[2].flip = 1;
     a.layer[3].support = (entk_support)5;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 4 'gconv': unknown support 5 (all or id)");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 4 'gconv': unknown support 5 (all or id)");
     a.layer[3].support = ENTK_SUPPORT_ID;
     a.layer[4].p = 0;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 5 'avgpool': pool size p=0 must be at least 1");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 5 'avgpool': pool size p=0 must be at least 1");
     a.layer[4].p = 2;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_OK);
-    cr_expect_str_eq(err, "");
+    arch_says(&a, ENTK_OK, "");
     a.layer[5].kind = (entk_layer_kind)77;
-    cr_expect_eq(entk_arch_check(&a, &d, err, sizeof err), ENTK_ERR_ARCH);
-    cr_expect_str_eq(err, "layer 6 '?': unknown layer kind 77");
+    arch_says(&a, ENTK_ERR_ARCH, "layer 6 '?': unknown layer kind 77");
 }
 
 Test(arch_check, null_and_layer_counts_are_invalid_arguments) {

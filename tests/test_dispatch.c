@@ -40,13 +40,6 @@ Test(dispatch, every_compiled_table_is_complete) {
     cr_assert_geq(compiled, 1u);
 }
 
-static double *images(size_t n, size_t len, uint64_t seed) {
-    tu_rng r = {seed};
-    double *x = malloc(n * len * sizeof *x);
-    tu_fill_normal(&r, x, n * len);
-    return x;
-}
-
 /* As a build without constructors would meet it: no table yet, and the first call is a multi-threaded
  * Gram of an architecture with no nonlinearity (before the table, such a call first read the lazily
  * set global inside the OpenMP region). 8 threads also race on the first read. The table chosen is
@@ -54,7 +47,7 @@ static double *images(size_t n, size_t len, uint64_t seed) {
 Test(dispatch, a_first_multithreaded_call_picks_the_path_safely) {
     entk_arch a = tu_parse("conv(q=3,pad=same,sb=0.2) conv(q=3,pad=circular) gap dense(sw=1.3)");
     const size_t n = 6, C = 2, H = 6, W = 6;
-    double *x = images(n, C * H * W, 7), K1[36], T1[36], K4[36], T4[36];
+    double *x = tu_normal_alloc(n * C * H * W, 7), K1[36], T1[36], K4[36], T4[36];
     const entk__kernels *seen[8];
     int i;
     ENTK__KT_STORE(NULL);
@@ -96,7 +89,7 @@ Test(dispatch, a_path_switch_during_a_call_does_not_mix_paths) {
         entk_arch a = tu_parse(cn ? "conv(q=3,pad=same) gelu conv(q=3,pad=same) erf gap dense"
                                   : "dense(sw=1.4,sb=0.1) gelu dense(sw=1.2) erf dense");
         enum { N = 40 };
-        double *x = images(N, 25, 11 + (uint64_t)cn);
+        double *x = tu_normal_alloc(N * 25, 11 + (uint64_t)cn);
         double *Kv = malloc(N * N * sizeof *Kv), *Tv = malloc(N * N * sizeof *Tv);
         double *Ks = malloc(N * N * sizeof *Ks), *Ts = malloc(N * N * sizeof *Ts);
         double *Km = malloc(N * N * sizeof *Km), *Tm = malloc(N * N * sizeof *Tm);

@@ -32,17 +32,23 @@ static void g_images(double *x, size_t n, const int *zero, uint64_t seed) {
         if (zero && zero[i]) memset(x + i * IMG, 0, IMG * sizeof *x);
 }
 
+/* the image domain of a on C_ x H_ x H_ inputs (job and dom point into pl and a) */
+static entk_status g_domain(const entk_arch *a, entk__cn_plan *pl, entk__cn_job *job, entk__domain *dom) {
+    entk_status st = entk__cn_plan_make(a, C_, H_, H_, pl);
+    if (st) return st;
+    job->a = a; job->pl = pl; job->C = C_; job->H = H_; job->W = H_;
+    entk__cn_domain(job, dom);
+    return ENTK_OK;
+}
+
 /* The driver with the image domain; x2 == NULL: symmetric. */
 static entk_status g_gram(const entk_arch *a, const double *x1, size_t n1, size_t s1, const double *x2, size_t n2,
                           size_t s2, double *k, double *t, size_t ld, int threads) {
     entk__cn_plan pl;
     entk__cn_job job;
     entk__domain dom;
-    entk_status st = entk__cn_plan_make(a, C_, H_, H_, &pl);
-    if (st) return st;
-    job.a = a; job.pl = &pl; job.C = C_; job.H = H_; job.W = H_;
-    entk__cn_domain(&job, &dom);
-    return entk__gram(&dom, &job, x1, n1, s1, x2, n2, s2, ENTK__AGG_SUM, k, ld, t, ld, threads);
+    entk_status st = g_domain(a, &pl, &job, &dom);
+    return st ? st : entk__gram(&dom, &job, x1, n1, s1, x2, n2, s2, ENTK__AGG_SUM, k, ld, t, ld, threads);
 }
 
 /* out(i, j) = sum over the nonzero input pairs (a, b) of items i, j of G(i s1 + a, j s2 + b), G with
@@ -167,11 +173,8 @@ static entk_status g_diag(const entk_arch *a, const double *x1, size_t n, size_t
     entk__cn_plan pl;
     entk__cn_job job;
     entk__domain dom;
-    entk_status st = entk__cn_plan_make(a, C_, H_, H_, &pl);
-    if (st) return st;
-    job.a = a; job.pl = &pl; job.C = C_; job.H = H_; job.W = H_;
-    entk__cn_domain(&job, &dom);
-    return entk__gram_diag(&dom, &job, x1, n, s1, x2, s2, ENTK__AGG_SUM, k, t, threads);
+    entk_status st = g_domain(a, &pl, &job, &dom);
+    return st ? st : entk__gram_diag(&dom, &job, x1, n, s1, x2, s2, ENTK__AGG_SUM, k, t, threads);
 }
 
 Test(gram, the_diagonal_pass_is_the_gram_diagonal) {

@@ -232,17 +232,13 @@ Test(mlp, scalar_chain_equals_gram_entries) {
     enum { N = 6 };
     double x[N * GD], k[N * N], t[N * N];
     const double w2 = 1.4 * 1.4, b2 = 0.3 * 0.3;
-    size_t i, j, c;
+    size_t i, j;
     make_inputs(x, N, GD, 81);
     cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, GD, k, N, t, N, 1), ENTK_OK);
     for (i = 0; i < N; ++i)
         for (j = 0; j < N; ++j) {
-            double d11 = 0, d22 = 0, d12 = 0, k11, t11, k22, t22, k12, t12;
-            for (c = 0; c < GD; ++c) {
-                d11 += x[i * GD + c] * x[i * GD + c];
-                d22 += x[j * GD + c] * x[j * GD + c];
-                d12 += x[i * GD + c] * x[j * GD + c];
-            }
+            double d11, d22, d12, k11, t11, k22, t22, k12, t12;
+            tu_dots(x, GD, i, j, &d11, &d22, &d12);
             k11 = t11 = w2 * d11 / GD + b2;
             k22 = t22 = w2 * d22 / GD + b2;
             k12 = t12 = w2 * d12 / GD + b2;
@@ -335,12 +331,7 @@ Test(mlp_scale, relu_net_is_homogeneous_and_overflow_is_range) {
     for (s = 0; s < 2; ++s) {
         for (i = 0; i < N * D; ++i) xs[i] = cs[s] * x[i];
         cr_assert_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k1, N, t1, N, 1), ENTK_OK);
-        for (i = 0; i < N * N; ++i) {
-            cr_expect(fabs(k1[i] / (cs[s] * cs[s]) - k0[i]) <= 1e-14 * fabs(k0[i]), "scale %g entry %d: K %.17g vs %.17g",
-                      cs[s], i, k1[i] / (cs[s] * cs[s]), k0[i]);
-            cr_expect(fabs(t1[i] / (cs[s] * cs[s]) - t0[i]) <= 1e-14 * fabs(t0[i]), "scale %g entry %d: NTK %.17g vs %.17g",
-                      cs[s], i, t1[i] / (cs[s] * cs[s]), t0[i]);
-        }
+        tu_expect_degree2(cs[s], k0, t0, k1, t1, N * N);
     }
     for (i = 0; i < N * D; ++i) xs[i] = 1e200 * x[i];
     cr_expect_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k1, N, t1, N, 1), ENTK_ERR_RANGE);
@@ -378,12 +369,8 @@ Test(mlp_scale, erf_net_matches_its_limits_at_extreme_scales) {
     cr_assert_eq(entk_mlp_kernel(&a, xs, N, NULL, 0, D, k, N, t, N, 1), ENTK_OK);
     for (i = 0; i < N; ++i)
         for (j = 0; j < N; ++j) {
-            double xx = 0, yy = 0, xy = 0, rho, ek, et;
-            for (l = 0; l < D; ++l) {
-                xx += x[i * D + l] * x[i * D + l];
-                yy += x[j * D + l] * x[j * D + l];
-                xy += x[i * D + l] * x[j * D + l];
-            }
+            double xx, yy, xy, rho, ek, et;
+            tu_dots(x, D, (size_t)i, (size_t)j, &xx, &yy, &xy);
             rho = xy / sqrt(xx * yy);
             if (i == j) { /* rho = 1: K -> 1 (1 - O(1e-150)); Theta grows like sqrt(K1) */
                 cr_expect(fabs(k[i * N + j] - 1) <= 1e-14, "diag %d: %.17g", i, k[i * N + j]);
@@ -436,13 +423,9 @@ Test(mlp_scale, deep_relu_nets_match_an_independent_recursion) {
     }
     for (i = 0; i < N; ++i)
         for (j = 0; j < N; ++j) {
-            double k11 = 0, k22 = 0, k12 = 0, t11, t22, t12;
+            double k11, k22, k12, t11, t22, t12;
             long double a = 0, b = 0, c = 0, tc;
-            for (m = 0; m < D; ++m) {
-                k11 += x[i * D + m] * x[i * D + m];
-                k22 += x[j * D + m] * x[j * D + m];
-                k12 += x[i * D + m] * x[j * D + m];
-            }
+            tu_dots(x, D, (size_t)i, (size_t)j, &k11, &k22, &k12);
             k11 /= D; k22 /= D; k12 /= D;
             t11 = k11; t22 = k22; t12 = k12;
             a = k11; b = k22; c = k12; tc = k12;
@@ -471,13 +454,9 @@ Test(mlp_scale, deep_relu_nets_match_an_independent_recursion) {
         cr_assert_eq(entk_mlp_kernel(&a, x, N, NULL, 0, D, kk, N, tt, N, 1), ENTK_OK);
         for (i = 0; i < N; ++i)
             for (j = 0; j < N; ++j) {
-                double k11 = 0, k22 = 0, k12 = 0, t11, t22, t12;
-                for (m = 0; m < D; ++m) {
-                    k11 += x[i * D + m] * x[i * D + m];
-                    k22 += x[j * D + m] * x[j * D + m];
-                    k12 += x[i * D + m] * x[j * D + m];
-                }
-                k11 /= D; k22 /= D; k12 /= D;
+                double k11, k22, k12, t11, t22, t12;
+                tu_dots(x, D, (size_t)i, (size_t)j, &k11, &k22, &k12);
+            k11 /= D; k22 /= D; k12 /= D;
                 t11 = k11; t22 = k22; t12 = k12;
                 cr_assert_eq(entk_scalar_chain(l, 126, &k11, &t11, &k22, &t22, &k12, &t12), ENTK_OK);
                 cr_expect(fabs(kk[i * N + j] - k12) <= 1e-13 * k11 && fabs(tt[i * N + j] - t12) <= 1e-12 * fabs(t12),

@@ -183,43 +183,41 @@ static entk_status read_copy(const void *b, size_t n, entk_array *a, char *err, 
     return st;
 }
 
+/* the w low bytes of u, least significant first (big: most significant first) */
+static void put_bytes(unsigned char *dst, uint64_t u, size_t w, int big) {
+    size_t b;
+    for (b = 0; b < w; ++b) dst[big ? w - 1 - b : b] = (unsigned char)(u >> (8 * b));
+}
+
 /* A .npy image built by hand: magic, version major.0, header length (2 bytes for 1.x, else 4), the
  * header text as given (no padding added), then nd data bytes. Returns the total length. */
 static size_t mk(unsigned char *buf, int major, const char *hdr, const void *data, size_t nd) {
-    size_t hl = strlen(hdr), p = 0;
+    const size_t hl = strlen(hdr), p = major == 1 ? 10 : 12;
     memcpy(buf, "\x93NUMPY", 6);
     buf[6] = (unsigned char)major;
     buf[7] = 0;
-    buf[8] = (unsigned char)(hl & 0xff);
-    buf[9] = (unsigned char)((hl >> 8) & 0xff);
-    p = 10;
-    if (major != 1) {
-        buf[10] = (unsigned char)((hl >> 16) & 0xff);
-        buf[11] = (unsigned char)((hl >> 24) & 0xff);
-        p = 12;
-    }
+    put_bytes(buf + 8, hl, p - 8, 0);
     memcpy(buf + p, hdr, hl);
     if (nd) memcpy(buf + p + hl, data, nd);
     return p + hl + nd;
 }
 
-/* little-endian bytes of doubles / floats, built by shifting so the test does not trust the host */
+/* little-endian bytes of doubles / floats (big: big-endian), built by shifting so the test does not
+ * trust the host */
 static void le_f8(unsigned char *dst, const double *x, size_t n, int big) {
     size_t i;
-    int b;
     for (i = 0; i < n; ++i) {
         uint64_t u;
         memcpy(&u, &x[i], 8);
-        for (b = 0; b < 8; ++b) dst[8 * i + (size_t)(big ? 7 - b : b)] = (unsigned char)(u >> (8 * b));
+        put_bytes(dst + 8 * i, u, 8, big);
     }
 }
 static void le_f4(unsigned char *dst, const float *x, size_t n, int big) {
     size_t i;
-    int b;
     for (i = 0; i < n; ++i) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
-        for (b = 0; b < 4; ++b) dst[4 * i + (size_t)(big ? 3 - b : b)] = (unsigned char)(u >> (8 * b));
+        put_bytes(dst + 4 * i, u, 4, big);
     }
 }
 

@@ -7,12 +7,6 @@
 #include <stdlib.h>
 #include "testutil.h"
 
-static double *xalloc(size_t n) {
-    double *p = calloc(n ? n : 1, sizeof *p);
-    cr_assert(p != NULL);
-    return p;
-}
-
 /* ---- oracles (n x n, contiguous) ------------------------------------------------------------- */
 
 static void mm(size_t n, size_t k, size_t m, const double *a, const double *b, double *c) {
@@ -63,7 +57,7 @@ static void gj_inverse(size_t n, const double *a, double *inv) {
 
 /* exp(-a) by scaling and squaring with a 30-term Taylor series. */
 static void expm_neg(size_t n, const double *a, double *e) {
-    double *s = xalloc(n * n), *term = xalloc(n * n), *tmp = xalloc(n * n), nrm = 0;
+    double *s = tu_xalloc(n * n), *term = tu_xalloc(n * n), *tmp = tu_xalloc(n * n), nrm = 0;
     size_t i, j, sq = 0;
     int t;
     for (i = 0; i < n * n; ++i) nrm = fmax(nrm, fabs(a[i]) * (double)n);
@@ -84,7 +78,7 @@ static void expm_neg(size_t n, const double *a, double *e) {
 
 /* P = K^-1 (I - e^{-cK}) by the inverse-free series c sum_j (-cK)^j/(j+1)!  (for ||cK|| <~ 5). */
 static void gd_series(size_t n, const double *k, double c, double *p) {
-    double *term = xalloc(n * n), *tmp = xalloc(n * n), *mk = xalloc(n * n);
+    double *term = tu_xalloc(n * n), *tmp = tu_xalloc(n * n), *mk = tu_xalloc(n * n);
     size_t i, j;
     int t;
     for (i = 0; i < n * n; ++i) mk[i] = -c * k[i];
@@ -100,7 +94,7 @@ static void gd_series(size_t n, const double *k, double c, double *p) {
 
 /* P = K^-1 (I - e^{-cK}) via the Gauss-Jordan inverse and the Taylor exponential (any c). */
 static void gd_direct(size_t n, const double *k, double c, double *p) {
-    double *inv = xalloc(n * n), *e = xalloc(n * n), *ck = xalloc(n * n);
+    double *inv = tu_xalloc(n * n), *e = tu_xalloc(n * n), *ck = tu_xalloc(n * n);
     size_t i;
     for (i = 0; i < n * n; ++i) ck[i] = c * k[i];
     gj_inverse(n, k, inv);
@@ -127,25 +121,20 @@ static void fixture_make(fixture *f, size_t n, size_t m, size_t k, uint64_t seed
     char err[128];
     tu_rng r = {seed};
     const size_t N = n + m, d = 6;
-    double *x = xalloc(N * d);
+    double *x = tu_xalloc(N * d);
     size_t i, j;
     f->n = n; f->m = m; f->k = k;
     cr_assert_eq(entk_arch_parse("dense(sw=1.4,sb=0.3) relu dense(sw=1.4,sb=0.3) relu dense(sw=1.2,sb=0.2)", &a, err,
                                  sizeof err), ENTK_OK);
     tu_fill_normal(&r, x, N * d);
-    f->kall = xalloc(N * N); f->tall = xalloc(N * N);
+    f->kall = tu_xalloc(N * N); f->tall = tu_xalloc(N * N);
     /* pair by pair through entk_scalar_chain (entk_mlp_kernel on this base disagrees with it, see the
      * report), after the first dense layer computed here */
     for (i = 0; i < N; ++i)
         for (j = 0; j < N; ++j) {
             const double w2 = a.layer[0].sw * a.layer[0].sw, b2 = a.layer[0].sb * a.layer[0].sb;
-            double xi = 0, xj = 0, xx = 0, k11, k22, k12, t11, t22, t12;
-            size_t q;
-            for (q = 0; q < d; ++q) {
-                xi += x[i * d + q] * x[i * d + q];
-                xj += x[j * d + q] * x[j * d + q];
-                xx += x[i * d + q] * x[j * d + q];
-            }
+            double xi, xj, xx, k11, k22, k12, t11, t22, t12;
+            tu_dots(x, d, i, j, &xi, &xj, &xx);
             t11 = k11 = w2 * xi / (double)d + b2;
             t22 = k22 = w2 * xj / (double)d + b2;
             t12 = k12 = w2 * xx / (double)d + b2;
@@ -153,8 +142,8 @@ static void fixture_make(fixture *f, size_t n, size_t m, size_t k, uint64_t seed
             f->kall[i * N + j] = k12;
             f->tall[i * N + j] = t12;
         }
-    f->ktr = xalloc(n * n); f->ttr = xalloc(n * n); f->ktd = xalloc(m * n + 1); f->ttd = xalloc(m * n + 1);
-    f->ktt = xalloc(m * m + 1); f->y = xalloc(n * k);
+    f->ktr = tu_xalloc(n * n); f->ttr = tu_xalloc(n * n); f->ktd = tu_xalloc(m * n + 1); f->ttd = tu_xalloc(m * n + 1);
+    f->ktt = tu_xalloc(m * m + 1); f->y = tu_xalloc(n * k);
     for (i = 0; i < n; ++i)
         for (j = 0; j < n; ++j) { f->ktr[i * n + j] = f->kall[i * N + j]; f->ttr[i * n + j] = f->tall[i * N + j]; }
     for (i = 0; i < m; ++i)
@@ -196,7 +185,7 @@ static void add_diag(size_t n, double *a, double v) {
 
 /* mean oracle: test_train * P * Y */
 static void mean_oracle(const fixture *f, const double *td, const double *p, double *out) {
-    double *py = xalloc(f->n * f->k);
+    double *py = tu_xalloc(f->n * f->k);
     mm(f->n, f->n, f->k, p, f->y, py);
     mm(f->m, f->n, f->k, td, py, out);
     free(py);
@@ -213,7 +202,7 @@ Test(predict, ntk_mean_at_infinity_equals_direct_inverse) {
     fixture_make(&f, 40, 9, 3, 101);
     th = blocks(&f, 1);
     o.diag_reg = 1e-3;
-    treg = xalloc(40 * 40); inv = xalloc(40 * 40); want = xalloc(9 * 3); got = xalloc(9 * 3);
+    treg = tu_xalloc(40 * 40); inv = tu_xalloc(40 * 40); want = tu_xalloc(9 * 3); got = tu_xalloc(9 * 3);
     memcpy(treg, f.ttr, 40 * 40 * sizeof *treg);
     add_diag(40, treg, 1e-3 * trace(40, f.ttr) / 40);
     gj_inverse(40, treg, inv);
@@ -263,7 +252,7 @@ Test(predict, ntk_mean_finite_t_equals_direct_formula) {
     fixture_make(&f, 35, 7, 2, 103);
     th = blocks(&f, 1);
     o.diag_reg = 1e-2;
-    treg = xalloc(35 * 35); p = xalloc(35 * 35); want = xalloc(14); got = xalloc(14);
+    treg = tu_xalloc(35 * 35); p = tu_xalloc(35 * 35); want = tu_xalloc(14); got = tu_xalloc(14);
     memcpy(treg, f.ttr, 35 * 35 * sizeof *treg);
     add_diag(35, treg, 1e-2 * trace(35, f.ttr) / 35);
     lmax_bound = 0;
@@ -299,7 +288,7 @@ Test(predict, finite_t_approaches_infinity_monotonically) {
     tt.test_train = th.train;
     tt.test_test = th.train;
     o.diag_reg = 1e-3;
-    inf_tr = xalloc(60); inf_te = xalloc(12); cur = xalloc(60);
+    inf_tr = tu_xalloc(60); inf_te = tu_xalloc(12); cur = tu_xalloc(60);
     cr_assert_eq(entk_predict_mean(&tt, 2, f.y, 2, &o, inf_tr, 2, NULL), ENTK_OK);
     cr_assert_eq(entk_predict_mean(&th, 2, f.y, 2, &o, inf_te, 2, NULL), ENTK_OK);
     for (t = 1e-2; t < 1e9; t *= 4) {
@@ -380,8 +369,8 @@ Test(predict, nngp_posterior_equals_direct_formula) {
     fixture_make(&f, n, m, k, 107);
     kb = blocks(&f, 0);
     o.diag_reg = 1e-4;
-    kreg = xalloc(n * n); inv = xalloc(n * n); want_mean = xalloc(m * k); mean = xalloc(m * k); var = xalloc(m);
-    cov = xalloc(m * m); tmp = xalloc(n * m); kdt = xalloc(n * m); want_cov = xalloc(m * m);
+    kreg = tu_xalloc(n * n); inv = tu_xalloc(n * n); want_mean = tu_xalloc(m * k); mean = tu_xalloc(m * k); var = tu_xalloc(m);
+    cov = tu_xalloc(m * m); tmp = tu_xalloc(n * m); kdt = tu_xalloc(n * m); want_cov = tu_xalloc(m * m);
     memcpy(kreg, f.ktr, n * n * sizeof *kreg);
     add_diag(n, kreg, 1e-4 * trace(n, f.ktr) / n);
     gj_inverse(n, kreg, inv);
@@ -401,7 +390,7 @@ Test(predict, nngp_posterior_equals_direct_formula) {
     /* test_diag alone is enough for the variances */
     kb.test_test = NULL;
     {
-        double *diag = xalloc(m), *var2 = xalloc(m);
+        double *diag = tu_xalloc(m), *var2 = tu_xalloc(m);
         for (i = 0; i < m; ++i) diag[i] = f.ktt[i * m + i];
         kb.test_diag = diag;
         cr_assert_eq(entk_predict_nngp(&kb, k, NULL, 0, &o, NULL, 0, var2, NULL, 0, NULL), ENTK_OK);
@@ -420,7 +409,7 @@ Test(predict, nngp_variance_zero_at_training_points) {
     entk_predict_opts o = entk_predict_opts_default();
     entk_predict_info info;
     const size_t n = 20;
-    double *mean = xalloc(n), *var = xalloc(n), *diag = xalloc(n), kmax = 0;
+    double *mean = tu_xalloc(n), *var = tu_xalloc(n), *diag = tu_xalloc(n), kmax = 0;
     size_t i;
     fixture_make(&f, n, 3, 1, 108);
     kb = blocks(&f, 0);
@@ -451,8 +440,8 @@ Test(predict, nngp_finite_t_equals_direct_formula) {
     fixture_make(&f, n, m, k, 109);
     kb = blocks(&f, 0);
     o.t = 2.0;
-    p = xalloc(n * n); p2 = xalloc(n * n); want = xalloc(m); mean = xalloc(m); cov = xalloc(m * m);
-    kdt = xalloc(n * m); tmp = xalloc(n * m); wc = xalloc(m * m); var = xalloc(m);
+    p = tu_xalloc(n * n); p2 = tu_xalloc(n * n); want = tu_xalloc(m); mean = tu_xalloc(m); cov = tu_xalloc(m * m);
+    kdt = tu_xalloc(n * m); tmp = tu_xalloc(n * m); wc = tu_xalloc(m * m); var = tu_xalloc(m);
     gd_series(n, f.ktr, 2.0 / n, p);
     gd_series(n, f.ktr, 4.0 / n, p2);
     mean_oracle(&f, f.ktd, p, want);
@@ -471,8 +460,8 @@ Test(predict, nngp_finite_t_equals_direct_formula) {
 /* Lee et al. 2019 ensemble: cov = K_tt + A K A^T - A K_dt - K_td A^T, A = Theta_td P(t). */
 static void ensemble_oracle(const fixture *f, const double *p, double *mean, double *cov) {
     const size_t n = f->n, m = f->m;
-    double *a = xalloc(m * n), *at = xalloc(n * m), *kat = xalloc(n * m), *akat = xalloc(m * m), *kdt = xalloc(n * m),
-           *akdt = xalloc(m * m);
+    double *a = tu_xalloc(m * n), *at = tu_xalloc(n * m), *kat = tu_xalloc(n * m), *akat = tu_xalloc(m * m), *kdt = tu_xalloc(n * m),
+           *akdt = tu_xalloc(m * m);
     size_t i, j;
     mm(m, n, n, f->ttd, p, a);
     mm(m, n, f->k, a, f->y, mean);
@@ -498,8 +487,8 @@ Test(predict, ntk_ensemble_equals_direct_formula) {
     kb = blocks(&f, 0);
     tb = blocks(&f, 1);
     o.diag_reg = 1e-3;
-    treg = xalloc(n * n); p = xalloc(n * n); wm = xalloc(m * k); wc = xalloc(m * m); mean = xalloc(m * k);
-    cov = xalloc(m * m); var = xalloc(m);
+    treg = tu_xalloc(n * n); p = tu_xalloc(n * n); wm = tu_xalloc(m * k); wc = tu_xalloc(m * m); mean = tu_xalloc(m * k);
+    cov = tu_xalloc(m * m); var = tu_xalloc(m);
     memcpy(treg, f.ttr, n * n * sizeof *treg);
     add_diag(n, treg, 1e-3 * trace(n, f.ttr) / n);
     for (s = 0; s < 3; ++s) {
@@ -514,7 +503,7 @@ Test(predict, ntk_ensemble_equals_direct_formula) {
     }
     /* the mean alone needs no K */
     {
-        double *m2 = xalloc(m * k);
+        double *m2 = tu_xalloc(m * k);
         cr_assert_eq(entk_predict_ntk_ensemble(NULL, &tb, k, f.y, k, &o, m2, k, NULL, NULL, 0, NULL), ENTK_OK);
         cr_assert(tu_rel_frob(m2, mean, m * k) < 1e-15);
         cr_assert_eq(entk_predict_ntk_ensemble(NULL, &tb, k, f.y, k, &o, m2, k, var, NULL, 0, NULL), ENTK_ERR_INVALID_ARG);
@@ -535,7 +524,7 @@ Test(predict, ntk_ensemble_interpolates_training_points) {
     fixture f;
     entk_kernels kb, tb;
     const size_t n = 18;
-    double *mean = xalloc(n), *var = xalloc(n), kmax = 0;
+    double *mean = tu_xalloc(n), *var = tu_xalloc(n), kmax = 0;
     size_t i;
     fixture_make(&f, n, 2, 1, 111);
     kb = blocks(&f, 0);
@@ -689,7 +678,7 @@ Test(predict, kernel_scale_invariance_1em300_to_1e300) {
     fixture f;
     entk_predict_opts o = entk_predict_opts_default();
     double mu0[12], mut0[12], var0[6], evar0[6], mu[12], var[6], ecov[36], ecov0[36];
-    double *ks = xalloc(N * N), *ts = xalloc(N * N);
+    double *ks = tu_xalloc(N * N), *ts = tu_xalloc(N * N);
     entk_kernels kb, tb, kbs, tbs;
     size_t s, i;
     fixture_make(&f, n, m, k, 201);
@@ -821,7 +810,7 @@ Test(predict, duplicated_points_singular_kernel) {
     entk_predict_opts o = entk_predict_opts_default();
     entk_predict_info info;
     size_t idx[20], i, j, c;
-    double *kall = xalloc((n + m) * (n + m)), *tall = xalloc((n + m) * (n + m)), *y = xalloc(n * k);
+    double *kall = tu_xalloc((n + m) * (n + m)), *tall = tu_xalloc((n + m) * (n + m)), *y = tu_xalloc(n * k);
     double mu0[10], var0[5], emu0[10], ecov0[25], mu[10], var[5], ecov[25], scale;
     double t;
     fixture_make(&f, n0, m, k, 203);

@@ -4,53 +4,34 @@
 #include <stdio.h>
 #include "testutil.h"
 
-Test(simd_maps, every_path_matches_scalar_on_all_tails) {
+/* Every path and every map through one of testutil.h's checks against the scalar path, within the
+ * map's budgets: mode 0 random inputs (tu_map_compare), 1 the same with extreme lanes mixed in, 2 the
+ * edge cases (tu_map_edges). */
+static void maps_on_every_path(int mode, const char *what) {
     entk_simd p[3];
     int np = tu_paths(p), i, k;
     for (i = 0; i < np; ++i)
         for (k = 0; k < TU_N_MAP_CASES; ++k) {
+            const tu_map_case *mc = &tu_map_cases[k];
             double wt, wd;
-            int fails = tu_map_compare(p[i], &tu_map_cases[k], &wt, &wd);
-            fprintf(stderr, "path %d %-10s worst T %.3g Tdot %.3g (scaled ulps)\n", (int)p[i], tu_map_cases[k].name, wt, wd);
-            cr_expect_eq(fails, 0, "path %d map %s: %d failures (worst T %.3g, Tdot %.3g; budgets %g, %g)",
-                         (int)p[i], tu_map_cases[k].name, fails, wt, wd, tu_map_cases[k].budget_t,
-                         tu_map_cases[k].budget_d);
+            int fails = mode == 2 ? tu_map_edges(p[i], mc, &wt, &wd) : tu_map_compare_ex(p[i], mc, mode, &wt, &wd);
+            fprintf(stderr, "%s path %d %-10s worst T %.3g Tdot %.3g (scaled ulps)\n", what, (int)p[i], mc->name, wt,
+                    wd);
+            cr_expect_eq(fails, 0, "%s path %d map %s: %d failures (worst T %.3g, Tdot %.3g; budgets %g, %g)", what,
+                         (int)p[i], mc->name, fails, wt, wd, mc->budget_t, mc->budget_d);
         }
     entk_simd_set(ENTK_SIMD_SCALAR);
 }
+
+Test(simd_maps, every_path_matches_scalar_on_all_tails) { maps_on_every_path(0, "tails"); }
 
 /* The same with about one lane in five scaled out of the map's fast range (tu_map_extreme: k11, k22
  * from 2^-1020 to 2^1020, 1e-300 next to 1e300): the blocks holding such a lane go to the scalar
  * kernel, in the pair loop, the single blocks and the padded tail; everything stays finite and within
  * the budgets. */
-Test(simd_maps, extreme_lanes_mixed_in_match_scalar) {
-    entk_simd p[3];
-    int np = tu_paths(p), i, k;
-    for (i = 0; i < np; ++i)
-        for (k = 0; k < TU_N_MAP_CASES; ++k) {
-            double wt, wd;
-            int fails = tu_map_compare_ex(p[i], &tu_map_cases[k], 1, &wt, &wd);
-            fprintf(stderr, "extreme path %d %-10s worst T %.3g Tdot %.3g (scaled ulps)\n", (int)p[i],
-                    tu_map_cases[k].name, wt, wd);
-            cr_expect_eq(fails, 0, "path %d map %s: %d failures with extreme lanes (worst T %.3g, Tdot %.3g)",
-                         (int)p[i], tu_map_cases[k].name, fails, wt, wd);
-        }
-    entk_simd_set(ENTK_SIMD_SCALAR);
-}
+Test(simd_maps, extreme_lanes_mixed_in_match_scalar) { maps_on_every_path(1, "extreme"); }
 
-Test(simd_maps, edge_cases_finite_and_match_scalar) {
-    entk_simd p[3];
-    int np = tu_paths(p), i, k;
-    for (i = 0; i < np; ++i)
-        for (k = 0; k < TU_N_MAP_CASES; ++k) {
-            double wt, wd;
-            int fails = tu_map_edges(p[i], &tu_map_cases[k], &wt, &wd);
-            fprintf(stderr, "edges path %d %-10s worst T %.3g Tdot %.3g (scaled ulps)\n", (int)p[i], tu_map_cases[k].name, wt, wd);
-            cr_expect_eq(fails, 0, "path %d map %s: %d edge failures (worst T %.3g, Tdot %.3g)", (int)p[i],
-                         tu_map_cases[k].name, fails, wt, wd);
-        }
-    entk_simd_set(ENTK_SIMD_SCALAR);
-}
+Test(simd_maps, edge_cases_finite_and_match_scalar) { maps_on_every_path(2, "edges"); }
 
 Test(simd_dots, every_path_matches_scalar_and_exact) {
     entk_simd p[3];

@@ -1,8 +1,12 @@
-/* Shared helpers for the Criterion test binaries. */
+/* Shared helpers for the Criterion test binaries, tests/finite_net.h and tests/aarch64_check.c (a
+ * plain C99 program: everything outside the `#ifdef cr_assert_eq` part at the end is pedantic C99 and
+ * needs no Criterion). */
 #ifndef ENTK_TESTUTIL_H
 #define ENTK_TESTUTIL_H
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "entk.h"
 
@@ -49,6 +53,84 @@ static inline double tu_ulps(double a, double b) {
     if (ib < 0) ib = INT64_MIN - ib;
     return fabs((double)ia - (double)ib);
 }
+/* |a - b| / |b| (|b| below 1e-300 counts as 1e-300) */
+static inline double tu_rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
+
+/* the dot products x_i.x_i, x_j.x_j and x_i.x_j of rows i and j of x (n x d, row-major) */
+static inline void tu_dots(const double *x, size_t d, size_t i, size_t j, double *ii, double *jj, double *ij) {
+    size_t m;
+    *ii = *jj = *ij = 0;
+    for (m = 0; m < d; ++m) {
+        *ii += x[i * d + m] * x[i * d + m];
+        *jj += x[j * d + m] * x[j * d + m];
+        *ij += x[i * d + m] * x[j * d + m];
+    }
+}
+
+/* ---- image transforms of C x H x W images (channels first), independent of the library ----
+ * rot90 (N x N): y(i, j) = x(j, N - 1 - i), np.rot90's anticlockwise quarter turn (docs/conventions.md
+ * §1.4); mirror: y(i, j) = x(i, W - 1 - j), np.fliplr; shift: y((i + di) mod H, (j + dj) mod W) = x(i, j). */
+static inline void tu_img_rot90(const double *x, size_t C, size_t N, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < N; ++i)
+            for (j = 0; j < N; ++j) y[(c * N + i) * N + j] = x[(c * N + j) * N + (N - 1 - i)];
+}
+static inline void tu_img_mirror(const double *x, size_t C, size_t H, size_t W, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < H; ++i)
+            for (j = 0; j < W; ++j) y[(c * H + i) * W + j] = x[(c * H + i) * W + (W - 1 - j)];
+}
+static inline void tu_img_shift(const double *x, size_t C, size_t H, size_t W, size_t di, size_t dj, double *y) {
+    size_t c, i, j;
+    for (c = 0; c < C; ++c)
+        for (i = 0; i < H; ++i)
+            for (j = 0; j < W; ++j) y[(c * H + (i + di) % H) * W + (j + dj) % W] = x[(c * H + i) * W + j];
+}
+
+/* ---- Cholesky fixtures (tests/test_chol.c, tests/aarch64_check.c) ---- */
+
+/* a (n x n, ld lda) = G G^T / n + 0.1 I, G Gaussian from r: SPD with eigenvalues >= 0.1. Returns 0, or
+ * -1 without memory. */
+static inline int tu_spd(tu_rng *r, size_t n, double *a, size_t lda) {
+    double *g = (double *)malloc((n * n + 1) * sizeof *g);
+    size_t i, j, k;
+    if (!g) return -1;
+    tu_fill_normal(r, g, n * n);
+    for (i = 0; i < n; ++i)
+        for (j = 0; j <= i; ++j) {
+            double s = 0;
+            for (k = 0; k < n; ++k) s += g[i * n + k] * g[j * n + k];
+            a[i * lda + j] = a[j * lda + i] = s / (double)n + (i == j ? 0.1 : 0.0);
+        }
+    free(g);
+    return 0;
+}
+
+/* LAPACK's measure ||L L^T - A||_1 / (n ||A||_1 eps) for a factor l (ld ldl) of the symmetric a (ld
+ * lda), reading only lower triangles; 0 for n = 0, INFINITY without memory. */
+static inline double tu_chol_residual(size_t n, const double *a, size_t lda, const double *l, size_t ldl) {
+    double *col = (double *)calloc(2 * n + 1, sizeof *col), *acol = col + n, worst = 0, anorm = 0;
+    size_t i, j, k;
+    if (!col) return INFINITY;
+    for (i = 0; i < n; ++i)
+        for (j = 0; j <= i; ++j) {
+            double s = 0, aij = a[i * lda + j], d;
+            for (k = 0; k <= j; ++k) s += l[i * ldl + k] * l[j * ldl + k];
+            d = fabs(s - aij);
+            col[j] += d;
+            acol[j] += fabs(aij);
+            if (i != j) { col[i] += d; acol[i] += fabs(aij); }
+        }
+    for (j = 0; j < n; ++j) {
+        if (col[j] > worst) worst = col[j];
+        if (acol[j] > anorm) anorm = acol[j];
+    }
+    free(col);
+    return n ? worst / ((double)n * anorm * DBL_EPSILON) : 0.0;
+}
+
 /* ---- nonlinearity-map path checks (tests/test_simd.c and tests/aarch64_check.c share them) ----
  * Error unit: |x - y| / (2^-52 max(|y|, S)), i.e. ULPs of the larger of the oracle value y and the
  * map's natural scale S at that point. S is the size of the terms the formula adds: where they cancel
@@ -412,6 +494,34 @@ static inline void tu_prog_cb(void *user, size_t done, size_t total) {
 #pragma omp atomic
 #endif
     --r->inside;
+}
+
+/* n zeroed doubles (at least one); running out of memory fails the test */
+static inline double *tu_xalloc(size_t n) {
+    double *p = (double *)calloc(n ? n : 1, sizeof *p);
+    cr_assert(p != NULL);
+    return p;
+}
+/* n N(0, 1) values from the stream of seed, in a tu_xalloc array */
+static inline double *tu_normal_alloc(size_t n, uint64_t seed) {
+    tu_rng r;
+    double *x = tu_xalloc(n);
+    r.s = seed;
+    tu_fill_normal(&r, x, n);
+    return x;
+}
+
+/* Bias-free relu networks are homogeneous of degree 2: the kernels of c x are c^2 times those of x.
+ * Expects k1 / c^2 = k0 and t1 / c^2 = t0 for each of the n entries, to 1e-14 relative. */
+static inline void tu_expect_degree2(double c, const double *k0, const double *t0, const double *k1,
+                                     const double *t1, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        cr_expect(fabs(k1[i] / (c * c) - k0[i]) <= 1e-14 * fabs(k0[i]), "scale %g entry %zu: K %.17g vs %.17g", c, i,
+                  k1[i] / (c * c), k0[i]);
+        cr_expect(fabs(t1[i] / (c * c) - t0[i]) <= 1e-14 * fabs(t0[i]), "scale %g entry %zu: NTK %.17g vs %.17g", c,
+                  i, t1[i] / (c * c), t0[i]);
+    }
 }
 
 static inline entk_arch tu_parse(const char *s) {

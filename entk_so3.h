@@ -1099,6 +1099,12 @@ static entk_status entk__so3_net_make(const entk_arch *a, size_t C, int L, entk_
     return st;
 }
 
+/* A transform's status inside the recursion, whose inputs are finite: a non-finite value met there
+ * is an overflow of the kernel (ENTK_ERR_RANGE, as in the other domains). */
+static entk_status entk__so3_overflow(entk_status st) {
+    return st == ENTK_ERR_NONFINITE ? ENTK_ERR_RANGE : st;
+}
+
 /* The value at the identity of the SO(3) function with packed coefficients c, l < L: sum_l tr c^l
  * (Delta^l(I) = I). */
 static double entk__so3_at_identity(const double *c, int L) {
@@ -1181,9 +1187,11 @@ static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const
                         blk[m * w + n] = s * acc;
                     }
             }
+            /* the inputs are finite: a non-finite value here (or in a transform below) is an overflow */
+            if (!entk__finite(c, entk_so3_packed_len(p->lout))) return ENTK_ERR_RANGE;
         } else { /* so3conv: the projection P_L of K (and Theta) on the grid before */
-            if ((st = entk_so3_plan_fft(&p->an[l], K, c, tw))) return st;
-            if (want_t && (st = entk_so3_plan_fft(&p->an[l], T, ct, tw))) return st;
+            if ((st = entk_so3_plan_fft(&p->an[l], K, c, tw))) return entk__so3_overflow(st);
+            if (want_t && (st = entk_so3_plan_fft(&p->an[l], T, ct, tw))) return entk__so3_overflow(st);
         }
         if (nl && rec) { /* self mode: the diagonal K_xx(I) entering the nonlinearity, by the layer's affine step */
             double d = entk__so3_at_identity(c, p->syn[l].L);
@@ -1193,8 +1201,9 @@ static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const
         }
         cur = &p->syn[l];
         G = entk__so3_gpoints(cur->B);
-        if ((st = entk_so3_plan_ifft(cur, c, K, tw))) return st;
-        if (want_t && ly->kind == ENTK_LAYER_SO3CONV && (st = entk_so3_plan_ifft(cur, ct, T, tw))) return st;
+        if ((st = entk_so3_plan_ifft(cur, c, K, tw))) return entk__so3_overflow(st);
+        if (want_t && ly->kind == ENTK_LAYER_SO3CONV && (st = entk_so3_plan_ifft(cur, ct, T, tw)))
+            return entk__so3_overflow(st);
         if ((st = entk__layer_out(kt, K, want_t ? T : NULL, 1, G, cw, b2, ly->kind == ENTK_LAYER_S2LIFT,
                                   nl ? &nl->nl : NULL, e1 + off, 0, e2 + off, 0)))
             return st;
@@ -1228,7 +1237,7 @@ static entk_status entk__so3_dom_self(const void *plan, const double *x, int wan
     size_t ch;
     ENTK__UNUSED(cache);
     for (ch = 0; ch < p->C; ++ch) /* the input's coefficients of degree < Lout (exact for band-limited inputs) */
-        if ((st = entk_so3_plan_sht(&p->an[0], x + ch * cell, rec + ch * q, work))) return st;
+        if ((st = entk_so3_plan_sht(&p->an[0], x + ch * cell, rec + ch * q, work))) return entk__so3_overflow(st);
     return entk__so3_run(p, rec, rec, NULL, NULL, rec, want_t, work, &k, &t);
 }
 

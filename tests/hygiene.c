@@ -3,6 +3,8 @@
 #include "entk.h"
 #include "entk_cn.h"
 #include "entk_cn.h"
+#include "entk_so3.h"
+#include "entk_so3.h"
 
 const char *entk_test_hygiene(void);
 const char *entk_test_hygiene(void) { return entk_status_string(ENTK_OK); }

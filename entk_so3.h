@@ -130,7 +130,8 @@ ENTKDEF void entk_so3_molecules_free(entk_so3_molecules *m);
 /* The channel count C = 5 + 5 P and the length N x A_max x C x 2L x (2L - 1) of the output of
  * entk_so3_featurize for m, band limit L (1 .. ENTK_SO3_FEAT_MAX_L) and P = npowers powers (0: the
  * default {1, 2}, P = 2; at most ENTK_SO3_FEAT_MAX_POWERS). Either output may be NULL.
- * ENTK_ERR_INVALID_ARG (m NULL, L or npowers out of range), ENTK_ERR_OVERFLOW (beyond size_t). */
+ * ENTK_ERR_INVALID_ARG (m NULL, L or npowers out of range), ENTK_ERR_OVERFLOW (the length, or its
+ * bytes, beyond size_t). */
 ENTKDEF entk_status entk_so3_featurize_size(const entk_so3_molecules *m, int L, int npowers, size_t *channels,
                                             size_t *len);
 
@@ -619,8 +620,8 @@ ENTKDEF entk_status entk_so3_featurize_size(const entk_so3_molecules *m, int L, 
         return ENTK_ERR_INVALID_ARG;
     c = (size_t)ENTK_SO3_N_ELEMENTS * (size_t)(1 + (npowers ? npowers : 2));
     if (entk__mul(m->n, m->max_atoms, &n) || entk__mul(n, c, &n) || entk__mul(n, (size_t)(2 * L), &n) ||
-        entk__mul(n, (size_t)(2 * L - 1), &n))
-        return ENTK_ERR_OVERFLOW;
+        entk__mul(n, (size_t)(2 * L - 1), &n) || n > SIZE_MAX / sizeof(double))
+        return ENTK_ERR_OVERFLOW; /* the bytes of the output must fit size_t too */
     if (channels) *channels = c;
     if (len) *len = n;
     return ENTK_OK;

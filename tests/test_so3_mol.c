@@ -613,6 +613,10 @@ Test(features, arguments_are_checked) {
     s.m.n = SIZE_MAX / 2;
     cr_expect_eq(entk_so3_featurize_size(&s.m, 1, 0, &C, &len), ENTK_ERR_OVERFLOW);
     cr_expect_eq(entk_so3_featurize(&s.m, 1, NULL, 0, x, 90), ENTK_ERR_OVERFLOW);
+    s.m.n = SIZE_MAX / 8 / (3 * 15 * 2) + 1; /* the length fits size_t, its bytes do not */
+    cr_expect_eq(entk_so3_featurize_size(&s.m, 1, 0, &C, &len), ENTK_ERR_OVERFLOW);
+    s.m.n = SIZE_MAX / 8 / (3 * 15 * 2);
+    cr_expect_eq(entk_so3_featurize_size(&s.m, 1, 0, &C, &len), ENTK_OK);
     s.m.n = 1;
     s.m.max_atoms = 1;
     cr_expect_eq(entk_so3_featurize_size(&s.m, 1024, 8, &C, &len), ENTK_OK);

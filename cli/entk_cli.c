@@ -6,6 +6,7 @@
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
  *                [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]
  *                [--max-memory BYTES]
+ *   entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]
  *   entk info
  *
  * Every error is one line on stderr naming the file, option or token, and a non-zero exit status
@@ -48,6 +49,10 @@
 #ifndef ENTK_CLI_MIN_STACK
 #define ENTK_CLI_MIN_STACK (256 * 1024)
 #endif
+/* The largest --L of featurize (the library allows ENTK_SO3_FEAT_MAX_L; the fuzz harness caps it). */
+#ifndef ENTK_CLI_MAX_L
+#define ENTK_CLI_MAX_L ENTK_SO3_FEAT_MAX_L
+#endif
 #define CLI_STR2(x) #x
 #define CLI_STR(x) CLI_STR2(x)
 
@@ -58,6 +63,7 @@ static const char *const usage_text =
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
     "                    [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]\n"
     "                    [--max-memory BYTES]\n"
+    "       entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]\n"
     "       entk info\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
     "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W)\n"
@@ -66,7 +72,28 @@ static const char *const usage_text =
     " results do not depend on it\n"
     "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n"
     "--standardize: regression targets in training mean/std units, predictions mapped back (the variance\n"
-    "      then in target units, one column per target)\n";
+    "      then in target units, one column per target)\n"
+    "featurize: molecules (XYZ, energy= in Hartree) to per-atom signals on the sphere; entk featurize --help\n";
+
+static const char *const featurize_help =
+    "usage: entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]\n"
+    "Molecules to per-atom signals on the sphere (docs/conventions.md §1.5, §5.5).\n"
+    "IN.xyz  blocks of: an atom count (1 to " CLI_STR(ENTK_SO3_XYZ_MAX_ATOMS) "); a comment line with energy=<Hartree>\n"
+    "        (other key=value pairs and words ignored; values plain or \"double-quoted\"); one line\n"
+    "        'El x y z' per atom, El one of H C N O F, x y z in Angstrom (more columns ignored).\n"
+    "        Molecules may differ in size; LF or CRLF; blank lines only at the end of the file.\n"
+    "--L     band limit, 1 to " CLI_STR(ENTK_CLI_MAX_L) ". Driscoll-Healy grid: theta_j = pi (2j+1)/(4L), j < 2L;\n"
+    "        phi_k = 2 pi k/(2L-1), k < 2L-1; n = (sin theta cos phi, sin theta sin phi, cos theta);\n"
+    "        a signal is 2L x (2L-1) samples [j][k].\n"
+    "--powers P distinct integers p from 1 to " CLI_STR(ENTK_SO3_FEAT_MAX_POWER) ", at most " CLI_STR(ENTK_SO3_FEAT_MAX_POWERS) " (default 1,2).\n"
+    "Channels of atom a, C = 5 + 5 P:\n"
+    "  0..4         one-hot of a's element (H, C, N, O, F): 1 everywhere for its own, else 0\n"
+    "  5 + e P + i  sum over the other atoms b of element e of Z_a Z_b |r_ab|^-p_i w(n . r_ab / |r_ab|),\n"
+    "               r_ab = r_b - r_a, with the bump w(c) = ((1 + c)/2)^(L-1): a polynomial of degree L-1,\n"
+    "               so every signal is band-limited (degrees l < L) and rotates with the molecule\n"
+    "X.npy   N x A_max x C x 2L x (2L-1) float64 (A_max the largest molecule; the atoms a smaller\n"
+    "        molecule lacks are all zero, which the kernels ignore)\n"
+    "E.npy   the N energies in Hartree, float64\n";
 
 /* ---- errors: one line, then exit ------------------------------------------------------------ */
 
@@ -81,11 +108,13 @@ static char cli_msg[CLI_MSG_MAX + 1];
 static void *cli_owned[CLI_MAX_OWNED];
 static entk_array cli_owned_arrays[8]; /* the loaded inputs themselves: they outlive any command's frame */
 static int cli_n_owned, cli_n_owned_arrays;
+static entk_so3_molecules cli_molecules; /* featurize's input */
 
 static void cli_release(void) {
     int i;
     for (i = 0; i < cli_n_owned; ++i) free(cli_owned[i]);
     for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(&cli_owned_arrays[i]);
+    entk_so3_molecules_free(&cli_molecules);
     cli_n_owned = cli_n_owned_arrays = 0;
     entk_set_progress(NULL, NULL);
 }
@@ -182,22 +211,24 @@ static void check(entk_status st, const char *what) {
  * that does not apply to the command, and a value that is itself an option name are errors (the last
  * one would otherwise swallow the next option silently). */
 
-enum { CMD_KERNEL = 1, CMD_PREDICT = 2 };
+enum { CMD_KERNEL = 1, CMD_PREDICT = 2, CMD_FEATURIZE = 4 };
 enum {
     OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
-    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_COUNT
+    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_COUNT
 };
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
     {"--arch", 1, CMD_KERNEL | CMD_PREDICT},   {"--x1", 1, CMD_KERNEL},
     {"--x2", 1, CMD_KERNEL},                   {"--nngp", 1, CMD_KERNEL},
     {"--ntk", 1, CMD_KERNEL},                  {"--train-x", 1, CMD_PREDICT},
     {"--train-y", 1, CMD_PREDICT},             {"--test-x", 1, CMD_PREDICT},
-    {"--out", 1, CMD_PREDICT},                 {"--variance", 1, CMD_PREDICT},
+    {"--out", 1, CMD_PREDICT | CMD_FEATURIZE}, {"--variance", 1, CMD_PREDICT},
     {"--kernel", 1, CMD_PREDICT},              {"--orbit", 1, CMD_KERNEL | CMD_PREDICT},
     {"--time", 1, CMD_PREDICT},                {"--lr", 1, CMD_PREDICT},
     {"--diag-reg", 1, CMD_PREDICT},            {"--diag-reg-absolute", 0, CMD_PREDICT},
-    {"--threads", 1, CMD_KERNEL | CMD_PREDICT}, {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT},
+    {"--threads", 1, CMD_KERNEL | CMD_PREDICT}, {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE},
+    {"--xyz", 1, CMD_FEATURIZE},               {"--L", 1, CMD_FEATURIZE},
+    {"--powers", 1, CMD_FEATURIZE},            {"--energies", 1, CMD_FEATURIZE},
     {"--standardize", 0, CMD_PREDICT},
 };
 
@@ -206,6 +237,8 @@ typedef struct cli_opts {
     double time, lr, diag_reg;
     int threads;                /* 0: not given */
     size_t max_memory;          /* 0: not given */
+    int L;                      /* featurize: 0: not given */
+    int powers[ENTK_SO3_FEAT_MAX_POWERS], npowers; /* featurize: npowers 0: not given (1,2) */
 } cli_opts;
 
 static int opt_index(const char *a) {
@@ -272,6 +305,46 @@ static size_t parse_bytes(const char *opt, const char *v) {
     return (size_t)x;
 }
 
+/* An integer from lo to hi, the whole value (decimal, optional sign); -1 if it is none. */
+static long parse_int(const char *v, long lo, long hi) {
+    char *end;
+    long x;
+    errno = 0;
+    if (!*v || strchr(" \t\n\v\f\r", v[0])) return -1;
+    x = strtol(v, &end, 10);
+    return (end == v || *end || errno || x < lo || x > hi) ? -1 : x;
+}
+
+/* --powers: a comma-separated list of distinct integers from 1 to ENTK_SO3_FEAT_MAX_POWER, at most
+ * ENTK_SO3_FEAT_MAX_POWERS of them. */
+static void parse_powers(const char *v, cli_opts *o) {
+    const char *p = v;
+    o->npowers = 0;
+    for (;;) {
+        char item[16];
+        size_t n = strcspn(p, ",");
+        long x = -1;
+        int i;
+        if (n > 0 && n < sizeof item) {
+            memcpy(item, p, n);
+            item[n] = 0;
+            x = parse_int(item, 1, ENTK_SO3_FEAT_MAX_POWER);
+        }
+        for (i = 0; x > 0 && i < o->npowers; ++i)
+            if (o->powers[i] == x) x = -1;
+        if (x < 0 || o->npowers == ENTK_SO3_FEAT_MAX_POWERS)
+            die(2, "--powers: '%s' is not a list of distinct integers from 1 to %d (at most %d), e.g. 1,2", shown(v),
+                ENTK_SO3_FEAT_MAX_POWER, ENTK_SO3_FEAT_MAX_POWERS);
+        o->powers[o->npowers++] = (int)x;
+        if (!p[n]) break;
+        p += n + 1;
+    }
+}
+
+static const char *cmd_name(int cmd) {
+    return cmd == CMD_KERNEL ? "kernel" : cmd == CMD_PREDICT ? "predict" : "featurize";
+}
+
 static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
     int i;
     memset(o, 0, sizeof *o);
@@ -281,13 +354,13 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
         const char *a = argv[i], *v;
         int k = opt_index(a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage_text, stdout);
+            fputs(cmd == CMD_FEATURIZE ? featurize_help : usage_text, stdout);
             cli_exit(0);
         }
         if (k < 0 && a[0] == '-') die(2, "unknown option '%s'", shown(a));
         if (k < 0) die(2, "unexpected argument '%s' (options start with --)", shown(a));
         if (!(cli_opt_table[k].cmds & cmd))
-            die(2, "option '%s' does not apply to 'entk %s'", a, cmd == CMD_KERNEL ? "kernel" : "predict");
+            die(2, "option '%s' does not apply to 'entk %s'", a, cmd_name(cmd));
         if (o->val[k]) die(2, "option '%s' given twice", a);
         if (!cli_opt_table[k].value) {
             o->val[k] = "";
@@ -316,6 +389,11 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
                 die(2, "--threads: '%s' is not a count from 1 to %d", shown(v), ENTK_CLI_MAX_THREADS);
             break;
         case OPT_MAX_MEMORY: o->max_memory = parse_bytes(a, v); break;
+        case OPT_L:
+            if ((o->L = (int)parse_int(v, 1, ENTK_CLI_MAX_L)) < 0)
+                die(2, "--L: '%s' is not an integer from 1 to %d", shown(v), ENTK_CLI_MAX_L);
+            break;
+        case OPT_POWERS: parse_powers(v, o); break;
         default: break;
         }
     }
@@ -839,6 +917,46 @@ static int cmd_kernel(const cli_opts *o) {
 
 static int cmd_predict(const cli_opts *o);
 
+/* featurize: molecules (XYZ) to per-atom spherical signals, entk_so3_featurize (docs/conventions.md §1.5) */
+static int cmd_featurize(const cli_opts *o) {
+    static const int files[] = {OPT_OUT, OPT_ENERGIES, OPT_XYZ};
+    const entk_so3_molecules *m = &cli_molecules;
+    const char *path = o->val[OPT_XYZ];
+    char err[256], detail[160], plist[64];
+    size_t C, len, shape[5];
+    double *x;
+    int i, n = 0;
+    entk_status st;
+    if (!o->val[OPT_XYZ] || !o->val[OPT_L] || !o->val[OPT_OUT]) die(2, "featurize: --xyz, --L and --out are required");
+    check_files(o, files, 2, 3);
+    cli_fuzz_check_path(path);
+    if ((st = entk_so3_xyz_read_file(path, &cli_molecules, err, sizeof err)))
+        die(1, "--xyz %s: %s", shown(path), err[0] ? err : entk_status_string(st));
+    st = entk_so3_featurize_size(m, o->L, o->npowers, &C, &len);
+    if (st == ENTK_ERR_OVERFLOW || (st == ENTK_OK && len > SIZE_MAX / sizeof(double)))
+        die(1, "featurize: %zu x %zu x %d x %d x %d doubles overflow size_t", m->n, m->max_atoms,
+            5 * (1 + (o->npowers ? o->npowers : 2)), 2 * o->L, 2 * o->L - 1);
+    check(st, "featurize");
+    shape[0] = m->n;
+    shape[1] = m->max_atoms;
+    shape[2] = C;
+    shape[3] = (size_t)(2 * o->L);
+    shape[4] = (size_t)(2 * o->L - 1);
+    snprintf(detail, sizeof detail, "%zu x %zu x %zu x %zu x %zu doubles", shape[0], shape[1], shape[2], shape[3], shape[4]);
+    check_memory(o, add_bytes(len * sizeof(double), matrix_bytes(m->n, 1, "featurize"), "featurize"), "featurize",
+                 detail);
+    x = alloc_matrix(len, 1, "featurize");
+    check(entk_so3_featurize(m, o->L, o->npowers ? o->powers : NULL, o->npowers, x, len), "featurize");
+    save("--out", o->val[OPT_OUT], x, 5, shape);
+    if (o->val[OPT_ENERGIES]) save("--energies", o->val[OPT_ENERGIES], m->energy, 1, shape);
+    plist[0] = 0;
+    for (i = 0; i < (o->npowers ? o->npowers : 2); ++i)
+        n += snprintf(plist + n, sizeof plist - (size_t)n, "%s%d", i ? "," : "", o->npowers ? o->powers[i] : i + 1);
+    fprintf(stderr, "entk: featurized %zu molecules (at most %zu atoms) with L=%d, powers %s: %s\n", m->n, m->max_atoms,
+            o->L, plist, detail);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv) {
     if (argc > 2) die(2, "info takes no options: '%s'", shown(argv[2]));
     printf("entk %s\n", ENTK_VERSION_STRING);
@@ -875,7 +993,11 @@ static int cli_run(int argc, char **argv) {
         parse_opts(argc, argv, CMD_PREDICT, &o);
         return cmd_predict(&o);
     }
-    die(2, "unknown command '%s' (kernel, predict, info)", shown(argv[1]));
+    if (!strcmp(argv[1], "featurize")) {
+        parse_opts(argc, argv, CMD_FEATURIZE, &o);
+        return cmd_featurize(&o);
+    }
+    die(2, "unknown command '%s' (kernel, predict, featurize, info)", shown(argv[1]));
     return 2;
 }
 

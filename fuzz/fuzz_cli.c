@@ -9,14 +9,16 @@
  * temp dir made at start-up (inputs to the name's last component, letters, digits, '.', '_' and '-'
  * only; outputs to "o-" and that name, removed after each run), where small .npy inputs are written
  * once: x.npy (12 x 5), z.npy (4 x 5), y.npy (12 x 2), y1.npy (12), img.npy (3 x 2 x 5 x 5),
- * sq.npy (2 x 1 x 4 x 4), junk.npy. Inputs are never overwritten, so a run depends only on its input.
+ * sq.npy (2 x 1 x 4 x 4), junk.npy, and the XYZ files mol.xyz (two molecules) and bad.xyz. Inputs are never overwritten, so a run depends only on its input.
  * The CLI checks every path it opens against the temp dir (cli_fuzz_check_path) and traps if one
- * escaped the rewriting. Thread counts are capped at 4 (ENTK_CLI_MAX_THREADS), so a run starts few threads.
+ * escaped the rewriting. Thread counts are capped at 4 (ENTK_CLI_MAX_THREADS), so a run starts few threads,
+ * and featurize's --L at 16 (ENTK_CLI_MAX_L), so a run stays fast.
  *
  * Checked beyond the sanitizers: the exit status is 0, 1 or 2; a failure leaves exactly one message, a
  * success none; the message is at most CLI_MSG_MAX bytes with no control byte and well-formed UTF-8. */
 #define ENTK_CLI_FUZZ 1
 #define ENTK_CLI_MAX_THREADS 4
+#define ENTK_CLI_MAX_L 16
 #include "../cli/entk_cli.c"
 
 #include <stddef.h>
@@ -70,12 +72,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     if (!(f = fopen(p, "wb"))) abort();
     fputs("\x93NUMPY junk", f);
     fclose(f);
+    snprintf(p, sizeof p, "%s/mol.xyz", fuzz_dir);
+    if (!(f = fopen(p, "wb"))) abort();
+    fputs("3\nenergy=-76.4\nO 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692\n2\nenergy=-100.4\nF 0 0 0\nH 0 0 0.93\n", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/bad.xyz", fuzz_dir);
+    if (!(f = fopen(p, "wb"))) abort();
+    fputs("2\nenergy=1\nO 0 0 0\nCl 1 0 0\n", f);
+    fclose(f);
     return 0;
 }
 
 static int is_file_opt(const char *a, int *out) {
-    static const char *const in[] = {"--x1", "--x2", "--train-x", "--train-y", "--test-x"};
-    static const char *const outs[] = {"--nngp", "--ntk", "--out", "--variance"};
+    static const char *const in[] = {"--x1", "--x2", "--train-x", "--train-y", "--test-x", "--xyz"};
+    static const char *const outs[] = {"--nngp", "--ntk", "--out", "--variance", "--energies"};
     size_t i;
     for (i = 0; i < sizeof in / sizeof in[0]; ++i)
         if (!strcmp(a, in[i])) { *out = 0; return 1; }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "entk_cn.h"
+#include "entk_so3.h"
 
 #ifndef TU_ENTK_CLI
 #define TU_ENTK_CLI "bin/entk"
@@ -691,4 +692,119 @@ Test(cli, options_are_checked_per_command) {
     expect_error("", "kernel --arch dense --x1 --ntk o.npy", 2, "'--x1' needs a value, not the option '--ntk'", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy stray", 2, "unexpected argument 'stray'", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --max-memory", 2, "'--max-memory' needs a value", 0);
+}
+
+/* ---- entk featurize (entk_so3.h, docs/conventions.md §1.5, §5.5) ------------------------------- */
+
+static const char featurize_xyz[] =
+    "3\r\nenergy=-76.4197 note=\"made up\"\r\nO 0 0 0.1173\r\nH 0 0.7572 -0.4692\r\nH 0 -0.7572 -0.4692\r\n"
+    "2\nenergy=-100.4278\nF 0 0 0.0929\nH 0 0 -0.8361 extra columns\n"
+    "5\nenergy=-40.5184\nC 0 0 0\nH 0.6291 0.6291 0.6291\nH -0.6291 -0.6291 0.6291\nH -0.6291 0.6291 -0.6291\n"
+    "H 0.6291 -0.6291 -0.6291\n\n";
+
+static void put_text(const char *name, const char *text) { put_bytes(name, text, strlen(text)); }
+
+/* The CLI's X and E are the library's, bit for bit, with the shapes of §5.5. */
+static void featurize_matches(int L, const int *powers, int npowers, const char *args) {
+    entk_so3_molecules m;
+    entk_array x, e;
+    char err[2048];
+    size_t C, len;
+    double *want;
+    cr_assert_eq(entk_so3_xyz_parse(featurize_xyz, sizeof featurize_xyz - 1, &m, err, sizeof err), ENTK_OK, "%s", err);
+    cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", args, err);
+    cr_assert(strstr(err, "entk: featurized 3 molecules (at most 5 atoms)") != NULL, "%s", err);
+    get("fx.npy", &x);
+    get("fe.npy", &e);
+    cr_assert_eq(entk_so3_featurize_size(&m, L, npowers, &C, &len), ENTK_OK);
+    want = malloc(len * sizeof *want);
+    cr_assert_eq(entk_so3_featurize(&m, L, powers, npowers, want, len), ENTK_OK);
+    cr_assert_eq(x.ndim, 5);
+    cr_assert_eq(x.shape[0], 3);
+    cr_assert_eq(x.shape[1], 5);
+    cr_assert_eq(x.shape[2], C);
+    cr_assert_eq(x.shape[3], (size_t)(2 * L));
+    cr_assert_eq(x.shape[4], (size_t)(2 * L - 1));
+    cr_assert_eq(x.size, len);
+    cr_assert_eq(memcmp(x.data, want, len * sizeof *want), 0);
+    cr_assert_eq(e.ndim, 1);
+    cr_assert_eq(e.shape[0], 3);
+    cr_assert_eq(memcmp(e.data, m.energy, 3 * sizeof *e.data), 0);
+    free(want);
+    entk_array_free(&x);
+    entk_array_free(&e);
+    entk_so3_molecules_free(&m);
+}
+
+Test(cli, featurize_writes_what_the_library_gives) {
+    static const int p13[2] = {1, 3};
+    put_bytes("mol.xyz", featurize_xyz, sizeof featurize_xyz - 1);
+    featurize_matches(3, NULL, 0, "featurize --xyz mol.xyz --L 3 --out fx.npy --energies fe.npy");
+    featurize_matches(2, p13, 2, "featurize --powers 1,3 --energies fe.npy --out fx.npy --L 2 --xyz mol.xyz --max-memory 1G");
+}
+
+Test(cli, featurize_help_and_usage) {
+    char cmd[512], buf[8192], p[128];
+    FILE *f;
+    size_t n;
+    path_of(p, sizeof p, "help.txt");
+    snprintf(cmd, sizeof cmd, "%s featurize --help > %s && %s --help >> %s", TU_ENTK_CLI, p, TU_ENTK_CLI, p);
+    cr_assert_eq(system(cmd), 0);
+    f = fopen(p, "rb");
+    cr_assert(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cr_expect(strstr(buf, "usage: entk featurize --xyz IN.xyz --L L --out X.npy") != NULL);
+    cr_expect(strstr(buf, "one-hot") != NULL);
+    cr_expect(strstr(buf, "w(c) = ((1 + c)/2)^(L-1)") != NULL);
+    cr_expect(strstr(buf, "theta_j = pi (2j+1)/(4L)") != NULL);
+    cr_expect(strstr(buf, "N x A_max x C x 2L x (2L-1)") != NULL);
+    cr_expect(strstr(buf, "       entk featurize --xyz IN.xyz") != NULL); /* in the general usage */
+}
+
+Test(cli, featurize_bad_input_gets_one_line) {
+    const char *const ok = "--out fx.npy --L 3";
+    char args[512];
+    put_bytes("mol.xyz", featurize_xyz, sizeof featurize_xyz - 1);
+    put_text("cl.xyz", "3\nenergy=1\nO 0 0 0\nH 1 0 0\nCl 0 1 0\n");
+    put_text("noe.xyz", "1\nwater\nH 0 0 0\n");
+    put_text("trunc.xyz", "3\nenergy=1\nO 0 0 0\nH 1 0 0\n");
+    put_text("same.xyz", "2\nenergy=1\nO 0 0 0\nO 0 0 0\n");
+    /* bad input: exit 1, naming the file and the line */
+    snprintf(args, sizeof args, "featurize --xyz cl.xyz %s", ok);
+    expect_error("", args, 1, "--xyz cl.xyz: line 5: unknown element 'Cl' (H, C, N, O, F)", 0);
+    snprintf(args, sizeof args, "featurize --xyz noe.xyz %s", ok);
+    expect_error("", args, 1, "--xyz noe.xyz: line 2: no energy= on the comment line", 0);
+    snprintf(args, sizeof args, "featurize --xyz trunc.xyz %s", ok);
+    expect_error("", args, 1, "line 5: the file ends after 2 of the 3 atoms", 0);
+    snprintf(args, sizeof args, "featurize --xyz same.xyz %s", ok);
+    expect_error("", args, 1, "line 4: atom 2 is 0 Angstrom from atom 1 (line 3)", 0);
+    snprintf(args, sizeof args, "featurize --xyz none.xyz %s", ok);
+    expect_error("", args, 1, "--xyz none.xyz: cannot open 'none.xyz'", 0);
+    expect_error("", "featurize --xyz /dev/zero --out fx.npy --L 3", 1, "NUL byte", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out nodir/fx.npy", 1, "--out nodir/fx.npy: cannot write", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 1024 --out fx.npy --max-memory 1M", 1, "needs", 0);
+    /* bad usage: exit 2 */
+    expect_error("", "featurize --xyz mol.xyz --out fx.npy", 2, "featurize: --xyz, --L and --out are required", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 0 --out fx.npy", 2, "--L: '0' is not an integer from 1 to 1024", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 1025 --out fx.npy", 2, "--L: '1025'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 2.5 --out fx.npy", 2, "--L: '2.5'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L ' 3' --out fx.npy", 2, "--L: ' 3'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --powers 1,,2", 2, "--powers: '1,,2' is not a list", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --powers 2,2", 2, "--powers: '2,2'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --powers 0", 2, "--powers: '0'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --powers 13", 2, "--powers: '13'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --powers 1,2,3,4,5,6,7,8,9", 2, "at most 8", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --powers 1,", 2, "--powers: '1,'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --threads 2", 2,
+                 "'--threads' does not apply to 'entk featurize'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --arch dense", 2, "'--arch' does not apply", 0);
+    expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --L 3", 2, "'--L' does not apply to 'entk kernel'", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --L 4 --out fx.npy", 2, "'--L' given twice", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out mol.xyz", 2, "--out and --xyz name the same file", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy --energies ./fx.npy", 2,
+                 "--out and --energies name the same file", 0);
+    expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy stray", 2, "unexpected argument 'stray'", 0);
+    expect_error("", "frobnicate", 2, "unknown command 'frobnicate' (kernel, predict, featurize, info)", 0);
 }

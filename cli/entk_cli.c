@@ -227,9 +227,9 @@ static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COU
     {"--time", 1, CMD_PREDICT},                {"--lr", 1, CMD_PREDICT},
     {"--diag-reg", 1, CMD_PREDICT},            {"--diag-reg-absolute", 0, CMD_PREDICT},
     {"--threads", 1, CMD_KERNEL | CMD_PREDICT}, {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE},
+    {"--standardize", 0, CMD_PREDICT},
     {"--xyz", 1, CMD_FEATURIZE},               {"--L", 1, CMD_FEATURIZE},
     {"--powers", 1, CMD_FEATURIZE},            {"--energies", 1, CMD_FEATURIZE},
-    {"--standardize", 0, CMD_PREDICT},
 };
 
 typedef struct cli_opts {

@@ -75,12 +75,12 @@
  *   j < 2L, phi_k = 2 pi k/(2L-1), k < 2L-1; samples row-major f[j][k], 2L x (2L-1). SO(3) with band
  *   limit B: beta_j as theta_j with L = B (2B nodes), alpha_k and gamma_l = 2 pi k/(2B-1) (2B-1 each);
  *   samples row-major f[j][k][l] = f(alpha_k, beta_j, gamma_l), 2B x (2B-1) x (2B-1). The quadrature
- *   sum_j W_j sum_k (sum_l) g(nodes) equals the integral for every g of band limit < 2L in theta
- *   (polynomials of degree < 2L in cos theta times trigonometric polynomials of degree < 2L - 1 in phi):
- *   in particular for products of two functions of band limit L, so the transforms below are exact.
+ *   sum_j W_j sum_k (sum_l) g(nodes) equals the integral for every g whose Fourier modes in the azimuthal
+ *   angles have |k| < 2L - 1 and whose azimuthal mean is a polynomial of degree < 2L in cos theta: in
+ *   particular for every product of two functions of band limit L, so the transforms below are exact.
  *   The weights W_j depend on j only: W_j = (2 pi/(2L-1)) w_j on S^2, (2 pi/(2B-1))^2 w_j on SO(3),
- *   with the Driscoll-Healy weights in the form of Kostelec and Rockmore (J. Fourier Anal. Appl. 14
- *   (2008) 145, eq. (2.12); Driscoll and Healy, Adv. Appl. Math. 15 (1994) 202, Theorem 3)
+ *   with the Driscoll-Healy weights (Driscoll and Healy, Adv. Appl. Math. 15 (1994) 202) in the form
+ *   of Kostelec and Rockmore ("FFTs on the rotation group", J. Fourier Anal. Appl. 14 (2008) 145)
  *     w_j = (2/L) sin(theta_j) sum_{k<L} sin((2k+1) theta_j)/(2k+1),   sum_j w_j = 2.
  *   Derivation: the nodes are the midpoints of 2L equal cells of [0, pi], so cos(k theta), k < 2L, are
  *   orthogonal under the node sum (the DCT-II); the unique rule exact on them is

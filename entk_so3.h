@@ -114,7 +114,7 @@
  *   path, best of repeated calls): fft / ifft 9.4 / 10.4 us at (L, B) = (4, 8), 36 / 42 us at (6, 12),
  *   100 / 116 us at (8, 16); sht / isht 0.3 / 0.4 us at (4, 8), 0.9 / 1.1 us at (6, 12); the scalar path
  *   is 1.3-2.5 times slower. entk_so3_wigner_d: 1.6 ms for l <= 64, 13 ms for l <= 128.
-
+ *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
  *   #include "entk_so3.h"

@@ -728,3 +728,99 @@ Test(args, bad_arguments) {
     }
     free(mem); free(work);
 }
+
+/* ---- high degrees --------------------------------------------------------------------------- */
+
+/* addition theorem: sum_m Y_lm(u) Y_lm(v) = (2l+1)/(4 pi) P_l(u.v), for all l < 512, points near the
+ * poles included (u = v: sum_m Y_lm^2 = (2l+1)/(4 pi)). Errors are relative to the degree's scale
+ * (2l+1)/(4 pi). Away from the poles the recurrence in l loses ~l eps; at cos(theta) = +-1 its two
+ * solutions merge and coefficient roundings add up to ~l^2 eps/2 (measured 1.2e-11 at l = 511 next to
+ * the south pole), hence the two budgets. */
+Test(real_sh, addition_theorem_to_l511) {
+    static const double pts[][4] = {{1e-7, 0.3, 1e-7, 0.3}, {0.4, 1.0, 0.4, 1.0}, {PI - 1e-6, 2.0, PI - 1e-6, 2.0},
+                                    {0.9, 0.2, 1.3, -2.1}, {2.5, 4.0, 0.05, 1.0}, {PI / 2, 0.0, 1e-3, 3.0}};
+    const int L = 512;
+    double *y1 = dalloc((size_t)L * L), *y2 = dalloc((size_t)L * L), e128 = 0, e = 0;
+    size_t i;
+    int l, m;
+    for (i = 0; i < sizeof pts / sizeof *pts; ++i) {
+        const double *q = pts[i];
+        const long double ct = cosl(q[0]) * cosl(q[2]) + sinl(q[0]) * sinl(q[2]) * cosl(q[1] - q[3]);
+        long double p0 = 1, p1 = ct, p = 1;
+        cr_assert_eq(entk_so3_real_sh(L, q[0], q[1], y1), ENTK_OK);
+        cr_assert_eq(entk_so3_real_sh(L, q[2], q[3], y2), ENTK_OK);
+        for (l = 0; l < L; ++l) {
+            long double s = 0;
+            double r;
+            if (l == 1) p = ct;
+            else if (l > 1) { p = ((2 * l - 1) * ct * p1 - (l - 1) * p0) / l; p0 = p1; p1 = p; }
+            for (m = -l; m <= l; ++m) s += (long double)y1[l * l + l + m] * y2[l * l + l + m];
+            r = (double)(fabsl(s - (2 * l + 1) / (4 * PI) * p) / ((2 * l + 1) / (4 * PI)));
+            if (!(r <= e)) e = r;
+            if (l <= 128 && !(r <= e128)) e128 = r;
+        }
+    }
+    cr_assert(e128 <= 1e-12, "addition theorem error at l <= 128: %g", e128);
+    cr_assert(e <= 3e-11, "addition theorem error at l <= 511: %g", e);
+    free(y1); free(y2);
+}
+
+Test(real_wigner, orthogonal_at_l128) {
+    const int L = 129;
+    double *D = dalloc(entk_so3_packed_len(L)), e = 0;
+    int l, m, n, k;
+    cr_assert_eq(entk_so3_real_wigner(L, 0.7, 2.9, -1.9, D), ENTK_OK);
+    for (l = 124; l < L; ++l) {
+        const int w = 2 * l + 1;
+        const double *b = D + off(l);
+        for (m = 0; m < w; ++m)
+            for (n = m; n < w; ++n) {
+                double s = 0;
+                for (k = 0; k < w; ++k) s += b[m * w + k] * b[n * w + k];
+                s -= m == n;
+                if (!(fabs(s) <= e)) e = fabs(s);
+            }
+    }
+    cr_assert(e <= 1e-12, "Delta orthogonality at l 124..128: %g", e);
+    free(D);
+}
+
+/* ---- SIMD paths ------------------------------------------------------------------------------ */
+
+/* the transforms on every compiled path agree with the scalar path to rounding */
+Test(paths, transforms_match_scalar) {
+    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const int L = 6, B = 9, n = 2 * B - 1;
+    const size_t P = entk_so3_packed_len(L), nf = (size_t)(2 * B) * n * n;
+    const entk_simd orig = entk_simd_path();
+    entk_so3_plan p;
+    double *mem, *work, *c = dalloc(P), *f0 = dalloc(nf), *f1 = dalloc(nf), *c0 = dalloc(P), *c1 = dalloc(P);
+    double a[36], g0[18 * 17], g1[18 * 17], a0[36], a1[36];
+    tu_rng r = {77};
+    size_t i;
+    int tested = 0;
+    make_plan(ENTK_SO3_PLAN_S2 | ENTK_SO3_PLAN_SO3, L, B, &p, &mem, &work);
+    tu_fill_normal(&r, c, P);
+    tu_fill_normal(&r, a, 36);
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
+    cr_assert_eq(entk_so3_plan_ifft(&p, c, f0, work), ENTK_OK);
+    cr_assert_eq(entk_so3_plan_fft(&p, f0, c0, work), ENTK_OK);
+    cr_assert_eq(entk_so3_plan_isht(&p, a, g0, work), ENTK_OK);
+    cr_assert_eq(entk_so3_plan_sht(&p, g0, a0, work), ENTK_OK);
+    for (i = 0; i < sizeof paths / sizeof *paths; ++i) {
+        if (entk_simd_set(paths[i]) != ENTK_OK) continue;
+        ++tested;
+        cr_assert_eq(entk_so3_plan_ifft(&p, c, f1, work), ENTK_OK);
+        cr_assert_eq(entk_so3_plan_fft(&p, f0, c1, work), ENTK_OK);
+        cr_assert_eq(entk_so3_plan_isht(&p, a, g1, work), ENTK_OK);
+        cr_assert_eq(entk_so3_plan_sht(&p, g0, a1, work), ENTK_OK);
+        cr_assert(tu_max_abs_diff(f1, f0, nf) <= 1e-13, "%s ifft %g", entk_simd_name(), tu_max_abs_diff(f1, f0, nf));
+        cr_assert(tu_max_abs_diff(c1, c0, P) <= 1e-14, "%s fft %g", entk_simd_name(), tu_max_abs_diff(c1, c0, P));
+        cr_assert(tu_max_abs_diff(g1, g0, 18 * 17) <= 1e-13, "%s isht", entk_simd_name());
+        cr_assert(tu_max_abs_diff(a1, a0, 36) <= 1e-14, "%s sht", entk_simd_name());
+    }
+    cr_assert_eq(entk_simd_set(orig), ENTK_OK);
+    cr_assert(tu_max_abs_diff(c0, c, P) <= 1e-12);
+    (void)tested; /* 0 on a build or CPU without a vector path (the scalar results are still checked) */
+    free(mem); free(work); free(c); free(f0); free(f1); free(c0); free(c1);
+}

@@ -280,17 +280,16 @@ typedef enum entk_domain {
 ENTKDEF int entk_so3_default_band(int L);
 
 /* Which domain arch belongs to (*domain, may be NULL; set whenever arch is not NULL, also on error)
- * and whether that domain's kernel functions accept it: every rule entk_mlp_kernel and entk_cn_kernel
- * enforce, checked in the same order, except those that need the image size (entk_cn_check_shape in
- * entk_cn.h adds them). On error one line goes to err (errlen bytes, may be 0) naming the first
- * offending layer by its 1-based index and name, e.g. "layer 2 'gconv': gconv must follow a lift";
- * on success err is "". Returns ENTK_OK; ENTK_ERR_ARCH for a broken rule (docs/conventions.md §1.2,
- * §1.4); ENTK_ERR_UNSUPPORTED for an SO(3) or molecule architecture, valid grammar that nothing
- * computes yet ("layer 1 's2lift': SO(3) layers are not implemented yet"), and for a nonlinearity
- * kind this build does not know; ENTK_ERR_INVALID_ARG for NULL arch, n_layers outside
- * 1..ENTK_MAX_LAYERS, or a custom nonlinearity without phi or dphi or with an order outside 0..128.
- * The kernel functions return the same statuses, except that to them an SO(3) layer is ENTK_ERR_ARCH
- * (a layer outside their domain). */
+ * and whether that domain's kernel functions accept it: every rule entk_mlp_kernel, entk_cn_kernel,
+ * entk_so3_kernel and entk_so3_molecule_kernel enforce, checked in the same order, except those that
+ * need the input size (entk_cn_check_shape in entk_cn.h, entk_so3_check_shape and
+ * entk_so3_molecule_check_shape in entk_so3.h add them). On error one line goes to err (errlen bytes,
+ * may be 0) naming the first offending layer by its 1-based index and name, e.g. "layer 2 'gconv':
+ * gconv must follow a lift"; on success err is "". Returns ENTK_OK; ENTK_ERR_ARCH for a broken rule
+ * (docs/conventions.md §1.2, §1.4, §1.5); ENTK_ERR_UNSUPPORTED for a nonlinearity kind this build does
+ * not know; ENTK_ERR_INVALID_ARG for NULL arch, n_layers outside 1..ENTK_MAX_LAYERS, or a custom
+ * nonlinearity without phi or dphi or with an order outside 0..128. The kernel functions return the
+ * same statuses; to them a layer of another domain is ENTK_ERR_ARCH. */
 ENTKDEF entk_status entk_arch_check(const entk_arch *arch, entk_domain *domain, char *err, size_t errlen);
 
 /* ============================================================================================== */
@@ -2398,7 +2397,7 @@ ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err
 /* ============================================================================================== */
 
 /* The default grid band limit of an SO(3) layer (entk_so3_default_band; measured in entk_so3.h). */
-#define ENTK__SO3_DEFAULT_BAND(L) (2 * (L) + 2)
+#define ENTK__SO3_DEFAULT_BAND(L) ((L) + 2)
 
 /* ============================================================================================== */
 /* ============================================================================================== */

@@ -127,14 +127,15 @@ Test(so3_net, driver_contracts) {
     for (i = 0; i < n; ++i) cr_expect(kd[i] == K[i * n + i] && td[i] == T[i * n + i], "diagonal %zu", i);
     cr_assert_eq(entk_so3_kernel(&arch, x + 3 * C * 30, 2, x, n, C, L, KR, n, NULL, 0, 2), ENTK_OK);
     /* the entries the symmetric Gram computes in the same order are the same bits; the mirrored ones
-     * (pair (x', x) for (x, x')) sample kappa(S^-1), the same grid values in another order (the grid
-     * is closed under inversion): equal to the rounding of the transforms' sums */
+     * (pair (x', x) for (x, x')) sample kappa(S^-1) = kappa_{x'x}(S) on the grid, which is not closed
+     * under inversion (alpha' = pi - gamma is off the odd grid): equal up to the aliasing of the
+     * nonlinearities, 2e-11 at this arch's B = 6, 5 (1e-14 at B = 8) */
     for (i = 0; i < 2; ++i)
         for (j = 0; j < n; ++j) {
             if (j >= i + 3)
                 cr_expect(KR[i * n + j] == K[(i + 3) * n + j], "block entry %zu %zu", i, j);
             else
-                cr_expect_float_eq(KR[i * n + j], K[(i + 3) * n + j], 1e-13 * fabs(K[(i + 3) * n + j]), "%zu %zu: %.17g %.17g",
+                cr_expect_float_eq(KR[i * n + j], K[(i + 3) * n + j], 1e-10 * fabs(K[(i + 3) * n + j]), "%zu %zu: %.17g %.17g",
                                    i, j, KR[i * n + j], K[(i + 3) * n + j]);
         }
     for (i = 0; i < n; ++i)
@@ -175,8 +176,10 @@ Test(so3_net, molecule_atom_sums) {
                         ks += KA[(i * A + a) * n * A + j * A + b];
                         ts += TA[(i * A + a) * n * A + j * A + b];
                     }
-                cr_expect_float_eq(K[i * n + j], ks, 1e-12 * fabs(ks), "%s (%zu, %zu): %.17g vs %.17g", archs[v], i, j, K[i * n + j], ks);
-                cr_expect_float_eq(T[i * n + j], ts, 1e-12 * fabs(ts), "%s (%zu, %zu)", archs[v], i, j);
+                /* the atom Gram mirrors its lower triangle, the molecule Gram computes pair (a, b) for
+                 * b < a of one molecule: equal up to the aliasing (see driver_contracts) */
+                cr_expect_float_eq(K[i * n + j], ks, 1e-10 * fabs(ks), "%s (%zu, %zu): %.17g vs %.17g", archs[v], i, j, K[i * n + j], ks);
+                cr_expect_float_eq(T[i * n + j], ts, 1e-10 * fabs(ts), "%s (%zu, %zu)", archs[v], i, j);
             }
         /* two more all-zero atoms at the front of every molecule */
         memset(mol, 0, n * (A + 2) * C * cell * sizeof *mol);

@@ -160,17 +160,27 @@
  *   100 / 116 us at (8, 16); sht / isht 0.3 / 0.4 us at (4, 8), 0.9 / 1.1 us at (6, 12); the scalar path
  *   is 1.3-2.5 times slower. entk_so3_wigner_d: 1.6 ms for l <= 64, 13 ms for l <= 128.
  *
- * EXAMPLE
+ * EXAMPLE (two molecules, their per-atom signals at L = 3, the SO(3) and the MLP atom-sum NTK)
  *   #define ENTK_IMPLEMENTATION
  *   #include "entk_so3.h"
+ *   #include <stdio.h>
+ *   #include <stdlib.h>
  *   int main(void) {
- *       static double mem[4096], work[512], a[16], f[8 * 7], back[16];
- *       entk_so3_plan p; size_t plen, wlen; int i;
- *       for (i = 0; i < 16; ++i) a[i] = 1.0 / (1 + i);
- *       if (entk_so3_plan_size(ENTK_SO3_PLAN_S2, 4, 4, &plen, &wlen) || plen > 4096 || wlen > 512) return 1;
- *       if (entk_so3_plan_init(&p, ENTK_SO3_PLAN_S2, 4, 4, mem)) return 1;
- *       if (entk_so3_plan_isht(&p, a, f, work) || entk_so3_plan_sht(&p, f, back, work)) return 1;
- *       return back[5] - a[5] > 1e-12 || a[5] - back[5] > 1e-12;
+ *       static const char xyz[] = "3\nenergy=-76.0\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+ *                                 "2\nenergy=-100.0\nH 0 0 0\nF 0 0 0.92\n";
+ *       entk_so3_molecules m; entk_arch so3, mlp; size_t C, len;
+ *       double *x, K[4], T[4], Tm[4];
+ *       if (entk_so3_xyz_parse(xyz, sizeof xyz - 1, &m, NULL, 0)) return 1;
+ *       if (entk_so3_featurize_size(&m, 3, 0, &C, &len) || !(x = malloc(len * sizeof *x))) return 1;
+ *       if (entk_so3_featurize(&m, 3, NULL, 0, x, len)) return 1; // 2 x 3 atoms x C x 6 x 5
+ *       if (entk_arch_parse("s2lift(sw=0.1) erf so3conv erf so3pool dense atomsum", &so3, NULL, 0) ||
+ *           entk_arch_parse("dense(sw=0.1) erf dense atomsum", &mlp, NULL, 0)) return 1;
+ *       if (entk_so3_molecule_kernel(&so3, x, 2, m.max_atoms, NULL, 0, 0, C, 6, 5, K, 2, T, 2, 1) ||
+ *           entk_so3_molecule_kernel(&mlp, x, 2, m.max_atoms, NULL, 0, 0, C, 6, 5, NULL, 0, Tm, 2, 1)) return 1;
+ *       printf("SO(3) NTK %.6f %.6f %.6f, MLP-atom NTK %.6f\n", T[0], T[1], T[3], Tm[1]);
+ *       free(x);
+ *       entk_so3_molecules_free(&m);
+ *       return 0;
  *   }
  */
 #include "entk.h"

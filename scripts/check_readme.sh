@@ -13,6 +13,16 @@ if ${CC:-cc} -O2 -std=c99 -pedantic -Wall -Wextra -Werror $sleef -I. "$tmp/readm
 else
     echo "FAIL: README C example"; fail=$((fail + 1))
 fi
+# the EXAMPLE of each header's manual (the lines between " * EXAMPLE" and the end of the comment)
+for h in entk.h entk_cn.h entk_so3.h; do
+    awk '/^ \* EXAMPLE/{f=1;next} f&&/^ \*\//{exit} f{sub(/^ \*   ?/,""); print}' "$h" > "$tmp/example.c"
+    if [ -s "$tmp/example.c" ] && ${CC:-cc} -O2 -std=c99 -pedantic -Wall -Wextra -Werror $sleef -I. "$tmp/example.c" \
+           -o "$tmp/example" $libs && "$tmp/example" > /dev/null; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL: the EXAMPLE in $h"; fail=$((fail + 1))
+    fi
+done
 # the sh block that starts with `make` and runs bin/entk (the first block is `make demo/test`)
 awk '/^```sh$/{f=1;b="";next} /^```$/{if(f&&b~/bin\/entk info/)printf "%s",b;f=0} f{b=b $0 "\n"}' README.md > "$tmp/readme.sh"
 if [ -s "$tmp/readme.sh" ] && sh -e "$tmp/readme.sh" > "$tmp/sh.txt" 2>&1; then

@@ -55,7 +55,7 @@ else
 VARIANTS := default scalar nosleef asan fpfast
 endif
 
-.PHONY: FORCE all test fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all test demo-so3 fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 
@@ -152,6 +152,10 @@ fuzz-seeds: fuzz/seeds_npy.c $(HEADERS)
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@sh examples/demo.sh
+
+demo-so3: deps-demo
+	@$(MAKE) --no-print-directory all
+	@sh examples/so3_demo.sh
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS))

@@ -3,7 +3,8 @@
 #  1. the main demo: trained on upright images, tested on images turned by random multiples of 90 deg;
 #     learning curves of the CNN NTK, the CNN NTK with full rot90 augmentation and the C4-GCNN NTK;
 #  2. Monte-Carlo: finite-width C4 GCNN kernels converge to entk's as the width grows;
-#  3. an MLP NTK/NNGP at several training times.
+#  3. an MLP NTK/NNGP at several training times;
+#  4. molecular energies: the SO(3)-invariant atom-sum NTK against the MLP-atom one (examples/so3_demo.sh).
 # Uses the full data set from Debian's dataset-fashion-mnist when installed (converted once to .npy
 # under build/), else the 2000 + 1000 image subset shipped in data/. Tables go to stdout, plots and
 # CSV to out/demo/. Sizes can be set with DEMO_NMAX (default 1000) and DEMO_NTEST (default 300).
@@ -34,3 +35,5 @@ plot mc out/demo/mc_convergence.txt out/demo/mc_convergence.png
 echo
 echo "== 3. MLP NTK and NNGP at several training times"
 bin/fashion_mlp "$data" 1000 1000
+echo
+sh examples/so3_demo.sh

@@ -3,6 +3,7 @@
 
 plot_demo.py curves CSV PNG   learning curves written by bin/rotated_fashion
 plot_demo.py mc TABLE PNG     Monte-Carlo convergence table printed by bin/mc_convergence
+plot_demo.py mol CSV PNG      molecular learning curves written by bin/molecules
 """
 import csv, sys
 import matplotlib
@@ -51,7 +52,22 @@ def mc(src, dst):
     fig.tight_layout()
     fig.savefig(dst, dpi=120)
 
+def mol(src, dst):
+    r = rows(src)
+    n = [int(x["n_train"]) for x in r]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.loglog(n, [float(x["mae_mlp_mev"]) for x in r], "o-", label="MLP atom network, atom sum (NTK)")
+    ax.loglog(n, [float(x["mae_so3_mev"]) for x in r], "s-", label="SO(3) GCNN atom network, atom sum (NTK)")
+    ax.set_xlabel("training conformers")
+    ax.set_ylabel("test MAE (meV)")
+    ax.set_title("Energies of randomly oriented conformers (HF/6-31G*)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(dst, dpi=120)
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("curves", "mc"):
+    modes = {"curves": curves, "mc": mc, "mol": mol}
+    if len(sys.argv) != 4 or sys.argv[1] not in modes:
         raise SystemExit(__doc__)
-    (curves if sys.argv[1] == "curves" else mc)(sys.argv[2], sys.argv[3])
+    modes[sys.argv[1]](sys.argv[2], sys.argv[3])

@@ -217,19 +217,31 @@ enum {
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
     OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_COUNT
 };
+/* Designated by enum value, so the table cannot fall out of step with the enum. */
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
-    {"--arch", 1, CMD_KERNEL | CMD_PREDICT},   {"--x1", 1, CMD_KERNEL},
-    {"--x2", 1, CMD_KERNEL},                   {"--nngp", 1, CMD_KERNEL},
-    {"--ntk", 1, CMD_KERNEL},                  {"--train-x", 1, CMD_PREDICT},
-    {"--train-y", 1, CMD_PREDICT},             {"--test-x", 1, CMD_PREDICT},
-    {"--out", 1, CMD_PREDICT | CMD_FEATURIZE}, {"--variance", 1, CMD_PREDICT},
-    {"--kernel", 1, CMD_PREDICT},              {"--orbit", 1, CMD_KERNEL | CMD_PREDICT},
-    {"--time", 1, CMD_PREDICT},                {"--lr", 1, CMD_PREDICT},
-    {"--diag-reg", 1, CMD_PREDICT},            {"--diag-reg-absolute", 0, CMD_PREDICT},
-    {"--threads", 1, CMD_KERNEL | CMD_PREDICT}, {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE},
-    {"--standardize", 0, CMD_PREDICT},
-    {"--xyz", 1, CMD_FEATURIZE},               {"--L", 1, CMD_FEATURIZE},
-    {"--powers", 1, CMD_FEATURIZE},            {"--energies", 1, CMD_FEATURIZE},
+    [OPT_ARCH] = {"--arch", 1, CMD_KERNEL | CMD_PREDICT},
+    [OPT_X1] = {"--x1", 1, CMD_KERNEL},
+    [OPT_X2] = {"--x2", 1, CMD_KERNEL},
+    [OPT_NNGP] = {"--nngp", 1, CMD_KERNEL},
+    [OPT_NTK] = {"--ntk", 1, CMD_KERNEL},
+    [OPT_TRAIN_X] = {"--train-x", 1, CMD_PREDICT},
+    [OPT_TRAIN_Y] = {"--train-y", 1, CMD_PREDICT},
+    [OPT_TEST_X] = {"--test-x", 1, CMD_PREDICT},
+    [OPT_OUT] = {"--out", 1, CMD_PREDICT | CMD_FEATURIZE},
+    [OPT_VARIANCE] = {"--variance", 1, CMD_PREDICT},
+    [OPT_KERNEL] = {"--kernel", 1, CMD_PREDICT},
+    [OPT_ORBIT] = {"--orbit", 1, CMD_KERNEL | CMD_PREDICT},
+    [OPT_TIME] = {"--time", 1, CMD_PREDICT},
+    [OPT_LR] = {"--lr", 1, CMD_PREDICT},
+    [OPT_DIAG_REG] = {"--diag-reg", 1, CMD_PREDICT},
+    [OPT_DIAG_REG_ABS] = {"--diag-reg-absolute", 0, CMD_PREDICT},
+    [OPT_THREADS] = {"--threads", 1, CMD_KERNEL | CMD_PREDICT},
+    [OPT_MAX_MEMORY] = {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE},
+    [OPT_STANDARDIZE] = {"--standardize", 0, CMD_PREDICT},
+    [OPT_XYZ] = {"--xyz", 1, CMD_FEATURIZE},
+    [OPT_L] = {"--L", 1, CMD_FEATURIZE},
+    [OPT_POWERS] = {"--powers", 1, CMD_FEATURIZE},
+    [OPT_ENERGIES] = {"--energies", 1, CMD_FEATURIZE},
 };
 
 typedef struct cli_opts {
@@ -244,7 +256,7 @@ typedef struct cli_opts {
 static int opt_index(const char *a) {
     int k;
     for (k = 0; k < OPT_COUNT; ++k)
-        if (!strcmp(a, cli_opt_table[k].name)) return k;
+        if (cli_opt_table[k].name && !strcmp(a, cli_opt_table[k].name)) return k;
     return -1;
 }
 

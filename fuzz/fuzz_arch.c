@@ -9,6 +9,7 @@
 #define ENTK_IMPLEMENTATION
 #include "fuzz_common.h"
 #include "entk_cn.h"
+#include "entk_so3.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,6 +18,18 @@ static int fz_is_mlp(const entk_arch *a) {
     for (i = 0; i < a->n_layers; ++i)
         if (a->layer[i].kind != ENTK_LAYER_DENSE && a->layer[i].kind != ENTK_LAYER_NONLIN) return 0;
     return 1;
+}
+
+/* An SO(3) architecture small enough to compute in a fuzz iteration: band limits at most 6 and at
+ * most 4 layers with a grid (the kernels' cost grows like B^4 per layer and pair). */
+static int fz_so3_small(const entk_arch *a) {
+    int i, grids = 0;
+    for (i = 0; i < a->n_layers; ++i) {
+        const entk_layer *ly = &a->layer[i];
+        if (ly->L > 6 || ly->Lout > 6 || ly->B > 6) return 0;
+        grids += ly->kind == ENTK_LAYER_S2LIFT || ly->kind == ENTK_LAYER_SO3CONV;
+    }
+    return grids <= 4;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -48,8 +61,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_check_status(dst);
     if (dst != ENTK_OK) fz_check_message(err, errlen);
     FZ_CHECK((dom == ENTK_DOMAIN_MLP) == fz_is_mlp(arch));
-    if (dom >= ENTK_DOMAIN_SO3) FZ_CHECK(dst == ENTK_ERR_UNSUPPORTED);
-    if (fz_is_mlp(arch)) {
+    if (dom >= ENTK_DOMAIN_SO3) {
+        /* spherical inputs of band limit 1..3 (molecules: 2 atoms each, the second of molecule 1 absent) */
+        const int L = 1 + (int)(size % 3);
+        const size_t C = 1 + size % 2, cell = (size_t)(2 * L) * (size_t)(2 * L - 1);
+        double *sx = (double *)malloc(4 * C * cell * sizeof *sx);
+        FZ_CHECK(sx != NULL);
+        for (i = 0; i < 4 * C * cell; ++i) sx[i] = (double)((i * 37) % 11) / 5.0 - 1.0;
+        for (i = 3 * C * cell; i < 4 * C * cell; ++i) sx[i] = 0;
+        if (dom == ENTK_DOMAIN_SO3)
+            sst = entk_so3_check_shape(arch, C, L, err, errlen);
+        else
+            sst = entk_so3_molecule_check_shape(arch, 2, C, (size_t)(2 * L), (size_t)(2 * L - 1), err, errlen);
+        fz_check_status(sst);
+        if (sst != ENTK_OK) fz_check_message(err, errlen);
+        FZ_CHECK(dst == ENTK_OK || sst != ENTK_OK);
+        if (sst != ENTK_OK || fz_so3_small(arch)) {
+            if (dom == ENTK_DOMAIN_SO3)
+                st = entk_so3_kernel(arch, sx, 2, NULL, 0, C, L, K, 2, T, 2, 1);
+            else
+                st = entk_so3_molecule_kernel(arch, sx, 2, 2, NULL, 0, 0, C, (size_t)(2 * L), (size_t)(2 * L - 1), K, 2,
+                                              T, 2, 1);
+            fz_check_status(st);
+            if (sst != ENTK_OK) FZ_CHECK(st == sst);
+            else FZ_CHECK(st == ENTK_OK || st == ENTK_ERR_RANGE || st == ENTK_ERR_NOMEM);
+            if (st == ENTK_OK) FZ_CHECK(memcmp(&K[1], &K[2], sizeof K[1]) == 0 && memcmp(&T[1], &T[2], sizeof T[1]) == 0);
+        }
+        free(sx);
+    } else if (fz_is_mlp(arch)) {
         st = entk_mlp_kernel(arch, x, 2, NULL, 0, 3, K, 2, T, 2, 1);
         fz_check_status(st);
         if (dst != ENTK_OK) FZ_CHECK(st == dst);

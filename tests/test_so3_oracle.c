@@ -257,6 +257,8 @@ Test(so3_oracle, compression_identity_at_arbitrary_rotations) {
  * grids with 2B > (that degree) + (the next layer's L - 1). */
 static double quad_phi(double x, void *u) { (void)u; return x * x + 0.5 * x; }
 static double quad_dphi(double x, void *u) { (void)u; return 2 * x + 0.5; }
+static double quad2_phi(double x, void *u) { (void)u; return x * x - 0.3 * x; }
+static double quad2_dphi(double x, void *u) { (void)u; return 2 * x - 0.3; }
 
 /* Linear networks, and networks whose nonlinearity keeps the kernels band-limited within the grids:
  * the oracle equals entk_so3_kernel to 1e-10 relative, K and Theta. */
@@ -269,6 +271,10 @@ Test(so3_oracle, exact_networks_equal_the_compressed_recursion) {
         /* the quadratic map (set below at every 'identity' of this one): lift degree <= 2, mapped <= 4,
          * so3conv L = 3 on B = 4: 4 + 2 < 8; pooled second map: 4 < 8 */
         "s2lift(B=4,sw=0.9) identity so3conv(L=3,B=4,sb=0.2) identity so3pool dense(sb=0.1) erf dense",
+        /* two different maps in a row (sin stands for x^2 - 0.3 x): the diagonal entering the second is
+         * the first's T of the diagonal; degrees 1 -> 2 -> 4 < 6 */
+        "s2lift(Lout=2,B=3) identity sin so3pool dense",
+        "s2lift(Lout=2,B=3,sb=0.3) so3conv(L=2,B=3) sin identity so3pool dense",
     };
     const size_t C = 2, n = 2; /* one oracle call: both diagonals and the pair */
     const int L = 3;
@@ -279,14 +285,22 @@ Test(so3_oracle, exact_networks_equal_the_compressed_recursion) {
     for (i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
         entk_arch arch = tu_parse(archs[i]);
         double ek, et;
-        if (i == 4)
-            for (l = 0; l < arch.n_layers; ++l)
-                if (arch.layer[l].kind == ENTK_LAYER_NONLIN && arch.layer[l].nl.kind == ENTK_NL_IDENTITY) {
-                    arch.layer[l].nl.kind = ENTK_NL_CUSTOM;
-                    arch.layer[l].nl.phi = quad_phi;
-                    arch.layer[l].nl.dphi = quad_dphi;
-                    arch.layer[l].nl.order = 12;
+        if (i >= 4)
+            for (l = 0; l < arch.n_layers; ++l) {
+                entk_nonlin *nl = &arch.layer[l].nl;
+                if (arch.layer[l].kind != ENTK_LAYER_NONLIN) continue;
+                if (nl->kind == ENTK_NL_IDENTITY) {
+                    nl->phi = quad_phi;
+                    nl->dphi = quad_dphi;
+                } else if (nl->kind == ENTK_NL_SIN) {
+                    nl->phi = quad2_phi;
+                    nl->dphi = quad2_dphi;
                 }
+                if (nl->phi) {
+                    nl->kind = ENTK_NL_CUSTOM;
+                    nl->order = 12;
+                }
+            }
         cr_assert_eq(entk_so3_kernel(&arch, x, n, NULL, 0, C, L, K, n, T, n, 1), ENTK_OK, "%s", archs[i]);
         oracle_gram(&arch, x, n, C, L, KO, TO);
         ek = max_rel(KO, K, n * n);

@@ -275,6 +275,12 @@ Test(so3_oracle, exact_networks_equal_the_compressed_recursion) {
          * the first's T of the diagonal; degrees 1 -> 2 -> 4 < 6 */
         "s2lift(Lout=2,B=3) identity sin so3pool dense",
         "s2lift(Lout=2,B=3,sb=0.3) so3conv(L=2,B=3) sin identity so3pool dense",
+        /* so3conv truncating (L = 2 after Lout = 3) before a map; a coarser grid after a finer one; two
+         * so3convs between maps and a map in the scalar tail */
+        "s2lift(B=4) so3conv(L=2,B=4) identity so3pool dense",
+        "s2lift(Lout=2,B=4) identity so3conv(L=2,B=2) sin so3pool dense",
+        "s2lift(Lout=2,B=3) identity so3conv(L=2,B=3) sin so3conv(L=2,B=3,sw=0.7,sb=0.4) identity so3pool dense(sb=0.2) "
+        "sin dense",
     };
     const size_t C = 2, n = 2; /* one oracle call: both diagonals and the pair */
     const int L = 3;

@@ -348,7 +348,8 @@ static inline int fso3__adjoint_syn(const entk_so3_plan *plan, const double *wgt
  * coefficient sets (x: nc x stride, E: no x stride; lift inputs are reshaped by the caller). */
 static inline double fso3__contract(int L, const double *x1, const double *x2, size_t nc, const double *e1,
                                     const double *e2, size_t no, size_t stride, const double *scale) {
-    double A[(2 * ENTK_SO3_MAX_BAND + 1) * (2 * ENTK_SO3_MAX_BAND + 1)], Bm[(2 * ENTK_SO3_MAX_BAND + 1) * (2 * ENTK_SO3_MAX_BAND + 1)];
+    enum { SQ = (2 * ENTK_SO3_MAX_BAND + 1) * (2 * ENTK_SO3_MAX_BAND + 1) };
+    double A[SQ], Bm[SQ];
     double tot = 0;
     size_t c, o;
     int l, p, pp, n;
@@ -360,9 +361,11 @@ static inline double fso3__contract(int L, const double *x1, const double *x2, s
             for (pp = 0; pp < w; ++pp) {
                 double a = 0, b = 0;
                 for (c = 0; c < nc; ++c)
-                    for (n = 0; n < w; ++n) a += x1[c * stride + off + (size_t)(p * w + n)] * x2[c * stride + off + (size_t)(pp * w + n)];
+                    for (n = 0; n < w; ++n)
+                        a += x1[c * stride + off + (size_t)(p * w + n)] * x2[c * stride + off + (size_t)(pp * w + n)];
                 for (o = 0; o < no; ++o)
-                    for (n = 0; n < w; ++n) b += e1[o * stride + off + (size_t)(p * w + n)] * e2[o * stride + off + (size_t)(pp * w + n)];
+                    for (n = 0; n < w; ++n)
+                        b += e1[o * stride + off + (size_t)(p * w + n)] * e2[o * stride + off + (size_t)(pp * w + n)];
                 A[p * w + pp] = a;
                 Bm[p * w + pp] = b;
             }
@@ -517,7 +520,8 @@ static inline int fso3_eval(const fso3 *net, const double *x, size_t N, double *
                                     for (p = 0; p < w; ++p)
                                         for (nn = 0; nn < w; ++nn) {
                                             double a = 0;
-                                            for (m = 0; m < w; ++m) a += z[off + (size_t)(m * w + nn)] * eo[off + (size_t)(p * w + m)];
+                                            for (m = 0; m < w; ++m)
+                                                a += z[off + (size_t)(m * w + nn)] * eo[off + (size_t)(p * w + m)];
                                             gt[off + (size_t)(p * w + nn)] += a;
                                         }
                                 }
@@ -525,7 +529,8 @@ static inline int fso3_eval(const fso3 *net, const double *x, size_t N, double *
                             for (ll = 0; ll < fl->L; ++ll) {
                                 const int w = 2 * ll + 1;
                                 const size_t off = (size_t)ll * (size_t)(4 * ll * ll - 1) / 3;
-                                const double k = (double)w / (8.0 * FSO3_PI * FSO3_PI) * fl->sw / sqrt((double)fl->cin * (double)w);
+                                const double k = (double)w / (8.0 * FSO3_PI * FSO3_PI) * fl->sw /
+                                                 sqrt((double)fl->cin * (double)w);
                                 for (i = 0; i < (size_t)(w * w); ++i) gt[off + i] *= k;
                             }
                             if (entk_so3_plan_ifft(&fl->an, gt, dn + c * fl->gin, work)) { ok = 0; break; }
@@ -572,10 +577,12 @@ static inline int fso3_eval(const fso3 *net, const double *x, size_t N, double *
                             for (nn = 0; nn < w; ++nn)
                                 for (np = 0; np < w; ++np) {
                                     double A = 0, Bm = 0;
-                                    for (c = 0; c < fl->cin; ++c) A += a1[c * q + o2 + (size_t)nn] * a2[c * q + o2 + (size_t)np];
+                                    for (c = 0; c < fl->cin; ++c)
+                                        A += a1[c * q + o2 + (size_t)nn] * a2[c * q + o2 + (size_t)np];
                                     for (o = 0; o < fl->cout; ++o)
                                         for (m = 0; m < w; ++m)
-                                            Bm += e1[o * P + off + (size_t)(nn * w + m)] * e2[o * P + off + (size_t)(np * w + m)];
+                                            Bm += e1[o * P + off + (size_t)(nn * w + m)] *
+                                                  e2[o * P + off + (size_t)(np * w + m)];
                                     tot += A * Bm;
                                 }
                         }
@@ -588,11 +595,11 @@ static inline int fso3_eval(const fso3 *net, const double *x, size_t N, double *
                 for (ll = 0; ll < fl->L; ++ll) scale[ll] = fl->sw * fl->sw / ((double)fl->cin * (double)(2 * ll + 1));
                 for (a = 0; a < N; ++a)
                     for (b = 0; b < N; ++b) {
+                        const size_t ci = fl->cin * fl->ncf, co = fl->cout * fl->ncf;
                         double sb2 = 0;
                         for (o = 0; o < fl->cout; ++o) sb2 += bs[l][a * fl->cout + o] * bs[l][b * fl->cout + o];
-                        ntk[a * N + b] += fso3__contract(fl->L, cf[l] + a * fl->cin * fl->ncf, cf[l] + b * fl->cin * fl->ncf,
-                                                         fl->cin, E[l] + a * fl->cout * fl->ncf, E[l] + b * fl->cout * fl->ncf,
-                                                         fl->cout, fl->ncf, scale) +
+                        ntk[a * N + b] += fso3__contract(fl->L, cf[l] + a * ci, cf[l] + b * ci, fl->cin, E[l] + a * co,
+                                                         E[l] + b * co, fl->cout, fl->ncf, scale) +
                                           fl->sb * fl->sb * sb2;
                     }
             }

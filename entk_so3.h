@@ -1338,9 +1338,9 @@ static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const
                                                                                                : NULL;
         const double cw = ly->sw * ly->sw, b2 = ly->sb * ly->sb;
         if (ly->kind == ENTK_LAYER_NONLIN) { /* a nonlinearity after a nonlinearity */
-            if (rec) {
+            if (rec) { /* the diagonal entering it: the one entering layer l - 1 (a nonlinearity), mapped by it */
                 double d = rec[p->ncoef + off - 1], v;
-                if ((st = entk__nonlin_map(kt, &ly->nl, 1, &d, 0, &d, 0, &d, NULL, &v, NULL))) return st;
+                if ((st = entk__nonlin_map(kt, &p->a->layer[l - 1].nl, 1, &d, 0, &d, 0, &d, NULL, &v, NULL))) return st;
                 rec[p->ncoef + off] = v;
                 e1 = e2 = rec + p->ncoef;
             }

@@ -357,6 +357,47 @@ static void check_cn_neon_rows(void) {
 }
 /* ==== [end: aarch64 checks cn] =============================================================== */
 
+/* ==== [section: aarch64 checks so3] ========================================================= */
+#include "entk_so3.h"
+
+/* SO(3) networks on the NEON path: transform round trips, the NEON kernels against the scalar path's,
+ * and the pooled kernels' invariance under a rotation of the inputs (band-limited inputs). */
+static void check_so3(void) {
+    const int L = 3;
+    const size_t C = 2, n = 3, cell = 30, q = 9;
+    tu_rng r = {31};
+    entk_arch a;
+    double x[3 * 2 * 30], xr[3 * 2 * 30], co[3 * 2 * 9], back[9], d[35], ar[9], K[9], T[9], K0[9], T0[9];
+    double work[4096];
+    size_t i, k, wl;
+    CHECK(entk_so3_sht_work_size(L, L, &wl) == ENTK_OK && wl <= 4096, "sht work");
+    CHECK(entk_so3_real_wigner(L, 0.4, 1.1, 2.3, d) == ENTK_OK, "real wigner");
+    for (i = 0; i < n * C; ++i) {
+        double e = 0;
+        for (k = 0; k < q; ++k) co[i * q + k] = tu_normal(&r) / (1.0 + (double)k);
+        CHECK(entk_so3_isht(L, L, co + i * q, x + i * cell, work) == ENTK_OK, "isht");
+        CHECK(entk_so3_sht(L, L, x + i * cell, back, work) == ENTK_OK, "sht");
+        for (k = 0; k < q; ++k) e = fmax(e, fabs(back[k] - co[i * q + k]));
+        CHECK(e < 1e-13, "neon S2 round trip %.3g", e);
+        CHECK(entk_so3_rotate_sh(L, d, co + i * q, ar) == ENTK_OK, "rotate");
+        CHECK(entk_so3_isht(L, L, ar, xr + i * cell, work) == ENTK_OK, "isht rotated");
+    }
+    CHECK(entk_arch_parse("s2lift(B=8,sb=0.1) erf so3conv(B=8) gelu so3pool dense(sb=0.1) erf dense", &a, NULL, 0) ==
+              ENTK_OK, "parse");
+    CHECK(entk_so3_kernel(&a, x, n, NULL, 0, C, L, K, n, T, n, 1) == ENTK_OK, "so3 kernel");
+    entk_simd_set(ENTK_SIMD_SCALAR);
+    CHECK(entk_so3_kernel(&a, x, n, NULL, 0, C, L, K0, n, T0, n, 1) == ENTK_OK, "so3 kernel, scalar");
+    entk_simd_set(ENTK_SIMD_NEON);
+    for (i = 0; i < n * n; ++i)
+        CHECK(tu_rel(K[i], K0[i]) < 1e-13 && tu_rel(T[i], T0[i]) < 1e-13, "so3 neon vs scalar entry %zu: %.3g %.3g", i,
+              tu_rel(K[i], K0[i]), tu_rel(T[i], T0[i]));
+    CHECK(entk_so3_kernel(&a, xr, n, NULL, 0, C, L, K0, n, T0, n, 1) == ENTK_OK, "so3 kernel, rotated inputs");
+    for (i = 0; i < n * n; ++i)
+        CHECK(tu_rel(K[i], K0[i]) < 1e-11 && tu_rel(T[i], T0[i]) < 1e-10, "so3 invariance entry %zu: %.3g %.3g", i,
+              tu_rel(K[i], K0[i]), tu_rel(T[i], T0[i]));
+}
+/* ==== [end: aarch64 checks so3] ==== */
+
 int main(void) {
     printf("entk %s on %s (SLEEF %s)\n", ENTK_VERSION_STRING, entk_simd_name(), entk_sleef_version());
     CHECK(entk_simd_path() == ENTK_SIMD_NEON, "NEON path not selected: %s", entk_simd_name());
@@ -381,6 +422,7 @@ int main(void) {
     check_cn_window();
     check_cn_neon_rows();
     /* ==== [end: aarch64 main calls cn] ==== */
+    check_so3();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

@@ -25,9 +25,15 @@
 
 #define PROGRAM "molecules"
 #define HARTREE_MEV 27211.386245988 /* CODATA 2018: 1 Hartree in meV */
+#define REPS 5                      /* random training subsets per training-set size */
 
-static const char *const so3_text = "s2lift erf so3conv erf so3pool dense atomsum";
-static const char *const mlp_text = "dense erf dense erf dense atomsum";
+/* s2lift's sw = 0.3 keeps the erf layers' variances near 0.1, where the default grid (B = L + 2) puts
+ * the pooled kernels within 1e-7 of their B -> infinity limit (README.md). The MLP's first-layer sw is
+ * chosen from mlp_sw by the validation MAE (the last fifth of the largest training set, trained on the
+ * rest): the baseline gets its best scale. */
+static const char *const so3_text = "s2lift(sw=0.3) erf so3conv erf so3pool dense atomsum";
+static const char *const mlp_fmt = "dense(sw=%g) erf dense erf dense atomsum";
+static const double mlp_sw[] = {0.3, 1, 3, 10};
 
 static void fail(const char *what, entk_status st, const char *err) {
     fprintf(stderr, "%s: %s: %s\n", PROGRAM, what, err && err[0] ? err : entk_status_string(st));
@@ -87,6 +93,36 @@ static void solve_small(double *a, double *b, int k) {
     }
 }
 
+/* Element index of atomic number z (H, C, N, O, F). */
+static int element(int z) { return z == 1 ? 0 : z == 6 ? 1 : z == 7 ? 2 : z == 8 ? 3 : 4; }
+
+/* Targets for training on the first n of the N conformers (perm: their indices in m, e: their
+ * energies): yr[i] = (e[i] - the per-element linear fit on those n) in meV for all N, ys[0..n) the
+ * training ones standardised with *mean, *scale. */
+static void targets(const entk_so3_molecules *m, const size_t *perm, const double *e, size_t n, size_t N, double *yr,
+                    double *ys, double *mean, double *scale) {
+    double ata[25] = {0}, atb[5] = {0};
+    size_t i, a;
+    int u, v;
+    entk_status st;
+    for (i = 0; i < n; ++i) {
+        double cnt[5] = {0};
+        for (a = 0; a < m->count[perm[i]]; ++a) cnt[element(m->z[m->first[perm[i]] + a])] += 1;
+        for (u = 0; u < 5; ++u) {
+            for (v = 0; v < 5; ++v) ata[u * 5 + v] += cnt[u] * cnt[v];
+            atb[u] += cnt[u] * e[i];
+        }
+    }
+    for (u = 0; u < 5; ++u) ata[u * 6] += 1e-9 * (1 + ata[u * 6]); /* an element absent from the set */
+    solve_small(ata, atb, 5);
+    for (i = 0; i < N; ++i) {
+        double base = 0;
+        for (a = 0; a < m->count[perm[i]]; ++a) base += atb[element(m->z[m->first[perm[i]] + a])];
+        yr[i] = (e[i] - base) * HARTREE_MEV;
+    }
+    if ((st = entk_targets_standardize(yr, n, 1, 1, ys, 1, mean, scale))) fail("targets", st, NULL);
+}
+
 /* NTK mean at t = inf on the first n rows/columns of the full Gram g (ld columns) for the m test rows
  * starting at row t0; y holds n standardised targets. */
 static void predict(const double *g, size_t ld, size_t n, size_t t0, size_t m, const double *y, double *out) {
@@ -105,18 +141,28 @@ static void predict(const double *g, size_t ld, size_t n, size_t t0, size_t m, c
     if ((st = entk_predict_mean(&kk, 1, y, 1, &o, out, 1, &info))) fail("predict", st, NULL);
 }
 
+/* Test MAE (meV) of training on the first n of the Gram g and predicting rows t0 .. t0 + m. */
+static double mae_of(const double *g, size_t ld, size_t n, size_t t0, size_t m, const double *ys, double mean,
+                     double scale, const double *yr, double *pred) {
+    double s = 0;
+    size_t j;
+    predict(g, ld, n, t0, m, ys, pred);
+    for (j = 0; j < m; ++j) s += fabs(mean + scale * pred[j] - yr[t0 + j]);
+    return s / (double)m;
+}
+
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "data/molecules/conformers.xyz";
     size_t nmax = argc > 2 ? (size_t)atol(argv[2]) : 800, m = argc > 3 ? (size_t)atol(argv[3]) : 200;
     const int L = argc > 4 ? atoi(argv[4]) : 4;
     const char *csv = argc > 5 ? argv[5] : NULL;
-    static const size_t sizes[] = {50, 100, 200, 400, 800, 1600};
+    static const size_t sizes[] = {50, 100, 200, 400, 800, 1600, 3200, 6400};
     const int threads = (int)(sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1);
     entk_so3_molecules mol;
     entk_arch so3, mlp;
-    char err[256];
-    size_t C, len, A, cell, N, i, j, c, si, *perm;
-    double *x, *xs, *e, *rms, *gs, *gm, *base, *yr, *ys, *pred, t_s, t_m, ymean, yscale;
+    char err[256], mlp_text[128] = "";
+    size_t C, len, A, cell, N, i, c, si, *perm;
+    double *x, *xs, *e, *rms, *gs, *gm, *gt, *yr, *ys, *pred, t_s, t_m, ymean, yscale, best = -1;
     FILE *out = NULL;
     entk_status st;
 
@@ -128,7 +174,6 @@ int main(int argc, char **argv) {
         return 1;
     }
     if ((st = entk_arch_parse(so3_text, &so3, err, sizeof err))) fail("so3 arch", st, err);
-    if ((st = entk_arch_parse(mlp_text, &mlp, err, sizeof err))) fail("mlp arch", st, err);
     if ((st = entk_so3_featurize_size(&mol, L, 0, &C, &len))) fail("featurize", st, NULL);
     x = xmalloc(len);
     if ((st = entk_so3_featurize(&mol, L, NULL, 0, x, len))) fail("featurize", st, NULL);
@@ -174,80 +219,113 @@ int main(int argc, char **argv) {
         }
 
     printf("Molecular energies (%s): %zu conformers of up to %zu atoms, HF/6-31G*, randomly oriented;\n"
-           "%zu held-out test conformers, per-atom signals with L = %d (%zu channels), NTK regression at t = inf,\n"
-           "%s path, %d threads\n  SO(3): %s\n  MLP:   %s (on the same signals, flattened per atom)\n\n",
-           path, mol.n, A, m, L, C, entk_simd_name(), threads, so3_text, mlp_text);
+           "%zu held-out test conformers, per-atom signals with L = %d (%zu channels, each scaled to unit RMS),\n"
+           "NTK regression at t = inf, %s path, %d threads\n  SO(3): %s\n",
+           path, mol.n, A, m, L, C, entk_simd_name(), threads, so3_text);
+    fflush(stdout);
+    yr = xmalloc(N);
+    ys = xmalloc(N);
+    pred = xmalloc(N);
+    gs = xmalloc(N * N);
+    gm = xmalloc(N * N);
+    gt = xmalloc(N * N);
+
+    /* the MLP baseline's scale, by validation on the largest training set (its last fifth) */
+    t_m = now();
+    {
+        const size_t nv = nmax / 5, nt = nmax - nv;
+        size_t k;
+        targets(&mol, perm, e, nt, N, yr, ys, &ymean, &yscale);
+        for (k = 0; k < sizeof mlp_sw / sizeof mlp_sw[0]; ++k) {
+            char t[128];
+            double v;
+            snprintf(t, sizeof t, mlp_fmt, mlp_sw[k]);
+            if ((st = entk_arch_parse(t, &mlp, err, sizeof err))) fail("mlp arch", st, err);
+            if ((st = entk_so3_molecule_kernel(&mlp, xs, N, A, NULL, 0, 0, C, (size_t)(2 * L), (size_t)(2 * L - 1),
+                                               NULL, 0, gt, N, threads)))
+                fail("mlp kernel", st, NULL);
+            v = mae_of(gt, N, nt, nt, nv, ys, ymean, yscale, yr, pred);
+            printf("  MLP sw=%-4g validation MAE %8.2f meV (trained on %zu, validated on %zu)\n", mlp_sw[k], v, nt, nv);
+            if (best < 0 || v < best) {
+                best = v;
+                memcpy(gm, gt, N * N * sizeof *gm);
+                snprintf(mlp_text, sizeof mlp_text, "%s", t);
+            }
+        }
+    }
+    t_m = now() - t_m;
+    printf("  MLP:   %s (the best scale; the same signals, flattened per atom)\n\n", mlp_text);
     fflush(stdout);
 
     /* one Gram over all N = nmax + m conformers per kernel; every learning-curve point is a block */
-    gs = xmalloc(N * N);
-    gm = xmalloc(N * N);
     t_s = now();
     if (isatty(2)) entk_set_progress(progress, (void *)"SO(3) NTK");
     if ((st = entk_so3_molecule_kernel(&so3, xs, N, A, NULL, 0, 0, C, (size_t)(2 * L), (size_t)(2 * L - 1), NULL, 0,
                                        gs, N, threads)))
         fail("so3 kernel", st, NULL);
     t_s = now() - t_s;
-    t_m = now();
-    if (isatty(2)) entk_set_progress(progress, (void *)"MLP NTK");
-    if ((st = entk_so3_molecule_kernel(&mlp, xs, N, A, NULL, 0, 0, C, (size_t)(2 * L), (size_t)(2 * L - 1), NULL, 0,
-                                       gm, N, threads)))
-        fail("mlp kernel", st, NULL);
-    t_m = now() - t_m;
     entk_set_progress(NULL, NULL);
-    printf("kernels (%zu x %zu): SO(3) %.1f s, MLP %.1f s\n\n", N, N, t_s, t_m);
+    printf("kernels (%zu x %zu): SO(3) %.1f s, MLP (%zu scales) %.1f s\n\n", N, N, t_s,
+           sizeof mlp_sw / sizeof mlp_sw[0], t_m);
 
     if (csv && !(out = fopen(csv, "w"))) {
         fprintf(stderr, "%s: cannot write %s\n", PROGRAM, csv);
         return 1;
     }
-    if (out) fprintf(out, "n_train,mae_mlp_mev,mae_so3_mev\n");
-    printf("%8s  %16s  %16s\n", "n_train", "MLP-atom NTK", "SO(3) NTK");
-    printf("%8s  %16s  %16s\n", "", "test MAE (meV)", "test MAE (meV)");
-    base = xmalloc(N);
-    yr = xmalloc(N);
-    ys = xmalloc(N);
-    pred = xmalloc(m);
-    for (si = 0; si < sizeof sizes / sizeof sizes[0] && sizes[si] <= nmax; ++si) {
-        const size_t n = sizes[si];
-        double ata[25] = {0}, atb[5] = {0}, mae[2];
-        int u, v, k;
-        /* the per-element linear fit E ~ sum_e count_e b_e on the n training conformers */
-        for (i = 0; i < n; ++i) {
-            double cnt[5] = {0};
-            const size_t q = perm[i];
-            size_t a;
-            for (a = 0; a < mol.count[q]; ++a) {
-                const int z = mol.z[mol.first[q] + a];
-                cnt[z == 1 ? 0 : z == 6 ? 1 : z == 7 ? 2 : z == 8 ? 3 : 4] += 1;
+    if (out) fprintf(out, "n_train,mae_mlp_mev,mae_so3_mev,sd_mlp_mev,sd_so3_mev\n");
+    printf("%8s  %22s  %22s   (mean and spread over %d random training subsets of the pool of %zu)\n", "n_train",
+           "MLP-atom NTK", "SO(3) NTK", REPS, nmax);
+    printf("%8s  %22s  %22s\n", "", "test MAE (meV)", "test MAE (meV)");
+    {
+        size_t *sig = (size_t *)malloc(nmax * sizeof *sig), *pr = (size_t *)malloc(N * sizeof *pr);
+        double *er = xmalloc(N), *gmr = xmalloc(N * N), *gsr = xmalloc(N * N);
+        double sum[8][2], sq[8][2];
+        size_t r, j, k;
+        if (!sig || !pr) fail("subsets", ENTK_ERR_NOMEM, NULL);
+        memset(sum, 0, sizeof sum);
+        memset(sq, 0, sizeof sq);
+        for (r = 0; r < REPS; ++r) {
+            /* repetition r trains on the first n of a shuffled pool (r = 0: the pool's own order) */
+            for (i = 0; i < nmax; ++i) sig[i] = i;
+            for (i = nmax - 1; r > 0 && i > 0; --i) {
+                const size_t t = (size_t)rand() % (i + 1), u = sig[i];
+                sig[i] = sig[t];
+                sig[t] = u;
             }
-            for (u = 0; u < 5; ++u) {
-                for (v = 0; v < 5; ++v) ata[u * 5 + v] += cnt[u] * cnt[v];
-                atb[u] += cnt[u] * e[i];
+            for (i = 0; i < N; ++i) {
+                const size_t si_ = i < nmax ? sig[i] : i;
+                pr[i] = perm[si_];
+                er[i] = e[si_];
+                for (j = 0; j < N; ++j) {
+                    const size_t sj = j < nmax ? sig[j] : j;
+                    gmr[i * N + j] = gm[si_ * N + sj];
+                    gsr[i * N + j] = gs[si_ * N + sj];
+                }
+            }
+            for (si = 0; si < sizeof sizes / sizeof sizes[0] && sizes[si] <= nmax; ++si) {
+                const size_t n = sizes[si];
+                targets(&mol, pr, er, n, N, yr, ys, &ymean, &yscale);
+                for (k = 0; k < 2; ++k) {
+                    const double v = mae_of(k ? gsr : gmr, N, n, nmax, m, ys, ymean, yscale, yr, pred);
+                    sum[si][k] += v;
+                    sq[si][k] += v * v;
+                }
             }
         }
-        for (u = 0; u < 5; ++u) ata[u * 6] += 1e-9 * (1 + ata[u * 6]); /* an element absent from the set */
-        solve_small(ata, atb, 5);
-        for (i = 0; i < N; ++i) {
-            const size_t q = perm[i];
-            size_t a;
-            base[i] = 0;
-            for (a = 0; a < mol.count[q]; ++a) {
-                const int z = mol.z[mol.first[q] + a];
-                base[i] += atb[z == 1 ? 0 : z == 6 ? 1 : z == 7 ? 2 : z == 8 ? 3 : 4];
+        for (si = 0; si < sizeof sizes / sizeof sizes[0] && sizes[si] <= nmax; ++si) {
+            double mu[2], sd[2];
+            for (k = 0; k < 2; ++k) {
+                mu[k] = sum[si][k] / REPS;
+                sd[k] = sqrt(fmax(sq[si][k] / REPS - mu[k] * mu[k], 0) * REPS / (REPS - 1));
             }
-            yr[i] = (e[i] - base[i]) * HARTREE_MEV;
+            printf("%8zu  %14.1f +- %5.1f  %14.1f +- %5.1f\n", sizes[si], mu[0], sd[0], mu[1], sd[1]);
+            if (out) fprintf(out, "%zu,%.6g,%.6g,%.6g,%.6g\n", sizes[si], mu[0], mu[1], sd[0], sd[1]);
         }
-        if ((st = entk_targets_standardize(yr, n, 1, 1, ys, 1, &ymean, &yscale))) fail("targets", st, NULL);
-        for (k = 0; k < 2; ++k) {
-            double s = 0;
-            predict(k ? gs : gm, N, n, nmax, m, ys, pred);
-            for (j = 0; j < m; ++j) s += fabs(ymean + yscale * pred[j] - yr[nmax + j]);
-            mae[k] = s / (double)m;
-        }
-        printf("%8zu  %16.2f  %16.2f\n", n, mae[0], mae[1]);
-        if (out) fprintf(out, "%zu,%.6g,%.6g\n", n, mae[0], mae[1]);
-        fflush(stdout);
+        free(sig);
+        free(pr);
+        free(er);
+        free(gmr);
+        free(gsr);
     }
     if (out) fclose(out);
     entk_so3_molecules_free(&mol);
@@ -257,7 +335,7 @@ int main(int argc, char **argv) {
     free(rms);
     free(gs);
     free(gm);
-    free(base);
+    free(gt);
     free(yr);
     free(ys);
     free(pred);

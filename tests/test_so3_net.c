@@ -2,6 +2,7 @@
  * spherical inputs, the Gram driver's contracts (threads, diagonals, rectangular blocks), and the
  * molecular atom sums (permutations and absent atoms). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include "testutil.h"
 #include "entk_so3.h"
@@ -230,4 +231,38 @@ Test(so3_net, errors) {
     cr_expect_eq(entk_so3_molecule_check_shape(&arch, 2, 1, 6, 6, err, sizeof err), ENTK_ERR_SHAPE);
     cr_expect_eq(entk_so3_molecule_check_shape(&arch, 0, 1, 6, 5, err, sizeof err), ENTK_ERR_SHAPE);
     cr_expect_eq(entk_so3_molecule_check_shape(&arch, 2, 1, 6, 5, err, sizeof err), ENTK_OK);
+}
+
+/* The invariance error under a rotation of the second input, against the band limit B of the grids the
+ * nonlinearities are evaluated on (band-limited inputs, L = 4): it must fall with B and be <= 1e-6 at
+ * the largest B tried. Printed as a table (README.md quotes it). */
+Test(so3_net, invariance_error_falls_with_the_grid) {
+    static const struct { const char *fmt; int B[5]; } cases[] = {
+        {"s2lift(B=%d) erf so3conv(B=%d) erf so3pool", {4, 5, 6, 8, 0}},
+        {"s2lift(B=%d) relu so3conv(B=%d) relu so3pool", {4, 8, 12, 16, 24}},
+    };
+    const size_t C = 2, n = 3;
+    const int L = 4;
+    tu_rng r = {17};
+    double a[3 * 2 * 16], K[9], T[9], K2[9], T2[9];
+    double *x = so3_inputs(&r, n, C, L, a), *xr = so3_rotated(a, n, C, L, 1.9, 0.8, 4.4);
+    size_t i, b;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        double prev = INFINITY, e = 0;
+        for (b = 0; b < 5 && cases[i].B[b]; ++b) {
+            char text[128];
+            entk_arch arch;
+            snprintf(text, sizeof text, cases[i].fmt, cases[i].B[b], cases[i].B[b]);
+            arch = tu_parse(text);
+            cr_assert_eq(entk_so3_kernel(&arch, x, n, NULL, 0, C, L, K, n, T, n, 1), ENTK_OK);
+            cr_assert_eq(entk_so3_kernel(&arch, x, n, xr, n, C, L, K2, n, T2, n, 1), ENTK_OK);
+            e = fmax(max_rel(K2, K, 9), max_rel(T2, T, 9));
+            fprintf(stderr, "invariance %-44s B = %2d: %.2g\n", text, cases[i].B[b], e);
+            cr_expect_lt(e, prev, "%s: the error must fall with B", text);
+            prev = e;
+        }
+        cr_expect_leq(e, 1e-6, "%s at the largest B: %.3g", cases[i].fmt, e);
+    }
+    free(x);
+    free(xr);
 }

@@ -1,0 +1,417 @@
+/* entk_so3.h benchmarks, in one run:
+ *   (a) per-call time of the SO(3) transforms entk_so3_plan_fft / entk_so3_plan_ifft at six (L, B), with
+ *       their multiply-add counts and the achieved GFLOP/s against a measured FMA peak (and the scalar
+ *       path in the same run);
+ *   (b) per atom-pair time of the compressed kernel of "s2lift erf so3conv erf so3pool dense" at
+ *       L = 4, 6, 8 and B = L, L + 2, 2L (how the cost grows with L and B);
+ *   (c) molecule-pair throughput of the demo architecture (examples/molecules.c) on featurised
+ *       conformers of data/molecules/conformers.xyz at L = 4, 1 and 2 threads, and the share of a pair's
+ *       time in the maps and in the transforms;
+ *   (d) a marked place for the brute-force comparison (tests/so3_oracle.h).
+ * Usage: build/bench/bench_so3 [XYZ] (default data/molecules/conformers.xyz; run from the repository root).
+ * Single-threaded parts are timed on the process CPU clock (the machine is shared); ratios matter. */
+#include "bench/benchutil.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define BENCH_X86 1
+#else
+#define BENCH_X86 0
+#endif
+#define ENTK_IMPLEMENTATION
+#include "entk_so3.h"
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bu_stat cpu_time(void (*fn)(void *), void *arg, int reps) { return bu_time_clock(cpu_now, fn, arg, reps); }
+
+static void die(const char *what, entk_status st) {
+    fprintf(stderr, "bench_so3: %s: %s\n", what, entk_status_string(st));
+    exit(1);
+}
+
+static double *xalloc(size_t n) {
+    double *p = (double *)malloc((n ? n : 1) * sizeof(double));
+    if (!p) die("malloc", ENTK_ERR_NOMEM);
+    return p;
+}
+
+/* a deterministic pseudo-random value in [-1, 1) */
+static double rnd(unsigned long *s) {
+    *s = *s * 6364136223846793005UL + 1442695040888963407UL;
+    return (double)(*s >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+/* ---- the FMA peak of one core (as bench_chol.c measures it): 12 independent vector FMA chains ---- */
+#if BENCH_X86
+__attribute__((target("avx2,fma"))) static double fma_peak_loop(long iters) {
+    __m256d x0 = _mm256_set1_pd(1.0), x1 = _mm256_set1_pd(1.1), x2 = _mm256_set1_pd(1.2), x3 = _mm256_set1_pd(1.3);
+    __m256d x4 = _mm256_set1_pd(1.4), x5 = _mm256_set1_pd(1.5), x6 = _mm256_set1_pd(1.6), x7 = _mm256_set1_pd(1.7);
+    __m256d x8 = _mm256_set1_pd(1.8), x9 = _mm256_set1_pd(1.9), x10 = _mm256_set1_pd(2.0), x11 = _mm256_set1_pd(2.1);
+    const __m256d m = _mm256_set1_pd(0.999999999), ad = _mm256_set1_pd(1e-9);
+    double out[4];
+    long i;
+    for (i = 0; i < iters; ++i) {
+        x0 = _mm256_fmadd_pd(x0, m, ad); x1 = _mm256_fmadd_pd(x1, m, ad); x2 = _mm256_fmadd_pd(x2, m, ad);
+        x3 = _mm256_fmadd_pd(x3, m, ad); x4 = _mm256_fmadd_pd(x4, m, ad); x5 = _mm256_fmadd_pd(x5, m, ad);
+        x6 = _mm256_fmadd_pd(x6, m, ad); x7 = _mm256_fmadd_pd(x7, m, ad); x8 = _mm256_fmadd_pd(x8, m, ad);
+        x9 = _mm256_fmadd_pd(x9, m, ad); x10 = _mm256_fmadd_pd(x10, m, ad); x11 = _mm256_fmadd_pd(x11, m, ad);
+    }
+    x0 = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(x0, x1), _mm256_add_pd(x2, x3)),
+                       _mm256_add_pd(_mm256_add_pd(x4, x5), _mm256_add_pd(x6, x7)));
+    x0 = _mm256_add_pd(x0, _mm256_add_pd(_mm256_add_pd(x8, x9), _mm256_add_pd(x10, x11)));
+    _mm256_storeu_pd(out, x0);
+    return out[0] + out[1] + out[2] + out[3];
+}
+#endif
+
+/* GFLOP/s of one core, best of 20 slices of 2e6 iterations x 12 FMAs x 4 lanes x 2 flops (0: no AVX2) */
+static double fma_peak(void) {
+    double best = 0, sink = 0;
+#if BENCH_X86
+    int r;
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    for (r = 0; r < 20; ++r) {
+        const long iters = 2000000;
+        const double t0 = cpu_now();
+        double g;
+        sink += fma_peak_loop(iters);
+        g = (double)iters * 12 * 4 * 2 / (cpu_now() - t0) * 1e-9;
+        if (g > best) best = g;
+    }
+#endif
+    if (sink == 12345.0) printf("#\n"); /* keep the loop */
+    return best;
+}
+
+/* ============================================================================================== */
+/* (a) the transforms                                                                             */
+/* ============================================================================================== */
+
+/* Multiply-adds of one fft or ifft with a plan (L, B), counted as the implementation does them: the
+ * folded azimuthal DFTs, (B - 1)(2L - 1) per line, on 2B (2B - 1) gamma lines and 2B (2L - 1) alpha
+ * lines, and the beta sums, 2B per (coefficient, term) with two terms where m, n != 0, else one. */
+static double so3_macs(int L, int B) {
+    const double nb = 2.0 * B, n = 2.0 * B - 1, f = 2.0 * L - 1;
+    double terms = 0;
+    int l;
+    for (l = 0; l < L; ++l) terms += 2.0 * (2 * l) * (2 * l) + (4 * l + 1);
+    return (B - 1) * f * nb * (n + f) + nb * terms;
+}
+
+typedef struct {
+    entk_so3_plan p;
+    double *f, *c, *work;
+    int inner, inverse;
+} tr_arg;
+
+static void do_tr(void *v) {
+    tr_arg *a = (tr_arg *)v;
+    int i;
+    entk_status st = ENTK_OK;
+    for (i = 0; i < a->inner && !st; ++i)
+        st = a->inverse ? entk_so3_plan_ifft(&a->p, a->c, a->f, a->work) : entk_so3_plan_fft(&a->p, a->f, a->c, a->work);
+    if (st) die("transform", st);
+}
+
+/* seconds per call, min of 15 samples of `inner` calls each */
+static double tr_time(tr_arg *a, int inverse) {
+    a->inverse = inverse;
+    return cpu_time(do_tr, a, 15).min / a->inner;
+}
+
+static void bench_transforms(double peak) {
+    static const int LB[6][2] = {{4, 6}, {4, 8}, {6, 8}, {6, 12}, {8, 10}, {8, 16}};
+    const entk_simd best = entk_simd_path();
+    int i;
+    printf("\n(a) SO(3) transforms with a plan, per call (CPU time, min of 15 x calls):\n");
+    printf("  L   B  grid pts  mult-adds |  fft us  ifft us | fft GF/s ifft GF/s (%% of 1-core peak) | scalar fft "
+           "ifft us (x slower)\n");
+    for (i = 0; i < 6; ++i) {
+        const int L = LB[i][0], B = LB[i][1];
+        size_t plen, wlen, P = entk_so3_packed_len(L), e, G = (size_t)(2 * B) * (size_t)(2 * B - 1) * (2 * B - 1);
+        double *mem, macs = so3_macs(L, B), tf, ti, sf = 0, si = 0;
+        unsigned long s = 7u + (unsigned)i;
+        tr_arg a;
+        entk_status st;
+        if ((st = entk_so3_plan_size(ENTK_SO3_PLAN_SO3, L, B, &plen, &wlen))) die("plan_size", st);
+        mem = xalloc(plen);
+        if ((st = entk_so3_plan_init(&a.p, ENTK_SO3_PLAN_SO3, L, B, mem))) die("plan_init", st);
+        a.f = xalloc(G);
+        a.c = xalloc(P);
+        a.work = xalloc(wlen);
+        for (e = 0; e < P; ++e) a.c[e] = rnd(&s);
+        if ((st = entk_so3_plan_ifft(&a.p, a.c, a.f, a.work))) die("ifft", st);
+        a.inner = (int)(2e5 / macs) + 1; /* ~0.1-0.5 ms per sample */
+        tf = tr_time(&a, 0);
+        ti = tr_time(&a, 1);
+        if (best != ENTK_SIMD_SCALAR && entk_simd_set(ENTK_SIMD_SCALAR) == ENTK_OK) {
+            sf = tr_time(&a, 0);
+            si = tr_time(&a, 1);
+            entk_simd_set(best);
+        }
+        printf("  %d %3d %9zu %10.0f | %7.2f %8.2f | %8.2f %9.2f (%4.1f%% %4.1f%%)", L, B, G, macs, tf * 1e6, ti * 1e6,
+               2 * macs / tf * 1e-9, 2 * macs / ti * 1e-9, peak > 0 ? 100 * 2 * macs / tf * 1e-9 / peak : 0,
+               peak > 0 ? 100 * 2 * macs / ti * 1e-9 / peak : 0);
+        if (sf > 0) printf(" | %7.2f %7.2f (%.2f %.2f)", sf * 1e6, si * 1e6, sf / tf, si / ti);
+        printf("\n");
+        free(mem); free(a.f); free(a.c); free(a.work);
+    }
+}
+
+/* ============================================================================================== */
+/* (b) the compressed kernel per atom pair                                                        */
+/* ============================================================================================== */
+
+static entk_arch parse(const char *s) {
+    entk_arch a;
+    char err[160];
+    entk_status st;
+    if ((st = entk_arch_parse(s, &a, err, sizeof err))) {
+        fprintf(stderr, "bench_so3: '%s': %s\n", s, err);
+        exit(1);
+    }
+    return a;
+}
+
+/* C channels of random signals band-limited to L on the S^2 grid of band limit L */
+static double *signals(size_t C, int L, unsigned long seed) {
+    const size_t cell = (size_t)(2 * L) * (size_t)(2 * L - 1), q = (size_t)L * (size_t)L;
+    size_t wl, ch, i;
+    double *x = xalloc(C * cell), *a = xalloc(q), *w;
+    entk_status st;
+    if ((st = entk_so3_sht_work_size(L, L, &wl))) die("sht_work_size", st);
+    w = xalloc(wl);
+    for (ch = 0; ch < C; ++ch) {
+        for (i = 0; i < q; ++i) a[i] = rnd(&seed) / (1.0 + (double)i);
+        if ((st = entk_so3_isht(L, L, a, x + ch * cell, w))) die("isht", st);
+    }
+    free(a); free(w);
+    return x;
+}
+
+/* one pair of inputs through the net's domain (entk__so3_dom_pair) with precomputed self records */
+typedef struct {
+    entk__so3_net net;
+    double *r1, *r2, *work, k, t;
+    int want_t, inner;
+} pair_arg;
+
+static void do_pair(void *v) {
+    pair_arg *a = (pair_arg *)v;
+    int i;
+    entk_status st = ENTK_OK;
+    for (i = 0; i < a->inner && !st; ++i)
+        st = entk__so3_dom_pair(&a->net, NULL, a->r1, NULL, a->r2, a->want_t, a->work, NULL, &a->k, &a->t);
+    if (st) die("pair", st);
+}
+
+/* seconds per pair (NNGP + NTK, or NNGP only) of arch text at band limit L, C channels */
+static void pair_time(const char *text, int L, size_t C, double *both, double *nngp) {
+    const entk_arch arch = parse(text);
+    double *x1 = signals(C, L, 11), *x2 = signals(C, L, 23);
+    pair_arg a;
+    entk_status st;
+    if ((st = entk__so3_net_make(&arch, C, L, &a.net, NULL, 0))) die(text, st);
+    a.r1 = xalloc(a.net.self_len);
+    a.r2 = xalloc(a.net.self_len);
+    a.work = xalloc(a.net.work_len);
+    if ((st = entk__so3_dom_self(&a.net, x1, 1, a.r1, a.work, NULL)) ||
+        (st = entk__so3_dom_self(&a.net, x2, 1, a.r2, a.work, NULL)))
+        die("self", st);
+    a.inner = 1;
+    a.want_t = 1;
+    {
+        const double t0 = cpu_now();
+        do_pair(&a);
+        a.inner = (int)(2e-3 / (cpu_now() - t0 + 1e-9)) + 1; /* ~2 ms per sample */
+    }
+    *both = cpu_time(do_pair, &a, 11).min / a.inner;
+    a.want_t = 0;
+    *nngp = cpu_time(do_pair, &a, 11).min / a.inner;
+    entk__so3_net_free(&a.net);
+    free(a.r1); free(a.r2); free(a.work); free(x1); free(x2);
+}
+
+static void bench_pairs(void) {
+    static const int Ls[3] = {4, 6, 8};
+    int i, j;
+    printf("\n(b) compressed kernel \"s2lift erf so3conv erf so3pool dense\", C = 15 channels, per pair of atoms\n"
+           "    (self records precomputed; CPU time, min of 11): NNGP+NTK us [NNGP only us]\n");
+    printf("  L  |   B = L              |   B = L + 2            |   B = 2L\n");
+    for (i = 0; i < 3; ++i) {
+        const int L = Ls[i], Bs[3] = {L, L + 2, 2 * L};
+        printf("  %d  ", L);
+        for (j = 0; j < 3; ++j) {
+            char text[128];
+            double both, nngp;
+            snprintf(text, sizeof text, "s2lift(B=%d) erf so3conv(B=%d) erf so3pool dense", Bs[j], Bs[j]);
+            pair_time(text, L, 15, &both, &nngp);
+            printf("| B=%2d %8.1f [%7.1f] ", Bs[j], both * 1e6, nngp * 1e6);
+        }
+        printf("\n");
+    }
+}
+
+/* ============================================================================================== */
+/* (c) molecules: the demo architecture on featurised conformers                                  */
+/* ============================================================================================== */
+
+typedef struct {
+    const entk_arch *arch;
+    const double *x;
+    size_t n, A, C;
+    int L, threads;
+    double *k;
+} gram_arg;
+
+static void do_gram(void *v) {
+    gram_arg *g = (gram_arg *)v;
+    entk_status st = entk_so3_molecule_kernel(g->arch, g->x, g->n, g->A, NULL, 0, 0, g->C, (size_t)(2 * g->L),
+                                              (size_t)(2 * g->L - 1), NULL, 0, g->k, g->n, g->threads);
+    if (st) die("molecule kernel", st);
+}
+
+typedef struct {
+    entk_nonlin nl;
+    double *k, *t, d;
+    size_t G;
+    int inner;
+} map_arg;
+
+static void do_map(void *v) {
+    map_arg *m = (map_arg *)v;
+    int i;
+    for (i = 0; i < m->inner; ++i)
+        if (entk_nonlin_map(&m->nl, m->G, &m->d, 0, &m->d, 0, m->k, m->t, m->k, m->t)) die("map", ENTK_ERR_RANGE);
+}
+
+static void bench_molecules(const char *path) {
+    const int L = 4, B = entk_so3_default_band(L);
+    const size_t N = 40; /* molecules in the Gram */
+    entk_so3_molecules mol;
+    char err[200];
+    size_t C, len, A, cell = (size_t)(2 * L) * (size_t)(2 * L - 1), i, j, c, pairs = 0, all = 0;
+    double *x, *k, rate1, rate2, rate_id, tdemo, tid, w2;
+    entk_arch demo = parse("s2lift erf so3conv erf so3pool dense atomsum");
+    entk_arch ident = parse("s2lift identity so3conv identity so3pool dense atomsum");
+    entk_status st;
+    gram_arg g;
+    if ((st = entk_so3_xyz_read_file(path, &mol, err, sizeof err))) {
+        printf("\n(c) skipped: %s: %s\n", path, err);
+        return;
+    }
+    if ((st = entk_so3_featurize_size(&mol, L, 0, &C, &len))) die("featurize_size", st);
+    x = xalloc(len);
+    if ((st = entk_so3_featurize(&mol, L, NULL, 0, x, len))) die("featurize", st);
+    A = mol.max_atoms;
+    /* per-channel unit RMS over the atoms, as examples/molecules.c does (keeps erf out of saturation) */
+    for (c = 0; c < C; ++c) {
+        double s = 0;
+        size_t cnt = 0, a, q;
+        for (i = 0; i < mol.n; ++i)
+            for (a = 0; a < mol.count[i]; ++a) {
+                const double *v = x + ((i * A + a) * C + c) * cell;
+                for (q = 0; q < cell; ++q) s += v[q] * v[q];
+                cnt += cell;
+            }
+        s = s > 0 ? sqrt(s / (double)cnt) : 1.0;
+        for (i = 0; i < mol.n * A; ++i)
+            for (q = 0; q < cell; ++q) x[(i * C + c) * cell + q] /= s;
+    }
+    for (i = 0; i < N; ++i)
+        for (j = i; j < N; ++j) pairs += mol.count[i] * mol.count[j];
+    for (i = 0; i < mol.n && i < 1000; ++i)
+        for (j = i; j < mol.n && j < 1000; ++j) all += mol.count[i] * mol.count[j];
+    k = xalloc(N * N);
+    g.x = x; g.n = N; g.A = A; g.C = C; g.L = L; g.k = k;
+    g.arch = &demo;
+    g.threads = 1;
+    tdemo = cpu_time(do_gram, &g, 3).min;
+    rate1 = (double)pairs / tdemo;
+    g.threads = 2;
+    w2 = bu_time(do_gram, &g, 3).min;
+    rate2 = (double)pairs / w2;
+    g.arch = &ident;
+    g.threads = 1;
+    tid = cpu_time(do_gram, &g, 3).min;
+    rate_id = (double)pairs / tid;
+    printf("\n(c) demo architecture \"s2lift erf so3conv erf so3pool dense atomsum\" (NTK), L = %d, B = %d, C = %zu:\n"
+           "    symmetric Gram of the first %zu conformers of %s (%zu atom pairs, self records included)\n",
+           L, B, C, N, path, pairs);
+    printf("  threads=1: %.2f ms CPU, %.0f atom pairs/s (%.1f us per atom pair, %.2f ms per molecule pair)\n",
+           tdemo * 1e3, rate1, 1e6 / rate1, tdemo * 1e3 / (double)(N * (N + 1) / 2));
+    printf("  threads=2: %.2f ms wall, %.0f atom pairs/s (x%.2f)\n", w2 * 1e3, rate2, rate2 / rate1);
+    printf("  projected Gram of the demo's 1000 conformers (%zu atom pairs): %.0f s at threads=2\n", all,
+           (double)all / rate2);
+    {
+        /* the maps alone: erf with Theta on the grid's points, twice per atom pair */
+        map_arg m;
+        size_t G = (size_t)(2 * B) * (size_t)(2 * B - 1) * (size_t)(2 * B - 1), q;
+        double tm, tr_f, tr_i, per = tdemo / (double)pairs;
+        tr_arg a;
+        size_t plen, wlen, P = entk_so3_packed_len(L);
+        double *mem;
+        unsigned long s = 99;
+        m.nl.kind = ENTK_NL_ERF;
+        memset(&m.nl, 0, sizeof m.nl);
+        m.nl.kind = ENTK_NL_ERF;
+        m.G = G;
+        m.d = 1.0;
+        m.k = xalloc(G);
+        m.t = xalloc(G);
+        for (q = 0; q < G; ++q) { m.k[q] = 0.9 * rnd(&s); m.t[q] = 1.0; }
+        m.inner = 200;
+        tm = cpu_time(do_map, &m, 11).min / m.inner;
+        if ((st = entk_so3_plan_size(ENTK_SO3_PLAN_SO3, L, B, &plen, &wlen))) die("plan_size", st);
+        mem = xalloc(plen);
+        if ((st = entk_so3_plan_init(&a.p, ENTK_SO3_PLAN_SO3, L, B, mem))) die("plan_init", st);
+        a.f = xalloc(G); a.c = xalloc(P); a.work = xalloc(wlen);
+        for (q = 0; q < P; ++q) a.c[q] = rnd(&s);
+        if ((st = entk_so3_plan_ifft(&a.p, a.c, a.f, a.work))) die("ifft", st);
+        a.inner = 200;
+        tr_f = tr_time(&a, 0);
+        tr_i = tr_time(&a, 1);
+        printf("  per atom pair: erf map (K and Theta, %zu points) %.1f us x 2 = %.0f%%; transforms 2 fft + 3 ifft "
+               "(%.1f + %.1f us) = %.0f%%; rest %.0f%%\n",
+               G, tm * 1e6, 100 * 2 * tm / per, tr_f * 1e6, tr_i * 1e6, 100 * (2 * tr_f + 3 * tr_i) / per,
+               100 * (1 - (2 * tm + 2 * tr_f + 3 * tr_i) / per));
+        printf("  the same Gram with identity for erf: %.1f us per atom pair (erf costs %.0f%% of the demo's time)\n",
+               1e6 / rate_id, 100 * (1 - rate1 / rate_id));
+        free(m.k); free(m.t); free(mem); free(a.f); free(a.c); free(a.work);
+    }
+    free(x); free(k);
+    entk_so3_molecules_free(&mol);
+}
+
+/* ============================================================================================== */
+/* (d) BRUTE-FORCE COMPARISON: PLACE RESERVED                                                     */
+/* ============================================================================================== */
+/* tests/so3_oracle.h (written on another branch) computes the uncompressed kernel on the
+ * SO(3) x SO(3) grid. To compare, include it above and time it here against pair_time() on the same
+ * architecture, inputs and (L, B), printing the ratio and the largest relative difference. Until then
+ * this section prints nothing. */
+static void bench_oracle(void) {}
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "data/molecules/conformers.xyz";
+    double peak;
+    bu_header("entk_so3.h: SO(3) transforms and compressed kernels");
+    peak = fma_peak();
+    if (peak > 0)
+        printf("# FMA peak of one core, measured (12 independent AVX2 FMA chains, 4 lanes x 2 flops, best of 20): "
+               "%.1f GFLOP/s; 2 cores: %.1f GFLOP/s. Transform GFLOP/s below: 2 x mult-adds / time, one core.\n",
+               peak, 2 * peak);
+    else
+        printf("# no AVX2+FMA: no peak measured\n");
+    bench_transforms(peak);
+    bench_pairs();
+    bench_molecules(path);
+    bench_oracle();
+    return 0;
+}

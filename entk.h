@@ -743,6 +743,10 @@ typedef struct entk__kernels {
     /* 4-row TRSM leaf for n % 4 == 0, n <= 16: returns the first row left to the scalar leaf; NULL:
      * none on this path */
     size_t (*trsm4)(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx);
+    /* y[i ldy + j] += sum_p a[i ars + p acs] x[p ldx + j]: m linear combinations of k rows of length n
+     * (the azimuthal DFTs of entk_so3.h); the same bits on every path */
+    void (*lincomb)(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x, size_t ldx,
+                    double *y, size_t ldy, size_t n);
 } entk__kernels;
 
 static const entk__kernels *entk__kt_table(entk_simd path); /* 9.7; NULL if not compiled */
@@ -2848,6 +2852,146 @@ static void entk__addto_neon(const double *r, double *o, size_t n) {
 }
 #endif /* ENTK__HAVE_NEON */
 
+/* Linear combinations of rows (kt->lincomb): y[i ldy + j] += sum_{p<k} a[i ars + p acs] x[p ldx + j] for
+ * i < m, j < n, each sum formed in the order p = 0, 1, ... from 0 (separate multiplies and adds, never
+ * a fused multiply-add) and then added to y, so every path gives the same bits. m, k small (the
+ * frequencies and samples of entk_so3.h's azimuthal DFTs), n long: blocks of 4 rows of y share each
+ * load of x. k = 0 leaves y untouched. */
+static void entk__lincomb_scalar(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
+                                 size_t ldx, double *y, size_t ldy, size_t n) {
+    size_t i, j, p;
+    if (k == 0) return;
+    for (i = 0; i < m; ++i) {
+        const double *ai = a + i * ars;
+        double *yi = y + i * ldy;
+        for (j = 0; j + 4 <= n; j += 4) {
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            for (p = 0; p < k; ++p) {
+                const double c = ai[p * acs], *xp = x + p * ldx + j;
+                s0 += c * xp[0]; s1 += c * xp[1]; s2 += c * xp[2]; s3 += c * xp[3];
+            }
+            yi[j] += s0; yi[j + 1] += s1; yi[j + 2] += s2; yi[j + 3] += s3;
+        }
+        for (; j < n; ++j) {
+            double s = 0.0;
+            for (p = 0; p < k; ++p) s += ai[p * acs] * x[p * ldx + j];
+            yi[j] += s;
+        }
+    }
+}
+
+#if ENTK__HAVE_AVX2
+/* 4 rows x 8 columns of sums in 8 registers; rows beyond m get the coefficient 0 and are not stored */
+__attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, size_t k, const double *a, size_t ars,
+                                                                    size_t acs, const double *x, size_t ldx, double *y,
+                                                                    size_t ldy, size_t n) {
+    size_t i0, j, p, q;
+    if (k == 0) return;
+    for (i0 = 0; i0 < m; i0 += 4) {
+        const size_t mr = m - i0 < 4 ? m - i0 : 4;
+        const double *ai = a + i0 * ars;
+        double *yi = y + i0 * ldy;
+        for (j = 0; j + 8 <= n; j += 8) {
+            __m256d s00 = _mm256_setzero_pd(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00;
+            __m256d s31 = s00;
+            double t[4][8];
+            for (p = 0; p < k; ++p) {
+                const double *xp = x + p * ldx + j, *ap = ai + p * acs;
+                const __m256d x0 = _mm256_loadu_pd(xp), x1 = _mm256_loadu_pd(xp + 4);
+                __m256d c = _mm256_set1_pd(ap[0]);
+                s00 = _mm256_add_pd(s00, _mm256_mul_pd(c, x0)); s01 = _mm256_add_pd(s01, _mm256_mul_pd(c, x1));
+                c = _mm256_set1_pd(mr > 1 ? ap[ars] : 0.0);
+                s10 = _mm256_add_pd(s10, _mm256_mul_pd(c, x0)); s11 = _mm256_add_pd(s11, _mm256_mul_pd(c, x1));
+                c = _mm256_set1_pd(mr > 2 ? ap[2 * ars] : 0.0);
+                s20 = _mm256_add_pd(s20, _mm256_mul_pd(c, x0)); s21 = _mm256_add_pd(s21, _mm256_mul_pd(c, x1));
+                c = _mm256_set1_pd(mr > 3 ? ap[3 * ars] : 0.0);
+                s30 = _mm256_add_pd(s30, _mm256_mul_pd(c, x0)); s31 = _mm256_add_pd(s31, _mm256_mul_pd(c, x1));
+            }
+            if (mr == 4) {
+#define ENTK__LC_ROW(r, v0, v1)                                                                      \
+    _mm256_storeu_pd(yi + (r) * ldy + j, _mm256_add_pd(_mm256_loadu_pd(yi + (r) * ldy + j), v0));    \
+    _mm256_storeu_pd(yi + (r) * ldy + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + (r) * ldy + j + 4), v1))
+                ENTK__LC_ROW(0, s00, s01); ENTK__LC_ROW(1, s10, s11); ENTK__LC_ROW(2, s20, s21);
+                ENTK__LC_ROW(3, s30, s31);
+#undef ENTK__LC_ROW
+            } else {
+                _mm256_storeu_pd(t[0], s00); _mm256_storeu_pd(t[0] + 4, s01);
+                _mm256_storeu_pd(t[1], s10); _mm256_storeu_pd(t[1] + 4, s11);
+                _mm256_storeu_pd(t[2], s20); _mm256_storeu_pd(t[2] + 4, s21);
+                for (q = 0; q < mr; ++q) {
+                    double *yq = yi + q * ldy + j;
+                    size_t e;
+                    for (e = 0; e < 8; ++e) yq[e] += t[q][e];
+                }
+            }
+        }
+        if (j + 4 <= n) { /* short rows: one more vector before the scalar tail */
+            __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+            double t[4][4];
+            for (p = 0; p < k; ++p) {
+                const double *ap = ai + p * acs;
+                const __m256d x0 = _mm256_loadu_pd(x + p * ldx + j);
+                s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_set1_pd(ap[0]), x0));
+                s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_set1_pd(mr > 1 ? ap[ars] : 0.0), x0));
+                s2 = _mm256_add_pd(s2, _mm256_mul_pd(_mm256_set1_pd(mr > 2 ? ap[2 * ars] : 0.0), x0));
+                s3 = _mm256_add_pd(s3, _mm256_mul_pd(_mm256_set1_pd(mr > 3 ? ap[3 * ars] : 0.0), x0));
+            }
+            _mm256_storeu_pd(t[0], s0); _mm256_storeu_pd(t[1], s1); _mm256_storeu_pd(t[2], s2);
+            _mm256_storeu_pd(t[3], s3);
+            for (q = 0; q < mr; ++q) {
+                double *yq = yi + q * ldy + j;
+                _mm256_storeu_pd(yq, _mm256_add_pd(_mm256_loadu_pd(yq), _mm256_loadu_pd(t[q])));
+            }
+            j += 4;
+        }
+        for (; j < n; ++j) /* the tail: the same sums, one column at a time */
+            for (q = 0; q < mr; ++q) {
+                double s = 0.0;
+                for (p = 0; p < k; ++p) s += ai[q * ars + p * acs] * x[p * ldx + j];
+                yi[q * ldy + j] += s;
+            }
+    }
+}
+#endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_NEON
+/* 4 rows x 4 columns of sums in 8 q registers; vmulq then vaddq (never vfmaq) */
+static void entk__lincomb_neon(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
+                               size_t ldx, double *y, size_t ldy, size_t n) {
+    size_t i0, j, p, q;
+    if (k == 0) return;
+    for (i0 = 0; i0 < m; i0 += 4) {
+        const size_t mr = m - i0 < 4 ? m - i0 : 4;
+        const double *ai = a + i0 * ars;
+        double *yi = y + i0 * ldy;
+        for (j = 0; j + 4 <= n; j += 4) {
+            float64x2_t s[4][2];
+            for (q = 0; q < 4; ++q) s[q][0] = s[q][1] = vdupq_n_f64(0.0);
+            for (p = 0; p < k; ++p) {
+                const double *xp = x + p * ldx + j, *ap = ai + p * acs;
+                const float64x2_t x0 = vld1q_f64(xp), x1 = vld1q_f64(xp + 2);
+                for (q = 0; q < 4; ++q) {
+                    const float64x2_t c = vdupq_n_f64(q < mr ? ap[q * ars] : 0.0);
+                    s[q][0] = vaddq_f64(s[q][0], vmulq_f64(c, x0));
+                    s[q][1] = vaddq_f64(s[q][1], vmulq_f64(c, x1));
+                }
+            }
+            for (q = 0; q < mr; ++q) {
+                double *yq = yi + q * ldy + j;
+                vst1q_f64(yq, vaddq_f64(vld1q_f64(yq), s[q][0]));
+                vst1q_f64(yq + 2, vaddq_f64(vld1q_f64(yq + 2), s[q][1]));
+            }
+        }
+        for (; j < n; ++j)
+            for (q = 0; q < mr; ++q) {
+                double s1 = 0.0;
+                for (p = 0; p < k; ++p) s1 += ai[q * ars + p * acs] * x[p * ldx + j];
+                yi[q * ldy + j] += s1;
+            }
+    }
+}
+#endif /* ENTK__HAVE_NEON */
+
 static void entk__stream_scalar(const double *src, double *dst, size_t n) { memcpy(dst, src, n * sizeof *dst); }
 #if ENTK__HAVE_AVX2
 __attribute__((target("avx2,fma"))) static void entk__stream_avx2(const double *src, double *dst, size_t n) {
@@ -4216,7 +4360,7 @@ static const entk__kernels entk__kt_scalar = {
      entk__gelu_map_scalar, entk__sin_map_scalar, entk__custom_map_scalar},
     entk__affine_scalar, entk__sum3_scalar, entk__addto_scalar, entk__stream_scalar, entk__fence_scalar,
     entk__dots_scalar, {4, 8, entk__ukernel_scalar}, {entk__dot, entk__axpy, entk__rank2_scalar},
-    entk__rot_scalar, NULL};
+    entk__rot_scalar, NULL, entk__lincomb_scalar};
 
 #ifdef ENTK_NO_SLEEF
 #define ENTK__SIN_AVX2 entk__sin_map_scalar
@@ -4233,7 +4377,7 @@ static const entk__kernels entk__kt_avx2 = {
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
     entk__dots_avx2, {6, 8, entk__ukernel_avx2}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
-    entk__rot_avx2, entk__trsm_leaf_avx2};
+    entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX2 */
 
 #if ENTK__HAVE_NEON
@@ -4243,7 +4387,7 @@ static const entk__kernels entk__kt_neon = {
      entk__gelu_map_neon, ENTK__SIN_NEON, entk__custom_map_scalar},
     entk__affine_neon, entk__sum3_neon, entk__addto_neon, entk__stream_scalar, entk__fence_scalar,
     entk__dots_neon, {4, 8, entk__ukernel_neon}, {entk__dot, entk__axpy, entk__rank2_scalar},
-    entk__rot_neon, NULL};
+    entk__rot_neon, NULL, entk__lincomb_neon};
 #endif /* ENTK__HAVE_NEON */
 
 static const entk__kernels *entk__kt_table(entk_simd path) {

@@ -66,7 +66,7 @@ static void check_neon_mlp(void) {
 
 /* entk's own atan2 on NEON against atan2l (quad precision on AArch64) over random inputs of every
  * exponent range, bit for bit the scalar twin, and the special values (as tests/test_atan2.c). */
-/* The NEON row kernels (affine, sum3, addto, stream + fence) against the scalar table, bit for bit, on
+/* The NEON row kernels (affine, sum3, addto, stream + fence, lincomb) against the scalar table, bit for bit, on
  * lengths 0..67 with sentinels after every output (tu_row_kernels_compare, shared with
  * tests/test_dispatch.c). */
 static void check_neon_row_kernels(void) {

@@ -32,7 +32,7 @@ Test(dispatch, every_compiled_table_is_complete) {
         cr_assert_eq(k->path, all_paths[p]);
         for (m = 0; m <= ENTK_NL_CUSTOM; ++m) cr_assert(k->map[m] != NULL, "path %zu map %zu", p, m);
         cr_assert(k->affine && k->sum3 && k->addto && k->stream && k->fence && k->dots && k->uk.fn);
-        cr_assert(k->vo.dot && k->vo.axpy && k->vo.rank2 && k->rot);
+        cr_assert(k->vo.dot && k->vo.axpy && k->vo.rank2 && k->rot && k->lincomb);
         cr_assert(k->uk.mr >= 1 && k->uk.mr <= ENTK__MR_MAX && k->uk.nr >= 1 && k->uk.nr <= ENTK__NR_MAX);
     }
     cr_assert(entk__kt_table(ENTK_SIMD_SCALAR) != NULL);
@@ -192,8 +192,9 @@ Test(arch_keys, every_key_of_the_table_round_trips_through_the_parser) {
     }
 }
 
-/* The row kernels (entk.h 9.5) of every compiled vector path against the scalar table, bit for bit,
- * lengths 0..67, sentinels after every output, in place where the kernel allows (tu_row_kernels_compare
+/* The row kernels (entk.h 9.5: affine, sum3, addto, stream, and lincomb with its output rows against
+ * their exact sums) of every compiled vector path against the scalar table, bit for bit, lengths
+ * 0..67, sentinels after every output, in place where the kernel allows (tu_row_kernels_compare
  * in testutil.h, shared with tests/aarch64_check.c). */
 Test(dispatch, row_kernels_match_scalar_on_every_length) {
     size_t p, tested = 0;

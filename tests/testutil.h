@@ -407,6 +407,67 @@ static inline long tu_rk_check(const char *what, const double *want, const doubl
     return fails;
 }
 
+/* lincomb (y += A^T-style linear combinations of rows, entk_so3.h's DFTs) of one path against the
+ * scalar table's, bit for bit, and the scalar kernel against the sums it promises (to (k + 2) eps of
+ * |y| plus the sum of |terms|: the rounding of k - 1 adds and the final one, and of the reference): m = 0..9 output rows (every 4-row block and remainder), k = 0..5 input rows, lengths
+ * 0..67, coefficients by column (acs = 1) and by row (ars = 1), rows of x and y with gaps holding
+ * sentinels, which must survive (as must y where k = 0). Returns the number of failures. */
+enum { TU_LC_M = 9, TU_LC_K = 5, TU_LC_LDY = TU_RK_N + 3, TU_LC_LDX = TU_RK_N + 1 };
+static inline long tu_lincomb_compare(const entk__kernels *s, const entk__kernels *v, char *msg, size_t msglen,
+                                      long fails) {
+    const size_t ylen = TU_LC_M * TU_LC_LDY;
+    double *ys = malloc(ylen * sizeof *ys), *yv = malloc(ylen * sizeof *yv), *y0 = malloc(ylen * sizeof *y0);
+    double *x = malloc(TU_LC_K * TU_LC_LDX * sizeof *x), a[TU_LC_M * TU_LC_K];
+    size_t m, k, n, i, j, p;
+    int byrow;
+    tu_rng r = {123};
+    tu_fill_normal(&r, x, TU_LC_K * TU_LC_LDX);
+    tu_fill_normal(&r, a, TU_LC_M * TU_LC_K);
+    for (i = 0; i < TU_LC_K * TU_LC_LDX; ++i) x[i] *= 1.0 + 1e3 * tu_unif(&r); /* mixed scales */
+    for (i = 0; i < ylen; ++i) y0[i] = tu_unif(&r) - 0.5;
+    for (m = 0; m <= TU_LC_M; ++m)
+        for (k = 0; k <= TU_LC_K; ++k)
+            for (n = 0; n <= TU_RK_N; ++n)
+                for (byrow = 0; byrow < 2; ++byrow) {
+                    const size_t ars = byrow ? 1 : TU_LC_K, acs = byrow ? TU_LC_M : 1;
+                    for (i = 0; i < ylen; ++i) {
+                        const int out = i % TU_LC_LDY >= n || i / TU_LC_LDY >= m;
+                        if (out) memcpy(ys + i, &tu_rk_sentinel, sizeof tu_rk_sentinel);
+                        else ys[i] = y0[i];
+                    }
+                    memcpy(yv, ys, ylen * sizeof *ys);
+                    s->lincomb(m, k, a, ars, acs, x, TU_LC_LDX, ys, TU_LC_LDY, n);
+                    v->lincomb(m, k, a, ars, acs, x, TU_LC_LDX, yv, TU_LC_LDY, n);
+                    if (memcmp(ys, yv, ylen * sizeof *ys) != 0 && !fails++)
+                        snprintf(msg, msglen, "lincomb m = %zu, k = %zu, n = %zu%s: differs from scalar", m, k, n,
+                                 byrow ? " (coefficients by row)" : "");
+                    for (i = 0; i < ylen; ++i) {
+                        const size_t row = i / TU_LC_LDY, col = i % TU_LC_LDY;
+                        if (row >= m || col >= n) {
+                            if (memcmp(ys + i, &tu_rk_sentinel, sizeof tu_rk_sentinel) != 0 && !fails++)
+                                snprintf(msg, msglen, "lincomb m = %zu, k = %zu, n = %zu: element %zu written", m, k,
+                                         n, i);
+                            continue;
+                        }
+                        {
+                            double want = 0, mag = 0;
+                            for (p = 0; p < k; ++p) {
+                                const double t = a[row * ars + p * acs] * x[p * TU_LC_LDX + col];
+                                want += t;
+                                mag += fabs(t);
+                            }
+                            j = k == 0 ? ys[i] != y0[i] : fabs(ys[i] - (y0[i] + want)) >
+                                                      (double)(k + 2) * DBL_EPSILON * (mag + fabs(y0[i]));
+                            if (j && !fails++)
+                                snprintf(msg, msglen, "lincomb m = %zu, k = %zu, n = %zu: (%zu, %zu) is %.17g, not %.17g",
+                                         m, k, n, row, col, ys[i], y0[i] + want);
+                        }
+                    }
+                }
+    free(ys); free(yv); free(y0); free(x);
+    return fails;
+}
+
 static inline long tu_row_kernels_compare(const entk__kernels *s, const entk__kernels *v, char *msg,
                                           size_t msglen) {
     double *in[4], *ws = malloc(TU_RK_LEN * sizeof *ws), *wv = malloc(TU_RK_LEN * sizeof *wv);
@@ -458,7 +519,7 @@ static inline long tu_row_kernels_compare(const entk__kernels *s, const entk__ke
         }
     for (i = 0; i < 4; ++i) free(in[i]);
     free(ws); free(wv); free(ts); free(tv);
-    return fails;
+    return tu_lincomb_compare(s, v, msg, msglen, fails);
 }
 #endif /* ENTK_IMPLEMENTATION_DONE */
 

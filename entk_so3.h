@@ -129,7 +129,10 @@
  *   (entk__layer_out); the Gram matrix, threads, records, progress and errors are entk.h's generic
  *   driver (entk__gram). Cost per pair: one synthesis for s2lift, two analyses and two syntheses per
  *   so3conv (K and Theta), O(B^2 L (B + L)) each (1.3), and the maps on 2B (2B - 1)^2 points; the
- *   uncompressed recursion costs O(B^6) per layer on the SO(3) x SO(3) grid.
+ *   uncompressed recursion costs O(B^6) per layer on the SO(3) x SO(3) grid. Inside the recursion K
+ *   and Theta go through each transform together (two right-hand sides: one DFT pass over both), and
+ *   the transforms skip the public functions' scan of their input, which the recursion guarantees
+ *   finite (2.7: their outputs are still checked, so an overflow is ENTK_ERR_RANGE as before).
  *   Aliasing: tau is not band-limited, so its analysis on a grid of band limit B aliases; the error
  *   falls with B (see the table in README.md): smooth maps (erf, gelu) converge fast, relu slowly.
  *
@@ -152,13 +155,19 @@
  *   fft / ifft: 2B (B-1) f (n + f) for the gamma and alpha DFTs + 2 (2B) P for the beta sums (at most two
  *   (s, t) frequency pairs per coefficient, 2.7): about 20 000 at (L, B) = (4, 8), 112 000 at (6, 12).
  *   The DFTs are plain O(n f) sums per line, not FFTs: n is odd and small and only f of its n
- *   frequencies are kept; the samples are folded (x_k +- x_{n-k}) to halve the work, and the row updates
- *   run on entk.h's dispatched axpy (AVX2+FMA or NEON where available). The plan holds the twiddles
- *   cos/sin(2 pi k s/n) and the tables lambda_lm(theta_j) (S^2) and Delta^l(R_y(beta_j)) (SO(3)): a call
- *   computes no trigonometric function and no d table. Measured on the shared 2-core Zen 3 (-O2, AVX2
- *   path, best of repeated calls): fft / ifft 9.4 / 10.4 us at (L, B) = (4, 8), 36 / 42 us at (6, 12),
- *   100 / 116 us at (8, 16); sht / isht 0.3 / 0.4 us at (4, 8), 0.9 / 1.1 us at (6, 12); the scalar path
- *   is 1.3-2.5 times slower. entk_so3_wigner_d: 1.6 ms for l <= 64, 13 ms for l <= 128.
+ *   frequencies are kept; the samples are folded (x_k +- x_{n-k}) to halve the work, and each DFT is one
+ *   pass over all the lines of a transform: entk.h's lincomb forms the kept frequencies as linear
+ *   combinations of the folded rows (long rows, 4-row register blocks; AVX2 or NEON where available).
+ *   The beta sums go by quadruples (+-m, +-n) through entk.h's dots (analysis) and lincomb (synthesis).
+ *   The plan holds the twiddles cos/sin(2 pi k s/n) and the tables lambda_lm(theta_j) (S^2) and
+ *   Delta^l(R_y(beta_j)) (SO(3)): a call computes no trigonometric function and no d table. Measured
+ *   with bench/bench_so3.c (AVX2 path, -O3, CPU time, best of repeated calls, shared 2-core machine):
+ *   fft / ifft 2.3 / 2.8 us at (L, B) = (4, 6), 7.4 / 8.3 us at (6, 8), 18 / 18 us at (6, 12), 45 / 48 us
+ *   at (8, 16) (15-29 % of one core's measured FMA peak; before the slab DFTs 4.9 / 5.8, 15 / 17, 33 / 38
+ *   and 88 / 101 us); the scalar path is 1.4-2.2 times slower. In the kernels K and Theta share each
+ *   transform (the compressed kernel of the demo architecture, L = 4, B = 6: 25 us per atom pair, of
+ *   which the two erf maps take about half).
+ *   entk_so3_wigner_d: 1.6 ms for l <= 64, 13 ms for l <= 128.
  *
  * EXAMPLE (two molecules, their per-atom signals at L = 3, the SO(3) and the MLP atom-sum NTK)
  *   #define ENTK_IMPLEMENTATION
@@ -256,8 +265,9 @@ ENTKDEF entk_status entk_so3_so3_weights(int B, double *w);
 /* The tables of the transforms between coefficients of band limit L and grids of band limit B >= L.
  * The struct points into the caller's memory given to entk_so3_plan_init, which must outlive it; it
  * is read-only afterwards, so one plan serves any number of threads (each with its own workspace).
- * The transforms' DFT row updates run on entk.h's dispatched axpy: results are the same bits for the
- * same path, and agree across paths (scalar, AVX2+FMA, NEON) to rounding. Round trips (synthesis then
+ * The transforms run on entk.h's dispatched row kernels (lincomb for the azimuthal DFTs, which gives
+ * the same bits on every path; dots and axpy, fused on AVX2, for the beta sums): results are the same
+ * bits for the same path, and agree across paths (scalar, AVX2+FMA, NEON) to rounding. Round trips (synthesis then
  * analysis) return random coefficients to ~1e-15 at L <= 16. */
 typedef struct entk_so3_plan {
     int kinds;          /* ENTK_SO3_PLAN_S2 | ENTK_SO3_PLAN_SO3 */
@@ -275,7 +285,7 @@ typedef struct entk_so3_plan {
  * kinds (a nonzero subset of ENTK_SO3_PLAN_S2 | ENTK_SO3_PLAN_SO3), coefficient band limit L and grid
  * band limit B. Either pointer may be NULL. With n = 2B - 1, P = L(4L^2 - 1)/3:
  *   plan_len = 2B + (B-1)(2L-1)  [+ 2B L(L+1)/2 for S2]  [+ 2B P + P for SO3],
- *   work_len = 2B (2L-1) + 4B for S2 alone, else 2B (2L-1)^2 + (n + 2L-1)(2L-1) + 2n.
+ *   work_len = 2B (2L-1 + 2B-2) for S2 alone, else 2B ((2L-1)(2L-1 + n) + n (n-1)).
  * Statuses: ENTK_ERR_INVALID_ARG (kinds not a nonzero subset, L or B outside [1, ENTK_SO3_MAX_L],
  * B < L), ENTK_ERR_OVERFLOW (a size does not fit size_t). */
 ENTKDEF entk_status entk_so3_plan_size(int kinds, int L, int B, size_t *plan_len, size_t *work_len);
@@ -759,9 +769,20 @@ ENTKDEF entk_status entk_so3_so3_weights(int B, double *w) {
 
 /* plan memory layout (doubles), h = B - 1, f = 2L - 1:
  *   w [2B] | ta [h x f] | leg [L(L+1)/2 x 2B] (S2) | dy [P x 2B] and tmp [P] (SO3)
- * workspace: S2: F [f x 2B] | tmp [4B];  SO3: F [f^2 x 2B] | G [f x n] | blk [f x f] | tmp [2n] */
+ * workspace: S2: F [f x 2B] | tmp [2 h x 2B];  SO3 with r right-hand sides (2.7; the public transforms: r = 1):
+ * F [f^2 x r 2B] | G [f x r 2B n] | tmp [2 h x r 2B n] (the DFTs' folded rows) */
+static entk_status entk__so3_so3_work(size_t nb, size_t n, size_t f, size_t nrhs, size_t *len) {
+    size_t t;
+    if (entk__mul(f, f + n, &t) || t > SIZE_MAX - n * (n - 1) || entk__mul(t + n * (n - 1), nb, &t) ||
+        entk__mul(t, nrhs, &t))
+        return ENTK_ERR_OVERFLOW;
+    *len = t;
+    return ENTK_OK;
+}
+
 static entk_status entk__so3_sizes(int kinds, int L, int B, size_t *plan_len, size_t *work_len) {
     size_t nb, n, f, h, len, t, wl;
+    entk_status st;
     if (kinds < 1 || kinds > 3 || !entk__so3_band_ok(L) || !entk__so3_band_ok(B) || B < L)
         return ENTK_ERR_INVALID_ARG;
     nb = (size_t)(2 * B), n = (size_t)(2 * B - 1), f = (size_t)(2 * L - 1), h = (size_t)(B - 1);
@@ -771,9 +792,9 @@ static entk_status entk__so3_sizes(int kinds, int L, int B, size_t *plan_len, si
         const size_t P = entk__so3_off(L);
         if (entk__mul(P, nb + 1, &t) || t > SIZE_MAX - len) return ENTK_ERR_OVERFLOW;
         len += t;
-        wl = nb * f * f + n * f + f * f + 2 * n;
+        if ((st = entk__so3_so3_work(nb, n, f, 1, &wl))) return st;
     } else {
-        wl = nb * f + 2 * nb;
+        wl = nb * f + 2 * h * nb;
     }
     if (plan_len) *plan_len = len;
     if (work_len) *work_len = wl;
@@ -846,53 +867,118 @@ ENTKDEF entk_status entk_so3_plan_init(entk_so3_plan *plan, int kinds, int L, in
 /* ---- the real DFTs of length n = 2B - 1, keeping |s| < L ----
  * Frequency index s + L - 1 holds the cos(s x) coefficient for s >= 0 and the sin(|s| x) one for
  * s < 0. The samples are folded first (x_k + x_{n-k} meets the cosines, x_k - x_{n-k} the sines),
- * which halves the work. Each transform runs over a whole slab of R rows at once with the row index
- * innermost: long loops of independent updates (no reduction chains, no per-row loop overhead). */
+ * which halves the work; then entk.h's lincomb forms every frequency as a linear combination of the
+ * folded rows, long rows over all the lines of a transform at once (register blocks of frequencies
+ * share each load; the same bits on every path). Two layouts: _rows transforms along the rows of its
+ * input (the samples contiguous: the fold transposes them), _cols along a slow index (the fold adds
+ * contiguous rows). The SO(3) transforms run the gamma DFT by _rows and hand its output to the alpha
+ * DFT in the layout _cols reads, so the data are transposed once per transform. */
 
-/* out[s][r] = sum_k c_s(x_k) X[r][k] for the R rows of X (R x n, row-major); out is (2L-1) x R;
- * tmp has 2R doubles */
-static void entk__so3_dft_slab(const entk__vops *vo, const entk_so3_plan *p, const double *X, int R, double *out,
-                               double *tmp) {
+/* out[s][k Q + q] = W_q sum_l c_s(x_l) X[q K + k][l] for the Q K rows of X (each n samples), with the
+ * weight W_q = wsc p->w[q mod 2B] (the quadrature weights of the analyses, applied in the fold); out is
+ * (2L-1) x (K Q). tmp: 2 (B-1) K Q doubles. */
+static void entk__so3_dft_rows(const entk__kernels *kt, const entk_so3_plan *p, const double *X, size_t Q, size_t K,
+                               double wsc, double *out, double *tmp) {
     const int L = p->L, n = 2 * p->B - 1, h = p->B - 1, f = 2 * L - 1;
-    double *u = tmp, *v = tmp + R;
-    int k, s, r;
-    for (s = 0; s < f; ++s) {
-        double *o = out + (size_t)s * (size_t)R;
-        if (s < L - 1)
-            for (r = 0; r < R; ++r) o[r] = 0.0;
-        else
-            for (r = 0; r < R; ++r) o[r] = X[(size_t)r * (size_t)n];
-    }
-    for (k = 1; k <= h; ++k) {
-        const double *tk = p->ta + (size_t)(k - 1) * (size_t)f;
-        for (r = 0; r < R; ++r) {
-            const double a = X[(size_t)r * (size_t)n + (size_t)k], b = X[(size_t)r * (size_t)n + (size_t)(n - k)];
-            u[r] = a + b;
-            v[r] = a - b;
+    const size_t N = Q * K;
+    double *u = tmp, *v = tmp + (size_t)h * N, *o0 = out + (size_t)(L - 1) * N; /* u[l-1][col], v[l-1][col] */
+    size_t q, k;
+    int l, s;
+    for (k = 0; k < K; ++k)
+        for (q = 0; q < Q; ++q) {
+            const double *x = X + (q * K + k) * (size_t)n, wq = wsc * p->w[q % (size_t)(2 * p->B)];
+            const size_t col = k * Q + q;
+            o0[col] = wq * x[0];
+            for (l = 1; l <= h; ++l) {
+                u[(size_t)(l - 1) * N + col] = wq * (x[l] + x[n - l]);
+                v[(size_t)(l - 1) * N + col] = wq * (x[l] - x[n - l]);
+            }
         }
-        for (s = 0; s < f; ++s) vo->axpy(out + (size_t)s * (size_t)R, tk[s], s < L - 1 ? v : u, (size_t)R);
-    }
+    memset(out, 0, (size_t)(L - 1) * N * sizeof *out);
+    for (s = L; s < f; ++s) memcpy(out + (size_t)s * N, o0, N * sizeof *out);
+    /* sines from v, cosines from u; the twiddle of frequency index s and sample l is ta[(l-1) f + s] */
+    kt->lincomb((size_t)(L - 1), (size_t)h, p->ta, 1, (size_t)f, v, N, out, N, N);
+    kt->lincomb((size_t)L, (size_t)h, p->ta + (L - 1), 1, (size_t)f, u, N, o0, N, N);
 }
 
-/* the synthesis: X[r][k] = sum_s c_s(x_k) in[s][r] (in: (2L-1) x R, X: R x n); tmp 2R */
-static void entk__so3_idft_slab(const entk__vops *vo, const entk_so3_plan *p, const double *in, int R, double *X,
-                                double *tmp) {
+/* out[s][t][c] = sum_k c_s(x_k) Y[t][k][c] for T blocks Y[t] of n rows of C doubles; out is
+ * (2L-1) x (T C). tmp: 2 (B-1) T C doubles. */
+static void entk__so3_dft_cols(const entk__kernels *kt, const entk_so3_plan *p, const double *Y, size_t T, size_t C,
+                               double *out, double *tmp) {
     const int L = p->L, n = 2 * p->B - 1, h = p->B - 1, f = 2 * L - 1;
-    double *a = tmp, *b = tmp + R;
-    int k, s, r;
-    for (r = 0; r < R; ++r) a[r] = 0.0;
-    for (s = L - 1; s < f; ++s) {
-        const double *is = in + (size_t)s * (size_t)R;
-        for (r = 0; r < R; ++r) a[r] += is[r];
+    const size_t N = T * C;
+    double *u = tmp, *v = tmp + (size_t)h * N, *o0 = out + (size_t)(L - 1) * N;
+    size_t t, c;
+    int k, s;
+    for (t = 0; t < T; ++t) {
+        const double *y = Y + t * (size_t)n * C;
+        memcpy(o0 + t * C, y, C * sizeof *y);
+        for (k = 1; k <= h; ++k) {
+            const double *a = y + (size_t)k * C, *b = y + (size_t)(n - k) * C;
+            double *uk = u + (size_t)(k - 1) * N + t * C, *vk = v + (size_t)(k - 1) * N + t * C;
+            for (c = 0; c < C; ++c) {
+                uk[c] = a[c] + b[c];
+                vk[c] = a[c] - b[c];
+            }
+        }
     }
-    for (r = 0; r < R; ++r) X[(size_t)r * (size_t)n] = a[r];
-    for (k = 1; k <= h; ++k) {
-        const double *tk = p->ta + (size_t)(k - 1) * (size_t)f;
-        for (r = 0; r < R; ++r) a[r] = b[r] = 0.0;
-        for (s = 0; s < f; ++s) vo->axpy(s < L - 1 ? b : a, tk[s], in + (size_t)s * (size_t)R, (size_t)R);
-        for (r = 0; r < R; ++r) {
-            X[(size_t)r * (size_t)n + (size_t)k] = a[r] + b[r];
-            X[(size_t)r * (size_t)n + (size_t)(n - k)] = a[r] - b[r];
+    memset(out, 0, (size_t)(L - 1) * N * sizeof *out);
+    for (s = L; s < f; ++s) memcpy(out + (size_t)s * N, o0, N * sizeof *out);
+    kt->lincomb((size_t)(L - 1), (size_t)h, p->ta, 1, (size_t)f, v, N, out, N, N);
+    kt->lincomb((size_t)L, (size_t)h, p->ta + (L - 1), 1, (size_t)f, u, N, o0, N, N);
+}
+
+/* The syntheses, inverse to the two above: X[q K + k][l] = sum_s c_s(x_l) in[s][k Q + q], and
+ * Y[t][k][c] = sum_s c_s(x_k) in[s][t][c]. tmp as there. a[k-1][.] collects the cosine part at sample
+ * k, b the sine part: sample k is a + b, sample n - k is a - b. */
+static void entk__so3_idft_rows(const entk__kernels *kt, const entk_so3_plan *p, const double *in, size_t Q,
+                                size_t K, double *X, double *tmp) {
+    const int L = p->L, n = 2 * p->B - 1, h = p->B - 1, f = 2 * L - 1;
+    const size_t N = Q * K;
+    double *a = tmp, *b = tmp + (size_t)h * N;
+    size_t q, k;
+    int l, s;
+    memset(tmp, 0, 2 * (size_t)h * N * sizeof *tmp);
+    kt->lincomb((size_t)h, (size_t)L, p->ta + (L - 1), (size_t)f, 1, in + (size_t)(L - 1) * N, N, a, N, N);
+    kt->lincomb((size_t)h, (size_t)(L - 1), p->ta, (size_t)f, 1, in, N, b, N, N);
+    for (k = 0; k < K; ++k)
+        for (q = 0; q < Q; ++q) {
+            double *x = X + (q * K + k) * (size_t)n, x0 = 0.0;
+            const size_t col = k * Q + q;
+            for (s = L - 1; s < f; ++s) x0 += in[(size_t)s * N + col];
+            x[0] = x0;
+            for (l = 1; l <= h; ++l) {
+                const double al = a[(size_t)(l - 1) * N + col], bl = b[(size_t)(l - 1) * N + col];
+                x[l] = al + bl;
+                x[n - l] = al - bl;
+            }
+        }
+}
+
+static void entk__so3_idft_cols(const entk__kernels *kt, const entk_so3_plan *p, const double *in, size_t T,
+                                size_t C, double *Y, double *tmp) {
+    const int L = p->L, n = 2 * p->B - 1, h = p->B - 1, f = 2 * L - 1;
+    const size_t N = T * C;
+    double *a = tmp, *b = tmp + (size_t)h * N;
+    size_t t, c;
+    int k, s;
+    memset(tmp, 0, 2 * (size_t)h * N * sizeof *tmp);
+    kt->lincomb((size_t)h, (size_t)L, p->ta + (L - 1), (size_t)f, 1, in + (size_t)(L - 1) * N, N, a, N, N);
+    kt->lincomb((size_t)h, (size_t)(L - 1), p->ta, (size_t)f, 1, in, N, b, N, N);
+    for (t = 0; t < T; ++t) {
+        double *y = Y + t * (size_t)n * C;
+        memcpy(y, in + (size_t)(L - 1) * N + t * C, C * sizeof *y);
+        for (s = L; s < f; ++s) {
+            const double *is = in + (size_t)s * N + t * C;
+            for (c = 0; c < C; ++c) y[c] += is[c];
+        }
+        for (k = 1; k <= h; ++k) {
+            const double *ak = a + (size_t)(k - 1) * N + t * C, *bk = b + (size_t)(k - 1) * N + t * C;
+            double *yk = y + (size_t)k * C, *ym = y + (size_t)(n - k) * C;
+            for (c = 0; c < C; ++c) {
+                yk[c] = ak[c] + bk[c];
+                ym[c] = ak[c] - bk[c];
+            }
         }
     }
 }
@@ -929,8 +1015,8 @@ static double entk__so3_dot(const double *a, const double *b, int n) {
 
 /* F[s][j] (row stride 2B) = W_j sum_k f[j][k] c_s(phi_k); then the theta sums with the lambda table */
 ENTKDEF entk_status entk_so3_plan_sht(const entk_so3_plan *plan, const double *f, double *a, double *work) {
-    const entk__vops vo = entk__kt()->vo; /* the path's axpy runs the DFTs' row updates */
-    int L, nb, n, fq, j, s, l, m;
+    const entk__kernels *kt = entk__kt(); /* the path's lincomb runs the DFTs */
+    int L, nb, n, fq, l, m;
     double h;
     if (!plan || !f || !a || !work || !(plan->kinds & ENTK_SO3_PLAN_S2)) return ENTK_ERR_INVALID_ARG;
     L = plan->L;
@@ -939,9 +1025,7 @@ ENTKDEF entk_status entk_so3_plan_sht(const entk_so3_plan *plan, const double *f
     fq = 2 * L - 1;
     if (!entk__so3_finite(f, (size_t)nb * (size_t)n)) return ENTK_ERR_NONFINITE;
     h = 2.0 * ENTK__PI / n;
-    entk__so3_dft_slab(&vo, plan, f, nb, work, work + (size_t)fq * (size_t)nb); /* F[s][j], then times W_j */
-    for (s = 0; s < fq; ++s)
-        for (j = 0; j < nb; ++j) work[(size_t)s * (size_t)nb + (size_t)j] *= h * plan->w[j];
+    entk__so3_dft_rows(kt, plan, f, (size_t)nb, 1, h, work, work + (size_t)fq * (size_t)nb); /* F[s][j] W_j */
     for (l = 0; l < L; ++l)
         for (m = -l; m <= l; ++m) {
             const double *lg = plan->leg + (size_t)(l * (l + 1) / 2 + (m < 0 ? -m : m)) * (size_t)nb;
@@ -951,7 +1035,7 @@ ENTKDEF entk_status entk_so3_plan_sht(const entk_so3_plan *plan, const double *f
 }
 
 ENTKDEF entk_status entk_so3_plan_isht(const entk_so3_plan *plan, const double *a, double *f, double *work) {
-    const entk__vops vo = entk__kt()->vo; /* the path's axpy runs the DFTs' row updates */
+    const entk__kernels *kt = entk__kt(); /* the path's axpy and lincomb run the row updates and the DFTs */
     int L, nb, fq, s, l, m;
     if (!plan || !a || !f || !work || !(plan->kinds & ENTK_SO3_PLAN_S2)) return ENTK_ERR_INVALID_ARG;
     L = plan->L;
@@ -962,9 +1046,9 @@ ENTKDEF entk_status entk_so3_plan_isht(const entk_so3_plan *plan, const double *
     for (l = 0; l < L; ++l)
         for (m = -l; m <= l; ++m) {
             const double *lg = plan->leg + (size_t)(l * (l + 1) / 2 + (m < 0 ? -m : m)) * (size_t)nb;
-            vo.axpy(work + (size_t)(m + L - 1) * (size_t)nb, a[l * l + l + m], lg, (size_t)nb);
+            kt->vo.axpy(work + (size_t)(m + L - 1) * (size_t)nb, a[l * l + l + m], lg, (size_t)nb);
         }
-    entk__so3_idft_slab(&vo, plan, work, nb, f, work + (size_t)fq * (size_t)nb);
+    entk__so3_idft_rows(kt, plan, work, (size_t)nb, 1, f, work + (size_t)fq * (size_t)nb);
     return entk__so3_finite(f, (size_t)nb * (size_t)(nb - 1)) ? ENTK_OK : ENTK_ERR_RANGE;
 }
 
@@ -978,120 +1062,162 @@ ENTKDEF entk_status entk_so3_plan_isht(const entk_so3_plan *plan, const double *
  *   Delta_z(gamma)_{qn} = c_{|n|}(gamma) for q = n,  sgn(n) c_{-|n|}(gamma) for q = -n != n,
  * and Delta^l(R_y) vanishes unless p, q are both >= 0 or both < 0. So each c^l_{mn} couples to at
  * most two (s, t) = (+-|m|, +-|n|) frequency pairs of the alpha-gamma DFT F_j(s, t). */
-typedef struct entk__so3_term {
-    int s, t;    /* frequency indices of alpha and gamma, in [-(L-1), L-1] */
-    int p, q;    /* entry (p, q) of Delta^l(R_y) */
-    double sign;
-} entk__so3_term;
-
-static int entk__so3_terms(int m, int n, entk__so3_term *out) {
-    int ps[2], qs[2], np = 0, nq = 0, a, b, cnt = 0;
-    ps[np++] = m;
-    if (m) ps[np++] = -m;
-    qs[nq++] = n;
-    if (n) qs[nq++] = -n;
-    for (a = 0; a < np; ++a)
-        for (b = 0; b < nq; ++b) {
-            const int p = ps[a], q = qs[b];
-            if ((p >= 0) != (q >= 0)) continue;
-            out[cnt].p = p;
-            out[cnt].q = q;
-            out[cnt].s = p == m ? (m < 0 ? -m : m) : -(m < 0 ? -m : m);
-            out[cnt].t = q == n ? (n < 0 ? -n : n) : -(n < 0 ? -n : n);
-            out[cnt].sign = (p == m ? 1.0 : (m > 0 ? -1.0 : 1.0)) * (q == n ? 1.0 : (n > 0 ? 1.0 : -1.0));
-            ++cnt;
+/* The beta sums of one degree l by quadruples. With A = Delta^l_{mu nu}(R_y) and B = Delta^l_{-mu,-nu}(R_y)
+ * (rows over beta_j) and F_{st} the alpha-gamma DFT rows, the terms above give for mu, nu > 0
+ *   c_{mu,nu}  =  A.F_{mu,nu}  - B.F_{-mu,-nu}     c_{mu,-nu}  = -A.F_{mu,-nu} - B.F_{-mu,nu}
+ *   c_{-mu,nu} =  A.F_{-mu,nu} + B.F_{mu,-nu}      c_{-mu,-nu} = -A.F_{-mu,-nu} + B.F_{mu,nu}
+ * (two 2 x 2 blocks of dot products: entk.h's dots), on the axes c_{0,+-nu} = +-Delta_{0 nu}.F_{0,+-nu},
+ * c_{+-mu,0} = Delta_{mu 0}.F_{+-mu,0}, and c_00 = Delta_00.F_00. The synthesis adds the transposed
+ * combinations to the rows of H (entk.h's lincomb). dyl: the rows of Delta^l(R_y(beta_j)), stride nb;
+ * F0 (H0): the row (s, t) = (0, 0), rows (s, t) at F0 + s ds + t dt; cl: the w x w block c^l. */
+static void entk__so3_beta_fwd(const entk__kernels *kt, const double *dyl, int l, const double *F0, size_t ds,
+                               size_t dt, size_t nb, double sc, double *cl) {
+    const size_t w = (size_t)(2 * l + 1), L0 = (size_t)l;
+    size_t mu, nu;
+    double o[4];
+#define ENTK__SO3_C(m, n) cl[(L0 + (size_t)(m)) * w + (L0 + (size_t)(n))] /* m, n: signed offsets as size_t */
+#define ENTK__SO3_DY(m, n) (dyl + ((L0 + (size_t)(m)) * w + (L0 + (size_t)(n))) * nb)
+    kt->dots(1, ENTK__SO3_DY(0, 0), 0, F0, 0, 1, nb, o, 1);
+    ENTK__SO3_C(0, 0) = sc * o[0];
+    for (nu = 1; nu <= L0; ++nu) { /* mu = 0: rows F_{0,-nu}, F_{0,nu} */
+        kt->dots(1, ENTK__SO3_DY(0, nu), 0, F0 - nu * dt, 2 * nu * dt, 2, nb, o, 2);
+        ENTK__SO3_C(0, nu) = sc * o[1];
+        ENTK__SO3_C(0, -nu) = -(sc * o[0]);
+    }
+    for (mu = 1; mu <= L0; ++mu) {
+        /* nu = 0: rows F_{-mu,0}, F_{mu,0} */
+        kt->dots(1, ENTK__SO3_DY(mu, 0), 0, F0 - mu * ds, 2 * mu * ds, 2, nb, o, 2);
+        ENTK__SO3_C(mu, 0) = sc * o[1];
+        ENTK__SO3_C(-mu, 0) = sc * o[0];
+        for (nu = 1; nu <= L0; ++nu) {
+            /* rows a: B, A (A - B = 2 mu w + 2 nu rows of dy); b: F_{s,-nu}, F_{s,nu} for s = mu, then -mu;
+             * o[0..1] = B.(F_{s,-nu}, F_{s,nu}), o[2..3] = A.(...) */
+            const double *dB = ENTK__SO3_DY(-mu, -nu);
+            const size_t lda = (2 * mu * w + 2 * nu) * nb;
+            double q[4];
+            kt->dots(2, dB, lda, F0 + mu * ds - nu * dt, 2 * nu * dt, 2, nb, o, 2);
+            kt->dots(2, dB, lda, F0 - mu * ds - nu * dt, 2 * nu * dt, 2, nb, q, 2);
+            ENTK__SO3_C(mu, nu) = sc * (o[3] - q[0]);
+            ENTK__SO3_C(mu, -nu) = sc * (-o[2] - q[1]);
+            ENTK__SO3_C(-mu, nu) = sc * (q[3] + o[0]);
+            ENTK__SO3_C(-mu, -nu) = sc * (-q[2] + o[1]);
         }
-    return cnt;
+    }
 }
 
-/* work: F[(s + L-1)(2L-1) + (t + L-1)][j] (j fastest, stride 2B) | G [f x n] | blk [f x f] | tmp [2n] */
-ENTKDEF entk_status entk_so3_plan_fft(const entk_so3_plan *plan, const double *f, double *c, double *work) {
-    const entk__vops vo = entk__kt()->vo; /* the path's axpy runs the DFTs' row updates */
-    int L, nb, n, fq, j, l, m, nn, i;
-    size_t nf, e, ff;
-    double h, *F, *G, *blk, *tmp;
-    if (!plan || !f || !c || !work || !(plan->kinds & ENTK_SO3_PLAN_SO3)) return ENTK_ERR_INVALID_ARG;
-    L = plan->L;
-    nb = 2 * plan->B;
-    n = nb - 1;
-    fq = 2 * L - 1;
-    ff = (size_t)fq * (size_t)fq;
-    nf = (size_t)nb * (size_t)n * (size_t)n;
-    if (!entk__so3_finite(f, nf)) return ENTK_ERR_NONFINITE;
-    h = 2.0 * ENTK__PI / n;
-    F = work;
-    G = F + (size_t)nb * ff;
-    blk = G + (size_t)n * (size_t)fq;
-    tmp = blk + ff;
-    for (j = 0; j < nb; ++j) {
-        const double *fj = f + (size_t)j * (size_t)n * (size_t)n, wj = h * h * plan->w[j];
-        entk__so3_dft_slab(&vo, plan, fj, n, G, tmp);  /* gamma: G[t][k] */
-        entk__so3_dft_slab(&vo, plan, G, fq, blk, tmp); /* alpha: blk[s][t] */
-        for (e = 0; e < ff; ++e) F[e * (size_t)nb + (size_t)j] = wj * blk[e];
+static void entk__so3_beta_inv(const entk__kernels *kt, const double *dyl, int l, const double *cl, size_t ds,
+                               size_t dt, size_t nb, double *H0) {
+    const size_t w = (size_t)(2 * l + 1), L0 = (size_t)l;
+    size_t mu, nu;
+    double a[4];
+    kt->lincomb(1, 1, &ENTK__SO3_C(0, 0), 1, 1, ENTK__SO3_DY(0, 0), nb, H0, 0, nb);
+    for (nu = 1; nu <= L0; ++nu) { /* H_{0,-nu} -= c_{0,-nu} Delta_{0 nu}, H_{0,nu} += c_{0,nu} Delta_{0 nu} */
+        a[0] = -ENTK__SO3_C(0, -nu);
+        a[1] = ENTK__SO3_C(0, nu);
+        kt->lincomb(2, 1, a, 1, 1, ENTK__SO3_DY(0, nu), nb, H0 - nu * dt, 2 * nu * dt, nb);
     }
-    for (l = 0; l < L; ++l) { /* beta */
+    for (mu = 1; mu <= L0; ++mu) {
+        a[0] = ENTK__SO3_C(-mu, 0);
+        a[1] = ENTK__SO3_C(mu, 0);
+        kt->lincomb(2, 1, a, 1, 1, ENTK__SO3_DY(mu, 0), nb, H0 - mu * ds, 2 * mu * ds, nb);
+        for (nu = 1; nu <= L0; ++nu) {
+            /* x rows B, A; y rows H_{s,-nu}, H_{s,nu}; a(i, p) at a[2 i + p] */
+            const double *dB = ENTK__SO3_DY(-mu, -nu);
+            const size_t ldx = (2 * mu * w + 2 * nu) * nb;
+            const double cpp = ENTK__SO3_C(mu, nu), cpm = ENTK__SO3_C(mu, -nu), cmp = ENTK__SO3_C(-mu, nu);
+            const double cmm = ENTK__SO3_C(-mu, -nu);
+            a[0] = cmp; a[1] = -cpm; a[2] = cmm; a[3] = cpp; /* s = mu */
+            kt->lincomb(2, 2, a, 2, 1, dB, ldx, H0 + mu * ds - nu * dt, 2 * nu * dt, nb);
+            a[0] = -cpp; a[1] = -cmm; a[2] = -cpm; a[3] = cmp; /* s = -mu */
+            kt->lincomb(2, 2, a, 2, 1, dB, ldx, H0 - mu * ds - nu * dt, 2 * nu * dt, nb);
+        }
+    }
+#undef ENTK__SO3_C
+#undef ENTK__SO3_DY
+}
+
+/* sum |x[i]| in four independent chains */
+static double entk__so3_abs_sum(const double *x, size_t n) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    size_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        s0 += fabs(x[i]);
+        s1 += fabs(x[i + 1]);
+        s2 += fabs(x[i + 2]);
+        s3 += fabs(x[i + 3]);
+    }
+    for (; i < n; ++i) s0 += fabs(x[i]);
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* The transforms of r right-hand sides at once (the network kernels transform K and Theta together):
+ * the r grids are contiguous (f[i] of rhs i at i 2B n^2) and so are the r coefficient sets (at i P).
+ * Each azimuthal DFT runs once over the lines of all beta rows and all right-hand sides (one slab:
+ * rows of r 2B n or r 2B (2L-1) updates per twiddle), then the beta sums per rhs. These are the
+ * kernels of the public transforms and of the recursion (2.9): they do not scan their input (the
+ * callers guarantee or check that it is finite), and they return ENTK_ERR_RANGE for a non-finite value
+ * in their output, which analysis checks directly (the l = 0 coefficient sums every sample with a
+ * positive weight, so any NaN or Inf in the input reaches it) and synthesis by a bound: every sample,
+ * partial sum and intermediate of the synthesis is at most 2 sum |c| in magnitude (|Delta_y|,
+ * |cos|, |sin| <= 1, each coefficient in at most two terms, a + b and a - b at most |a| + |b|), so
+ * below 1e300 nothing can overflow and the grid is not scanned. */
+
+/* work: F[(s + L-1)(2L-1) + (t + L-1)][i 2B + j] | G [f x r 2B n] | tmp [2 (B-1) x r 2B n] */
+static entk_status entk__so3_fft_n(const entk__kernels *kt, const entk_so3_plan *plan, const double *f, int nrhs,
+                                   double *c, double *work) {
+    const int L = plan->L, nb = 2 * plan->B, n = nb - 1, fq = 2 * L - 1;
+    const size_t ff = (size_t)fq * (size_t)fq, cols = (size_t)nrhs * (size_t)nb, P = entk__so3_off(L);
+    const size_t R1 = cols * (size_t)n; /* the gamma lines */
+    const double h = 2.0 * ENTK__PI / n;
+    double *F = work, *G = F + ff * cols, *tmp = G + (size_t)fq * R1;
+    int l, r;
+    entk__so3_dft_rows(kt, plan, f, cols, (size_t)n, h * h, G, tmp); /* gamma, weighted: G[t][k][(i, j)] */
+    entk__so3_dft_cols(kt, plan, G, (size_t)fq, cols, F, tmp); /* alpha: F[s][t][(i, j)] */
+    for (l = 0; l < L; ++l) { /* beta, by quadruples (entk__so3_beta) */
         const double sc = (2.0 * l + 1.0) / (8.0 * ENTK__PI * ENTK__PI);
-        const int w = 2 * l + 1;
         const double *dyl = plan->dy + entk__so3_off(l) * (size_t)nb;
         double *cl = c + entk__so3_off(l);
-        for (m = -l; m <= l; ++m)
-            for (nn = -l; nn <= l; ++nn) {
-                entk__so3_term tm[4];
-                const int cnt = entk__so3_terms(m, nn, tm);
-                double v = 0.0;
-                for (i = 0; i < cnt; ++i) {
-                    const double *dr = dyl + ((size_t)(tm[i].p + l) * (size_t)w + (size_t)(tm[i].q + l)) * (size_t)nb;
-                    const double *Fr = F + ((size_t)(tm[i].s + L - 1) * (size_t)fq + (size_t)(tm[i].t + L - 1)) * (size_t)nb;
-                    v += tm[i].sign * entk__so3_dot(dr, Fr, nb);
-                }
-                cl[(size_t)(m + l) * (size_t)w + (size_t)(nn + l)] = sc * v;
-            }
+        for (r = 0; r < nrhs; ++r)
+            entk__so3_beta_fwd(kt, dyl, l, F + (size_t)r * (size_t)nb + ((size_t)(L - 1) * (size_t)fq + (size_t)(L - 1)) * cols,
+                               (size_t)fq * cols, cols, (size_t)nb, sc, cl + (size_t)r * P);
     }
-    return entk__so3_finite(c, entk__so3_off(L)) ? ENTK_OK : ENTK_ERR_RANGE;
+    return entk__so3_finite(c, (size_t)nrhs * P) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+/* work: H[(s + L-1)(2L-1) + (t + L-1)][i 2B + j] | G [f x r 2B n] | tmp [2 (B-1) x r 2B n] */
+static entk_status entk__so3_ifft_n(const entk__kernels *kt, const entk_so3_plan *plan, const double *c, int nrhs,
+                                    double *f, double *work) {
+    const int L = plan->L, nb = 2 * plan->B, n = nb - 1, fq = 2 * L - 1;
+    const size_t ff = (size_t)fq * (size_t)fq, cols = (size_t)nrhs * (size_t)nb, P = entk__so3_off(L);
+    const size_t R1 = cols * (size_t)n;
+    double *H = work, *G = H + ff * cols, *tmp = G + (size_t)fq * R1;
+    const double l1 = entk__so3_abs_sum(c, (size_t)nrhs * P);
+    int l, r;
+    memset(H, 0, ff * cols * sizeof *H);
+    for (l = 0; l < L; ++l) { /* beta: H[s][t][i][j] += the terms of c^l (entk__so3_beta) */
+        const double *dyl = plan->dy + entk__so3_off(l) * (size_t)nb;
+        const double *cl = c + entk__so3_off(l);
+        for (r = 0; r < nrhs; ++r)
+            entk__so3_beta_inv(kt, dyl, l, cl + (size_t)r * P, (size_t)fq * cols, cols, (size_t)nb,
+                               H + (size_t)r * (size_t)nb + ((size_t)(L - 1) * (size_t)fq + (size_t)(L - 1)) * cols);
+    }
+    entk__so3_idft_cols(kt, plan, H, (size_t)fq, cols, G, tmp); /* alpha: G[t][k][(i, j)] */
+    entk__so3_idft_rows(kt, plan, G, cols, (size_t)n, f, tmp);  /* gamma: f[i][j][k][l] */
+    if (l1 < 1e300) return ENTK_OK; /* the bound above: no sample can overflow */
+    return entk__so3_finite(f, R1 * (size_t)n) ? ENTK_OK : ENTK_ERR_RANGE;
+}
+
+ENTKDEF entk_status entk_so3_plan_fft(const entk_so3_plan *plan, const double *f, double *c, double *work) {
+    if (!plan || !f || !c || !work || !(plan->kinds & ENTK_SO3_PLAN_SO3)) return ENTK_ERR_INVALID_ARG;
+    if (!entk__so3_finite(f, (size_t)(2 * plan->B) * (size_t)(2 * plan->B - 1) * (size_t)(2 * plan->B - 1)))
+        return ENTK_ERR_NONFINITE;
+    return entk__so3_fft_n(entk__kt(), plan, f, 1, c, work);
 }
 
 ENTKDEF entk_status entk_so3_plan_ifft(const entk_so3_plan *plan, const double *c, double *f, double *work) {
-    const entk__vops vo = entk__kt()->vo; /* the path's axpy runs the DFTs' row updates */
-    int L, nb, n, fq, j, l, m, nn, i;
-    size_t nf, e, ff;
-    double *H, *G, *blk, *tmp;
     if (!plan || !c || !f || !work || !(plan->kinds & ENTK_SO3_PLAN_SO3)) return ENTK_ERR_INVALID_ARG;
-    L = plan->L;
-    nb = 2 * plan->B;
-    n = nb - 1;
-    fq = 2 * L - 1;
-    ff = (size_t)fq * (size_t)fq;
-    nf = (size_t)nb * (size_t)n * (size_t)n;
-    if (!entk__so3_finite(c, entk__so3_off(L))) return ENTK_ERR_NONFINITE;
-    H = work;
-    G = H + (size_t)nb * ff;
-    blk = G + (size_t)n * (size_t)fq;
-    tmp = blk + ff;
-    for (e = 0; e < (size_t)nb * ff; ++e) H[e] = 0.0;
-    /* beta: H[s][t][j] = sum over the terms of sign c^l_{mn} Delta^l_{pq}(R_y(beta_j)) */
-    for (l = 0; l < L; ++l) {
-        const int w = 2 * l + 1;
-        const double *dyl = plan->dy + entk__so3_off(l) * (size_t)nb;
-        const double *cl = c + entk__so3_off(l);
-        for (m = -l; m <= l; ++m)
-            for (nn = -l; nn <= l; ++nn) {
-                entk__so3_term tm[4];
-                const int cnt = entk__so3_terms(m, nn, tm);
-                const double cv = cl[(size_t)(m + l) * (size_t)w + (size_t)(nn + l)];
-                for (i = 0; i < cnt; ++i) {
-                    const double *dr = dyl + ((size_t)(tm[i].p + l) * (size_t)w + (size_t)(tm[i].q + l)) * (size_t)nb;
-                    double *Hr = H + ((size_t)(tm[i].s + L - 1) * (size_t)fq + (size_t)(tm[i].t + L - 1)) * (size_t)nb;
-                    vo.axpy(Hr, tm[i].sign * cv, dr, (size_t)nb);
-                }
-            }
-    }
-    for (j = 0; j < nb; ++j) {
-        double *fj = f + (size_t)j * (size_t)n * (size_t)n;
-        for (e = 0; e < ff; ++e) blk[e] = H[e * (size_t)nb + (size_t)j];
-        entk__so3_idft_slab(&vo, plan, blk, fq, G, tmp); /* alpha: G[t][k] */
-        entk__so3_idft_slab(&vo, plan, G, n, fj, tmp);   /* gamma: f[j][k][l] */
-    }
-    return entk__so3_finite(f, nf) ? ENTK_OK : ENTK_ERR_RANGE;
+    if (!entk__so3_finite(c, entk__so3_off(plan->L))) return ENTK_ERR_NONFINITE;
+    return entk__so3_ifft_n(entk__kt(), plan, c, 1, f, work);
 }
 
 /* ============================================================================================== */
@@ -1251,14 +1377,25 @@ static entk_status entk__so3_net_make(const entk_arch *a, size_t C, int L, entk_
                                          &len[2 * l], &wl)))
                 return st;
             if (wl > p->twork) p->twork = wl;
-            if ((st = entk_so3_plan_size(ENTK_SO3_PLAN_SO3, band, in.grid[l], &len[2 * l + 1], &wl))) return st;
+            if ((st = entk_so3_plan_size(ENTK_SO3_PLAN_SO3, band, in.grid[l], &len[2 * l + 1], NULL))) return st;
+            /* the SO(3) transforms run K and Theta as two right-hand sides (2.7) */
+            if ((st = entk__so3_so3_work((size_t)(2 * in.grid[l]), (size_t)(2 * in.grid[l] - 1), (size_t)(2 * band - 1),
+                                         2, &wl)))
+                return st;
             if (wl > p->twork) p->twork = wl;
+            if (!lift) {
+                if ((st = entk__so3_so3_work((size_t)(2 * prev), (size_t)(2 * prev - 1), (size_t)(2 * band - 1), 2,
+                                             &wl)))
+                    return st;
+                if (wl > p->twork) p->twork = wl;
+            }
             if (len[2 * l] > SIZE_MAX - total - len[2 * l + 1]) return ENTK_ERR_OVERFLOW;
             total += len[2 * l] + len[2 * l + 1];
         }
         if (in.grid[l]) prev = in.grid[l];
     }
-    /* workspace: K and Theta on the largest grid, two coefficient sets, the transforms' own */
+    /* workspace: K and Theta on the largest grid, two coefficient sets, the transforms' own (Theta
+     * follows K directly on every grid, and so do their coefficients: two right-hand sides) */
     if (p->gmax > (SIZE_MAX - p->twork - 2 * p->cmax) / 2) return ENTK_ERR_OVERFLOW;
     p->work_len = 2 * p->gmax + 2 * p->cmax + p->twork;
     if ((st = entk__alloc_doubles(total, &p->mem))) return st;
@@ -1327,7 +1464,7 @@ static double entk__so3_mean(const entk_so3_plan *plan, const double *f) {
 static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const double *a2, const double *e1,
                                  const double *e2, double *rec, int want_t, double *work, double *kout, double *tout) {
     const entk__kernels *kt = p->kt;
-    double *K = work, *T = K + p->gmax, *c = T + p->gmax, *ct = c + p->cmax, *tw = ct + p->cmax;
+    double *K = work, *T = K, *c = K + 2 * p->gmax, *tw = c + 2 * p->cmax; /* T = K + G, Theta's coefficients at c + P */
     const entk_so3_plan *cur = NULL; /* the synthesis plan of the grid K lives on */
     size_t off = 0, G = 0;
     entk_status st;
@@ -1369,9 +1506,9 @@ static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const
             }
             /* the inputs are finite: a non-finite value here (or in a transform below) is an overflow */
             if (!entk__finite(c, entk_so3_packed_len(p->lout))) return ENTK_ERR_RANGE;
-        } else { /* so3conv: the projection P_L of K (and Theta) on the grid before */
-            if ((st = entk_so3_plan_fft(&p->an[l], K, c, tw))) return entk__so3_overflow(st);
-            if (want_t && (st = entk_so3_plan_fft(&p->an[l], T, ct, tw))) return entk__so3_overflow(st);
+        } else { /* so3conv: the projection P_L of K (and Theta, T = K + G) on the grid before; K and T
+                  * are finite (the map's outputs, checked by the analysis of their overflows) */
+            if ((st = entk__so3_fft_n(kt, &p->an[l], K, want_t ? 2 : 1, c, tw))) return st;
         }
         if (nl && rec) { /* self mode: the diagonal K_xx(I) entering the nonlinearity, by the layer's affine step */
             double d = entk__so3_at_identity(c, p->syn[l].L);
@@ -1381,9 +1518,10 @@ static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const
         }
         cur = &p->syn[l];
         G = entk__so3_gpoints(cur->B);
-        if ((st = entk_so3_plan_ifft(cur, c, K, tw))) return entk__so3_overflow(st);
-        if (want_t && ly->kind == ENTK_LAYER_SO3CONV && (st = entk_so3_plan_ifft(cur, ct, T, tw)))
-            return entk__so3_overflow(st);
+        T = K + G;
+        /* c (and Theta's coefficients after it) are finite: checked above, or by the analysis */
+        if ((st = entk__so3_ifft_n(kt, cur, c, want_t && ly->kind == ENTK_LAYER_SO3CONV ? 2 : 1, K, tw)))
+            return st;
         if ((st = entk__layer_out(kt, K, want_t ? T : NULL, 1, G, cw, b2, ly->kind == ENTK_LAYER_S2LIFT,
                                   nl ? &nl->nl : NULL, e1 + off, 0, e2 + off, 0)))
             return st;

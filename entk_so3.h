@@ -285,7 +285,7 @@ typedef struct entk_so3_plan {
  * kinds (a nonzero subset of ENTK_SO3_PLAN_S2 | ENTK_SO3_PLAN_SO3), coefficient band limit L and grid
  * band limit B. Either pointer may be NULL. With n = 2B - 1, P = L(4L^2 - 1)/3:
  *   plan_len = 2B + (B-1)(2L-1)  [+ 2B L(L+1)/2 for S2]  [+ 2B P + P for SO3],
- *   work_len = 2B (2L-1 + 2B-2) for S2 alone, else 2B ((2L-1)(2L-1 + n) + n (n-1)).
+ *   work_len = 2B (2L-1 + n) for S2 alone, else 2B ((2L-1)(2L-1 + n) + n^2).
  * Statuses: ENTK_ERR_INVALID_ARG (kinds not a nonzero subset, L or B outside [1, ENTK_SO3_MAX_L],
  * B < L), ENTK_ERR_OVERFLOW (a size does not fit size_t). */
 ENTKDEF entk_status entk_so3_plan_size(int kinds, int L, int B, size_t *plan_len, size_t *work_len);
@@ -769,12 +769,11 @@ ENTKDEF entk_status entk_so3_so3_weights(int B, double *w) {
 
 /* plan memory layout (doubles), h = B - 1, f = 2L - 1:
  *   w [2B] | ta [h x f] | leg [L(L+1)/2 x 2B] (S2) | dy [P x 2B] and tmp [P] (SO3)
- * workspace: S2: F [f x 2B] | tmp [2 h x 2B];  SO3 with r right-hand sides (2.7; the public transforms: r = 1):
- * F [f^2 x r 2B] | G [f x r 2B n] | tmp [2 h x r 2B n] (the DFTs' folded rows) */
+ * workspace: S2: F [f x 2B] | tmp [(2 h + 1) x 2B];  SO3 with r right-hand sides (2.7; the public transforms: r = 1):
+ * F [f^2 x r 2B] | G [f x r 2B n] | tmp [(2 h + 1) x r 2B n] (the DFTs' folded rows) */
 static entk_status entk__so3_so3_work(size_t nb, size_t n, size_t f, size_t nrhs, size_t *len) {
     size_t t;
-    if (entk__mul(f, f + n, &t) || t > SIZE_MAX - n * (n - 1) || entk__mul(t + n * (n - 1), nb, &t) ||
-        entk__mul(t, nrhs, &t))
+    if (entk__mul(f, f + n, &t) || t > SIZE_MAX - n * n || entk__mul(t + n * n, nb, &t) || entk__mul(t, nrhs, &t))
         return ENTK_ERR_OVERFLOW;
     *len = t;
     return ENTK_OK;
@@ -794,7 +793,7 @@ static entk_status entk__so3_sizes(int kinds, int L, int B, size_t *plan_len, si
         len += t;
         if ((st = entk__so3_so3_work(nb, n, f, 1, &wl))) return st;
     } else {
-        wl = nb * f + 2 * h * nb;
+        wl = nb * f + (2 * h + 1) * nb;
     }
     if (plan_len) *plan_len = len;
     if (work_len) *work_len = wl;
@@ -929,24 +928,26 @@ static void entk__so3_dft_cols(const entk__kernels *kt, const entk_so3_plan *p, 
 }
 
 /* The syntheses, inverse to the two above: X[q K + k][l] = sum_s c_s(x_l) in[s][k Q + q], and
- * Y[t][k][c] = sum_s c_s(x_k) in[s][t][c]. tmp as there. a[k-1][.] collects the cosine part at sample
- * k, b the sine part: sample k is a + b, sample n - k is a - b. */
+ * Y[t][k][c] = sum_s c_s(x_k) in[s][t][c]. tmp as there, and N more doubles for _rows. a[k-1][.]
+ * collects the cosine part at sample k, b the sine part: sample k is a + b, sample n - k is a - b. */
 static void entk__so3_idft_rows(const entk__kernels *kt, const entk_so3_plan *p, const double *in, size_t Q,
                                 size_t K, double *X, double *tmp) {
     const int L = p->L, n = 2 * p->B - 1, h = p->B - 1, f = 2 * L - 1;
     const size_t N = Q * K;
-    double *a = tmp, *b = tmp + (size_t)h * N;
-    size_t q, k;
+    double *a = tmp, *b = tmp + (size_t)h * N, *x0 = b + (size_t)h * N; /* x0: the sample at 0, by rows */
+    size_t q, k, col;
     int l, s;
     memset(tmp, 0, 2 * (size_t)h * N * sizeof *tmp);
     kt->lincomb((size_t)h, (size_t)L, p->ta + (L - 1), (size_t)f, 1, in + (size_t)(L - 1) * N, N, a, N, N);
     kt->lincomb((size_t)h, (size_t)(L - 1), p->ta, (size_t)f, 1, in, N, b, N, N);
+    memcpy(x0, in + (size_t)(L - 1) * N, N * sizeof *x0);
+    for (s = L; s < f; ++s)
+        for (col = 0; col < N; ++col) x0[col] += in[(size_t)s * N + col];
     for (k = 0; k < K; ++k)
         for (q = 0; q < Q; ++q) {
-            double *x = X + (q * K + k) * (size_t)n, x0 = 0.0;
-            const size_t col = k * Q + q;
-            for (s = L - 1; s < f; ++s) x0 += in[(size_t)s * N + col];
-            x[0] = x0;
+            double *x = X + (q * K + k) * (size_t)n;
+            col = k * Q + q;
+            x[0] = x0[col];
             for (l = 1; l <= h; ++l) {
                 const double al = a[(size_t)(l - 1) * N + col], bl = b[(size_t)(l - 1) * N + col];
                 x[l] = al + bl;
@@ -1162,7 +1163,7 @@ static double entk__so3_abs_sum(const double *x, size_t n) {
  * |cos|, |sin| <= 1, each coefficient in at most two terms, a + b and a - b at most |a| + |b|), so
  * below 1e300 nothing can overflow and the grid is not scanned. */
 
-/* work: F[(s + L-1)(2L-1) + (t + L-1)][i 2B + j] | G [f x r 2B n] | tmp [2 (B-1) x r 2B n] */
+/* work: F[(s + L-1)(2L-1) + (t + L-1)][i 2B + j] | G [f x r 2B n] | tmp [n x r 2B n] */
 static entk_status entk__so3_fft_n(const entk__kernels *kt, const entk_so3_plan *plan, const double *f, int nrhs,
                                    double *c, double *work) {
     const int L = plan->L, nb = 2 * plan->B, n = nb - 1, fq = 2 * L - 1;
@@ -1184,7 +1185,7 @@ static entk_status entk__so3_fft_n(const entk__kernels *kt, const entk_so3_plan 
     return entk__so3_finite(c, (size_t)nrhs * P) ? ENTK_OK : ENTK_ERR_RANGE;
 }
 
-/* work: H[(s + L-1)(2L-1) + (t + L-1)][i 2B + j] | G [f x r 2B n] | tmp [2 (B-1) x r 2B n] */
+/* work: H[(s + L-1)(2L-1) + (t + L-1)][i 2B + j] | G [f x r 2B n] | tmp [n x r 2B n] */
 static entk_status entk__so3_ifft_n(const entk__kernels *kt, const entk_so3_plan *plan, const double *c, int nrhs,
                                     double *f, double *work) {
     const int L = plan->L, nb = 2 * plan->B, n = nb - 1, fq = 2 * L - 1;

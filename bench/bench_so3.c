@@ -298,8 +298,8 @@ static void bench_molecules(const char *path) {
     char err[200];
     size_t C, len, A, cell = (size_t)(2 * L) * (size_t)(2 * L - 1), i, j, c, pairs = 0, all = 0, pick[40], mlen;
     double *x, *xs, *k, rate1, rate2, rate_id, tdemo, tid, w2;
-    entk_arch demo = parse("s2lift erf so3conv erf so3pool dense atomsum");
-    entk_arch ident = parse("s2lift identity so3conv identity so3pool dense atomsum");
+    entk_arch demo = parse("s2lift(sw=0.3) erf so3conv erf so3pool dense atomsum"); /* examples/molecules.c's */
+    entk_arch ident = parse("s2lift(sw=0.3) identity so3conv identity so3pool dense atomsum");
     entk_status st;
     gram_arg g;
     if ((st = entk_so3_xyz_read_file(path, &mol, err, sizeof err))) {
@@ -350,7 +350,8 @@ static void bench_molecules(const char *path) {
     g.threads = 1;
     tid = cpu_time(do_gram, &g, 3).min;
     rate_id = (double)pairs / tid;
-    printf("\n(c) demo architecture \"s2lift erf so3conv erf so3pool dense atomsum\" (NTK), L = %d, B = %d, C = %zu:\n"
+    printf("\n(c) demo architecture \"s2lift(sw=0.3) erf so3conv erf so3pool dense atomsum\" (NTK), L = %d, B = %d, "
+           "C = %zu:\n"
            "    symmetric Gram of %zu conformers evenly spaced through %s (%zu atom pairs, self records included)\n",
            L, B, C, N, path, pairs);
     printf("  threads=1: %.2f ms CPU, %.0f atom pairs/s (%.1f us per atom pair, %.2f ms per molecule pair)\n",
@@ -400,10 +401,9 @@ static void bench_molecules(const char *path) {
 /* ============================================================================================== */
 /* (d) BRUTE-FORCE COMPARISON: PLACE RESERVED                                                     */
 /* ============================================================================================== */
-/* tests/so3_oracle.h (written on another branch) computes the uncompressed kernel on the
- * SO(3) x SO(3) grid. To compare, include it above and time it here against pair_time() on the same
- * architecture, inputs and (L, B), printing the ratio and the largest relative difference. Until then
- * this section prints nothing. */
+/* tests/so3_oracle.h (the brute-force SO(3) x SO(3) recursion, written on another branch) goes here:
+ * include it above and time it against pair_time() on the same architecture, inputs and (L, B),
+ * printing the ratio and the largest relative difference. Until then this section prints nothing. */
 static void bench_oracle(void) {}
 
 int main(int argc, char **argv) {

@@ -162,11 +162,11 @@
  *   The plan holds the twiddles cos/sin(2 pi k s/n) and the tables lambda_lm(theta_j) (S^2) and
  *   Delta^l(R_y(beta_j)) (SO(3)): a call computes no trigonometric function and no d table. Measured
  *   with bench/bench_so3.c (AVX2 path, -O3, CPU time, best of repeated calls, shared 2-core machine):
- *   fft / ifft 2.3 / 2.8 us at (L, B) = (4, 6), 7.4 / 8.3 us at (6, 8), 18 / 18 us at (6, 12), 45 / 48 us
- *   at (8, 16) (15-29 % of one core's measured FMA peak; before the slab DFTs 4.9 / 5.8, 15 / 17, 33 / 38
- *   and 88 / 101 us); the scalar path is 1.4-2.2 times slower. In the kernels K and Theta share each
- *   transform (the compressed kernel of the demo architecture, L = 4, B = 6: 25 us per atom pair, of
- *   which the two erf maps take about half).
+ *   fft / ifft 2.3 / 2.6 us at (L, B) = (4, 6), 7.5 / 8.4 us at (6, 8), 18 / 19 us at (6, 12), 47 / 51 us
+ *   at (8, 16) (12-28 % of one core's measured FMA peak; before the slab DFTs 5.0 / 5.8, 16 / 17, 34 / 39
+ *   and 90 / 103 us); the scalar path is 1.4-2.2 times slower. In the kernels K and Theta share each
+ *   transform (the compressed kernel of the demo architecture, L = 4, B = 6: 26 us per atom pair, was
+ *   43; the two erf maps now take about half of it).
  *   entk_so3_wigner_d: 1.6 ms for l <= 64, 13 ms for l <= 128.
  *
  * EXAMPLE (two molecules, their per-atom signals at L = 3, the SO(3) and the MLP atom-sum NTK)

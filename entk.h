@@ -2881,7 +2881,50 @@ static void entk__lincomb_scalar(size_t m, size_t k, const double *a, size_t ars
 }
 
 #if ENTK__HAVE_AVX2
-/* 4 rows x 8 columns of sums in 8 registers; rows beyond m get the coefficient 0 and are not stored */
+/* One or two rows (the remainder of the 4-row blocks below): 2 rows x 8 columns in 4 registers */
+__attribute__((target("avx2,fma"))) static void entk__lincomb2_avx2(size_t mr, size_t k, const double *ai,
+                                                                     size_t ars, size_t acs, const double *x,
+                                                                     size_t ldx, double *yi, size_t ldy, size_t n) {
+    size_t j = 0, p, q;
+    for (; j + 8 <= n; j += 8) {
+        __m256d s00 = _mm256_setzero_pd(), s01 = s00, s10 = s00, s11 = s00;
+        for (p = 0; p < k; ++p) {
+            const double *xp = x + p * ldx + j, *ap = ai + p * acs;
+            const __m256d x0 = _mm256_loadu_pd(xp), x1 = _mm256_loadu_pd(xp + 4);
+            __m256d c = _mm256_set1_pd(ap[0]);
+            s00 = _mm256_add_pd(s00, _mm256_mul_pd(c, x0)); s01 = _mm256_add_pd(s01, _mm256_mul_pd(c, x1));
+            c = _mm256_set1_pd(mr > 1 ? ap[ars] : 0.0);
+            s10 = _mm256_add_pd(s10, _mm256_mul_pd(c, x0)); s11 = _mm256_add_pd(s11, _mm256_mul_pd(c, x1));
+        }
+        _mm256_storeu_pd(yi + j, _mm256_add_pd(_mm256_loadu_pd(yi + j), s00));
+        _mm256_storeu_pd(yi + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + j + 4), s01));
+        if (mr > 1) {
+            _mm256_storeu_pd(yi + ldy + j, _mm256_add_pd(_mm256_loadu_pd(yi + ldy + j), s10));
+            _mm256_storeu_pd(yi + ldy + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + ldy + j + 4), s11));
+        }
+    }
+    if (j + 4 <= n) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+        for (p = 0; p < k; ++p) {
+            const double *ap = ai + p * acs;
+            const __m256d x0 = _mm256_loadu_pd(x + p * ldx + j);
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_set1_pd(ap[0]), x0));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_set1_pd(mr > 1 ? ap[ars] : 0.0), x0));
+        }
+        _mm256_storeu_pd(yi + j, _mm256_add_pd(_mm256_loadu_pd(yi + j), s0));
+        if (mr > 1) _mm256_storeu_pd(yi + ldy + j, _mm256_add_pd(_mm256_loadu_pd(yi + ldy + j), s1));
+        j += 4;
+    }
+    for (; j < n; ++j)
+        for (q = 0; q < mr; ++q) {
+            double s = 0.0;
+            for (p = 0; p < k; ++p) s += ai[q * ars + p * acs] * x[p * ldx + j];
+            yi[q * ldy + j] += s;
+        }
+}
+
+/* 4 rows x 8 columns of sums in 8 registers; in a last block of 3 rows the fourth gets the coefficient
+ * 0 and is not stored, a last block of 1 or 2 rows goes to entk__lincomb2_avx2 */
 __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, size_t k, const double *a, size_t ars,
                                                                     size_t acs, const double *x, size_t ldx, double *y,
                                                                     size_t ldy, size_t n) {
@@ -2891,6 +2934,10 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, siz
         const size_t mr = m - i0 < 4 ? m - i0 : 4;
         const double *ai = a + i0 * ars;
         double *yi = y + i0 * ldy;
+        if (mr <= 2) {
+            entk__lincomb2_avx2(mr, k, ai, ars, acs, x, ldx, yi, ldy, n);
+            continue;
+        }
         for (j = 0; j + 8 <= n; j += 8) {
             __m256d s00 = _mm256_setzero_pd(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00;
             __m256d s31 = s00;

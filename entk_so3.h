@@ -162,10 +162,10 @@
  *   The plan holds the twiddles cos/sin(2 pi k s/n) and the tables lambda_lm(theta_j) (S^2) and
  *   Delta^l(R_y(beta_j)) (SO(3)): a call computes no trigonometric function and no d table. Measured
  *   with bench/bench_so3.c (AVX2 path, -O3, CPU time, best of repeated calls, shared 2-core machine):
- *   fft / ifft 2.3 / 2.6 us at (L, B) = (4, 6), 7.5 / 8.4 us at (6, 8), 18 / 19 us at (6, 12), 47 / 51 us
- *   at (8, 16) (12-28 % of one core's measured FMA peak; before the slab DFTs 5.0 / 5.8, 16 / 17, 34 / 39
- *   and 90 / 103 us); the scalar path is 1.4-2.2 times slower. In the kernels K and Theta share each
- *   transform (the compressed kernel of the demo architecture, L = 4, B = 6: 26 us per atom pair, was
+ *   fft / ifft 2.2 / 2.3 us at (L, B) = (4, 6), 6.7 / 7.0 us at (6, 8), 17 / 17 us at (6, 12), 43 / 45 us
+ *   at (8, 16) (14-31 % of one core's measured FMA peak; before the slab DFTs 5.2 / 6.0, 16 / 17, 34 / 39
+ *   and 91 / 106 us); the scalar path is 1.6-2.4 times slower. In the kernels K and Theta share each
+ *   transform (the compressed kernel of the demo architecture, L = 4, B = 6: 24 us per atom pair, was
  *   43; the two erf maps now take about half of it).
  *   entk_so3_wigner_d: 1.6 ms for l <= 64, 13 ms for l <= 128.
  *

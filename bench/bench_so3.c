@@ -7,7 +7,8 @@
  *   (c) molecule-pair throughput of the demo architecture (examples/molecules.c) on featurised
  *       conformers of data/molecules/conformers.xyz at L = 4, 1 and 2 threads, and the share of a pair's
  *       time in the maps and in the transforms;
- *   (d) a marked place for the brute-force comparison (tests/so3_oracle.h).
+ *   (d) per-pair time of the compressed path against the brute-force SO(3) x SO(3) recursion
+ *       (tests/so3_oracle.h) at L = 4, 6 (two layers) and 4, 6, 8 (one layer), and their difference.
  * Usage: build/bench/bench_so3 [XYZ] (default data/molecules/conformers.xyz; run from the repository root).
  * Single-threaded parts are timed on the process CPU clock (the machine is shared); ratios matter. */
 #include "bench/benchutil.h"
@@ -21,6 +22,8 @@
 #endif
 #define ENTK_IMPLEMENTATION
 #include "entk_so3.h"
+#define SO3O_MAX_B 8 /* the oracle at L = B = 8 for the one-layer comparison of (d) */
+#include "tests/so3_oracle.h"
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -399,12 +402,61 @@ static void bench_molecules(const char *path) {
 }
 
 /* ============================================================================================== */
-/* (d) BRUTE-FORCE COMPARISON: PLACE RESERVED                                                     */
+/* (d) compressed vs brute force (tests/so3_oracle.h)                                             */
 /* ============================================================================================== */
-/* tests/so3_oracle.h (the brute-force SO(3) x SO(3) recursion, written on another branch) goes here:
- * include it above and time it against pair_time() on the same architecture, inputs and (L, B),
- * printing the ratio and the largest relative difference. Until then this section prints nothing. */
-static void bench_oracle(void) {}
+/* The same architecture, inputs and grids through the uncompressed recursion: every kernel a G x G
+ * matrix over pairs of grid points (G = 2B (2B - 1)^2). The oracle computes the blocks (x, x), (x', x')
+ * and (x, x'); a Gram pays the first two once per input, so a pair costs one block: a third of the
+ * oracle's time (the number printed). The two-layer net at L = 8 would take minutes per pair (O(L^4 G^2)
+ * per so3conv, G = 3600): at L = 8 the one-layer net (lift, erf, pool) is compared. */
+static void bench_oracle(void) {
+    static const struct { int L; const char *fmt; } cases[] = {
+        {4, "s2lift(B=%d) erf so3conv(B=%d) erf so3pool dense"},
+        {6, "s2lift(B=%d) erf so3conv(B=%d) erf so3pool dense"},
+        {4, "s2lift(B=%d) erf so3pool dense"},
+        {6, "s2lift(B=%d) erf so3pool dense"},
+        {8, "s2lift(B=%d) erf so3pool dense"},
+    };
+    const size_t C = 4;
+    size_t i;
+    printf("\n# (d) compressed vs brute-force SO(3) x SO(3) recursion (tests/so3_oracle.h), C = %zu, B = L;\n"
+           "#     brute force per pair = one of its three G x G blocks; CPU time, one thread\n", C);
+    printf("%-48s %3s %6s %14s %14s %9s %10s\n", "arch", "L", "G", "compressed", "brute force", "ratio",
+           "rel. diff");
+    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        const int L = cases[i].L;
+        char text[160];
+        entk_arch arch;
+        double both, nngp, out[6], t0, tb, K[4], T[4], *x;
+        const size_t cell = (size_t)(2 * L) * (size_t)(2 * L - 1);
+        entk_status st;
+        snprintf(text, sizeof text, cases[i].fmt, L, L);
+        arch = parse(text);
+        pair_time(text, L, C, &both, &nngp);
+        x = xalloc(2 * C * cell);
+        {
+            double *a = signals(C, L, 11), *b = signals(C, L, 23);
+            memcpy(x, a, C * cell * sizeof *x);
+            memcpy(x + C * cell, b, C * cell * sizeof *x);
+            free(a);
+            free(b);
+        }
+        t0 = cpu_now();
+        st = so3o_kernel(&arch, C, L, x, x + C * cell, out);
+        tb = (cpu_now() - t0) / 3;
+        if (st) {
+            printf("%-48s %3d: oracle status %s\n", text, L, entk_status_string(st));
+            free(x);
+            continue;
+        }
+        if ((st = entk_so3_kernel(&arch, x, 2, NULL, 0, C, L, K, 2, T, 2, 1))) die("so3 kernel", st);
+        printf("%-48s %3d %6zu %11.1f us %11.3f s %9.0f %10.1e\n", text, L,
+               (size_t)(2 * L) * (size_t)(2 * L - 1) * (size_t)(2 * L - 1), 1e6 * both, tb, tb / both,
+               fmax(fabs(out[4] - K[1]) / fabs(K[1]), fabs(out[5] - T[1]) / fabs(T[1])));
+        fflush(stdout);
+        free(x);
+    }
+}
 
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "data/molecules/conformers.xyz";

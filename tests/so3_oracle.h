@@ -38,7 +38,9 @@
 #include "entk_so3.h"
 
 #define SO3O_PI 3.14159265358979323846
+#ifndef SO3O_MAX_B
 #define SO3O_MAX_B 6 /* the largest grid band limit so3o_kernel accepts (memory: see above) */
+#endif
 
 /* ---- rotations as 3 x 3 matrices (row-major) and ZYZ Euler angles ---- */
 

@@ -56,8 +56,12 @@ def mol(src, dst):
     r = rows(src)
     n = [int(x["n_train"]) for x in r]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.loglog(n, [float(x["mae_mlp_mev"]) for x in r], "o-", label="MLP atom network, atom sum (NTK)")
-    ax.loglog(n, [float(x["mae_so3_mev"]) for x in r], "s-", label="SO(3) GCNN atom network, atom sum (NTK)")
+    for key, label, style in (("mlp", "MLP atom network, atom sum (NTK)", "o-"),
+                              ("so3", "SO(3) GCNN atom network, atom sum (NTK)", "s-")):
+        ax.errorbar(n, [float(x["mae_%s_mev" % key]) for x in r], yerr=[float(x["sd_%s_mev" % key]) for x in r],
+                    fmt=style, capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("training conformers")
     ax.set_ylabel("test MAE (meV)")
     ax.set_title("Energies of randomly oriented conformers (HF/6-31G*)")

@@ -65,7 +65,8 @@ deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
 bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
-bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) build/config | bin
+# (examples/mc_convergence.c and the training examples include tests/finite_net.h)
+bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) tests/finite_net.h tests/testutil.h build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 # the compiler, flags and libraries of bin/ (and the SLEEF choice of everything in build/): rewritten

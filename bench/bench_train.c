@@ -63,7 +63,7 @@ static void run_gemms(void *p) {
     int l;
     for (l = 0; l < g->net->nlayers; ++l) {
         const fnet_layer *fl = &g->net->layer[l];
-        const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, w->N);
+        const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, w->N, g->net->colcap);
         size_t n;
         if (fl->kind != FNET_LINEAR) continue;
         for (n = 0; n < w->N; n += nb) {
@@ -103,7 +103,7 @@ static void bench_net(const char *name, const char *arch_s, size_t S, size_t wid
         if (fl->kind != FNET_LINEAR) continue;
         flops += 2.0 * (double)(N * fl->pout) * (double)fl->cout * (double)k2 * (l > 0 ? 3 : 2);
         if (fl->cout * k2 > maxk) maxk = fl->cout * k2;
-        if (fnet__block(fl, N) * fl->pout * k2 > maxc) maxc = fnet__block(fl, N) * fl->pout * k2;
+        if (fnet__block(fl, N, net.colcap) * fl->pout * k2 > maxc) maxc = fnet__block(fl, N, net.colcap) * fl->pout * k2;
     }
     dw = calloc(maxk, sizeof(double));
     c2 = calloc(maxc, sizeof(double));

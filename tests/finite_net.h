@@ -67,6 +67,10 @@
 
 enum { FNET_LINEAR = 0, FNET_POOL = 1, FNET_NONLIN = 2 };
 
+#ifndef FNET_COLCAP
+#define FNET_COLCAP ((size_t)1 << 17) /* doubles per im2col block (1 MB), the default of fnet.colcap */
+#endif
+
 typedef struct fnet_layer {
     int kind;
     size_t cin, pin, cout, pout, ntap;
@@ -81,6 +85,7 @@ typedef struct fnet {
     int nlayers;
     fnet_layer layer[ENTK_MAX_LAYERS];
     size_t cin, pin, nout;
+    size_t colcap; /* doubles per im2col block (fnet_build: FNET_COLCAP); change it only between passes */
     tu_rng rng;
     int have_spare;
     double spare;
@@ -166,6 +171,7 @@ static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t 
     net->cin = C;
     net->pin = pos;
     net->nout = nout;
+    net->colcap = FNET_COLCAP;
     for (l = 0; l < arch->n_layers; ++l) {
         const entk_layer *al = &arch->layer[l];
         fnet_layer *fl = &net->layer[net->nlayers];
@@ -329,12 +335,12 @@ static inline double *fnet_param(fnet *net, size_t i) {
 
 /* ---- workspace, forward and backward passes ------------------------------------------------------
  * Every product of a linear layer goes through entk's packed GEMM (entk__gemm, entk.h 9.6), on im2col
- * blocks of at most FNET__COLCAP doubles (a few inputs at a time, so the block stays in L2):
+ * blocks of at most net->colcap doubles (a few inputs at a time, so the block stays in cache; default
+ * FNET_COLCAP; the block size changes results only by rounding, in the order of the weight gradient's sum):
  *   forward        out  = alpha col W^T + sb b      (rows N pout, k = ntap cin)
  *   input delta    dcol = alpha g W, scattered back onto the input positions (k = cout)
  *   weight grad    dW  += alpha g^T col             (k = the block's rows)
  * Dense layers (one output position, every input position a tap) use the activations as col. */
-#define FNET__COLCAP ((size_t)1 << 17)
 
 typedef struct fnet_work {
     size_t N;
@@ -344,8 +350,8 @@ typedef struct fnet_work {
 } fnet_work;
 
 /* Inputs per im2col block of linear layer fl. */
-static inline size_t fnet__block(const fnet_layer *fl, size_t N) {
-    const size_t per = fl->pout * fl->ntap * fl->cin, nb = per ? FNET__COLCAP / per : N;
+static inline size_t fnet__block(const fnet_layer *fl, size_t N, size_t colcap) {
+    const size_t per = fl->pout * fl->ntap * fl->cin, nb = per ? colcap / per : N;
     return nb < 1 ? 1 : nb > N ? N : nb;
 }
 
@@ -371,7 +377,7 @@ static inline int fnet_work_alloc(fnet_work *w, const fnet *net, size_t N) {
         const fnet_layer *fl = &net->layer[l];
         const size_t k2 = fl->ntap * fl->cin;
         if (fl->kind != FNET_LINEAR) continue;
-        sz = fnet__block(fl, N) * fl->pout * k2;
+        sz = fnet__block(fl, N, net->colcap) * fl->pout * k2;
         if (!fl->ident && sz > colmax) colmax = sz;
         if (fl->cout > nmax) nmax = fl->cout;
         if (k2 > nmax) nmax = k2;
@@ -413,7 +419,7 @@ static inline void fnet__forward(const fnet *net, fnet_work *w, const double *x)
         const double *in = w->act[l];
         double *out = w->act[l + 1];
         if (fl->kind == FNET_LINEAR) {
-            const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, N);
+            const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, N, net->colcap);
             size_t o;
             memset(out, 0, N * fl->pout * fl->cout * sizeof(double));
             for (n = 0; n < N; n += nb) {
@@ -455,7 +461,7 @@ static inline void fnet__backward_layer(const fnet *net, int l, fnet_work *w, co
     const size_t N = w->N;
     size_t n, p, c, k, i;
     if (fl->kind == FNET_LINEAR) {
-        const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, N);
+        const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, N, net->colcap);
         size_t o;
         if (dw) memset(dw, 0, fl->cout * k2 * sizeof(double));
         if (gin) memset(gin, 0, N * fl->pin * fl->cin * sizeof(double));

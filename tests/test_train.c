@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include "testutil.h"
 #include "finite_net.h"
+#include "entk_cn.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -91,6 +92,52 @@ Test(train, gcnn_gradient_equals_finite_differences) {
                "dense(sb=0.2)", 1, 5, 4, 3);
 }
 
+/* ---- the im2col blocks: several inputs per block, one, or all give the same outputs and gradient to
+ * rounding (the weight gradient adds the blocks in order) ---- */
+
+static void block_check(const char *arch_s, size_t C, size_t S, size_t width) {
+    enum { N = 7, K = 3 };
+    entk_arch a = tu_parse(arch_s);
+    size_t caps[3], per;
+    fnet net;
+    size_t np, i;
+    double *x = malloc(N * C * S * S * sizeof(double)), y[N * K], f[4][N * K], *g[4], l[4];
+    int c;
+    cr_assert(x);
+    fill(x, N * C * S * S, 1.0, 0.2, 81);
+    fill(y, N * K, 1.0, 0.0, 82);
+    cr_assert_eq(fnet_build(&net, &a, C, S, S, width, K), 0);
+    fnet_draw(&net, 3);
+    np = fnet_nparams(&net);
+    per = net.layer[0].pout * net.layer[0].ntap * net.layer[0].cin; /* doubles per input of layer 0's im2col */
+    caps[0] = 0;       /* one input per block */
+    caps[1] = 2 * per; /* 2 + 2 + 2 + 1 */
+    caps[2] = 3 * per; /* 3 + 3 + 1 */
+    cr_assert_geq(fnet__block(&net.layer[0], N, net.colcap), N, "the default takes all %d inputs at once", N);
+    for (c = 0; c < 4; ++c) {
+        if (c > 0) net.colcap = caps[c - 1];
+        cr_assert(g[c] = malloc(np * sizeof(double)));
+        cr_assert_eq(fnet_eval(&net, x, N, f[c], NULL), 0);
+        cr_assert_eq(fnet_loss_grad(&net, x, N, y, K, g[c], &l[c]), 0);
+    }
+    for (c = 1; c < 4; ++c) {
+        for (i = 0; i < N * K; ++i)
+            cr_assert_float_eq(f[c][i], f[0][i], 1e-14 * (1 + fabs(f[0][i])), "%s cap %zu: output %zu", arch_s,
+                               caps[c - 1], i);
+        cr_assert_float_eq(l[c], l[0], 1e-14 * l[0], "%s cap %zu: loss", arch_s, caps[c - 1]);
+        cr_assert_leq(tu_rel_frob(g[c], g[0], np), 1e-13, "%s cap %zu: gradient rel %g", arch_s, caps[c - 1],
+                      tu_rel_frob(g[c], g[0], np));
+    }
+    for (c = 0; c < 4; ++c) free(g[c]);
+    free(x);
+    fnet_free(&net);
+}
+
+Test(train, im2col_blocks_change_only_rounding) {
+    block_check("conv(q=3,pad=same,sb=0.2) relu conv(q=3,pad=valid,sb=0.1) erf gap dense(sb=0.3)", 2, 6, 4);
+    block_check("lift(n=4,q=3,pad=circular,sb=0.2) relu gconv(q=3,pad=circular) relu gpool dense(sb=0.1)", 1, 5, 3);
+}
+
 /* ---- one gradient step: f_1(x) - f_0(x) = -(eta / (N k)) sum_i Theta^(x, x_i) (f_0(x_i) - y_i) + O(eta^2) ----
  * k = 1, so Theta^ (the network's empirical NTK of output 0, fnet_eval) is the whole kernel. The error
  * of the first-order prediction must fall like eta^2: a factor 4 when eta halves. Smooth nonlinearities:
@@ -155,20 +202,22 @@ Test(train, one_step_follows_empirical_ntk) {
  * Theta^ during training, both O(1/sqrt(width)), and from gradient descent's steps against gradient
  * flow (eta Theta / (N k) <= 0.2 here, which bounds it by about 0.3 / steps of the residual, 1e-3). */
 
-static double ntk_track_error(const char *arch_s, size_t width, int seeds, size_t d, int steps) {
+static double ntk_track_error(const char *arch_s, size_t C, size_t H, size_t W, size_t width, int seeds, int steps) {
     enum { N = 8, NT = 4, K = 2, Na = N + NT };
     entk_arch a = tu_parse(arch_s);
-    double x[Na * 8], y[N * K], th[Na * N], f0[Na * K], ft[Na * K], res[N * K], mu[Na * K];
-    double tr = 0, eta, num = 0, den = 0;
+    const size_t d = C * H * W;
+    double *x = malloc(Na * d * sizeof(double)), y[N * K], th[Na * N], f0[Na * K], ft[Na * K], res[N * K];
+    double mu[Na * K], tr = 0, eta, num = 0, den = 0;
     entk_kernels kern;
     entk_predict_opts o = entk_predict_opts_default();
     size_t i, j;
     int s;
-    cr_assert_leq(d, 8);
+    cr_assert(x);
     fill(x, Na * d, 0.6, 0.1, 21);
     fill(y, N * K, 1.0, 0.0, 22);
     /* Theta(X ∪ X', X): rows all inputs, columns the N training inputs */
-    cr_assert_eq(entk_mlp_kernel(&a, x, Na, x, N, d, NULL, 0, th, N, 1), ENTK_OK);
+    if (H == 1 && W == 1) cr_assert_eq(entk_mlp_kernel(&a, x, Na, x, N, d, NULL, 0, th, N, 1), ENTK_OK);
+    else cr_assert_eq(entk_cn_kernel(&a, x, Na, x, N, C, H, W, NULL, 0, th, N, 1), ENTK_OK);
     for (i = 0; i < N; ++i) tr += th[i * N + i];
     eta = 0.2 * (double)(N * K) / tr; /* eta lambda_max / (N k) <= 0.2 */
     kern.n = N; kern.m = Na;
@@ -179,7 +228,7 @@ static double ntk_track_error(const char *arch_s, size_t width, int seeds, size_
     o.lr = eta;
     for (s = 0; s < seeds; ++s) {
         fnet net;
-        cr_assert_eq(fnet_build(&net, &a, d, 1, 1, width, K), 0);
+        cr_assert_eq(fnet_build(&net, &a, C, H, W, width, K), 0);
         fnet_draw(&net, 1000 + (uint64_t)s);
         cr_assert_eq(fnet_eval(&net, x, Na, f0, NULL), 0);
         cr_assert_eq(fnet_train(&net, x, N, y, K, eta, steps, NULL, NULL, NULL), 0);
@@ -194,19 +243,31 @@ static double ntk_track_error(const char *arch_s, size_t width, int seeds, size_
             }
         fnet_free(&net);
     }
+    free(x);
     return sqrt(num / den); /* relative to the change training made */
 }
 
-Test(train, wide_networks_follow_ntk_mean_prediction, .timeout = 120) {
+Test(train, wide_mlps_follow_ntk_mean_prediction, .timeout = 120) {
     const char *arch_s = "dense(sw=1.3,sb=0.2) relu dense(sw=1.2,sb=0.1) relu dense(sb=0.2)";
     const int steps = 300;
-    const double e1 = ntk_track_error(arch_s, 128, 3, 5, steps), e4 = ntk_track_error(arch_s, 512, 3, 5, steps);
+    const double e1 = ntk_track_error(arch_s, 5, 1, 1, 128, 3, steps), e4 = ntk_track_error(arch_s, 5, 1, 1, 512, 3, steps);
     printf("# mu_t tracking (%s, %d steps): rel err %.4f at width 128, %.4f at width 512 (ratio %.3f; 1/sqrt "
            "scaling: 0.5)\n", arch_s, steps, e1, e4, e4 / e1);
     /* tolerance 2 / sqrt(width): twice the measured error (0.085 at 128, 0.040 at 512) */
     cr_assert_leq(e1, 2.0 / sqrt(128.0), "error %g at width 128", e1);
     cr_assert_leq(e4, 2.0 / sqrt(512.0), "error %g at width 512", e4);
     cr_assert_lt(e4, 0.75 * e1, "error %g at width 512 against %g at 128", e4, e1);
+}
+
+Test(train, wide_cnns_follow_ntk_mean_prediction, .timeout = 120) {
+    const char *arch_s = "conv(q=3,pad=circular,sw=1.3,sb=0.2) relu conv(q=3,pad=circular,sb=0.1) relu gap dense(sb=0.2)";
+    const int steps = 300;
+    const double e1 = ntk_track_error(arch_s, 1, 4, 4, 32, 3, steps), e4 = ntk_track_error(arch_s, 1, 4, 4, 128, 3, steps);
+    printf("# mu_t tracking (%s, 1x4x4, %d steps): rel err %.4f at width 32, %.4f at width 128 (ratio %.3f)\n", arch_s,
+           steps, e1, e4, e4 / e1);
+    cr_assert_leq(e1, 2.0 / sqrt(32.0), "error %g at width 32", e1);
+    cr_assert_leq(e4, 2.0 / sqrt(128.0), "error %g at width 128", e4);
+    cr_assert_lt(e4, 0.75 * e1, "error %g at width 128 against %g at 32", e4, e1);
 }
 
 /* ---- a C4 GCNN with circular padding and gpool is invariant under rot90 at every training step ----

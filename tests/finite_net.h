@@ -335,7 +335,7 @@ static inline double *fnet_param(fnet *net, size_t i) {
 
 /* ---- workspace, forward and backward passes ------------------------------------------------------
  * Every product of a linear layer goes through entk's packed GEMM (entk__gemm, entk.h 9.6), on im2col
- * blocks of at most net->colcap doubles (a few inputs at a time, so the block stays in cache; default
+ * blocks of at most net->colcap doubles (a few inputs at a time, so memory stays bounded for any N; default
  * FNET_COLCAP; the block size changes results only by rounding, in the order of the weight gradient's sum):
  *   forward        out  = alpha col W^T + sb b      (rows N pout, k = ntap cin)
  *   input delta    dcol = alpha g W, scattered back onto the input positions (k = cout)

@@ -162,7 +162,7 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS))
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS)); do echo "== $$b"; OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-Haswell} $$b || exit 1; done
 
-build/bench/%: bench/%.c bench/benchutil.h $(HEADERS)
+build/bench/%: bench/%.c bench/benchutil.h $(HEADERS) tests/finite_net.h tests/testutil.h
 	@mkdir -p build/bench
 	$(CC) $(WARN) -O3 -g -I. -fopenmp -o $@ $< $(LIBS) -lopenblas -llapacke
 

@@ -57,9 +57,6 @@
 #include <string.h>
 #include "entk.h"
 #include "testutil.h" /* tu_rng */
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #if !defined(ENTK_IMPLEMENTATION_DONE)
 #error "finite_net.h uses entk's packed GEMM (entk__gemm, entk.h 9.6): include it after the implementation (#define ENTK_IMPLEMENTATION; test binaries, which also link tests/impl.c, add ENTK_STATIC)"
@@ -571,7 +568,7 @@ typedef int (*fnet_step_fn)(const fnet *net, int step, double loss, void *user);
  * t = steps (docs/conventions.md §3, time scale c = eta t / (N k)). x: N x C x H x W, y: N x k (k =
  * nout). loss: steps + 1 values, the loss after 0..steps updates (NULL: not wanted); cb (may be NULL)
  * as fnet_step_fn. Deterministic: the same network, data and steps give the same bits (on one SIMD
- * path). Returns 0, 1 when cb stopped it, or -1 (k != nout, eta not finite, no memory). */
+ * path). Returns 0, 1 when cb stopped it, or -1 (k != nout, eta not finite, steps < 0, no memory). */
 static inline int fnet_train(fnet *net, const double *x, size_t N, const double *y, size_t k, double eta,
                              int steps, double *loss, fnet_step_fn cb, void *user) {
     const size_t np = fnet_nparams(net);
@@ -579,7 +576,7 @@ static inline int fnet_train(fnet *net, const double *x, size_t N, const double 
     fnet_work w;
     size_t i;
     int s, l, rc = 0;
-    if (k != net->nout || !(eta == eta && fabs(eta) < INFINITY)) return -1;
+    if (k != net->nout || !(eta == eta && fabs(eta) < INFINITY) || steps < 0) return -1;
     if (!(grad = (double *)malloc((np ? np : 1) * sizeof(double)))) return -1;
     if (fnet_work_alloc(&w, net, N)) { free(grad); return -1; }
     for (s = 0; s <= steps; ++s) {

@@ -405,6 +405,7 @@ Test(train, contracts) {
     cr_assert_eq(fnet_loss_grad(&net, x, 4, y, 1, g, &l), -1, "k != nout");
     cr_assert_eq(fnet_train(&net, x, 4, y, 1, 0.1, 5, NULL, NULL, NULL), -1, "k != nout");
     cr_assert_eq(fnet_train(&net, x, 4, y, 2, NAN, 5, NULL, NULL, NULL), -1, "eta NaN");
+    cr_assert_eq(fnet_train(&net, x, 4, y, 2, 0.1, -1, NULL, NULL, NULL), -1, "steps < 0");
     cr_assert_eq(fnet_train(&net, x, 4, y, 2, 0.1, 10, NULL, stop_at_3, &last), 1);
     cr_assert_eq(last, 3);
     fnet_free(&net);

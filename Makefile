@@ -65,7 +65,8 @@ deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
 bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
-bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) build/config | bin
+# (examples/mc_convergence.c and the training examples include tests/finite_net.h)
+bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) tests/finite_net.h tests/testutil.h build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 # the compiler, flags and libraries of bin/ (and the SLEEF choice of everything in build/): rewritten
@@ -161,7 +162,7 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS))
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS)); do echo "== $$b"; OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-Haswell} $$b || exit 1; done
 
-build/bench/%: bench/%.c bench/benchutil.h $(HEADERS)
+build/bench/%: bench/%.c bench/benchutil.h $(HEADERS) tests/finite_net.h tests/testutil.h
 	@mkdir -p build/bench
 	$(CC) $(WARN) -O3 -g -I. -fopenmp -o $@ $< $(LIBS) -lopenblas -llapacke
 

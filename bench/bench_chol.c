@@ -43,30 +43,6 @@ static void make_spd(size_t n, double *a) {
         }
 }
 
-#if ENTK__HAVE_AVX2
-/* 12 independent FMA chains held in registers: the FMA throughput ceiling of one core. */
-__attribute__((target("avx2,fma"), noinline))
-static double fma_peak_loop(long iters) {
-    /* distinct starting values, or the compiler merges the identical chains into one */
-    __m256d x0 = _mm256_set1_pd(1.0), x1 = _mm256_set1_pd(1.1), x2 = _mm256_set1_pd(1.2), x3 = _mm256_set1_pd(1.3);
-    __m256d x4 = _mm256_set1_pd(1.4), x5 = _mm256_set1_pd(1.5), x6 = _mm256_set1_pd(1.6), x7 = _mm256_set1_pd(1.7);
-    __m256d x8 = _mm256_set1_pd(1.8), x9 = _mm256_set1_pd(1.9), x10 = _mm256_set1_pd(2.0), x11 = _mm256_set1_pd(2.1);
-    const __m256d m = _mm256_set1_pd(0.999999999), ad = _mm256_set1_pd(1e-9);
-    long i;
-    double out[4];
-    for (i = 0; i < iters; ++i) {
-        x0 = _mm256_fmadd_pd(x0, m, ad); x1 = _mm256_fmadd_pd(x1, m, ad); x2 = _mm256_fmadd_pd(x2, m, ad);
-        x3 = _mm256_fmadd_pd(x3, m, ad); x4 = _mm256_fmadd_pd(x4, m, ad); x5 = _mm256_fmadd_pd(x5, m, ad);
-        x6 = _mm256_fmadd_pd(x6, m, ad); x7 = _mm256_fmadd_pd(x7, m, ad); x8 = _mm256_fmadd_pd(x8, m, ad);
-        x9 = _mm256_fmadd_pd(x9, m, ad); x10 = _mm256_fmadd_pd(x10, m, ad); x11 = _mm256_fmadd_pd(x11, m, ad);
-    }
-    x0 = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(x0, x1), _mm256_add_pd(x2, x3)),
-                       _mm256_add_pd(_mm256_add_pd(x4, x5), _mm256_add_pd(x6, x7)));
-    x0 = _mm256_add_pd(x0, _mm256_add_pd(_mm256_add_pd(x8, x9), _mm256_add_pd(x10, x11)));
-    _mm256_storeu_pd(out, x0);
-    return out[0] + out[1] + out[2] + out[3];
-}
-#endif
 
 typedef struct {
     size_t kc;
@@ -177,7 +153,7 @@ int main(void) {
             if (have_avx2) {
                 const long iters = 1000000;
                 double t0 = bu_now(), g;
-                sink += fma_peak_loop(iters);
+                sink += bu_fma_peak_loop(iters);
                 g = (double)iters * 12 * 4 * 2 / (bu_now() - t0) * 1e-9;
                 if (g > best_peak) best_peak = g;
             }

@@ -1,5 +1,9 @@
 /* finite_net.h - finite-width networks in entk's NTK parametrisation (docs/conventions.md §1, §4), used only by the
- * tests and examples to check the analytic kernels by Monte Carlo. Header-only, all functions static.
+ * tests and examples: Monte-Carlo checks of the analytic kernels, and training by full-batch gradient
+ * descent (fnet_train, fnet_train_ensemble). Header-only, all functions static. It needs entk's
+ * implementation in the same translation unit (it calls the packed GEMM entk__gemm, entk.h 9.6):
+ * include it after entk.h with ENTK_IMPLEMENTATION; a test binary, which also links tests/impl.c,
+ * defines ENTK_STATIC too.
  *
  * A network is built from an entk_arch (the layer list the kernel functions take) for inputs of shape
  * C x H x W, channels first (an MLP input of dimension d is C = d, H = W = 1). Every hidden layer with
@@ -32,6 +36,13 @@
  * (dense: alpha^2 (delta . delta') (h . h') + sb^2 sum delta sum delta'). Tests check it against J J^T
  * by central finite differences over every parameter.
  *
+ * Training: the loss L = 1/(2 N k) sum_{n,j} (f_j(x_n) - y_nj)^2 over N inputs and k = nout outputs
+ * (the normalisation of docs/conventions.md §3, so that eta and `steps` gradient-descent steps are the
+ * kernel predictors' lr and t); its gradient by the same delta backpropagation, with per linear layer
+ *   dL/dW[o][k][c] = alpha sum_{n,p} delta(n,p,o) h(n, idx(p,k), c),   dL/db[o] = sb sum_{n,p} delta(n,p,o).
+ * Every product of a linear layer (forward, input delta, weight gradient) goes through entk's packed
+ * GEMM, one call per im2col block (below); the tests check the gradient against central differences.
+ *
  * Empirical NNGP: (1/nout) sum_j f_j(x) f_j(x') averaged over seeds. The readout units are i.i.d. given
  * the last hidden layer, so averaging over them is averaging over independent readouts (what
  * neural-tangents' Monte-Carlo kernel does); a single scalar output has O(1) relative variance per
@@ -47,7 +58,15 @@
 #include "entk.h"
 #include "testutil.h" /* tu_rng */
 
+#if !defined(ENTK_IMPLEMENTATION_DONE)
+#error "finite_net.h uses entk's packed GEMM (entk__gemm, entk.h 9.6): include it after the implementation (#define ENTK_IMPLEMENTATION; test binaries, which also link tests/impl.c, add ENTK_STATIC)"
+#endif
+
 enum { FNET_LINEAR = 0, FNET_POOL = 1, FNET_NONLIN = 2 };
+
+#ifndef FNET_COLCAP
+#define FNET_COLCAP ((size_t)1 << 17) /* doubles per im2col block (1 MB), the default of fnet.colcap */
+#endif
 
 typedef struct fnet_layer {
     int kind;
@@ -56,12 +75,14 @@ typedef struct fnet_layer {
     double alpha, sb;   /* linear */
     double *w, *b;      /* linear: cout x (ntap cin), tap-major columns; cout */
     entk_nonlin nl;     /* nonlin */
+    int ident;          /* linear with one output position and tap k = input position k (dense) */
 } fnet_layer;
 
 typedef struct fnet {
     int nlayers;
     fnet_layer layer[ENTK_MAX_LAYERS];
     size_t cin, pin, nout;
+    size_t colcap; /* doubles per im2col block (fnet_build: FNET_COLCAP); change it only between passes */
     tu_rng rng;
     int have_spare;
     double spare;
@@ -77,64 +98,6 @@ static inline double fnet__normal(fnet *net) {
     net->spare = r * sin(6.283185307179586 * v);
     net->have_spare = 1;
     return r * cos(6.283185307179586 * v);
-}
-
-/* ---- small dense linear algebra ---- */
-
-/* c[i][j] = sum_k a[i][k] b[j][k] (a: m x kk, b: n x kk). 4 x 2 register blocks: several
- * independent accumulators, contiguous inner loops. */
-static inline void fnet__gemm_nt(size_t m, size_t n, size_t kk, const double *a, size_t lda,
-                                 const double *b, size_t ldb, double *c, size_t ldc) {
-    size_t i = 0, j, k;
-    for (; i + 4 <= m; i += 4) {
-        const double *a0 = a + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        for (j = 0; j + 2 <= n; j += 2) {
-            const double *b0 = b + j * ldb, *b1 = b0 + ldb;
-            double s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
-            for (k = 0; k < kk; ++k) {
-                const double x0 = b0[k], x1 = b1[k];
-                s00 += a0[k] * x0; s01 += a0[k] * x1;
-                s10 += a1[k] * x0; s11 += a1[k] * x1;
-                s20 += a2[k] * x0; s21 += a2[k] * x1;
-                s30 += a3[k] * x0; s31 += a3[k] * x1;
-            }
-            c[i * ldc + j] = s00; c[i * ldc + j + 1] = s01;
-            c[(i + 1) * ldc + j] = s10; c[(i + 1) * ldc + j + 1] = s11;
-            c[(i + 2) * ldc + j] = s20; c[(i + 2) * ldc + j + 1] = s21;
-            c[(i + 3) * ldc + j] = s30; c[(i + 3) * ldc + j + 1] = s31;
-        }
-        for (; j < n; ++j) {
-            const double *b0 = b + j * ldb;
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (k = 0; k < kk; ++k) {
-                s0 += a0[k] * b0[k]; s1 += a1[k] * b0[k]; s2 += a2[k] * b0[k]; s3 += a3[k] * b0[k];
-            }
-            c[i * ldc + j] = s0; c[(i + 1) * ldc + j] = s1;
-            c[(i + 2) * ldc + j] = s2; c[(i + 3) * ldc + j] = s3;
-        }
-    }
-    for (; i < m; ++i)
-        for (j = 0; j < n; ++j) {
-            const double *ai = a + i * lda, *bj = b + j * ldb;
-            double s0 = 0, s1 = 0;
-            for (k = 0; k + 2 <= kk; k += 2) { s0 += ai[k] * bj[k]; s1 += ai[k + 1] * bj[k + 1]; }
-            if (k < kk) s0 += ai[k] * bj[k];
-            c[i * ldc + j] = s0 + s1;
-        }
-}
-
-#define FNET__CHUNK 32
-/* c[i][j] = sum_o a[i][o] b[o][j] (a: m x kk, b: kk x n): b's columns are transposed in chunks into
- * wt (FNET__CHUNK x kk doubles) so the inner loops stay contiguous. */
-static inline void fnet__gemm_nn(size_t m, size_t n, size_t kk, const double *a, size_t lda,
-                                 const double *b, size_t ldb, double *c, size_t ldc, double *wt) {
-    size_t j0, j, o;
-    for (j0 = 0; j0 < n; j0 += FNET__CHUNK) {
-        const size_t nc = n - j0 < FNET__CHUNK ? n - j0 : FNET__CHUNK;
-        for (o = 0; o < kk; ++o)
-            for (j = 0; j < nc; ++j) wt[j * kk + o] = b[o * ldb + j0 + j];
-        fnet__gemm_nt(m, nc, kk, a, lda, wt, kk, c + j0, ldc);
-    }
 }
 
 /* ---- nonlinearities: phi(x), and phi'(x) into *d ---- */
@@ -205,6 +168,7 @@ static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t 
     net->cin = C;
     net->pin = pos;
     net->nout = nout;
+    net->colcap = FNET_COLCAP;
     for (l = 0; l < arch->n_layers; ++l) {
         const entk_layer *al = &arch->layer[l];
         fnet_layer *fl = &net->layer[net->nlayers];
@@ -217,6 +181,7 @@ static inline int fnet_build(fnet *net, const entk_arch *arch, size_t C, size_t 
             fl->kind = FNET_LINEAR;
             fl->cout = l == arch->n_layers - 1 ? nout : width;
             if (fnet__all_taps(fl, pos)) goto fail;
+            fl->ident = 1;
             spatial = 0;
             break;
         case ENTK_LAYER_NONLIN:
@@ -365,59 +330,104 @@ static inline double *fnet_param(fnet *net, size_t i) {
     return NULL;
 }
 
-/* Forward pass of N inputs x (N x C x H x W, channels first): f (N x nout). If ntk is not NULL, also
- * the empirical NTK of output 0 (N x N, row-major). Returns 0, or -1 when out of memory. */
-static inline int fnet_eval(const fnet *net, const double *x, size_t N, double *f, double *ntk) {
-    const int L = net->nlayers;
-    double *act[ENTK_MAX_LAYERS + 1], *grad[ENTK_MAX_LAYERS + 1];
-    double *col = NULL, *wt = NULL, *dmat = NULL, *hmat = NULL, *bsum = NULL;
-    size_t colmax = 1, wtmax = 1, dmax = 1, hmax = 1, bmax = 1, n, p, c, k, i;
-    int l, rc = -1;
-    for (l = 0; l <= L; ++l) act[l] = grad[l] = NULL;
-    for (l = 0; l < L; ++l) {
-        const fnet_layer *fl = &net->layer[l];
-        if (fl->kind != FNET_LINEAR) continue;
-        if (N * fl->pout * fl->ntap * fl->cin > colmax) colmax = N * fl->pout * fl->ntap * fl->cin;
-        if (FNET__CHUNK * fl->cout > wtmax) wtmax = FNET__CHUNK * fl->cout;
-        if (N * fl->pout * N * fl->pout > dmax) dmax = N * fl->pout * N * fl->pout;
-        if (N * fl->pin * N * fl->pin > hmax) hmax = N * fl->pin * N * fl->pin;
-        if (N * fl->cout > bmax) bmax = N * fl->cout;
-    }
-    for (l = 0; l <= L; ++l) {
-        const size_t sz = l == 0 ? N * net->pin * net->cin : N * net->layer[l - 1].pout * net->layer[l - 1].cout;
-        if (!(act[l] = (double *)malloc((sz ? sz : 1) * sizeof(double)))) goto done;
-        if (ntk && !(grad[l] = (double *)calloc(sz ? sz : 1, sizeof(double)))) goto done;
-    }
-    if (!(col = (double *)malloc(colmax * sizeof(double)))) goto done;
-    if (ntk && (!(wt = (double *)malloc(wtmax * sizeof(double))) || !(dmat = (double *)malloc(dmax * sizeof(double))) ||
-                !(hmat = (double *)malloc(hmax * sizeof(double))) || !(bsum = (double *)malloc(bmax * sizeof(double)))))
-        goto done;
+/* ---- workspace, forward and backward passes ------------------------------------------------------
+ * Every product of a linear layer goes through entk's packed GEMM (entk__gemm, entk.h 9.6), on im2col
+ * blocks of at most net->colcap doubles (a few inputs at a time, so memory stays bounded for any N; default
+ * FNET_COLCAP; the block size changes results only by rounding, in the order of the weight gradient's sum):
+ *   forward        out  = alpha col W^T + sb b      (rows N pout, k = ntap cin)
+ *   input delta    dcol = alpha g W, scattered back onto the input positions (k = cout)
+ *   weight grad    dW  += alpha g^T col             (k = the block's rows)
+ * Dense layers (one output position, every input position a tap) use the activations as col. */
 
-    /* input: channels first -> positions x channels */
-    for (n = 0; n < N; ++n)
+typedef struct fnet_work {
+    size_t N;
+    double *act[ENTK_MAX_LAYERS + 1]; /* act[l] enters layer l (positions x channels); act[L] = outputs */
+    double *g[2];                     /* deltas d(.)/d(layer output), alternately in and out */
+    double *col, *gws;                /* im2col block; entk__gemm workspace */
+} fnet_work;
+
+/* Inputs per im2col block of linear layer fl. */
+static inline size_t fnet__block(const fnet_layer *fl, size_t N, size_t colcap) {
+    const size_t per = fl->pout * fl->ntap * fl->cin, nb = per ? colcap / per : N;
+    return nb < 1 ? 1 : nb > N ? N : nb;
+}
+
+static inline void fnet_work_free(fnet_work *w) {
+    int l;
+    for (l = 0; l <= ENTK_MAX_LAYERS; ++l) { free(w->act[l]); w->act[l] = NULL; }
+    free(w->g[0]); free(w->g[1]); free(w->col); free(w->gws);
+    w->g[0] = w->g[1] = w->col = w->gws = NULL;
+}
+
+/* Buffers for passes over N inputs. Returns 0, or -1 without memory. */
+static inline int fnet_work_alloc(fnet_work *w, const fnet *net, size_t N) {
+    size_t gmax = 1, colmax = 1, nmax = 1, sz;
+    int l;
+    memset(w, 0, sizeof *w);
+    w->N = N;
+    for (l = 0; l <= net->nlayers; ++l) {
+        sz = l == 0 ? N * net->pin * net->cin : N * net->layer[l - 1].pout * net->layer[l - 1].cout;
+        if (sz > gmax) gmax = sz;
+        if (!(w->act[l] = (double *)malloc((sz ? sz : 1) * sizeof(double)))) goto fail;
+    }
+    for (l = 0; l < net->nlayers; ++l) {
+        const fnet_layer *fl = &net->layer[l];
+        const size_t k2 = fl->ntap * fl->cin;
+        if (fl->kind != FNET_LINEAR) continue;
+        sz = fnet__block(fl, N, net->colcap) * fl->pout * k2;
+        if (!fl->ident && sz > colmax) colmax = sz;
+        if (fl->cout > nmax) nmax = fl->cout;
+        if (k2 > nmax) nmax = k2;
+    }
+    if (!(w->g[0] = (double *)malloc(gmax * sizeof(double))) || !(w->g[1] = (double *)malloc(gmax * sizeof(double))) ||
+        !(w->col = (double *)malloc(colmax * sizeof(double))) ||
+        !(w->gws = (double *)malloc(entk__gemm_ws_doubles(nmax) * sizeof(double))))
+        goto fail;
+    return 0;
+fail:
+    fnet_work_free(w);
+    return -1;
+}
+
+/* col (nb pout x ntap cin) <- the taps of nb consecutive inputs in (nb x pin x cin); 0 for padding. */
+static inline void fnet__im2col(const fnet_layer *fl, const double *in, size_t nb, double *col) {
+    size_t n, p, k;
+    for (n = 0; n < nb; ++n)
+        for (p = 0; p < fl->pout; ++p)
+            for (k = 0; k < fl->ntap; ++k) {
+                const int src = fl->idx[p * fl->ntap + k];
+                double *dst = col + ((n * fl->pout + p) * fl->ntap + k) * fl->cin;
+                if (src < 0) memset(dst, 0, fl->cin * sizeof(double));
+                else memcpy(dst, in + (n * fl->pin + (size_t)src) * fl->cin, fl->cin * sizeof(double));
+            }
+}
+
+/* Forward pass of w->N inputs x (N x C x H x W, channels first) into w->act. */
+static inline void fnet__forward(const fnet *net, fnet_work *w, const double *x) {
+    const size_t N = w->N;
+    size_t n, p, c, k, i;
+    int l;
+    for (n = 0; n < N; ++n) /* channels first -> positions x channels */
         for (c = 0; c < net->cin; ++c)
             for (p = 0; p < net->pin; ++p)
-                act[0][(n * net->pin + p) * net->cin + c] = x[(n * net->cin + c) * net->pin + p];
-
-    for (l = 0; l < L; ++l) {
+                w->act[0][(n * net->pin + p) * net->cin + c] = x[(n * net->cin + c) * net->pin + p];
+    for (l = 0; l < net->nlayers; ++l) {
         const fnet_layer *fl = &net->layer[l];
-        const double *in = act[l];
-        double *out = act[l + 1];
+        const double *in = w->act[l];
+        double *out = w->act[l + 1];
         if (fl->kind == FNET_LINEAR) {
-            const size_t k2 = fl->ntap * fl->cin, m = N * fl->pout;
+            const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, N, net->colcap);
             size_t o;
-            for (n = 0; n < N; ++n)
-                for (p = 0; p < fl->pout; ++p)
-                    for (k = 0; k < fl->ntap; ++k) {
-                        const int src = fl->idx[p * fl->ntap + k];
-                        double *dst = col + ((n * fl->pout + p) * fl->ntap + k) * fl->cin;
-                        if (src < 0) memset(dst, 0, fl->cin * sizeof(double));
-                        else memcpy(dst, in + (n * fl->pin + (size_t)src) * fl->cin, fl->cin * sizeof(double));
-                    }
-            fnet__gemm_nt(m, fl->cout, k2, col, k2, fl->w, k2, out, fl->cout);
-            for (i = 0; i < m; ++i)
-                for (o = 0; o < fl->cout; ++o)
-                    out[i * fl->cout + o] = fl->alpha * out[i * fl->cout + o] + fl->sb * fl->b[o];
+            memset(out, 0, N * fl->pout * fl->cout * sizeof(double));
+            for (n = 0; n < N; n += nb) {
+                const size_t m = (n + nb <= N ? nb : N - n);
+                const double *h = in + n * fl->pin * fl->cin, *col = h;
+                if (!fl->ident) { fnet__im2col(fl, h, m, w->col); col = w->col; }
+                entk__gemm(m * fl->pout, fl->cout, k2, fl->alpha, col, k2, 1, fl->w, 1, k2,
+                           out + n * fl->pout * fl->cout, fl->cout, 0, w->gws);
+            }
+            for (i = 0; i < N * fl->pout; ++i)
+                for (o = 0; o < fl->cout; ++o) out[i * fl->cout + o] += fl->sb * fl->b[o];
         } else if (fl->kind == FNET_POOL) {
             const double inv = 1.0 / (double)fl->ntap;
             for (n = 0; n < N; ++n)
@@ -436,21 +446,196 @@ static inline int fnet_eval(const fnet *net, const double *x, size_t N, double *
             for (i = 0; i < cnt; ++i) out[i] = fnet__phi(&fl->nl, in[i], &d);
         }
     }
-    for (n = 0; n < N; ++n)
-        for (k = 0; k < net->nout; ++k) f[n * net->nout + k] = act[L][n * net->nout + k];
+}
+
+/* Backward through layer l after fnet__forward: from g = d(.)/d(output of l) (N x pout x cout), the
+ * delta of its input into gin (N x pin x cin; NULL: not wanted) and, for a linear layer, the gradient
+ * of its weights and bias into dw (cout x ntap cin) and db (cout) (NULL: not wanted). */
+static inline void fnet__backward_layer(const fnet *net, int l, fnet_work *w, const double *g, double *gin,
+                                        double *dw, double *db) {
+    const fnet_layer *fl = &net->layer[l];
+    const double *h = w->act[l];
+    const size_t N = w->N;
+    size_t n, p, c, k, i;
+    if (fl->kind == FNET_LINEAR) {
+        const size_t k2 = fl->ntap * fl->cin, nb = fnet__block(fl, N, net->colcap);
+        size_t o;
+        if (dw) memset(dw, 0, fl->cout * k2 * sizeof(double));
+        if (gin) memset(gin, 0, N * fl->pin * fl->cin * sizeof(double));
+        for (n = 0; n < N; n += nb) {
+            const size_t m = (n + nb <= N ? nb : N - n), rows = m * fl->pout;
+            const double *gb = g + n * fl->pout * fl->cout, *hb = h + n * fl->pin * fl->cin, *col = hb;
+            double *gi = gin ? gin + n * fl->pin * fl->cin : NULL;
+            if (dw) {
+                if (!fl->ident) { fnet__im2col(fl, hb, m, w->col); col = w->col; }
+                entk__gemm(fl->cout, k2, rows, fl->alpha, gb, 1, fl->cout, col, k2, 1, dw, k2, 0, w->gws);
+            }
+            if (!gi) continue;
+            if (fl->ident) { /* the taps are the input itself */
+                entk__gemm(rows, k2, fl->cout, fl->alpha, gb, fl->cout, 1, fl->w, k2, 1, gi, k2, 0, w->gws);
+                continue;
+            }
+            memset(w->col, 0, rows * k2 * sizeof(double));
+            entk__gemm(rows, k2, fl->cout, fl->alpha, gb, fl->cout, 1, fl->w, k2, 1, w->col, k2, 0, w->gws);
+            for (i = 0; i < m; ++i)
+                for (p = 0; p < fl->pout; ++p)
+                    for (k = 0; k < fl->ntap; ++k) {
+                        const int src = fl->idx[p * fl->ntap + k];
+                        const double *dc = w->col + ((i * fl->pout + p) * fl->ntap + k) * fl->cin;
+                        double *dst;
+                        if (src < 0) continue;
+                        dst = gi + (i * fl->pin + (size_t)src) * fl->cin;
+                        for (c = 0; c < fl->cin; ++c) dst[c] += dc[c];
+                    }
+        }
+        if (db) {
+            for (o = 0; o < fl->cout; ++o) db[o] = 0;
+            for (i = 0; i < N * fl->pout; ++i)
+                for (o = 0; o < fl->cout; ++o) db[o] += g[i * fl->cout + o];
+            for (o = 0; o < fl->cout; ++o) db[o] *= fl->sb;
+        }
+    } else if (!gin) {
+        return;
+    } else if (fl->kind == FNET_POOL) {
+        const double inv = 1.0 / (double)fl->ntap;
+        memset(gin, 0, N * fl->pin * fl->cin * sizeof(double));
+        for (n = 0; n < N; ++n)
+            for (p = 0; p < fl->pout; ++p)
+                for (k = 0; k < fl->ntap; ++k) {
+                    double *dst = gin + (n * fl->pin + (size_t)fl->idx[p * fl->ntap + k]) * fl->cin;
+                    const double *src = g + (n * fl->pout + p) * fl->cin;
+                    for (c = 0; c < fl->cin; ++c) dst[c] += inv * src[c];
+                }
+    } else {
+        const size_t cnt = N * fl->pin * fl->cin;
+        double d;
+        for (i = 0; i < cnt; ++i) {
+            fnet__phi(&fl->nl, h[i], &d);
+            gin[i] = g[i] * d;
+        }
+    }
+}
+
+/* Forward pass, the loss L = 1/(2 N k) sum (f - y)^2 (k = nout, y N x k) into *loss, and, if grad is
+ * not NULL, its gradient w.r.t. every parameter (fnet_param's order) by one backward pass. */
+static inline void fnet__loss_grad(const fnet *net, fnet_work *w, const double *x, const double *y,
+                                   double *grad, double *loss) {
+    const size_t N = w->N, k = net->nout, nk = N * k;
+    const double *f = w->act[net->nlayers];
+    double s = 0, *gout = w->g[0];
+    size_t i, off;
+    int l, cur = 0;
+    fnet__forward(net, w, x);
+    for (i = 0; i < nk; ++i) {
+        const double r = f[i] - y[i];
+        s += r * r;
+        gout[i] = r / (double)nk;
+    }
+    *loss = s / (2.0 * (double)nk);
+    if (!grad) return;
+    off = fnet_nparams(net);
+    for (l = net->nlayers - 1; l >= 0; --l) {
+        const fnet_layer *fl = &net->layer[l];
+        double *dw = NULL, *db = NULL;
+        if (fl->kind == FNET_LINEAR) { /* parameters are stored layer by layer: walk them from the end */
+            off -= fl->cout * (fl->ntap * fl->cin + 1);
+            dw = grad + off;
+            db = dw + fl->cout * fl->ntap * fl->cin;
+        }
+        fnet__backward_layer(net, l, w, w->g[cur], l > 0 ? w->g[1 - cur] : NULL, dw, db);
+        cur = 1 - cur;
+    }
+}
+
+/* The loss L = 1/(2 N k) sum_{n,j} (f_j(x_n) - y_nj)^2 of the N inputs x (N x C x H x W) with targets y
+ * (N x k, k = nout) into *loss, and its gradient w.r.t. every parameter into grad (fnet_nparams
+ * values in fnet_param's order; NULL: the loss only). Returns 0, or -1 (k != nout, no memory). */
+static inline int fnet_loss_grad(const fnet *net, const double *x, size_t N, const double *y, size_t k,
+                                 double *grad, double *loss) {
+    fnet_work w;
+    if (k != net->nout || fnet_work_alloc(&w, net, N)) return -1;
+    fnet__loss_grad(net, &w, x, y, grad, loss);
+    fnet_work_free(&w);
+    return 0;
+}
+
+/* Called by fnet_train at every step s = 0..steps with the weights after s updates and their loss;
+ * a nonzero return stops the training. */
+typedef int (*fnet_step_fn)(const fnet *net, int step, double loss, void *user);
+
+/* Full-batch gradient descent theta <- theta - eta dL/dtheta on L = 1/(2 N k) sum (f - y)^2 for `steps`
+ * steps: in the NTK parametrisation this is what the kernel predictors describe with lr = eta and
+ * t = steps (docs/conventions.md §3, time scale c = eta t / (N k)). x: N x C x H x W, y: N x k (k =
+ * nout). loss: steps + 1 values, the loss after 0..steps updates (NULL: not wanted); cb (may be NULL)
+ * as fnet_step_fn. Deterministic: the same network, data and steps give the same bits (on one SIMD
+ * path). Returns 0, 1 when cb stopped it, or -1 (k != nout, eta not finite, steps < 0, no memory). */
+static inline int fnet_train(fnet *net, const double *x, size_t N, const double *y, size_t k, double eta,
+                             int steps, double *loss, fnet_step_fn cb, void *user) {
+    const size_t np = fnet_nparams(net);
+    double *grad, lo;
+    fnet_work w;
+    size_t i;
+    int s, l, rc = 0;
+    if (k != net->nout || !(eta == eta && fabs(eta) < INFINITY) || steps < 0) return -1;
+    if (!(grad = (double *)malloc((np ? np : 1) * sizeof(double)))) return -1;
+    if (fnet_work_alloc(&w, net, N)) { free(grad); return -1; }
+    for (s = 0; s <= steps; ++s) {
+        const double *gp = grad;
+        fnet__loss_grad(net, &w, x, y, s < steps ? grad : NULL, &lo);
+        if (loss) loss[s] = lo;
+        if (cb && cb(net, s, lo, user)) { rc = 1; break; }
+        if (s == steps) break;
+        for (l = 0; l < net->nlayers; ++l) {
+            fnet_layer *fl = &net->layer[l];
+            const size_t nw = fl->cout * fl->ntap * fl->cin;
+            if (fl->kind != FNET_LINEAR) continue;
+            for (i = 0; i < nw; ++i) fl->w[i] -= eta * gp[i];
+            for (i = 0; i < fl->cout; ++i) fl->b[i] -= eta * gp[nw + i];
+            gp += nw + fl->cout;
+        }
+    }
+    fnet_work_free(&w);
+    free(grad);
+    return rc;
+}
+
+/* Forward pass of N inputs x (N x C x H x W, channels first): f (N x nout). If ntk is not NULL, also
+ * the empirical NTK of output 0 (N x N, row-major). Returns 0, or -1 when out of memory. */
+static inline int fnet_eval(const fnet *net, const double *x, size_t N, double *f, double *ntk) {
+    const int L = net->nlayers;
+    fnet_work w;
+    double *dmat = NULL, *hmat = NULL, *bsum = NULL;
+    size_t dmax = 1, hmax = 1, bmax = 1, n, p, k;
+    int l, cur = 0, rc = -1;
+    if (fnet_work_alloc(&w, net, N)) return -1;
+    for (l = 0; l < L; ++l) {
+        const fnet_layer *fl = &net->layer[l];
+        if (fl->kind != FNET_LINEAR) continue;
+        if (N * fl->pout * N * fl->pout > dmax) dmax = N * fl->pout * N * fl->pout;
+        if (N * fl->pin * N * fl->pin > hmax) hmax = N * fl->pin * N * fl->pin;
+        if (N * fl->cout > bmax) bmax = N * fl->cout;
+    }
+    if (ntk && (!(dmat = (double *)malloc(dmax * sizeof(double))) || !(hmat = (double *)malloc(hmax * sizeof(double))) ||
+                !(bsum = (double *)malloc(bmax * sizeof(double)))))
+        goto done;
+    fnet__forward(net, &w, x);
+    memcpy(f, w.act[L], N * net->nout * sizeof(double));
 
     if (ntk) {
         memset(ntk, 0, N * N * sizeof(double));
-        for (n = 0; n < N; ++n) grad[L][n * net->nout] = 1.0; /* d f_0 / d output */
-        for (l = L - 1; l >= 0; --l) {
+        memset(w.g[0], 0, N * net->nout * sizeof(double));
+        for (n = 0; n < N; ++n) w.g[0][n * net->nout] = 1.0; /* d f_0 / d output */
+        for (l = L - 1; l >= 0; --l, cur = 1 - cur) {
             const fnet_layer *fl = &net->layer[l];
-            const double *g = grad[l + 1], *h = act[l];
-            double *gin = grad[l];
+            const double *g = w.g[cur], *h = w.act[l];
             if (fl->kind == FNET_LINEAR) {
-                const size_t mo = N * fl->pout, mi = N * fl->pin, k2 = fl->ntap * fl->cin;
+                const size_t mo = N * fl->pout, mi = N * fl->pin;
                 size_t a, b, o, pp;
-                fnet__gemm_nt(mo, mo, fl->cout, g, fl->cout, g, fl->cout, dmat, mo);
-                fnet__gemm_nt(mi, mi, fl->cin, h, fl->cin, h, fl->cin, hmat, mi);
+                memset(dmat, 0, mo * mo * sizeof(double));
+                memset(hmat, 0, mi * mi * sizeof(double));
+                if (entk__gemm(mo, mo, fl->cout, 1.0, g, fl->cout, 1, g, 1, fl->cout, dmat, mo, 0, NULL) ||
+                    entk__gemm(mi, mi, fl->cin, 1.0, h, fl->cin, 1, h, 1, fl->cin, hmat, mi, 0, NULL))
+                    goto done;
                 for (a = 0; a < N; ++a)
                     for (o = 0; o < fl->cout; ++o) {
                         double s = 0;
@@ -475,44 +660,14 @@ static inline int fnet_eval(const fnet *net, const double *x, size_t N, double *
                         for (o = 0; o < fl->cout; ++o) sbias += bsum[a * fl->cout + o] * bsum[b * fl->cout + o];
                         ntk[a * N + b] += fl->alpha * fl->alpha * sw + fl->sb * fl->sb * sbias;
                     }
-                if (l > 0) { /* gradient w.r.t. this layer's input: alpha g W, scattered back */
-                    fnet__gemm_nn(mo, k2, fl->cout, g, fl->cout, fl->w, k2, col, k2, wt);
-                    memset(gin, 0, mi * fl->cin * sizeof(double));
-                    for (n = 0; n < N; ++n)
-                        for (p = 0; p < fl->pout; ++p)
-                            for (k = 0; k < fl->ntap; ++k) {
-                                const int src = fl->idx[p * fl->ntap + k];
-                                const double *dc = col + ((n * fl->pout + p) * fl->ntap + k) * fl->cin;
-                                double *dst;
-                                if (src < 0) continue;
-                                dst = gin + (n * fl->pin + (size_t)src) * fl->cin;
-                                for (c = 0; c < fl->cin; ++c) dst[c] += fl->alpha * dc[c];
-                            }
-                }
-            } else if (fl->kind == FNET_POOL) {
-                const double inv = 1.0 / (double)fl->ntap;
-                memset(gin, 0, N * fl->pin * fl->cin * sizeof(double));
-                for (n = 0; n < N; ++n)
-                    for (p = 0; p < fl->pout; ++p)
-                        for (k = 0; k < fl->ntap; ++k) {
-                            double *dst = gin + (n * fl->pin + (size_t)fl->idx[p * fl->ntap + k]) * fl->cin;
-                            const double *src = g + (n * fl->pout + p) * fl->cin;
-                            for (c = 0; c < fl->cin; ++c) dst[c] += inv * src[c];
-                        }
-            } else {
-                const size_t cnt = N * fl->pin * fl->cin;
-                double d;
-                for (i = 0; i < cnt; ++i) {
-                    fnet__phi(&fl->nl, h[i], &d);
-                    gin[i] = g[i] * d;
-                }
             }
+            if (l > 0) fnet__backward_layer(net, l, &w, g, w.g[1 - cur], NULL, NULL);
         }
     }
     rc = 0;
 done:
-    for (l = 0; l <= L; ++l) { free(act[l]); free(grad[l]); }
-    free(col); free(wt); free(dmat); free(hmat); free(bsum);
+    fnet_work_free(&w);
+    free(dmat); free(hmat); free(bsum);
     return rc;
 }
 
@@ -580,6 +735,35 @@ done:
     free(fp);
     free(fm);
     return rc;
+}
+
+/* An ensemble of M networks of one architecture (fnet_build's arguments), seeds s0, ..., s0 + M - 1,
+ * each trained by fnet_train(eta, steps) on (x, y) (N x C x H x W, N x k). Writes, member m at offset
+ * m: its outputs on the Ne inputs xe before training into f0 (M x Ne x k) and after into ft (M x Ne x
+ * k), and its losses into loss (M x (steps + 1)); any of them may be NULL. OpenMP threads take whole
+ * members, and every member's computation is independent of the others and of the thread, so the
+ * results are bit for bit those of one thread. Returns 0, or -1 (unsupported architecture, k != nout,
+ * no memory: the outputs are then incomplete). */
+static inline int fnet_train_ensemble(const entk_arch *arch, size_t C, size_t H, size_t W, size_t width,
+                                      const double *x, size_t N, const double *y, size_t k, double eta,
+                                      int steps, int M, uint64_t s0, const double *xe, size_t Ne, double *f0,
+                                      double *ft, double *loss) {
+    int m, bad = 0;
+    if (M < 0 || steps < 0) return -1;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+    for (m = 0; m < M; ++m) {
+        fnet net;
+        const size_t off = (size_t)m * Ne * k;
+        if (fnet_build(&net, arch, C, H, W, width, k)) { bad = 1; continue; }
+        fnet_draw(&net, s0 + (uint64_t)m);
+        if ((f0 && Ne && fnet_eval(&net, xe, Ne, f0 + off, NULL)) ||
+            fnet_train(&net, x, N, y, k, eta, steps, loss ? loss + (size_t)m * (size_t)(steps + 1) : NULL, NULL,
+                       NULL) ||
+            (ft && Ne && fnet_eval(&net, xe, Ne, ft + off, NULL)))
+            bad = 1;
+        fnet_free(&net);
+    }
+    return bad ? -1 : 0;
 }
 
 #endif /* ENTK_FINITE_NET_H */

@@ -1,6 +1,10 @@
 /* Finite-width CNNs and C4 GCNNs (tests/finite_net.h): the forward pass against docs/conventions.md §1.4's formulas
  * written out directly, exact invariances, the empirical NTK against finite differences, and Monte-Carlo
  * kernels converging to entk_cn_kernel as the width grows. */
+/* finite_net.h uses entk's internal GEMM, so this file takes its own static copy of the implementation
+ * (tests/impl.c still holds the extern one) */
+#define ENTK_STATIC
+#define ENTK_IMPLEMENTATION
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,9 @@
 /* MLP kernels (entk_mlp_kernel, entk_mlp_diag, entk_scalar_chain): Monte-Carlo finite-width networks,
  * closed forms written independently here, API identities and error statuses. */
+/* finite_net.h uses entk's internal GEMM, so this file takes its own static copy of the implementation
+ * (tests/impl.c still holds the extern one) */
+#define ENTK_STATIC
+#define ENTK_IMPLEMENTATION
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -4922,7 +4922,9 @@ ENTKDEF entk_status entk_targets_standardize(const double *y, size_t n, size_t k
 #include <stdarg.h>
 #include <errno.h>
 
-static entk_status entk__npy_fail(char *err, size_t errlen, entk_status st, const char *fmt, ...) {
+/* A one-line message into err (errlen bytes, may be 0) and the status st: the .npy reader's and the
+ * XYZ reader's (entk_so3.h) error returns. */
+static entk_status entk__fail(char *err, size_t errlen, entk_status st, const char *fmt, ...) {
     if (err && errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -5048,12 +5050,12 @@ static entk_status entk__npy_shape(entk__npy_cur *c, int allow_l, entk__npy_hdr 
                 return entk__npy_herr(c, "shape: dimension '%s' is not an integer",
                                       entk__npy_show(tok, (size_t)(c->p - tok), buf));
             if (big)
-                return entk__npy_fail(c->err, c->errlen, ENTK_ERR_OVERFLOW,
+                return entk__fail(c->err, c->errlen, ENTK_ERR_OVERFLOW,
                                       "shape: dimension %s is too large",
                                       entk__npy_show(tok, (size_t)(c->p - tok), buf));
         }
         if (h->ndim >= ENTK_NPY_MAX_DIM)
-            return entk__npy_fail(c->err, c->errlen, ENTK_ERR_NPY_DTYPE,
+            return entk__fail(c->err, c->errlen, ENTK_ERR_NPY_DTYPE,
                                   "shape: more than %d dimensions not supported", ENTK_NPY_MAX_DIM);
         h->dim[h->ndim++] = v;
         entk__npy_ws(c);
@@ -5125,7 +5127,7 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
         entk__npy_ws(&c);
         if (ki == 0) {
             if (c.p < c.e && (*c.p == '[' || *c.p == '('))
-                return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE, "descr is not a string: structured "
+                return entk__fail(err, errlen, ENTK_ERR_NPY_DTYPE, "descr is not a string: structured "
                                       "dtypes not supported (float64, float32, uint8 only)");
             if ((st = entk__npy_string(&c, "descr", &descr, &dlen))) return st;
         } else if (ki == 1) {
@@ -5134,7 +5136,7 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
             if ((size_t)(c.p - t) == 4 && memcmp(t, "True", 4) == 0) hd->fortran = 1;
             else if ((size_t)(c.p - t) == 5 && memcmp(t, "False", 5) == 0) hd->fortran = 0;
             else
-                return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+                return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER,
                                       "header: fortran_order must be True or False, not '%s'",
                                       c.p > t ? entk__npy_show(t, (size_t)(c.p - t), buf)
                                               : entk__npy_at(t, c.e, buf));
@@ -5162,7 +5164,7 @@ static entk_status entk__npy_parse_header(const unsigned char *h, size_t n, int 
             hd->itemsize = descrs[k].size;
             return ENTK_OK;
         }
-    return entk__npy_fail(err, errlen, ENTK_ERR_NPY_DTYPE,
+    return entk__fail(err, errlen, ENTK_ERR_NPY_DTYPE,
                           "descr '%s' not supported (float64, float32, uint8 only)",
                           entk__npy_show(descr, dlen, buf));
 }
@@ -5211,45 +5213,45 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
     int k;
     if (err && errlen) err[0] = 0;
     if (out) memset(out, 0, sizeof *out);
-    if (!out || (!buf && len)) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
-    if (len == 0) return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: empty file");
+    if (!out || (!buf && len)) return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    if (len == 0) return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: empty file");
     if (memcmp(b, magic, len < 6 ? len : 6) != 0)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_MAGIC, "bad magic: not a .npy file (no \\x93NUMPY)");
+        return entk__fail(err, errlen, ENTK_ERR_NPY_MAGIC, "bad magic: not a .npy file (no \\x93NUMPY)");
     if (len < 8)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of 10 bytes",
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of 10 bytes",
                               len);
     if (b[6] < 1 || b[6] > 3 || b[7] != 0)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+        return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER,
                               "unsupported format version %u.%u (1.0, 2.0, 3.0 only)",
                               (unsigned)b[6], (unsigned)b[7]);
     pre = b[6] == 1 ? 10 : 12;
     if (len < pre)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of %zu bytes",
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of %zu bytes",
                               len, pre);
     hlen = (size_t)b[8] | (size_t)b[9] << 8;
     if (pre == 12) hlen |= (size_t)b[10] << 16 | (size_t)((uint32_t)b[11] << 24);
     if (hlen > len - pre)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED,
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED,
                               "truncated: header needs %zu bytes, have %zu",
                               hlen, len - pre);
     memset(&h, 0, sizeof h);
     if ((st = entk__npy_parse_header(b + pre, hlen, b[6] <= 2, &h, err, errlen))) return st;
     for (k = 0; k < h.ndim; ++k)
         if (entk__mul(count, h.dim[k], &count))
-            return entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
+            return entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
     if (entk__mul(count, h.itemsize, &nbytes))
-        return entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
+        return entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
     avail = len - pre - hlen;
     if (nbytes > avail)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: need %zu data bytes, have %zu",
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: need %zu data bytes, have %zu",
                               nbytes, avail);
     if (nbytes < avail)
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+        return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER,
                               "trailing garbage: %zu bytes after the %zu data bytes",
                               avail - nbytes, nbytes);
     /* the data is in the file, so this allocation is at most 8x the file */
     if ((st = entk__alloc_doubles(count, &out->data)))
-        return entk__npy_fail(err, errlen, st, "out of memory for %zu values", count);
+        return entk__fail(err, errlen, st, "out of memory for %zu values", count);
     src = b + pre + hlen;
     if ((!h.fortran || h.ndim < 2) && h.type == 'd' && !h.swap && entk__npy_host_le()) {
         memcpy(out->data, src, nbytes);
@@ -5287,7 +5289,7 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
             where[pos++] = ')';
             where[pos] = 0;
             entk_array_free(out);
-            return entk__npy_fail(err, errlen, ENTK_ERR_NONFINITE,
+            return entk__fail(err, errlen, ENTK_ERR_NONFINITE,
                                   "value at flat index %zu (C index %s) is %s",
                                   i, where, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
         }
@@ -5346,9 +5348,9 @@ ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *
     int k, more = 0;
     if (out) memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
-    if (!path || !out) return entk__npy_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    if (!path || !out) return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
     f = fopen(path, "rb");
-    if (!f) return entk__npy_fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!f) return entk__fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     /* The size the stream reports is only a hint (directories report absurd sizes, /proc files 0,
      * pipes none): it sizes the first allocation and names the trailing byte count, nothing else. */
     if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && (uintmax_t)sz < (uintmax_t)SIZE_MAX)
@@ -5362,7 +5364,7 @@ ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *
     hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
     if (pre == 12) hlen |= (size_t)buf[10] << 16 | (size_t)((uint32_t)buf[11] << 24);
     if (hlen > SIZE_MAX - pre) {
-        st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "header length %zu overflows size_t", hlen);
+        st = entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "header length %zu overflows size_t", hlen);
         goto done;
     }
     if ((st = entk__npy_fill(f, &buf, &cap, &len, pre + hlen, hint))) goto done;
@@ -5371,11 +5373,11 @@ ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *
     if ((st = entk__npy_parse_header(buf + pre, hlen, buf[6] <= 2, &h, err, errlen))) goto done;
     for (k = 0; k < h.ndim; ++k)
         if (entk__mul(count, h.dim[k], &count)) {
-            st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
+            st = entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
             goto done;
         }
     if (entk__mul(count, h.itemsize, &nbytes) || nbytes > SIZE_MAX - pre - hlen) {
-        st = entk__npy_fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
+        st = entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
         goto done;
     }
     total = pre + hlen + nbytes;
@@ -5387,9 +5389,9 @@ ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *
 done:
     if (st == ENTK_ERR_IO) {
         const int e = errno;
-        st = entk__npy_fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
+        st = entk__fail(err, errlen, st, "cannot read '%s': %s", path, strerror(e));
     } else if (st == ENTK_ERR_NOMEM) {
-        st = entk__npy_fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
+        st = entk__fail(err, errlen, st, "'%s' is too large for memory (%zu bytes read)", path, len);
     }
     if (st) {
         fclose(f);
@@ -5400,9 +5402,9 @@ done:
         fclose(f);
         ENTK_FREE(buf);
         if (hint > total)
-            return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+            return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER,
                                   "trailing garbage: %zu bytes after the %zu data bytes", hint - total, nbytes);
-        return entk__npy_fail(err, errlen, ENTK_ERR_NPY_HEADER,
+        return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER,
                               "trailing garbage: more bytes after the %zu data bytes", nbytes);
     }
 decode:

@@ -1759,16 +1759,6 @@ static int entk__so3_xyz_elem(int z) {
     return -1;
 }
 
-static entk_status entk__so3_xyz_fail(char *err, size_t errlen, entk_status st, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* Text echoed into a message: at most ENTK__SO3_XYZ_SHOW bytes, printable ASCII, others as '?'. */
 static const char *entk__so3_xyz_show(const char *s, size_t n, char *out) {
     size_t i, m = n > ENTK__SO3_XYZ_SHOW ? ENTK__SO3_XYZ_SHOW : n;
@@ -1895,7 +1885,7 @@ static entk_status entk__so3_xyz_comment(const char *s, size_t n, size_t line, d
             v0 = ++i;
             while (i < n && s[i] != '"') ++i;
             if (i >= n)
-                return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+                return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                           "line %zu: unterminated quote in the value of '%s'", line,
                                           entk__so3_xyz_show(s + k0, kn, sh));
             vn = i - v0;
@@ -1908,21 +1898,21 @@ static entk_status entk__so3_xyz_comment(const char *s, size_t n, size_t line, d
         if (kn == 6 && memcmp(s + k0, "energy", 6) == 0) {
             int r;
             if (have)
-                return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+                return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                           "line %zu: energy= given twice on the comment line", line);
             if (vn == 0)
-                return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "line %zu: energy= has no value",
+                return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "line %zu: energy= has no value",
                                           line);
             r = entk__so3_xyz_number(s + v0, vn, energy);
             if (r)
-                return entk__so3_xyz_fail(err, errlen, r == 2 ? ENTK_ERR_NONFINITE : ENTK_ERR_INVALID_ARG,
+                return entk__fail(err, errlen, r == 2 ? ENTK_ERR_NONFINITE : ENTK_ERR_INVALID_ARG,
                                           "line %zu: energy '%s' is %s", line,
                                           entk__so3_xyz_show(s + v0, vn, sh), r == 2 ? "not finite" : "not a number");
             have = 1;
         }
     }
     if (!have)
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                   "line %zu: no energy= on the comment line (energy=<Hartree> is required)", line);
     return ENTK_OK;
 }
@@ -1935,26 +1925,26 @@ static entk_status entk__so3_xyz_atom(const char *s, size_t n, size_t line, int 
     size_t i = 0, tn, eln;
     int k;
     if (!entk__so3_xyz_token(s, n, &i, &el, &eln))
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                   "line %zu: expected an atom line 'El x y z', got a blank line", line);
     for (*e = 0; *e < ENTK_SO3_N_ELEMENTS; ++*e)
         if (eln == 1 && el[0] == entk__so3_xyz_sym[*e]) break;
     if (*e == ENTK_SO3_N_ELEMENTS)
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "line %zu: unknown element '%s' (H, C, N, O, F)",
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "line %zu: unknown element '%s' (H, C, N, O, F)",
                                   line, entk__so3_xyz_show(el, eln, sh));
     for (k = 0; k < 3; ++k) {
         int r;
         if (!entk__so3_xyz_token(s, n, &i, &t, &tn))
-            return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+            return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                       "line %zu: expected 3 coordinates after '%c', got %d", line,
                                       entk__so3_xyz_sym[*e], k);
         r = entk__so3_xyz_number(t, tn, &xyz[k]);
         if (r)
-            return entk__so3_xyz_fail(err, errlen, r == 2 ? ENTK_ERR_NONFINITE : ENTK_ERR_INVALID_ARG,
+            return entk__fail(err, errlen, r == 2 ? ENTK_ERR_NONFINITE : ENTK_ERR_INVALID_ARG,
                                       "line %zu: coordinate '%s' is %s", line, entk__so3_xyz_show(t, tn, sh),
                                       r == 2 ? "not finite" : "not a number");
         if (fabs(xyz[k]) > ENTK__SO3_XYZ_MAX_COORD)
-            return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+            return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                       "line %zu: coordinate '%s' is beyond +-1e6 Angstrom", line,
                                       entk__so3_xyz_show(t, tn, sh));
     }
@@ -1991,16 +1981,16 @@ static entk_status entk__so3_xyz_count(const entk__so3_xyz_cur *c, size_t *count
         int e;
         for (e = 0; e < ENTK_SO3_N_ELEMENTS; ++e)
             if (n > i + 1 && s[i] == entk__so3_xyz_sym[e] && entk__so3_xyz_ws(s[i + 1])) break;
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                   "line %zu: expected an atom count (a positive integer), got '%s'%s", c->line,
                                   entk__so3_xyz_show(s + i, n - i, sh),
                                   e < ENTK_SO3_N_ELEMENTS ? " (an atom line: more atoms than the count above?)" : "");
     }
     if (v == 0)
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                   "line %zu: atom count 0 (a molecule has at least 1 atom)", c->line);
     if (v > ENTK_SO3_XYZ_MAX_ATOMS)
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                   "line %zu: atom count '%s' is above the limit %d (ENTK_SO3_XYZ_MAX_ATOMS)", c->line,
                                   entk__so3_xyz_show(s + i, n - i, sh), ENTK_SO3_XYZ_MAX_ATOMS);
     *count = v;
@@ -2016,12 +2006,12 @@ ENTKDEF entk_status entk_so3_xyz_parse(const char *text, size_t len, entk_so3_mo
     const char *nul;
     if (out) memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
-    if (!out || (!text && len)) return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    if (!out || (!text && len)) return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
     if (len && (nul = (const char *)memchr(text, 0, len)) != NULL) {
         size_t line = 1;
         const char *p;
         for (p = text; p < nul; ++p) line += *p == '\n';
-        return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "line %zu: NUL byte (not a text file)", line);
+        return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "line %zu: NUL byte (not a text file)", line);
     }
     memset(&m, 0, sizeof m);
     memset(&c, 0, sizeof c);
@@ -2034,7 +2024,7 @@ ENTKDEF entk_status entk_so3_xyz_parse(const char *text, size_t len, entk_so3_mo
             size_t bl = c.line;
             while (entk__so3_xyz_next(&c))
                 if (!entk__so3_xyz_blank(c.s, c.n)) {
-                    st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+                    st = entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                             "line %zu: blank line %s the molecule at line %zu (blank lines are "
                                             "allowed only at the end of the file)",
                                             bl, m.n ? "between molecules, before" : "before", c.line);
@@ -2045,7 +2035,7 @@ ENTKDEF entk_status entk_so3_xyz_parse(const char *text, size_t len, entk_so3_mo
         if ((st = entk__so3_xyz_count(&c, &count, err, errlen))) goto fail;
         head = c.line;
         if (!entk__so3_xyz_next(&c)) {
-            st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+            st = entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                     "line %zu: the file ends before the comment line of the molecule at line %zu",
                                     head + 1, head);
             goto fail;
@@ -2055,7 +2045,7 @@ ENTKDEF entk_status entk_so3_xyz_parse(const char *text, size_t len, entk_so3_mo
         for (at = 0; at < count; ++at) {
             int e = 0;
             if (!entk__so3_xyz_next(&c)) {
-                st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+                st = entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                         "line %zu: the file ends after %zu of the %zu atoms of the molecule at line %zu",
                                         c.line + 1, at, count, head);
                 goto fail;
@@ -2064,7 +2054,7 @@ ENTKDEF entk_status entk_so3_xyz_parse(const char *text, size_t len, entk_so3_mo
             m.z[m.atoms + at] = entk__so3_xyz_z[e];
         }
         if (entk__so3_xyz_close(m.xyz + 3 * m.atoms, count, &a, &b, &d)) {
-            st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG,
+            st = entk__fail(err, errlen, ENTK_ERR_INVALID_ARG,
                                     "line %zu: atom %zu is %.3g Angstrom from atom %zu (line %zu): atoms closer than "
                                     "0.1 Angstrom are coincident (the features divide by the distance)",
                                     head + 2 + b, b + 1, d, a + 1, head + 2 + a);
@@ -2079,15 +2069,15 @@ ENTKDEF entk_status entk_so3_xyz_parse(const char *text, size_t len, entk_so3_mo
         ++m.n;
     }
     if (m.n == 0) {
-        st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "no molecules: the file is %s",
+        st = entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "no molecules: the file is %s",
                                 len ? "blank" : "empty");
         goto fail;
     }
     *out = m;
     return ENTK_OK;
 fail:
-    if (st == ENTK_ERR_NOMEM) st = entk__so3_xyz_fail(err, errlen, st, "out of memory at line %zu", c.line);
-    if (st == ENTK_ERR_OVERFLOW) st = entk__so3_xyz_fail(err, errlen, st, "too many atoms at line %zu", c.line);
+    if (st == ENTK_ERR_NOMEM) st = entk__fail(err, errlen, st, "out of memory at line %zu", c.line);
+    if (st == ENTK_ERR_OVERFLOW) st = entk__fail(err, errlen, st, "too many atoms at line %zu", c.line);
     entk_so3_molecules_free(&m);
     return st;
 }
@@ -2099,23 +2089,23 @@ ENTKDEF entk_status entk_so3_xyz_read_file(const char *path, entk_so3_molecules 
     entk_status st = ENTK_OK;
     if (out) memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
-    if (!path || !out) return entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    if (!path || !out) return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
     f = fopen(path, "rb");
-    if (!f) return entk__so3_xyz_fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!f) return entk__fail(err, errlen, ENTK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     for (;;) { /* read in blocks, doubling the buffer; stop at a NUL byte or beyond the limit */
         size_t got;
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 65536;
             char *nb;
             if (cap > ENTK_SO3_XYZ_MAX_BYTES) {
-                st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_INVALID_ARG, "'%s' is larger than %zu bytes", path,
+                st = entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "'%s' is larger than %zu bytes", path,
                                         (size_t)ENTK_SO3_XYZ_MAX_BYTES);
                 break;
             }
             if (ncap > ENTK_SO3_XYZ_MAX_BYTES + 1) ncap = ENTK_SO3_XYZ_MAX_BYTES + 1;
             nb = (char *)ENTK_MALLOC(ncap);
             if (!nb) {
-                st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_NOMEM, "'%s' is too large for memory (%zu bytes read)",
+                st = entk__fail(err, errlen, ENTK_ERR_NOMEM, "'%s' is too large for memory (%zu bytes read)",
                                         path, len);
                 break;
             }
@@ -2134,7 +2124,7 @@ ENTKDEF entk_status entk_so3_xyz_read_file(const char *path, entk_so3_molecules 
         if (len < cap) {
             if (ferror(f)) {
                 const int e = errno;
-                st = entk__so3_xyz_fail(err, errlen, ENTK_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+                st = entk__fail(err, errlen, ENTK_ERR_IO, "cannot read '%s': %s", path, strerror(e));
             }
             break;
         }

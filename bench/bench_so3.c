@@ -14,12 +14,6 @@
 #include "bench/benchutil.h"
 #include <math.h>
 #include <string.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define BENCH_X86 1
-#else
-#define BENCH_X86 0
-#endif
 #define ENTK_IMPLEMENTATION
 #include "entk_so3.h"
 #define SO3O_MAX_B 8 /* the oracle at L = B = 8 for the one-layer comparison of (d) */
@@ -48,48 +42,6 @@ static double *xalloc(size_t n) {
 static double rnd(unsigned long *s) {
     *s = *s * 6364136223846793005UL + 1442695040888963407UL;
     return (double)(*s >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-}
-
-/* ---- the FMA peak of one core (as bench_chol.c measures it): 12 independent vector FMA chains ---- */
-#if BENCH_X86
-__attribute__((target("avx2,fma"))) static double fma_peak_loop(long iters) {
-    __m256d x0 = _mm256_set1_pd(1.0), x1 = _mm256_set1_pd(1.1), x2 = _mm256_set1_pd(1.2), x3 = _mm256_set1_pd(1.3);
-    __m256d x4 = _mm256_set1_pd(1.4), x5 = _mm256_set1_pd(1.5), x6 = _mm256_set1_pd(1.6), x7 = _mm256_set1_pd(1.7);
-    __m256d x8 = _mm256_set1_pd(1.8), x9 = _mm256_set1_pd(1.9), x10 = _mm256_set1_pd(2.0), x11 = _mm256_set1_pd(2.1);
-    const __m256d m = _mm256_set1_pd(0.999999999), ad = _mm256_set1_pd(1e-9);
-    double out[4];
-    long i;
-    for (i = 0; i < iters; ++i) {
-        x0 = _mm256_fmadd_pd(x0, m, ad); x1 = _mm256_fmadd_pd(x1, m, ad); x2 = _mm256_fmadd_pd(x2, m, ad);
-        x3 = _mm256_fmadd_pd(x3, m, ad); x4 = _mm256_fmadd_pd(x4, m, ad); x5 = _mm256_fmadd_pd(x5, m, ad);
-        x6 = _mm256_fmadd_pd(x6, m, ad); x7 = _mm256_fmadd_pd(x7, m, ad); x8 = _mm256_fmadd_pd(x8, m, ad);
-        x9 = _mm256_fmadd_pd(x9, m, ad); x10 = _mm256_fmadd_pd(x10, m, ad); x11 = _mm256_fmadd_pd(x11, m, ad);
-    }
-    x0 = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(x0, x1), _mm256_add_pd(x2, x3)),
-                       _mm256_add_pd(_mm256_add_pd(x4, x5), _mm256_add_pd(x6, x7)));
-    x0 = _mm256_add_pd(x0, _mm256_add_pd(_mm256_add_pd(x8, x9), _mm256_add_pd(x10, x11)));
-    _mm256_storeu_pd(out, x0);
-    return out[0] + out[1] + out[2] + out[3];
-}
-#endif
-
-/* GFLOP/s of one core, best of 20 slices of 2e6 iterations x 12 FMAs x 4 lanes x 2 flops (0: no AVX2) */
-static double fma_peak(void) {
-    double best = 0, sink = 0;
-#if BENCH_X86
-    int r;
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    for (r = 0; r < 20; ++r) {
-        const long iters = 2000000;
-        const double t0 = cpu_now();
-        double g;
-        sink += fma_peak_loop(iters);
-        g = (double)iters * 12 * 4 * 2 / (cpu_now() - t0) * 1e-9;
-        if (g > best) best = g;
-    }
-#endif
-    if (sink == 12345.0) printf("#\n"); /* keep the loop */
-    return best;
 }
 
 /* ============================================================================================== */
@@ -465,9 +417,9 @@ int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "data/molecules/conformers.xyz";
     double peak;
     bu_header("entk_so3.h: SO(3) transforms and compressed kernels");
-    peak = fma_peak();
+    peak = bu_fma_peak(20);
     if (peak > 0)
-        printf("# FMA peak of one core, measured (12 independent AVX2 FMA chains, 4 lanes x 2 flops, best of 20): "
+        printf("# FMA peak of one core, measured (bu_fma_peak: 12 independent AVX2 FMA chains, 4 lanes x 2 flops, best of 20): "
                "%.1f GFLOP/s; 2 cores: %.1f GFLOP/s. Transform GFLOP/s below: 2 x mult-adds / time, one core.\n",
                peak, 2 * peak);
     else

@@ -1,33 +1,11 @@
 /* Helpers shared by the Fashion-MNIST example programs (not part of the library): loading .npy files,
- * allocation that exits on failure, a wall clock, one-hot targets and accuracy. The including file
- * defines PROGRAM (its name, for messages) and includes entk.h first. */
+ * one-hot targets and accuracy, on top of examples/common.h. The including file defines PROGRAM (its
+ * name, for messages) and includes entk.h first. */
 #ifndef FASHION_COMMON_H
 #define FASHION_COMMON_H
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+#include "common.h"
 
 #define N_CLASSES 10
-
-static void fail(const char *what, entk_status st, const char *err) {
-    fprintf(stderr, "%s: %s: %s\n", PROGRAM, what, err && err[0] ? err : entk_status_string(st));
-    exit(1);
-}
-
-static double *xmalloc(size_t count) {
-    double *p = (double *)malloc((count ? count : 1) * sizeof(double));
-    if (!p) {
-        fprintf(stderr, "%s: out of memory\n", PROGRAM);
-        exit(1);
-    }
-    return p;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void load(const char *dir, const char *name, entk_array *a) {
     char path[1024], err[256];

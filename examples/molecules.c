@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #define PROGRAM "molecules"
+#include "common.h"
 #define HARTREE_MEV 27211.386245988 /* CODATA 2018: 1 Hartree in meV */
 #define REPS 5                      /* random training subsets per training-set size */
 
@@ -34,26 +35,6 @@
 static const char *const so3_text = "s2lift(sw=0.3) erf so3conv erf so3pool dense atomsum";
 static const char *const mlp_fmt = "dense(sw=%g) erf dense erf dense atomsum";
 static const double mlp_sw[] = {0.3, 1, 3, 10};
-
-static void fail(const char *what, entk_status st, const char *err) {
-    fprintf(stderr, "%s: %s: %s\n", PROGRAM, what, err && err[0] ? err : entk_status_string(st));
-    exit(1);
-}
-
-static double *xmalloc(size_t count) {
-    double *p = (double *)malloc((count ? count : 1) * sizeof(double));
-    if (!p) {
-        fprintf(stderr, "%s: out of memory\n", PROGRAM);
-        exit(1);
-    }
-    return p;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* One progress line on a terminal, rewritten in place (at most every 2 %). */
 static void progress(void *user, size_t done, size_t total) {

@@ -79,31 +79,9 @@ typedef struct fso3 {
     double spare;
 } fso3;
 
-static inline double fso3__normal(fso3 *net) {
-    double u, v, r;
-    if (net->have_spare) { net->have_spare = 0; return net->spare; }
-    u = ((double)(tu_next(&net->rng) >> 11) + 0.5) * 0x1.0p-53;
-    v = tu_unif(&net->rng);
-    r = sqrt(-2.0 * log(u));
-    net->spare = r * sin(6.283185307179586 * v);
-    net->have_spare = 1;
-    return r * cos(6.283185307179586 * v);
-}
+static inline double fso3__normal(fso3 *net) { return tu_normal_pair(&net->rng, &net->spare, &net->have_spare); }
 
-static inline double fso3__phi(const entk_nonlin *nl, double x, double *d) {
-    switch (nl->kind) {
-    case ENTK_NL_RELU: *d = x > 0 ? 1.0 : 0.0; return x > 0 ? x : 0.0;
-    case ENTK_NL_ERF: *d = 1.1283791670955126 * exp(-x * x); return erf(x);
-    case ENTK_NL_LEAKY_RELU: *d = x >= 0 ? 1.0 : nl->a; return x >= 0 ? x : nl->a * x;
-    case ENTK_NL_GELU: {
-        const double cdf = 0.5 * erfc(-x * 0.7071067811865476);
-        *d = cdf + x * 0.3989422804014327 * exp(-0.5 * x * x);
-        return x * cdf;
-    }
-    case ENTK_NL_SIN: *d = cos(x); return sin(x);
-    default: *d = 1.0; return x;
-    }
-}
+static inline double fso3__phi(const entk_nonlin *nl, double x, double *d) { return tu_phi(nl, x, d); }
 
 static inline void fso3_free(fso3 *net) {
     int l;

@@ -36,8 +36,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include "entk_so3.h"
+#include "testutil.h" /* tu_rng */
 
 #define SO3O_PI 3.14159265358979323846
+
+/* n band-limited test inputs C x 2L x (2L - 1): random S^2 coefficients of degree < L, the k-th (index
+ * l^2 + l + m) a normal deviate times 1 / (1 + decay k), sampled on the grid of band limit L; the
+ * coefficients also go to a (n C L^2 doubles) unless a is NULL. NULL if an allocation or transform fails. */
+static inline double *so3o_inputs(tu_rng *r, size_t n, size_t C, int L, double decay, double *a) {
+    const size_t cell = (size_t)(2 * L) * (size_t)(2 * L - 1), q = (size_t)L * (size_t)L;
+    double *x = (double *)malloc(n * C * cell * sizeof *x), *c = (double *)malloc(q * sizeof *c), *work = NULL;
+    size_t wl = 0, i, k;
+    int ok = x && c && entk_so3_sht_work_size(L, L, &wl) == ENTK_OK && (work = (double *)malloc(wl * sizeof *work));
+    for (i = 0; ok && i < n * C; ++i) {
+        for (k = 0; k < q; ++k) c[k] = tu_normal(r) / (1.0 + decay * (double)k);
+        if (a) memcpy(a + i * q, c, q * sizeof *c);
+        ok = entk_so3_isht(L, L, c, x + i * cell, work) == ENTK_OK;
+    }
+    free(c);
+    free(work);
+    if (!ok) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
 #ifndef SO3O_MAX_B
 #define SO3O_MAX_B 6 /* the largest grid band limit so3o_kernel accepts (memory: see above) */
 #endif

@@ -9,18 +9,10 @@
 #include "so3_oracle.h"
 #include "finite_so3.h"
 
+/* band-limited inputs (tests/so3_oracle.h), asserted */
 static double *inputs(tu_rng *r, size_t n, size_t C, int L) {
-    const size_t cell = (size_t)(2 * L) * (size_t)(2 * L - 1), q = (size_t)L * (size_t)L;
-    double *x = tu_xalloc(n * C * cell), *c = tu_xalloc(q), *work;
-    size_t wl, i, k;
-    cr_assert_eq(entk_so3_sht_work_size(L, L, &wl), ENTK_OK);
-    work = tu_xalloc(wl);
-    for (i = 0; i < n * C; ++i) {
-        for (k = 0; k < q; ++k) c[k] = tu_normal(r) / (1.0 + 0.5 * (double)k);
-        cr_assert_eq(entk_so3_isht(L, L, c, x + i * cell, work), ENTK_OK);
-    }
-    free(c);
-    free(work);
+    double *x = so3o_inputs(r, n, C, L, 0.5, NULL);
+    cr_assert(x != NULL);
     return x;
 }
 

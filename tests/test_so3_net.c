@@ -5,23 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "testutil.h"
-#include "entk_so3.h"
+#include "so3_oracle.h" /* so3o_inputs */
 
 /* n band-limited inputs C x 2L x (2L - 1): random S^2 coefficients of degree < L (decaying), sampled on
  * the grid of band limit L; the coefficients go to a (n C L^2) when a is not NULL. */
 static double *so3_inputs(tu_rng *r, size_t n, size_t C, int L, double *a) {
-    const size_t cell = (size_t)(2 * L) * (size_t)(2 * L - 1), q = (size_t)L * (size_t)L;
-    double *x = tu_xalloc(n * C * cell), *c = tu_xalloc(q), *work;
-    size_t wl, i, k;
-    cr_assert_eq(entk_so3_sht_work_size(L, L, &wl), ENTK_OK);
-    work = tu_xalloc(wl);
-    for (i = 0; i < n * C; ++i) {
-        for (k = 0; k < q; ++k) c[k] = tu_normal(r) / (1.0 + (double)k);
-        if (a) memcpy(a + i * q, c, q * sizeof *c);
-        cr_assert_eq(entk_so3_isht(L, L, c, x + i * cell, work), ENTK_OK);
-    }
-    free(c);
-    free(work);
+    double *x = so3o_inputs(r, n, C, L, 1.0, a);
+    cr_assert(x != NULL);
     return x;
 }
 

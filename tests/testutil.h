@@ -28,6 +28,35 @@ static inline void tu_fill_normal(tu_rng *r, double *x, size_t n) {
     size_t i;
     for (i = 0; i < n; ++i) x[i] = tu_normal(r);
 }
+/* Box-Muller with both values used (the finite networks' weights): the second is kept in *spare while
+ * *have is 1. u is drawn in (0, 1), so log(u) is finite. */
+static inline double tu_normal_pair(tu_rng *r, double *spare, int *have) {
+    double u, v, q;
+    if (*have) { *have = 0; return *spare; }
+    u = ((double)(tu_next(r) >> 11) + 0.5) * 0x1.0p-53;
+    v = tu_unif(r);
+    q = sqrt(-2.0 * log(u));
+    *spare = q * sin(6.283185307179586 * v);
+    *have = 1;
+    return q * cos(6.283185307179586 * v);
+}
+
+/* phi(x) of entk's built-in nonlinearities (not the custom one), and phi'(x) into *d: the finite
+ * networks' pointwise layers. */
+static inline double tu_phi(const entk_nonlin *nl, double x, double *d) {
+    switch (nl->kind) {
+    case ENTK_NL_RELU: *d = x > 0 ? 1.0 : 0.0; return x > 0 ? x : 0.0;
+    case ENTK_NL_ERF: *d = 1.1283791670955126 * exp(-x * x); return erf(x);
+    case ENTK_NL_LEAKY_RELU: *d = x >= 0 ? 1.0 : nl->a; return x >= 0 ? x : nl->a * x;
+    case ENTK_NL_GELU: {
+        const double cdf = 0.5 * erfc(-x * 0.7071067811865476);
+        *d = cdf + x * 0.3989422804014327 * exp(-0.5 * x * x);
+        return x * cdf;
+    }
+    case ENTK_NL_SIN: *d = cos(x); return sin(x);
+    default: *d = 1.0; return x;
+    }
+}
 
 /* ||a - b||_F / ||b||_F */
 static inline double tu_rel_frob(const double *a, const double *b, size_t n) {

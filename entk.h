@@ -2881,6 +2881,18 @@ static void entk__lincomb_scalar(size_t m, size_t k, const double *a, size_t ars
 }
 
 #if ENTK__HAVE_AVX2
+/* The steps both AVX2 kernels below share: add coef x (x0, x1) to the sums (v0, v1) of one row, and
+ * add (v0, v1) into row r of y at column j (separate multiplies and adds: the scalar bits). */
+#define ENTK__LC_ACC(v0, v1, coef)                                                                    \
+    do {                                                                                              \
+        const __m256d c_ = _mm256_set1_pd(coef);                                                      \
+        v0 = _mm256_add_pd(v0, _mm256_mul_pd(c_, x0));                                                \
+        v1 = _mm256_add_pd(v1, _mm256_mul_pd(c_, x1));                                                \
+    } while (0)
+#define ENTK__LC_ROW(r, v0, v1)                                                                      \
+    _mm256_storeu_pd(yi + (r) * ldy + j, _mm256_add_pd(_mm256_loadu_pd(yi + (r) * ldy + j), v0));    \
+    _mm256_storeu_pd(yi + (r) * ldy + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + (r) * ldy + j + 4), v1))
+
 /* One or two rows (the remainder of the 4-row blocks below): 2 rows x 8 columns in 4 registers */
 __attribute__((target("avx2,fma"))) static void entk__lincomb2_avx2(size_t mr, size_t k, const double *ai,
                                                                      size_t ars, size_t acs, const double *x,
@@ -2891,17 +2903,11 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb2_avx2(size_t mr, s
         for (p = 0; p < k; ++p) {
             const double *xp = x + p * ldx + j, *ap = ai + p * acs;
             const __m256d x0 = _mm256_loadu_pd(xp), x1 = _mm256_loadu_pd(xp + 4);
-            __m256d c = _mm256_set1_pd(ap[0]);
-            s00 = _mm256_add_pd(s00, _mm256_mul_pd(c, x0)); s01 = _mm256_add_pd(s01, _mm256_mul_pd(c, x1));
-            c = _mm256_set1_pd(mr > 1 ? ap[ars] : 0.0);
-            s10 = _mm256_add_pd(s10, _mm256_mul_pd(c, x0)); s11 = _mm256_add_pd(s11, _mm256_mul_pd(c, x1));
+            ENTK__LC_ACC(s00, s01, ap[0]);
+            ENTK__LC_ACC(s10, s11, mr > 1 ? ap[ars] : 0.0);
         }
-        _mm256_storeu_pd(yi + j, _mm256_add_pd(_mm256_loadu_pd(yi + j), s00));
-        _mm256_storeu_pd(yi + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + j + 4), s01));
-        if (mr > 1) {
-            _mm256_storeu_pd(yi + ldy + j, _mm256_add_pd(_mm256_loadu_pd(yi + ldy + j), s10));
-            _mm256_storeu_pd(yi + ldy + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + ldy + j + 4), s11));
-        }
+        ENTK__LC_ROW(0, s00, s01);
+        if (mr > 1) { ENTK__LC_ROW(1, s10, s11); }
     }
     if (j + 4 <= n) {
         __m256d s0 = _mm256_setzero_pd(), s1 = s0;
@@ -2945,22 +2951,14 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, siz
             for (p = 0; p < k; ++p) {
                 const double *xp = x + p * ldx + j, *ap = ai + p * acs;
                 const __m256d x0 = _mm256_loadu_pd(xp), x1 = _mm256_loadu_pd(xp + 4);
-                __m256d c = _mm256_set1_pd(ap[0]);
-                s00 = _mm256_add_pd(s00, _mm256_mul_pd(c, x0)); s01 = _mm256_add_pd(s01, _mm256_mul_pd(c, x1));
-                c = _mm256_set1_pd(mr > 1 ? ap[ars] : 0.0);
-                s10 = _mm256_add_pd(s10, _mm256_mul_pd(c, x0)); s11 = _mm256_add_pd(s11, _mm256_mul_pd(c, x1));
-                c = _mm256_set1_pd(mr > 2 ? ap[2 * ars] : 0.0);
-                s20 = _mm256_add_pd(s20, _mm256_mul_pd(c, x0)); s21 = _mm256_add_pd(s21, _mm256_mul_pd(c, x1));
-                c = _mm256_set1_pd(mr > 3 ? ap[3 * ars] : 0.0);
-                s30 = _mm256_add_pd(s30, _mm256_mul_pd(c, x0)); s31 = _mm256_add_pd(s31, _mm256_mul_pd(c, x1));
+                ENTK__LC_ACC(s00, s01, ap[0]);
+                ENTK__LC_ACC(s10, s11, mr > 1 ? ap[ars] : 0.0);
+                ENTK__LC_ACC(s20, s21, mr > 2 ? ap[2 * ars] : 0.0);
+                ENTK__LC_ACC(s30, s31, mr > 3 ? ap[3 * ars] : 0.0);
             }
             if (mr == 4) {
-#define ENTK__LC_ROW(r, v0, v1)                                                                      \
-    _mm256_storeu_pd(yi + (r) * ldy + j, _mm256_add_pd(_mm256_loadu_pd(yi + (r) * ldy + j), v0));    \
-    _mm256_storeu_pd(yi + (r) * ldy + j + 4, _mm256_add_pd(_mm256_loadu_pd(yi + (r) * ldy + j + 4), v1))
                 ENTK__LC_ROW(0, s00, s01); ENTK__LC_ROW(1, s10, s11); ENTK__LC_ROW(2, s20, s21);
                 ENTK__LC_ROW(3, s30, s31);
-#undef ENTK__LC_ROW
             } else {
                 _mm256_storeu_pd(t[0], s00); _mm256_storeu_pd(t[0] + 4, s01);
                 _mm256_storeu_pd(t[1], s10); _mm256_storeu_pd(t[1] + 4, s11);
@@ -2999,6 +2997,8 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, siz
             }
     }
 }
+#undef ENTK__LC_ACC
+#undef ENTK__LC_ROW
 #endif /* ENTK__HAVE_AVX2 */
 
 #if ENTK__HAVE_NEON

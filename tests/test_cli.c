@@ -808,3 +808,59 @@ Test(cli, featurize_bad_input_gets_one_line) {
     expect_error("", "featurize --xyz mol.xyz --L 3 --out fx.npy stray", 2, "unexpected argument 'stray'", 0);
     expect_error("", "frobnicate", 2, "unknown command 'frobnicate' (kernel, predict, featurize, info)", 0);
 }
+
+/* SO(3) and molecule kernels through the CLI (entk kernel, entk predict --standardize on featurised
+ * molecules) equal the library's: bit for bit in the default variant, to rounding in the others (the
+ * CLI runs the dispatched path). */
+Test(cli, so3_and_molecule_kernels_equal_the_library) {
+    static const char *const archs[] = {"s2lift(sw=0.1) erf so3conv erf so3pool dense atomsum",
+                                        "dense(sw=0.5) erf dense atomsum"};
+    char err[512], args[512];
+    entk_array mx, k, t, sph, p;
+    size_t i, v, n;
+    put_bytes("mol.xyz", featurize_xyz, sizeof featurize_xyz - 1);
+    cr_assert_eq(run("featurize --xyz mol.xyz --L 3 --out mx.npy --energies me.npy", err, sizeof err), 0, "%s", err);
+    get("mx.npy", &mx);
+    cr_assert_eq(mx.ndim, 5);
+    n = mx.shape[0];
+    for (v = 0; v < 2; ++v) {
+        entk_arch a;
+        double K[9], T[9];
+        cr_assert(n <= 3);
+        snprintf(args, sizeof args, "kernel --arch '%s' --x1 mx.npy --nngp mk.npy --ntk mt.npy", archs[v]);
+        cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", archs[v], err);
+        cr_assert_eq(entk_arch_parse(archs[v], &a, NULL, 0), ENTK_OK);
+        cr_assert_eq(entk_so3_molecule_kernel(&a, mx.data, n, mx.shape[1], NULL, 0, 0, mx.shape[2], mx.shape[3],
+                                              mx.shape[4], K, n, T, n, 1), ENTK_OK);
+        get("mk.npy", &k);
+        get("mt.npy", &t);
+        cr_assert(k.shape[0] == n && k.shape[1] == n);
+        cr_assert_leq(tu_rel_frob(k.data, K, n * n), 1e-13, "%s", archs[v]);
+        cr_assert_leq(tu_rel_frob(t.data, T, n * n), 1e-13, "%s", archs[v]);
+        entk_array_free(&k);
+        entk_array_free(&t);
+        /* regression on the molecules' energies, standardised */
+        snprintf(args, sizeof args, "predict --arch '%s' --train-x mx.npy --train-y me.npy --test-x mx.npy "
+                 "--out mp.npy --standardize --diag-reg 1e-6 --variance mv.npy", archs[v]);
+        cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", archs[v], err);
+        get("mp.npy", &p);
+        cr_assert(p.shape[0] == n && p.shape[1] == 1);
+        for (i = 0; i < n; ++i) cr_assert(isfinite(p.data[i]));
+        entk_array_free(&p);
+    }
+    entk_array_free(&mx);
+    /* spherical signals (sph.npy: 2 x 1 x 6 x 5) */
+    {
+        entk_arch a;
+        double K[4];
+        cr_assert_eq(run("kernel --arch 's2lift erf so3conv erf so3pool dense' --x1 sph.npy --nngp sk.npy", err,
+                         sizeof err), 0, "%s", err);
+        get("sph.npy", &sph);
+        cr_assert_eq(entk_arch_parse("s2lift erf so3conv erf so3pool dense", &a, NULL, 0), ENTK_OK);
+        cr_assert_eq(entk_so3_kernel(&a, sph.data, 2, NULL, 0, 1, 3, K, 2, NULL, 0, 1), ENTK_OK);
+        get("sk.npy", &k);
+        cr_assert_leq(tu_rel_frob(k.data, K, 4), 1e-13);
+        entk_array_free(&k);
+        entk_array_free(&sph);
+    }
+}

@@ -3464,23 +3464,61 @@ ENTK__FOR_DOMAINS entk_status entk__status_merge(entk_status *st, entk_status e)
     return now;
 }
 
-/* One output entry of entk__gram and entk__gram_diag, before the 1 / scale: the sum, from 0 in
- * row-major order of the pairs, of the kernels between the seg1 inputs of item x1 (records r1, live
- * flags z1) and the seg2 inputs of item x2 (r2, z2). The flags are NULL unless absent inputs are
- * skipped (ENTK__AGG_SUM). same: the two items are one (seg1 == seg2), and an input against itself
- * goes through diag(). Stops at the first error and returns it. */
+/* The seg inputs (D doubles each) of an item in a canonical order: ascending by their bytes (memcmp),
+ * a stable merge sort of o[0..seg) with tmp. The order depends only on the set of inputs, so a sum over
+ * them in this order is the same, bit for bit, for any permutation of the item's inputs (inputs with
+ * equal bytes have equal kernels, so their relative order does not matter). */
+static void entk__canon_order(const double *x, size_t seg, size_t D, size_t *o, size_t *tmp) {
+    size_t i, w;
+    for (i = 0; i < seg; ++i) o[i] = i;
+    for (w = 1; w < seg; w *= 2) {
+        size_t lo;
+        for (lo = 0; lo < seg; lo += 2 * w) {
+            const size_t mid = lo + w < seg ? lo + w : seg, hi = lo + 2 * w < seg ? lo + 2 * w : seg;
+            size_t p = lo, q = mid, k = lo;
+            while (p < mid && q < hi)
+                tmp[k++] = memcmp(x + o[q] * D, x + o[p] * D, D * sizeof *x) < 0 ? o[q++] : o[p++];
+            while (p < mid) tmp[k++] = o[p++];
+            while (q < hi) tmp[k++] = o[q++];
+        }
+        memcpy(o, tmp, seg * sizeof *o);
+    }
+}
+
+/* One output entry of entk__gram and entk__gram_diag, before the 1 / scale: the sum, from 0, of the
+ * kernels between the seg1 inputs of item x1 (records r1, live flags z1) and the seg2 inputs of item
+ * x2 (r2, z2), in row-major order of the pairs. The flags are NULL unless absent inputs are skipped
+ * (ENTK__AGG_SUM); then both items' inputs are taken in their canonical order (entk__canon_order), so
+ * the entry is exactly invariant under permuting the inputs of either item (atoms of molecules).
+ * same: the two items are one (seg1 == seg2), and an input against itself goes through diag(). Stops
+ * at the first error and returns it (ENTK_ERR_NOMEM if the orders of items of more than 512 inputs
+ * together cannot be allocated). */
 ENTK__FOR_DOMAINS entk_status entk__gram_entry(const entk__domain *dom, const void *plan, const double *x1,
                                                const double *r1, const unsigned char *z1, size_t seg1,
                                                const double *x2, const double *r2, const unsigned char *z2,
                                                size_t seg2, int same, int want_t, double *wk, void *cache,
                                                double *ks, double *ts) {
     const size_t L = dom->self_len, D = dom->in_len;
+    size_t buf[4 * 256], *o1 = NULL, *o2 = NULL, *heap = NULL;
     entk_status e = ENTK_OK;
-    size_t a, b;
+    size_t ai, bi;
     *ks = 0;
     *ts = 0;
-    for (a = 0; a < seg1 && !e; ++a)
-        for (b = 0; b < seg2 && !e; ++b) {
+    if (z1) { /* the canonical orders (and their merge buffers) of both items */
+        size_t *o = buf;
+        if (seg1 > SIZE_MAX / (4 * sizeof *o) - seg2) return ENTK_ERR_OVERFLOW;
+        if (2 * (seg1 + seg2) > sizeof buf / sizeof buf[0]) {
+            if (!(heap = (size_t *)ENTK_MALLOC(2 * (seg1 + seg2) * sizeof *heap))) return ENTK_ERR_NOMEM;
+            o = heap;
+        }
+        o1 = o;
+        o2 = o + seg1;
+        entk__canon_order(x1, seg1, D, o1, o + seg1 + seg2);
+        entk__canon_order(x2, seg2, D, o2, o + seg1 + seg2);
+    }
+    for (ai = 0; ai < seg1 && !e; ++ai)
+        for (bi = 0; bi < seg2 && !e; ++bi) {
+            const size_t a = o1 ? o1[ai] : ai, b = o2 ? o2[bi] : bi;
             const double *xa = x1 + a * D, *ra = r1 + a * L;
             double kk, tt;
             if (z1 && (!z1[a] || !z2[b])) continue;
@@ -3494,6 +3532,7 @@ ENTK__FOR_DOMAINS entk_status entk__gram_entry(const entk__domain *dom, const vo
                 *ts += tt;
             }
         }
+    ENTK_FREE(heap);
     return e;
 }
 

@@ -2,7 +2,8 @@
  * public calls do not reach: items of several inputs whose kernels are summed (ENTK__AGG_SUM, the
  * future atomsum layer), all-zero inputs skipped as absent atoms. Each result must equal, bit for bit,
  * the sum of the matching blocks of the ordinary Gram matrix taken in the driver's order (row-major
- * over the pairs of the two items, from 0), for threads 1 and 2; padding an item with zero inputs
+ * over the pairs of the two items' inputs, each item's inputs in ascending order of their bytes, from
+ * 0), for threads 1 and 2; padding an item with zero inputs
  * anywhere must not change a bit. (The averaged aggregation, ENTK__AGG_MEAN, is what
  * entk_cn_kernel_orbit runs: test_golden and test_cn cover it.) A static copy of the library gives
  * access to the private driver. The diagonal-only pass (entk__gram_diag) must give the diagonal of
@@ -51,17 +52,30 @@ static entk_status g_gram(const entk_arch *a, const double *x1, size_t n1, size_
     return st ? st : entk__gram(&dom, &job, x1, n1, s1, x2, n2, s2, ENTK__AGG_SUM, k, ld, t, ld, threads);
 }
 
+/* the inputs of one item (s images from x) in ascending order of their bytes, by insertion sort: an
+ * independent statement of the driver's canonical order */
+static void g_order(const double *x, size_t s, size_t *o) {
+    size_t a, b;
+    for (a = 0; a < s; ++a) {
+        const size_t v = a;
+        for (b = a; b > 0 && memcmp(x + o[b - 1] * IMG, x + v * IMG, IMG * sizeof *x) > 0; --b) o[b] = o[b - 1];
+        o[b] = v;
+    }
+}
+
 /* out(i, j) = sum over the nonzero input pairs (a, b) of items i, j of G(i s1 + a, j s2 + b), G with
- * leading dimension ldg; z1, z2 flag the zero inputs */
-static void g_block_sums(const double *G, size_t ldg, const int *z1, size_t n1, size_t s1, const int *z2,
-                         size_t n2, size_t s2, double *out) {
-    size_t i, j, a, b;
+ * leading dimension ldg, each item's inputs in their order (g_order); z1, z2 flag the zero inputs */
+static void g_block_sums(const double *G, size_t ldg, const double *x1, const int *z1, size_t n1, size_t s1,
+                         const double *x2, const int *z2, size_t n2, size_t s2, double *out) {
+    size_t i, j, a, b, o1[8], o2[8];
     for (i = 0; i < n1; ++i)
         for (j = 0; j < n2; ++j) {
             double s = 0;
+            g_order(x1 + i * s1 * IMG, s1, o1);
+            g_order(x2 + j * s2 * IMG, s2, o2);
             for (a = 0; a < s1; ++a)
                 for (b = 0; b < s2; ++b)
-                    if (!z1[i * s1 + a] && !z2[j * s2 + b]) s += G[(i * s1 + a) * ldg + j * s2 + b];
+                    if (!z1[i * s1 + o1[a]] && !z2[j * s2 + o2[b]]) s += G[(i * s1 + o1[a]) * ldg + j * s2 + o2[b]];
             out[i * n2 + j] = s;
         }
 }
@@ -85,8 +99,8 @@ Test(gram, atom_sums_are_the_sums_of_the_gram_blocks) {
     for (c = 0; c < 2; ++c) {
         entk_arch a = tu_parse(g_archs[c]);
         cr_assert_eq(entk_cn_kernel(&a, x1, N1, x2, N2, C_, H_, H_, GK, N2, GT, N2, 1), ENTK_OK);
-        g_block_sums(GK, N2, z1, n1, s1, z2, n2, s2, EK);
-        g_block_sums(GT, N2, z1, n1, s1, z2, n2, s2, ET);
+        g_block_sums(GK, N2, x1, z1, n1, s1, x2, z2, n2, s2, EK);
+        g_block_sums(GT, N2, x1, z1, n1, s1, x2, z2, n2, s2, ET);
         for (th = 1; th <= 2; ++th) {
             memset(K, 0xff, sizeof K); /* NaN: every entry must be written */
             memset(T, 0xff, sizeof T);
@@ -117,8 +131,8 @@ Test(gram, symmetric_atom_sums_use_the_diagonal_and_are_mirrored) {
         cr_assert_eq(entk_cn_kernel(&a, x, N, NULL, 0, C_, H_, H_, GS, N, GST, N, 1), ENTK_OK);
         cr_assert_eq(entk_cn_kernel(&a, x, N, x, N, C_, H_, H_, G, N, GT, N, 1), ENTK_OK);
         for (i = 0; i < N; ++i) { G[i * N + i] = GS[i * N + i]; GT[i * N + i] = GST[i * N + i]; }
-        g_block_sums(G, N, z, n, s, z, n, s, EK);
-        g_block_sums(GT, N, z, n, s, z, n, s, ET);
+        g_block_sums(G, N, x, z, n, s, x, z, n, s, EK);
+        g_block_sums(GT, N, x, z, n, s, x, z, n, s, ET);
         for (th = 1; th <= 2; ++th) {
             memset(K, 0xff, sizeof K);
             memset(T, 0xff, sizeof T);

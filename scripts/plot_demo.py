@@ -89,7 +89,7 @@ def ens(src, dst):
             ax.loglog(M, [float(x["d_cv"]) for x in q], "s--", color=c, mfc="none",
                       label="width %d, f_t with control variate" % w)
             s2, e2 = float(q[0]["sys2"]), float(q[0]["sys2_err"])
-            lo, hi = max(s2 - e2, 0.0) ** 0.5, max(s2 + e2, 0.0) ** 0.5
+            lo, hi = max(s2 - e2, 0.0) ** 0.5, (max(s2, 0.0) + e2) ** 0.5  # as bin/aug_ensembles prints
             if lo > 0:
                 ax.axhspan(lo, hi, color=c, alpha=0.15)
             elif hi > 0:  # consistent with 0: the 1-sigma upper bound

@@ -55,7 +55,7 @@ else
 VARIANTS := default scalar nosleef asan fpfast
 endif
 
-.PHONY: FORCE all test demo-so3 fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 
@@ -153,6 +153,16 @@ fuzz-seeds: fuzz/seeds_npy.c $(HEADERS)
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@sh examples/demo.sh
+
+# issue 12's experiment: augmented-CNN vs C4-GCNN ensembles trained at finite width (examples/aug_ensembles.c;
+# about an hour on 2 cores). Table to stdout and out/ens/aug_ensembles.txt, CSV and plot in out/ens/.
+experiment-ens: deps-demo
+	@$(MAKE) --no-print-directory bin/aug_ensembles
+	@mkdir -p out/ens
+	bin/aug_ensembles data/fashion-mnist-subset 16 2 16,32 64 1000 out/ens/aug_ensembles.csv | tee out/ens/aug_ensembles.txt
+	@if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then /usr/bin/python3 scripts/plot_demo.py ens \
+	    out/ens/aug_ensembles.csv out/ens/aug_ensembles.png && echo "plot written: out/ens/aug_ensembles.png"; \
+	else echo "(matplotlib not installed: no plot)"; fi
 
 demo-so3: deps-demo
 	@$(MAKE) --no-print-directory all

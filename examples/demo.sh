@@ -4,7 +4,9 @@
 #     learning curves of the CNN NTK, the CNN NTK with full rot90 augmentation and the C4-GCNN NTK;
 #  2. Monte-Carlo: finite-width C4 GCNN kernels converge to entk's as the width grows;
 #  3. an MLP NTK/NNGP at several training times;
-#  4. molecular energies: the SO(3)-invariant atom-sum NTK against the MLP-atom one (examples/so3_demo.sh).
+#  4. molecular energies: the SO(3)-invariant atom-sum NTK against the MLP-atom one (examples/so3_demo.sh);
+#  5. finite width: ensembles of CNNs trained with rot90 augmentation against C4-GCNN ensembles (a reduced
+#     run of examples/aug_ensembles.c; the full one is `make experiment-ens`).
 # Uses the full data set from Debian's dataset-fashion-mnist when installed (converted once to .npy
 # under build/), else the 2000 + 1000 image subset shipped in data/. Tables go to stdout, plots and
 # CSV to out/demo/. Sizes can be set with DEMO_NMAX (default 1000) and DEMO_NTEST (default 300).
@@ -37,3 +39,7 @@ echo "== 3. MLP NTK and NNGP at several training times"
 bin/fashion_mlp "$data" 1000 1000
 echo
 sh examples/so3_demo.sh
+echo
+echo "== 5. Finite-width ensembles: augmented CNNs against C4 GCNNs (reduced; full: make experiment-ens)"
+bin/aug_ensembles "$data" 16 2 8,16 8 1000 out/demo/aug_ensembles.csv
+plot ens out/demo/aug_ensembles.csv out/demo/aug_ensembles.png

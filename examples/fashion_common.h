@@ -7,7 +7,7 @@
 
 #define N_CLASSES 10
 
-static void load(const char *dir, const char *name, entk_array *a) {
+static inline void load(const char *dir, const char *name, entk_array *a) {
     char path[1024], err[256];
     entk_status st;
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -15,7 +15,7 @@ static void load(const char *dir, const char *name, entk_array *a) {
 }
 
 /* docs/conventions.md §3: targets one-hot minus 1/k */
-static double *onehot(const double *labels, size_t n) {
+static inline double *onehot(const double *labels, size_t n) {
     double *y = xmalloc(n * N_CLASSES);
     size_t i;
     for (i = 0; i < n * N_CLASSES; ++i) y[i] = -1.0 / N_CLASSES;
@@ -24,7 +24,7 @@ static double *onehot(const double *labels, size_t n) {
 }
 
 /* fraction of rows whose argmax is the label */
-static double accuracy(const double *pred, const double *labels, size_t m) {
+static inline double accuracy(const double *pred, const double *labels, size_t m) {
     size_t i, hits = 0;
     for (i = 0; i < m; ++i) {
         int c, best = 0;

@@ -4,6 +4,7 @@
 plot_demo.py curves CSV PNG   learning curves written by bin/rotated_fashion
 plot_demo.py mc TABLE PNG     Monte-Carlo convergence table printed by bin/mc_convergence
 plot_demo.py mol CSV PNG      molecular learning curves written by bin/molecules
+plot_demo.py ens CSV PNG      ensemble distances against M written by bin/aug_ensembles
 """
 import csv, sys
 import matplotlib
@@ -70,8 +71,40 @@ def mol(src, dst):
     fig.tight_layout()
     fig.savefig(dst, dpi=120)
 
+def ens(src, dst):
+    """distance between the augmented-CNN and GCNN ensemble means against M, one panel per input set;
+    horizontal bands: the systematic part S +- error (noise removed, all members)"""
+    r = rows(src)
+    sets = ["test", "noise", "unseen"]
+    titles = {"test": "test images (trained classes)", "noise": "Gaussian-noise images",
+              "unseen": "untrained classes"}
+    widths = sorted({int(x["width"]) for x in r})
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    for ax, s in zip(axes, sets):
+        for i, w in enumerate(widths):
+            q = [x for x in r if x["set"] == s and int(x["width"]) == w]
+            M = [int(x["M"]) for x in q]
+            c = "C%d" % i
+            ax.loglog(M, [float(x["d_raw"]) for x in q], "o-", color=c, label="width %d, raw f_t" % w)
+            ax.loglog(M, [float(x["d_cv"]) for x in q], "s--", color=c, mfc="none",
+                      label="width %d, f_t with control variate" % w)
+            s2, e2 = float(q[0]["sys2"]), float(q[0]["sys2_err"])
+            lo, hi = max(s2 - e2, 0.0) ** 0.5, (max(s2, 0.0) + e2) ** 0.5  # as bin/aug_ensembles prints
+            if lo > 0:
+                ax.axhspan(lo, hi, color=c, alpha=0.15)
+            elif hi > 0:  # consistent with 0: the 1-sigma upper bound
+                ax.axhline(hi, color=c, ls=":", lw=1)
+        ax.set_title(titles[s])
+        ax.set_xlabel("ensemble size M")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("rms L2 distance of the ensemble means")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("CNN trained with full rot90 augmentation vs C4 GCNN, finite width (bands: systematic part +- 1 sigma)")
+    fig.tight_layout()
+    fig.savefig(dst, dpi=120)
+
 if __name__ == "__main__":
-    modes = {"curves": curves, "mc": mc, "mol": mol}
+    modes = {"curves": curves, "mc": mc, "mol": mol, "ens": ens}
     if len(sys.argv) != 4 or sys.argv[1] not in modes:
         raise SystemExit(__doc__)
     modes[sys.argv[1]](sys.argv[2], sys.argv[3])

@@ -154,7 +154,7 @@ demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@sh examples/demo.sh
 
-# issue 12's experiment: augmented-CNN vs C4-GCNN ensembles trained at finite width (examples/aug_ensembles.c;
+# the finite-width experiment: augmented-CNN vs C4-GCNN ensembles trained at finite width (examples/aug_ensembles.c;
 # about an hour on 2 cores). Table to stdout and out/ens/aug_ensembles.txt, CSV and plot in out/ens/.
 experiment-ens: deps-demo
 	@$(MAKE) --no-print-directory bin/aug_ensembles

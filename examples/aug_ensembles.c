@@ -1,5 +1,5 @@
 /* aug_ensembles - finite-width ensembles: CNNs trained with full rot90 augmentation against C4 GCNNs
- * trained without it (issue 12; the finite-width side of docs/conventions.md §2).
+ * trained without it (the finite-width side of docs/conventions.md §2).
  *
  * A small Fashion-MNIST training set (the first N training images of K classes, 28 x 28 average-pooled
  * to 7 x 7, standardised by one global mean and deviation, targets one-hot minus 1/K). Two ensembles per

@@ -155,11 +155,11 @@ demo: deps-demo
 	@sh examples/demo.sh
 
 # the finite-width experiment: augmented-CNN vs C4-GCNN ensembles trained at finite width (examples/aug_ensembles.c;
-# about an hour on 2 cores). Table to stdout and out/ens/aug_ensembles.txt, CSV and plot in out/ens/.
+# about 30 minutes on 2 cores). Table to stdout and out/ens/aug_ensembles.txt, CSV and plot in out/ens/.
 experiment-ens: deps-demo
 	@$(MAKE) --no-print-directory bin/aug_ensembles
 	@mkdir -p out/ens
-	bin/aug_ensembles data/fashion-mnist-subset 16 2 16,32 64 1000 out/ens/aug_ensembles.csv | tee out/ens/aug_ensembles.txt
+	bin/aug_ensembles data/fashion-mnist-subset 16 2 4,8,16 128 1000 out/ens/aug_ensembles.csv | tee out/ens/aug_ensembles.txt
 	@if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then /usr/bin/python3 scripts/plot_demo.py ens \
 	    out/ens/aug_ensembles.csv out/ens/aug_ensembles.png && echo "plot written: out/ens/aug_ensembles.png"; \
 	else echo "(matplotlib not installed: no plot)"; fi

@@ -153,8 +153,10 @@ static void group_mean(const double *e, int m0, int M, size_t ne, size_t r0, siz
 
 /* S^2 between two ensembles c, g (Mt x ne x k each; rows r0 .. r0 + m) without the noise of their
  * means, from all members but member `skip` (-1: none) of each: mean_x sum_j [(cbar - gbar)^2 - v_c / M
- * - v_g / M], v the members' unbiased variances */
-static double sys2(const double *c, const double *g, size_t ne, int Mt, size_t r0, size_t m, size_t k, int skip) {
+ * - v_g / M], v the members' unbiased variances. With g NULL, the same against the fixed values mu
+ * (m x k; v_g = 0): the systematic distance of one ensemble from mu. */
+static double sys2(const double *c, const double *g, const double *mu, size_t ne, int Mt, size_t r0, size_t m,
+                   size_t k, int skip) {
     double tot = 0;
     size_t i;
     int j;
@@ -165,15 +167,40 @@ static double sys2(const double *c, const double *g, size_t ne, int Mt, size_t r
             double u, w;
             if (j == skip) continue;
             u = c[((size_t)j * ne + r0) * k + i];
-            w = g[((size_t)j * ne + r0) * k + i];
+            w = g ? g[((size_t)j * ne + r0) * k + i] : 0;
             sc += u; qc += u * u; sg += w; qg += w * w;
         }
-        mc = sc / M; mg = sg / M;
+        mc = sc / M;
+        mg = g ? sg / M : mu[i];
         vc = (qc - M * mc * mc) / (M - 1);
-        vg = (qg - M * mg * mg) / (M - 1);
+        vg = g ? (qg - M * mg * mg) / (M - 1) : 0;
         tot += (mc - mg) * (mc - mg) - vc / M - vg / M;
     }
     return tot / (double)m;
+}
+
+/* sys2 from all members and its jackknife error (one member of each ensemble left out at a time) */
+static void sys2_jack(const double *c, const double *g, const double *mu, size_t ne, int Mt, size_t r0, size_t m,
+                      size_t k, double *val, double *err) {
+    double jm = 0, jv = 0, *jk = xmalloc((size_t)Mt);
+    int j;
+    *val = sys2(c, g, mu, ne, Mt, r0, m, k, -1);
+    for (j = 0; j < Mt; ++j) {
+        jk[j] = sys2(c, g, mu, ne, Mt, r0, m, k, j);
+        jm += jk[j] / Mt;
+    }
+    for (j = 0; j < Mt; ++j) jv += (jk[j] - jm) * (jk[j] - jm);
+    *err = sqrt(jv * (Mt - 1) / Mt);
+    free(jk);
+}
+
+/* one line of a systematic distance: the value with its error when resolved (> 1 sigma), else a bound */
+static void print_sys(const char *what, double s2, double err) {
+    const double S = sqrt(fmax(s2, 0));
+    if (s2 > err)
+        printf("  %-22s S^2 = %10.3e +- %.2e   S = %.4f +- %.4f\n", what, s2, err, S, err / (2 * S));
+    else
+        printf("  %-22s S^2 = %10.3e +- %.2e   S < %.4f (1 sigma)\n", what, s2, err, sqrt(fmax(s2, 0) + err));
 }
 
 int main(int argc, char **argv) {
@@ -288,7 +315,7 @@ int main(int argc, char **argv) {
     if (csv) {
         out = fopen(csv, "w");
         if (!out) { fprintf(stderr, "%s: cannot write %s\n", PROGRAM, csv); return 1; }
-        fprintf(out, "width,M,groups,set,d_raw,d_cent,d_cv,e_cnn,e_gcnn,e_cnn_cv,e_gcnn_cv,sys2,sys2_err,loss_cnn,loss_gcnn\n");
+        fprintf(out, "width,M,groups,set,d_raw,d_cent,d_cv,e_cnn,e_gcnn,e_cnn_cv,e_gcnn_cv,sys2,sys2_err,bias2_cnn,bias2_cnn_err,bias2_gcnn,bias2_gcnn_err,loss_cnn,loss_gcnn\n");
     }
     for (wi = 0; wi < nw; ++wi) {
         const size_t W = widths[wi], nec = NA + NE, neg = N + NE, MK = (size_t)Mt * K;
@@ -297,7 +324,7 @@ int main(int argc, char **argv) {
         double *cl = xmalloc((size_t)Mt * (size_t)(steps + 1)), *gl = xmalloc((size_t)Mt * (size_t)(steps + 1));
         double *ev[2][3], *a = xmalloc(NE * K), *b = xmalloc(NE * K), *zc = xmalloc(NA * MK), *zg = xmalloc(N * MK);
         double *pc = xmalloc(NE * MK), *pg = xmalloc(NE * MK), lc0 = 0, lct = 0, lg0 = 0, lgt = 0;
-        double sys[N_SETS], sys_err[N_SETS], tw = now();
+        double sys[N_SETS], sys_err[N_SETS], bias[2][N_SETS], bias_err[2][N_SETS], tw = now();
         int m, s, v;
         if (fnet_train_ensemble(&cnn, 1, S_IMG, S_IMG, W, xa, NA, ya, K, eta, steps, Mt, 1000, xc, nec, cf0, cft, cl) ||
             fnet_train_ensemble(&gcnn, 1, S_IMG, S_IMG, W, x, N, y, K, eta, steps, Mt, 5000, xg, neg, gf0, gft, gl))
@@ -337,18 +364,13 @@ int main(int argc, char **argv) {
         printf("\n== width %zu: %d + %d members trained in %.1f s\n", W, Mt, Mt, tw);
         printf("mean training loss: CNN (augmented) %.4g -> %.4g, GCNN %.4g -> %.4g; predicting 0: %.4g\n", lc0, lct,
                lg0, lgt, loss0);
-        /* the systematic part from all members (control-variate outputs), jackknife over member pairs */
+        /* the systematic parts from all members (control-variate outputs), jackknife errors: CNN vs
+         * GCNN, and each against its mu_t */
         for (s = 0; s < N_SETS; ++s) {
-            const double full = sys2(ev[0][2], ev[1][2], NE, Mt, set_off[s], set_n[s], K, -1);
-            double jm = 0, jv = 0, *jk = xmalloc((size_t)Mt);
-            for (m = 0; m < Mt; ++m) {
-                jk[m] = sys2(ev[0][2], ev[1][2], NE, Mt, set_off[s], set_n[s], K, m);
-                jm += jk[m] / Mt;
-            }
-            for (m = 0; m < Mt; ++m) jv += (jk[m] - jm) * (jk[m] - jm);
-            sys[s] = full;
-            sys_err[s] = sqrt(jv * (Mt - 1) / Mt);
-            free(jk);
+            const size_t o = set_off[s], n = set_n[s];
+            sys2_jack(ev[0][2], ev[1][2], NULL, NE, Mt, o, n, K, &sys[s], &sys_err[s]);
+            sys2_jack(ev[0][2], NULL, mu_c + o * K, NE, Mt, o, n, K, &bias[0][s], &bias_err[0][s]);
+            sys2_jack(ev[1][2], NULL, mu_g + o * K, NE, Mt, o, n, K, &bias[1][s], &bias_err[1][s]);
         }
         printf("%5s %6s %-7s %9s %9s %9s %9s %9s %9s %9s\n", "M", "groups", "set", "d_raw", "d_cent", "d_cv",
                "e_cnn", "e_gcnn", "e_cnn_cv", "e_gcnn_cv");
@@ -372,23 +394,21 @@ int main(int argc, char **argv) {
                 printf("%5d %6d %-7s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", M, ng, set_name[s], d[0][s], d[1][s],
                        d[2][s], e[0][0][s], e[1][0][s], e[0][1][s], e[1][1][s]);
                 if (out)
-                    fprintf(out, "%zu,%d,%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", W, M, ng,
-                            set_name[s], d[0][s], d[1][s], d[2][s], e[0][0][s], e[1][0][s], e[0][1][s], e[1][1][s],
-                            sys[s], sys_err[s], lct, lgt);
+                    fprintf(out, "%zu,%d,%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n",
+                            W, M, ng, set_name[s], d[0][s], d[1][s], d[2][s], e[0][0][s], e[1][0][s], e[0][1][s],
+                            e[1][1][s], sys[s], sys_err[s], bias[0][s], bias_err[0][s], bias[1][s],
+                            bias_err[1][s], lct, lgt);
             }
         }
-        printf("systematic difference S of the ensemble means (control-variate outputs, noise removed, all %d + %d "
-               "members, jackknife error):\n", Mt, Mt);
+        printf("systematic distances (control-variate outputs, the noise of the finite means removed, all %d + %d "
+               "members, jackknife errors):\n", Mt, Mt);
         for (s = 0; s < N_SETS; ++s) {
-            const double S = sqrt(fmax(sys[s], 0));
             group_mean(ev[1][0], 0, Mt, NE, set_off[s], set_n[s], K, b);
             memset(a, 0, set_n[s] * K * sizeof *a);
-            if (sys[s] > sys_err[s])
-                printf("  %-7s S^2 = %10.3e +- %.2e   S = %.4f +- %.4f   (|GCNN mean| = %.4f)\n", set_name[s], sys[s],
-                       sys_err[s], S, sys_err[s] / (2 * S), dist(b, a, set_n[s], K));
-            else
-                printf("  %-7s S^2 = %10.3e +- %.2e   S < %.4f (1 sigma)  (|GCNN mean| = %.4f)\n", set_name[s], sys[s],
-                       sys_err[s], sqrt(fmax(sys[s], 0) + sys_err[s]), dist(b, a, set_n[s], K));
+            printf(" %s (|GCNN mean| = %.4f):\n", set_name[s], dist(b, a, set_n[s], K));
+            print_sys("CNN vs GCNN", sys[s], sys_err[s]);
+            print_sys("CNN vs mu_t", bias[0][s], bias_err[0][s]);
+            print_sys("GCNN vs mu_t", bias[1][s], bias_err[1][s]);
         }
         fflush(stdout);
         for (v = 0; v < 2; ++v)

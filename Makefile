@@ -110,8 +110,10 @@ build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/con
 	$(AARCH64_CC) $(WARN) $(OPT) $(SLEEF_FLAGS) -I. -I/usr/include/aarch64-linux-gnu -o $@ $< \
 	    -L/usr/lib/aarch64-linux-gnu $(LIBS)
 
+# the test matrix builds in parallel (JOBS compilers, default: one per core); the rules are parallel-safe
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps-test
-	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory -j$(JOBS) test-build
 	@NO_SLEEF=$(NO_SLEEF) FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) sh scripts/run-tests.sh $(TEST_BINS) \
 	    build/aarch64/check readme $(addprefix fuzz:,$(FUZZ_NAMES))
 

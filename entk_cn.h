@@ -945,8 +945,9 @@ static entk_status entk__cn_linear(const entk__kernels *kt, const entk_layer *ly
  * block-rows in F, and layer m + 1 builds its block-row i as soon as layer m's block-row i + h is in
  * the ring (h: layer m + 1's half window, at most 1). The chain thus reads K and Theta from memory
  * once and writes them once instead of once per layer; the kernels are those of the separate layers
- * bit for bit (the same row operations). Pair mode only (the self mode computes each layer's
- * diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]. */
+ * bit for bit (the same row operations). Pair mode only (block-row i of a map needs every pixel's
+ * diagonal of its layer, which the self mode would only have after the layer). e1[m], e2[m]: the
+ * diagonals for nls[m]. */
 static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
                                   const double *Ti, double *Ko, double *To, double *U, double *F, size_t h, size_t w,
                                   const double *const *e1, const double *const *e2) {
@@ -996,7 +997,8 @@ static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *con
  * reading K, Theta and writing them stays in L1/L2, where the block-row sweep of entk__cn_fused
  * re-reads its rings (megabytes) from L3 or memory. The adds are those of the row path in the same
  * order (offsets 0, +1, -1; terms outside the image skipped), the affine update and the map the same
- * elementwise operations: the kernels are bit-identical. Pair mode only, like entk__cn_fused. */
+ * elementwise operations: the kernels are bit-identical. Self records take this path too (see
+ * entk__cn_tiled), with the diagonals recorded on the main diagonal of tiles, swept first. */
 
 /* out = sum of the nt tiles src[0..nt) in order (W x W, source row stride ld, out contiguous) */
 static void entk__cn_tile_sum(const entk__kernels *kt, const double *const *src, int nt, size_t ld, double *out, size_t W) {
@@ -1031,19 +1033,57 @@ static void entk__cn_tile_diag3(const entk__kernels *kt, const double *u, double
     }
 }
 
+/* Store the transpose of the W x W tile t as tile (i, i') of the P x P kernel X, through scratch u. */
+static void entk__cn_tile_mirror(const entk__kernels *kt, const double *t, double *u, double *X, size_t P, size_t W,
+                                 size_t i, size_t ip, int stream) {
+    size_t j, c;
+    for (j = 0; j < W; ++j)
+        for (c = 0; c < W; ++c) u[c * W + j] = t[j * W + c];
+    for (j = 0; j < W; ++j) entk__cn_store(kt, u + j * W, X + (i * W + j) * P + ip * W, W, stream);
+}
+
+/* The maps whose kernel values are symmetric in (k11, k22) bit for bit on every path (the formulas and
+ * their vector forms use k11 and k22 only through k11 k22, k11 + k22, min, max or not at all): a self
+ * pair's kernels then stay symmetric through them. Not gelu ((1 + k11) + k22) nor custom quadrature
+ * (the Cholesky factor of the 2 x 2 covariance). */
+static int entk__cn_sym_map(const entk_nonlin *nl) {
+    return nl->kind == ENTK_NL_IDENTITY || nl->kind == ENTK_NL_RELU || nl->kind == ENTK_NL_LEAKY_RELU ||
+           nl->kind == ENTK_NL_ERF || nl->kind == ENTK_NL_SIN;
+}
+
+/* 1 if the P x P kernel X equals its transpose bit for bit (in 32 x 32 blocks, for the caches) */
+static int entk__cn_is_sym(const double *X, size_t P) {
+    size_t i0, j0, i, j;
+    for (i0 = 0; i0 < P; i0 += 32)
+        for (j0 = i0; j0 < P; j0 += 32)
+            for (i = i0; i < i0 + 32 && i < P; ++i)
+                for (j = j0 > i ? j0 : i + 1; j < j0 + 32 && j < P; ++j)
+                    if (memcmp(X + i * P + j, X + j * P + i, sizeof *X) != 0) return 0;
+    return 1;
+}
+
 /* The chain (as entk__cn_fused; every layer a conv with q = 3 and same padding) over diagonal tiles.
- * Z: ENTK__CN_TILE_LEN(M, W) doubles. */
+ * Z: ENTK__CN_TILE_LEN(M, W) doubles. rd == NULL: pair mode, e1[m] and e2[m] the inputs' records.
+ * Self mode (rd != NULL, e1 == e2 == rd): the main diagonal d = 0 goes first; its tile (i, i) holds the
+ * entries (t, t) of the pixels t of row i, so before each map rd[m] records them there, from the
+ * tile's own window sums and affine update: the diagonal every later tile's map reads, and k12 = k11 =
+ * k22 exactly at t = t' (see entk__cn_diag). half: the input kernels are symmetric bit for bit and so
+ * is every map of the chain (entk__cn_sym_map), so tile (i', i) is the transpose of tile (i, i') at
+ * every layer: only the diagonals d >= 0 are computed and the last layer's tiles are mirrored. */
 static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
                                   const double *Ti, double *Ko, double *To, double *Z, size_t H, size_t W,
-                                  const double *const *e1, const double *const *e2) {
+                                  const double *const *e1, const double *const *e2, double *const *rd, int half) {
     const size_t P = H * W, T2 = W * W;
     /* streamed tile rows must fill whole cache lines (partial lines cost more than they save) */
     const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6 && W % 8 == 0 &&
                        ((uintptr_t)Ko & 63u) == 0 && ((uintptr_t)To & 63u) == 0;
     double *u = Z, *lk = Z + T2, *lt = Z + 2 * T2, *ring = Z + 3 * T2;
     entk_status st;
-    long d;
-    for (d = -(long)H + 1; d < (long)H; ++d) {
+    const long nd = half ? (long)H : 2 * (long)H - 1;
+    long z;
+    for (z = 0; z < nd; ++z) {
+        /* pair mode d = -(H - 1) .. H - 1; self mode 0, 1, .., H - 1, then (not half) -1, .., -(H - 1) */
+        const long d = !rd ? z - ((long)H - 1) : z < (long)H ? z : ((long)H - 1) - z;
         const long n = (long)H - (d < 0 ? -d : d), i0 = d < 0 ? -d : 0, s_end = n + M - 1;
         long s;
         for (s = 0; s < s_end; ++s) {
@@ -1097,17 +1137,27 @@ static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *con
                     entk__cn_tile_sum(kt, stt, nt, ld, u, W);
                     entk__cn_tile_diag3(kt, u, ot, W);
                 }
+                if (rd && d == 0 && rd[m]) { /* self mode: the diagonal of layer m at row i */
+                    double *r = rd[m] + (size_t)i * W;
+                    for (j = 0; j < W; ++j) r[j] = ok[j * W + j];
+                    kt->affine(r, NULL, W, cw, b2); /* elementwise: the bits of the tile's own update */
+                }
                 /* the map row by row: row j of the tile is pixel (i, j) against the primed row ip */
                 if ((st = entk__layer_out(kt, ok, ot, W, W, cw, b2, !stt[0], nls[m] ? &nls[m]->nl : NULL,
                                           nls[m] ? e1[m] + (size_t)i * W : NULL, 1,
                                           nls[m] ? e2[m] + (size_t)ip * W : NULL, 1)))
                     return st;
-                if (last)
+                if (last) {
                     for (j = 0; j < W; ++j) {
                         const size_t off = ((size_t)i * W + j) * P + (size_t)ip * W;
                         entk__cn_store(kt, ok + j * W, Ko + off, W, stream);
                         if (ot) entk__cn_store(kt, ot + j * W, To + off, W, stream);
                     }
+                    if (half && d > 0) { /* tile (ip, i): the transpose, through u (free until the next tile) */
+                        entk__cn_tile_mirror(kt, ok, u, Ko, P, W, (size_t)ip, (size_t)i, stream);
+                        if (ot) entk__cn_tile_mirror(kt, ot, u, To, P, W, (size_t)ip, (size_t)i, stream);
+                    }
+                }
             }
         }
     }
@@ -1205,11 +1255,14 @@ typedef struct entk__cn_pass {
     double *rec;            /* self mode: the record being written; else NULL */
     size_t S, h, w, P, off; /* off: the next nonlinearity's diagonals in the records */
     int ng, gn, first, cur, want_t;
+    int sym;                /* self mode: K[cur], T[cur] are known to be symmetric bit for bit */
 } entk__cn_pass;
 
-/* A chain of same-padded convs on a large image, pair mode only, in one sweep: first on diagonal
- * tiles (entk__cn_tiled: 3 x 3 windows, from one layer on), else over block-rows (entk__cn_fused: a
- * first window of any size, then q <= 3, from two layers on). *used = 1 if a chain ran; then *l is its
+/* A chain of same-padded convs on a large image in one sweep: first on diagonal tiles (entk__cn_tiled:
+ * 3 x 3 windows, from one layer on), else, in pair mode only, over block-rows (entk__cn_fused: a first
+ * window of any size, then q <= 3, from two layers on; its maps need every pixel's diagonal before the
+ * sweep, which the self mode records during it). Self mode computes half the tiles when the input is
+ * symmetric (known, or checked) and so are the chain's maps. *used = 1 if a chain ran; then *l is its
  * last layer. *used = 0: the layer at *l is left to entk__cn_layer. */
 #define ENTK__CN_CMAX (ENTK__CN_TCHAIN > ENTK__CN_CHAIN ? ENTK__CN_TCHAIN : ENTK__CN_CHAIN)
 static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *pl, entk__cn_pass *s, int *l,
@@ -1217,23 +1270,35 @@ static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *p
     const entk_layer *ly = &a->layer[*l], *ls[ENTK__CN_CMAX], *nls[ENTK__CN_CMAX];
     const double *f1[ENTK__CN_CMAX], *f2[ENTK__CN_CMAX];
     const double *Ki = s->K[s->cur], *Ti = s->first ? NULL : s->T[s->cur];
-    double *Ko = s->K[1 - s->cur], *To = s->want_t ? s->T[1 - s->cur] : NULL;
+    double *Ko = s->K[1 - s->cur], *To = s->want_t ? s->T[1 - s->cur] : NULL, *rd[ENTK__CN_CMAX];
     int tiled;
     *used = 0;
-    if (s->rec || ly->kind != ENTK_LAYER_CONV || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
-    for (tiled = 1; tiled >= 0; --tiled) {
+    if (ly->kind != ENTK_LAYER_CONV || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
+    if (s->rec) s->d1 = s->d2 = s->rec; /* the chain's diagonals are recorded where its maps read them */
+    for (tiled = 1; tiled >= (s->rec ? 1 : 0); --tiled) {
         size_t o = s->off;
-        int x = *l;
+        int x = *l, half = 0, k;
         const int m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
         entk_status st;
         if (m < (tiled ? 1 : 2)) continue;
-        st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2)
+        if (s->rec) {
+            half = 1;
+            for (k = 0; k < m; ++k) {
+                rd[k] = nls[k] ? s->rec + (f1[k] - s->d1) : NULL;
+                if (nls[k] && !entk__cn_sym_map(&nls[k]->nl)) half = 0;
+            }
+            if (half && !s->sym) s->sym = entk__cn_is_sym(Ki, s->P) && (!Ti || entk__cn_is_sym(Ti, s->P));
+            half = half && s->sym;
+        }
+        st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2,
+                                    s->rec ? rd : NULL, half)
                    : entk__cn_fused(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U, s->U + pl->row_len, s->h, s->w, f1,
                                     f2);
         if (st) return st;
         s->cur = 1 - s->cur;
         s->first = 0;
         s->off = o;
+        s->sym = half; /* mirrored: symmetric by construction */
         *l = x - 1;
         *used = 1;
         return ENTK_OK;
@@ -1383,6 +1448,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
     s.d1 = d1; s.d2 = d2; s.rec = rec;
     s.S = pl->blk; s.h = H; s.w = W; s.P = H * W; s.off = 0;
     s.ng = 1; s.gn = 1; s.first = 1; s.cur = 0; s.want_t = want_t;
+    s.sym = rec != NULL; /* M0 of an image with itself: the products commute, so the bits are symmetric */
     entk__cn_input_gram(x1, x2, C, s.P, s.K[0]);
     for (l = 0; l < pl->red && !st; ++l) {
         const entk_layer *ly = &a->layer[l];
@@ -1390,11 +1456,14 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         case ENTK_LAYER_CONV:
         case ENTK_LAYER_LIFT:
         case ENTK_LAYER_GCONV:
-            if (!(st = entk__cn_chain_try(a, pl, &s, &l, &used)) && !used) st = entk__cn_layer(a, pl, &s, &l, tc);
+            if (!(st = entk__cn_chain_try(a, pl, &s, &l, &used)) && !used) {
+                st = entk__cn_layer(a, pl, &s, &l, tc);
+                s.sym = 0;
+            }
             break;
-        case ENTK_LAYER_NONLIN: st = entk__cn_nonlin(pl, ly, &s); break;
-        case ENTK_LAYER_AVGPOOL: entk__cn_avgpool(ly, &s); break;
-        case ENTK_LAYER_ROTPOOL: entk__cn_rotpool(&s); break;
+        case ENTK_LAYER_NONLIN: st = entk__cn_nonlin(pl, ly, &s); s.sym = 0; break;
+        case ENTK_LAYER_AVGPOOL: entk__cn_avgpool(ly, &s); s.sym = 0; break;
+        case ENTK_LAYER_ROTPOOL: entk__cn_rotpool(&s); s.sym = 0; break;
         default: return ENTK_ERR_ARCH;
         }
     }

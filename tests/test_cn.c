@@ -860,8 +860,9 @@ Test(cn_gram, progress_reports_total_with_two_threads) {
 }
 
 /* Large images (more pixels than the in-cache path takes) run chains of same-padded conv layers in one
- * sweep in pair mode (entk_cn_pair, off-diagonal Gram entries) while the self records go layer by
- * layer: a pair (x, x) thus equals the self record's kernel bit for bit, and both match brute force. */
+ * sweep in pair mode (entk_cn_pair, off-diagonal Gram entries): block-row chains, which the self
+ * records do not take (they go layer by layer there), and tiled chains, which they do: a pair (x, x)
+ * equals the self record's kernel bit for bit either way, and both match brute force. */
 Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
     static const char *archs[] = {
         "conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same,sw=1.3) relu conv(q=1,pad=same) erf conv(q=3,pad=same) "
@@ -893,9 +894,10 @@ Test(cn_fused, fused_chains_equal_layer_by_layer_and_brute_force) {
 
 /* Runs of same-padded 3 x 3 conv layers take diagonal tiles in pair mode (10 layers with a layer
  * without nonlinearity and an erf inside; W = 64 allows chains of at most 6, so two chains run; W a
- * multiple of 8 and kernels large enough that the last layer of a chain streams its tiles out): a pair (x, x) equals the layer-by-layer self
- * record bit for bit, a pair of different images matches brute force, and neither the NNGP-only call
- * nor a workspace starting off a cache line changes a bit. */
+ * multiple of 8 and kernels large enough that the last layer of a chain streams its tiles out): a pair
+ * (x, x), every tile computed, equals the self record, half the tiles computed and mirrored, bit for
+ * bit, a pair of different images matches brute force, and neither the NNGP-only call nor a workspace
+ * starting off a cache line changes a bit. */
 Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
     const char *arch = "conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same,sw=1.3) relu conv(q=3,pad=same) "
                        "conv(q=3,pad=same,sb=0.2) erf conv(q=3,pad=same) relu conv(q=3,pad=same,sw=1.1) relu "
@@ -920,6 +922,55 @@ Test(cn_fused, tiled_chains_equal_layer_by_layer_and_brute_force) {
     ref_kernel(&a, x, x + img, C, H, W, &rk, &rt);
     cr_assert(tu_rel(k, rk) < 1e-12 && tu_rel(t, rt) < 1e-12, "%.17g %.17g vs brute force %.17g %.17g", k, t, rk, rt);
     free(x); free(w); free(s0); free(s1);
+}
+
+/* Self records on diagonal tiles (entk__cn_tiled in self mode): the layers' diagonals are recorded on
+ * the main diagonal of tiles, and with symmetric maps (relu, leaky_relu, erf, sin, identity) on a
+ * symmetric input only the tiles on and above it are computed and the rest mirrored; gelu is not
+ * symmetric in (k11, k22) bit for bit and takes every tile; a chain after a row-path layer first checks
+ * its input for symmetry (after a valid conv it is symmetric, after avgpool it is not). For each, the
+ * Gram diagonal (from the self records) equals the pair (x, x) bit for bit, which computes every tile
+ * from the record's diagonals, and brute force to 1e-12 (so the recorded diagonals are right too);
+ * threads 1 to 3, the NNGP-only Gram and entk_cn_diag give the same bits. */
+Test(cn_fused, self_records_on_tiles_equal_the_pair_of_an_image_with_itself) {
+    static const struct { const char *arch; size_t C, H, W; } cs[] = {
+        {"conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same,sw=1.3) leaky_relu(a=0.2) conv(q=3,pad=same) "
+         "conv(q=3,pad=same) sin conv(q=3,pad=same,sb=0.2) erf conv(q=3,pad=same) identity gap dense relu dense", 2, 17, 18},
+        {"conv(q=3,pad=same,sb=0.1) relu conv(q=3,pad=same) gelu conv(q=3,pad=same) relu gap dense", 2, 17, 16},
+        {"conv(q=3,pad=valid) relu conv(q=3,pad=same,sb=0.3) relu conv(q=3,pad=same) erf flatten dense", 1, 20, 19},
+        {"conv(q=3,pad=same) relu avgpool(p=2) conv(q=3,pad=same) relu conv(q=3,pad=same) relu gap", 1, 34, 34},
+    };
+    size_t c, i, r;
+    for (c = 0; c < sizeof cs / sizeof cs[0]; ++c) {
+        const size_t n = 3, C = cs[c].C, H = cs[c].H, W = cs[c].W, img = C * H * W;
+        entk_arch a = tu_parse(cs[c].arch);
+        double *x = tu_normal_alloc(n * img, 190 + c), K[9], T[9], K2[9], T2[9], Kn[9], kd[3], td[3], *w, *rec;
+        size_t wl, sl;
+        int th;
+        cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
+        w = malloc(wl * sizeof *w); rec = malloc(sl * sizeof *rec);
+        cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, H, W, K, n, T, n, 1), ENTK_OK, "%s", cs[c].arch);
+        for (th = 2; th <= 3; ++th) {
+            cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, H, W, K2, n, T2, n, th), ENTK_OK);
+            cr_assert(memcmp(K, K2, sizeof K) == 0 && memcmp(T, T2, sizeof T) == 0, "%s: threads %d", cs[c].arch, th);
+        }
+        cr_assert_eq(entk_cn_kernel(&a, x, n, NULL, 0, C, H, W, Kn, n, NULL, 0, 2), ENTK_OK);
+        cr_assert(memcmp(K, Kn, sizeof K) == 0, "%s: NNGP only", cs[c].arch);
+        cr_assert_eq(entk_cn_diag(&a, x, n, C, H, W, kd, td, 2), ENTK_OK);
+        for (i = 0; i < n; ++i) {
+            double k, t, rk, rt;
+            cr_assert(kd[i] == K[i * n + i] && td[i] == T[i * n + i], "%s: entk_cn_diag %zu", cs[c].arch, i);
+            cr_assert_eq(entk_cn_self(&a, x + i * img, C, H, W, rec, w), ENTK_OK);
+            for (r = 0; r + 2 < sl; ++r) cr_assert(isfinite(rec[r]) && rec[r] > 0, "%s: record %zu", cs[c].arch, r);
+            cr_assert_eq(entk_cn_pair(&a, x + i * img, rec, x + i * img, rec, C, H, W, w, &k, &t), ENTK_OK);
+            cr_assert(k == K[i * n + i] && t == T[i * n + i], "%s: %zu: pair (x, x) %.17g %.17g vs self %.17g %.17g",
+                      cs[c].arch, i, k, t, K[i * n + i], T[i * n + i]);
+            ref_kernel(&a, x + i * img, x + i * img, C, H, W, &rk, &rt);
+            cr_assert(tu_rel(K[i * n + i], rk) < 1e-12 && tu_rel(T[i * n + i], rt) < 1e-12,
+                      "%s: %zu: %.17g %.17g vs brute force %.17g %.17g", cs[c].arch, i, K[i * n + i], T[i * n + i], rk, rt);
+        }
+        free(x); free(w); free(rec);
+    }
 }
 
 /* ---- image networks at extreme scales (ENTK_ERR_RANGE) ------------------------------------------- */

@@ -60,15 +60,17 @@
  * SMALL AND LARGE IMAGES
  *   Up to 256 pixels a block fits in L1/L2 and the slab cache's per-row decisions would dominate: the
  *   in-cache path runs each pass over the whole block with the primed shifts precomputed as tables of
- *   long constant-offset runs plus a few fixups (entk_cn_set_small_limit). For larger images, pair
- *   computations run chains of up to 21 same-padded 3 x 3 conv layers (with their nonlinearities) on
- *   diagonal tiles: tile (i, i') = K((i, .), (i', .)) needs only tiles (i + a, i' + a) of the layer
+ *   long constant-offset runs plus a few fixups (entk_cn_set_small_limit). For larger images, pairs
+ *   and self records run chains of up to 21 same-padded 3 x 3 conv layers (with their nonlinearities)
+ *   on diagonal tiles: tile (i, i') = K((i, .), (i', .)) needs only tiles (i + a, i' + a) of the layer
  *   before, so a chain sweeps each diagonal i' - i with a ring of 3 tiles (8 KB for 32 x 32) per
- *   intermediate layer, all in L1/L2, and K and Theta go through memory once per chain. Other
- *   same-padded conv chains (a first window up to any q, then q <= 3) run in one sweep over output
- *   block-rows with rings of 3 block-rows (these live in L3 or memory: slower). All are bit-identical
- *   to the plain layer-by-layer row path (the same adds in the same order), which stays as the
- *   reference.
+ *   intermediate layer, all in L1/L2, and K and Theta go through memory once per chain. A self record
+ *   sweeps the main diagonal first (its tiles hold the diagonals it records) and, when its maps are
+ *   symmetric in (k11, k22) bit for bit (all but gelu and custom), computes only the diagonals on and
+ *   above it and mirrors the rest: about half a pair. Other same-padded conv chains (a first window up
+ *   to any q, then q <= 3) run, in pairs, in one sweep over output block-rows with rings of 3
+ *   block-rows (these live in L3 or memory: slower). All are bit-identical to the plain
+ *   layer-by-layer row path (the same adds in the same order), which stays as the reference.
  *
  * PERFORMANCE NOTE
  *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),

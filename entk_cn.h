@@ -176,8 +176,10 @@ ENTKDEF entk_status entk_cn_workspace_size(const entk_arch *arch, size_t C, size
 
 /* One input's self-kernel record: its own diagonal K_xx(g, g) before every image nonlinearity and its
  * kernel after the reduction layer. x is C x H x W; self has self_len doubles; work has work_len
- * doubles. Compute once per input and pass to every entk_cn_pair involving it. ENTK_ERR_RANGE if a
- * recorded value is not finite. */
+ * doubles. Compute once per input and pass to every entk_cn_pair involving it; it costs about as much
+ * as a pair, or half of one where same-padded 3 x 3 conv chains with maps other than gelu and custom
+ * run on diagonal tiles (see SMALL AND LARGE IMAGES). ENTK_ERR_RANGE if a recorded value is not
+ * finite. */
 ENTKDEF entk_status entk_cn_self(const entk_arch *arch, const double *x, size_t C, size_t H, size_t W,
                                  double *self, double *work);
 

@@ -78,10 +78,14 @@
  *   memory per layer (per fused chain on large images); the maps dominate unless they run vectorised.
  *   Build with -O3 for the vectorised row sums. Measured (bench/bench_cn, AVX2, shared 2-core Zen 3):
  *   7 x 7 demo CNN about 43 us per pair (row path 64 us), C4 GCNN about 165 us (row path 252 us), of
- *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 125 ms CPU
- *   per pair on diagonal tiles (165 ms with block-row chains), of which 87 ms relu maps (the bound:
- *   4 ns per K and Theta element, compute-bound) and the rest window sums and affine updates in
- *   L1/L2; two threads about 67-75 ms wall per pair on a quiet machine.
+ *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 113 ms CPU
+ *   per pair on diagonal tiles (165 ms with block-row chains), of which 88 ms relu maps (at 4 ns per
+ *   K and Theta element, compute-bound) and the rest window sums and affine updates in L1/L2; a self
+ *   record about 0.53 of a pair (half the tiles; 1.9 pairs layer by layer). Two threads on two pairs
+ *   take the wall time of one pair when the other core is idle (speed-up 1.98 measured; no shared
+ *   cache or bandwidth limit shows): on a machine shared with other jobs the speed-up is whatever
+ *   share of the second core the scheduler grants. Per-thread Gram workspaces sit on huge pages
+ *   where Linux allows (first touch of 4 KB pages cost about 100 ms per 37.7 MB workspace here).
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION

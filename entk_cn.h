@@ -81,7 +81,7 @@
  *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 113 ms CPU
  *   per pair on diagonal tiles (165 ms with block-row chains), of which 88 ms relu maps (at 4 ns per
  *   K and Theta element, compute-bound) and the rest window sums and affine updates in L1/L2; a self
- *   record about 0.53 of a pair (half the tiles; 1.9 pairs layer by layer). Two threads on two pairs
+ *   record about 0.53 of a pair (half the tiles; 1.5 pairs layer by layer). Two threads on two pairs
  *   take the wall time of one pair when the other core is idle (speed-up 1.98 measured; no shared
  *   cache or bandwidth limit shows): on a machine shared with other jobs the speed-up is whatever
  *   share of the second core the scheduler grants. Per-thread Gram workspaces sit on huge pages

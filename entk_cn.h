@@ -940,47 +940,69 @@ static entk_status entk__cn_linear(const entk__kernels *kt, const entk_layer *ly
     return ENTK_OK;
 }
 
-/* A chain of M <= ENTK__CN_CHAIN conv layers with same padding, each followed by its nonlinearity
- * (nls[m] may be NULL), in one sweep over block-rows: layer m's output block-rows go to a ring of 3
- * block-rows in F, and layer m + 1 builds its block-row i as soon as layer m's block-row i + h is in
- * the ring (h: layer m + 1's half window, at most 1). The chain thus reads K and Theta from memory
- * once and writes them once instead of once per layer; the kernels are those of the separate layers
- * bit for bit (the same row operations). Pair mode only (the self mode computes each layer's
- * diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]. */
-static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
-                                  const double *Ti, double *Ko, double *To, double *U, double *F, size_t h, size_t w,
-                                  const double *const *e1, const double *const *e2) {
-    static const int id[4] = {1, 0, 0, 1};
+/* A chain of M <= ENTK__CN_CHAIN linear layers with same or valid padding, each followed by its
+ * nonlinearity (nls[m] may be NULL), in one sweep over block-rows: either conv layers, or a lift or
+ * gconv followed by gconvs. Layer m's output block-rows go to a ring of 3 block-rows in F, and layer
+ * m + 1 builds its block-row i as soon as the last input block-row it reads is in the ring (i + h for
+ * same padding, i + 2 h for valid; h: layer m + 1's half window, at most 1). On a group map the nb
+ * stored blocks are independent chains (block b of a gconv reads block b of its input, a lift reads
+ * the one pixel kernel, both through the window of rho(b)), swept one after the other. The chain thus
+ * reads K and Theta from memory once and writes them once instead of once per layer; the kernels are
+ * those of the separate layers bit for bit (the same row operations). Pair mode only (the self mode
+ * computes each layer's diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]; S:
+ * the stride between stored blocks. */
+static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M,
+                                  int nb, int gn, const double *Ki, const double *Ti, double *Ko, double *To, size_t S,
+                                  double *U, double *F, size_t h, size_t w, const double *const *e1,
+                                  const double *const *e2) {
     const size_t P = h * w, R = 3, ns0 = entk__cn_wsum_slots(h, w, ls[0]->q);
     double *rowk = U + 2 * ns0, *rowt = rowk + P, *rk[ENTK__CN_CHAIN], *rt[ENTK__CN_CHAIN];
-    const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6;
+    size_t hi[ENTK__CN_CHAIN], wi[ENTK__CN_CHAIN], ho[ENTK__CN_CHAIN], wo[ENTK__CN_CHAIN];
     entk__cn_wsum wk[ENTK__CN_CHAIN], wt[ENTK__CN_CHAIN];
-    long lag[ENTK__CN_CHAIN], r;
+    long lag[ENTK__CN_CHAIN], r, end = 0;
     entk_status st;
-    int m;
-    entk__cn_wsum_init(kt, &wk[0], h, w, ls[0]->q, ls[0]->pad, id, U);
-    entk__cn_wsum_init(kt, &wt[0], h, w, ls[0]->q, ls[0]->pad, id, U + ns0);
-    lag[0] = 0;
-    for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
-        const size_t ns = entk__cn_wsum_slots(h, w, ls[m]->q);
-        double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
-        entk__cn_wsum_init(kt, &wk[m], h, w, ls[m]->q, ls[m]->pad, id, f);
-        entk__cn_wsum_init(kt, &wt[m], h, w, ls[m]->q, ls[m]->pad, id, f + ns);
-        wk[m].ring = wt[m].ring = R;
-        rk[m - 1] = f + 2 * ns;
-        rt[m - 1] = To ? rk[m - 1] + R * w * P : NULL;
-        lag[m] = lag[m - 1] + (ls[m]->q - 1) / 2;
+    int m, b, stream;
+    for (m = 0; m < M; ++m) { /* the maps entering and leaving each layer */
+        const size_t sh = ls[m]->pad == ENTK_PAD_VALID ? (size_t)ls[m]->q - 1 : 0;
+        hi[m] = m ? ho[m - 1] : h;
+        wi[m] = m ? wo[m - 1] : w;
+        ho[m] = hi[m] - sh;
+        wo[m] = wi[m] - sh;
+        lag[m] = m ? lag[m - 1] + (ls[m]->pad == ENTK_PAD_VALID ? 2 : 1) * (long)((ls[m]->q - 1) / 2) : 0;
+        if (lag[m] + (long)ho[m] > end) end = lag[m] + (long)ho[m];
     }
-    for (r = 0; r < (long)h + lag[M - 1]; ++r)
-        for (m = 0; m < M; ++m) {
-            const long i = r - lag[m];
-            const int last = m == M - 1;
-            if (i < 0 || i >= (long)h) continue;
-            if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki, m ? rt[m - 1] : Ti,
-                                           last ? Ko : rk[m], last ? To : rt[m], last ? h : R, rowk, rowt, (size_t)i,
-                                           w, P, last ? stream : 0, nls[m], e1[m], e2[m])))
-                return st;
+    /* as entk__cn_linear: stream when the chain's output cannot stay in a last-level cache anyway */
+    stream = 4.0 * (double)nb * (double)(ho[M - 1] * wo[M - 1]) * (double)(ho[M - 1] * wo[M - 1]) * sizeof(double) > 16e6;
+    for (b = 0; b < nb; ++b) {
+        /* a lift reads the one pixel kernel for every output block */
+        const size_t src = ls[0]->kind == ENTK_LAYER_LIFT ? 0 : (size_t)b;
+        int rho[4];
+        entk__cn_rho(gn, ls[0]->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+        entk__cn_wsum_init(kt, &wk[0], h, w, ls[0]->q, ls[0]->pad, rho, U);
+        entk__cn_wsum_init(kt, &wt[0], h, w, ls[0]->q, ls[0]->pad, rho, U + ns0);
+        for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
+            const size_t ns = entk__cn_wsum_slots(hi[m], wi[m], ls[m]->q);
+            double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
+            entk__cn_wsum_init(kt, &wk[m], hi[m], wi[m], ls[m]->q, ls[m]->pad, rho, f);
+            entk__cn_wsum_init(kt, &wt[m], hi[m], wi[m], ls[m]->q, ls[m]->pad, rho, f + ns);
+            wk[m].ring = wt[m].ring = R;
+            rk[m - 1] = f + 2 * ns;
+            rt[m - 1] = To ? rk[m - 1] + R * wi[m] * hi[m] * wi[m] : NULL;
         }
+        for (r = 0; r < end; ++r)
+            for (m = 0; m < M; ++m) {
+                const long i = r - lag[m];
+                const int last = m == M - 1;
+                if (i < 0 || i >= (long)ho[m]) continue;
+                if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki + src * S,
+                                               m ? rt[m - 1] : Ti ? Ti + src * S : NULL,
+                                               last ? Ko + (size_t)b * S : rk[m],
+                                               last ? To ? To + (size_t)b * S : NULL : rt[m], last ? ho[m] : R, rowk,
+                                               rowt, (size_t)i, wo[m], ho[m] * wo[m], last ? stream : 0, nls[m],
+                                               e1[m], e2[m])))
+                    return st;
+            }
+    }
     kt->fence();
     return ENTK_OK;
 }
@@ -1115,25 +1137,41 @@ static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *con
     return ENTK_OK;
 }
 
-/* Collect a chain of same-padded conv layers (each with its following nonlinearity, if any) starting
- * at layer *x, for one fused sweep: tiled = 1 for entk__cn_tiled (3 x 3 windows, as many as the tile
- * workspace holds for width w), 0 for entk__cn_fused (the first window any size, then q <= 3).
- * Fills ls, nls and the nonlinearities' diagonal pointers f1, f2 (advancing *off by P per
- * nonlinearity), moves *x past the chain, returns its length. */
+/* Whether layer ly can be layer m of a chain whose first layer is l0 (m > 0) on h x w maps: tiled =
+ * 1 for entk__cn_tiled (same-padded 3 x 3 convs, as many as the tile workspace holds for width w), 0
+ * for entk__cn_fused (same or valid padding; convs, or a lift or gconv and then gconvs; the first
+ * window any size, then q <= 3). */
+static int entk__cn_chain_fits(const entk__cn_plan *pl, const entk_layer *ly, const entk_layer *l0, int m,
+                               int tiled, size_t h, size_t w) {
+    if (tiled)
+        return ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME && ly->q == 3 &&
+               ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len;
+    if (ly->pad != ENTK_PAD_SAME && (ly->pad != ENTK_PAD_VALID || h < (size_t)ly->q || w < (size_t)ly->q)) return 0;
+    if (m == 0) return ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV;
+    return ly->q <= 3 && ly->kind == (l0->kind == ENTK_LAYER_CONV ? ENTK_LAYER_CONV : ENTK_LAYER_GCONV);
+}
+
+/* Collect a chain of linear layers (each with its following nonlinearity, if any) starting at layer
+ * *x on maps of P pixels, w wide, for one fused sweep (entk__cn_chain_fits says which). Fills ls, nls
+ * and the nonlinearities' diagonal pointers f1, f2 (advancing *off by the pixels of each
+ * nonlinearity's maps), moves *x past the chain, returns its length. */
 static int entk__cn_chain(const entk_arch *a, const entk__cn_plan *pl, int tiled, size_t w, const double *d1,
                           const double *d2, size_t P, const entk_layer **ls, const entk_layer **nls,
                           const double **f1, const double **f2, size_t *off, int *x) {
     int m = 0;
+    size_t h = P / w;
     /* (the plan sized the tiles for W; a later, narrower w may want a longer chain) */
     const int maxm = tiled ? entk__cn_tchain(w) : ENTK__CN_CHAIN;
-    while (m < maxm && *x < pl->red && a->layer[*x].kind == ENTK_LAYER_CONV && a->layer[*x].pad == ENTK_PAD_SAME &&
-           (tiled ? a->layer[*x].q == 3 && ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len
-                  : m == 0 || a->layer[*x].q <= 3)) {
+    while (m < maxm && *x < pl->red && entk__cn_chain_fits(pl, &a->layer[*x], m ? ls[0] : NULL, m, tiled, h, w)) {
         ls[m] = &a->layer[*x];
+        if (ls[m]->pad == ENTK_PAD_VALID) {
+            h -= (size_t)ls[m]->q - 1;
+            w -= (size_t)ls[m]->q - 1;
+        }
         nls[m] = *x + 1 < pl->red && a->layer[*x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[*x + 1] : NULL;
         f1[m] = nls[m] ? d1 + *off : NULL;
         f2[m] = nls[m] ? d2 + *off : NULL;
-        if (nls[m]) *off += P;
+        if (nls[m]) *off += h * w;
         *x += nls[m] ? 2 : 1;
         ++m;
     }
@@ -1207,10 +1245,11 @@ typedef struct entk__cn_pass {
     int ng, gn, first, cur, want_t;
 } entk__cn_pass;
 
-/* A chain of same-padded convs on a large image, pair mode only, in one sweep: first on diagonal
- * tiles (entk__cn_tiled: 3 x 3 windows, from one layer on), else over block-rows (entk__cn_fused: a
- * first window of any size, then q <= 3, from two layers on). *used = 1 if a chain ran; then *l is its
- * last layer. *used = 0: the layer at *l is left to entk__cn_layer. */
+/* A chain of linear layers on a large image, pair mode only, in one sweep: first on diagonal tiles
+ * (entk__cn_tiled: same-padded 3 x 3 convs, from one layer on), else over block-rows (entk__cn_fused:
+ * same or valid padding, convs or a lift / gconv and gconvs, a first window of any size, then q <= 3,
+ * from two layers on). *used = 1 if a chain ran; then *l is its last layer. *used = 0: the layer at *l
+ * is left to entk__cn_layer. */
 #define ENTK__CN_CMAX (ENTK__CN_TCHAIN > ENTK__CN_CHAIN ? ENTK__CN_TCHAIN : ENTK__CN_CHAIN)
 static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *pl, entk__cn_pass *s, int *l,
                                       int *used) {
@@ -1218,19 +1257,32 @@ static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *p
     const double *f1[ENTK__CN_CMAX], *f2[ENTK__CN_CMAX];
     const double *Ki = s->K[s->cur], *Ti = s->first ? NULL : s->T[s->cur];
     double *Ko = s->K[1 - s->cur], *To = s->want_t ? s->T[1 - s->cur] : NULL;
+    const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : s->ng;
+    const int gn = ly->kind == ENTK_LAYER_LIFT ? ly->n : s->gn;
     int tiled;
     *used = 0;
-    if (s->rec || ly->kind != ENTK_LAYER_CONV || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
+    if (s->rec || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
     for (tiled = 1; tiled >= 0; --tiled) {
-        size_t o = s->off;
-        int x = *l;
-        const int m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
+        size_t o = s->off, h = s->h, w = s->w;
+        int x = *l, m, k;
         entk_status st;
+        if (tiled && ly->kind != ENTK_LAYER_CONV) continue;
+        m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
         if (m < (tiled ? 1 : 2)) continue;
         st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2)
-                   : entk__cn_fused(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U, s->U + pl->row_len, s->h, s->w, f1,
-                                    f2);
+                   : entk__cn_fused(pl->kt, ls, nls, m, nb, gn, Ki, Ti, Ko, To, s->S, s->U, s->U + pl->row_len,
+                                    s->h, s->w, f1, f2);
         if (st) return st;
+        for (k = 0; k < m; ++k)
+            if (ls[k]->pad == ENTK_PAD_VALID) {
+                h -= (size_t)ls[k]->q - 1;
+                w -= (size_t)ls[k]->q - 1;
+            }
+        s->h = h;
+        s->w = w;
+        s->P = h * w;
+        s->ng = nb;
+        s->gn = gn;
         s->cur = 1 - s->cur;
         s->first = 0;
         s->off = o;

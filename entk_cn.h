@@ -874,14 +874,35 @@ static entk_status entk__cn_linear_small(const entk__kernels *kt, const entk_lay
     return ENTK_OK;
 }
 
+/* A reduction (gap, gpool or flatten) taken from output rows as a chain's last layer builds them,
+ * instead of from the stored kernels (entk__cn_reduce): the same adds in the same order. gap and
+ * gpool: per stored block and kernel, entry i of the flat block goes to partial sum i % 4 (the last
+ * P^2 % 4 entries to partial 0), in increasing i; flatten: the diagonal entries in order. */
+typedef struct entk__cn_red {
+    int flatten;
+    size_t nfull;          /* 4 floor(P^2 / 4) */
+    double pk[4], pt[4];   /* the current block's partial sums (flatten: pk[0], pt[0]) */
+    double k, t;           /* the sums over the blocks so far */
+} entk__cn_red;
+
+static void entk__cn_red_row(const double *v, size_t n, size_t i0, size_t nfull, double *sb) {
+    size_t j = 0;
+    for (; j < n && ((i0 + j) & 3u) && i0 + j < nfull; ++j) sb[(i0 + j) & 3u] += v[j];
+    for (; j + 4 <= n && i0 + j + 4 <= nfull; j += 4) {
+        sb[0] += v[j]; sb[1] += v[j + 1]; sb[2] += v[j + 2]; sb[3] += v[j + 3];
+    }
+    for (; j < n; ++j) sb[i0 + j < nfull ? (i0 + j) & 3u : 0] += v[j];
+}
+
 /* Output block-row i (the rows t = (i, j), j < wo) of one stored block: the window sums of K and
  * Theta through wk and wt (reading Ki, Ti), the affine update and (nl != NULL) the nonlinearity, built
- * in the L1 rows rowk, rowt and stored to Ko, To at block-row i % oring. Ti == NULL: first layer
- * (Theta = K); To == NULL: no NTK. */
+ * in the L1 rows rowk, rowt and stored to Ko, To at block-row i % oring, or (rd != NULL) added to the
+ * reduction rd instead. Ti == NULL: first layer (Theta = K); To == NULL: no NTK (with rd: want_t = 0). */
 static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk, entk__cn_wsum *wt,
                                         const double *Ki, const double *Ti, double *Ko, double *To, size_t oring,
                                         double *rowk, double *rowt, size_t i, size_t wo, size_t Po, int stream,
-                                        const entk_layer *nl, const double *e1, const double *e2) {
+                                        const entk_layer *nl, const double *e1, const double *e2,
+                                        entk__cn_red *rd, int want_t) {
     const entk__kernels *kt = wk->kt;
     const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
     const size_t ob = (i % oring) * wo;
@@ -891,14 +912,22 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
     entk__cn_wsum_reset(wt);
     for (j = 0; j < wo; ++j) {
         const size_t t = i * wo + j;
-        double *kr = rowk, *tr = To ? rowt : NULL;
+        double *kr = rowk, *tr = To || (rd && want_t) ? rowt : NULL;
         entk__cn_wsum_entry(wk, Ki, i, j, kr);
         if (tr && Ti) entk__cn_wsum_entry(wt, Ti, i, j, tr);
         if ((st = entk__layer_out(kt, kr, tr, 1, Po, cw, b2, !Ti, nl ? &nl->nl : NULL, nl ? e1 + t : NULL, 0,
                                   e2, 1)))
             return st;
-        entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
-        if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
+        if (rd && rd->flatten) {
+            rd->pk[0] += kr[t];
+            if (tr) rd->pt[0] += tr[t];
+        } else if (rd) {
+            entk__cn_red_row(kr, Po, t * Po, rd->nfull, rd->pk);
+            if (tr) entk__cn_red_row(tr, Po, t * Po, rd->nfull, rd->pt);
+        } else {
+            entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
+            if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
+        }
     }
     return ENTK_OK;
 }
@@ -933,7 +962,7 @@ static entk_status entk__cn_linear(const entk__kernels *kt, const entk_layer *ly
         for (i = 0; i < ho; ++i)
             if ((st = entk__cn_linear_brow(ly, &wk, &wt, Ki + src * S, Ti ? Ti + src * S : NULL, Ko + (size_t)b * S,
                                            To ? To + (size_t)b * S : NULL, ho, rowk, rowt, i, wo, Po, stream, nl,
-                                           e1, e2)))
+                                           e1, e2, NULL, 0)))
                 return st;
     }
     kt->fence();
@@ -950,11 +979,14 @@ static entk_status entk__cn_linear(const entk__kernels *kt, const entk_layer *ly
  * reads K and Theta from memory once and writes them once instead of once per layer; the kernels are
  * those of the separate layers bit for bit (the same row operations). Pair mode only (the self mode
  * computes each layer's diagonal from its full input). e1[m], e2[m]: the diagonals for nls[m]; S:
- * the stride between stored blocks. */
+ * the stride between stored blocks. rd != NULL: the reduction layer follows the chain and takes the
+ * last layer's rows as they are built (entk__cn_red; rd->flatten and nfull set, want_t whether the
+ * NTK is wanted), which then stores nothing (Ko, To unused); rd->k, rd->t get the sums that
+ * entk__cn_reduce would divide. flatten reads block 0 only, so the other blocks are not built. */
 static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M,
                                   int nb, int gn, const double *Ki, const double *Ti, double *Ko, double *To, size_t S,
                                   double *U, double *F, size_t h, size_t w, const double *const *e1,
-                                  const double *const *e2) {
+                                  const double *const *e2, entk__cn_red *rd, int want_t) {
     const size_t P = h * w, R = 3, ns0 = entk__cn_wsum_slots(h, w, ls[0]->q);
     double *rowk = U + 2 * ns0, *rowt = rowk + P, *rk[ENTK__CN_CHAIN], *rt[ENTK__CN_CHAIN];
     size_t hi[ENTK__CN_CHAIN], wi[ENTK__CN_CHAIN], ho[ENTK__CN_CHAIN], wo[ENTK__CN_CHAIN];
@@ -973,10 +1005,16 @@ static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *con
     }
     /* as entk__cn_linear: stream when the chain's output cannot stay in a last-level cache anyway */
     stream = 4.0 * (double)nb * (double)(ho[M - 1] * wo[M - 1]) * (double)(ho[M - 1] * wo[M - 1]) * sizeof(double) > 16e6;
+    if (rd) {
+        rd->k = rd->t = 0;
+        if (rd->flatten) nb = 1;
+    }
     for (b = 0; b < nb; ++b) {
         /* a lift reads the one pixel kernel for every output block */
         const size_t src = ls[0]->kind == ENTK_LAYER_LIFT ? 0 : (size_t)b;
-        int rho[4];
+        int rho[4], z;
+        if (rd)
+            for (z = 0; z < 4; ++z) rd->pk[z] = rd->pt[z] = 0;
         entk__cn_rho(gn, ls[0]->kind == ENTK_LAYER_CONV ? 0 : b, rho);
         entk__cn_wsum_init(kt, &wk[0], h, w, ls[0]->q, ls[0]->pad, rho, U);
         entk__cn_wsum_init(kt, &wt[0], h, w, ls[0]->q, ls[0]->pad, rho, U + ns0);
@@ -987,7 +1025,7 @@ static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *con
             entk__cn_wsum_init(kt, &wt[m], hi[m], wi[m], ls[m]->q, ls[m]->pad, rho, f + ns);
             wk[m].ring = wt[m].ring = R;
             rk[m - 1] = f + 2 * ns;
-            rt[m - 1] = To ? rk[m - 1] + R * wi[m] * hi[m] * wi[m] : NULL;
+            rt[m - 1] = want_t ? rk[m - 1] + R * wi[m] * hi[m] * wi[m] : NULL;
         }
         for (r = 0; r < end; ++r)
             for (m = 0; m < M; ++m) {
@@ -996,12 +1034,19 @@ static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *con
                 if (i < 0 || i >= (long)ho[m]) continue;
                 if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki + src * S,
                                                m ? rt[m - 1] : Ti ? Ti + src * S : NULL,
-                                               last ? Ko + (size_t)b * S : rk[m],
+                                               last ? Ko ? Ko + (size_t)b * S : NULL : rk[m],
                                                last ? To ? To + (size_t)b * S : NULL : rt[m], last ? ho[m] : R, rowk,
                                                rowt, (size_t)i, wo[m], ho[m] * wo[m], last ? stream : 0, nls[m],
-                                               e1[m], e2[m])))
+                                               e1[m], e2[m], last ? rd : NULL, want_t)))
                     return st;
             }
+        if (rd && rd->flatten) {
+            rd->k = rd->pk[0];
+            rd->t = rd->pt[0];
+        } else if (rd) {
+            rd->k += (rd->pk[0] + rd->pk[1]) + (rd->pk[2] + rd->pk[3]);
+            rd->t += (rd->pt[0] + rd->pt[1]) + (rd->pt[2] + rd->pt[3]);
+        }
     }
     kt->fence();
     return ENTK_OK;
@@ -1243,6 +1288,8 @@ typedef struct entk__cn_pass {
     double *rec;            /* self mode: the record being written; else NULL */
     size_t S, h, w, P, off; /* off: the next nonlinearity's diagonals in the records */
     int ng, gn, first, cur, want_t;
+    int reduced;            /* a fused chain took the reduction: its values are red_k, red_t */
+    double red_k, red_t;
 } entk__cn_pass;
 
 /* A chain of linear layers on a large image, pair mode only, in one sweep: first on diagonal tiles
@@ -1267,17 +1314,29 @@ static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *p
         int x = *l, m, k;
         entk_status st;
         if (tiled && ly->kind != ENTK_LAYER_CONV) continue;
+        entk__cn_red rd, *rdp = NULL;
         m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
         if (m < (tiled ? 1 : 2)) continue;
-        st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2)
-                   : entk__cn_fused(pl->kt, ls, nls, m, nb, gn, Ki, Ti, Ko, To, s->S, s->U, s->U + pl->row_len,
-                                    s->h, s->w, f1, f2);
-        if (st) return st;
         for (k = 0; k < m; ++k)
             if (ls[k]->pad == ENTK_PAD_VALID) {
                 h -= (size_t)ls[k]->q - 1;
                 w -= (size_t)ls[k]->q - 1;
             }
+        if (!tiled && x == pl->red) { /* the reduction follows: take it from the rows, store nothing */
+            rd.flatten = a->layer[x].kind == ENTK_LAYER_FLATTEN;
+            rd.nfull = (h * w * h * w) / 4 * 4;
+            rdp = &rd;
+        }
+        st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2)
+                   : entk__cn_fused(pl->kt, ls, nls, m, nb, gn, Ki, Ti, rdp ? NULL : Ko, rdp ? NULL : To, s->S, s->U,
+                                    s->U + pl->row_len, s->h, s->w, f1, f2, rdp, s->want_t);
+        if (st) return st;
+        if (rdp) { /* as entk__cn_reduce divides */
+            const double P = (double)(h * w);
+            s->reduced = 1;
+            s->red_k = rd.flatten ? rd.k / P : rd.k / ((double)nb * P * P);
+            s->red_t = !s->want_t ? 0 : rd.flatten ? rd.t / P : rd.t / ((double)nb * P * P);
+        }
         s->h = h;
         s->w = w;
         s->P = h * w;
@@ -1435,6 +1494,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
     s.d1 = d1; s.d2 = d2; s.rec = rec;
     s.S = pl->blk; s.h = H; s.w = W; s.P = H * W; s.off = 0;
     s.ng = 1; s.gn = 1; s.first = 1; s.cur = 0; s.want_t = want_t;
+    s.reduced = 0; s.red_k = s.red_t = 0;
     entk__cn_input_gram(x1, x2, C, s.P, s.K[0]);
     for (l = 0; l < pl->red && !st; ++l) {
         const entk_layer *ly = &a->layer[l];
@@ -1451,7 +1511,12 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         }
     }
     if (st) return st;
-    entk__cn_reduce(&a->layer[pl->red], &s, kout, tout);
+    if (s.reduced) {
+        *kout = s.red_k;
+        *tout = s.red_t;
+    } else {
+        entk__cn_reduce(&a->layer[pl->red], &s, kout, tout);
+    }
     if (rec) {
         rec[s.off] = *kout;
         rec[s.off + 1] = *tout;

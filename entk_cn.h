@@ -885,13 +885,32 @@ typedef struct entk__cn_red {
     double k, t;           /* the sums over the blocks so far */
 } entk__cn_red;
 
-static void entk__cn_red_row(const double *v, size_t n, size_t i0, size_t nfull, double *sb) {
+/* Row v (n entries from flat index i0) into the partial sums sb, and row u (may be NULL) into su:
+ * two independent chains in one loop, each partial sum a serial chain as in entk__cn_reduce. */
+static void entk__cn_red_row(const double *v, const double *u, size_t n, size_t i0, size_t nfull, double *sb,
+                             double *su) {
+    double a0, a1, a2, a3, c0, c1, c2, c3;
     size_t j = 0;
-    for (; j < n && ((i0 + j) & 3u) && i0 + j < nfull; ++j) sb[(i0 + j) & 3u] += v[j];
-    for (; j + 4 <= n && i0 + j + 4 <= nfull; j += 4) {
-        sb[0] += v[j]; sb[1] += v[j + 1]; sb[2] += v[j + 2]; sb[3] += v[j + 3];
+    for (; j < n && ((i0 + j) & 3u) && i0 + j < nfull; ++j) {
+        sb[(i0 + j) & 3u] += v[j];
+        if (u) su[(i0 + j) & 3u] += u[j];
     }
-    for (; j < n; ++j) sb[i0 + j < nfull ? (i0 + j) & 3u : 0] += v[j];
+    a0 = sb[0]; a1 = sb[1]; a2 = sb[2]; a3 = sb[3]; c0 = su[0]; c1 = su[1]; c2 = su[2]; c3 = su[3];
+    if (u) {
+        for (; j + 4 <= n && i0 + j + 4 <= nfull; j += 4) {
+            a0 += v[j]; a1 += v[j + 1]; a2 += v[j + 2]; a3 += v[j + 3];
+            c0 += u[j]; c1 += u[j + 1]; c2 += u[j + 2]; c3 += u[j + 3];
+        }
+    } else {
+        for (; j + 4 <= n && i0 + j + 4 <= nfull; j += 4) {
+            a0 += v[j]; a1 += v[j + 1]; a2 += v[j + 2]; a3 += v[j + 3];
+        }
+    }
+    sb[0] = a0; sb[1] = a1; sb[2] = a2; sb[3] = a3; su[0] = c0; su[1] = c1; su[2] = c2; su[3] = c3;
+    for (; j < n; ++j) {
+        sb[i0 + j < nfull ? (i0 + j) & 3u : 0] += v[j];
+        if (u) su[i0 + j < nfull ? (i0 + j) & 3u : 0] += u[j];
+    }
 }
 
 /* Output block-row i (the rows t = (i, j), j < wo) of one stored block: the window sums of K and
@@ -912,7 +931,9 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
     entk__cn_wsum_reset(wt);
     for (j = 0; j < wo; ++j) {
         const size_t t = i * wo + j;
-        double *kr = rowk, *tr = To || (rd && want_t) ? rowt : NULL;
+        /* rows not streamed are built in place (the destination is in cache), saving a copy */
+        double *kr = !rd && !stream ? Ko + (ob + j) * Po : rowk;
+        double *tr = To ? !rd && !stream ? To + (ob + j) * Po : rowt : rd && want_t ? rowt : NULL;
         entk__cn_wsum_entry(wk, Ki, i, j, kr);
         if (tr && Ti) entk__cn_wsum_entry(wt, Ti, i, j, tr);
         if ((st = entk__layer_out(kt, kr, tr, 1, Po, cw, b2, !Ti, nl ? &nl->nl : NULL, nl ? e1 + t : NULL, 0,
@@ -922,9 +943,8 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
             rd->pk[0] += kr[t];
             if (tr) rd->pt[0] += tr[t];
         } else if (rd) {
-            entk__cn_red_row(kr, Po, t * Po, rd->nfull, rd->pk);
-            if (tr) entk__cn_red_row(tr, Po, t * Po, rd->nfull, rd->pt);
-        } else {
+            entk__cn_red_row(kr, tr, Po, t * Po, rd->nfull, rd->pk, rd->pt);
+        } else if (stream) {
             entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
             if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
         }

@@ -387,6 +387,29 @@ static void entk__cn_slab(const entk__kernels *kt, const double *const *base, si
     int k, nt = 0, t, flat = 0;
     for (k = 0; k <= 2 * h; ++k)
         if (base[k]) kk_of[nt++] = k <= h ? k : h - k;
+    if (v == 3 && pad == ENTK_PAD_VALID && nt > 0) {
+        /* columns shift without padding: every term of every row inside, at a constant offset; rows
+         * of n3 < N3 entries (no flat sum), so one 2-D loop instead of a row sum per row (short rows
+         * would spend more on the calls than on the adds). Terms in order, as entk__cn_rowsum. */
+        for (t = 0, k = 0; k <= 2 * h; ++k)
+            if (base[k]) { rows[t] = base[k] + ((long)s * kk_of[t] + h); ++t; }
+        for (o2 = 0; o2 < n2; ++o2) {
+            const double *a0 = rows[0] + o2 * N3;
+            double *o = out + o2 * n3;
+            size_t j;
+            if (nt == 3) {
+                const double *a1 = rows[1] + o2 * N3, *a2 = rows[2] + o2 * N3;
+                for (j = 0; j < n3; ++j) o[j] = (a0[j] + a1[j]) + a2[j];
+            } else {
+                for (j = 0; j < n3; ++j) o[j] = a0[j];
+                for (t = 1; t < nt; ++t) {
+                    const double *at = rows[t] + o2 * N3;
+                    for (j = 0; j < n3; ++j) o[j] += at[j];
+                }
+            }
+        }
+        return;
+    }
     if (v == 2) { /* rows shift; n3 == N3; interior rows: every term's row inside without wrapping */
         long lo = 0, hi = (long)n2;
         for (t = 0; t < nt; ++t) {
@@ -1288,13 +1311,15 @@ static void entk__cn_input_gram(const double *x1, const double *x2, size_t C, si
     size_t i, j, c;
     for (i = 0; i < P; ++i) {
         double *row = M + i * P;
-        for (j = 0; j < P; ++j) row[j] = 0;
-        for (c = 0; c < C; ++c) {
+        const double a0 = x1[i];
+        for (j = 0; j < P; ++j) row[j] = 0.0 + a0 * x2[j]; /* c = 0 in one pass: the sum from zero */
+        for (c = 1; c < C; ++c) {
             const double av = x1[c * P + i];
             const double *xr = x2 + c * P;
             for (j = 0; j < P; ++j) row[j] += av * xr[j];
         }
-        for (j = 0; j < P; ++j) row[j] /= (double)C;
+        if (C != 1) /* (x / 1 is x) */
+            for (j = 0; j < P; ++j) row[j] /= (double)C;
     }
 }
 

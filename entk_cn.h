@@ -398,8 +398,7 @@ static void entk__cn_slab(const entk__kernels *kt, const double *const *base, si
             double *o = out + o2 * n3;
             size_t j;
             if (nt == 3) {
-                const double *a1 = rows[1] + o2 * N3, *a2 = rows[2] + o2 * N3;
-                for (j = 0; j < n3; ++j) o[j] = (a0[j] + a1[j]) + a2[j];
+                kt->sum3(a0, rows[1] + o2 * N3, rows[2] + o2 * N3, o, n3);
             } else {
                 for (j = 0; j < n3; ++j) o[j] = a0[j];
                 for (t = 1; t < nt; ++t) {

@@ -975,14 +975,15 @@ Test(cn_fused, gcnn_chains_equal_layer_by_layer_bit_for_bit) {
     }
 }
 
-/* Above 256 pixels group chains run in pair mode by default (with the last layer's kernels streamed
- * out: 4 |G| (HW)^2 doubles of output exceed 16 MB for the C4 case): a pair (x, x) equals the self
- * record (layer by layer) bit for bit, the NNGP-only call and a workspace off a cache line change no
- * bit. */
+/* Above 256 pixels group chains run in pair mode by default (the reduction taken from the rows, or,
+ * before an avgpool, the last layer's kernels streamed out: 4 |G| (HW)^2 doubles exceed 16 MB): a pair
+ * (x, x) equals the self record (layer by layer) bit for bit, the NNGP-only call and a workspace off a
+ * cache line change no bit. */
 Test(cn_fused, gcnn_chains_on_large_images_equal_the_self_record) {
     static const struct { const char *arch; size_t C, H, W; } cases[] = {
         {"lift(n=4,q=3,sb=0.1) relu gconv(q=3,sw=1.2) relu gpool dense", 1, 30, 30},
         {"lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=valid) gelu gconv(q=3,pad=same) relu gpool", 2, 17, 19},
+        {"lift(n=4,q=3) relu gconv(q=3,sb=0.1) relu avgpool(p=2) gpool dense", 1, 30, 30},
     };
     size_t c;
     for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {

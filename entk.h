@@ -1718,9 +1718,9 @@ static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, 
  * sign bit; atan2 = ((ch + sigma th) + the rest) with y's sign.
  * The statements are written over the operations ENTK__FV_op, which the instantiation defines for its
  * ISA (and undefines after): FV_VT the vector type, FV_MT the mask type. */
-#define ENTK__FA_FRONT(y, x, w)                                                                        \
+#define ENTK__FA_FRONT(y, x, w, ypos)                                                                      \
     do {                                                                                               \
-        const ENTK__FV_VT ay = ENTK__FV_ABS(y), ax = ENTK__FV_ABS(x);                                  \
+        const ENTK__FV_VT ay = (ypos) ? (y) : ENTK__FV_ABS(y), ax = ENTK__FV_ABS(x);                   \
         const ENTK__FV_VT n = ENTK__FV_MIN(ay, ax);                                                    \
         const ENTK__FV_VT d = ENTK__FV_MAX(ENTK__FV_MAX(ay, ax), ENTK__FV_SET1(DBL_MIN));              \
         const ENTK__FV_VT n2 = ENTK__FV_ADD(n, n), n4 = ENTK__FV_ADD(n2, n2);                          \
@@ -1751,9 +1751,9 @@ static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, 
         (w)[1] = ENTK__FV_NEGM(tl, fl);                                                                \
         (w)[2] = ch;                                                                                   \
         (w)[3] = cl;                                                                                   \
-        (w)[4] = ENTK__FV_SIGN(y);                                                                     \
+        if (!(ypos)) (w)[4] = ENTK__FV_SIGN(y);                                                        \
     } while (0)
-#define ENTK__FA_BACK(w, r)                                                                            \
+#define ENTK__FA_BACK(w, r, ypos)                                                                          \
     do {                                                                                               \
         const ENTK__FV_VT sth = (w)[0], stl = (w)[1], ch = (w)[2], cl = (w)[3];                        \
         const ENTK__FV_VT u = ENTK__FV_MUL(sth, sth), u2 = ENTK__FV_MUL(u, u);                         \
@@ -1768,7 +1768,8 @@ static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, 
         const ENTK__FV_VT ea = ENTK__FV_ADD(ENTK__FV_ADD(ENTK__FV_SUB(ch, aa), sth), cl);              \
         const ENTK__FV_VT pp = ENTK__FV_FMA(u8, ENTK__FV_SET1(ENTK__FA_P8), g0);                       \
         const ENTK__FV_VT tail = ENTK__FV_FMA(ENTK__FV_MUL(sth, u), pp, stl);                          \
-        (r) = ENTK__FV_XOR(ENTK__FV_ADD(aa, ENTK__FV_ADD(ea, tail)), (w)[4]);                          \
+        (r) = ENTK__FV_ADD(aa, ENTK__FV_ADD(ea, tail));                                                \
+        if (!(ypos)) (r) = ENTK__FV_XOR(r, (w)[4]);                                                    \
     } while (0)
 
 /* the AVX2 instantiation (masks: all-ones lanes) */
@@ -1794,11 +1795,20 @@ static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, 
 #define ENTK__FV_SIGN(v) _mm256_and_pd(v, _mm256_set1_pd(-0.0))  /* v's sign bit alone */
 #define ENTK__FV_XOR(a, b) _mm256_xor_pd(a, b)
 static ENTK__AVX2 inline __attribute__((always_inline)) void entk__fatan2_front_avx2(__m256d y, __m256d x, __m256d *w) {
-    ENTK__FA_FRONT(y, x, w); /* y and x are copies: w may hold them */
+    ENTK__FA_FRONT(y, x, w, 0); /* y and x are copies: w may hold them */
 }
 static ENTK__AVX2 inline __attribute__((always_inline)) __m256d entk__fatan2_back_avx2(const __m256d *w) {
     __m256d r;
-    ENTK__FA_BACK(w, r);
+    ENTK__FA_BACK(w, r, 0);
+    return r;
+}
+/* the same for y >= +0 (relu and leaky relu: y = s; no sign to take or give back, w[4] unused) */
+static ENTK__AVX2 inline __attribute__((always_inline)) void entk__fatan2p_front_avx2(__m256d y, __m256d x, __m256d *w) {
+    ENTK__FA_FRONT(y, x, w, 1);
+}
+static ENTK__AVX2 inline __attribute__((always_inline)) __m256d entk__fatan2p_back_avx2(const __m256d *w) {
+    __m256d r;
+    ENTK__FA_BACK(w, r, 1);
     return r;
 }
 #undef ENTK__FV_XOR
@@ -1868,18 +1878,20 @@ static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m2
  * of the row, go through ENTK__AVX2_DRIVER_R with the composed block (name##_blk). Stage A only reads;
  * stage B reads a vector's k12 and theta before it writes its t and theta_out, so both may alias. */
 #define ENTK__AVX2_NCH 8
-#define ENTK__AVX2_SDRIVER(name, sa, sb, nw, ok, slow)                                                   \
+#define ENTK__AVX2_SDRIVER(name, sa, front, sb, nw, ok, slow)                                                   \
     static ENTK__AVX2 inline __m256d name##_blk(__m256d a, __m256d b, __m256d c, __m256d *d,            \
                                                 const entk_nonlin *f) {                               \
         __m256d w[nw];                                                                                 \
         sa(a, b, c, w, f);                                                                             \
-        entk__fatan2_front_avx2(w[0], w[1], w);                                                        \
+        front(w[0], w[1], w);                                                                          \
         return sb(a, b, c, w, d, f);                                                                   \
     }                                                                                                  \
     ENTK__AVX2_RDRIVER(name##_rest, name##_blk, ok, slow)                                              \
-    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
-                                size_t inc22, const double *k12, const double *th, double *t,          \
-                                double *tho, const entk_nonlin *f) {                                   \
+    /* the chunks; inc11 is a constant at each call, so with a broadcast k11 (as the row callers      \
+     * pass it) what depends on k11 alone is hoisted out of the loop (gelu's 1/(1+k11)) */            \
+    static ENTK__AVX2 inline __attribute__((always_inline)) size_t name##_chunks(                     \
+        size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22, const double *k12, \
+        const double *th, double *t, double *tho, const entk_nonlin *f) {                              \
         enum { NCH = ENTK__AVX2_NCH };                                                                 \
         __m256d w[NCH][nw];                                                                            \
         size_t i = 0;                                                                                  \
@@ -1898,7 +1910,7 @@ static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m2
                             tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                      \
                 continue;                                                                              \
             }                                                                                          \
-            for (v = 0; v < NCH; ++v) entk__fatan2_front_avx2(w[v][0], w[v][1], w[v]);                \
+            for (v = 0; v < NCH; ++v) front(w[v][0], w[v][1], w[v]);                                   \
             for (v = 0; v < NCH; ++v) {                                                                \
                 const size_t j = i + 4 * (size_t)v;                                                    \
                 const __m256d a = entk__ld_avx2(k11, j, inc11), b = entk__ld_avx2(k22, j, inc22);      \
@@ -1908,6 +1920,13 @@ static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m2
                 _mm256_storeu_pd(t + j, tv);                                                           \
             }                                                                                          \
         }                                                                                              \
+        return i;                                                                                      \
+    }                                                                                                  \
+    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
+                                size_t inc22, const double *k12, const double *th, double *t,          \
+                                double *tho, const entk_nonlin *f) {                                   \
+        const size_t i = inc11 ? name##_chunks(n, k11, 1, k22, inc22, k12, th, t, tho, f)              \
+                               : name##_chunks(n, k11, 0, k22, inc22, k12, th, t, tho, f);             \
         if (i < n)                                                                                     \
             name##_rest(n - i, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,                \
                         tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                          \
@@ -1926,12 +1945,12 @@ static ENTK__AVX2 inline void entk__relu_sa_avx2(__m256d a, __m256d b, __m256d c
 static ENTK__AVX2 inline __m256d entk__relu_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
                                                      const entk_nonlin *f) {
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI);
-    const __m256d pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__fatan2_back_avx2(w));
+    const __m256d pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__fatan2p_back_avx2(w));
     ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
     *d = _mm256_mul_pd(pt, k);
     return _mm256_mul_pd(_mm256_add_pd(w[5], _mm256_mul_pd(pt, c)), k);
 }
-ENTK__AVX2_SDRIVER(entk__relu_map_avx2, entk__relu_sa_avx2, entk__relu_sb_avx2, 6, entk__relu_ok_avx2,
+ENTK__AVX2_SDRIVER(entk__relu_map_avx2, entk__relu_sa_avx2, entk__fatan2p_front_avx2, entk__relu_sb_avx2, 6, entk__relu_ok_avx2,
                    entk__relu_map_scalar)
 
 static ENTK__AVX2 inline __m256d entk__leaky_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
@@ -1939,14 +1958,14 @@ static ENTK__AVX2 inline __m256d entk__leaky_sb_avx2(__m256d a, __m256d b, __m25
     const double al = f->a;
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
     const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al);
-    const __m256d ang = entk__fatan2_back_avx2(w);
+    const __m256d ang = entk__fatan2p_back_avx2(w);
     const __m256d wv = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang)),
                                      _mm256_mul_pd(cr, ang));
     ENTK__UNUSED(a); ENTK__UNUSED(b);
     *d = _mm256_mul_pd(wv, k);
     return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, w[5]), _mm256_mul_pd(wv, c)), k);
 }
-ENTK__AVX2_SDRIVER(entk__leaky_map_avx2, entk__relu_sa_avx2, entk__leaky_sb_avx2, 6, entk__relu_ok_avx2,
+ENTK__AVX2_SDRIVER(entk__leaky_map_avx2, entk__relu_sa_avx2, entk__fatan2p_front_avx2, entk__leaky_sb_avx2, 6, entk__relu_ok_avx2,
                    entk__leaky_map_scalar)
 
 /* erf: stage A S (the scalar kernel's regrouped radicand), Tdot = (4/pi)/S into w[5], the front of
@@ -1967,7 +1986,7 @@ static ENTK__AVX2 inline __m256d entk__erf_sb_avx2(__m256d a, __m256d b, __m256d
     *d = w[5];
     return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__fatan2_back_avx2(w));
 }
-ENTK__AVX2_SDRIVER(entk__erf_map_avx2, entk__erf_sa_avx2, entk__erf_sb_avx2, 6, entk__smooth_ok_avx2,
+ENTK__AVX2_SDRIVER(entk__erf_map_avx2, entk__erf_sa_avx2, entk__fatan2_front_avx2, entk__erf_sb_avx2, 6, entk__smooth_ok_avx2,
                    entk__erf_map_scalar)
 
 /* gelu: stage A q = sqrt(D), the front of atan2(k12, q), and the terms without the angle (the scalar
@@ -1995,7 +2014,7 @@ static ENTK__AVX2 inline __m256d entk__gelu_sb_avx2(__m256d a, __m256d b, __m256
     *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, w[7]), w[8])));
     return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, w[5]), w[6])));
 }
-ENTK__AVX2_SDRIVER(entk__gelu_map_avx2, entk__gelu_sa_avx2, entk__gelu_sb_avx2, 9, entk__smooth_ok_avx2,
+ENTK__AVX2_SDRIVER(entk__gelu_map_avx2, entk__gelu_sa_avx2, entk__fatan2_front_avx2, entk__gelu_sb_avx2, 9, entk__smooth_ok_avx2,
                    entk__gelu_map_scalar)
 
 #ifndef ENTK_NO_SLEEF

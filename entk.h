@@ -1887,8 +1887,8 @@ static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m2
         return sb(a, b, c, w, d, f);                                                                   \
     }                                                                                                  \
     ENTK__AVX2_RDRIVER(name##_rest, name##_blk, ok, slow)                                              \
-    /* the chunks; inc11 is a constant at each call, so with a broadcast k11 (as the row callers      \
-     * pass it) what depends on k11 alone is hoisted out of the loop (gelu's 1/(1+k11)) */            \
+    /* the chunks (a second instance for a broadcast k11, to hoist gelu's 1/(1+k11), pushed GCC 12's   \
+     * -O3 inliner into a false -Wmaybe-uninitialized in entk_predict_ntk_ensemble: left out) */      \
     static ENTK__AVX2 inline __attribute__((always_inline)) size_t name##_chunks(                     \
         size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22, const double *k12, \
         const double *th, double *t, double *tho, const entk_nonlin *f) {                              \
@@ -1925,8 +1925,7 @@ static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m2
     static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
                                 size_t inc22, const double *k12, const double *th, double *t,          \
                                 double *tho, const entk_nonlin *f) {                                   \
-        const size_t i = inc11 ? name##_chunks(n, k11, 1, k22, inc22, k12, th, t, tho, f)              \
-                               : name##_chunks(n, k11, 0, k22, inc22, k12, th, t, tho, f);             \
+        const size_t i = name##_chunks(n, k11, inc11, k22, inc22, k12, th, t, tho, f);                \
         if (i < n)                                                                                     \
             name##_rest(n - i, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,                \
                         tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                          \

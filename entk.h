@@ -186,8 +186,8 @@ typedef struct entk_nonlin {
  * inc11 and inc22 are 0 (broadcast one value) or 1. theta and theta_out may both be NULL (NNGP only).
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
- * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf, gelu;
- * SLEEF u10 exp and expm1 for sin) are within 2 ULPs of the scalar libm kernels (sin's Tdot 2.5),
+ * Accuracy: the SIMD paths (entk's own atan2 for relu, leaky relu, erf, gelu: 0.58 ULP measured on
+ * AVX2, 0.52 on NEON; SLEEF u10 exp and expm1 for sin) are within 2 ULPs of the scalar libm kernels (sin's Tdot 2.5),
  * measured in ULPs of max(|value|, the size of the terms the formula adds) (tests/testutil.h). This
  * holds for k11, k22, k12 anywhere in the double range, k11 and k22 on unrelated scales: each map has
  * a fast range and a scale-free slow path (see "the maps at every scale" in the implementation); the
@@ -1677,148 +1677,344 @@ static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, 
     }
 }
 
-/* entk__angle_avx2 on two vectors, their atan2 chains interleaved */
-static ENTK__AVX2 inline void entk__angle2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                __m256d c1, __m256d *s0, __m256d *s1, __m256d *g0, __m256d *g1) {
-    const __m256d zero = _mm256_setzero_pd(), hp = _mm256_set1_pd(0.5 * ENTK__PI);
-    __m256d ss0 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a0, b0), _mm256_mul_pd(c0, c0)), zero));
-    __m256d ss1 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a1, b1), _mm256_mul_pd(c1, c1)), zero));
-    __m256d ang0, ang1;
-    entk__atan2x2_avx2(ss0, c0, ss1, c1, &ang0, &ang1);
-    *g0 = _mm256_blendv_pd(ang0, hp, _mm256_and_pd(_mm256_cmp_pd(ss0, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c0, zero, _CMP_EQ_OQ)));
-    *g1 = _mm256_blendv_pd(ang1, hp, _mm256_and_pd(_mm256_cmp_pd(ss1, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c1, zero, _CMP_EQ_OQ)));
-    *s0 = ss0;
-    *s1 = ss1;
-}
+/* ---- the maps' atan2: two pieces, no range test, front and back ----
+ * The maps call atan2 only on arguments their fast range bounds (relu, leaky: atan2(s, k12) with s >= 0;
+ * erf: atan2(2 k12, S), gelu: atan2(k12, sqrt D) with S, sqrt D >= 1; the drivers' range tests also
+ * bound |k12| <= 2^500), so d = max(|y|, |x|) <= 2^502, and d < 2^-1022 only where n = 0. That drops
+ * the wide path and its test, and it lets the reduction use three pieces with exact centres instead
+ * of five (on this 2-FMA-pipe core the maps are bound by the count and the latency of their ~100 vector
+ * operations per block, not by the divider: bench/bench_maps.c prints both):
+ *  1. n = min(|y|, |x|), d = max(|y|, |x|), r = n/d; centre c_j = 0 (r <= 1/4), 1/2 (r <= 3/4), else 1:
+ *     t = (n - c_j d) / (d + c_j n), atan(r) = atan(c_j) + atan(t), |t| <= 1/4. c_j d and c_j n are
+ *     exact, n - c_j d is exact (Sterbenz) and d + c_j n = dh + dl is a fast two-sum, so, as in
+ *     entk__atan2_core_scalar, one division q = 1/dh gives t = th + tl to ~2^-100.
+ *  2. atan(t) = t + t^3 P(t^2), P of degree 8 in u = t^2, a Chebyshev fit of (atan(t) - t)/t^3 on
+ *     [0, 0.0626] at 60 digits (with the double coefficients, evaluated exactly, 2^-59.5 relative to
+ *     atan(t) on |t| <= 1/4), Estrin evaluation.
+ *  3. step 4 of entk's atan2 (atan(1/2), pi/4, pi/2, pi as hi + lo, the reflections with two fast
+ *     two-sums, the sign of y), regrouped: the constant part K + sigma atan(c_j) = ch + cl comes from
+ *     the masks alone, then (ch + sigma th) as a fast two-sum (|th| <= 0.23 < |ch| unless ch = 0) plus
+ *     cl and the tail. The reflection pi/2 - a is taken when |y| >= |x| (not >): the same value where
+ *     |y| = |x| > 0 (pi/4 either way), and atan2(+-0, +-0) = +-pi/2, the maps' angle where s = k12 = 0
+ *     (so relu and leaky relu need no blend for it). d = 0 (then n = 0) is raised to DBL_MIN: t = 0.
+ * Measured 0.58 ULP against atan2l (entk__atan2_avx2: 0.52), tests/test_atan2.c; the maps stay well
+ * inside their budgets (tests/test_simd.c). */
+#define ENTK__FA_P0 (-0x1.5555555555555p-2)
+#define ENTK__FA_P1 0x1.9999999999815p-3
+#define ENTK__FA_P2 (-0x1.2492492469c29p-3)
+#define ENTK__FA_P3 0x1.c71c719302309p-4
+#define ENTK__FA_P4 (-0x1.745d067597759p-4)
+#define ENTK__FA_P5 0x1.3b10a28e789aap-4
+#define ENTK__FA_P6 (-0x1.10bd064002fffp-4)
+#define ENTK__FA_P7 0x1.d7412a8d5c85ap-5
+#define ENTK__FA_P8 (-0x1.5005923b76ca6p-5)
+#define ENTK__FA_H1H 0x1.dac670561bb4fp-2 /* atan(1/2) as hi + lo */
+#define ENTK__FA_H1L 0x1.a2b7f222f65e2p-56
+/* The body is written in two halves: the front (through the division: the reduced argument and the
+ * constant part) and the back (the polynomial and the sums), so that a map can run the front of a
+ * chunk of vectors before their backs (ENTK__AVX2_SDRIVER: a chain of sqrt, division and polynomial is
+ * ~90 cycles long, and one vector after another the out-of-order window holds too few of them to hide
+ * it). The front leaves w[0..5) = sigma th, sigma tl, ch, cl (sigma = the reflections' sign) and y's
+ * sign bit; atan2 = ((ch + sigma th) + the rest) with y's sign.
+ * The statements are written over the operations ENTK__FV_op, which the instantiation defines for its
+ * ISA (and undefines after): FV_VT the vector type, FV_MT the mask type. */
+#define ENTK__FA_FRONT(y, x, w, ypos)                                                                      \
+    do {                                                                                               \
+        const ENTK__FV_VT ay = (ypos) ? (y) : ENTK__FV_ABS(y), ax = ENTK__FV_ABS(x);                   \
+        const ENTK__FV_VT n = ENTK__FV_MIN(ay, ax);                                                    \
+        const ENTK__FV_VT d = ENTK__FV_MAX(ENTK__FV_MAX(ay, ax), ENTK__FV_SET1(DBL_MIN));              \
+        const ENTK__FV_VT n2 = ENTK__FV_ADD(n, n), n4 = ENTK__FV_ADD(n2, n2);                          \
+        const ENTK__FV_MT sw = ENTK__FV_GE(ay, ax), xn = ENTK__FV_LT(x, ENTK__FV_SET1(0.0));           \
+        const ENTK__FV_MT m1 = ENTK__FV_GT(n4, d);                                     /* n/d > 1/4 */ \
+        const ENTK__FV_MT m2 = ENTK__FV_GT(n4, ENTK__FV_MUL(ENTK__FV_SET1(3.0), d));  /* n/d > 3/4 */ \
+        const ENTK__FV_VT cj = ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(0.5), m1), ENTK__FV_SET1(1.0), m2); \
+        const ENTK__FV_VT cn = ENTK__FV_MUL(cj, n);                                                    \
+        const ENTK__FV_VT nh = ENTK__FV_SUB(n, ENTK__FV_MUL(cj, d)); /* exact (Sterbenz) */            \
+        const ENTK__FV_VT dh = ENTK__FV_ADD(d, cn);                                                    \
+        const ENTK__FV_VT q = ENTK__FV_DIV(ENTK__FV_SET1(1.0), dh);                                    \
+        const ENTK__FV_VT dl = ENTK__FV_ADD(ENTK__FV_SUB(d, dh), cn);                                  \
+        /* the constant part K + sigma atan(c_j) as ch + cl, from the masks (while the division runs) */ \
+        const ENTK__FV_MT fl = ENTK__FV_MXOR(sw, xn);                                                  \
+        const ENTK__FV_VT sah = ENTK__FV_NEGM(ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__FA_H1H), m1), \
+                                                             ENTK__FV_SET1(ENTK__AT_A4H), m2), fl);    \
+        const ENTK__FV_VT sal = ENTK__FV_NEGM(ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__FA_H1L), m1), \
+                                                             ENTK__FV_SET1(ENTK__AT_A4L), m2), fl);    \
+        const ENTK__FV_VT kh = ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__AT_PIH), xn),         \
+                                              ENTK__FV_SET1(ENTK__AT_PIO2H), sw);                      \
+        const ENTK__FV_VT kl = ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__AT_PIL), xn),         \
+                                              ENTK__FV_SET1(ENTK__AT_PIO2L), sw);                      \
+        const ENTK__FV_VT ch = ENTK__FV_ADD(kh, sah); /* fast two-sum: kh >= pi/2, or kh = 0 */        \
+        const ENTK__FV_VT cl = ENTK__FV_ADD(ENTK__FV_ADD(ENTK__FV_SUB(kh, ch), sah), ENTK__FV_ADD(kl, sal)); \
+        const ENTK__FV_VT th = ENTK__FV_MUL(nh, q);                                                    \
+        const ENTK__FV_VT tl = ENTK__FV_MUL(ENTK__FV_FNMA(th, dl, ENTK__FV_FNMA(th, dh, nh)), q);      \
+        (w)[0] = ENTK__FV_NEGM(th, fl);                                                                \
+        (w)[1] = ENTK__FV_NEGM(tl, fl);                                                                \
+        (w)[2] = ch;                                                                                   \
+        (w)[3] = cl;                                                                                   \
+        if (!(ypos)) (w)[4] = ENTK__FV_SIGN(y);                                                        \
+    } while (0)
+#define ENTK__FA_BACK(w, r, ypos)                                                                          \
+    do {                                                                                               \
+        const ENTK__FV_VT sth = (w)[0], stl = (w)[1], ch = (w)[2], cl = (w)[3];                        \
+        const ENTK__FV_VT u = ENTK__FV_MUL(sth, sth), u2 = ENTK__FV_MUL(u, u);                         \
+        const ENTK__FV_VT e0 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P1), ENTK__FV_SET1(ENTK__FA_P0)); \
+        const ENTK__FV_VT e1 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P3), ENTK__FV_SET1(ENTK__FA_P2)); \
+        const ENTK__FV_VT e2 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P5), ENTK__FV_SET1(ENTK__FA_P4)); \
+        const ENTK__FV_VT e3 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P7), ENTK__FV_SET1(ENTK__FA_P6)); \
+        const ENTK__FV_VT u4 = ENTK__FV_MUL(u2, u2), u8 = ENTK__FV_MUL(u4, u4);                        \
+        const ENTK__FV_VT f0 = ENTK__FV_FMA(u2, e1, e0), f1 = ENTK__FV_FMA(u2, e3, e2);                \
+        const ENTK__FV_VT g0 = ENTK__FV_FMA(u4, f1, f0);                                               \
+        const ENTK__FV_VT aa = ENTK__FV_ADD(ch, sth); /* fast two-sum: |th| < |ch|, or ch = 0 */       \
+        const ENTK__FV_VT ea = ENTK__FV_ADD(ENTK__FV_ADD(ENTK__FV_SUB(ch, aa), sth), cl);              \
+        const ENTK__FV_VT pp = ENTK__FV_FMA(u8, ENTK__FV_SET1(ENTK__FA_P8), g0);                       \
+        const ENTK__FV_VT tail = ENTK__FV_FMA(ENTK__FV_MUL(sth, u), pp, stl);                          \
+        (r) = ENTK__FV_ADD(aa, ENTK__FV_ADD(ea, tail));                                                \
+        if (!(ypos)) (r) = ENTK__FV_XOR(r, (w)[4]);                                                    \
+    } while (0)
 
-/* s = sqrt(max(k11 k22 - k12^2, 0)) and the angle atan2(s, k12), pi/2 where s = k12 = 0 */
-static ENTK__AVX2 inline __m256d entk__angle_avx2(__m256d a, __m256d b, __m256d c, __m256d *s) {
-    const __m256d zero = _mm256_setzero_pd();
-    __m256d ss = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));
-    __m256d ang = entk__atan2_avx2(ss, c);
-    __m256d deg = _mm256_and_pd(_mm256_cmp_pd(ss, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c, zero, _CMP_EQ_OQ));
-    *s = ss;
-    return _mm256_blendv_pd(ang, _mm256_set1_pd(0.5 * ENTK__PI), deg);
+/* the AVX2 instantiation (masks: all-ones lanes) */
+#define ENTK__FV_VT __m256d
+#define ENTK__FV_MT __m256d
+#define ENTK__FV_SET1(v) _mm256_set1_pd(v)
+#define ENTK__FV_ADD(a, b) _mm256_add_pd(a, b)
+#define ENTK__FV_SUB(a, b) _mm256_sub_pd(a, b)
+#define ENTK__FV_MUL(a, b) _mm256_mul_pd(a, b)
+#define ENTK__FV_DIV(a, b) _mm256_div_pd(a, b)
+#define ENTK__FV_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define ENTK__FV_FNMA(a, b, c) _mm256_fnmadd_pd(a, b, c) /* c - a b */
+#define ENTK__FV_MIN(a, b) _mm256_min_pd(a, b)
+#define ENTK__FV_MAX(a, b) _mm256_max_pd(a, b)
+#define ENTK__FV_ABS(a) _mm256_andnot_pd(_mm256_set1_pd(-0.0), a)
+#define ENTK__FV_GE(a, b) _mm256_cmp_pd(a, b, _CMP_GE_OQ)
+#define ENTK__FV_GT(a, b) _mm256_cmp_pd(a, b, _CMP_GT_OQ)
+#define ENTK__FV_LT(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
+#define ENTK__FV_MASKZ(v, m) _mm256_and_pd(m, v)          /* v where m, else +0 */
+#define ENTK__FV_BLEND(a, b, m) _mm256_blendv_pd(a, b, m) /* b where m, else a */
+#define ENTK__FV_MXOR(m1, m2) _mm256_xor_pd(m1, m2)
+#define ENTK__FV_NEGM(v, m) _mm256_xor_pd(v, _mm256_and_pd(m, _mm256_set1_pd(-0.0)))         /* -v where m */
+#define ENTK__FV_SIGN(v) _mm256_and_pd(v, _mm256_set1_pd(-0.0))  /* v's sign bit alone */
+#define ENTK__FV_XOR(a, b) _mm256_xor_pd(a, b)
+static ENTK__AVX2 inline __attribute__((always_inline)) void entk__fatan2_front_avx2(__m256d y, __m256d x, __m256d *w) {
+    ENTK__FA_FRONT(y, x, w, 0); /* y and x are copies: w may hold them */
+}
+static ENTK__AVX2 inline __attribute__((always_inline)) __m256d entk__fatan2_back_avx2(const __m256d *w) {
+    __m256d r;
+    ENTK__FA_BACK(w, r, 0);
+    return r;
+}
+/* the same for y >= +0 (relu and leaky relu: y = s; no sign to take or give back, w[4] unused) */
+static ENTK__AVX2 inline __attribute__((always_inline)) void entk__fatan2p_front_avx2(__m256d y, __m256d x, __m256d *w) {
+    ENTK__FA_FRONT(y, x, w, 1);
+}
+static ENTK__AVX2 inline __attribute__((always_inline)) __m256d entk__fatan2p_back_avx2(const __m256d *w) {
+    __m256d r;
+    ENTK__FA_BACK(w, r, 1);
+    return r;
+}
+#undef ENTK__FV_XOR
+#undef ENTK__FV_SIGN
+#undef ENTK__FV_NEGM
+#undef ENTK__FV_MXOR
+#undef ENTK__FV_BLEND
+#undef ENTK__FV_MASKZ
+#undef ENTK__FV_LT
+#undef ENTK__FV_GT
+#undef ENTK__FV_GE
+#undef ENTK__FV_ABS
+#undef ENTK__FV_MAX
+#undef ENTK__FV_MIN
+#undef ENTK__FV_FNMA
+#undef ENTK__FV_FMA
+#undef ENTK__FV_DIV
+#undef ENTK__FV_MUL
+#undef ENTK__FV_SUB
+#undef ENTK__FV_ADD
+#undef ENTK__FV_SET1
+#undef ENTK__FV_MT
+#undef ENTK__FV_VT
+static ENTK__AVX2 inline __m256d entk__fatan2_avx2(__m256d y, __m256d x) {
+    __m256d w[5];
+    entk__fatan2_front_avx2(y, x, w);
+    return entk__fatan2_back_avx2(w);
+}
+/* out[i] = entk__fatan2_avx2(y[i], x[i]), the last block padded (tests and benchmarks only) */
+static ENTK__AVX2 inline void entk__fatan2_array_avx2(size_t n, const double *y, const double *x, double *out) {
+    size_t i = 0, j;
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(out + i, entk__fatan2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i)));
+    if (i < n) {
+        double py[4] = {0, 0, 0, 0}, px[4] = {1, 1, 1, 1}, po[4];
+        for (j = 0; i + j < n; ++j) { py[j] = y[i + j]; px[j] = x[i + j]; }
+        _mm256_storeu_pd(po, entk__fatan2_avx2(_mm256_loadu_pd(py), _mm256_loadu_pd(px)));
+        for (j = 0; i + j < n; ++j) out[i + j] = po[j];
+    }
 }
 
 /* the fast ranges of "the maps at every scale" on 4 lanes: relu and leaky relu: k11 k22 in
- * [2^-1000, 2^1000] or a zero variance; erf and gelu: k11, k22, k11 k22 <= 2^1000 */
+ * [2^-1000, 2^1000] or a zero variance; erf and gelu: k11, k22, k11 k22 <= 2^1000; and, for the maps'
+ * atan2 (entk__fatan2_avx2), |k12| <= 2^500 in both (a valid covariance in range has it; anything
+ * else, NaN included, runs the scalar kernel) */
 static ENTK__AVX2 inline __m256d entk__relu_ok_avx2(__m256d a, __m256d b, __m256d c) {
     const __m256d p = _mm256_mul_pd(a, b);
     __m256d in = _mm256_and_pd(_mm256_cmp_pd(p, _mm256_set1_pd(ENTK__RELU_LO), _CMP_GE_OQ),
                                _mm256_cmp_pd(p, _mm256_set1_pd(ENTK__RELU_HI), _CMP_LE_OQ));
-    ENTK__UNUSED(c);
-    return _mm256_or_pd(in, _mm256_cmp_pd(_mm256_min_pd(a, b), _mm256_setzero_pd(), _CMP_EQ_OQ));
+    in = _mm256_or_pd(in, _mm256_cmp_pd(_mm256_min_pd(a, b), _mm256_setzero_pd(), _CMP_EQ_OQ));
+    return _mm256_and_pd(in, _mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), c), _mm256_set1_pd(0x1p500),
+                                           _CMP_LE_OQ));
 }
 static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m256d c) {
     const __m256d hi = _mm256_set1_pd(ENTK__SMOOTH_HI);
-    ENTK__UNUSED(c);
-    return _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(a, b), hi, _CMP_LE_OQ),
-                         _mm256_cmp_pd(_mm256_max_pd(a, b), hi, _CMP_LE_OQ));
+    __m256d in = _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(a, b), hi, _CMP_LE_OQ),
+                               _mm256_cmp_pd(_mm256_max_pd(a, b), hi, _CMP_LE_OQ));
+    return _mm256_and_pd(in, _mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), c), _mm256_set1_pd(0x1p500),
+                                           _CMP_LE_OQ));
 }
 
-static ENTK__AVX2 inline __m256d entk__relu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                      const entk_nonlin *f) {
+/* The staged driver of the maps with an atan2: each map is a stage A sa(a, b, c, w, f) (its sqrt, its
+ * divisions and the front of the atan2, leaving nw vectors in w) and a stage B sb(a, b, c, w, &d, f)
+ * (the back of the atan2 and the map's sums; T returned, Tdot in d). A chunk of ENTK__AVX2_NCH vectors
+ * runs stage A for all, then stage B for all (the long latencies of one stage overlap across the
+ * chunk); the same operations in the same order as stage B after stage A on one vector, so the bits
+ * do not depend on where a chunk starts. A chunk with a lane outside the fast range ok, and the rest
+ * of the row, go through ENTK__AVX2_DRIVER_R with the composed block (name##_blk). Stage A only reads;
+ * stage B reads a vector's k12 and theta before it writes its t and theta_out, so both may alias. */
+#define ENTK__AVX2_NCH 8
+#define ENTK__AVX2_SDRIVER(name, sa, front, sb, nw, ok, slow)                                                   \
+    static ENTK__AVX2 inline __m256d name##_blk(__m256d a, __m256d b, __m256d c, __m256d *d,            \
+                                                const entk_nonlin *f) {                               \
+        __m256d w[nw];                                                                                 \
+        sa(a, b, c, w, f);                                                                             \
+        front(w[0], w[1], w);                                                                          \
+        return sb(a, b, c, w, d, f);                                                                   \
+    }                                                                                                  \
+    ENTK__AVX2_RDRIVER(name##_rest, name##_blk, ok, slow)                                              \
+    /* the chunks (a second instance for a broadcast k11, to hoist gelu's 1/(1+k11), pushed GCC 12's   \
+     * -O3 inliner into a false -Wmaybe-uninitialized in entk_predict_ntk_ensemble: left out) */      \
+    static ENTK__AVX2 inline __attribute__((always_inline)) size_t name##_chunks(                     \
+        size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22, const double *k12, \
+        const double *th, double *t, double *tho, const entk_nonlin *f) {                              \
+        enum { NCH = ENTK__AVX2_NCH };                                                                 \
+        __m256d w[NCH][nw];                                                                            \
+        size_t i = 0;                                                                                  \
+        int v;                                                                                         \
+        for (; i + 4 * NCH <= n; i += 4 * NCH) {                                                       \
+            __m256d all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));                                 \
+            for (v = 0; v < NCH; ++v) {                                                                \
+                const size_t j = i + 4 * (size_t)v;                                                    \
+                const __m256d a = entk__ld_avx2(k11, j, inc11), b = entk__ld_avx2(k22, j, inc22);      \
+                const __m256d c = _mm256_loadu_pd(k12 + j);                                            \
+                all = _mm256_and_pd(all, ok(a, b, c));                                                 \
+                sa(a, b, c, w[v], f);                                                                  \
+            }                                                                                          \
+            if (_mm256_movemask_pd(all) != 0xf) {                                                      \
+                name##_rest(4 * NCH, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,          \
+                            tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                      \
+                continue;                                                                              \
+            }                                                                                          \
+            for (v = 0; v < NCH; ++v) front(w[v][0], w[v][1], w[v]);                                   \
+            for (v = 0; v < NCH; ++v) {                                                                \
+                const size_t j = i + 4 * (size_t)v;                                                    \
+                const __m256d a = entk__ld_avx2(k11, j, inc11), b = entk__ld_avx2(k22, j, inc22);      \
+                const __m256d c = _mm256_loadu_pd(k12 + j);                                            \
+                __m256d d, tv = sb(a, b, c, w[v], &d, f);                                              \
+                if (tho) _mm256_storeu_pd(tho + j, _mm256_mul_pd(d, _mm256_loadu_pd(th + j)));         \
+                _mm256_storeu_pd(t + j, tv);                                                           \
+            }                                                                                          \
+        }                                                                                              \
+        return i;                                                                                      \
+    }                                                                                                  \
+    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
+                                size_t inc22, const double *k12, const double *th, double *t,          \
+                                double *tho, const entk_nonlin *f) {                                   \
+        const size_t i = name##_chunks(n, k11, inc11, k22, inc22, k12, th, t, tho, f);                \
+        if (i < n)                                                                                     \
+            name##_rest(n - i, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,                \
+                        tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                          \
+    }
+
+/* relu and leaky relu: stage A s = sqrt(max(k11 k22 - k12^2, 0)) and the front of atan2(s, k12) (pi/2
+ * where s = k12 = 0: the maps' atan2 gives that itself); w[5] = s */
+static ENTK__AVX2 inline void entk__relu_sa_avx2(__m256d a, __m256d b, __m256d c, __m256d *w, const entk_nonlin *f) {
+    const __m256d s = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)),
+                                                   _mm256_setzero_pd()));
+    ENTK__UNUSED(f);
+    w[0] = s;
+    w[1] = c;
+    w[5] = s;
+}
+static ENTK__AVX2 inline __m256d entk__relu_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
+                                                     const entk_nonlin *f) {
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI);
-    __m256d s, pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__angle_avx2(a, b, c, &s));
-    ENTK__UNUSED(f);
+    const __m256d pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__fatan2p_back_avx2(w));
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
     *d = _mm256_mul_pd(pt, k);
-    return _mm256_mul_pd(_mm256_add_pd(s, _mm256_mul_pd(pt, c)), k);
+    return _mm256_mul_pd(_mm256_add_pd(w[5], _mm256_mul_pd(pt, c)), k);
 }
-static ENTK__AVX2 inline void entk__relu_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                   __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
-                                                   const entk_nonlin *f) {
-    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), pi = _mm256_set1_pd(ENTK__PI);
-    __m256d s0, s1, g0, g1, pt0, pt1;
-    ENTK__UNUSED(f);
-    entk__angle2_avx2(a0, b0, c0, a1, b1, c1, &s0, &s1, &g0, &g1);
-    pt0 = _mm256_sub_pd(pi, g0);
-    pt1 = _mm256_sub_pd(pi, g1);
-    *d0 = _mm256_mul_pd(pt0, k);
-    *d1 = _mm256_mul_pd(pt1, k);
-    *t0 = _mm256_mul_pd(_mm256_add_pd(s0, _mm256_mul_pd(pt0, c0)), k);
-    *t1 = _mm256_mul_pd(_mm256_add_pd(s1, _mm256_mul_pd(pt1, c1)), k);
-}
-ENTK__AVX2_DRIVER_R(entk__relu_map_avx2, entk__relu_blk_avx2, entk__relu_blk2_avx2, entk__relu_ok_avx2,
-                    entk__relu_map_scalar)
+ENTK__AVX2_SDRIVER(entk__relu_map_avx2, entk__relu_sa_avx2, entk__fatan2p_front_avx2, entk__relu_sb_avx2, 6, entk__relu_ok_avx2,
+                   entk__relu_map_scalar)
 
-static ENTK__AVX2 inline __m256d entk__leaky_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                       const entk_nonlin *f) {
+static ENTK__AVX2 inline __m256d entk__leaky_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
+                                                      const entk_nonlin *f) {
     const double al = f->a;
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
     const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al);
-    __m256d s, ang = entk__angle_avx2(a, b, c, &s);
-    __m256d w = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang)),
-                              _mm256_mul_pd(cr, ang));
-    *d = _mm256_mul_pd(w, k);
-    return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s), _mm256_mul_pd(w, c)), k);
+    const __m256d ang = entk__fatan2p_back_avx2(w);
+    const __m256d wv = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang)),
+                                     _mm256_mul_pd(cr, ang));
+    ENTK__UNUSED(a); ENTK__UNUSED(b);
+    *d = _mm256_mul_pd(wv, k);
+    return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, w[5]), _mm256_mul_pd(wv, c)), k);
 }
-static ENTK__AVX2 inline void entk__leaky_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                    __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
+ENTK__AVX2_SDRIVER(entk__leaky_map_avx2, entk__relu_sa_avx2, entk__fatan2p_front_avx2, entk__leaky_sb_avx2, 6, entk__relu_ok_avx2,
+                   entk__leaky_map_scalar)
+
+/* erf: stage A S (the scalar kernel's regrouped radicand), Tdot = (4/pi)/S into w[5], the front of
+ * atan2(2 k12, S) */
+static ENTK__AVX2 inline void entk__erf_sa_avx2(__m256d a, __m256d b, __m256d c, __m256d *w, const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
+    const __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    const __m256d s = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
+                                                   _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
+    ENTK__UNUSED(f);
+    w[0] = _mm256_mul_pd(two, c);
+    w[1] = s;
+    w[5] = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
+}
+static ENTK__AVX2 inline __m256d entk__erf_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
                                                     const entk_nonlin *f) {
-    const double al = f->a;
-    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
-    const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al), pi = _mm256_set1_pd(ENTK__PI);
-    __m256d s0, s1, g0, g1, w0, w1;
-    entk__angle2_avx2(a0, b0, c0, a1, b1, c1, &s0, &s1, &g0, &g1);
-    w0 = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(pi, g0)), _mm256_mul_pd(cr, g0));
-    w1 = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(pi, g1)), _mm256_mul_pd(cr, g1));
-    *d0 = _mm256_mul_pd(w0, k);
-    *d1 = _mm256_mul_pd(w1, k);
-    *t0 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s0), _mm256_mul_pd(w0, c0)), k);
-    *t1 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s1), _mm256_mul_pd(w1, c1)), k);
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(c); ENTK__UNUSED(f);
+    *d = w[5];
+    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__fatan2_back_avx2(w));
 }
-ENTK__AVX2_DRIVER_R(entk__leaky_map_avx2, entk__leaky_blk_avx2, entk__leaky_blk2_avx2, entk__relu_ok_avx2,
-                    entk__leaky_map_scalar)
+ENTK__AVX2_SDRIVER(entk__erf_map_avx2, entk__erf_sa_avx2, entk__fatan2_front_avx2, entk__erf_sb_avx2, 6, entk__smooth_ok_avx2,
+                   entk__erf_map_scalar)
 
-static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+/* gelu: stage A q = sqrt(D), the front of atan2(k12, q), and the terms without the angle (the scalar
+ * kernel's operations: its five divisions) into w[4..8) */
+static ENTK__AVX2 inline void entk__gelu_sa_avx2(__m256d a, __m256d b, __m256d c, __m256d *w, const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    const __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
+    const __m256d q = _mm256_sqrt_pd(dd);
+    const __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
+    ENTK__UNUSED(f);
+    w[0] = c;
+    w[1] = q;
+    w[5] = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
+    w[6] = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
+    w[7] = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
+    w[8] = _mm256_div_pd(_mm256_div_pd(c, dd), q);
+}
+static ENTK__AVX2 inline __m256d entk__gelu_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
                                                      const entk_nonlin *f) {
-    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    __m256d s = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
-                                             _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
-    ENTK__UNUSED(f);
-    *d = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
-    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__atan2_avx2(_mm256_mul_pd(two, c), s));
+    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
+    const __m256d ang = entk__fatan2_back_avx2(w);
+    const __m256d x1 = _mm256_mul_pd(c, ang);
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
+    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, w[7]), w[8])));
+    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, w[5]), w[6])));
 }
-static ENTK__AVX2 inline __m256d entk__erf_s_avx2(__m256d a, __m256d b, __m256d c) {
-    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    return _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
-                                        _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
-}
-static ENTK__AVX2 inline void entk__erf_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                  __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
-                                                  const entk_nonlin *f) {
-    const __m256d two = _mm256_set1_pd(2.0), kd = _mm256_set1_pd(4.0 / ENTK__PI), kt = _mm256_set1_pd(2.0 / ENTK__PI);
-    __m256d s0 = entk__erf_s_avx2(a0, b0, c0), s1 = entk__erf_s_avx2(a1, b1, c1), g0, g1;
-    ENTK__UNUSED(f);
-    entk__atan2x2_avx2(_mm256_mul_pd(two, c0), s0, _mm256_mul_pd(two, c1), s1, &g0, &g1);
-    *d0 = _mm256_div_pd(kd, s0);
-    *d1 = _mm256_div_pd(kd, s1);
-    *t0 = _mm256_mul_pd(kt, g0);
-    *t1 = _mm256_mul_pd(kt, g1);
-}
-ENTK__AVX2_DRIVER_R(entk__erf_map_avx2, entk__erf_blk_avx2, entk__erf_blk2_avx2, entk__smooth_ok_avx2,
-                    entk__erf_map_scalar)
-
-static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                      const entk_nonlin *f) {
-    const __m256d one = _mm256_set1_pd(1.0), k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
-    __m256d q = _mm256_sqrt_pd(dd), ang = entk__atan2_avx2(c, q);
-    __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
-    __m256d x1 = _mm256_mul_pd(c, ang);
-    __m256d x2 = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
-    __m256d x3 = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
-    __m256d y2 = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
-    __m256d y3 = _mm256_div_pd(_mm256_div_pd(c, dd), q);
-    ENTK__UNUSED(f);
-    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, y2), y3)));
-    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, x2), x3)));
-}
-ENTK__AVX2_RDRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2, entk__smooth_ok_avx2, entk__gelu_map_scalar)
+ENTK__AVX2_SDRIVER(entk__gelu_map_avx2, entk__gelu_sa_avx2, entk__fatan2_front_avx2, entk__gelu_sb_avx2, 9, entk__smooth_ok_avx2,
+                   entk__gelu_map_scalar)
 
 #ifndef ENTK_NO_SLEEF
 

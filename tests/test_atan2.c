@@ -106,31 +106,6 @@ Test(atan2, scalar_twin_within_half_ulp_of_atan2l) {
 }
 
 #if ENTK__HAVE_AVX2
-Test(atan2, avx2_within_half_ulp_and_equals_scalar_twin) {
-    double wy = 0, wx = 0, w;
-    tu_rng r = {7};
-    size_t i, n, diff = 0;
-    if (!entk__cpu_has_avx2()) { cr_skip_test("no AVX2+FMA"); }
-    w = worst_random(entk__atan2_array_avx2, &wy, &wx);
-    fprintf(stderr, "avx2: max %.4f ULP at atan2(%a, %a)\n", w, wy, wx);
-    cr_expect(w <= 0.53, "avx2 %.4f ULP at atan2(%a, %a)", w, wy, wx);
-    cr_expect_eq(specials(entk__atan2_array_avx2), 0);
-    /* the same operations in the same order: bit for bit the scalar twin, at every tail length */
-    fill(&r, 4096);
-    for (n = 0; n <= 9; ++n) {
-        double o[16];
-        o[n] = 12345.0;
-        entk__atan2_array_avx2(n, ys + 16 * n, xs + 16 * n, o);
-        for (i = 0; i < n; ++i) diff += o[i] != entk__atan2_scalar(ys[16 * n + i], xs[16 * n + i]);
-        cr_expect(o[n] == 12345.0, "wrote past n = %zu", n);
-    }
-    entk__atan2_array_avx2(4096, ys, xs, out);
-    for (i = 0; i < 4096; ++i) diff += out[i] != entk__atan2_scalar(ys[i], xs[i]);
-    cr_expect_eq(diff, 0, "%zu results differ from the scalar twin", diff);
-}
-#endif
-
-#if ENTK__HAVE_AVX2
 /* The maps' atan2 (entk__fatan2_avx2: two pieces, no wide path) on its domain, max(|y|, |x|) in
  * [2^-501, 2^502] or both zero: within 0.59 ULP of atan2l, atan2(+-0, +-0) = +-pi/2 (the maps'
  * angle where s = k12 = 0), signed zeros as libm elsewhere, and the staged form (front of 8 vectors, then their backs) gives the

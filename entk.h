@@ -130,11 +130,13 @@ ENTKDEF const char *entk_status_string(entk_status s);
 typedef enum entk_simd {
     ENTK_SIMD_SCALAR = 0,
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
-    ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
+    ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
+    ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky micro-kernel; the
+                          * maps and the other row kernels are the AVX2 ones (see 9.2) */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: sin
- * scalar)" or the neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
+/* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
+ * "avx2 (no SLEEF: sin scalar)" or the avx512 / neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
  * are vectorised without SLEEF (entk's own atan2), sin then runs the scalar libm kernel. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
@@ -580,9 +582,12 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 /* ---- which vector paths are compiled ---- */
 #if !defined(ENTK_NO_SIMD) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define ENTK__HAVE_AVX2 1
+#define ENTK__HAVE_AVX512 1 /* compiled wherever AVX2 is (target attributes); run only if cpuid says so */
 #include <immintrin.h>
+#include <cpuid.h>
 #else
 #define ENTK__HAVE_AVX2 0
+#define ENTK__HAVE_AVX512 0
 #endif
 #if !defined(ENTK_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
 #define ENTK__HAVE_NEON 1
@@ -595,6 +600,12 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif
 #if defined(ENTK_VECTOR) && ENTK_VECTOR == 2 && !ENTK__HAVE_NEON
 #error "entk: ENTK_VECTOR=2 needs AArch64 with NEON (and not ENTK_NO_SIMD)"
+#endif
+#if defined(ENTK_VECTOR) && ENTK_VECTOR == 3 && !ENTK__HAVE_AVX512
+#error "entk: ENTK_VECTOR=3 needs x86-64 (and not ENTK_NO_SIMD)"
+#endif
+#if defined(ENTK_VECTOR) && (ENTK_VECTOR < 0 || ENTK_VECTOR > 3)
+#error "entk: ENTK_VECTOR must be 0 (scalar), 1 (AVX2), 2 (NEON) or 3 (AVX-512)"
 #endif
 
 /* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
@@ -709,7 +720,7 @@ typedef void (*entk__map_fn)(size_t n, const double *k11, size_t inc11, const do
  * out[r * ldo + j] = a_r . b_j. */
 typedef void (*entk__dots_fn)(int rows, const double *a, size_t lda, const double *b, size_t ldb,
                               size_t m, size_t d, double *out, size_t ldo);
-/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 32-byte aligned. */
+/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 64-byte aligned. */
 typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
 typedef struct entk__ukernel {
     int mr, nr;
@@ -769,13 +780,36 @@ static int entk__cpu_has_avx2(void) {
 #endif
 }
 
+/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps the
+ * AVX2 maps), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
+ * YMM) and 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31). A CPU with the instructions under an OS that
+ * does not enable their state would fault on the first zmm instruction. */
+static int entk__cpu_has_avx512(void) {
+#if ENTK__HAVE_AVX512
+    unsigned a, b, c, d, lo, hi;
+    if (!entk__cpu_has_avx2()) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+    ENTK__UNUSED(hi);
+    if ((lo & 0xe6u) != 0xe6u) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 31));
+#else
+    return 0;
+#endif
+}
+
+/* ENTK_VECTOR is taken as given, as for every forced path: a program built with ENTK_VECTOR=1 (or 3)
+ * runs the AVX2 (AVX-512) kernels without asking the CPU and dies of an illegal instruction on one that
+ * lacks them. entk_simd_set does ask, and refuses such a path. */
 static entk_simd entk__best_path(void) {
 #if defined(ENTK_VECTOR)
     return (entk_simd)ENTK_VECTOR;
 #elif ENTK__HAVE_NEON
     return ENTK_SIMD_NEON;
 #else
-    return entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR;
+    return entk__cpu_has_avx512() ? ENTK_SIMD_AVX512 : entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR;
 #endif
 }
 
@@ -801,6 +835,7 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
     case ENTK_SIMD_SCALAR: break;
     case ENTK_SIMD_AVX2: if (!entk__cpu_has_avx2()) return ENTK_ERR_UNSUPPORTED; break;
     case ENTK_SIMD_NEON: if (!ENTK__HAVE_NEON) return ENTK_ERR_UNSUPPORTED; break;
+    case ENTK_SIMD_AVX512: if (!entk__cpu_has_avx512()) return ENTK_ERR_UNSUPPORTED; break;
     default: return ENTK_ERR_INVALID_ARG;
     }
     if (!(k = entk__kt_table(path))) return ENTK_ERR_UNSUPPORTED;
@@ -812,9 +847,11 @@ ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
     case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: sin scalar)";
+    case ENTK_SIMD_AVX512: return "avx512 (no SLEEF: sin scalar)";
     case ENTK_SIMD_NEON: return "neon (no SLEEF: sin scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
+    case ENTK_SIMD_AVX512: return "avx512+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
 #endif
     default: return "scalar";
@@ -3762,10 +3799,10 @@ ENTK__FOR_DOMAINS void entk__mlp_domain(const entk__mlp_job *jb, entk__domain *d
  * substitutions and the predictors' products. Blocking follows BLIS: a KC x NC panel of B (L3), an
  * MC x KC block of A (L2), one KC x NR micro-panel of B (L1) against MC / MR register tiles. */
 #define ENTK__KC 256
-#define ENTK__MC 96   /* a multiple of every MR (4, 6) */
-#define ENTK__NC 4096 /* a multiple of every NR (8) */
-#define ENTK__MR_MAX 6
-#define ENTK__NR_MAX 8
+#define ENTK__MC 96   /* a multiple of every MR (4, 6, 12) */
+#define ENTK__NC 4096 /* a multiple of every NR (8, 16) */
+#define ENTK__MR_MAX 12
+#define ENTK__NR_MAX 16
 
 /* Micro-kernels c[0..mr)[0..nr) += A B (entk__ukernel_fn, 9.2). */
 
@@ -3821,6 +3858,48 @@ static void entk__ukernel_avx2(size_t kc, const double *ap, const double *bp, do
 }
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+#define ENTK__AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+/* 12 x 16: 24 zmm accumulators + 2 B vectors + 1 broadcast = 27 of 32 registers; per k step 24 FMAs
+ * against 2 loads and 12 broadcasts. Each entry of C is the same chain as in the AVX2 kernel (fma over
+ * p from 0, then one add into C), so the two give the same bits: the AVX-512 Cholesky, solves and
+ * products equal the AVX2 ones exactly (tests/test_chol.c). */
+ENTK__AVX512
+static void entk__ukernel_avx512(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
+    __m512d c00 = _mm512_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00;
+    __m512d c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00;
+    __m512d c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00;
+    __m512d cb1 = c00;
+    size_t p;
+    int r;
+    /* C is touched only after the loop: start its rows (two or three lines each) on their way now */
+    for (r = 0; r < 12; ++r) {
+        _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 8), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 15), _MM_HINT_T0);
+    }
+    for (p = 0; p < kc; ++p, ap += 12, bp += 16) {
+        const __m512d b0 = _mm512_load_pd(bp), b1 = _mm512_load_pd(bp + 8);
+        __m512d a;
+#define ENTK__UK_ROW(i, x0, x1)                                                                      \
+    a = _mm512_set1_pd(ap[i]); x0 = _mm512_fmadd_pd(a, b0, x0); x1 = _mm512_fmadd_pd(a, b1, x1)
+        ENTK__UK_ROW(0, c00, c01); ENTK__UK_ROW(1, c10, c11); ENTK__UK_ROW(2, c20, c21);
+        ENTK__UK_ROW(3, c30, c31); ENTK__UK_ROW(4, c40, c41); ENTK__UK_ROW(5, c50, c51);
+        ENTK__UK_ROW(6, c60, c61); ENTK__UK_ROW(7, c70, c71); ENTK__UK_ROW(8, c80, c81);
+        ENTK__UK_ROW(9, c90, c91); ENTK__UK_ROW(10, ca0, ca1); ENTK__UK_ROW(11, cb0, cb1);
+#undef ENTK__UK_ROW
+    }
+#define ENTK__ACC_ROW(r, x0, x1)                                                                     \
+    _mm512_storeu_pd(c + (r) * ldc, _mm512_add_pd(_mm512_loadu_pd(c + (r) * ldc), x0));            \
+    _mm512_storeu_pd(c + (r) * ldc + 8, _mm512_add_pd(_mm512_loadu_pd(c + (r) * ldc + 8), x1))
+    ENTK__ACC_ROW(0, c00, c01); ENTK__ACC_ROW(1, c10, c11); ENTK__ACC_ROW(2, c20, c21);
+    ENTK__ACC_ROW(3, c30, c31); ENTK__ACC_ROW(4, c40, c41); ENTK__ACC_ROW(5, c50, c51);
+    ENTK__ACC_ROW(6, c60, c61); ENTK__ACC_ROW(7, c70, c71); ENTK__ACC_ROW(8, c80, c81);
+    ENTK__ACC_ROW(9, c90, c91); ENTK__ACC_ROW(10, ca0, ca1); ENTK__ACC_ROW(11, cb0, cb1);
+#undef ENTK__ACC_ROW
+}
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 /* 4 x 8: 16 accumulators + 4 B vectors + 2 A vectors of the 32 q registers; lane FMAs avoid
  * broadcasts. */
@@ -3855,7 +3934,7 @@ static void entk__ukernel_neon(size_t kc, const double *ap, const double *bp, do
 
 
 /* Doubles of GEMM workspace for any call with at most n columns: the A block, the B panel, one
- * edge tile, and slack for 32-byte alignment. */
+ * edge tile, and slack for 64-byte alignment. */
 static size_t entk__gemm_ncap(size_t n) {
     return n < ENTK__NC ? (n + ENTK__NR_MAX - 1) / ENTK__NR_MAX * ENTK__NR_MAX : ENTK__NC;
 }
@@ -3906,8 +3985,8 @@ static entk_status entk__gemm(size_t m, size_t n, size_t k, double sign, const d
         if (st) return st;
         ws = own;
     }
-    /* 32-byte alignment for the B panel's aligned vector loads */
-    bp = ws + ((32u - ((uintptr_t)ws & 31u)) & 31u) / sizeof(double);
+    /* 64-byte alignment for the B panel's aligned vector loads (each 16-wide row one whole line pair) */
+    bp = ws + ((64u - ((uintptr_t)ws & 63u)) & 63u) / sizeof(double);
     ap = bp + (size_t)ENTK__KC * entk__gemm_ncap(n);
     tile = ap + (size_t)ENTK__KC * ENTK__MC;
     for (jc = 0; jc < n; jc += ENTK__NC) {
@@ -4466,6 +4545,19 @@ static const entk__kernels entk__kt_avx2 = {
     entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+/* The AVX-512 table: its own GEMM micro-kernel (the Cholesky, the TRSM and SYRK updates, the
+ * substitutions, the predictors' products); every other entry is the AVX2 kernel (the maps until
+ * their AVX-512 versions exist; the row kernels are memory-bound). */
+static const entk__kernels entk__kt_avx512 = {
+    ENTK_SIMD_AVX512,
+    {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
+     entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
+    entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
+    entk__dots_avx2, {12, 16, entk__ukernel_avx512}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
+    entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 static const entk__kernels entk__kt_neon = {
     ENTK_SIMD_NEON,
@@ -4481,6 +4573,9 @@ static const entk__kernels *entk__kt_table(entk_simd path) {
     case ENTK_SIMD_SCALAR: return &entk__kt_scalar;
 #if ENTK__HAVE_AVX2
     case ENTK_SIMD_AVX2: return &entk__kt_avx2;
+#endif
+#if ENTK__HAVE_AVX512
+    case ENTK_SIMD_AVX512: return &entk__kt_avx512;
 #endif
 #if ENTK__HAVE_NEON
     case ENTK_SIMD_NEON: return &entk__kt_neon;

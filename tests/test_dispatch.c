@@ -11,7 +11,13 @@
 #include "testutil.h"
 #include "entk_cn.h"
 
-static const entk_simd all_paths[] = {ENTK_SIMD_SCALAR, ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+static const entk_simd all_paths[] = {ENTK_SIMD_SCALAR, ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
+#define N_PATHS (sizeof all_paths / sizeof all_paths[0])
+
+/* Whether this CPU runs path p (the detection under test; path_runs_here checks it independently). */
+static int cpu_runs(entk_simd p) {
+    return p == ENTK_SIMD_AVX2 ? entk__cpu_has_avx2() : p == ENTK_SIMD_AVX512 ? entk__cpu_has_avx512() : 1;
+}
 
 /* Nothing in this process has called the library yet: the table was chosen before main (by the
  * constructor), and it is the best path's. */
@@ -25,7 +31,7 @@ Test(dispatch, the_table_is_chosen_before_the_first_call) {
 /* Every compiled path has a complete table naming its own path. */
 Test(dispatch, every_compiled_table_is_complete) {
     size_t p, m, compiled = 0;
-    for (p = 0; p < 3; ++p) {
+    for (p = 0; p < N_PATHS; ++p) {
         const entk__kernels *k = entk__kt_table(all_paths[p]);
         if (!k) continue;
         ++compiled;
@@ -112,13 +118,55 @@ Test(dispatch, a_path_switch_during_a_call_does_not_mix_paths) {
     }
 }
 
+/* The AVX-512 detection (cpuid for AVX-512F/DQ/VL and AVX2+FMA, xgetbv for the OS's ZMM state) agrees
+ * with the compiler's own check, which also reads XCR0 (GCC's and clang's cpu model code), and the
+ * default path is the best one the CPU runs: AVX-512, else AVX2, else scalar (x86-64, no ENTK_VECTOR). */
+Test(dispatch, avx512_detection_matches_the_compiler_and_picks_the_best_path) {
+#if ENTK__HAVE_AVX512
+    const int gcc = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                    __builtin_cpu_supports("fma");
+    cr_assert_eq(entk__cpu_has_avx512(), gcc);
+    cr_log_info("this CPU %s AVX-512F/DQ/VL with the OS's ZMM state", gcc ? "runs" : "lacks");
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_AVX512), gcc ? ENTK_OK : ENTK_ERR_UNSUPPORTED);
+    if (gcc) cr_assert_eq(entk_simd_path(), ENTK_SIMD_AVX512);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+#ifndef ENTK_VECTOR
+    cr_assert_eq(entk__best_path(), gcc ? ENTK_SIMD_AVX512 : entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR);
+#else
+    cr_assert_eq(entk__best_path(), (entk_simd)ENTK_VECTOR);
+#endif
+#else
+    cr_assert_eq(entk__cpu_has_avx512(), 0);
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_AVX512), ENTK_ERR_UNSUPPORTED);
+#endif
+}
+
+/* The AVX-512 table differs from the AVX2 one only in its GEMM micro-kernel (12 x 16 against 6 x 8):
+ * the maps and the row kernels are the AVX2 functions until AVX-512 ones exist (entk.h 9.7). */
+Test(dispatch, avx512_table_reuses_the_avx2_kernels_but_the_micro_kernel) {
+    const entk__kernels *a = entk__kt_table(ENTK_SIMD_AVX2), *z = entk__kt_table(ENTK_SIMD_AVX512);
+    size_t m;
+    if (!z) {
+        cr_assert_eq(a, NULL, "AVX2 compiled without AVX-512");
+        return;
+    }
+    cr_assert(a != NULL);
+    for (m = 0; m <= ENTK_NL_CUSTOM; ++m) cr_assert(z->map[m] == a->map[m], "map %zu", m);
+    cr_assert(z->affine == a->affine && z->sum3 == a->sum3 && z->addto == a->addto && z->stream == a->stream);
+    cr_assert(z->dots == a->dots && z->lincomb == a->lincomb && z->trsm4 == a->trsm4 && z->rot == a->rot);
+    cr_assert(z->uk.fn != a->uk.fn && z->uk.mr == 12 && z->uk.nr == 16);
+    cr_assert_eq(ENTK__MC % z->uk.mr, 0);
+    cr_assert_eq(ENTK__NC % z->uk.nr, 0);
+}
+
 /* entk_simd_set switches the table and the reported name; unsupported paths are refused. */
 Test(dispatch, set_switches_the_table) {
     size_t p;
-    for (p = 0; p < 3; ++p) {
+    for (p = 0; p < N_PATHS; ++p) {
         const entk__kernels *k = entk__kt_table(all_paths[p]);
         entk_status st = entk_simd_set(all_paths[p]);
-        if (!k || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) {
+        if (!k || !cpu_runs(all_paths[p])) {
             cr_assert_eq(st, ENTK_ERR_UNSUPPORTED);
             continue;
         }
@@ -198,11 +246,11 @@ Test(arch_keys, every_key_of_the_table_round_trips_through_the_parser) {
  * in testutil.h, shared with tests/aarch64_check.c). */
 Test(dispatch, row_kernels_match_scalar_on_every_length) {
     size_t p, tested = 0;
-    for (p = 1; p < 3; ++p) {
+    for (p = 1; p < N_PATHS; ++p) {
         const entk__kernels *v = entk__kt_table(all_paths[p]);
         char msg[200];
         long fails;
-        if (!v || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) continue;
+        if (!v || !cpu_runs(all_paths[p])) continue;
         ++tested;
         fails = tu_row_kernels_compare(entk__kt_table(ENTK_SIMD_SCALAR), v, msg, sizeof msg);
         cr_assert_eq(fails, 0, "%ld failures, the first: %s", fails, msg);

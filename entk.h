@@ -722,9 +722,15 @@ typedef void (*entk__dots_fn)(int rows, const double *a, size_t lda, const doubl
                               size_t m, size_t d, double *out, size_t ldo);
 /* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 64-byte aligned. */
 typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
+/* Transposing pack (optional, NULL: the generic loops): rows x kc elements src[r * ld + p] (rows
+ * contiguous) into panels of w rows, dst[panel][p * w + r] = sign * src, zero rows padding the last
+ * panel; w is the path's MR or NR. The same values as the generic pack, faster. */
+typedef void (*entk__pack_fn)(size_t rows, size_t kc, const double *src, size_t ld, int w, double sign,
+                              double *dst);
 typedef struct entk__ukernel {
     int mr, nr;
     entk__ukernel_fn fn;
+    entk__pack_fn pack_t;
 } entk__ukernel;
 /* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
  * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
@@ -3898,6 +3904,41 @@ static void entk__ukernel_avx512(size_t kc, const double *ap, const double *bp, 
     ENTK__ACC_ROW(9, c90, c91); ENTK__ACC_ROW(10, ca0, ca1); ENTK__ACC_ROW(11, cb0, cb1);
 #undef ENTK__ACC_ROW
 }
+
+/* entk__pack_fn for w a multiple of 4: 4 x 4 blocks transposed in registers (the packs of the
+ * Cholesky's TRSM and SYRK updates read rows of A or L: transposes). */
+ENTK__AVX512
+static void entk__pack_t_avx512(size_t rows, size_t kc, const double *src, size_t ld, int w, double sign,
+                                double *dst) {
+    const __m256d s = _mm256_set1_pd(sign);
+    const size_t ww = (size_t)w;
+    size_t i0, p, r;
+    for (i0 = 0; i0 < rows; i0 += ww, dst += ww * kc) {
+        const double *a = src + i0 * ld;
+        const size_t nrow = rows - i0 < ww ? rows - i0 : ww;
+        p = 0;
+        if (nrow == ww)
+            for (; p + 4 <= kc; p += 4) {
+                size_t g;
+                for (g = 0; g < ww; g += 4) {
+                    const double *y = a + g * ld + p;
+                    const __m256d r0 = _mm256_loadu_pd(y), r1 = _mm256_loadu_pd(y + ld);
+                    const __m256d r2 = _mm256_loadu_pd(y + 2 * ld), r3 = _mm256_loadu_pd(y + 3 * ld);
+                    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+                    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+                    double *o = dst + p * ww + g;
+                    _mm256_storeu_pd(o, _mm256_mul_pd(s, _mm256_permute2f128_pd(t0, t2, 0x20)));
+                    _mm256_storeu_pd(o + ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t1, t3, 0x20)));
+                    _mm256_storeu_pd(o + 2 * ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t0, t2, 0x31)));
+                    _mm256_storeu_pd(o + 3 * ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t1, t3, 0x31)));
+                }
+            }
+        for (; p < kc; ++p) {
+            for (r = 0; r < nrow; ++r) dst[p * ww + r] = sign * a[r * ld + p];
+            for (; r < ww; ++r) dst[p * ww + r] = 0.0;
+        }
+    }
+}
 #endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON
@@ -3993,11 +4034,13 @@ static entk_status entk__gemm(size_t m, size_t n, size_t k, double sign, const d
         const size_t nc = n - jc < ENTK__NC ? n - jc : ENTK__NC;
         for (pc = 0; pc < k; pc += ENTK__KC) {
             const size_t kc = k - pc < ENTK__KC ? k - pc : ENTK__KC;
-            entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
+            if (uk.pack_t && brs == 1) uk.pack_t(nc, kc, b + pc + jc * bcs, bcs, uk.nr, 1.0, bp);
+            else entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
             /* rows above jc lie wholly above the diagonal */
             for (ic = lower ? jc : 0; ic < m; ic += ENTK__MC) {
                 const size_t mc = m - ic < ENTK__MC ? m - ic : ENTK__MC;
-                entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
+                if (uk.pack_t && acs == 1) uk.pack_t(mc, kc, a + ic * ars + pc, ars, uk.mr, sign, ap);
+                else entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
                 for (jr = 0; jr < nc; jr += nr) {
                     const size_t j0 = jc + jr, nrr = nc - jr < nr ? nc - jr : nr;
                     if (lower && j0 >= ic + mc) break;
@@ -4110,6 +4153,57 @@ static size_t entk__trsm_leaf_avx2(size_t m, size_t n, const double *l, size_t l
     return r;
 }
 #endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_AVX512
+/* 4 x 4 transpose of rows src, src + ld, ... (4 columns each) into out[0..3]; its own inverse. */
+static ENTK__AVX512 inline void entk__tr4_avx512(__m256d a, __m256d b, __m256d c, __m256d d, __m256d *out) {
+    const __m256d t0 = _mm256_unpacklo_pd(a, b), t1 = _mm256_unpackhi_pd(a, b);
+    const __m256d t2 = _mm256_unpacklo_pd(c, d), t3 = _mm256_unpackhi_pd(c, d);
+    out[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    out[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    out[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    out[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* The AVX2 leaf on eight rows at a time (a lane per row, so each row sees the same divisions and fmas
+ * in the same order: the same bits); a last group of four rows goes to the AVX2 leaf. */
+ENTK__AVX512
+static size_t entk__trsm_leaf_avx512(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx) {
+    __m512d col[16];
+    size_t r, j, i, q;
+    for (r = 0; r + 8 <= m; r += 8) {
+        double *x0 = x + r * ldx;
+        for (j = 0; j < n; j += 4) {
+            const double *y = x0 + j;
+            __m256d lo[4], hi[4];
+            entk__tr4_avx512(_mm256_loadu_pd(y), _mm256_loadu_pd(y + ldx), _mm256_loadu_pd(y + 2 * ldx),
+                             _mm256_loadu_pd(y + 3 * ldx), lo);
+            y += 4 * ldx;
+            entk__tr4_avx512(_mm256_loadu_pd(y), _mm256_loadu_pd(y + ldx), _mm256_loadu_pd(y + 2 * ldx),
+                             _mm256_loadu_pd(y + 3 * ldx), hi);
+            for (q = 0; q < 4; ++q) col[j + q] = _mm512_insertf64x4(_mm512_castpd256_pd512(lo[q]), hi[q], 1);
+        }
+        for (j = 0; j < n; ++j) {
+            const __m512d cj = _mm512_div_pd(col[j], _mm512_set1_pd(l[j * ldl + j]));
+            col[j] = cj;
+            for (i = j + 1; i < n; ++i) col[i] = _mm512_fnmadd_pd(_mm512_set1_pd(l[i * ldl + j]), cj, col[i]);
+        }
+        for (j = 0; j < n; j += 4) {
+            double *y = x0 + j;
+            __m256d lo[4], hi[4];
+            entk__tr4_avx512(_mm512_castpd512_pd256(col[j]), _mm512_castpd512_pd256(col[j + 1]),
+                             _mm512_castpd512_pd256(col[j + 2]), _mm512_castpd512_pd256(col[j + 3]), lo);
+            entk__tr4_avx512(_mm512_extractf64x4_pd(col[j], 1), _mm512_extractf64x4_pd(col[j + 1], 1),
+                             _mm512_extractf64x4_pd(col[j + 2], 1), _mm512_extractf64x4_pd(col[j + 3], 1), hi);
+            for (q = 0; q < 4; ++q) {
+                _mm256_storeu_pd(y + q * ldx, lo[q]);
+                _mm256_storeu_pd(y + (q + 4) * ldx, hi[q]);
+            }
+        }
+    }
+    return r + entk__trsm_leaf_avx2(m - r, n, l, ldl, x + r * ldx, ldx);
+}
+#endif /* ENTK__HAVE_AVX512 */
 
 /* X L^T = B in place: x is m x n (ldx), l n x n lower. Recursive, so nearly all flops are GEMM. */
 static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx,
@@ -4524,7 +4618,7 @@ static const entk__kernels entk__kt_scalar = {
     {entk__identity_map_scalar, entk__relu_map_scalar, entk__erf_map_scalar, entk__leaky_map_scalar,
      entk__gelu_map_scalar, entk__sin_map_scalar, entk__custom_map_scalar},
     entk__affine_scalar, entk__sum3_scalar, entk__addto_scalar, entk__stream_scalar, entk__fence_scalar,
-    entk__dots_scalar, {4, 8, entk__ukernel_scalar}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__dots_scalar, {4, 8, entk__ukernel_scalar, NULL}, {entk__dot, entk__axpy, entk__rank2_scalar},
     entk__rot_scalar, NULL, entk__lincomb_scalar};
 
 #ifdef ENTK_NO_SLEEF
@@ -4541,7 +4635,7 @@ static const entk__kernels entk__kt_avx2 = {
     {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
-    entk__dots_avx2, {6, 8, entk__ukernel_avx2}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
+    entk__dots_avx2, {6, 8, entk__ukernel_avx2, NULL}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
     entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX2 */
 
@@ -4554,8 +4648,8 @@ static const entk__kernels entk__kt_avx512 = {
     {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
-    entk__dots_avx2, {12, 16, entk__ukernel_avx512}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
-    entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
+    entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
+    entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON
@@ -4564,7 +4658,7 @@ static const entk__kernels entk__kt_neon = {
     {entk__identity_map_neon, entk__relu_map_neon, entk__erf_map_neon, entk__leaky_map_neon,
      entk__gelu_map_neon, ENTK__SIN_NEON, entk__custom_map_scalar},
     entk__affine_neon, entk__sum3_neon, entk__addto_neon, entk__stream_scalar, entk__fence_scalar,
-    entk__dots_neon, {4, 8, entk__ukernel_neon}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__dots_neon, {4, 8, entk__ukernel_neon, NULL}, {entk__dot, entk__axpy, entk__rank2_scalar},
     entk__rot_neon, NULL, entk__lincomb_neon};
 #endif /* ENTK__HAVE_NEON */
 

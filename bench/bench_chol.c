@@ -64,7 +64,7 @@ static void run_ukernel(void *p) {
     uk_arg *u = (uk_arg *)p;
     const entk__ukernel uk = entk__kt()->uk;
     int r;
-    for (r = 0; r < u->reps; ++r) uk.fn(u->kc, u->ap, u->bp, u->c, 8);
+    for (r = 0; r < u->reps; ++r) uk.fn(u->kc, u->ap, u->bp, u->c, ENTK__NR_MAX);
 }
 
 typedef struct {

@@ -142,8 +142,9 @@ Test(dispatch, avx512_detection_matches_the_compiler_and_picks_the_best_path) {
 #endif
 }
 
-/* The AVX-512 table differs from the AVX2 one only in its GEMM micro-kernel (12 x 16 against 6 x 8):
- * the maps and the row kernels are the AVX2 functions until AVX-512 ones exist (entk.h 9.7). */
+/* The AVX-512 table differs from the AVX2 one only in the Cholesky's kernels (the 12 x 16 GEMM
+ * micro-kernel, its transposing pack, the 8-row TRSM leaf): the maps and the row kernels are the AVX2
+ * functions until AVX-512 ones exist (entk.h 9.7). */
 Test(dispatch, avx512_table_reuses_the_avx2_kernels_but_the_micro_kernel) {
     const entk__kernels *a = entk__kt_table(ENTK_SIMD_AVX2), *z = entk__kt_table(ENTK_SIMD_AVX512);
     size_t m;
@@ -154,8 +155,9 @@ Test(dispatch, avx512_table_reuses_the_avx2_kernels_but_the_micro_kernel) {
     cr_assert(a != NULL);
     for (m = 0; m <= ENTK_NL_CUSTOM; ++m) cr_assert(z->map[m] == a->map[m], "map %zu", m);
     cr_assert(z->affine == a->affine && z->sum3 == a->sum3 && z->addto == a->addto && z->stream == a->stream);
-    cr_assert(z->dots == a->dots && z->lincomb == a->lincomb && z->trsm4 == a->trsm4 && z->rot == a->rot);
-    cr_assert(z->uk.fn != a->uk.fn && z->uk.mr == 12 && z->uk.nr == 16);
+    cr_assert(z->dots == a->dots && z->lincomb == a->lincomb && z->rot == a->rot && z->vo.dot == a->vo.dot);
+    cr_assert(z->uk.fn != a->uk.fn && z->uk.mr == 12 && z->uk.nr == 16 && z->uk.pack_t != NULL);
+    cr_assert(z->trsm4 != NULL && z->trsm4 != a->trsm4);
     cr_assert_eq(ENTK__MC % z->uk.mr, 0);
     cr_assert_eq(ENTK__NC % z->uk.nr, 0);
 }
@@ -256,4 +258,38 @@ Test(dispatch, row_kernels_match_scalar_on_every_length) {
         cr_assert_eq(fails, 0, "%ld failures, the first: %s", fails, msg);
     }
     if (!tested) cr_log_warn("only the scalar path is compiled here: nothing to compare");
+}
+
+/* The AVX-512 transposing pack gives the generic packs' values bit for bit (A: sign times the rows of
+ * a, panels of MR; B: the rows of b as panels of NR), on partial last panels, kc with every remainder
+ * mod 4, and a leading dimension larger than kc. */
+Test(dispatch, avx512_transposing_pack_equals_the_generic_packs) {
+    const entk__kernels *z = entk__kt_table(ENTK_SIMD_AVX512);
+    const size_t ld = 41, rows_list[] = {1, 3, 4, 11, 12, 13, 16, 17, 24, 31, 33};
+    double *src = malloc(40 * ld * sizeof *src), *g = malloc(48 * 40 * sizeof *g), *v = malloc(48 * 40 * sizeof *v);
+    size_t i, ri, kc;
+    int side;
+    if (!z || !entk__cpu_has_avx512()) {
+        free(src); free(g); free(v);
+        cr_skip_test("this build or CPU lacks AVX-512F/DQ/VL");
+    }
+    for (i = 0; i < 40 * ld; ++i) src[i] = (double)i * 0.37 - 100.0;
+    for (side = 0; side < 2; ++side)
+        for (ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ++ri)
+            for (kc = 0; kc <= 9; ++kc) {
+                const size_t rows = rows_list[ri];
+                const int w = side ? z->uk.nr : z->uk.mr;
+                const size_t len = (rows + (size_t)w - 1) / (size_t)w * (size_t)w * kc;
+                for (i = 0; i < 48 * 40; ++i) g[i] = v[i] = -5.0;
+                if (side) {
+                    entk__pack_b(kc, rows, src, 1, ld, w, g);
+                    z->uk.pack_t(rows, kc, src, ld, w, 1.0, v);
+                } else {
+                    entk__pack_a(rows, kc, src, ld, 1, w, -1.0, g);
+                    z->uk.pack_t(rows, kc, src, ld, w, -1.0, v);
+                }
+                cr_assert(memcmp(g, v, 48 * 40 * sizeof *g) == 0, "%s rows=%zu kc=%zu", side ? "B" : "A", rows, kc);
+                cr_assert(g[len] == -5.0 && v[len] == -5.0, "wrote past the panels");
+            }
+    free(src); free(g); free(v);
 }

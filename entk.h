@@ -13,8 +13,12 @@
  *   name              where            default          effect
  *   ENTK_STATIC       every include    undefined        all functions `static` (private copy per TU)
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
- *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
- *                                                       (undefined: best path chosen at run time)
+ *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON,
+ *                                                       3 AVX-512F/DQ/VL (undefined: best path chosen at
+ *                                                       run time, AVX-512 > AVX2 > scalar on x86-64).
+ *                                                       A forced 1 or 3 is not checked against the CPU:
+ *                                                       without the ISA the program dies of SIGILL at its
+ *                                                       first vector kernel (entk_simd_set does check)
  *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the sin map runs the scalar libm
  *                                                       kernel on every path; relu, leaky_relu, erf,
  *                                                       gelu (entk's own atan2), identity and the dot
@@ -131,8 +135,9 @@ typedef enum entk_simd {
     ENTK_SIMD_SCALAR = 0,
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
     ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
-    ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky micro-kernel; the
-                          * maps and the other row kernels are the AVX2 ones (see 9.2) */
+    ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky kernels (GEMM
+                          * micro-kernel, pack, TRSM leaf: the AVX2 path's bits); for now the maps
+                          * and the row kernels are the AVX2 ones, so they equal that path's too */
 } entk_simd;
 
 /* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
@@ -140,7 +145,8 @@ typedef enum entk_simd {
  * are vectorised without SLEEF (entk's own atan2), sin then runs the scalar libm kernel. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
-/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it.
+/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it
+ * (AVX-512: cpuid's AVX-512F, DQ, VL and AVX2+FMA, and the OS saving the ZMM state, XCR0).
  * The path is chosen once when the program starts (best available, or ENTK_VECTOR) and every kernel
  * call reads it once at its start: a call already running keeps its path, later calls take the new
  * one. Safe to call from any thread. */
@@ -337,8 +343,9 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
  * *info = k (rows 0..k-2 of L are then valid, the rest of the lower triangle is partly updated).
  * NaN/Inf in the lower triangle: ENTK_ERR_NONFINITE before anything is written (*info = 0).
  * n = 0 succeeds (a may then be NULL). Backward stable: ||L L^T - A||_1 <= c n eps ||A||_1.
- * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, NEON); paths differ only
- * in rounding. Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
+ * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, AVX-512, NEON); paths differ
+ * only in rounding, and the AVX-512 path (12 x 16 zmm micro-kernel) gives the AVX2 path's bits exactly.
+ * Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
 ENTKDEF entk_status entk_cholesky(size_t n, double *a, size_t lda, size_t *info);
 
 /* Forward substitution L X = B in place, for k right-hand sides: l is n x n lower triangular (ldl,
@@ -4640,16 +4647,17 @@ static const entk__kernels entk__kt_avx2 = {
 #endif /* ENTK__HAVE_AVX2 */
 
 #if ENTK__HAVE_AVX512
-/* The AVX-512 table: its own GEMM micro-kernel (the Cholesky, the TRSM and SYRK updates, the
- * substitutions, the predictors' products); every other entry is the AVX2 kernel (the maps until
- * their AVX-512 versions exist; the row kernels are memory-bound). */
+/* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
+ * updates, the substitutions, the predictors' products) and TRSM leaf, all giving the AVX2 bits;
+ * every other entry is the AVX2 kernel: the maps until their AVX-512 versions exist (correct, at the
+ * AVX2 speed), the row kernels because they are memory-bound. */
 static const entk__kernels entk__kt_avx512 = {
     ENTK_SIMD_AVX512,
     {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
-    entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
-    entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx2};
+    entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512},
+    {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON

@@ -136,8 +136,9 @@ typedef enum entk_simd {
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
     ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
     ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky kernels (GEMM
-                          * micro-kernel, pack, TRSM leaf: the AVX2 path's bits); for now the maps
-                          * and the row kernels are the AVX2 ones, so they equal that path's too */
+                          * micro-kernel, pack, TRSM leaf) and lincomb, with the AVX2 path's bits;
+                          * for now the maps and the other row kernels are the AVX2 ones, so they
+                          * equal that path's too */
 } entk_simd;
 
 /* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
@@ -3051,6 +3052,44 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, siz
 #undef ENTK__LC_ROW
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+/* 4 rows x 16 columns of sums in 8 zmm registers, each column's sum the scalar chain (multiply, then
+ * add, p ascending, then one add into y): the AVX2 and scalar bits. Columns past the last 16 and a
+ * last block of 1 to 3 rows go to the AVX2 kernel (columns are independent). */
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+static void entk__lincomb_avx512(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
+                                 size_t ldx, double *y, size_t ldy, size_t n) {
+    size_t i0, j, p;
+    if (k == 0) return;
+    for (i0 = 0; i0 + 4 <= m; i0 += 4) {
+        const double *ai = a + i0 * ars;
+        double *yi = y + i0 * ldy;
+        for (j = 0; j + 16 <= n; j += 16) {
+            __m512d s00 = _mm512_setzero_pd(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00;
+            __m512d s31 = s00;
+            for (p = 0; p < k; ++p) {
+                const double *xp = x + p * ldx + j, *ap = ai + p * acs;
+                const __m512d x0 = _mm512_loadu_pd(xp), x1 = _mm512_loadu_pd(xp + 8);
+                __m512d c;
+#define ENTK__LC_ACC(v0, v1, coef)                                                                    \
+    c = _mm512_set1_pd(coef); v0 = _mm512_add_pd(v0, _mm512_mul_pd(c, x0)); v1 = _mm512_add_pd(v1, _mm512_mul_pd(c, x1))
+                ENTK__LC_ACC(s00, s01, ap[0]); ENTK__LC_ACC(s10, s11, ap[ars]);
+                ENTK__LC_ACC(s20, s21, ap[2 * ars]); ENTK__LC_ACC(s30, s31, ap[3 * ars]);
+#undef ENTK__LC_ACC
+            }
+#define ENTK__LC_ROW(r, v0, v1)                                                                      \
+    _mm512_storeu_pd(yi + (r) * ldy + j, _mm512_add_pd(_mm512_loadu_pd(yi + (r) * ldy + j), v0));    \
+    _mm512_storeu_pd(yi + (r) * ldy + j + 8, _mm512_add_pd(_mm512_loadu_pd(yi + (r) * ldy + j + 8), v1))
+            ENTK__LC_ROW(0, s00, s01); ENTK__LC_ROW(1, s10, s11); ENTK__LC_ROW(2, s20, s21);
+            ENTK__LC_ROW(3, s30, s31);
+#undef ENTK__LC_ROW
+        }
+        if (j < n) entk__lincomb_avx2(4, k, ai, ars, acs, x + j, ldx, yi + j, ldy, n - j);
+    }
+    if (i0 < m) entk__lincomb_avx2(m - i0, k, a + i0 * ars, ars, acs, x, ldx, y + i0 * ldy, ldy, n);
+}
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 /* 4 rows x 4 columns of sums in 8 q registers; vmulq then vaddq (never vfmaq) */
 static void entk__lincomb_neon(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
@@ -4648,16 +4687,17 @@ static const entk__kernels entk__kt_avx2 = {
 
 #if ENTK__HAVE_AVX512
 /* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
- * updates, the substitutions, the predictors' products) and TRSM leaf, all giving the AVX2 bits;
- * every other entry is the AVX2 kernel: the maps until their AVX-512 versions exist (correct, at the
- * AVX2 speed), the row kernels because they are memory-bound. */
+ * updates, the substitutions, the predictors' products), TRSM leaf and lincomb (the SO(3) DFTs), all
+ * giving the AVX2 bits; every other entry is the AVX2 kernel: the maps until their AVX-512 versions
+ * exist (correct, at the AVX2 speed), the other row kernels because they are memory-bound, the dots
+ * because a wider version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
 static const entk__kernels entk__kt_avx512 = {
     ENTK_SIMD_AVX512,
     {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
     entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512},
-    {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx2};
+    {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx512};
 #endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON

@@ -13,8 +13,12 @@
  *   name              where            default          effect
  *   ENTK_STATIC       every include    undefined        all functions `static` (private copy per TU)
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
- *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
- *                                                       (undefined: best path chosen at run time)
+ *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON,
+ *                                                       3 AVX-512F/DQ/VL (undefined: best path chosen at
+ *                                                       run time, AVX-512 > AVX2 > scalar on x86-64).
+ *                                                       A forced 1 or 3 is not checked against the CPU:
+ *                                                       without the ISA the program dies of SIGILL at its
+ *                                                       first vector kernel (entk_simd_set does check)
  *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the sin map runs the scalar libm
  *                                                       kernel on every path; relu, leaky_relu, erf,
  *                                                       gelu (entk's own atan2), identity and the dot
@@ -130,15 +134,20 @@ ENTKDEF const char *entk_status_string(entk_status s);
 typedef enum entk_simd {
     ENTK_SIMD_SCALAR = 0,
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
-    ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
+    ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
+    ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky kernels (GEMM
+                          * micro-kernel, pack, TRSM leaf) and lincomb, with the AVX2 path's bits;
+                          * for now the maps and the other row kernels are the AVX2 ones, so they
+                          * equal that path's too */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: sin
- * scalar)" or the neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
+/* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
+ * "avx2 (no SLEEF: sin scalar)" or the avx512 / neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
  * are vectorised without SLEEF (entk's own atan2), sin then runs the scalar libm kernel. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
-/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it.
+/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it
+ * (AVX-512: cpuid's AVX-512F, DQ, VL and AVX2+FMA, and the OS saving the ZMM state, XCR0).
  * The path is chosen once when the program starts (best available, or ENTK_VECTOR) and every kernel
  * call reads it once at its start: a call already running keeps its path, later calls take the new
  * one. Safe to call from any thread. */
@@ -335,8 +344,9 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
  * *info = k (rows 0..k-2 of L are then valid, the rest of the lower triangle is partly updated).
  * NaN/Inf in the lower triangle: ENTK_ERR_NONFINITE before anything is written (*info = 0).
  * n = 0 succeeds (a may then be NULL). Backward stable: ||L L^T - A||_1 <= c n eps ||A||_1.
- * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, NEON); paths differ only
- * in rounding. Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
+ * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, AVX-512, NEON); paths differ
+ * only in rounding, and the AVX-512 path (12 x 16 zmm micro-kernel) gives the AVX2 path's bits exactly.
+ * Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
 ENTKDEF entk_status entk_cholesky(size_t n, double *a, size_t lda, size_t *info);
 
 /* Forward substitution L X = B in place, for k right-hand sides: l is n x n lower triangular (ldl,
@@ -580,9 +590,12 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 /* ---- which vector paths are compiled ---- */
 #if !defined(ENTK_NO_SIMD) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define ENTK__HAVE_AVX2 1
+#define ENTK__HAVE_AVX512 1 /* compiled wherever AVX2 is (target attributes); run only if cpuid says so */
 #include <immintrin.h>
+#include <cpuid.h>
 #else
 #define ENTK__HAVE_AVX2 0
+#define ENTK__HAVE_AVX512 0
 #endif
 #if !defined(ENTK_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
 #define ENTK__HAVE_NEON 1
@@ -595,6 +608,12 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
 #endif
 #if defined(ENTK_VECTOR) && ENTK_VECTOR == 2 && !ENTK__HAVE_NEON
 #error "entk: ENTK_VECTOR=2 needs AArch64 with NEON (and not ENTK_NO_SIMD)"
+#endif
+#if defined(ENTK_VECTOR) && ENTK_VECTOR == 3 && !ENTK__HAVE_AVX512
+#error "entk: ENTK_VECTOR=3 needs x86-64 (and not ENTK_NO_SIMD)"
+#endif
+#if defined(ENTK_VECTOR) && (ENTK_VECTOR < 0 || ENTK_VECTOR > 3)
+#error "entk: ENTK_VECTOR must be 0 (scalar), 1 (AVX2), 2 (NEON) or 3 (AVX-512)"
 #endif
 
 /* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
@@ -709,11 +728,17 @@ typedef void (*entk__map_fn)(size_t n, const double *k11, size_t inc11, const do
  * out[r * ldo + j] = a_r . b_j. */
 typedef void (*entk__dots_fn)(int rows, const double *a, size_t lda, const double *b, size_t ldb,
                               size_t m, size_t d, double *out, size_t ldo);
-/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 32-byte aligned. */
+/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 64-byte aligned. */
 typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
+/* Transposing pack (optional, NULL: the generic loops): rows x kc elements src[r * ld + p] (rows
+ * contiguous) into panels of w rows, dst[panel][p * w + r] = sign * src, zero rows padding the last
+ * panel; w is the path's MR or NR. The same values as the generic pack, faster. */
+typedef void (*entk__pack_fn)(size_t rows, size_t kc, const double *src, size_t ld, int w, double sign,
+                              double *dst);
 typedef struct entk__ukernel {
     int mr, nr;
     entk__ukernel_fn fn;
+    entk__pack_fn pack_t;
 } entk__ukernel;
 /* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
  * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
@@ -769,13 +794,36 @@ static int entk__cpu_has_avx2(void) {
 #endif
 }
 
+/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps the
+ * AVX2 maps), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
+ * YMM) and 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31). A CPU with the instructions under an OS that
+ * does not enable their state would fault on the first zmm instruction. */
+static int entk__cpu_has_avx512(void) {
+#if ENTK__HAVE_AVX512
+    unsigned a, b, c, d, lo, hi;
+    if (!entk__cpu_has_avx2()) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+    ENTK__UNUSED(hi);
+    if ((lo & 0xe6u) != 0xe6u) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 31));
+#else
+    return 0;
+#endif
+}
+
+/* ENTK_VECTOR is taken as given, as for every forced path: a program built with ENTK_VECTOR=1 (or 3)
+ * runs the AVX2 (AVX-512) kernels without asking the CPU and dies of an illegal instruction on one that
+ * lacks them. entk_simd_set does ask, and refuses such a path. */
 static entk_simd entk__best_path(void) {
 #if defined(ENTK_VECTOR)
     return (entk_simd)ENTK_VECTOR;
 #elif ENTK__HAVE_NEON
     return ENTK_SIMD_NEON;
 #else
-    return entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR;
+    return entk__cpu_has_avx512() ? ENTK_SIMD_AVX512 : entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR;
 #endif
 }
 
@@ -801,6 +849,7 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
     case ENTK_SIMD_SCALAR: break;
     case ENTK_SIMD_AVX2: if (!entk__cpu_has_avx2()) return ENTK_ERR_UNSUPPORTED; break;
     case ENTK_SIMD_NEON: if (!ENTK__HAVE_NEON) return ENTK_ERR_UNSUPPORTED; break;
+    case ENTK_SIMD_AVX512: if (!entk__cpu_has_avx512()) return ENTK_ERR_UNSUPPORTED; break;
     default: return ENTK_ERR_INVALID_ARG;
     }
     if (!(k = entk__kt_table(path))) return ENTK_ERR_UNSUPPORTED;
@@ -812,9 +861,11 @@ ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
     case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: sin scalar)";
+    case ENTK_SIMD_AVX512: return "avx512 (no SLEEF: sin scalar)";
     case ENTK_SIMD_NEON: return "neon (no SLEEF: sin scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
+    case ENTK_SIMD_AVX512: return "avx512+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
 #endif
     default: return "scalar";
@@ -3008,6 +3059,44 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, siz
 #undef ENTK__LC_ROW
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+/* 4 rows x 16 columns of sums in 8 zmm registers, each column's sum the scalar chain (multiply, then
+ * add, p ascending, then one add into y): the AVX2 and scalar bits. Columns past the last 16 and a
+ * last block of 1 to 3 rows go to the AVX2 kernel (columns are independent). */
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+static void entk__lincomb_avx512(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
+                                 size_t ldx, double *y, size_t ldy, size_t n) {
+    size_t i0, j, p;
+    if (k == 0) return;
+    for (i0 = 0; i0 + 4 <= m; i0 += 4) {
+        const double *ai = a + i0 * ars;
+        double *yi = y + i0 * ldy;
+        for (j = 0; j + 16 <= n; j += 16) {
+            __m512d s00 = _mm512_setzero_pd(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00;
+            __m512d s31 = s00;
+            for (p = 0; p < k; ++p) {
+                const double *xp = x + p * ldx + j, *ap = ai + p * acs;
+                const __m512d x0 = _mm512_loadu_pd(xp), x1 = _mm512_loadu_pd(xp + 8);
+                __m512d c;
+#define ENTK__LC_ACC(v0, v1, coef)                                                                    \
+    c = _mm512_set1_pd(coef); v0 = _mm512_add_pd(v0, _mm512_mul_pd(c, x0)); v1 = _mm512_add_pd(v1, _mm512_mul_pd(c, x1))
+                ENTK__LC_ACC(s00, s01, ap[0]); ENTK__LC_ACC(s10, s11, ap[ars]);
+                ENTK__LC_ACC(s20, s21, ap[2 * ars]); ENTK__LC_ACC(s30, s31, ap[3 * ars]);
+#undef ENTK__LC_ACC
+            }
+#define ENTK__LC_ROW(r, v0, v1)                                                                      \
+    _mm512_storeu_pd(yi + (r) * ldy + j, _mm512_add_pd(_mm512_loadu_pd(yi + (r) * ldy + j), v0));    \
+    _mm512_storeu_pd(yi + (r) * ldy + j + 8, _mm512_add_pd(_mm512_loadu_pd(yi + (r) * ldy + j + 8), v1))
+            ENTK__LC_ROW(0, s00, s01); ENTK__LC_ROW(1, s10, s11); ENTK__LC_ROW(2, s20, s21);
+            ENTK__LC_ROW(3, s30, s31);
+#undef ENTK__LC_ROW
+        }
+        if (j < n) entk__lincomb_avx2(4, k, ai, ars, acs, x + j, ldx, yi + j, ldy, n - j);
+    }
+    if (i0 < m) entk__lincomb_avx2(m - i0, k, a + i0 * ars, ars, acs, x, ldx, y + i0 * ldy, ldy, n);
+}
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 /* 4 rows x 4 columns of sums in 8 q registers; vmulq then vaddq (never vfmaq) */
 static void entk__lincomb_neon(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
@@ -3769,10 +3858,10 @@ ENTK__FOR_DOMAINS void entk__mlp_domain(const entk__mlp_job *jb, entk__domain *d
  * substitutions and the predictors' products. Blocking follows BLIS: a KC x NC panel of B (L3), an
  * MC x KC block of A (L2), one KC x NR micro-panel of B (L1) against MC / MR register tiles. */
 #define ENTK__KC 256
-#define ENTK__MC 96   /* a multiple of every MR (4, 6) */
-#define ENTK__NC 4096 /* a multiple of every NR (8) */
-#define ENTK__MR_MAX 6
-#define ENTK__NR_MAX 8
+#define ENTK__MC 96   /* a multiple of every MR (4, 6, 12) */
+#define ENTK__NC 4096 /* a multiple of every NR (8, 16) */
+#define ENTK__MR_MAX 12
+#define ENTK__NR_MAX 16
 
 /* Micro-kernels c[0..mr)[0..nr) += A B (entk__ukernel_fn, 9.2). */
 
@@ -3828,6 +3917,83 @@ static void entk__ukernel_avx2(size_t kc, const double *ap, const double *bp, do
 }
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+#define ENTK__AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+/* 12 x 16: 24 zmm accumulators + 2 B vectors + 1 broadcast = 27 of 32 registers; per k step 24 FMAs
+ * against 2 loads and 12 broadcasts. Each entry of C is the same chain as in the AVX2 kernel (fma over
+ * p from 0, then one add into C), so the two give the same bits: the AVX-512 Cholesky, solves and
+ * products equal the AVX2 ones exactly (tests/test_chol.c). */
+ENTK__AVX512
+static void entk__ukernel_avx512(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
+    __m512d c00 = _mm512_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00;
+    __m512d c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00;
+    __m512d c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00;
+    __m512d cb1 = c00;
+    size_t p;
+    int r;
+    /* C is touched only after the loop: start its rows (two or three lines each) on their way now */
+    for (r = 0; r < 12; ++r) {
+        _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 8), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 15), _MM_HINT_T0);
+    }
+    for (p = 0; p < kc; ++p, ap += 12, bp += 16) {
+        const __m512d b0 = _mm512_load_pd(bp), b1 = _mm512_load_pd(bp + 8);
+        __m512d a;
+#define ENTK__UK_ROW(i, x0, x1)                                                                      \
+    a = _mm512_set1_pd(ap[i]); x0 = _mm512_fmadd_pd(a, b0, x0); x1 = _mm512_fmadd_pd(a, b1, x1)
+        ENTK__UK_ROW(0, c00, c01); ENTK__UK_ROW(1, c10, c11); ENTK__UK_ROW(2, c20, c21);
+        ENTK__UK_ROW(3, c30, c31); ENTK__UK_ROW(4, c40, c41); ENTK__UK_ROW(5, c50, c51);
+        ENTK__UK_ROW(6, c60, c61); ENTK__UK_ROW(7, c70, c71); ENTK__UK_ROW(8, c80, c81);
+        ENTK__UK_ROW(9, c90, c91); ENTK__UK_ROW(10, ca0, ca1); ENTK__UK_ROW(11, cb0, cb1);
+#undef ENTK__UK_ROW
+    }
+#define ENTK__ACC_ROW(r, x0, x1)                                                                     \
+    _mm512_storeu_pd(c + (r) * ldc, _mm512_add_pd(_mm512_loadu_pd(c + (r) * ldc), x0));            \
+    _mm512_storeu_pd(c + (r) * ldc + 8, _mm512_add_pd(_mm512_loadu_pd(c + (r) * ldc + 8), x1))
+    ENTK__ACC_ROW(0, c00, c01); ENTK__ACC_ROW(1, c10, c11); ENTK__ACC_ROW(2, c20, c21);
+    ENTK__ACC_ROW(3, c30, c31); ENTK__ACC_ROW(4, c40, c41); ENTK__ACC_ROW(5, c50, c51);
+    ENTK__ACC_ROW(6, c60, c61); ENTK__ACC_ROW(7, c70, c71); ENTK__ACC_ROW(8, c80, c81);
+    ENTK__ACC_ROW(9, c90, c91); ENTK__ACC_ROW(10, ca0, ca1); ENTK__ACC_ROW(11, cb0, cb1);
+#undef ENTK__ACC_ROW
+}
+
+/* entk__pack_fn for w a multiple of 4: 4 x 4 blocks transposed in registers (the packs of the
+ * Cholesky's TRSM and SYRK updates read rows of A or L: transposes). */
+ENTK__AVX512
+static void entk__pack_t_avx512(size_t rows, size_t kc, const double *src, size_t ld, int w, double sign,
+                                double *dst) {
+    const __m256d s = _mm256_set1_pd(sign);
+    const size_t ww = (size_t)w;
+    size_t i0, p, r;
+    for (i0 = 0; i0 < rows; i0 += ww, dst += ww * kc) {
+        const double *a = src + i0 * ld;
+        const size_t nrow = rows - i0 < ww ? rows - i0 : ww;
+        p = 0;
+        if (nrow == ww)
+            for (; p + 4 <= kc; p += 4) {
+                size_t g;
+                for (g = 0; g < ww; g += 4) {
+                    const double *y = a + g * ld + p;
+                    const __m256d r0 = _mm256_loadu_pd(y), r1 = _mm256_loadu_pd(y + ld);
+                    const __m256d r2 = _mm256_loadu_pd(y + 2 * ld), r3 = _mm256_loadu_pd(y + 3 * ld);
+                    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+                    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+                    double *o = dst + p * ww + g;
+                    _mm256_storeu_pd(o, _mm256_mul_pd(s, _mm256_permute2f128_pd(t0, t2, 0x20)));
+                    _mm256_storeu_pd(o + ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t1, t3, 0x20)));
+                    _mm256_storeu_pd(o + 2 * ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t0, t2, 0x31)));
+                    _mm256_storeu_pd(o + 3 * ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t1, t3, 0x31)));
+                }
+            }
+        for (; p < kc; ++p) {
+            for (r = 0; r < nrow; ++r) dst[p * ww + r] = sign * a[r * ld + p];
+            for (; r < ww; ++r) dst[p * ww + r] = 0.0;
+        }
+    }
+}
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 /* 4 x 8: 16 accumulators + 4 B vectors + 2 A vectors of the 32 q registers; lane FMAs avoid
  * broadcasts. */
@@ -3862,7 +4028,7 @@ static void entk__ukernel_neon(size_t kc, const double *ap, const double *bp, do
 
 
 /* Doubles of GEMM workspace for any call with at most n columns: the A block, the B panel, one
- * edge tile, and slack for 32-byte alignment. */
+ * edge tile, and slack for 64-byte alignment. */
 static size_t entk__gemm_ncap(size_t n) {
     return n < ENTK__NC ? (n + ENTK__NR_MAX - 1) / ENTK__NR_MAX * ENTK__NR_MAX : ENTK__NC;
 }
@@ -3913,19 +4079,21 @@ static entk_status entk__gemm(size_t m, size_t n, size_t k, double sign, const d
         if (st) return st;
         ws = own;
     }
-    /* 32-byte alignment for the B panel's aligned vector loads */
-    bp = ws + ((32u - ((uintptr_t)ws & 31u)) & 31u) / sizeof(double);
+    /* 64-byte alignment for the B panel's aligned vector loads (each 16-wide row one whole line pair) */
+    bp = ws + ((64u - ((uintptr_t)ws & 63u)) & 63u) / sizeof(double);
     ap = bp + (size_t)ENTK__KC * entk__gemm_ncap(n);
     tile = ap + (size_t)ENTK__KC * ENTK__MC;
     for (jc = 0; jc < n; jc += ENTK__NC) {
         const size_t nc = n - jc < ENTK__NC ? n - jc : ENTK__NC;
         for (pc = 0; pc < k; pc += ENTK__KC) {
             const size_t kc = k - pc < ENTK__KC ? k - pc : ENTK__KC;
-            entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
+            if (uk.pack_t && brs == 1) uk.pack_t(nc, kc, b + pc + jc * bcs, bcs, uk.nr, 1.0, bp);
+            else entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
             /* rows above jc lie wholly above the diagonal */
             for (ic = lower ? jc : 0; ic < m; ic += ENTK__MC) {
                 const size_t mc = m - ic < ENTK__MC ? m - ic : ENTK__MC;
-                entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
+                if (uk.pack_t && acs == 1) uk.pack_t(mc, kc, a + ic * ars + pc, ars, uk.mr, sign, ap);
+                else entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
                 for (jr = 0; jr < nc; jr += nr) {
                     const size_t j0 = jc + jr, nrr = nc - jr < nr ? nc - jr : nr;
                     if (lower && j0 >= ic + mc) break;
@@ -4038,6 +4206,57 @@ static size_t entk__trsm_leaf_avx2(size_t m, size_t n, const double *l, size_t l
     return r;
 }
 #endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_AVX512
+/* 4 x 4 transpose of rows src, src + ld, ... (4 columns each) into out[0..3]; its own inverse. */
+static ENTK__AVX512 inline void entk__tr4_avx512(__m256d a, __m256d b, __m256d c, __m256d d, __m256d *out) {
+    const __m256d t0 = _mm256_unpacklo_pd(a, b), t1 = _mm256_unpackhi_pd(a, b);
+    const __m256d t2 = _mm256_unpacklo_pd(c, d), t3 = _mm256_unpackhi_pd(c, d);
+    out[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    out[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    out[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    out[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* The AVX2 leaf on eight rows at a time (a lane per row, so each row sees the same divisions and fmas
+ * in the same order: the same bits); a last group of four rows goes to the AVX2 leaf. */
+ENTK__AVX512
+static size_t entk__trsm_leaf_avx512(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx) {
+    __m512d col[16];
+    size_t r, j, i, q;
+    for (r = 0; r + 8 <= m; r += 8) {
+        double *x0 = x + r * ldx;
+        for (j = 0; j < n; j += 4) {
+            const double *y = x0 + j;
+            __m256d lo[4], hi[4];
+            entk__tr4_avx512(_mm256_loadu_pd(y), _mm256_loadu_pd(y + ldx), _mm256_loadu_pd(y + 2 * ldx),
+                             _mm256_loadu_pd(y + 3 * ldx), lo);
+            y += 4 * ldx;
+            entk__tr4_avx512(_mm256_loadu_pd(y), _mm256_loadu_pd(y + ldx), _mm256_loadu_pd(y + 2 * ldx),
+                             _mm256_loadu_pd(y + 3 * ldx), hi);
+            for (q = 0; q < 4; ++q) col[j + q] = _mm512_insertf64x4(_mm512_castpd256_pd512(lo[q]), hi[q], 1);
+        }
+        for (j = 0; j < n; ++j) {
+            const __m512d cj = _mm512_div_pd(col[j], _mm512_set1_pd(l[j * ldl + j]));
+            col[j] = cj;
+            for (i = j + 1; i < n; ++i) col[i] = _mm512_fnmadd_pd(_mm512_set1_pd(l[i * ldl + j]), cj, col[i]);
+        }
+        for (j = 0; j < n; j += 4) {
+            double *y = x0 + j;
+            __m256d lo[4], hi[4];
+            entk__tr4_avx512(_mm512_castpd512_pd256(col[j]), _mm512_castpd512_pd256(col[j + 1]),
+                             _mm512_castpd512_pd256(col[j + 2]), _mm512_castpd512_pd256(col[j + 3]), lo);
+            entk__tr4_avx512(_mm512_extractf64x4_pd(col[j], 1), _mm512_extractf64x4_pd(col[j + 1], 1),
+                             _mm512_extractf64x4_pd(col[j + 2], 1), _mm512_extractf64x4_pd(col[j + 3], 1), hi);
+            for (q = 0; q < 4; ++q) {
+                _mm256_storeu_pd(y + q * ldx, lo[q]);
+                _mm256_storeu_pd(y + (q + 4) * ldx, hi[q]);
+            }
+        }
+    }
+    return r + entk__trsm_leaf_avx2(m - r, n, l, ldl, x + r * ldx, ldx);
+}
+#endif /* ENTK__HAVE_AVX512 */
 
 /* X L^T = B in place: x is m x n (ldx), l n x n lower. Recursive, so nearly all flops are GEMM. */
 static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx,
@@ -4452,7 +4671,7 @@ static const entk__kernels entk__kt_scalar = {
     {entk__identity_map_scalar, entk__relu_map_scalar, entk__erf_map_scalar, entk__leaky_map_scalar,
      entk__gelu_map_scalar, entk__sin_map_scalar, entk__custom_map_scalar},
     entk__affine_scalar, entk__sum3_scalar, entk__addto_scalar, entk__stream_scalar, entk__fence_scalar,
-    entk__dots_scalar, {4, 8, entk__ukernel_scalar}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__dots_scalar, {4, 8, entk__ukernel_scalar, NULL}, {entk__dot, entk__axpy, entk__rank2_scalar},
     entk__rot_scalar, NULL, entk__lincomb_scalar};
 
 #ifdef ENTK_NO_SLEEF
@@ -4469,9 +4688,24 @@ static const entk__kernels entk__kt_avx2 = {
     {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
-    entk__dots_avx2, {6, 8, entk__ukernel_avx2}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
+    entk__dots_avx2, {6, 8, entk__ukernel_avx2, NULL}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
     entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_AVX512
+/* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
+ * updates, the substitutions, the predictors' products), TRSM leaf and lincomb (the SO(3) DFTs), all
+ * giving the AVX2 bits; every other entry is the AVX2 kernel: the maps until their AVX-512 versions
+ * exist (correct, at the AVX2 speed), the other row kernels because they are memory-bound, the dots
+ * because a wider version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
+static const entk__kernels entk__kt_avx512 = {
+    ENTK_SIMD_AVX512,
+    {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
+     entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
+    entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
+    entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512},
+    {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx512};
+#endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON
 static const entk__kernels entk__kt_neon = {
@@ -4479,7 +4713,7 @@ static const entk__kernels entk__kt_neon = {
     {entk__identity_map_neon, entk__relu_map_neon, entk__erf_map_neon, entk__leaky_map_neon,
      entk__gelu_map_neon, ENTK__SIN_NEON, entk__custom_map_scalar},
     entk__affine_neon, entk__sum3_neon, entk__addto_neon, entk__stream_scalar, entk__fence_scalar,
-    entk__dots_neon, {4, 8, entk__ukernel_neon}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__dots_neon, {4, 8, entk__ukernel_neon, NULL}, {entk__dot, entk__axpy, entk__rank2_scalar},
     entk__rot_neon, NULL, entk__lincomb_neon};
 #endif /* ENTK__HAVE_NEON */
 
@@ -4488,6 +4722,9 @@ static const entk__kernels *entk__kt_table(entk_simd path) {
     case ENTK_SIMD_SCALAR: return &entk__kt_scalar;
 #if ENTK__HAVE_AVX2
     case ENTK_SIMD_AVX2: return &entk__kt_avx2;
+#endif
+#if ENTK__HAVE_AVX512
+    case ENTK_SIMD_AVX512: return &entk__kt_avx512;
 #endif
 #if ENTK__HAVE_NEON
     case ENTK_SIMD_NEON: return &entk__kt_neon;

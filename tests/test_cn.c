@@ -696,7 +696,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
         {"lift(n=4,flip=1,q=3,pad=same,sb=0.2) identity gconv(q=3,pad=circular) identity gpool", 9},
         {"conv(q=3,pad=same,sb=0.1) identity conv(q=3,pad=same) gap", 32},
     };
-    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
     const entk_simd def = entk_simd_path();
     size_t c, p, tried = 0;
     for (c = 0; c < 3; ++c) {
@@ -706,7 +706,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
         const char *archs_c = cases[c].arch;
         cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
         cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K0, 3, T0, 3, 1), ENTK_OK);
-        for (p = 0; p < 2; ++p) {
+        for (p = 0; p < sizeof paths / sizeof paths[0]; ++p) {
             if (entk_simd_set(paths[p]) != ENTK_OK) continue;
             ++tried;
             cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K1, 3, T1, 3, 1), ENTK_OK);

@@ -37,6 +37,10 @@ V_scalar_FLAGS  := -DENTK_VECTOR=0 -ffp-contract=off
 V_scalar_LIBS   := $(LIBS)
 V_nosleef_FLAGS := -DENTK_NO_SLEEF
 V_nosleef_LIBS  := -lm
+# avx512: the AVX-512 path forced (-DENTK_VECTOR=3); on a CPU without AVX-512F/DQ/VL each binary
+# prints one "entk-skip:" line and exits 0 (tests/testutil.h), which scripts/run-tests.sh counts as skipped
+V_avx512_FLAGS  := -DENTK_VECTOR=3
+V_avx512_LIBS   := $(LIBS)
 # asan: AddressSanitizer + UndefinedBehaviorSanitizer (gcc: its ASan runs with libgomp's threads and
 # Criterion's forked workers), any report fatal; test_cli runs a CLI built the same way. GCC's manual
 # warns that sanitizers raise the rate of false -Wmaybe-uninitialized warnings (GCC 12 gives two in
@@ -50,9 +54,9 @@ V_asan_CLI      := build/asan/entk
 V_fpfast_FLAGS  := -std=gnu11 -ffp-contract=fast $(SLEEF_FLAGS)
 V_fpfast_LIBS   := $(LIBS)
 ifeq ($(NO_SLEEF),1)
-VARIANTS := nosleef asan fpfast
+VARIANTS := nosleef asan fpfast avx512
 else
-VARIANTS := default scalar nosleef asan fpfast
+VARIANTS := default scalar nosleef asan fpfast avx512
 endif
 
 .PHONY: FORCE all test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
@@ -173,6 +177,10 @@ demo-so3: deps-demo
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS))
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRCS)); do echo "== $$b"; OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-Haswell} $$b || exit 1; done
+	@# bench_chol once more against the kernels OpenBLAS picks itself for this CPU (AVX-512 ones where it
+	@# has them): the only place OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset
+	@echo "== build/bench/bench_chol (OpenBLAS's own kernel choice)"; env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+	    OPENBLAS_NUM_THREADS=1 build/bench/bench_chol
 
 build/bench/%: bench/%.c bench/benchutil.h $(HEADERS) tests/finite_net.h tests/testutil.h
 	@mkdir -p build/bench

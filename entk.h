@@ -13,8 +13,12 @@
  *   name              where            default          effect
  *   ENTK_STATIC       every include    undefined        all functions `static` (private copy per TU)
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
- *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON
- *                                                       (undefined: best path chosen at run time)
+ *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON,
+ *                                                       3 AVX-512F/DQ/VL (undefined: best path chosen at
+ *                                                       run time, AVX-512 > AVX2 > scalar on x86-64).
+ *                                                       A forced 1 or 3 is not checked against the CPU:
+ *                                                       without the ISA the program dies of SIGILL at its
+ *                                                       first vector kernel (entk_simd_set does check)
  *   ENTK_NO_SLEEF     implementation   undefined        no SLEEF: the sin map runs the scalar libm
  *                                                       kernel on every path; relu, leaky_relu, erf,
  *                                                       gelu (entk's own atan2), identity and the dot
@@ -132,15 +136,20 @@ ENTKDEF const char *entk_status_string(entk_status s);
 typedef enum entk_simd {
     ENTK_SIMD_SCALAR = 0,
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
-    ENTK_SIMD_NEON = 2  /* Advanced SIMD, AArch64 */
+    ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
+    ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky kernels (GEMM
+                          * micro-kernel, pack, TRSM leaf) and lincomb, with the AVX2 path's bits;
+                          * for now the maps and the other row kernels are the AVX2 ones, so they
+                          * equal that path's too */
 } entk_simd;
 
-/* The path that runs: "scalar", "avx2+sleef" or "neon+sleef"; under ENTK_NO_SLEEF "avx2 (no SLEEF: sin
- * scalar)" or the neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
+/* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
+ * "avx2 (no SLEEF: sin scalar)" or the avx512 / neon analogue: the relu, leaky_relu, erf, gelu and identity maps and the dot products
  * are vectorised without SLEEF (entk's own atan2), sin then runs the scalar libm kernel. */
 ENTKDEF const char *entk_simd_name(void);
 ENTKDEF entk_simd entk_simd_path(void);
-/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it.
+/* Select a path at run time (benchmarks, tests). ENTK_ERR_UNSUPPORTED if this build or CPU lacks it
+ * (AVX-512: cpuid's AVX-512F, DQ, VL and AVX2+FMA, and the OS saving the ZMM state, XCR0).
  * The path is chosen once when the program starts (best available, or ENTK_VECTOR) and every kernel
  * call reads it once at its start: a call already running keeps its path, later calls take the new
  * one. Safe to call from any thread. */
@@ -188,8 +197,8 @@ typedef struct entk_nonlin {
  * inc11 and inc22 are 0 (broadcast one value) or 1. theta and theta_out may both be NULL (NNGP only).
  * t may alias k12 and theta_out may alias theta. Inputs must be finite with k11, k22 >= 0; values
  * with k12^2 > k11 k22 (rounding) are treated as on the boundary. Zero variances give finite results.
- * Accuracy: the SIMD paths (entk's own atan2, 0.52 ULP measured, for relu, leaky relu, erf, gelu;
- * SLEEF u10 exp and expm1 for sin) are within 2 ULPs of the scalar libm kernels (sin's Tdot 2.5),
+ * Accuracy: the SIMD paths (entk's own atan2 for relu, leaky relu, erf, gelu: 0.58 ULP measured on
+ * AVX2, 0.52 on NEON; SLEEF u10 exp and expm1 for sin) are within 2 ULPs of the scalar libm kernels (sin's Tdot 2.5),
  * measured in ULPs of max(|value|, the size of the terms the formula adds) (tests/testutil.h). This
  * holds for k11, k22, k12 anywhere in the double range, k11 and k22 on unrelated scales: each map has
  * a fast range and a scale-free slow path (see "the maps at every scale" in the implementation); the
@@ -337,8 +346,9 @@ ENTKDEF entk_status entk_scalar_chain(const entk_layer *layers, int count,
  * *info = k (rows 0..k-2 of L are then valid, the rest of the lower triangle is partly updated).
  * NaN/Inf in the lower triangle: ENTK_ERR_NONFINITE before anything is written (*info = 0).
  * n = 0 succeeds (a may then be NULL). Backward stable: ||L L^T - A||_1 <= c n eps ||A||_1.
- * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, NEON); paths differ only
- * in rounding. Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
+ * Runs the blocked algorithm on the selected SIMD path (scalar, AVX2+FMA, AVX-512, NEON); paths differ
+ * only in rounding, and the AVX-512 path (12 x 16 zmm micro-kernel) gives the AVX2 path's bits exactly.
+ * Allocates O(ENTK_CHOL_NB * n) doubles of packing workspace. */
 ENTKDEF entk_status entk_cholesky(size_t n, double *a, size_t lda, size_t *info);
 
 /* Forward substitution L X = B in place, for k right-hand sides: l is n x n lower triangular (ldl,
@@ -586,9 +596,12 @@ int madvise(void *addr, size_t len, int advice); /* <sys/mman.h>, which a C99 bu
 /* ---- which vector paths are compiled ---- */
 #if !defined(ENTK_NO_SIMD) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define ENTK__HAVE_AVX2 1
+#define ENTK__HAVE_AVX512 1 /* compiled wherever AVX2 is (target attributes); run only if cpuid says so */
 #include <immintrin.h>
+#include <cpuid.h>
 #else
 #define ENTK__HAVE_AVX2 0
+#define ENTK__HAVE_AVX512 0
 #endif
 #if !defined(ENTK_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
 #define ENTK__HAVE_NEON 1
@@ -601,6 +614,12 @@ int madvise(void *addr, size_t len, int advice); /* <sys/mman.h>, which a C99 bu
 #endif
 #if defined(ENTK_VECTOR) && ENTK_VECTOR == 2 && !ENTK__HAVE_NEON
 #error "entk: ENTK_VECTOR=2 needs AArch64 with NEON (and not ENTK_NO_SIMD)"
+#endif
+#if defined(ENTK_VECTOR) && ENTK_VECTOR == 3 && !ENTK__HAVE_AVX512
+#error "entk: ENTK_VECTOR=3 needs x86-64 (and not ENTK_NO_SIMD)"
+#endif
+#if defined(ENTK_VECTOR) && (ENTK_VECTOR < 0 || ENTK_VECTOR > 3)
+#error "entk: ENTK_VECTOR must be 0 (scalar), 1 (AVX2), 2 (NEON) or 3 (AVX-512)"
 #endif
 
 /* SLEEF: sleef.h gives the version macros (and, on AArch64, the AdvSIMD prototypes). On x86 it declares
@@ -732,11 +751,17 @@ typedef void (*entk__map_fn)(size_t n, const double *k11, size_t inc11, const do
  * out[r * ldo + j] = a_r . b_j. */
 typedef void (*entk__dots_fn)(int rows, const double *a, size_t lda, const double *b, size_t ldb,
                               size_t m, size_t d, double *out, size_t ldo);
-/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 32-byte aligned. */
+/* c[0..mr)[0..nr) += sum_p ap[p * mr + i] * bp[p * nr + j]; bp is 64-byte aligned. */
 typedef void (*entk__ukernel_fn)(size_t kc, const double *ap, const double *bp, double *c, size_t ldc);
+/* Transposing pack (optional, NULL: the generic loops): rows x kc elements src[r * ld + p] (rows
+ * contiguous) into panels of w rows, dst[panel][p * w + r] = sign * src, zero rows padding the last
+ * panel; w is the path's MR or NR. The same values as the generic pack, faster. */
+typedef void (*entk__pack_fn)(size_t rows, size_t kc, const double *src, size_t ld, int w, double sign,
+                              double *dst);
 typedef struct entk__ukernel {
     int mr, nr;
     entk__ukernel_fn fn;
+    entk__pack_fn pack_t;
 } entk__ukernel;
 /* Level-1 row operations of the Householder reduction and of Q's accumulation (memory-bound, so one
  * vector pass each): dot, axpy, and the symmetric rank-2 row update s -= a p + b x. */
@@ -792,13 +817,36 @@ static int entk__cpu_has_avx2(void) {
 #endif
 }
 
+/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps the
+ * AVX2 maps), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
+ * YMM) and 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31). A CPU with the instructions under an OS that
+ * does not enable their state would fault on the first zmm instruction. */
+static int entk__cpu_has_avx512(void) {
+#if ENTK__HAVE_AVX512
+    unsigned a, b, c, d, lo, hi;
+    if (!entk__cpu_has_avx2()) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+    ENTK__UNUSED(hi);
+    if ((lo & 0xe6u) != 0xe6u) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 31));
+#else
+    return 0;
+#endif
+}
+
+/* ENTK_VECTOR is taken as given, as for every forced path: a program built with ENTK_VECTOR=1 (or 3)
+ * runs the AVX2 (AVX-512) kernels without asking the CPU and dies of an illegal instruction on one that
+ * lacks them. entk_simd_set does ask, and refuses such a path. */
 static entk_simd entk__best_path(void) {
 #if defined(ENTK_VECTOR)
     return (entk_simd)ENTK_VECTOR;
 #elif ENTK__HAVE_NEON
     return ENTK_SIMD_NEON;
 #else
-    return entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR;
+    return entk__cpu_has_avx512() ? ENTK_SIMD_AVX512 : entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR;
 #endif
 }
 
@@ -824,6 +872,7 @@ ENTKDEF entk_status entk_simd_set(entk_simd path) {
     case ENTK_SIMD_SCALAR: break;
     case ENTK_SIMD_AVX2: if (!entk__cpu_has_avx2()) return ENTK_ERR_UNSUPPORTED; break;
     case ENTK_SIMD_NEON: if (!ENTK__HAVE_NEON) return ENTK_ERR_UNSUPPORTED; break;
+    case ENTK_SIMD_AVX512: if (!entk__cpu_has_avx512()) return ENTK_ERR_UNSUPPORTED; break;
     default: return ENTK_ERR_INVALID_ARG;
     }
     if (!(k = entk__kt_table(path))) return ENTK_ERR_UNSUPPORTED;
@@ -835,9 +884,11 @@ ENTKDEF const char *entk_simd_name(void) {
     switch (entk_simd_path()) {
 #ifdef ENTK_NO_SLEEF
     case ENTK_SIMD_AVX2: return "avx2 (no SLEEF: sin scalar)";
+    case ENTK_SIMD_AVX512: return "avx512 (no SLEEF: sin scalar)";
     case ENTK_SIMD_NEON: return "neon (no SLEEF: sin scalar)";
 #else
     case ENTK_SIMD_AVX2: return "avx2+sleef";
+    case ENTK_SIMD_AVX512: return "avx512+sleef";
     case ENTK_SIMD_NEON: return "neon+sleef";
 #endif
     default: return "scalar";
@@ -1273,7 +1324,7 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
 /* 9.3.2 Nonlinearity maps: AVX2+FMA                                                              */
 /* ============================================================================================== */
 
-/* ---- entk's atan2: one algorithm, three paths (scalar twin, AVX2, NEON) ----
+/* ---- entk's atan2: the scalar twin and NEON (the AVX2 maps use the leaner entk__fatan2 below) ----
  * atan2(y, x) for the maps (relu/leaky: atan2(s, k12) with s >= 0; erf, gelu: atan2(k12, s) with s > 0)
  * without SLEEF: SLEEF's atan2 was ~6 of the ~8 ns/element the relu map cost on AVX2.
  *  1. r = n / d with n = min(|y|, |x|), d = max(|y|, |x|) in [0, 1]. When d is in [2^-960, 2^960]
@@ -1511,337 +1562,344 @@ static ENTK__AVX2 inline __m256d entk__identity_blk_avx2(__m256d a, __m256d b, _
 }
 ENTK__AVX2_DRIVER(entk__identity_map_avx2, entk__identity_blk_avx2)
 
-/* entk's atan2 core on 4 lanes: entk__atan2_core_scalar with blends (see there). Its statements are
- * written once, as steps of V (V(x) names one vector's copy of x), and ENTK__AT_STEPS(X) lists them in
- * order: entk__atan2_core_avx2 expands each step for one vector (x), entk__atan2_core2_avx2 for two
- * independent vectors (x0, x1), interleaved step by step. One vector's chain of ~60 cycles is mostly
- * latency, and with ~100 instructions per vector the out-of-order window does not reach the next vector
- * on its own; interleaved, each chain fills the other's gaps (measured 3.5 -> 2.7 ns/element). Each
- * vector sees the same operations in the same order, so the two cores give the same bits. */
-#define ENTK__AT_V(x) x
-#define ENTK__AT_V0(x) x##0
-#define ENTK__AT_V1(x) x##1
-#define ENTK__AT_ONE(step) step(ENTK__AT_V)
-#define ENTK__AT_TWO(step) step(ENTK__AT_V0) step(ENTK__AT_V1)
-#define ENTK__AT_DECL(V)                                                                            \
-    __m256d V(c) = zero, V(ah) = zero, V(al) = zero, V(m), V(p), V(pl), V(nh), V(dh), V(dl), V(q),   \
-            V(th), V(rem), V(tl), V(u), V(u2), V(u4), V(pp), V(tail), V(s1), V(e1), V(lo), V(fl),     \
-            V(kh), V(kl), V(aa), V(e2), V(r);
-/* step 2: the piece (blends in increasing order, the last true compare wins) */
-#define ENTK__AT_SPIECE(V, b, cc, hh, ll)                                                           \
-    V(m) = _mm256_cmp_pd(V(n), _mm256_mul_pd(_mm256_set1_pd(b), V(d)), _CMP_GT_OQ);                  \
-    V(c) = _mm256_blendv_pd(V(c), _mm256_set1_pd(cc), V(m));                                         \
-    V(ah) = _mm256_blendv_pd(V(ah), _mm256_set1_pd(hh), V(m));                                       \
-    V(al) = _mm256_blendv_pd(V(al), _mm256_set1_pd(ll), V(m));
-#define ENTK__AT_S1(V) ENTK__AT_SPIECE(V, ENTK__AT_B1, ENTK__AT_C1, ENTK__AT_A1H, ENTK__AT_A1L)
-#define ENTK__AT_S2(V) ENTK__AT_SPIECE(V, ENTK__AT_B2, ENTK__AT_C2, ENTK__AT_A2H, ENTK__AT_A2L)
-#define ENTK__AT_S3(V) ENTK__AT_SPIECE(V, ENTK__AT_B3, ENTK__AT_C3, ENTK__AT_A3H, ENTK__AT_A3L)
-#define ENTK__AT_S4(V) ENTK__AT_SPIECE(V, ENTK__AT_B4, 1.0, ENTK__AT_A4H, ENTK__AT_A4L)
-/* the reduced argument t = th + tl as a double-double */
-#define ENTK__AT_S5(V) V(p) = _mm256_mul_pd(V(c), V(d)); V(pl) = _mm256_fmsub_pd(V(c), V(d), V(p));
-#define ENTK__AT_S6(V) V(nh) = _mm256_sub_pd(V(n), V(p));
-#define ENTK__AT_S7(V) V(dh) = _mm256_fmadd_pd(V(c), V(n), V(d));
-#define ENTK__AT_S8(V) V(dl) = _mm256_fmadd_pd(V(c), V(n), _mm256_sub_pd(V(d), V(dh)));
-#define ENTK__AT_S9(V) V(q) = _mm256_div_pd(one, V(dh));
-#define ENTK__AT_S10(V) V(th) = _mm256_mul_pd(V(nh), V(q));
-#define ENTK__AT_S11(V) V(rem) = _mm256_fnmadd_pd(V(th), V(dh), V(nh));
-#define ENTK__AT_S12(V) V(tl) = _mm256_mul_pd(_mm256_fnmadd_pd(V(th), V(dl), _mm256_sub_pd(V(rem), V(pl))), V(q));
-/* step 3: the polynomial (Estrin) */
-#define ENTK__AT_S13(V) V(u) = _mm256_mul_pd(V(th), V(th)); V(u2) = _mm256_mul_pd(V(u), V(u));     \
-    V(u4) = _mm256_mul_pd(V(u2), V(u2));
-#define ENTK__AT_S14(V)                                                                             \
-    V(pp) = _mm256_fmadd_pd(                                                                         \
-        V(u4),                                                                                       \
-        _mm256_fmadd_pd(V(u2), _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P7), _mm256_set1_pd(ENTK__AT_P6)), \
-                        _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P5), _mm256_set1_pd(ENTK__AT_P4))),       \
-        _mm256_fmadd_pd(V(u2), _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P3), _mm256_set1_pd(ENTK__AT_P2)), \
-                        _mm256_fmadd_pd(V(u), _mm256_set1_pd(ENTK__AT_P1), _mm256_set1_pd(ENTK__AT_P0))));
-#define ENTK__AT_S15(V) V(tail) = _mm256_fmadd_pd(_mm256_mul_pd(V(th), V(u)), V(pp), V(tl));
-/* step 4: atan(c_j) + t, the reflections (negate where exactly one of |y| > |x|, x negative holds;
- * blendv reads sign bits), the sign of y */
-#define ENTK__AT_S16(V) V(s1) = _mm256_add_pd(V(ah), V(th)); V(e1) = _mm256_add_pd(_mm256_sub_pd(V(ah), V(s1)), V(th));
-#define ENTK__AT_S17(V) V(lo) = _mm256_add_pd(_mm256_add_pd(V(e1), V(al)), V(tail));
-#define ENTK__AT_S18(V) V(fl) = _mm256_xor_pd(_mm256_and_pd(V(swap), sgn), _mm256_and_pd(V(x), sgn));   \
-    V(s1) = _mm256_xor_pd(V(s1), V(fl)); V(lo) = _mm256_xor_pd(V(lo), V(fl));
-#define ENTK__AT_S19(V)                                                                             \
-    V(kh) = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIH), V(x)),              \
-                             _mm256_set1_pd(ENTK__AT_PIO2H), V(swap));
-#define ENTK__AT_S20(V)                                                                             \
-    V(kl) = _mm256_blendv_pd(_mm256_blendv_pd(zero, _mm256_set1_pd(ENTK__AT_PIL), V(x)),              \
-                             _mm256_set1_pd(ENTK__AT_PIO2L), V(swap));
-#define ENTK__AT_S21(V) V(aa) = _mm256_add_pd(V(kh), V(s1)); V(e2) = _mm256_add_pd(_mm256_sub_pd(V(kh), V(aa)), V(s1));
-#define ENTK__AT_S22(V) V(r) = _mm256_add_pd(V(aa), _mm256_add_pd(_mm256_add_pd(V(e2), V(kl)), V(lo)));
-#define ENTK__AT_S23(V) V(r) = _mm256_xor_pd(V(r), _mm256_and_pd(V(y), sgn));
-#define ENTK__AT_STEPS(X)                                                                           \
-    X(ENTK__AT_S1) X(ENTK__AT_S2) X(ENTK__AT_S3) X(ENTK__AT_S4) X(ENTK__AT_S5) X(ENTK__AT_S6)         \
-    X(ENTK__AT_S7) X(ENTK__AT_S8) X(ENTK__AT_S9) X(ENTK__AT_S10) X(ENTK__AT_S11) X(ENTK__AT_S12)      \
-    X(ENTK__AT_S13) X(ENTK__AT_S14) X(ENTK__AT_S15) X(ENTK__AT_S16) X(ENTK__AT_S17) X(ENTK__AT_S18)   \
-    X(ENTK__AT_S19) X(ENTK__AT_S20) X(ENTK__AT_S21) X(ENTK__AT_S22) X(ENTK__AT_S23)
+/* ---- the maps' atan2: two pieces, no range test, front and back ----
+ * The maps call atan2 only on arguments their fast range bounds (relu, leaky: atan2(s, k12) with s >= 0;
+ * erf: atan2(2 k12, S), gelu: atan2(k12, sqrt D) with S, sqrt D >= 1; the drivers' range tests also
+ * bound |k12| <= 2^500), so d = max(|y|, |x|) <= 2^502, and d < 2^-1022 only where n = 0. That drops
+ * the wide path and its test, and it lets the reduction use three pieces with exact centres instead
+ * of five (on this 2-FMA-pipe core the maps are bound by the count and the latency of their ~100 vector
+ * operations per block, not by the divider: bench/bench_maps.c prints both):
+ *  1. n = min(|y|, |x|), d = max(|y|, |x|), r = n/d; centre c_j = 0 (r <= 1/4), 1/2 (r <= 3/4), else 1:
+ *     t = (n - c_j d) / (d + c_j n), atan(r) = atan(c_j) + atan(t), |t| <= 1/4. c_j d and c_j n are
+ *     exact, n - c_j d is exact (Sterbenz) and d + c_j n = dh + dl is a fast two-sum, so, as in
+ *     entk__atan2_core_scalar, one division q = 1/dh gives t = th + tl to ~2^-100.
+ *  2. atan(t) = t + t^3 P(t^2), P of degree 8 in u = t^2, a Chebyshev fit of (atan(t) - t)/t^3 on
+ *     [0, 0.0626] at 60 digits (with the double coefficients, evaluated exactly, 2^-59.5 relative to
+ *     atan(t) on |t| <= 1/4), Estrin evaluation.
+ *  3. step 4 of entk's atan2 (atan(1/2), pi/4, pi/2, pi as hi + lo, the reflections with two fast
+ *     two-sums, the sign of y), regrouped: the constant part K + sigma atan(c_j) = ch + cl comes from
+ *     the masks alone, then (ch + sigma th) as a fast two-sum (|th| <= 0.23 < |ch| unless ch = 0) plus
+ *     cl and the tail. The reflection pi/2 - a is taken when |y| >= |x| (not >): the same value where
+ *     |y| = |x| > 0 (pi/4 either way), and atan2(+-0, +-0) = +-pi/2, the maps' angle where s = k12 = 0
+ *     (so relu and leaky relu need no blend for it). d = 0 (then n = 0) is raised to DBL_MIN: t = 0.
+ * Measured 0.58 ULP against atan2l (the scalar twin: 0.52), tests/test_atan2.c; the maps stay well
+ * inside their budgets (tests/test_simd.c). */
+#define ENTK__FA_P0 (-0x1.5555555555555p-2)
+#define ENTK__FA_P1 0x1.9999999999815p-3
+#define ENTK__FA_P2 (-0x1.2492492469c29p-3)
+#define ENTK__FA_P3 0x1.c71c719302309p-4
+#define ENTK__FA_P4 (-0x1.745d067597759p-4)
+#define ENTK__FA_P5 0x1.3b10a28e789aap-4
+#define ENTK__FA_P6 (-0x1.10bd064002fffp-4)
+#define ENTK__FA_P7 0x1.d7412a8d5c85ap-5
+#define ENTK__FA_P8 (-0x1.5005923b76ca6p-5)
+#define ENTK__FA_H1H 0x1.dac670561bb4fp-2 /* atan(1/2) as hi + lo */
+#define ENTK__FA_H1L 0x1.a2b7f222f65e2p-56
+/* The body is written in two halves: the front (through the division: the reduced argument and the
+ * constant part) and the back (the polynomial and the sums), so that a map can run the front of a
+ * chunk of vectors before their backs (ENTK__AVX2_SDRIVER: a chain of sqrt, division and polynomial is
+ * ~90 cycles long, and one vector after another the out-of-order window holds too few of them to hide
+ * it). The front leaves w[0..5) = sigma th, sigma tl, ch, cl (sigma = the reflections' sign) and y's
+ * sign bit; atan2 = ((ch + sigma th) + the rest) with y's sign.
+ * The statements are written over the operations ENTK__FV_op, which the instantiation defines for its
+ * ISA (and undefines after): FV_VT the vector type, FV_MT the mask type. */
+#define ENTK__FA_FRONT(y, x, w, ypos)                                                                      \
+    do {                                                                                               \
+        const ENTK__FV_VT ay = (ypos) ? (y) : ENTK__FV_ABS(y), ax = ENTK__FV_ABS(x);                   \
+        const ENTK__FV_VT n = ENTK__FV_MIN(ay, ax);                                                    \
+        const ENTK__FV_VT d = ENTK__FV_MAX(ENTK__FV_MAX(ay, ax), ENTK__FV_SET1(DBL_MIN));              \
+        const ENTK__FV_VT n2 = ENTK__FV_ADD(n, n), n4 = ENTK__FV_ADD(n2, n2);                          \
+        const ENTK__FV_MT sw = ENTK__FV_GE(ay, ax), xn = ENTK__FV_LT(x, ENTK__FV_SET1(0.0));           \
+        const ENTK__FV_MT m1 = ENTK__FV_GT(n4, d);                                     /* n/d > 1/4 */ \
+        const ENTK__FV_MT m2 = ENTK__FV_GT(n4, ENTK__FV_MUL(ENTK__FV_SET1(3.0), d));  /* n/d > 3/4 */ \
+        const ENTK__FV_VT cj = ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(0.5), m1), ENTK__FV_SET1(1.0), m2); \
+        const ENTK__FV_VT cn = ENTK__FV_MUL(cj, n);                                                    \
+        const ENTK__FV_VT nh = ENTK__FV_SUB(n, ENTK__FV_MUL(cj, d)); /* exact (Sterbenz) */            \
+        const ENTK__FV_VT dh = ENTK__FV_ADD(d, cn);                                                    \
+        const ENTK__FV_VT q = ENTK__FV_DIV(ENTK__FV_SET1(1.0), dh);                                    \
+        const ENTK__FV_VT dl = ENTK__FV_ADD(ENTK__FV_SUB(d, dh), cn);                                  \
+        /* the constant part K + sigma atan(c_j) as ch + cl, from the masks (while the division runs) */ \
+        const ENTK__FV_MT fl = ENTK__FV_MXOR(sw, xn);                                                  \
+        const ENTK__FV_VT sah = ENTK__FV_NEGM(ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__FA_H1H), m1), \
+                                                             ENTK__FV_SET1(ENTK__AT_A4H), m2), fl);    \
+        const ENTK__FV_VT sal = ENTK__FV_NEGM(ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__FA_H1L), m1), \
+                                                             ENTK__FV_SET1(ENTK__AT_A4L), m2), fl);    \
+        const ENTK__FV_VT kh = ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__AT_PIH), xn),         \
+                                              ENTK__FV_SET1(ENTK__AT_PIO2H), sw);                      \
+        const ENTK__FV_VT kl = ENTK__FV_BLEND(ENTK__FV_MASKZ(ENTK__FV_SET1(ENTK__AT_PIL), xn),         \
+                                              ENTK__FV_SET1(ENTK__AT_PIO2L), sw);                      \
+        const ENTK__FV_VT ch = ENTK__FV_ADD(kh, sah); /* fast two-sum: kh >= pi/2, or kh = 0 */        \
+        const ENTK__FV_VT cl = ENTK__FV_ADD(ENTK__FV_ADD(ENTK__FV_SUB(kh, ch), sah), ENTK__FV_ADD(kl, sal)); \
+        const ENTK__FV_VT th = ENTK__FV_MUL(nh, q);                                                    \
+        const ENTK__FV_VT tl = ENTK__FV_MUL(ENTK__FV_FNMA(th, dl, ENTK__FV_FNMA(th, dh, nh)), q);      \
+        (w)[0] = ENTK__FV_NEGM(th, fl);                                                                \
+        (w)[1] = ENTK__FV_NEGM(tl, fl);                                                                \
+        (w)[2] = ch;                                                                                   \
+        (w)[3] = cl;                                                                                   \
+        if (!(ypos)) (w)[4] = ENTK__FV_SIGN(y);                                                        \
+    } while (0)
+#define ENTK__FA_BACK(w, r, ypos)                                                                          \
+    do {                                                                                               \
+        const ENTK__FV_VT sth = (w)[0], stl = (w)[1], ch = (w)[2], cl = (w)[3];                        \
+        const ENTK__FV_VT u = ENTK__FV_MUL(sth, sth), u2 = ENTK__FV_MUL(u, u);                         \
+        const ENTK__FV_VT e0 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P1), ENTK__FV_SET1(ENTK__FA_P0)); \
+        const ENTK__FV_VT e1 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P3), ENTK__FV_SET1(ENTK__FA_P2)); \
+        const ENTK__FV_VT e2 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P5), ENTK__FV_SET1(ENTK__FA_P4)); \
+        const ENTK__FV_VT e3 = ENTK__FV_FMA(u, ENTK__FV_SET1(ENTK__FA_P7), ENTK__FV_SET1(ENTK__FA_P6)); \
+        const ENTK__FV_VT u4 = ENTK__FV_MUL(u2, u2), u8 = ENTK__FV_MUL(u4, u4);                        \
+        const ENTK__FV_VT f0 = ENTK__FV_FMA(u2, e1, e0), f1 = ENTK__FV_FMA(u2, e3, e2);                \
+        const ENTK__FV_VT g0 = ENTK__FV_FMA(u4, f1, f0);                                               \
+        const ENTK__FV_VT aa = ENTK__FV_ADD(ch, sth); /* fast two-sum: |th| < |ch|, or ch = 0 */       \
+        const ENTK__FV_VT ea = ENTK__FV_ADD(ENTK__FV_ADD(ENTK__FV_SUB(ch, aa), sth), cl);              \
+        const ENTK__FV_VT pp = ENTK__FV_FMA(u8, ENTK__FV_SET1(ENTK__FA_P8), g0);                       \
+        const ENTK__FV_VT tail = ENTK__FV_FMA(ENTK__FV_MUL(sth, u), pp, stl);                          \
+        (r) = ENTK__FV_ADD(aa, ENTK__FV_ADD(ea, tail));                                                \
+        if (!(ypos)) (r) = ENTK__FV_XOR(r, (w)[4]);                                                    \
+    } while (0)
 
-static ENTK__AVX2 inline __m256d entk__atan2_core_avx2(__m256d n, __m256d d, __m256d swap, __m256d y, __m256d x) {
-    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    ENTK__AT_DECL(ENTK__AT_V)
-    ENTK__AT_STEPS(ENTK__AT_ONE)
+/* the AVX2 instantiation (masks: all-ones lanes) */
+#define ENTK__FV_VT __m256d
+#define ENTK__FV_MT __m256d
+#define ENTK__FV_SET1(v) _mm256_set1_pd(v)
+#define ENTK__FV_ADD(a, b) _mm256_add_pd(a, b)
+#define ENTK__FV_SUB(a, b) _mm256_sub_pd(a, b)
+#define ENTK__FV_MUL(a, b) _mm256_mul_pd(a, b)
+#define ENTK__FV_DIV(a, b) _mm256_div_pd(a, b)
+#define ENTK__FV_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define ENTK__FV_FNMA(a, b, c) _mm256_fnmadd_pd(a, b, c) /* c - a b */
+#define ENTK__FV_MIN(a, b) _mm256_min_pd(a, b)
+#define ENTK__FV_MAX(a, b) _mm256_max_pd(a, b)
+#define ENTK__FV_ABS(a) _mm256_andnot_pd(_mm256_set1_pd(-0.0), a)
+#define ENTK__FV_GE(a, b) _mm256_cmp_pd(a, b, _CMP_GE_OQ)
+#define ENTK__FV_GT(a, b) _mm256_cmp_pd(a, b, _CMP_GT_OQ)
+#define ENTK__FV_LT(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
+#define ENTK__FV_MASKZ(v, m) _mm256_and_pd(m, v)          /* v where m, else +0 */
+#define ENTK__FV_BLEND(a, b, m) _mm256_blendv_pd(a, b, m) /* b where m, else a */
+#define ENTK__FV_MXOR(m1, m2) _mm256_xor_pd(m1, m2)
+#define ENTK__FV_NEGM(v, m) _mm256_xor_pd(v, _mm256_and_pd(m, _mm256_set1_pd(-0.0)))         /* -v where m */
+#define ENTK__FV_SIGN(v) _mm256_and_pd(v, _mm256_set1_pd(-0.0))  /* v's sign bit alone */
+#define ENTK__FV_XOR(a, b) _mm256_xor_pd(a, b)
+static ENTK__AVX2 inline __attribute__((always_inline)) void entk__fatan2_front_avx2(__m256d y, __m256d x, __m256d *w) {
+    ENTK__FA_FRONT(y, x, w, 0); /* y and x are copies: w may hold them */
+}
+static ENTK__AVX2 inline __attribute__((always_inline)) __m256d entk__fatan2_back_avx2(const __m256d *w) {
+    __m256d r;
+    ENTK__FA_BACK(w, r, 0);
     return r;
 }
-
-static ENTK__AVX2 inline void entk__atan2_core2_avx2(__m256d n0, __m256d d0, __m256d swap0, __m256d y0, __m256d x0,
-                                                   __m256d n1, __m256d d1, __m256d swap1, __m256d y1, __m256d x1,
-                                                   __m256d *out0, __m256d *out1) {
-    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    ENTK__AT_DECL(ENTK__AT_V0)
-    ENTK__AT_DECL(ENTK__AT_V1)
-    ENTK__AT_STEPS(ENTK__AT_TWO)
-    *out0 = r0;
-    *out1 = r1;
+/* the same for y >= +0 (relu and leaky relu: y = s; no sign to take or give back, w[4] unused) */
+static ENTK__AVX2 inline __attribute__((always_inline)) void entk__fatan2p_front_avx2(__m256d y, __m256d x, __m256d *w) {
+    ENTK__FA_FRONT(y, x, w, 1);
 }
-#undef ENTK__AT_STEPS
-#undef ENTK__AT_S23
-#undef ENTK__AT_S22
-#undef ENTK__AT_S21
-#undef ENTK__AT_S20
-#undef ENTK__AT_S19
-#undef ENTK__AT_S18
-#undef ENTK__AT_S17
-#undef ENTK__AT_S16
-#undef ENTK__AT_S15
-#undef ENTK__AT_S14
-#undef ENTK__AT_S13
-#undef ENTK__AT_S12
-#undef ENTK__AT_S11
-#undef ENTK__AT_S10
-#undef ENTK__AT_S9
-#undef ENTK__AT_S8
-#undef ENTK__AT_S7
-#undef ENTK__AT_S6
-#undef ENTK__AT_S5
-#undef ENTK__AT_S4
-#undef ENTK__AT_S3
-#undef ENTK__AT_S2
-#undef ENTK__AT_S1
-#undef ENTK__AT_SPIECE
-#undef ENTK__AT_DECL
-#undef ENTK__AT_TWO
-#undef ENTK__AT_ONE
-#undef ENTK__AT_V1
-#undef ENTK__AT_V0
-#undef ENTK__AT_V
-
-/* the wide path (a lane with a zero, an infinity, a NaN or an extreme scale): the lanes that are in
- * range keep scale 1, so they get the fast path's bits */
-static ENTK__AVX2 __attribute__((noinline)) __m256d entk__atan2_wide_avx2(__m256d y, __m256d x) {
-    const __m256d sgn = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    const __m256d inf = _mm256_set1_pd(INFINITY), big = _mm256_set1_pd(DBL_MAX);
-    __m256d ay = _mm256_andnot_pd(sgn, y), ax = _mm256_andnot_pd(sgn, x);
-    __m256d swap = _mm256_cmp_pd(ay, ax, _CMP_GT_OQ);
-    __m256d n = _mm256_min_pd(ay, ax), d = _mm256_max_pd(ay, ax), sc, in;
-    in = _mm256_and_pd(_mm256_cmp_pd(d, _mm256_set1_pd(0x1p-960), _CMP_GE_OQ),
-                       _mm256_cmp_pd(d, _mm256_set1_pd(0x1p960), _CMP_LE_OQ));
-    n = _mm256_andnot_pd(_mm256_and_pd(_mm256_cmp_pd(d, inf, _CMP_EQ_OQ), _mm256_cmp_pd(n, inf, _CMP_NEQ_OQ)), n);
-    n = _mm256_min_pd(n, big);
-    d = _mm256_min_pd(d, big);
-    sc = _mm256_min_pd(_mm256_max_pd(d, _mm256_set1_pd(0x1p-1000)), _mm256_set1_pd(0x1p1000));
-    sc = _mm256_castsi256_pd(_mm256_sub_epi64(_mm256_set1_epi64x(0x7fe0000000000000ll),
-                                              _mm256_castpd_si256(_mm256_and_pd(sc, inf))));
-    sc = _mm256_blendv_pd(sc, one, in);
-    n = _mm256_mul_pd(n, sc);
-    d = _mm256_mul_pd(d, sc);
-    d = _mm256_blendv_pd(d, one, _mm256_cmp_pd(d, zero, _CMP_EQ_OQ));
-    return _mm256_blendv_pd(entk__atan2_core_avx2(n, d, swap, y, x), _mm256_add_pd(x, y),
-                            _mm256_cmp_pd(x, y, _CMP_UNORD_Q));
+static ENTK__AVX2 inline __attribute__((always_inline)) __m256d entk__fatan2p_back_avx2(const __m256d *w) {
+    __m256d r;
+    ENTK__FA_BACK(w, r, 1);
+    return r;
 }
-
-static ENTK__AVX2 inline __m256d entk__atan2_avx2(__m256d y, __m256d x) {
-    const __m256d sgn = _mm256_set1_pd(-0.0);
-    __m256d ay = _mm256_andnot_pd(sgn, y), ax = _mm256_andnot_pd(sgn, x);
-    __m256d d = _mm256_max_pd(ay, ax);
-    __m256d in = _mm256_and_pd(_mm256_cmp_pd(d, _mm256_set1_pd(0x1p-960), _CMP_GE_OQ),
-                               _mm256_cmp_pd(d, _mm256_set1_pd(0x1p960), _CMP_LE_OQ));
-    in = _mm256_and_pd(in, _mm256_cmp_pd(x, y, _CMP_ORD_Q));
-    if (_mm256_movemask_pd(in) != 0xf) return entk__atan2_wide_avx2(y, x);
-    return entk__atan2_core_avx2(_mm256_min_pd(ay, ax), d, _mm256_cmp_pd(ay, ax, _CMP_GT_OQ), y, x);
+#undef ENTK__FV_XOR
+#undef ENTK__FV_SIGN
+#undef ENTK__FV_NEGM
+#undef ENTK__FV_MXOR
+#undef ENTK__FV_BLEND
+#undef ENTK__FV_MASKZ
+#undef ENTK__FV_LT
+#undef ENTK__FV_GT
+#undef ENTK__FV_GE
+#undef ENTK__FV_ABS
+#undef ENTK__FV_MAX
+#undef ENTK__FV_MIN
+#undef ENTK__FV_FNMA
+#undef ENTK__FV_FMA
+#undef ENTK__FV_DIV
+#undef ENTK__FV_MUL
+#undef ENTK__FV_SUB
+#undef ENTK__FV_ADD
+#undef ENTK__FV_SET1
+#undef ENTK__FV_MT
+#undef ENTK__FV_VT
+static ENTK__AVX2 inline __m256d entk__fatan2_avx2(__m256d y, __m256d x) {
+    __m256d w[5];
+    entk__fatan2_front_avx2(y, x, w);
+    return entk__fatan2_back_avx2(w);
 }
-
-/* entk__atan2_avx2 on two vectors at once (the interleaved core when both are in range) */
-static ENTK__AVX2 inline void entk__atan2x2_avx2(__m256d y0, __m256d x0, __m256d y1, __m256d x1, __m256d *r0,
-                                                 __m256d *r1) {
-    const __m256d sgn = _mm256_set1_pd(-0.0), lo = _mm256_set1_pd(0x1p-960), hi = _mm256_set1_pd(0x1p960);
-    __m256d ay0 = _mm256_andnot_pd(sgn, y0), ax0 = _mm256_andnot_pd(sgn, x0), d0 = _mm256_max_pd(ay0, ax0);
-    __m256d ay1 = _mm256_andnot_pd(sgn, y1), ax1 = _mm256_andnot_pd(sgn, x1), d1 = _mm256_max_pd(ay1, ax1);
-    __m256d in = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(d0, lo, _CMP_GE_OQ), _mm256_cmp_pd(d0, hi, _CMP_LE_OQ)),
-                               _mm256_and_pd(_mm256_cmp_pd(d1, lo, _CMP_GE_OQ), _mm256_cmp_pd(d1, hi, _CMP_LE_OQ)));
-    in = _mm256_and_pd(in, _mm256_and_pd(_mm256_cmp_pd(x0, y0, _CMP_ORD_Q), _mm256_cmp_pd(x1, y1, _CMP_ORD_Q)));
-    if (_mm256_movemask_pd(in) != 0xf) {
-        *r0 = entk__atan2_avx2(y0, x0);
-        *r1 = entk__atan2_avx2(y1, x1);
-        return;
-    }
-    entk__atan2_core2_avx2(_mm256_min_pd(ay0, ax0), d0, _mm256_cmp_pd(ay0, ax0, _CMP_GT_OQ), y0, x0,
-                           _mm256_min_pd(ay1, ax1), d1, _mm256_cmp_pd(ay1, ax1, _CMP_GT_OQ), y1, x1, r0, r1);
-}
-
-/* out[i] = atan2(y[i], x[i]) on 4 lanes, the last block padded (tests and benchmarks reach the kernel
- * through this; nothing in the library calls it) */
-static ENTK__AVX2 inline void entk__atan2_array_avx2(size_t n, const double *y, const double *x, double *out) {
+/* out[i] = entk__fatan2_avx2(y[i], x[i]), the last block padded (tests and benchmarks only) */
+static ENTK__AVX2 inline void entk__fatan2_array_avx2(size_t n, const double *y, const double *x, double *out) {
     size_t i = 0, j;
-    for (; i + 8 <= n; i += 8) {
-        __m256d r0, r1;
-        entk__atan2x2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i + 4),
-                           _mm256_loadu_pd(x + i + 4), &r0, &r1);
-        _mm256_storeu_pd(out + i, r0);
-        _mm256_storeu_pd(out + i + 4, r1);
-    }
-    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(out + i, entk__atan2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i)));
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(out + i, entk__fatan2_avx2(_mm256_loadu_pd(y + i), _mm256_loadu_pd(x + i)));
     if (i < n) {
         double py[4] = {0, 0, 0, 0}, px[4] = {1, 1, 1, 1}, po[4];
         for (j = 0; i + j < n; ++j) { py[j] = y[i + j]; px[j] = x[i + j]; }
-        _mm256_storeu_pd(po, entk__atan2_avx2(_mm256_loadu_pd(py), _mm256_loadu_pd(px)));
+        _mm256_storeu_pd(po, entk__fatan2_avx2(_mm256_loadu_pd(py), _mm256_loadu_pd(px)));
         for (j = 0; i + j < n; ++j) out[i + j] = po[j];
     }
 }
 
-/* entk__angle_avx2 on two vectors, their atan2 chains interleaved */
-static ENTK__AVX2 inline void entk__angle2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                __m256d c1, __m256d *s0, __m256d *s1, __m256d *g0, __m256d *g1) {
-    const __m256d zero = _mm256_setzero_pd(), hp = _mm256_set1_pd(0.5 * ENTK__PI);
-    __m256d ss0 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a0, b0), _mm256_mul_pd(c0, c0)), zero));
-    __m256d ss1 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a1, b1), _mm256_mul_pd(c1, c1)), zero));
-    __m256d ang0, ang1;
-    entk__atan2x2_avx2(ss0, c0, ss1, c1, &ang0, &ang1);
-    *g0 = _mm256_blendv_pd(ang0, hp, _mm256_and_pd(_mm256_cmp_pd(ss0, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c0, zero, _CMP_EQ_OQ)));
-    *g1 = _mm256_blendv_pd(ang1, hp, _mm256_and_pd(_mm256_cmp_pd(ss1, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c1, zero, _CMP_EQ_OQ)));
-    *s0 = ss0;
-    *s1 = ss1;
-}
-
-/* s = sqrt(max(k11 k22 - k12^2, 0)) and the angle atan2(s, k12), pi/2 where s = k12 = 0 */
-static ENTK__AVX2 inline __m256d entk__angle_avx2(__m256d a, __m256d b, __m256d c, __m256d *s) {
-    const __m256d zero = _mm256_setzero_pd();
-    __m256d ss = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), zero));
-    __m256d ang = entk__atan2_avx2(ss, c);
-    __m256d deg = _mm256_and_pd(_mm256_cmp_pd(ss, zero, _CMP_EQ_OQ), _mm256_cmp_pd(c, zero, _CMP_EQ_OQ));
-    *s = ss;
-    return _mm256_blendv_pd(ang, _mm256_set1_pd(0.5 * ENTK__PI), deg);
-}
-
 /* the fast ranges of "the maps at every scale" on 4 lanes: relu and leaky relu: k11 k22 in
- * [2^-1000, 2^1000] or a zero variance; erf and gelu: k11, k22, k11 k22 <= 2^1000 */
+ * [2^-1000, 2^1000] or a zero variance; erf and gelu: k11, k22, k11 k22 <= 2^1000; and, for the maps'
+ * atan2 (entk__fatan2_avx2), |k12| <= 2^500 in both (a valid covariance in range has it; anything
+ * else, NaN included, runs the scalar kernel) */
 static ENTK__AVX2 inline __m256d entk__relu_ok_avx2(__m256d a, __m256d b, __m256d c) {
     const __m256d p = _mm256_mul_pd(a, b);
     __m256d in = _mm256_and_pd(_mm256_cmp_pd(p, _mm256_set1_pd(ENTK__RELU_LO), _CMP_GE_OQ),
                                _mm256_cmp_pd(p, _mm256_set1_pd(ENTK__RELU_HI), _CMP_LE_OQ));
-    ENTK__UNUSED(c);
-    return _mm256_or_pd(in, _mm256_cmp_pd(_mm256_min_pd(a, b), _mm256_setzero_pd(), _CMP_EQ_OQ));
+    in = _mm256_or_pd(in, _mm256_cmp_pd(_mm256_min_pd(a, b), _mm256_setzero_pd(), _CMP_EQ_OQ));
+    return _mm256_and_pd(in, _mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), c), _mm256_set1_pd(0x1p500),
+                                           _CMP_LE_OQ));
 }
 static ENTK__AVX2 inline __m256d entk__smooth_ok_avx2(__m256d a, __m256d b, __m256d c) {
     const __m256d hi = _mm256_set1_pd(ENTK__SMOOTH_HI);
-    ENTK__UNUSED(c);
-    return _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(a, b), hi, _CMP_LE_OQ),
-                         _mm256_cmp_pd(_mm256_max_pd(a, b), hi, _CMP_LE_OQ));
+    __m256d in = _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(a, b), hi, _CMP_LE_OQ),
+                               _mm256_cmp_pd(_mm256_max_pd(a, b), hi, _CMP_LE_OQ));
+    return _mm256_and_pd(in, _mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), c), _mm256_set1_pd(0x1p500),
+                                           _CMP_LE_OQ));
 }
 
-static ENTK__AVX2 inline __m256d entk__relu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                      const entk_nonlin *f) {
+/* The staged driver of the maps with an atan2: each map is a stage A sa(a, b, c, w, f) (its sqrt, its
+ * divisions and the front of the atan2, leaving nw vectors in w) and a stage B sb(a, b, c, w, &d, f)
+ * (the back of the atan2 and the map's sums; T returned, Tdot in d). A chunk of ENTK__AVX2_NCH vectors
+ * runs stage A for all, then stage B for all (the long latencies of one stage overlap across the
+ * chunk); the same operations in the same order as stage B after stage A on one vector, so the bits
+ * do not depend on where a chunk starts. A chunk with a lane outside the fast range ok, and the rest
+ * of the row, go through ENTK__AVX2_DRIVER_R with the composed block (name##_blk). Stage A only reads;
+ * stage B reads a vector's k12 and theta before it writes its t and theta_out, so both may alias. */
+#define ENTK__AVX2_NCH 8
+#define ENTK__AVX2_SDRIVER(name, sa, front, sb, nw, ok, slow)                                                   \
+    static ENTK__AVX2 inline __m256d name##_blk(__m256d a, __m256d b, __m256d c, __m256d *d,            \
+                                                const entk_nonlin *f) {                               \
+        __m256d w[nw];                                                                                 \
+        sa(a, b, c, w, f);                                                                             \
+        front(w[0], w[1], w);                                                                          \
+        return sb(a, b, c, w, d, f);                                                                   \
+    }                                                                                                  \
+    ENTK__AVX2_RDRIVER(name##_rest, name##_blk, ok, slow)                                              \
+    /* the chunks (a second instance for a broadcast k11, to hoist gelu's 1/(1+k11), pushed GCC 12's   \
+     * -O3 inliner into a false -Wmaybe-uninitialized in entk_predict_ntk_ensemble: left out) */      \
+    static ENTK__AVX2 inline __attribute__((always_inline)) size_t name##_chunks(                     \
+        size_t n, const double *k11, size_t inc11, const double *k22, size_t inc22, const double *k12, \
+        const double *th, double *t, double *tho, const entk_nonlin *f) {                              \
+        enum { NCH = ENTK__AVX2_NCH };                                                                 \
+        __m256d w[NCH][nw];                                                                            \
+        size_t i = 0;                                                                                  \
+        int v;                                                                                         \
+        for (; i + 4 * NCH <= n; i += 4 * NCH) {                                                       \
+            __m256d all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));                                 \
+            for (v = 0; v < NCH; ++v) {                                                                \
+                const size_t j = i + 4 * (size_t)v;                                                    \
+                const __m256d a = entk__ld_avx2(k11, j, inc11), b = entk__ld_avx2(k22, j, inc22);      \
+                const __m256d c = _mm256_loadu_pd(k12 + j);                                            \
+                all = _mm256_and_pd(all, ok(a, b, c));                                                 \
+                sa(a, b, c, w[v], f);                                                                  \
+            }                                                                                          \
+            if (_mm256_movemask_pd(all) != 0xf) {                                                      \
+                name##_rest(4 * NCH, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,          \
+                            tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                      \
+                continue;                                                                              \
+            }                                                                                          \
+            for (v = 0; v < NCH; ++v) front(w[v][0], w[v][1], w[v]);                                   \
+            for (v = 0; v < NCH; ++v) {                                                                \
+                const size_t j = i + 4 * (size_t)v;                                                    \
+                const __m256d a = entk__ld_avx2(k11, j, inc11), b = entk__ld_avx2(k22, j, inc22);      \
+                const __m256d c = _mm256_loadu_pd(k12 + j);                                            \
+                __m256d d, tv = sb(a, b, c, w[v], &d, f);                                              \
+                if (tho) _mm256_storeu_pd(tho + j, _mm256_mul_pd(d, _mm256_loadu_pd(th + j)));         \
+                _mm256_storeu_pd(t + j, tv);                                                           \
+            }                                                                                          \
+        }                                                                                              \
+        return i;                                                                                      \
+    }                                                                                                  \
+    static ENTK__AVX2 void name(size_t n, const double *k11, size_t inc11, const double *k22,          \
+                                size_t inc22, const double *k12, const double *th, double *t,          \
+                                double *tho, const entk_nonlin *f) {                                   \
+        const size_t i = name##_chunks(n, k11, inc11, k22, inc22, k12, th, t, tho, f);                \
+        if (i < n)                                                                                     \
+            name##_rest(n - i, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,                \
+                        tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                          \
+    }
+
+/* relu and leaky relu: stage A s = sqrt(max(k11 k22 - k12^2, 0)) and the front of atan2(s, k12) (pi/2
+ * where s = k12 = 0: the maps' atan2 gives that itself); w[5] = s */
+static ENTK__AVX2 inline void entk__relu_sa_avx2(__m256d a, __m256d b, __m256d c, __m256d *w, const entk_nonlin *f) {
+    const __m256d s = _mm256_sqrt_pd(_mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)),
+                                                   _mm256_setzero_pd()));
+    ENTK__UNUSED(f);
+    w[0] = s;
+    w[1] = c;
+    w[5] = s;
+}
+static ENTK__AVX2 inline __m256d entk__relu_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
+                                                     const entk_nonlin *f) {
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI);
-    __m256d s, pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__angle_avx2(a, b, c, &s));
-    ENTK__UNUSED(f);
+    const __m256d pt = _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), entk__fatan2p_back_avx2(w));
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
     *d = _mm256_mul_pd(pt, k);
-    return _mm256_mul_pd(_mm256_add_pd(s, _mm256_mul_pd(pt, c)), k);
+    return _mm256_mul_pd(_mm256_add_pd(w[5], _mm256_mul_pd(pt, c)), k);
 }
-static ENTK__AVX2 inline void entk__relu_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                   __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
-                                                   const entk_nonlin *f) {
-    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), pi = _mm256_set1_pd(ENTK__PI);
-    __m256d s0, s1, g0, g1, pt0, pt1;
-    ENTK__UNUSED(f);
-    entk__angle2_avx2(a0, b0, c0, a1, b1, c1, &s0, &s1, &g0, &g1);
-    pt0 = _mm256_sub_pd(pi, g0);
-    pt1 = _mm256_sub_pd(pi, g1);
-    *d0 = _mm256_mul_pd(pt0, k);
-    *d1 = _mm256_mul_pd(pt1, k);
-    *t0 = _mm256_mul_pd(_mm256_add_pd(s0, _mm256_mul_pd(pt0, c0)), k);
-    *t1 = _mm256_mul_pd(_mm256_add_pd(s1, _mm256_mul_pd(pt1, c1)), k);
-}
-ENTK__AVX2_DRIVER_R(entk__relu_map_avx2, entk__relu_blk_avx2, entk__relu_blk2_avx2, entk__relu_ok_avx2,
-                    entk__relu_map_scalar)
+ENTK__AVX2_SDRIVER(entk__relu_map_avx2, entk__relu_sa_avx2, entk__fatan2p_front_avx2, entk__relu_sb_avx2, 6, entk__relu_ok_avx2,
+                   entk__relu_map_scalar)
 
-static ENTK__AVX2 inline __m256d entk__leaky_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                       const entk_nonlin *f) {
+static ENTK__AVX2 inline __m256d entk__leaky_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
+                                                      const entk_nonlin *f) {
     const double al = f->a;
     const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
     const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al);
-    __m256d s, ang = entk__angle_avx2(a, b, c, &s);
-    __m256d w = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang)),
-                              _mm256_mul_pd(cr, ang));
-    *d = _mm256_mul_pd(w, k);
-    return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s), _mm256_mul_pd(w, c)), k);
+    const __m256d ang = entk__fatan2p_back_avx2(w);
+    const __m256d wv = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(_mm256_set1_pd(ENTK__PI), ang)),
+                                     _mm256_mul_pd(cr, ang));
+    ENTK__UNUSED(a); ENTK__UNUSED(b);
+    *d = _mm256_mul_pd(wv, k);
+    return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, w[5]), _mm256_mul_pd(wv, c)), k);
 }
-static ENTK__AVX2 inline void entk__leaky_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                    __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
+ENTK__AVX2_SDRIVER(entk__leaky_map_avx2, entk__relu_sa_avx2, entk__fatan2p_front_avx2, entk__leaky_sb_avx2, 6, entk__relu_ok_avx2,
+                   entk__leaky_map_scalar)
+
+/* erf: stage A S (the scalar kernel's regrouped radicand), Tdot = (4/pi)/S into w[5], the front of
+ * atan2(2 k12, S) */
+static ENTK__AVX2 inline void entk__erf_sa_avx2(__m256d a, __m256d b, __m256d c, __m256d *w, const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
+    const __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    const __m256d s = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
+                                                   _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
+    ENTK__UNUSED(f);
+    w[0] = _mm256_mul_pd(two, c);
+    w[1] = s;
+    w[5] = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
+}
+static ENTK__AVX2 inline __m256d entk__erf_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
                                                     const entk_nonlin *f) {
-    const double al = f->a;
-    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), sq = _mm256_set1_pd((1.0 - al) * (1.0 - al));
-    const __m256d pp = _mm256_set1_pd(1.0 + al * al), cr = _mm256_set1_pd(2.0 * al), pi = _mm256_set1_pd(ENTK__PI);
-    __m256d s0, s1, g0, g1, w0, w1;
-    entk__angle2_avx2(a0, b0, c0, a1, b1, c1, &s0, &s1, &g0, &g1);
-    w0 = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(pi, g0)), _mm256_mul_pd(cr, g0));
-    w1 = _mm256_add_pd(_mm256_mul_pd(pp, _mm256_sub_pd(pi, g1)), _mm256_mul_pd(cr, g1));
-    *d0 = _mm256_mul_pd(w0, k);
-    *d1 = _mm256_mul_pd(w1, k);
-    *t0 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s0), _mm256_mul_pd(w0, c0)), k);
-    *t1 = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(sq, s1), _mm256_mul_pd(w1, c1)), k);
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(c); ENTK__UNUSED(f);
+    *d = w[5];
+    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__fatan2_back_avx2(w));
 }
-ENTK__AVX2_DRIVER_R(entk__leaky_map_avx2, entk__leaky_blk_avx2, entk__leaky_blk2_avx2, entk__relu_ok_avx2,
-                    entk__leaky_map_scalar)
+ENTK__AVX2_SDRIVER(entk__erf_map_avx2, entk__erf_sa_avx2, entk__fatan2_front_avx2, entk__erf_sb_avx2, 6, entk__smooth_ok_avx2,
+                   entk__erf_map_scalar)
 
-static ENTK__AVX2 inline __m256d entk__erf_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
+/* gelu: stage A q = sqrt(D), the front of atan2(k12, q), and the terms without the angle (the scalar
+ * kernel's operations: its five divisions) into w[4..8) */
+static ENTK__AVX2 inline void entk__gelu_sa_avx2(__m256d a, __m256d b, __m256d c, __m256d *w, const entk_nonlin *f) {
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
+    const __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
+    const __m256d q = _mm256_sqrt_pd(dd);
+    const __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
+    ENTK__UNUSED(f);
+    w[0] = c;
+    w[1] = q;
+    w[5] = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
+    w[6] = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
+    w[7] = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
+    w[8] = _mm256_div_pd(_mm256_div_pd(c, dd), q);
+}
+static ENTK__AVX2 inline __m256d entk__gelu_sb_avx2(__m256d a, __m256d b, __m256d c, const __m256d *w, __m256d *d,
                                                      const entk_nonlin *f) {
-    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    __m256d s = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
-                                             _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
-    ENTK__UNUSED(f);
-    *d = _mm256_div_pd(_mm256_set1_pd(4.0 / ENTK__PI), s);
-    return _mm256_mul_pd(_mm256_set1_pd(2.0 / ENTK__PI), entk__atan2_avx2(_mm256_mul_pd(two, c), s));
+    const __m256d k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
+    const __m256d ang = entk__fatan2_back_avx2(w);
+    const __m256d x1 = _mm256_mul_pd(c, ang);
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
+    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, w[7]), w[8])));
+    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, w[5]), w[6])));
 }
-static ENTK__AVX2 inline __m256d entk__erf_s_avx2(__m256d a, __m256d b, __m256d c) {
-    const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    return _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(one, _mm256_mul_pd(two, _mm256_add_pd(a, b))),
-                                        _mm256_mul_pd(_mm256_set1_pd(4.0), rad)));
-}
-static ENTK__AVX2 inline void entk__erf_blk2_avx2(__m256d a0, __m256d b0, __m256d c0, __m256d a1, __m256d b1,
-                                                  __m256d c1, __m256d *t0, __m256d *d0, __m256d *t1, __m256d *d1,
-                                                  const entk_nonlin *f) {
-    const __m256d two = _mm256_set1_pd(2.0), kd = _mm256_set1_pd(4.0 / ENTK__PI), kt = _mm256_set1_pd(2.0 / ENTK__PI);
-    __m256d s0 = entk__erf_s_avx2(a0, b0, c0), s1 = entk__erf_s_avx2(a1, b1, c1), g0, g1;
-    ENTK__UNUSED(f);
-    entk__atan2x2_avx2(_mm256_mul_pd(two, c0), s0, _mm256_mul_pd(two, c1), s1, &g0, &g1);
-    *d0 = _mm256_div_pd(kd, s0);
-    *d1 = _mm256_div_pd(kd, s1);
-    *t0 = _mm256_mul_pd(kt, g0);
-    *t1 = _mm256_mul_pd(kt, g1);
-}
-ENTK__AVX2_DRIVER_R(entk__erf_map_avx2, entk__erf_blk_avx2, entk__erf_blk2_avx2, entk__smooth_ok_avx2,
-                    entk__erf_map_scalar)
-
-static ENTK__AVX2 inline __m256d entk__gelu_blk_avx2(__m256d a, __m256d b, __m256d c, __m256d *d,
-                                                      const entk_nonlin *f) {
-    const __m256d one = _mm256_set1_pd(1.0), k = _mm256_set1_pd(0.5 / ENTK__PI), qr = _mm256_set1_pd(0.25);
-    __m256d rad = _mm256_max_pd(_mm256_sub_pd(_mm256_mul_pd(a, b), _mm256_mul_pd(c, c)), _mm256_setzero_pd());
-    __m256d dd = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(one, a), b), rad);
-    __m256d q = _mm256_sqrt_pd(dd), ang = entk__atan2_avx2(c, q);
-    __m256d ia = _mm256_div_pd(one, _mm256_add_pd(one, a)), ib = _mm256_div_pd(one, _mm256_add_pd(one, b));
-    __m256d x1 = _mm256_mul_pd(c, ang);
-    __m256d x2 = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, ia), _mm256_mul_pd(b, ib)), q);
-    __m256d x3 = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(c, c), _mm256_mul_pd(ia, ib)), q);
-    __m256d y2 = _mm256_div_pd(_mm256_mul_pd(c, _mm256_add_pd(ia, ib)), q);
-    __m256d y3 = _mm256_div_pd(_mm256_div_pd(c, dd), q);
-    ENTK__UNUSED(f);
-    *d = _mm256_add_pd(qr, _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(ang, y2), y3)));
-    return _mm256_add_pd(_mm256_mul_pd(qr, c), _mm256_mul_pd(k, _mm256_add_pd(_mm256_add_pd(x1, x2), x3)));
-}
-ENTK__AVX2_RDRIVER(entk__gelu_map_avx2, entk__gelu_blk_avx2, entk__smooth_ok_avx2, entk__gelu_map_scalar)
+ENTK__AVX2_SDRIVER(entk__gelu_map_avx2, entk__gelu_sa_avx2, entk__fatan2_front_avx2, entk__gelu_sb_avx2, 9, entk__smooth_ok_avx2,
+                   entk__gelu_map_scalar)
 
 #ifndef ENTK_NO_SLEEF
 
@@ -3024,6 +3082,44 @@ __attribute__((target("avx2,fma"))) static void entk__lincomb_avx2(size_t m, siz
 #undef ENTK__LC_ROW
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+/* 4 rows x 16 columns of sums in 8 zmm registers, each column's sum the scalar chain (multiply, then
+ * add, p ascending, then one add into y): the AVX2 and scalar bits. Columns past the last 16 and a
+ * last block of 1 to 3 rows go to the AVX2 kernel (columns are independent). */
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+static void entk__lincomb_avx512(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
+                                 size_t ldx, double *y, size_t ldy, size_t n) {
+    size_t i0, j, p;
+    if (k == 0) return;
+    for (i0 = 0; i0 + 4 <= m; i0 += 4) {
+        const double *ai = a + i0 * ars;
+        double *yi = y + i0 * ldy;
+        for (j = 0; j + 16 <= n; j += 16) {
+            __m512d s00 = _mm512_setzero_pd(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00;
+            __m512d s31 = s00;
+            for (p = 0; p < k; ++p) {
+                const double *xp = x + p * ldx + j, *ap = ai + p * acs;
+                const __m512d x0 = _mm512_loadu_pd(xp), x1 = _mm512_loadu_pd(xp + 8);
+                __m512d c;
+#define ENTK__LC_ACC(v0, v1, coef)                                                                    \
+    c = _mm512_set1_pd(coef); v0 = _mm512_add_pd(v0, _mm512_mul_pd(c, x0)); v1 = _mm512_add_pd(v1, _mm512_mul_pd(c, x1))
+                ENTK__LC_ACC(s00, s01, ap[0]); ENTK__LC_ACC(s10, s11, ap[ars]);
+                ENTK__LC_ACC(s20, s21, ap[2 * ars]); ENTK__LC_ACC(s30, s31, ap[3 * ars]);
+#undef ENTK__LC_ACC
+            }
+#define ENTK__LC_ROW(r, v0, v1)                                                                      \
+    _mm512_storeu_pd(yi + (r) * ldy + j, _mm512_add_pd(_mm512_loadu_pd(yi + (r) * ldy + j), v0));    \
+    _mm512_storeu_pd(yi + (r) * ldy + j + 8, _mm512_add_pd(_mm512_loadu_pd(yi + (r) * ldy + j + 8), v1))
+            ENTK__LC_ROW(0, s00, s01); ENTK__LC_ROW(1, s10, s11); ENTK__LC_ROW(2, s20, s21);
+            ENTK__LC_ROW(3, s30, s31);
+#undef ENTK__LC_ROW
+        }
+        if (j < n) entk__lincomb_avx2(4, k, ai, ars, acs, x + j, ldx, yi + j, ldy, n - j);
+    }
+    if (i0 < m) entk__lincomb_avx2(m - i0, k, a + i0 * ars, ars, acs, x, ldx, y + i0 * ldy, ldy, n);
+}
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 /* 4 rows x 4 columns of sums in 8 q registers; vmulq then vaddq (never vfmaq) */
 static void entk__lincomb_neon(size_t m, size_t k, const double *a, size_t ars, size_t acs, const double *x,
@@ -3785,10 +3881,10 @@ ENTK__FOR_DOMAINS void entk__mlp_domain(const entk__mlp_job *jb, entk__domain *d
  * substitutions and the predictors' products. Blocking follows BLIS: a KC x NC panel of B (L3), an
  * MC x KC block of A (L2), one KC x NR micro-panel of B (L1) against MC / MR register tiles. */
 #define ENTK__KC 256
-#define ENTK__MC 96   /* a multiple of every MR (4, 6) */
-#define ENTK__NC 4096 /* a multiple of every NR (8) */
-#define ENTK__MR_MAX 6
-#define ENTK__NR_MAX 8
+#define ENTK__MC 96   /* a multiple of every MR (4, 6, 12) */
+#define ENTK__NC 4096 /* a multiple of every NR (8, 16) */
+#define ENTK__MR_MAX 12
+#define ENTK__NR_MAX 16
 
 /* Micro-kernels c[0..mr)[0..nr) += A B (entk__ukernel_fn, 9.2). */
 
@@ -3844,6 +3940,83 @@ static void entk__ukernel_avx2(size_t kc, const double *ap, const double *bp, do
 }
 #endif /* ENTK__HAVE_AVX2 */
 
+#if ENTK__HAVE_AVX512
+#define ENTK__AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+/* 12 x 16: 24 zmm accumulators + 2 B vectors + 1 broadcast = 27 of 32 registers; per k step 24 FMAs
+ * against 2 loads and 12 broadcasts. Each entry of C is the same chain as in the AVX2 kernel (fma over
+ * p from 0, then one add into C), so the two give the same bits: the AVX-512 Cholesky, solves and
+ * products equal the AVX2 ones exactly (tests/test_chol.c). */
+ENTK__AVX512
+static void entk__ukernel_avx512(size_t kc, const double *ap, const double *bp, double *c, size_t ldc) {
+    __m512d c00 = _mm512_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00;
+    __m512d c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00;
+    __m512d c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00;
+    __m512d cb1 = c00;
+    size_t p;
+    int r;
+    /* C is touched only after the loop: start its rows (two or three lines each) on their way now */
+    for (r = 0; r < 12; ++r) {
+        _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 8), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 15), _MM_HINT_T0);
+    }
+    for (p = 0; p < kc; ++p, ap += 12, bp += 16) {
+        const __m512d b0 = _mm512_load_pd(bp), b1 = _mm512_load_pd(bp + 8);
+        __m512d a;
+#define ENTK__UK_ROW(i, x0, x1)                                                                      \
+    a = _mm512_set1_pd(ap[i]); x0 = _mm512_fmadd_pd(a, b0, x0); x1 = _mm512_fmadd_pd(a, b1, x1)
+        ENTK__UK_ROW(0, c00, c01); ENTK__UK_ROW(1, c10, c11); ENTK__UK_ROW(2, c20, c21);
+        ENTK__UK_ROW(3, c30, c31); ENTK__UK_ROW(4, c40, c41); ENTK__UK_ROW(5, c50, c51);
+        ENTK__UK_ROW(6, c60, c61); ENTK__UK_ROW(7, c70, c71); ENTK__UK_ROW(8, c80, c81);
+        ENTK__UK_ROW(9, c90, c91); ENTK__UK_ROW(10, ca0, ca1); ENTK__UK_ROW(11, cb0, cb1);
+#undef ENTK__UK_ROW
+    }
+#define ENTK__ACC_ROW(r, x0, x1)                                                                     \
+    _mm512_storeu_pd(c + (r) * ldc, _mm512_add_pd(_mm512_loadu_pd(c + (r) * ldc), x0));            \
+    _mm512_storeu_pd(c + (r) * ldc + 8, _mm512_add_pd(_mm512_loadu_pd(c + (r) * ldc + 8), x1))
+    ENTK__ACC_ROW(0, c00, c01); ENTK__ACC_ROW(1, c10, c11); ENTK__ACC_ROW(2, c20, c21);
+    ENTK__ACC_ROW(3, c30, c31); ENTK__ACC_ROW(4, c40, c41); ENTK__ACC_ROW(5, c50, c51);
+    ENTK__ACC_ROW(6, c60, c61); ENTK__ACC_ROW(7, c70, c71); ENTK__ACC_ROW(8, c80, c81);
+    ENTK__ACC_ROW(9, c90, c91); ENTK__ACC_ROW(10, ca0, ca1); ENTK__ACC_ROW(11, cb0, cb1);
+#undef ENTK__ACC_ROW
+}
+
+/* entk__pack_fn for w a multiple of 4: 4 x 4 blocks transposed in registers (the packs of the
+ * Cholesky's TRSM and SYRK updates read rows of A or L: transposes). */
+ENTK__AVX512
+static void entk__pack_t_avx512(size_t rows, size_t kc, const double *src, size_t ld, int w, double sign,
+                                double *dst) {
+    const __m256d s = _mm256_set1_pd(sign);
+    const size_t ww = (size_t)w;
+    size_t i0, p, r;
+    for (i0 = 0; i0 < rows; i0 += ww, dst += ww * kc) {
+        const double *a = src + i0 * ld;
+        const size_t nrow = rows - i0 < ww ? rows - i0 : ww;
+        p = 0;
+        if (nrow == ww)
+            for (; p + 4 <= kc; p += 4) {
+                size_t g;
+                for (g = 0; g < ww; g += 4) {
+                    const double *y = a + g * ld + p;
+                    const __m256d r0 = _mm256_loadu_pd(y), r1 = _mm256_loadu_pd(y + ld);
+                    const __m256d r2 = _mm256_loadu_pd(y + 2 * ld), r3 = _mm256_loadu_pd(y + 3 * ld);
+                    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+                    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+                    double *o = dst + p * ww + g;
+                    _mm256_storeu_pd(o, _mm256_mul_pd(s, _mm256_permute2f128_pd(t0, t2, 0x20)));
+                    _mm256_storeu_pd(o + ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t1, t3, 0x20)));
+                    _mm256_storeu_pd(o + 2 * ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t0, t2, 0x31)));
+                    _mm256_storeu_pd(o + 3 * ww, _mm256_mul_pd(s, _mm256_permute2f128_pd(t1, t3, 0x31)));
+                }
+            }
+        for (; p < kc; ++p) {
+            for (r = 0; r < nrow; ++r) dst[p * ww + r] = sign * a[r * ld + p];
+            for (; r < ww; ++r) dst[p * ww + r] = 0.0;
+        }
+    }
+}
+#endif /* ENTK__HAVE_AVX512 */
+
 #if ENTK__HAVE_NEON
 /* 4 x 8: 16 accumulators + 4 B vectors + 2 A vectors of the 32 q registers; lane FMAs avoid
  * broadcasts. */
@@ -3878,7 +4051,7 @@ static void entk__ukernel_neon(size_t kc, const double *ap, const double *bp, do
 
 
 /* Doubles of GEMM workspace for any call with at most n columns: the A block, the B panel, one
- * edge tile, and slack for 32-byte alignment. */
+ * edge tile, and slack for 64-byte alignment. */
 static size_t entk__gemm_ncap(size_t n) {
     return n < ENTK__NC ? (n + ENTK__NR_MAX - 1) / ENTK__NR_MAX * ENTK__NR_MAX : ENTK__NC;
 }
@@ -3929,19 +4102,21 @@ static entk_status entk__gemm(size_t m, size_t n, size_t k, double sign, const d
         if (st) return st;
         ws = own;
     }
-    /* 32-byte alignment for the B panel's aligned vector loads */
-    bp = ws + ((32u - ((uintptr_t)ws & 31u)) & 31u) / sizeof(double);
+    /* 64-byte alignment for the B panel's aligned vector loads (each 16-wide row one whole line pair) */
+    bp = ws + ((64u - ((uintptr_t)ws & 63u)) & 63u) / sizeof(double);
     ap = bp + (size_t)ENTK__KC * entk__gemm_ncap(n);
     tile = ap + (size_t)ENTK__KC * ENTK__MC;
     for (jc = 0; jc < n; jc += ENTK__NC) {
         const size_t nc = n - jc < ENTK__NC ? n - jc : ENTK__NC;
         for (pc = 0; pc < k; pc += ENTK__KC) {
             const size_t kc = k - pc < ENTK__KC ? k - pc : ENTK__KC;
-            entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
+            if (uk.pack_t && brs == 1) uk.pack_t(nc, kc, b + pc + jc * bcs, bcs, uk.nr, 1.0, bp);
+            else entk__pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, uk.nr, bp);
             /* rows above jc lie wholly above the diagonal */
             for (ic = lower ? jc : 0; ic < m; ic += ENTK__MC) {
                 const size_t mc = m - ic < ENTK__MC ? m - ic : ENTK__MC;
-                entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
+                if (uk.pack_t && acs == 1) uk.pack_t(mc, kc, a + ic * ars + pc, ars, uk.mr, sign, ap);
+                else entk__pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, uk.mr, sign, ap);
                 for (jr = 0; jr < nc; jr += nr) {
                     const size_t j0 = jc + jr, nrr = nc - jr < nr ? nc - jr : nr;
                     if (lower && j0 >= ic + mc) break;
@@ -4054,6 +4229,57 @@ static size_t entk__trsm_leaf_avx2(size_t m, size_t n, const double *l, size_t l
     return r;
 }
 #endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_AVX512
+/* 4 x 4 transpose of rows src, src + ld, ... (4 columns each) into out[0..3]; its own inverse. */
+static ENTK__AVX512 inline void entk__tr4_avx512(__m256d a, __m256d b, __m256d c, __m256d d, __m256d *out) {
+    const __m256d t0 = _mm256_unpacklo_pd(a, b), t1 = _mm256_unpackhi_pd(a, b);
+    const __m256d t2 = _mm256_unpacklo_pd(c, d), t3 = _mm256_unpackhi_pd(c, d);
+    out[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    out[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    out[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    out[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* The AVX2 leaf on eight rows at a time (a lane per row, so each row sees the same divisions and fmas
+ * in the same order: the same bits); a last group of four rows goes to the AVX2 leaf. */
+ENTK__AVX512
+static size_t entk__trsm_leaf_avx512(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx) {
+    __m512d col[16];
+    size_t r, j, i, q;
+    for (r = 0; r + 8 <= m; r += 8) {
+        double *x0 = x + r * ldx;
+        for (j = 0; j < n; j += 4) {
+            const double *y = x0 + j;
+            __m256d lo[4], hi[4];
+            entk__tr4_avx512(_mm256_loadu_pd(y), _mm256_loadu_pd(y + ldx), _mm256_loadu_pd(y + 2 * ldx),
+                             _mm256_loadu_pd(y + 3 * ldx), lo);
+            y += 4 * ldx;
+            entk__tr4_avx512(_mm256_loadu_pd(y), _mm256_loadu_pd(y + ldx), _mm256_loadu_pd(y + 2 * ldx),
+                             _mm256_loadu_pd(y + 3 * ldx), hi);
+            for (q = 0; q < 4; ++q) col[j + q] = _mm512_insertf64x4(_mm512_castpd256_pd512(lo[q]), hi[q], 1);
+        }
+        for (j = 0; j < n; ++j) {
+            const __m512d cj = _mm512_div_pd(col[j], _mm512_set1_pd(l[j * ldl + j]));
+            col[j] = cj;
+            for (i = j + 1; i < n; ++i) col[i] = _mm512_fnmadd_pd(_mm512_set1_pd(l[i * ldl + j]), cj, col[i]);
+        }
+        for (j = 0; j < n; j += 4) {
+            double *y = x0 + j;
+            __m256d lo[4], hi[4];
+            entk__tr4_avx512(_mm512_castpd512_pd256(col[j]), _mm512_castpd512_pd256(col[j + 1]),
+                             _mm512_castpd512_pd256(col[j + 2]), _mm512_castpd512_pd256(col[j + 3]), lo);
+            entk__tr4_avx512(_mm512_extractf64x4_pd(col[j], 1), _mm512_extractf64x4_pd(col[j + 1], 1),
+                             _mm512_extractf64x4_pd(col[j + 2], 1), _mm512_extractf64x4_pd(col[j + 3], 1), hi);
+            for (q = 0; q < 4; ++q) {
+                _mm256_storeu_pd(y + q * ldx, lo[q]);
+                _mm256_storeu_pd(y + (q + 4) * ldx, hi[q]);
+            }
+        }
+    }
+    return r + entk__trsm_leaf_avx2(m - r, n, l, ldl, x + r * ldx, ldx);
+}
+#endif /* ENTK__HAVE_AVX512 */
 
 /* X L^T = B in place: x is m x n (ldx), l n x n lower. Recursive, so nearly all flops are GEMM. */
 static entk_status entk__trsm_rlt(size_t m, size_t n, const double *l, size_t ldl, double *x, size_t ldx,
@@ -4468,7 +4694,7 @@ static const entk__kernels entk__kt_scalar = {
     {entk__identity_map_scalar, entk__relu_map_scalar, entk__erf_map_scalar, entk__leaky_map_scalar,
      entk__gelu_map_scalar, entk__sin_map_scalar, entk__custom_map_scalar},
     entk__affine_scalar, entk__sum3_scalar, entk__addto_scalar, entk__stream_scalar, entk__fence_scalar,
-    entk__dots_scalar, {4, 8, entk__ukernel_scalar}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__dots_scalar, {4, 8, entk__ukernel_scalar, NULL}, {entk__dot, entk__axpy, entk__rank2_scalar},
     entk__rot_scalar, NULL, entk__lincomb_scalar};
 
 #ifdef ENTK_NO_SLEEF
@@ -4485,9 +4711,24 @@ static const entk__kernels entk__kt_avx2 = {
     {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
      entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
-    entk__dots_avx2, {6, 8, entk__ukernel_avx2}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
+    entk__dots_avx2, {6, 8, entk__ukernel_avx2, NULL}, {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2},
     entk__rot_avx2, entk__trsm_leaf_avx2, entk__lincomb_avx2};
 #endif /* ENTK__HAVE_AVX2 */
+
+#if ENTK__HAVE_AVX512
+/* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
+ * updates, the substitutions, the predictors' products), TRSM leaf and lincomb (the SO(3) DFTs), all
+ * giving the AVX2 bits; every other entry is the AVX2 kernel: the maps until their AVX-512 versions
+ * exist (correct, at the AVX2 speed), the other row kernels because they are memory-bound, the dots
+ * because a wider version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
+static const entk__kernels entk__kt_avx512 = {
+    ENTK_SIMD_AVX512,
+    {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
+     entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
+    entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
+    entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512},
+    {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx512};
+#endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON
 static const entk__kernels entk__kt_neon = {
@@ -4495,7 +4736,7 @@ static const entk__kernels entk__kt_neon = {
     {entk__identity_map_neon, entk__relu_map_neon, entk__erf_map_neon, entk__leaky_map_neon,
      entk__gelu_map_neon, ENTK__SIN_NEON, entk__custom_map_scalar},
     entk__affine_neon, entk__sum3_neon, entk__addto_neon, entk__stream_scalar, entk__fence_scalar,
-    entk__dots_neon, {4, 8, entk__ukernel_neon}, {entk__dot, entk__axpy, entk__rank2_scalar},
+    entk__dots_neon, {4, 8, entk__ukernel_neon, NULL}, {entk__dot, entk__axpy, entk__rank2_scalar},
     entk__rot_neon, NULL, entk__lincomb_neon};
 #endif /* ENTK__HAVE_NEON */
 
@@ -4504,6 +4745,9 @@ static const entk__kernels *entk__kt_table(entk_simd path) {
     case ENTK_SIMD_SCALAR: return &entk__kt_scalar;
 #if ENTK__HAVE_AVX2
     case ENTK_SIMD_AVX2: return &entk__kt_avx2;
+#endif
+#if ENTK__HAVE_AVX512
+    case ENTK_SIMD_AVX512: return &entk__kt_avx512;
 #endif
 #if ENTK__HAVE_NEON
     case ENTK_SIMD_NEON: return &entk__kt_neon;

@@ -67,10 +67,13 @@
  *   intermediate layer, all in L1/L2, and K and Theta go through memory once per chain. A self record
  *   sweeps the main diagonal first (its tiles hold the diagonals it records) and, when its maps are
  *   symmetric in (k11, k22) bit for bit (all but gelu and custom), computes only the diagonals on and
- *   above it and mirrors the rest: about half a pair. Other same-padded conv chains (a first window up
- *   to any q, then q <= 3) run, in pairs, in one sweep over output block-rows with rings of 3
- *   block-rows (these live in L3 or memory: slower). All are bit-identical to the plain
- *   layer-by-layer row path (the same adds in the same order), which stays as the reference.
+ *   above it and mirrors the rest: about half a pair. Other chains of up to 3 layers, same or valid
+ *   padding (convs, or a lift or gconv and the gconvs after it, each stored block its own sweep through
+ *   the window of rho(b); a first window up to any q, then q <= 3), run, in pairs, in one sweep over
+ *   output block-rows with rings of 3 block-rows (L2/L3); when the reduction follows such a chain it
+ *   is taken from the last layer's rows as they are built (the same partial sums in the same order),
+ *   so the chain's output is never stored. All are bit-identical to the plain layer-by-layer row path
+ *   (the same adds in the same order), which stays as the reference.
  *
  * PERFORMANCE NOTE
  *   Per layer and stored block a pair costs (HW)^2 evaluations of entk_nonlin_map (K and Theta together),
@@ -78,14 +81,17 @@
  *   memory per layer (per fused chain on large images); the maps dominate unless they run vectorised.
  *   Build with -O3 for the vectorised row sums. Measured (bench/bench_cn, AVX2, shared 2-core Zen 3):
  *   7 x 7 demo CNN about 43 us per pair (row path 64 us), C4 GCNN about 165 us (row path 252 us), of
- *   which the relu maps are about half; neural-tangents' 21-layer CNN on 3 x 32 x 32 about 113 ms CPU
- *   per pair on diagonal tiles (165 ms with block-row chains), of which 88 ms relu maps (at 4 ns per
- *   K and Theta element, compute-bound) and the rest window sums and affine updates in L1/L2; a self
- *   record about 0.53 of a pair (half the tiles; 1.5 pairs layer by layer). Two threads on two pairs
- *   take the wall time of one pair when the other core is idle (speed-up 1.98 measured; no shared
- *   cache or bandwidth limit shows): on a machine shared with other jobs the speed-up is whatever
- *   share of the second core the scheduler grants. Per-thread Gram workspaces sit on huge pages
- *   where Linux allows (first touch of 4 KB pages cost about 100 ms per 37.7 MB workspace here).
+ *   which the relu maps are about half; the 2-layer C4 GCNN of bench_cn on 28 x 28 (valid padding)
+ *   about 4.5 ms per pair outside the relu maps in one block-row chain with the gpool taken from its
+ *   rows (13 ms layer by layer); neural-tangents' 21-layer CNN on 3 x 32 x 32 about 108-125 ms CPU
+ *   per pair on diagonal tiles (165 ms with block-row chains), of which 83-88 ms relu maps at the
+ *   maps' earlier 4 ns per K and Theta element (compute-bound) and the rest window sums and affine
+ *   updates in L1/L2; a self record about 0.53 of a pair (half the tiles; 1.5 pairs layer by layer).
+ *   Two threads on two pairs take the wall time of one pair when the other core is idle (speed-up 1.98
+ *   measured; no shared cache or bandwidth limit shows): on a machine shared with other jobs the
+ *   speed-up is whatever share of the second core the scheduler grants. Per-thread Gram workspaces sit
+ *   on huge pages where Linux allows (first touch of 4 KB pages cost about 100 ms per 37.7 MB
+ *   workspace here).
  *
  * EXAMPLE
  *   #define ENTK_IMPLEMENTATION
@@ -395,6 +401,28 @@ static void entk__cn_slab(const entk__kernels *kt, const double *const *base, si
     int k, nt = 0, t, flat = 0;
     for (k = 0; k <= 2 * h; ++k)
         if (base[k]) kk_of[nt++] = k <= h ? k : h - k;
+    if (v == 3 && pad == ENTK_PAD_VALID && nt > 0) {
+        /* columns shift without padding: every term of every row inside, at a constant offset; rows
+         * of n3 < N3 entries (no flat sum), so one 2-D loop instead of a row sum per row (short rows
+         * would spend more on the calls than on the adds). Terms in order, as entk__cn_rowsum. */
+        for (t = 0, k = 0; k <= 2 * h; ++k)
+            if (base[k]) { rows[t] = base[k] + ((long)s * kk_of[t] + h); ++t; }
+        for (o2 = 0; o2 < n2; ++o2) {
+            const double *a0 = rows[0] + o2 * N3;
+            double *o = out + o2 * n3;
+            size_t j;
+            if (nt == 3) {
+                kt->sum3(a0, rows[1] + o2 * N3, rows[2] + o2 * N3, o, n3);
+            } else {
+                for (j = 0; j < n3; ++j) o[j] = a0[j];
+                for (t = 1; t < nt; ++t) {
+                    const double *at = rows[t] + o2 * N3;
+                    for (j = 0; j < n3; ++j) o[j] += at[j];
+                }
+            }
+        }
+        return;
+    }
     if (v == 2) { /* rows shift; n3 == N3; interior rows: every term's row inside without wrapping */
         long lo = 0, hi = (long)n2;
         for (t = 0; t < nt; ++t) {
@@ -882,14 +910,54 @@ static entk_status entk__cn_linear_small(const entk__kernels *kt, const entk_lay
     return ENTK_OK;
 }
 
+/* A reduction (gap, gpool or flatten) taken from output rows as a chain's last layer builds them,
+ * instead of from the stored kernels (entk__cn_reduce): the same adds in the same order. gap and
+ * gpool: per stored block and kernel, entry i of the flat block goes to partial sum i % 4 (the last
+ * P^2 % 4 entries to partial 0), in increasing i; flatten: the diagonal entries in order. */
+typedef struct entk__cn_red {
+    int flatten;
+    size_t nfull;          /* 4 floor(P^2 / 4) */
+    double pk[4], pt[4];   /* the current block's partial sums (flatten: pk[0], pt[0]) */
+    double k, t;           /* the sums over the blocks so far */
+} entk__cn_red;
+
+/* Row v (n entries from flat index i0) into the partial sums sb, and row u (may be NULL) into su:
+ * two independent chains in one loop, each partial sum a serial chain as in entk__cn_reduce. */
+static void entk__cn_red_row(const double *v, const double *u, size_t n, size_t i0, size_t nfull, double *sb,
+                             double *su) {
+    double a0, a1, a2, a3, c0, c1, c2, c3;
+    size_t j = 0;
+    for (; j < n && ((i0 + j) & 3u) && i0 + j < nfull; ++j) {
+        sb[(i0 + j) & 3u] += v[j];
+        if (u) su[(i0 + j) & 3u] += u[j];
+    }
+    a0 = sb[0]; a1 = sb[1]; a2 = sb[2]; a3 = sb[3]; c0 = su[0]; c1 = su[1]; c2 = su[2]; c3 = su[3];
+    if (u) {
+        for (; j + 4 <= n && i0 + j + 4 <= nfull; j += 4) {
+            a0 += v[j]; a1 += v[j + 1]; a2 += v[j + 2]; a3 += v[j + 3];
+            c0 += u[j]; c1 += u[j + 1]; c2 += u[j + 2]; c3 += u[j + 3];
+        }
+    } else {
+        for (; j + 4 <= n && i0 + j + 4 <= nfull; j += 4) {
+            a0 += v[j]; a1 += v[j + 1]; a2 += v[j + 2]; a3 += v[j + 3];
+        }
+    }
+    sb[0] = a0; sb[1] = a1; sb[2] = a2; sb[3] = a3; su[0] = c0; su[1] = c1; su[2] = c2; su[3] = c3;
+    for (; j < n; ++j) {
+        sb[i0 + j < nfull ? (i0 + j) & 3u : 0] += v[j];
+        if (u) su[i0 + j < nfull ? (i0 + j) & 3u : 0] += u[j];
+    }
+}
+
 /* Output block-row i (the rows t = (i, j), j < wo) of one stored block: the window sums of K and
  * Theta through wk and wt (reading Ki, Ti), the affine update and (nl != NULL) the nonlinearity, built
- * in the L1 rows rowk, rowt and stored to Ko, To at block-row i % oring. Ti == NULL: first layer
- * (Theta = K); To == NULL: no NTK. */
+ * in the L1 rows rowk, rowt and stored to Ko, To at block-row i % oring, or (rd != NULL) added to the
+ * reduction rd instead. Ti == NULL: first layer (Theta = K); To == NULL: no NTK (with rd: want_t = 0). */
 static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk, entk__cn_wsum *wt,
                                         const double *Ki, const double *Ti, double *Ko, double *To, size_t oring,
                                         double *rowk, double *rowt, size_t i, size_t wo, size_t Po, int stream,
-                                        const entk_layer *nl, const double *e1, const double *e2) {
+                                        const entk_layer *nl, const double *e1, const double *e2,
+                                        entk__cn_red *rd, int want_t) {
     const entk__kernels *kt = wk->kt;
     const double cw = ly->sw * ly->sw / ((double)ly->q * (double)ly->q), b2 = ly->sb * ly->sb;
     const size_t ob = (i % oring) * wo;
@@ -899,14 +967,23 @@ static entk_status entk__cn_linear_brow(const entk_layer *ly, entk__cn_wsum *wk,
     entk__cn_wsum_reset(wt);
     for (j = 0; j < wo; ++j) {
         const size_t t = i * wo + j;
-        double *kr = rowk, *tr = To ? rowt : NULL;
+        /* rows not streamed are built in place (the destination is in cache), saving a copy */
+        double *kr = !rd && !stream ? Ko + (ob + j) * Po : rowk;
+        double *tr = To ? !rd && !stream ? To + (ob + j) * Po : rowt : rd && want_t ? rowt : NULL;
         entk__cn_wsum_entry(wk, Ki, i, j, kr);
         if (tr && Ti) entk__cn_wsum_entry(wt, Ti, i, j, tr);
         if ((st = entk__layer_out(kt, kr, tr, 1, Po, cw, b2, !Ti, nl ? &nl->nl : NULL, nl ? e1 + t : NULL, 0,
                                   e2, 1)))
             return st;
-        entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
-        if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
+        if (rd && rd->flatten) {
+            rd->pk[0] += kr[t];
+            if (tr) rd->pt[0] += tr[t];
+        } else if (rd) {
+            entk__cn_red_row(kr, tr, Po, t * Po, rd->nfull, rd->pk, rd->pt);
+        } else if (stream) {
+            entk__cn_store(kt, kr, Ko + (ob + j) * Po, Po, stream);
+            if (tr) entk__cn_store(kt, tr, To + (ob + j) * Po, Po, stream);
+        }
     }
     return ENTK_OK;
 }
@@ -941,55 +1018,92 @@ static entk_status entk__cn_linear(const entk__kernels *kt, const entk_layer *ly
         for (i = 0; i < ho; ++i)
             if ((st = entk__cn_linear_brow(ly, &wk, &wt, Ki + src * S, Ti ? Ti + src * S : NULL, Ko + (size_t)b * S,
                                            To ? To + (size_t)b * S : NULL, ho, rowk, rowt, i, wo, Po, stream, nl,
-                                           e1, e2)))
+                                           e1, e2, NULL, 0)))
                 return st;
     }
     kt->fence();
     return ENTK_OK;
 }
 
-/* A chain of M <= ENTK__CN_CHAIN conv layers with same padding, each followed by its nonlinearity
- * (nls[m] may be NULL), in one sweep over block-rows: layer m's output block-rows go to a ring of 3
- * block-rows in F, and layer m + 1 builds its block-row i as soon as layer m's block-row i + h is in
- * the ring (h: layer m + 1's half window, at most 1). The chain thus reads K and Theta from memory
- * once and writes them once instead of once per layer; the kernels are those of the separate layers
- * bit for bit (the same row operations). Pair mode only (block-row i of a map needs every pixel's
- * diagonal of its layer, which the self mode would only have after the layer). e1[m], e2[m]: the
- * diagonals for nls[m]. */
-static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M, const double *Ki,
-                                  const double *Ti, double *Ko, double *To, double *U, double *F, size_t h, size_t w,
-                                  const double *const *e1, const double *const *e2) {
-    static const int id[4] = {1, 0, 0, 1};
+/* A chain of M <= ENTK__CN_CHAIN linear layers with same or valid padding, each followed by its
+ * nonlinearity (nls[m] may be NULL), in one sweep over block-rows: either conv layers, or a lift or
+ * gconv followed by gconvs. Layer m's output block-rows go to a ring of 3 block-rows in F, and layer
+ * m + 1 builds its block-row i as soon as the last input block-row it reads is in the ring (i + h for
+ * same padding, i + 2 h for valid; h: layer m + 1's half window, at most 1). On a group map the nb
+ * stored blocks are independent chains (block b of a gconv reads block b of its input, a lift reads
+ * the one pixel kernel, both through the window of rho(b)), swept one after the other. The chain thus
+ * reads K and Theta from memory once and writes them once instead of once per layer; the kernels are
+ * those of the separate layers bit for bit (the same row operations). Pair mode only (block-row i of
+ * a map needs every pixel's diagonal of its layer, which the self mode has only after the layer). e1[m], e2[m]: the diagonals for nls[m]; S:
+ * the stride between stored blocks. rd != NULL: the reduction layer follows the chain and takes the
+ * last layer's rows as they are built (entk__cn_red; rd->flatten and nfull set, want_t whether the
+ * NTK is wanted), which then stores nothing (Ko, To unused); rd->k, rd->t get the sums that
+ * entk__cn_reduce would divide. flatten reads block 0 only, so the other blocks are not built. */
+static entk_status entk__cn_fused(const entk__kernels *kt, const entk_layer *const *ls, const entk_layer *const *nls, int M,
+                                  int nb, int gn, const double *Ki, const double *Ti, double *Ko, double *To, size_t S,
+                                  double *U, double *F, size_t h, size_t w, const double *const *e1,
+                                  const double *const *e2, entk__cn_red *rd, int want_t) {
     const size_t P = h * w, R = 3, ns0 = entk__cn_wsum_slots(h, w, ls[0]->q);
     double *rowk = U + 2 * ns0, *rowt = rowk + P, *rk[ENTK__CN_CHAIN], *rt[ENTK__CN_CHAIN];
-    const int stream = 4.0 * (double)P * (double)P * sizeof(double) > 16e6;
+    size_t hi[ENTK__CN_CHAIN], wi[ENTK__CN_CHAIN], ho[ENTK__CN_CHAIN], wo[ENTK__CN_CHAIN];
     entk__cn_wsum wk[ENTK__CN_CHAIN], wt[ENTK__CN_CHAIN];
-    long lag[ENTK__CN_CHAIN], r;
+    long lag[ENTK__CN_CHAIN], r, end = 0;
     entk_status st;
-    int m;
-    entk__cn_wsum_init(kt, &wk[0], h, w, ls[0]->q, ls[0]->pad, id, U);
-    entk__cn_wsum_init(kt, &wt[0], h, w, ls[0]->q, ls[0]->pad, id, U + ns0);
-    lag[0] = 0;
-    for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
-        const size_t ns = entk__cn_wsum_slots(h, w, ls[m]->q);
-        double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
-        entk__cn_wsum_init(kt, &wk[m], h, w, ls[m]->q, ls[m]->pad, id, f);
-        entk__cn_wsum_init(kt, &wt[m], h, w, ls[m]->q, ls[m]->pad, id, f + ns);
-        wk[m].ring = wt[m].ring = R;
-        rk[m - 1] = f + 2 * ns;
-        rt[m - 1] = To ? rk[m - 1] + R * w * P : NULL;
-        lag[m] = lag[m - 1] + (ls[m]->q - 1) / 2;
+    int m, b, stream;
+    for (m = 0; m < M; ++m) { /* the maps entering and leaving each layer */
+        const size_t sh = ls[m]->pad == ENTK_PAD_VALID ? (size_t)ls[m]->q - 1 : 0;
+        hi[m] = m ? ho[m - 1] : h;
+        wi[m] = m ? wo[m - 1] : w;
+        ho[m] = hi[m] - sh;
+        wo[m] = wi[m] - sh;
+        lag[m] = m ? lag[m - 1] + (ls[m]->pad == ENTK_PAD_VALID ? 2 : 1) * (long)((ls[m]->q - 1) / 2) : 0;
+        if (lag[m] + (long)ho[m] > end) end = lag[m] + (long)ho[m];
     }
-    for (r = 0; r < (long)h + lag[M - 1]; ++r)
-        for (m = 0; m < M; ++m) {
-            const long i = r - lag[m];
-            const int last = m == M - 1;
-            if (i < 0 || i >= (long)h) continue;
-            if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki, m ? rt[m - 1] : Ti,
-                                           last ? Ko : rk[m], last ? To : rt[m], last ? h : R, rowk, rowt, (size_t)i,
-                                           w, P, last ? stream : 0, nls[m], e1[m], e2[m])))
-                return st;
+    /* as entk__cn_linear: stream when the chain's output cannot stay in a last-level cache anyway */
+    stream = 4.0 * (double)nb * (double)(ho[M - 1] * wo[M - 1]) * (double)(ho[M - 1] * wo[M - 1]) * sizeof(double) > 16e6;
+    if (rd) {
+        rd->k = rd->t = 0;
+        if (rd->flatten) nb = 1;
+    }
+    for (b = 0; b < nb; ++b) {
+        /* a lift reads the one pixel kernel for every output block */
+        const size_t src = ls[0]->kind == ENTK_LAYER_LIFT ? 0 : (size_t)b;
+        int rho[4], z;
+        if (rd)
+            for (z = 0; z < 4; ++z) rd->pk[z] = rd->pt[z] = 0;
+        entk__cn_rho(gn, ls[0]->kind == ENTK_LAYER_CONV ? 0 : b, rho);
+        entk__cn_wsum_init(kt, &wk[0], h, w, ls[0]->q, ls[0]->pad, rho, U);
+        entk__cn_wsum_init(kt, &wt[0], h, w, ls[0]->q, ls[0]->pad, rho, U + ns0);
+        for (m = 1; m < M; ++m) { /* F: per later layer, its two slot caches, then the ring it reads */
+            const size_t ns = entk__cn_wsum_slots(hi[m], wi[m], ls[m]->q);
+            double *f = F + (size_t)(m - 1) * 6 * (w + 1) * P;
+            entk__cn_wsum_init(kt, &wk[m], hi[m], wi[m], ls[m]->q, ls[m]->pad, rho, f);
+            entk__cn_wsum_init(kt, &wt[m], hi[m], wi[m], ls[m]->q, ls[m]->pad, rho, f + ns);
+            wk[m].ring = wt[m].ring = R;
+            rk[m - 1] = f + 2 * ns;
+            rt[m - 1] = want_t ? rk[m - 1] + R * wi[m] * hi[m] * wi[m] : NULL;
         }
+        for (r = 0; r < end; ++r)
+            for (m = 0; m < M; ++m) {
+                const long i = r - lag[m];
+                const int last = m == M - 1;
+                if (i < 0 || i >= (long)ho[m]) continue;
+                if ((st = entk__cn_linear_brow(ls[m], &wk[m], &wt[m], m ? rk[m - 1] : Ki + src * S,
+                                               m ? rt[m - 1] : Ti ? Ti + src * S : NULL,
+                                               last ? Ko ? Ko + (size_t)b * S : NULL : rk[m],
+                                               last ? To ? To + (size_t)b * S : NULL : rt[m], last ? ho[m] : R, rowk,
+                                               rowt, (size_t)i, wo[m], ho[m] * wo[m], last ? stream : 0, nls[m],
+                                               e1[m], e2[m], last ? rd : NULL, want_t)))
+                    return st;
+            }
+        if (rd && rd->flatten) {
+            rd->k = rd->pk[0];
+            rd->t = rd->pt[0];
+        } else if (rd) {
+            rd->k += (rd->pk[0] + rd->pk[1]) + (rd->pk[2] + rd->pk[3]);
+            rd->t += (rd->pt[0] + rd->pt[1]) + (rd->pt[2] + rd->pt[3]);
+        }
+    }
     kt->fence();
     return ENTK_OK;
 }
@@ -1173,25 +1287,41 @@ static entk_status entk__cn_tiled(const entk__kernels *kt, const entk_layer *con
     return ENTK_OK;
 }
 
-/* Collect a chain of same-padded conv layers (each with its following nonlinearity, if any) starting
- * at layer *x, for one fused sweep: tiled = 1 for entk__cn_tiled (3 x 3 windows, as many as the tile
- * workspace holds for width w), 0 for entk__cn_fused (the first window any size, then q <= 3).
- * Fills ls, nls and the nonlinearities' diagonal pointers f1, f2 (advancing *off by P per
- * nonlinearity), moves *x past the chain, returns its length. */
+/* Whether layer ly can be layer m of a chain whose first layer is l0 (m > 0) on h x w maps: tiled =
+ * 1 for entk__cn_tiled (same-padded 3 x 3 convs, as many as the tile workspace holds for width w), 0
+ * for entk__cn_fused (same or valid padding; convs, or a lift or gconv and then gconvs; the first
+ * window any size, then q <= 3). */
+static int entk__cn_chain_fits(const entk__cn_plan *pl, const entk_layer *ly, const entk_layer *l0, int m,
+                               int tiled, size_t h, size_t w) {
+    if (tiled)
+        return ly->kind == ENTK_LAYER_CONV && ly->pad == ENTK_PAD_SAME && ly->q == 3 &&
+               ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len;
+    if (ly->pad != ENTK_PAD_SAME && (ly->pad != ENTK_PAD_VALID || h < (size_t)ly->q || w < (size_t)ly->q)) return 0;
+    if (m == 0) return ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV;
+    return ly->q <= 3 && ly->kind == (l0->kind == ENTK_LAYER_CONV ? ENTK_LAYER_CONV : ENTK_LAYER_GCONV);
+}
+
+/* Collect a chain of linear layers (each with its following nonlinearity, if any) starting at layer
+ * *x on maps of P pixels, w wide, for one fused sweep (entk__cn_chain_fits says which). Fills ls, nls
+ * and the nonlinearities' diagonal pointers f1, f2 (advancing *off by the pixels of each
+ * nonlinearity's maps), moves *x past the chain, returns its length. */
 static int entk__cn_chain(const entk_arch *a, const entk__cn_plan *pl, int tiled, size_t w, const double *d1,
                           const double *d2, size_t P, const entk_layer **ls, const entk_layer **nls,
                           const double **f1, const double **f2, size_t *off, int *x) {
     int m = 0;
+    size_t h = P / w;
     /* (the plan sized the tiles for W; a later, narrower w may want a longer chain) */
     const int maxm = tiled ? entk__cn_tchain(w) : ENTK__CN_CHAIN;
-    while (m < maxm && *x < pl->red && a->layer[*x].kind == ENTK_LAYER_CONV && a->layer[*x].pad == ENTK_PAD_SAME &&
-           (tiled ? a->layer[*x].q == 3 && ENTK__CN_TILE_LEN(m + 1, w) <= pl->fuse_len
-                  : m == 0 || a->layer[*x].q <= 3)) {
+    while (m < maxm && *x < pl->red && entk__cn_chain_fits(pl, &a->layer[*x], m ? ls[0] : NULL, m, tiled, h, w)) {
         ls[m] = &a->layer[*x];
+        if (ls[m]->pad == ENTK_PAD_VALID) {
+            h -= (size_t)ls[m]->q - 1;
+            w -= (size_t)ls[m]->q - 1;
+        }
         nls[m] = *x + 1 < pl->red && a->layer[*x + 1].kind == ENTK_LAYER_NONLIN ? &a->layer[*x + 1] : NULL;
         f1[m] = nls[m] ? d1 + *off : NULL;
         f2[m] = nls[m] ? d2 + *off : NULL;
-        if (nls[m]) *off += P;
+        if (nls[m]) *off += h * w;
         *x += nls[m] ? 2 : 1;
         ++m;
     }
@@ -1243,13 +1373,15 @@ static void entk__cn_input_gram(const double *x1, const double *x2, size_t C, si
     size_t i, j, c;
     for (i = 0; i < P; ++i) {
         double *row = M + i * P;
-        for (j = 0; j < P; ++j) row[j] = 0;
-        for (c = 0; c < C; ++c) {
+        const double a0 = x1[i];
+        for (j = 0; j < P; ++j) row[j] = 0.0 + a0 * x2[j]; /* c = 0 in one pass: the sum from zero */
+        for (c = 1; c < C; ++c) {
             const double av = x1[c * P + i];
             const double *xr = x2 + c * P;
             for (j = 0; j < P; ++j) row[j] += av * xr[j];
         }
-        for (j = 0; j < P; ++j) row[j] /= (double)C;
+        if (C != 1) /* (x / 1 is x) */
+            for (j = 0; j < P; ++j) row[j] /= (double)C;
     }
 }
 
@@ -1264,45 +1396,73 @@ typedef struct entk__cn_pass {
     size_t S, h, w, P, off; /* off: the next nonlinearity's diagonals in the records */
     int ng, gn, first, cur, want_t;
     int sym;                /* self mode: K[cur], T[cur] are known to be symmetric bit for bit */
+    int reduced;            /* a fused chain took the reduction: its values are red_k, red_t */
+    double red_k, red_t;
 } entk__cn_pass;
 
-/* A chain of same-padded convs on a large image in one sweep: first on diagonal tiles (entk__cn_tiled:
- * 3 x 3 windows, from one layer on), else, in pair mode only, over block-rows (entk__cn_fused: a first
- * window of any size, then q <= 3, from two layers on; its maps need every pixel's diagonal before the
- * sweep, which the self mode records during it). Self mode computes half the tiles when the input is
- * symmetric (known, or checked) and so are the chain's maps. *used = 1 if a chain ran; then *l is its
- * last layer. *used = 0: the layer at *l is left to entk__cn_layer. */
+/* A chain of linear layers on a large image in one sweep: first on diagonal tiles (entk__cn_tiled:
+ * same-padded 3 x 3 convs, from one layer on), else, in pair mode only, over block-rows
+ * (entk__cn_fused: same or valid padding, convs or a lift / gconv and gconvs, a first window of any
+ * size, then q <= 3, from two layers on; its maps need every pixel's diagonal before the sweep, which
+ * the self mode records during it). Self mode computes half the tiles when the input is symmetric
+ * (known, or checked) and so are the chain's maps. *used = 1 if a chain ran; then *l is its last
+ * layer. *used = 0: the layer at *l is left to entk__cn_layer. */
 #define ENTK__CN_CMAX (ENTK__CN_TCHAIN > ENTK__CN_CHAIN ? ENTK__CN_TCHAIN : ENTK__CN_CHAIN)
 static entk_status entk__cn_chain_try(const entk_arch *a, const entk__cn_plan *pl, entk__cn_pass *s, int *l,
                                       int *used) {
     const entk_layer *ly = &a->layer[*l], *ls[ENTK__CN_CMAX], *nls[ENTK__CN_CMAX];
     const double *f1[ENTK__CN_CMAX], *f2[ENTK__CN_CMAX];
     const double *Ki = s->K[s->cur], *Ti = s->first ? NULL : s->T[s->cur];
-    double *Ko = s->K[1 - s->cur], *To = s->want_t ? s->T[1 - s->cur] : NULL, *rd[ENTK__CN_CMAX];
+    double *Ko = s->K[1 - s->cur], *To = s->want_t ? s->T[1 - s->cur] : NULL, *rdg[ENTK__CN_CMAX];
+    const int nb = ly->kind == ENTK_LAYER_LIFT ? entk__cn_group_size(ly) : s->ng;
+    const int gn = ly->kind == ENTK_LAYER_LIFT ? ly->n : s->gn;
     int tiled;
     *used = 0;
-    if (ly->kind != ENTK_LAYER_CONV || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
+    if ((s->rec && ly->kind != ENTK_LAYER_CONV) || entk__cn_small_ok(s->h, s->w, ly->q, pl->row_len)) return ENTK_OK;
     if (s->rec) s->d1 = s->d2 = s->rec; /* the chain's diagonals are recorded where its maps read them */
     for (tiled = 1; tiled >= (s->rec ? 1 : 0); --tiled) {
-        size_t o = s->off;
-        int x = *l, half = 0, k;
-        const int m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
+        size_t o = s->off, h = s->h, w = s->w;
+        int x = *l, m, k, half = 0;
         entk_status st;
+        entk__cn_red rd, *rdp = NULL;
+        if (tiled && ly->kind != ENTK_LAYER_CONV) continue;
+        m = entk__cn_chain(a, pl, tiled, s->w, s->d1, s->d2, s->P, ls, nls, f1, f2, &o, &x);
         if (m < (tiled ? 1 : 2)) continue;
         if (s->rec) {
             half = 1;
             for (k = 0; k < m; ++k) {
-                rd[k] = nls[k] ? s->rec + (f1[k] - s->d1) : NULL;
+                rdg[k] = nls[k] ? s->rec + (f1[k] - s->d1) : NULL;
                 if (nls[k] && !entk__cn_sym_map(&nls[k]->nl)) half = 0;
             }
             if (half && !s->sym) s->sym = entk__cn_is_sym(Ki, s->P) && (!Ti || entk__cn_is_sym(Ti, s->P));
             half = half && s->sym;
         }
+        for (k = 0; k < m; ++k)
+            if (ls[k]->pad == ENTK_PAD_VALID) {
+                h -= (size_t)ls[k]->q - 1;
+                w -= (size_t)ls[k]->q - 1;
+            }
+        if (!tiled && x == pl->red) { /* the reduction follows: take it from the rows, store nothing */
+            rd.flatten = a->layer[x].kind == ENTK_LAYER_FLATTEN;
+            rd.nfull = (h * w * h * w) / 4 * 4;
+            rdp = &rd;
+        }
         st = tiled ? entk__cn_tiled(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U + pl->row_len, s->h, s->w, f1, f2,
-                                    s->rec ? rd : NULL, half)
-                   : entk__cn_fused(pl->kt, ls, nls, m, Ki, Ti, Ko, To, s->U, s->U + pl->row_len, s->h, s->w, f1,
-                                    f2);
+                                    s->rec ? rdg : NULL, half)
+                   : entk__cn_fused(pl->kt, ls, nls, m, nb, gn, Ki, Ti, rdp ? NULL : Ko, rdp ? NULL : To, s->S, s->U,
+                                    s->U + pl->row_len, s->h, s->w, f1, f2, rdp, s->want_t);
         if (st) return st;
+        if (rdp) { /* as entk__cn_reduce divides */
+            const double P = (double)(h * w);
+            s->reduced = 1;
+            s->red_k = rd.flatten ? rd.k / P : rd.k / ((double)nb * P * P);
+            s->red_t = !s->want_t ? 0 : rd.flatten ? rd.t / P : rd.t / ((double)nb * P * P);
+        }
+        s->h = h;
+        s->w = w;
+        s->P = h * w;
+        s->ng = nb;
+        s->gn = gn;
         s->cur = 1 - s->cur;
         s->first = 0;
         s->off = o;
@@ -1457,6 +1617,7 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
     s.S = pl->blk; s.h = H; s.w = W; s.P = H * W; s.off = 0;
     s.ng = 1; s.gn = 1; s.first = 1; s.cur = 0; s.want_t = want_t;
     s.sym = rec != NULL; /* M0 of an image with itself: the products commute, so the bits are symmetric */
+    s.reduced = 0; s.red_k = s.red_t = 0;
     entk__cn_input_gram(x1, x2, C, s.P, s.K[0]);
     for (l = 0; l < pl->red && !st; ++l) {
         const entk_layer *ly = &a->layer[l];
@@ -1476,7 +1637,12 @@ static entk_status entk__cn_run(const entk_arch *a, const entk__cn_plan *pl, con
         }
     }
     if (st) return st;
-    entk__cn_reduce(&a->layer[pl->red], &s, kout, tout);
+    if (s.reduced) {
+        *kout = s.red_k;
+        *tout = s.red_t;
+    } else {
+        entk__cn_reduce(&a->layer[pl->red], &s, kout, tout);
+    }
     if (rec) {
         rec[s.off] = *kout;
         rec[s.off + 1] = *tout;

@@ -105,6 +105,94 @@ static double model_bytes(const entk_arch *a, size_t H, size_t W, int ntk, int c
     return bytes;
 }
 
+/* Bytes one pair of an image network moves through memory (K and Theta), under the model of the
+ * implementation for block-row sweeps: the input kernel M0 written once; layer by layer (fused = 0) a
+ * conv / lift / gconv reads its input kernels once per stored output block (a lift the one pixel
+ * kernel for each of its blocks) and writes its output, a nonlinearity not after a linear layer reads
+ * and writes in place, the reduction reads the last kernels. fused = 1: chains of block-row sweeps
+ * (entk__cn_fused: a lift or gconv and up to 2 gconvs after it, or convs; same or valid padding, q <= 3
+ * after the first) read their input once per block and write only their last layer's output, nothing
+ * when the reduction follows (taken from the rows; flatten builds block 0 only). Pools are counted as
+ * a read and a write. Diagonal-tile chains (same-padded 3 x 3 convs) are counted like block-row chains. */
+static double sweep_bytes(const entk_arch *a, size_t H, size_t W, int fused) {
+    double bytes = 8.0 * (double)(H * W) * (double)(H * W), P;
+    int l = 0, ng = 1, nk = 1, after_lin = 0;
+    while (l < a->n_layers) {
+        const entk_layer *ly = &a->layer[l];
+        P = (double)(H * W);
+        if (ly->kind == ENTK_LAYER_GAP || ly->kind == ENTK_LAYER_GPOOL || ly->kind == ENTK_LAYER_FLATTEN) {
+            bytes += ly->kind == ENTK_LAYER_FLATTEN ? 8.0 * nk * P : 8.0 * nk * ng * P * P;
+            break;
+        }
+        if (ly->kind == ENTK_LAYER_NONLIN) {
+            if (!after_lin) bytes += 2 * 8.0 * nk * ng * P * P;
+            ++l;
+            continue;
+        }
+        after_lin = 0;
+        if (ly->kind == ENTK_LAYER_AVGPOOL || ly->kind == ENTK_LAYER_ROTPOOL) {
+            const size_t p = ly->kind == ENTK_LAYER_AVGPOOL ? (size_t)ly->p : 1;
+            const int ngo = ly->kind == ENTK_LAYER_ROTPOOL ? 1 : ng;
+            bytes += 8.0 * nk * (ng * P * P + ngo * (double)(H / p * (W / p)) * (double)(H / p * (W / p)));
+            H /= p; W /= p; ng = ngo; ++l;
+            continue;
+        }
+        {
+            const int nb = ly->kind == ENTK_LAYER_LIFT ? ly->n * (1 + ly->flip) : ng;
+            const int gr = ly->kind != ENTK_LAYER_CONV;
+            int m = 0, x = l, red = 0;
+            size_t h = H, w = W;
+            while (x < a->n_layers && m < (fused ? 3 : 1)) { /* the chain from layer l */
+                const entk_layer *c = &a->layer[x];
+                if (!(c->kind == ENTK_LAYER_CONV || c->kind == ENTK_LAYER_LIFT || c->kind == ENTK_LAYER_GCONV) ||
+                    (c->pad != ENTK_PAD_SAME && c->pad != ENTK_PAD_VALID) ||
+                    (m > 0 && (c->q > 3 || c->kind != (gr ? ENTK_LAYER_GCONV : ENTK_LAYER_CONV))))
+                    break;
+                if (c->pad == ENTK_PAD_VALID) { h -= (size_t)c->q - 1; w -= (size_t)c->q - 1; }
+                x += x + 1 < a->n_layers && a->layer[x + 1].kind == ENTK_LAYER_NONLIN ? 2 : 1;
+                ++m;
+            }
+            if (m == 0) { /* circular padding: one layer */
+                x = l + (l + 1 < a->n_layers && a->layer[l + 1].kind == ENTK_LAYER_NONLIN ? 2 : 1);
+                m = 1;
+            }
+            if (m < 2) { /* (a chain of one is the layer itself; tiled chains do not fuse the reduction) */
+                const entk_layer *c = &a->layer[l];
+                h = c->pad == ENTK_PAD_VALID ? H - (size_t)c->q + 1 : H;
+                w = c->pad == ENTK_PAD_VALID ? W - (size_t)c->q + 1 : W;
+                x = l + (l + 1 < a->n_layers && a->layer[l + 1].kind == ENTK_LAYER_NONLIN ? 2 : 1);
+            }
+            red = fused && m >= 2 && x < a->n_layers &&
+                  (a->layer[x].kind == ENTK_LAYER_GAP || a->layer[x].kind == ENTK_LAYER_GPOOL ||
+                   a->layer[x].kind == ENTK_LAYER_FLATTEN);
+            bytes += 8.0 * nk * (red && a->layer[x].kind == ENTK_LAYER_FLATTEN ? 1 : nb) * P * P;
+            if (red) return bytes;
+            bytes += 8.0 * 2 * nb * (double)(h * w) * (double)(h * w);
+            nk = 2; ng = nb; H = h; W = w; l = x; after_lin = 1;
+        }
+    }
+    return bytes;
+}
+
+/* Adds one pair spends in window sums: per linear layer, stored block and kernel, the first pass's
+ * slabs (q adds per entry of H rows x W columns x the slab) and the second pass (q per output entry),
+ * counted as 2 q per output entry and kernel. */
+static double wsum_adds(const entk_arch *a, size_t H, size_t W) {
+    double n = 0;
+    int l, ng = 1, nk = 1;
+    for (l = 0; l < a->n_layers; ++l) {
+        const entk_layer *ly = &a->layer[l];
+        if (ly->kind == ENTK_LAYER_GAP || ly->kind == ENTK_LAYER_GPOOL || ly->kind == ENTK_LAYER_FLATTEN) break;
+        if (ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV) {
+            if (ly->kind == ENTK_LAYER_LIFT) ng = ly->n * (1 + ly->flip);
+            if (ly->pad == ENTK_PAD_VALID) { H -= ly->q - 1; W -= ly->q - 1; }
+            n += 2.0 * ly->q * nk * ng * (double)(H * W) * (double)(H * W);
+            nk = 2;
+        }
+    }
+    return n;
+}
+
 /* Entries mapped through nonlinearities by one pair: (HW)^2 per stored block at each image nonlinearity. */
 static double map_elems(const entk_arch *a, size_t H, size_t W) {
     double n = 0;
@@ -282,13 +370,20 @@ int main(int argc, char **argv) {
             q.a = &a; q.x1 = x; q.x2 = x + C * N * N; q.s1 = s1; q.s2 = s2; q.C = C; q.H = q.W = N; q.w = w;
             q.ntk = 1; s = cpu_time(do_pair, &q, N > 20 ? 5 : 11);
             q.ntk = 0; s0 = cpu_time(do_pair, &q, N > 20 ? 5 : 11);
-            mb = model_bytes(&a, N, N, 1, 0);
+            mb = sweep_bytes(&a, N, N, 1);
             {
-                const double mt = map_elems(&a, N, N) / rate_simd, lin = s.min - mt;
-                printf("%s %zux%zu (CPU time): per pair NNGP+NTK %.2f ms (median %.2f), NNGP only %.2f ms; of which "
-                       "maps %.0f entries = %.2f ms at the measured map rate; the rest %.2f ms moves %.1f MB (model) "
-                       "= %.2f GB/s (copy bw %.2f GB/s)\n", arch, N, N, s.min * 1e3, s.median * 1e3, s0.min * 1e3,
-                       map_elems(&a, N, N), mt * 1e3, lin * 1e3, mb / 1e6, mb / lin / 1e9, bw);
+                const double mt = map_elems(&a, N, N) / rate_simd, lin = s.min - mt, lb = sweep_bytes(&a, N, N, 0);
+                const double adds = wsum_adds(&a, N, N);
+                printf("%s %zux%zu (CPU time): per pair NNGP+NTK %.2f ms (median %.2f; target <= 15 at 28x28), NNGP "
+                       "only %.2f ms; of which maps %.0f entries = %.2f ms at the measured map rate (%.2f ns/elem); the "
+                       "rest %.2f ms\n", arch, N, N, s.min * 1e3, s.median * 1e3, s0.min * 1e3, map_elems(&a, N, N),
+                       mt * 1e3, 1e9 / rate_simd, lin * 1e3);
+                printf("  the rest: block-row chains (lift + gconv, reduction from the rows) move %.1f MB (model) = "
+                       "%.2f GB/s = %.0f%% of the copy bw %.2f GB/s; layer by layer the model moves %.1f MB (in this "
+                       "time %.2f GB/s = %.0f%%; at copy bw %.2f ms); window sums %.1f M adds (%.2f ms at 8 adds/cycle "
+                       "and 2.45 GHz)\n", mb / 1e6, mb / lin / 1e9, 100 * mb / lin / 1e9 / bw, bw, lb / 1e6,
+                       lb / lin / 1e9, 100 * lb / lin / 1e9 / bw, lb / (bw * 1e9) * 1e3, adds / 1e6,
+                       adds / (8 * 2.45e9) * 1e3);
             }
             /* the work per layer is proportional to the stored blocks: n blocks here vs n^2 without the
              * reduction; time n and n^2 block operations (window sums of K and Theta + map) directly */

@@ -1,5 +1,8 @@
 /* Nonlinearity maps and first-layer dot products: scalar against AVX2 (entk_simd_set), same inputs,
- * same run. n = 4096 entries (5 arrays of 32 KiB: L2-resident), each timing is INNER = 4 calls (short, so that a shared
+ * same run. First the bound: this core's vsqrtpd / vdivpd ymm throughput (8 independent chains each,
+ * per element = per lane), and per map the time its count of square roots and divisions per element
+ * needs at that throughput (they share the divider, so the counts add), against the map's achieved
+ * AVX2 time in the same run. n = 4096 entries (5 arrays of 32 KiB: L2-resident), each timing is INNER = 4 calls (short, so that a shared
  * machine rarely preempts one), 63
  * repetitions, min and median reported in ns per element; ratios scalar / SIMD. A second table times the
  * relu and erf maps with SLEEF's atan2 (the maps before entk's own atan2) against the library's. */
@@ -68,6 +71,51 @@ static void run_sleef(void *arg) {
 #define HAVE_SLEEF_CMP 0
 #endif
 
+/* ---- the divider bound: vsqrtpd / vdivpd ymm throughput, 8 independent chains of DV_IT steps ---- */
+enum { DV_IT = 2048, DV_CH = 8 };
+#if ENTK__HAVE_AVX2
+static volatile double dv_sink;
+static ENTK__AVX2 __attribute__((noinline)) void dv_sqrt(void *arg) {
+    __m256d x[DV_CH];
+    double o[4];
+    int i, j;
+    (void)arg;
+    for (j = 0; j < DV_CH; ++j) x[j] = _mm256_set1_pd(1.5 + j);
+    for (i = 0; i < DV_IT; ++i)
+        for (j = 0; j < DV_CH; ++j) x[j] = _mm256_sqrt_pd(x[j]); /* stays in [1, 9]: no special cases */
+    for (j = 1; j < DV_CH; ++j) x[0] = _mm256_add_pd(x[0], x[j]);
+    _mm256_storeu_pd(o, x[0]);
+    dv_sink = o[0];
+}
+static ENTK__AVX2 __attribute__((noinline)) void dv_div(void *arg) {
+    const __m256d k = _mm256_set1_pd(1.0000001);
+    __m256d x[DV_CH];
+    double o[4];
+    int i, j;
+    (void)arg;
+    for (j = 0; j < DV_CH; ++j) x[j] = _mm256_set1_pd(1.5 + j);
+    for (i = 0; i < DV_IT; ++i)
+        for (j = 0; j < DV_CH; ++j) x[j] = _mm256_div_pd(k, x[j]); /* alternates near x and 1/x */
+    for (j = 1; j < DV_CH; ++j) x[0] = _mm256_add_pd(x[0], x[j]);
+    _mm256_storeu_pd(o, x[0]);
+    dv_sink = o[0];
+}
+/* one sqrt and one division per element (relu's count), to check that the two add */
+static ENTK__AVX2 __attribute__((noinline)) void dv_both(void *arg) {
+    const __m256d k = _mm256_set1_pd(1.0000001);
+    __m256d x[DV_CH], y[DV_CH];
+    double o[4];
+    int i, j;
+    (void)arg;
+    for (j = 0; j < DV_CH; ++j) x[j] = y[j] = _mm256_set1_pd(1.5 + j);
+    for (i = 0; i < DV_IT; ++i)
+        for (j = 0; j < DV_CH; ++j) { x[j] = _mm256_div_pd(k, x[j]); y[j] = _mm256_sqrt_pd(y[j]); }
+    for (j = 1; j < DV_CH; ++j) x[0] = _mm256_add_pd(_mm256_add_pd(x[0], x[j]), y[j]);
+    _mm256_storeu_pd(o, x[0]);
+    dv_sink = o[0];
+}
+#endif /* ENTK__HAVE_AVX2 */
+
 static bu_stat timed(entk_simd p, void (*fn)(void *)) {
     entk_simd_set(p);
     fn(NULL); /* warm up */
@@ -75,9 +123,13 @@ static bu_stat timed(entk_simd p, void (*fn)(void *)) {
 }
 
 int main(void) {
-    static const struct { entk_nonlin_kind k; const char *name; } maps[] = {
-        {ENTK_NL_RELU, "relu"}, {ENTK_NL_ERF, "erf"}, {ENTK_NL_GELU, "gelu"},
-        {ENTK_NL_LEAKY_RELU, "leaky_relu"}, {ENTK_NL_SIN, "sin"}, {ENTK_NL_IDENTITY, "identity"}};
+    /* per map: square roots and divisions per element on the AVX2 path (entk.h 9.3.2: relu and leaky
+     * relu sqrt + the atan2's one division; erf + (4/pi)/S; gelu + its five divisions 1/(1+k11),
+     * 1/(1+k22), x3, y2 and y3 (two)); sin (SLEEF exp, expm1) and identity have none */
+    static const struct { entk_nonlin_kind k; const char *name; int nsqrt, ndiv; } maps[] = {
+        {ENTK_NL_RELU, "relu", 1, 1}, {ENTK_NL_ERF, "erf", 1, 2}, {ENTK_NL_GELU, "gelu", 1, 7},
+        {ENTK_NL_LEAKY_RELU, "leaky_relu", 1, 1}, {ENTK_NL_SIN, "sin", 0, 0}, {ENTK_NL_IDENTITY, "identity", 0, 0}};
+    double avx2_min[6][2] = {{0}}, t_sqrt = 0, t_div = 0;
     unsigned long long s = 12345;
     int i, m;
     int have_avx2 = entk_simd_set(ENTK_SIMD_AVX2) == ENTK_OK;
@@ -108,11 +160,35 @@ int main(void) {
                 printf("%-11s %-6s %12.2f %12.2f %12.2f %12.2f %9.2f %9.2f\n", maps[m].name, with_theta ? "yes" : "no",
                        s0.min * per, s0.median * per, s1.min * per, s1.median * per, s0.min / s1.min,
                        s0.median / s1.median);
+                avx2_min[m][with_theta] = s1.min * per;
             } else {
                 printf("%-11s %-6s %12.2f %12.2f\n", maps[m].name, with_theta ? "yes" : "no", s0.min * per,
                        s0.median * per);
             }
         }
+#if ENTK__HAVE_AVX2
+    /* the bound: divider throughput, and per map its count of sqrt and div at that throughput */
+    if (have_avx2) {
+        const double per = 1e9 / ((double)DV_IT * DV_CH * 4);
+        bu_stat q = bu_time(dv_sqrt, NULL, REPS), v = bu_time(dv_div, NULL, REPS), b = bu_time(dv_both, NULL, REPS);
+        t_sqrt = q.min * per;
+        t_div = v.min * per;
+        printf("divider (ymm, 8 independent chains): vsqrtpd %.3f ns/element, vdivpd %.3f ns/element, one of each "
+               "%.3f ns/element (sum %.3f)\n", t_sqrt, t_div, b.min * per, t_sqrt + t_div);
+        printf("%-11s %-6s %6s %6s %12s %12s %9s\n", "map", "theta", "sqrt", "div", "bound ns", "avx2 min",
+               "avx2/bound");
+        for (m = 0; m < (int)(sizeof maps / sizeof maps[0]); ++m)
+            for (with_theta = 0; with_theta < 2; ++with_theta) {
+                const double bound = maps[m].nsqrt * t_sqrt + maps[m].ndiv * t_div;
+                if (bound > 0)
+                    printf("%-11s %-6s %6d %6d %12.2f %12.2f %9.2f\n", maps[m].name, with_theta ? "yes" : "no",
+                           maps[m].nsqrt, maps[m].ndiv, bound, avx2_min[m][with_theta], avx2_min[m][with_theta] / bound);
+                else
+                    printf("%-11s %-6s %6d %6d %12s %12.2f %9s\n", maps[m].name, with_theta ? "yes" : "no", 0, 0, "-",
+                           avx2_min[m][with_theta], "-");
+            }
+    }
+#endif
 #if HAVE_SLEEF_CMP
     /* entk's atan2 against SLEEF's inside the same maps (AVX2, same driver) */
     if (have_avx2) {

@@ -30,12 +30,13 @@
  * of each ensemble (cv outputs) with the noise of the finite means removed:
  *   S^2 = mean_x sum_j [(cbar - gbar)^2 - v_c / MTOT - v_g / MTOT]   (v the members' unbiased variances),
  * an unbiased estimate of the squared distance of the infinite ensembles, with a jackknife error bar
- * (one CNN and one GCNN member left out at a time).
+ * (one CNN and one GCNN member left out at a time); the same with v_g = 0 against mu_t gives each
+ * ensemble's own systematic distance from the infinite-width prediction.
  *
  *   bin/aug_ensembles [DATA_DIR [N [K [WIDTHS [MTOT [STEPS [CSV]]]]]]]
  *
  * Defaults: data/fashion-mnist-subset, N = 16, K = 2 (classes T-shirt, trouser, and bag for K = 3;
- * untrained: sneaker, ankle boot), WIDTHS = 16,32 (up to 4, comma-separated), MTOT = 64 (a power of 2),
+ * untrained: sneaker, ankle boot), WIDTHS = 4,8,16 (up to 4, comma-separated), MTOT = 128 (a power of 2),
  * STEPS = 1000, no CSV. eta = ETA_FRAC N K / lambda_max(Theta_GCNN(X, X)) (power iteration), the same
  * for both networks. Members run in parallel with OpenMP (OMP_NUM_THREADS); `make experiment-ens` runs
  * the defaults and writes out/ens/.
@@ -207,8 +208,8 @@ int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "data/fashion-mnist-subset";
     const size_t N = argc > 2 ? (size_t)atol(argv[2]) : 16;
     const size_t K = argc > 3 ? (size_t)atol(argv[3]) : 2;
-    const char *wlist = argc > 4 ? argv[4] : "16,32";
-    const int Mt = argc > 5 ? atoi(argv[5]) : 64;
+    const char *wlist = argc > 4 ? argv[4] : "4,8,16";
+    const int Mt = argc > 5 ? atoi(argv[5]) : 128;
     const int steps = argc > 6 ? atoi(argv[6]) : 1000;
     const char *csv = argc > 7 ? argv[7] : NULL;
     size_t widths[4];

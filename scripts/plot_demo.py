@@ -71,16 +71,25 @@ def mol(src, dst):
     fig.tight_layout()
     fig.savefig(dst, dpi=120)
 
+def sys_point(s2, e2):
+    """(value, lower error, upper error, resolved) of a systematic distance from S^2 +- e, as
+    bin/aug_ensembles prints it: S +- e / (2 S) when S^2 > e, else the 1-sigma upper bound"""
+    if s2 > e2:
+        S = s2 ** 0.5
+        return S, min(e2 / (2 * S), S), e2 / (2 * S), True
+    return (max(s2, 0.0) + e2) ** 0.5, 0.0, 0.0, False
+
 def ens(src, dst):
-    """distance between the augmented-CNN and GCNN ensemble means against M, one panel per input set;
-    horizontal bands: the systematic part S +- error (noise removed, all members)"""
+    """top: distance between the augmented-CNN and GCNN ensemble means against M, one panel per input
+    set, horizontal bands the systematic part S +- error (noise removed, all members); bottom: the
+    systematic distances against width (CNN vs GCNN, each vs mu_t), open triangles 1-sigma bounds"""
     r = rows(src)
     sets = ["test", "noise", "unseen"]
     titles = {"test": "test images (trained classes)", "noise": "Gaussian-noise images",
               "unseen": "untrained classes"}
     widths = sorted({int(x["width"]) for x in r})
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
-    for ax, s in zip(axes, sets):
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8))
+    for ax, s in zip(axes[0], sets):
         for i, w in enumerate(widths):
             q = [x for x in r if x["set"] == s and int(x["width"]) == w]
             M = [int(x["M"]) for x in q]
@@ -88,18 +97,42 @@ def ens(src, dst):
             ax.loglog(M, [float(x["d_raw"]) for x in q], "o-", color=c, label="width %d, raw f_t" % w)
             ax.loglog(M, [float(x["d_cv"]) for x in q], "s--", color=c, mfc="none",
                       label="width %d, f_t with control variate" % w)
-            s2, e2 = float(q[0]["sys2"]), float(q[0]["sys2_err"])
-            lo, hi = max(s2 - e2, 0.0) ** 0.5, (max(s2, 0.0) + e2) ** 0.5  # as bin/aug_ensembles prints
-            if lo > 0:
-                ax.axhspan(lo, hi, color=c, alpha=0.15)
-            elif hi > 0:  # consistent with 0: the 1-sigma upper bound
-                ax.axhline(hi, color=c, ls=":", lw=1)
+            v, lo, hi, ok = sys_point(float(q[0]["sys2"]), float(q[0]["sys2_err"]))
+            if ok:
+                ax.axhspan(v - lo, v + hi, color=c, alpha=0.15)
+            else:  # consistent with 0: the 1-sigma upper bound
+                ax.axhline(v, color=c, ls=":", lw=1)
         ax.set_title(titles[s])
+        ax.set_xticks(M)
+        ax.set_xticklabels([str(m) for m in M])
+        ax.minorticks_off()
         ax.set_xlabel("ensemble size M")
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("rms L2 distance of the ensemble means")
-    axes[0].legend(fontsize=7)
-    fig.suptitle("CNN trained with full rot90 augmentation vs C4 GCNN, finite width (bands: systematic part +- 1 sigma)")
+    axes[0][0].set_ylabel("rms L2 distance of the ensemble means")
+    axes[0][0].legend(fontsize=7)
+    curves = [("sys2", "CNN (augmented) vs GCNN", "k", "o"), ("bias2_cnn", "CNN ensemble vs mu_t", "C3", "s"),
+              ("bias2_gcnn", "GCNN ensemble vs mu_t", "C2", "D")]
+    for ax, s in zip(axes[1], sets):
+        for j, (col, lab, c, mk) in enumerate(curves):
+            pts = [sys_point(float(x[col]), float(x[col + "_err"])) + (int(x["width"]),)
+                   for x in r if x["set"] == s and int(x["M"]) == 1]
+            xs = [p[4] * (1 + 0.04 * (j - 1)) for p in pts]
+            for xv, p in zip(xs, pts):
+                if p[3]:
+                    ax.errorbar([xv], [p[0]], yerr=[[p[1]], [p[2]]], color=c, marker=mk, capsize=3)
+                else:
+                    ax.plot([xv], [p[0]], color=c, marker="v", mfc="none", ls="none")
+            ax.plot(xs, [p[0] for p in pts], color=c, lw=0.8, alpha=0.6, label=lab)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(widths)
+        ax.set_xticklabels([str(w) for w in widths])
+        ax.set_xlabel("width (channels)")
+        ax.grid(alpha=0.3, which="both")
+    axes[1][0].set_ylabel("systematic distance (noise removed)")
+    axes[1][0].legend(fontsize=7)
+    fig.suptitle("augmented CNN vs C4 GCNN ensembles at finite width (bands, bars: systematic part +- 1 sigma; "
+                 "open triangles: 1-sigma bounds)", fontsize=11)
     fig.tight_layout()
     fig.savefig(dst, dpi=120)
 

@@ -162,7 +162,7 @@ Test(cholesky, rejects_nonfinite_and_bad_args) {
  * on matrices with condition ~ 1e2 the factors agree to 1e-12 relative (max norm), and each path's
  * own residual is < 30. */
 Test(cholesky, simd_paths_agree_with_scalar) {
-    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
     const size_t ns[] = {1, 7, 33, 97, 257, 400};
     const entk_simd saved = entk_simd_path();
     tu_rng r = {15};
@@ -175,7 +175,7 @@ Test(cholesky, simd_paths_agree_with_scalar) {
         memcpy(ls, a, n * n * sizeof *a);
         cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
         cr_assert_eq(entk_cholesky(n, ls, n, NULL), ENTK_OK);
-        for (p = 0; p < 2; ++p) {
+        for (p = 0; p < sizeof paths / sizeof paths[0]; ++p) {
             double worst = 0, big = 0, res;
             size_t j;
             if (entk_simd_set(paths[p]) != ENTK_OK) continue;
@@ -197,7 +197,58 @@ Test(cholesky, simd_paths_agree_with_scalar) {
     entk_simd_set(saved);
 #if defined(__x86_64__) && !defined(ENTK_NO_SIMD)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) cr_assert(ran > 0, "AVX2 path never ran");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        cr_assert(ran > (int)(sizeof ns / sizeof ns[0]), "AVX-512 path never ran");
 #endif
+}
+
+/* The AVX-512 micro-kernel (12 x 16) computes every entry of C with the same fma chain as the AVX2 one
+ * (6 x 8), and the rest of the Cholesky (TRSM leaves, base cases, blocking) is shared, so the factors,
+ * the solves and the products are identical bit for bit, on sizes around every tile (6, 8, 12, 16),
+ * recursion (16, 32), MC (96), KC and NB (256) boundary, with lda > n; plus a non-PD matrix fails at the
+ * same minor with the same partial factor. Skipped (with a message) where AVX-512 is not available. */
+Test(cholesky, avx512_equals_avx2_bit_for_bit) {
+    const size_t ns[] = {1, 5, 11, 12, 13, 16, 17, 24, 31, 33, 47, 95, 97, 191, 255, 256, 257, 300, 513, 700};
+    const entk_simd saved = entk_simd_path();
+    tu_rng r = {16};
+    size_t s;
+    if (entk_simd_set(ENTK_SIMD_AVX2) != ENTK_OK || entk_simd_set(ENTK_SIMD_AVX512) != ENTK_OK) {
+        entk_simd_set(saved);
+        cr_skip_test("this build or CPU lacks AVX2 or AVX-512F/DQ/VL");
+    }
+    for (s = 0; s < sizeof ns / sizeof ns[0]; ++s) {
+        const size_t n = ns[s], lda = n + 5, k = 1 + n % 23, nb = n * lda;
+        double *a = tu_xalloc(nb), *l2 = tu_xalloc(nb), *l5 = tu_xalloc(nb);
+        double *b = tu_xalloc(n * k), *x2 = tu_xalloc(n * k), *x5 = tu_xalloc(n * k);
+        size_t i2 = 7, i5 = 9;
+        cr_assert_eq(tu_spd(&r, n, a, lda), 0);
+        tu_fill_normal(&r, b, n * k);
+        memcpy(l2, a, nb * sizeof *a); memcpy(l5, a, nb * sizeof *a);
+        memcpy(x2, b, n * k * sizeof *b); memcpy(x5, b, n * k * sizeof *b);
+        entk_simd_set(ENTK_SIMD_AVX2);
+        cr_assert_eq(entk_cholesky(n, l2, lda, &i2), ENTK_OK);
+        cr_assert_eq(entk_chol_solve(n, l2, lda, k, x2, k), ENTK_OK);
+        entk_simd_set(ENTK_SIMD_AVX512);
+        cr_assert_eq(entk_cholesky(n, l5, lda, &i5), ENTK_OK);
+        cr_assert_eq(entk_chol_solve(n, l5, lda, k, x5, k), ENTK_OK);
+        cr_assert(memcmp(l2, l5, nb * sizeof *a) == 0, "n=%zu: the factors differ", n);
+        cr_assert(memcmp(x2, x5, n * k * sizeof *b) == 0, "n=%zu: the solves differ", n);
+        cr_assert(i2 == 0 && i5 == 0);
+        if (n > 20) { /* not PD: minors 1..f are those of A, minor f + 1 has a negative pivot */
+            const size_t f = n - 4;
+            memcpy(l2, a, nb * sizeof *a);
+            l2[f * lda + f] = -1.0;
+            memcpy(l5, l2, nb * sizeof *a);
+            entk_simd_set(ENTK_SIMD_AVX2);
+            cr_assert_eq(entk_cholesky(n, l2, lda, &i2), ENTK_ERR_NOT_PD);
+            entk_simd_set(ENTK_SIMD_AVX512);
+            cr_assert_eq(entk_cholesky(n, l5, lda, &i5), ENTK_ERR_NOT_PD);
+            cr_assert(i2 == f + 1 && i5 == f + 1, "n=%zu: info %zu and %zu, expected %zu", n, i2, i5, f + 1);
+            cr_assert(memcmp(l2, l5, nb * sizeof *a) == 0, "n=%zu: the partial factors differ", n);
+        }
+        free(a); free(l2); free(l5); free(b); free(x2); free(x5);
+    }
+    entk_simd_set(saved);
 }
 
 /* ---- substitutions ---------------------------------------------------------------------------- */
@@ -273,7 +324,7 @@ Test(solve, many_right_hand_sides) {
 
 /* Each vector path's substitutions against the scalar path's (same inputs): 1e-12 relative. */
 Test(solve, simd_paths_agree_with_scalar) {
-    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
     const entk_simd saved = entk_simd_path();
     const size_t n = 150, k = 13;
     tu_rng r = {24};
@@ -285,7 +336,7 @@ Test(solve, simd_paths_agree_with_scalar) {
     memcpy(xs, rhs, n * k * sizeof *xs);
     cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
     cr_assert_eq(entk_chol_solve(n, l, n, k, xs, k), ENTK_OK);
-    for (p = 0; p < 2; ++p) {
+    for (p = 0; p < sizeof paths / sizeof paths[0]; ++p) {
         if (entk_simd_set(paths[p]) != ENTK_OK) continue;
         memcpy(xv, rhs, n * k * sizeof *xv);
         cr_assert_eq(entk_chol_solve(n, l, n, k, xv, k), ENTK_OK);
@@ -448,7 +499,7 @@ Test(eigen, rejects_nonfinite_and_bad_args) {
 
 /* The rotation kernels of each path give the same spectrum and equally good vectors. */
 Test(eigen, simd_paths_agree_with_scalar) {
-    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
     const entk_simd saved = entk_simd_path();
     const size_t n = 90;
     tu_rng r = {33};
@@ -458,7 +509,7 @@ Test(eigen, simd_paths_agree_with_scalar) {
         for (j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = tu_normal(&r);
     cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
     cr_assert_eq(entk_syev(n, a, n, ws, v, n), ENTK_OK);
-    for (p = 0; p < 2; ++p) {
+    for (p = 0; p < sizeof paths / sizeof paths[0]; ++p) {
         if (entk_simd_set(paths[p]) != ENTK_OK) continue;
         cr_assert_eq(entk_syev(n, a, n, w, v, n), ENTK_OK);
         for (i = 0; i < n; ++i) cr_assert(fabs(w[i] - ws[i]) < 1e-12 * fabs(ws[n - 1] - ws[0]));

@@ -696,7 +696,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
         {"lift(n=4,flip=1,q=3,pad=same,sb=0.2) identity gconv(q=3,pad=circular) identity gpool", 9},
         {"conv(q=3,pad=same,sb=0.1) identity conv(q=3,pad=same) gap", 32},
     };
-    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
     const entk_simd def = entk_simd_path();
     size_t c, p, tried = 0;
     for (c = 0; c < 3; ++c) {
@@ -706,7 +706,7 @@ Test(cn_simd, every_path_matches_the_scalar_path_bit_for_bit) {
         const char *archs_c = cases[c].arch;
         cr_assert_eq(entk_simd_set(ENTK_SIMD_SCALAR), ENTK_OK);
         cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K0, 3, T0, 3, 1), ENTK_OK);
-        for (p = 0; p < 2; ++p) {
+        for (p = 0; p < sizeof paths / sizeof paths[0]; ++p) {
             if (entk_simd_set(paths[p]) != ENTK_OK) continue;
             ++tried;
             cr_assert_eq(entk_cn_kernel(&a, x, 3, NULL, 0, 2, N, N, K1, 3, T1, 3, 1), ENTK_OK);
@@ -970,6 +970,92 @@ Test(cn_fused, self_records_on_tiles_equal_the_pair_of_an_image_with_itself) {
                       "%s: %zu: %.17g %.17g vs brute force %.17g %.17g", cs[c].arch, i, K[i * n + i], T[i * n + i], rk, rt);
         }
         free(x); free(w); free(rec);
+    }
+}
+
+/* Group layers on large images run chains too in pair mode (entk__cn_fused over block-rows: a lift or
+ * gconv and the gconvs after it, same or valid padding, each stored block its own sweep through the
+ * window of rho(b)), bit-identical to the layer-by-layer path. Images of at most 256 pixels run layer
+ * by layer on the in-cache path by default, and on the row path, with its chains, under
+ * entk_cn_set_small_limit(0): the two Gram matrices (pairs of different images through pair mode)
+ * must agree bit for bit for C2, C4 and D4, same, valid and circular padding (circular layers break a
+ * chain), ragged sizes and threads 1 to 3; one pair also matches brute force. */
+Test(cn_fused, gcnn_chains_equal_layer_by_layer_bit_for_bit) {
+    static const struct { const char *arch; size_t C, H, W; } cases[] = {
+        {"lift(n=4,q=3,pad=same,sb=0.1) relu gconv(q=3,pad=same,sw=1.3) relu gconv(q=3,pad=same) erf gpool dense", 2, 11,
+         13},
+        {"lift(n=4,flip=1,q=5,pad=valid) relu gconv(q=3,pad=valid,sb=0.2) gconv(q=3,pad=same) relu gpool", 1, 14, 12},
+        {"lift(n=2,q=3,pad=same) relu gconv(q=3,pad=circular) relu gconv(q=3,pad=same) relu gconv(q=1,pad=valid) gelu "
+         "gconv(q=3,pad=same) relu rotpool conv(q=3,pad=valid) relu conv(q=3,pad=same) relu gap dense", 2, 12, 11},
+        {"conv(q=3,pad=same) relu lift(n=4,flip=1,q=3,pad=valid) relu gconv(q=3,pad=valid,support=id) relu "
+         "gconv(q=3,pad=same) leaky_relu(a=0.1) flatten dense relu", 1, 13, 13},
+        {"lift(n=4,q=3) relu gconv(q=3) relu gpool dense", 1, 16, 16},
+    };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        const size_t n1 = 2, n2 = 3, C = cases[c].C, H = cases[c].H, W = cases[c].W, img = C * H * W;
+        entk_arch a = tu_parse(cases[c].arch);
+        double *x = tu_normal_alloc((n1 + n2) * img, 190 + c), K0[6], T0[6], K1[6], T1[6], rk, rt;
+        size_t old;
+        int th;
+        cr_assert_leq(H * W, entk_cn_set_small_limit(0), "the default limit covers this case");
+        for (th = 1; th <= 3; ++th) {
+            memset(K1, 0xff, sizeof K1);
+            memset(T1, 0xff, sizeof T1);
+            cr_assert_eq(entk_cn_kernel(&a, x, n1, x + n1 * img, n2, C, H, W, K1, n2, T1, n2, th), ENTK_OK, "%s",
+                         cases[c].arch);
+            if (th == 1) {
+                memcpy(K0, K1, sizeof K0);
+                memcpy(T0, T1, sizeof T0);
+                continue;
+            }
+            cr_assert(memcmp(K0, K1, sizeof K0) == 0 && memcmp(T0, T1, sizeof T0) == 0, "%s: threads %d", cases[c].arch, th);
+        }
+        old = entk_cn_set_small_limit(256);
+        cr_assert_eq(old, 0u);
+        cr_assert_eq(entk_cn_kernel(&a, x, n1, x + n1 * img, n2, C, H, W, K1, n2, T1, n2, 2), ENTK_OK, "%s",
+                     cases[c].arch);
+        cr_assert(memcmp(K0, K1, sizeof K0) == 0 && memcmp(T0, T1, sizeof T0) == 0, "%s: fused %.17g %.17g vs layer by "
+                  "layer %.17g %.17g", cases[c].arch, K0[0], T0[0], K1[0], T1[0]);
+        if (H * W <= 160) { /* the reference is slow on the full D4 domain */
+            ref_kernel(&a, x, x + n1 * img, C, H, W, &rk, &rt);
+            cr_assert(tu_rel(K0[0], rk) < 1e-12 && tu_rel(T0[0], rt) < 1e-12, "%s: %.17g %.17g vs brute force %.17g %.17g",
+                      cases[c].arch, K0[0], T0[0], rk, rt);
+        }
+        free(x);
+    }
+}
+
+/* Above 256 pixels group chains run in pair mode by default (the reduction taken from the rows, or,
+ * before an avgpool, the last layer's kernels streamed out: 4 |G| (HW)^2 doubles exceed 16 MB): a pair
+ * (x, x) equals the self record (layer by layer) bit for bit, the NNGP-only call and a workspace off a
+ * cache line change no bit. */
+Test(cn_fused, gcnn_chains_on_large_images_equal_the_self_record) {
+    static const struct { const char *arch; size_t C, H, W; } cases[] = {
+        {"lift(n=4,q=3,sb=0.1) relu gconv(q=3,sw=1.2) relu gpool dense", 1, 30, 30},
+        {"lift(n=4,flip=1,q=3,pad=same) relu gconv(q=3,pad=valid) gelu gconv(q=3,pad=same) relu gpool", 2, 17, 19},
+        {"lift(n=4,q=3) relu gconv(q=3,sb=0.1) relu avgpool(p=2) gpool dense", 1, 30, 30},
+    };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        const size_t C = cases[c].C, H = cases[c].H, W = cases[c].W, img = C * H * W;
+        entk_arch a = tu_parse(cases[c].arch);
+        double *x = tu_normal_alloc(2 * img, 200 + c), *w, *s0, *s1, k, t, k2, t2, kn, Kx, Tx;
+        size_t wl, sl;
+        cr_assert_eq(entk_cn_workspace_size(&a, C, H, W, &wl, &sl), ENTK_OK);
+        w = malloc((wl + 1) * sizeof *w); s0 = malloc(sl * sizeof *s0); s1 = malloc(sl * sizeof *s1);
+        cr_assert(w && s0 && s1);
+        cr_assert_eq(entk_cn_self(&a, x, C, H, W, s0, w), ENTK_OK);
+        cr_assert_eq(entk_cn_self(&a, x + img, C, H, W, s1, w), ENTK_OK);
+        cr_assert_eq(entk_cn_kernel(&a, x, 1, NULL, 0, C, H, W, &Kx, 1, &Tx, 1, 1), ENTK_OK);
+        cr_assert_eq(entk_cn_pair(&a, x, s0, x, s0, C, H, W, w, &k, &t), ENTK_OK);
+        cr_assert(k == Kx && t == Tx, "%s: pair (x, x) %.17g %.17g vs self %.17g %.17g", cases[c].arch, k, t, Kx, Tx);
+        cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w, &k, &t), ENTK_OK);
+        cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w + 1, &k2, &t2), ENTK_OK);
+        cr_assert(k2 == k && t2 == t, "%s: workspace offset", cases[c].arch);
+        cr_assert_eq(entk_cn_pair(&a, x, s0, x + img, s1, C, H, W, w, &kn, NULL), ENTK_OK);
+        cr_assert(kn == k, "%s: NNGP only %.17g vs %.17g", cases[c].arch, kn, k);
+        free(x); free(w); free(s0); free(s1);
     }
 }
 

@@ -11,7 +11,13 @@
 #include "testutil.h"
 #include "entk_cn.h"
 
-static const entk_simd all_paths[] = {ENTK_SIMD_SCALAR, ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+static const entk_simd all_paths[] = {ENTK_SIMD_SCALAR, ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
+#define N_PATHS (sizeof all_paths / sizeof all_paths[0])
+
+/* Whether this CPU runs path p (the detection under test; path_runs_here checks it independently). */
+static int cpu_runs(entk_simd p) {
+    return p == ENTK_SIMD_AVX2 ? entk__cpu_has_avx2() : p == ENTK_SIMD_AVX512 ? entk__cpu_has_avx512() : 1;
+}
 
 /* Nothing in this process has called the library yet: the table was chosen before main (by the
  * constructor), and it is the best path's. */
@@ -25,7 +31,7 @@ Test(dispatch, the_table_is_chosen_before_the_first_call) {
 /* Every compiled path has a complete table naming its own path. */
 Test(dispatch, every_compiled_table_is_complete) {
     size_t p, m, compiled = 0;
-    for (p = 0; p < 3; ++p) {
+    for (p = 0; p < N_PATHS; ++p) {
         const entk__kernels *k = entk__kt_table(all_paths[p]);
         if (!k) continue;
         ++compiled;
@@ -112,13 +118,57 @@ Test(dispatch, a_path_switch_during_a_call_does_not_mix_paths) {
     }
 }
 
+/* The AVX-512 detection (cpuid for AVX-512F/DQ/VL and AVX2+FMA, xgetbv for the OS's ZMM state) agrees
+ * with the compiler's own check, which also reads XCR0 (GCC's and clang's cpu model code), and the
+ * default path is the best one the CPU runs: AVX-512, else AVX2, else scalar (x86-64, no ENTK_VECTOR). */
+Test(dispatch, avx512_detection_matches_the_compiler_and_picks_the_best_path) {
+#if ENTK__HAVE_AVX512
+    const int gcc = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                    __builtin_cpu_supports("fma");
+    cr_assert_eq(entk__cpu_has_avx512(), gcc);
+    cr_log_info("this CPU %s AVX-512F/DQ/VL with the OS's ZMM state", gcc ? "runs" : "lacks");
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_AVX512), gcc ? ENTK_OK : ENTK_ERR_UNSUPPORTED);
+    if (gcc) cr_assert_eq(entk_simd_path(), ENTK_SIMD_AVX512);
+    entk_simd_set(ENTK_SIMD_SCALAR);
+#ifndef ENTK_VECTOR
+    cr_assert_eq(entk__best_path(), gcc ? ENTK_SIMD_AVX512 : entk__cpu_has_avx2() ? ENTK_SIMD_AVX2 : ENTK_SIMD_SCALAR);
+#else
+    cr_assert_eq(entk__best_path(), (entk_simd)ENTK_VECTOR);
+#endif
+#else
+    cr_assert_eq(entk__cpu_has_avx512(), 0);
+    cr_assert_eq(entk_simd_set(ENTK_SIMD_AVX512), ENTK_ERR_UNSUPPORTED);
+#endif
+}
+
+/* The AVX-512 table differs from the AVX2 one only in the Cholesky's kernels (the 12 x 16 GEMM
+ * micro-kernel, its transposing pack, the 8-row TRSM leaf) and lincomb: the maps and the other row
+ * kernels are the AVX2 functions until AVX-512 ones exist (entk.h 9.7). */
+Test(dispatch, avx512_table_reuses_the_avx2_kernels_but_the_micro_kernel) {
+    const entk__kernels *a = entk__kt_table(ENTK_SIMD_AVX2), *z = entk__kt_table(ENTK_SIMD_AVX512);
+    size_t m;
+    if (!z) {
+        cr_assert_eq(a, NULL, "AVX2 compiled without AVX-512");
+        return;
+    }
+    cr_assert(a != NULL);
+    for (m = 0; m <= ENTK_NL_CUSTOM; ++m) cr_assert(z->map[m] == a->map[m], "map %zu", m);
+    cr_assert(z->affine == a->affine && z->sum3 == a->sum3 && z->addto == a->addto && z->stream == a->stream);
+    cr_assert(z->dots == a->dots && z->rot == a->rot && z->vo.dot == a->vo.dot && z->lincomb != a->lincomb);
+    cr_assert(z->uk.fn != a->uk.fn && z->uk.mr == 12 && z->uk.nr == 16 && z->uk.pack_t != NULL);
+    cr_assert(z->trsm4 != NULL && z->trsm4 != a->trsm4);
+    cr_assert_eq(ENTK__MC % z->uk.mr, 0);
+    cr_assert_eq(ENTK__NC % z->uk.nr, 0);
+}
+
 /* entk_simd_set switches the table and the reported name; unsupported paths are refused. */
 Test(dispatch, set_switches_the_table) {
     size_t p;
-    for (p = 0; p < 3; ++p) {
+    for (p = 0; p < N_PATHS; ++p) {
         const entk__kernels *k = entk__kt_table(all_paths[p]);
         entk_status st = entk_simd_set(all_paths[p]);
-        if (!k || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) {
+        if (!k || !cpu_runs(all_paths[p])) {
             cr_assert_eq(st, ENTK_ERR_UNSUPPORTED);
             continue;
         }
@@ -198,14 +248,48 @@ Test(arch_keys, every_key_of_the_table_round_trips_through_the_parser) {
  * in testutil.h, shared with tests/aarch64_check.c). */
 Test(dispatch, row_kernels_match_scalar_on_every_length) {
     size_t p, tested = 0;
-    for (p = 1; p < 3; ++p) {
+    for (p = 1; p < N_PATHS; ++p) {
         const entk__kernels *v = entk__kt_table(all_paths[p]);
         char msg[200];
         long fails;
-        if (!v || (all_paths[p] == ENTK_SIMD_AVX2 && !entk__cpu_has_avx2())) continue;
+        if (!v || !cpu_runs(all_paths[p])) continue;
         ++tested;
         fails = tu_row_kernels_compare(entk__kt_table(ENTK_SIMD_SCALAR), v, msg, sizeof msg);
         cr_assert_eq(fails, 0, "%ld failures, the first: %s", fails, msg);
     }
     if (!tested) cr_log_warn("only the scalar path is compiled here: nothing to compare");
+}
+
+/* The AVX-512 transposing pack gives the generic packs' values bit for bit (A: sign times the rows of
+ * a, panels of MR; B: the rows of b as panels of NR), on partial last panels, kc with every remainder
+ * mod 4, and a leading dimension larger than kc. */
+Test(dispatch, avx512_transposing_pack_equals_the_generic_packs) {
+    const entk__kernels *z = entk__kt_table(ENTK_SIMD_AVX512);
+    const size_t ld = 41, rows_list[] = {1, 3, 4, 11, 12, 13, 16, 17, 24, 31, 33};
+    double *src = malloc(40 * ld * sizeof *src), *g = malloc(48 * 40 * sizeof *g), *v = malloc(48 * 40 * sizeof *v);
+    size_t i, ri, kc;
+    int side;
+    if (!z || !entk__cpu_has_avx512()) {
+        free(src); free(g); free(v);
+        cr_skip_test("this build or CPU lacks AVX-512F/DQ/VL");
+    }
+    for (i = 0; i < 40 * ld; ++i) src[i] = (double)i * 0.37 - 100.0;
+    for (side = 0; side < 2; ++side)
+        for (ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ++ri)
+            for (kc = 0; kc <= 9; ++kc) {
+                const size_t rows = rows_list[ri];
+                const int w = side ? z->uk.nr : z->uk.mr;
+                const size_t len = (rows + (size_t)w - 1) / (size_t)w * (size_t)w * kc;
+                for (i = 0; i < 48 * 40; ++i) g[i] = v[i] = -5.0;
+                if (side) {
+                    entk__pack_b(kc, rows, src, 1, ld, w, g);
+                    z->uk.pack_t(rows, kc, src, ld, w, 1.0, v);
+                } else {
+                    entk__pack_a(rows, kc, src, ld, 1, w, -1.0, g);
+                    z->uk.pack_t(rows, kc, src, ld, w, -1.0, v);
+                }
+                cr_assert(memcmp(g, v, 48 * 40 * sizeof *g) == 0, "%s rows=%zu kc=%zu", side ? "B" : "A", rows, kc);
+                cr_assert(g[len] == -5.0 && v[len] == -5.0, "wrote past the panels");
+            }
+    free(src); free(g); free(v);
 }

@@ -4,7 +4,7 @@
  * recorded in the repository before the Gram drivers were refactored.
  *
  * The SIMD paths round differently in the last bits, so each path has its own file,
- * tests/golden/<path>.txt (scalar, avx2; neon if ever recorded). Each test runs one path, chosen with
+ * tests/golden/<path>.txt (scalar, avx2, avx512; neon if ever recorded). Each test runs one path, chosen with
  * entk_simd_set (ENTK_VECTOR only picks the default path, so the scalar variant runs both x86 paths too);
  * it is skipped only when entk_simd_set refuses the path on this build or CPU. A runnable path without a
  * golden file fails. Sin is left out: its vector path differs with and without SLEEF. (On the recording
@@ -156,7 +156,7 @@ static void g_compute(int i, double *out) {
 }
 
 static const char *g_path_name(entk_simd p) {
-    return p == ENTK_SIMD_AVX2 ? "avx2" : p == ENTK_SIMD_NEON ? "neon" : "scalar";
+    return p == ENTK_SIMD_AVX2 ? "avx2" : p == ENTK_SIMD_NEON ? "neon" : p == ENTK_SIMD_AVX512 ? "avx512" : "scalar";
 }
 
 static void g_file(entk_simd p, char *buf, size_t len) {
@@ -281,3 +281,4 @@ static void g_run(entk_simd p) {
 Test(golden, scalar_path_matches_recorded_values) { g_run(ENTK_SIMD_SCALAR); }
 Test(golden, avx2_path_matches_recorded_values) { g_run(ENTK_SIMD_AVX2); }
 Test(golden, neon_path_matches_recorded_values) { g_run(ENTK_SIMD_NEON); }
+Test(golden, avx512_path_matches_recorded_values) { g_run(ENTK_SIMD_AVX512); }

@@ -143,7 +143,7 @@ Test(gelu, symmetric_in_the_two_variances) {
     memset(&f, 0, sizeof f);
     f.kind = ENTK_NL_GELU;
     tu_map_inputs(&r, 64, a, b, c, th);
-    for (p = 0; p < 3; ++p) {
+    for (p = 0; p <= ENTK_SIMD_AVX512; ++p) {
         if (entk_simd_set((entk_simd)p) != ENTK_OK) continue;
         cr_assert_eq(entk_nonlin_map(&f, 64, a, 1, b, 1, c, th, t1, d1), ENTK_OK);
         cr_assert_eq(entk_nonlin_map(&f, 64, b, 1, a, 1, c, th, t2, d2), ENTK_OK);
@@ -249,7 +249,7 @@ static void homogeneity(entk_nonlin_kind kind, double al, int ci) {
                                    {1e-150, 1e-150}, {1e150, 1e150}, {1e-150, 1e150}};
     const tu_map_case *mc = &tu_map_cases[ci];
     double a[13], b[13], c[13], t0[13], d0[13], a1[13], b1[13], c1[13], t1[13], d1[13], worst = 0;
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), k, s, i;
     base13(a, b, c);
     for (k = 0; k < np; ++k) {
@@ -291,7 +291,7 @@ Test(scale, relu_and_leaky_boundary_and_zero_variance_values) {
     static const double sc[][2] = {{1, 1}, {0x1p-500, 0x1p-500}, {0x1p500, 0x1p500}, {0x1p-500, 0x1p500},
                                    {0x3p-510, 0x5p505}, {0x7p505, 0x3p500}, {0xbp-515, 0xdp-512}, {0x1p510, 0x1p-510}};
     const double al = 0.2;
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), k, s, i, lk;
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);
@@ -356,7 +356,7 @@ Test(scale, erf_and_gelu_match_long_double_at_every_scale) {
     static const double sc[][2] = {{1e-300, 1e-300}, {1e300, 1e300}, {1e-300, 1e300}, {1e300, 1e-300},
                                    {0x1p-1000, 0x1p1000}, {1e150, 1e150}, {1e-150, 1e150}, {1e200, 1e250},
                                    {1e307, 1e307}, {1e307, 1e-307}, {3, 1e300}, {1, 1}};
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), k, s, i, g;
     double worst[2] = {0, 0};
     for (k = 0; k < np; ++k) {
@@ -421,7 +421,7 @@ Test(scale, erf_and_gelu_match_long_double_at_every_scale) {
  * (the old e^{k12-m} - e^{-k12-m} gave 0 at 1e-300); stated values: T = k12, Tdot = 1 at tiny scales,
  * T = Tdot = 1/2 at k11 = k22 = k12 >= 20, T = Tdot = 0 (underflow) for 1e-300 next to 1e300. */
 Test(scale, sin_matches_long_double_and_stated_values) {
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), k, s, i;
     double worst = 0;
     for (k = 0; k < np; ++k) {
@@ -476,7 +476,7 @@ Test(scale, sin_matches_long_double_and_stated_values) {
 Test(scale, zero_variances_give_stated_values) {
     static const double vs[] = {0, 1e-300, 1e-150, 0.5, 2, 1e150, 1e300, DBL_MAX, 0x1p-1022, 7, 0, 1e308, 3};
     static const entk_nonlin_kind ks[] = {ENTK_NL_RELU, ENTK_NL_ERF, ENTK_NL_GELU, ENTK_NL_SIN, ENTK_NL_IDENTITY};
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), k, m, i, sw;
     for (k = 0; k < np; ++k) {
         entk_simd_set(p[k]);

@@ -8,7 +8,7 @@
  * map's budgets: mode 0 random inputs (tu_map_compare), 1 the same with extreme lanes mixed in, 2 the
  * edge cases (tu_map_edges). */
 static void maps_on_every_path(int mode, const char *what) {
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), i, k;
     for (i = 0; i < np; ++i)
         for (k = 0; k < TU_N_MAP_CASES; ++k) {
@@ -34,7 +34,7 @@ Test(simd_maps, extreme_lanes_mixed_in_match_scalar) { maps_on_every_path(1, "ex
 Test(simd_maps, edge_cases_finite_and_match_scalar) { maps_on_every_path(2, "edges"); }
 
 Test(simd_dots, every_path_matches_scalar_and_exact) {
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     int np = tu_paths(p), i;
     for (i = 0; i < np; ++i) {
         double worst;
@@ -66,6 +66,10 @@ Test(simd_info, names_and_versions_are_honest) {
         cr_expect(strstr(entk_simd_name(), "avx2") == entk_simd_name(), "%s", entk_simd_name());
         cr_expect(strstr(entk_simd_name(), buf) != NULL, "%s lacks '%s'", entk_simd_name(), buf);
     }
+    if (entk_simd_set(ENTK_SIMD_AVX512) == ENTK_OK) {
+        cr_expect(strstr(entk_simd_name(), "avx512") == entk_simd_name(), "%s", entk_simd_name());
+        cr_expect(strstr(entk_simd_name(), buf) != NULL, "%s lacks '%s'", entk_simd_name(), buf);
+    }
     entk_simd_set(ENTK_SIMD_SCALAR);
 }
 
@@ -75,7 +79,7 @@ Test(simd_maps, mlp_kernels_agree_across_paths) {
     enum { N1 = 9, N2 = 6, D = 13 };
     double x1[N1 * D], x2[N2 * D], k0[N1 * N2], t0[N1 * N2], k1[N1 * N2], t1[N1 * N2];
     double s0[N1 * N1], s1[N1 * N1], u0[N1 * N1], u1[N1 * N1];
-    entk_simd p[3];
+    entk_simd p[TU_MAX_PATHS];
     entk_arch arch;
     tu_rng r = {5};
     int np = tu_paths(p), i;

@@ -789,7 +789,7 @@ Test(real_wigner, orthogonal_at_l128) {
 
 /* the transforms on every compiled path agree with the scalar path to rounding */
 Test(paths, transforms_match_scalar) {
-    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON};
+    static const entk_simd paths[] = {ENTK_SIMD_AVX2, ENTK_SIMD_NEON, ENTK_SIMD_AVX512};
     const int L = 6, B = 9, n = 2 * B - 1;
     const size_t P = entk_so3_packed_len(L), nf = (size_t)(2 * B) * n * n;
     const entk_simd orig = entk_simd_path();

@@ -37,8 +37,12 @@ V_scalar_FLAGS  := -DENTK_VECTOR=0 -ffp-contract=off
 V_scalar_LIBS   := $(LIBS)
 V_nosleef_FLAGS := -DENTK_NO_SLEEF
 V_nosleef_LIBS  := -lm
-# avx512: the AVX-512 path forced (-DENTK_VECTOR=3); on a CPU without AVX-512F/DQ/VL each binary
-# prints one "entk-skip:" line and exits 0 (tests/testutil.h), which scripts/run-tests.sh counts as skipped
+# avx2, avx512: the AVX2 or the AVX-512 path forced (-DENTK_VECTOR=1 / 3; default takes the best the
+# CPU has, so one of them repeats default on an x86-64 machine and the other covers the path default
+# does not run); on a CPU without that path each binary prints one "entk-skip:" line and exits 0
+# (tests/testutil.h), which scripts/run-tests.sh counts as skipped
+V_avx2_FLAGS    := -DENTK_VECTOR=1
+V_avx2_LIBS     := $(LIBS)
 V_avx512_FLAGS  := -DENTK_VECTOR=3
 V_avx512_LIBS   := $(LIBS)
 # asan: AddressSanitizer + UndefinedBehaviorSanitizer (gcc: its ASan runs with libgomp's threads and
@@ -54,9 +58,9 @@ V_asan_CLI      := build/asan/entk
 V_fpfast_FLAGS  := -std=gnu11 -ffp-contract=fast $(SLEEF_FLAGS)
 V_fpfast_LIBS   := $(LIBS)
 ifeq ($(NO_SLEEF),1)
-VARIANTS := nosleef asan fpfast avx512
+VARIANTS := nosleef asan fpfast avx2 avx512
 else
-VARIANTS := default scalar nosleef asan fpfast avx512
+VARIANTS := default scalar nosleef asan fpfast avx2 avx512
 endif
 
 .PHONY: FORCE all test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64

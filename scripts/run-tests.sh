@@ -34,7 +34,7 @@ for b in "$@"; do
         printf '%s\n' "$out" | grep -vE '^\[----\]|^$' | tail -n 15
         line=$(printf '%s\n' "$out" | grep -E 'Synthesis: Tested' | tail -n 1)
         p=$(echo "$line" | sed -E 's/.*Passing: ([0-9]+).*/\1/'); f=$(echo "$line" | sed -E 's/.*Failing: ([0-9]+) \| Crashing: ([0-9]+).*/\1+\2/')
-        # a binary of a variant this CPU cannot run (the avx512 one, tests/testutil.h) exits 0 after
+        # a binary of a variant this CPU cannot run (a forced avx2 or avx512 one, tests/testutil.h) exits 0 after
         # one "entk-skip:" line: neither passed nor failed
         if [ -z "$line" ] && [ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -q '^entk-skip: '; then
             line=skip; p=0; f=0; skipped=$((skipped + 1))

@@ -554,19 +554,20 @@ static inline long tu_row_kernels_compare(const entk__kernels *s, const entk__ke
 
 /* Parse an architecture the test relies on; a parse failure fails the test (Criterion binaries only). */
 #ifdef cr_assert_eq
-/* The avx512 variant of the test matrix (-DENTK_VECTOR=3) forces the AVX-512 path, which entk takes as
- * given (entk.h 9.2): on a CPU without AVX-512F/DQ/VL, or under an OS that does not enable the ZMM
- * state, its tests would die of an illegal instruction. There each binary says so in one line starting
- * "entk-skip:" and exits 0 before Criterion starts; scripts/run-tests.sh counts it as skipped. */
-#if defined(ENTK_VECTOR) && ENTK_VECTOR == 3
+/* The avx2 and avx512 variants of the test matrix (-DENTK_VECTOR=1 / 3) force a path, which entk takes
+ * as given (entk.h 9.2): on a CPU without it (AVX2+FMA; AVX-512F/DQ/VL with the OS enabling the ZMM
+ * state) their tests would die of an illegal instruction. There each binary says so in one line
+ * starting "entk-skip:" and exits 0 before Criterion starts; scripts/run-tests.sh counts it as skipped. */
+#if defined(ENTK_VECTOR) && (ENTK_VECTOR == 1 || ENTK_VECTOR == 3)
 #include <stdio.h>
-__attribute__((constructor)) static void tu_skip_without_avx512(void) {
-    if (entk_simd_set(ENTK_SIMD_AVX512) == ENTK_OK) return;
-    printf("entk-skip: this CPU or OS lacks AVX-512F/DQ/VL, which this ENTK_VECTOR=3 build needs: no test run\n");
+__attribute__((constructor)) static void tu_skip_without_forced_path(void) {
+    if (entk_simd_set((entk_simd)ENTK_VECTOR) == ENTK_OK) return;
+    printf("entk-skip: this CPU or OS lacks %s, which this ENTK_VECTOR=%d build needs: no test run\n",
+           ENTK_VECTOR == 3 ? "AVX-512F/DQ/VL" : "AVX2+FMA", ENTK_VECTOR);
     fflush(stdout);
     exit(0);
 }
-#endif /* ENTK_VECTOR == 3 */
+#endif /* ENTK_VECTOR == 1 or 3 */
 /* Every SIMD path this build and CPU can run, the scalar path first (at most TU_MAX_PATHS); leaves the
  * scalar path set. */
 #define TU_MAX_PATHS 4

@@ -35,7 +35,7 @@
  *   3. Nonlinearity maps                     9.2   SIMD dispatch (the kernel table type)
  *   4. Architectures and the parser          9.3   Nonlinearity maps: scalar oracle
  *   5. MLP kernels                           9.3.1 gelu; custom phi by quadrature (scalar)
- *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA
+ *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA (and AVX-512)
  *      eigensolver)                          9.3.3 Nonlinearity maps: NEON
  *   7. Kernel predictors                     9.4   Architectures and the parser (the key table)
  *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
@@ -136,9 +136,9 @@ typedef enum entk_simd {
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
     ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
     ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky kernels (GEMM
-                          * micro-kernel, pack, TRSM leaf) and lincomb, with the AVX2 path's bits;
-                          * for now the maps and the other row kernels are the AVX2 ones, so they
-                          * equal that path's too */
+                          * micro-kernel, pack, TRSM leaf), lincomb and relu, leaky_relu, erf and
+                          * gelu maps (zmm), all with the AVX2 path's bits; the other maps and row
+                          * kernels are the AVX2 ones, so they equal that path's too */
 } entk_simd;
 
 /* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
@@ -794,8 +794,8 @@ static int entk__cpu_has_avx2(void) {
 #endif
 }
 
-/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps the
- * AVX2 maps), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
+/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps some
+ * AVX2 kernels), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
  * YMM) and 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31). A CPU with the instructions under an OS that
  * does not enable their state would fault on the first zmm instruction. */
 static int entk__cpu_has_avx512(void) {
@@ -1298,7 +1298,7 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
 }
 
 /* ============================================================================================== */
-/* 9.3.2 Nonlinearity maps: AVX2+FMA                                                              */
+/* 9.3.2 Nonlinearity maps: AVX2+FMA (and AVX-512)                                               */
 /* ============================================================================================== */
 
 /* ---- entk's atan2: the scalar twin and NEON (the AVX2 maps use the leaner entk__fatan2 below) ----
@@ -1887,7 +1887,7 @@ ENTK__AVX2_SDRIVER(entk__gelu_map_avx2, entk__gelu_sa_avx2, entk__fatan2_front_a
  * masks, blendv becomes a masked blend, the masked negation a masked xor); every lane runs the AVX2
  * operations in the AVX2 order (same IEEE operations: add, mul, div, sqrt, fma, min, max, and the
  * selections), so the AVX-512 maps give the AVX2 bits exactly (tests/test_dispatch.c checks this on
- * every length 0..67). Each map's stages A and B are the AVX2 ones written for zmm. */
+ * every length 0..150). Each map's stages A and B are the AVX2 ones written for zmm. */
 #define ENTK__FV_VT __m512d
 #define ENTK__FV_MT __mmask8
 #define ENTK__FV_SET1(v) _mm512_set1_pd(v)
@@ -4905,10 +4905,11 @@ static const entk__kernels entk__kt_avx2 = {
 
 #if ENTK__HAVE_AVX512
 /* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
- * updates, the substitutions, the predictors' products), TRSM leaf and lincomb (the SO(3) DFTs), all
- * giving the AVX2 bits; every other entry is the AVX2 kernel: the maps until their AVX-512 versions
- * exist (correct, at the AVX2 speed), the other row kernels because they are memory-bound, the dots
- * because a wider version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
+ * updates, the substitutions, the predictors' products), TRSM leaf, lincomb (the SO(3) DFTs) and the
+ * relu, leaky_relu, erf and gelu maps (zmm, 1.6-2x the AVX2 maps here: bench_maps), all giving the
+ * AVX2 bits; every other entry is the AVX2 kernel: identity and the other row kernels because they
+ * are memory-bound, sin (SLEEF's exp and expm1) until a zmm version is built, the dots because a wider
+ * version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
 static const entk__kernels entk__kt_avx512 = {
     ENTK_SIMD_AVX512,
     {entk__identity_map_avx2, entk__relu_map_avx512, entk__erf_map_avx512, entk__leaky_map_avx512,

@@ -1970,7 +1970,8 @@ static ENTK__AVX512 inline __mmask8 entk__smooth_ok_avx512(__m512d a, __m512d b,
 /* The staged driver on zmm (ENTK__AVX2_SDRIVER's chunks, 8 lanes a vector): a chunk of
  * ENTK__AVX512_NCH vectors runs stage A for all, the atan2 fronts for all, then stage B for all. A
  * chunk with a lane outside the fast range goes to the AVX2 map's rest (avx2##_rest: its blocks and
- * the scalar kernel), and what is left after the last whole chunk to the AVX2 map itself; all of them
+ * the scalar kernel); after the last whole chunk, single vectors (the same stages on one), then the
+ * last n mod 8 to the AVX2 map itself; all of them
  * give the same bits per element, so neither where a chunk starts nor which path takes it matters. */
 #define ENTK__AVX512_NCH 4
 #define ENTK__AVX512_SDRIVER(name, sa, front, sb, nw, ok, avx2)                                                 \
@@ -2004,6 +2005,21 @@ static ENTK__AVX512 inline __mmask8 entk__smooth_ok_avx512(__m512d a, __m512d b,
                 if (tho) _mm512_storeu_pd(tho + j, _mm512_mul_pd(d, _mm512_loadu_pd(th + j)));         \
                 _mm512_storeu_pd(t + j, tv);                                                           \
             }                                                                                          \
+        }                                                                                              \
+        for (; i + 8 <= n; i += 8) { /* single vectors after the chunks (short rows: small images) */  \
+            const __m512d a = entk__ld_avx512(k11, i, inc11), b = entk__ld_avx512(k22, i, inc22);      \
+            const __m512d c = _mm512_loadu_pd(k12 + i);                                                \
+            __m512d d, tv;                                                                             \
+            if (ok(a, b, c) != 0xff) {                                                                 \
+                avx2##_rest(8, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,                \
+                            tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                      \
+                continue;                                                                              \
+            }                                                                                          \
+            sa(a, b, c, w[0], f);                                                                      \
+            front(w[0][0], w[0][1], w[0]);                                                             \
+            tv = sb(a, b, c, w[0], &d, f);                                                             \
+            if (tho) _mm512_storeu_pd(tho + i, _mm512_mul_pd(d, _mm512_loadu_pd(th + i)));             \
+            _mm512_storeu_pd(t + i, tv);                                                               \
         }                                                                                              \
         if (i < n)                                                                                     \
             avx2(n - i, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i, tho ? th + i : NULL,  \

@@ -37,7 +37,7 @@
  *   3. Nonlinearity maps                     9.2   SIMD dispatch (the kernel table type)
  *   4. Architectures and the parser          9.3   Nonlinearity maps: scalar oracle
  *   5. MLP kernels                           9.3.1 gelu; custom phi by quadrature (scalar)
- *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA
+ *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA (and AVX-512)
  *      eigensolver)                          9.3.3 Nonlinearity maps: NEON
  *   7. Kernel predictors                     9.4   Architectures and the parser (the key table)
  *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
@@ -138,9 +138,9 @@ typedef enum entk_simd {
     ENTK_SIMD_AVX2 = 1, /* AVX2 + FMA, x86-64 */
     ENTK_SIMD_NEON = 2, /* Advanced SIMD, AArch64 */
     ENTK_SIMD_AVX512 = 3 /* AVX-512F/DQ/VL (+ AVX2, FMA), x86-64: its own Cholesky kernels (GEMM
-                          * micro-kernel, pack, TRSM leaf) and lincomb, with the AVX2 path's bits;
-                          * for now the maps and the other row kernels are the AVX2 ones, so they
-                          * equal that path's too */
+                          * micro-kernel, pack, TRSM leaf), lincomb and relu, leaky_relu, erf and
+                          * gelu maps (zmm), all with the AVX2 path's bits; the other maps and row
+                          * kernels are the AVX2 ones, so they equal that path's too */
 } entk_simd;
 
 /* The path that runs: "scalar", "avx2+sleef", "avx512+sleef" or "neon+sleef"; under ENTK_NO_SLEEF
@@ -817,8 +817,8 @@ static int entk__cpu_has_avx2(void) {
 #endif
 }
 
-/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps the
- * AVX2 maps), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
+/* AVX-512F, DQ and VL in cpuid (leaf 7, EBX bits 16, 17, 31), AVX2+FMA (the AVX-512 table keeps some
+ * AVX2 kernels), and the OS saving the ZMM state: OSXSAVE (leaf 1, ECX bit 27), then XCR0 bits 1-2 (XMM,
  * YMM) and 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31). A CPU with the instructions under an OS that
  * does not enable their state would fault on the first zmm instruction. */
 static int entk__cpu_has_avx512(void) {
@@ -1321,7 +1321,7 @@ static void entk__custom_map_scalar(size_t n, const double *k11, size_t inc11, c
 }
 
 /* ============================================================================================== */
-/* 9.3.2 Nonlinearity maps: AVX2+FMA                                                              */
+/* 9.3.2 Nonlinearity maps: AVX2+FMA (and AVX-512)                                               */
 /* ============================================================================================== */
 
 /* ---- entk's atan2: the scalar twin and NEON (the AVX2 maps use the leaner entk__fatan2 below) ----
@@ -1441,6 +1441,9 @@ static inline double entk__atan2_scalar(double y, double x) {
  * group precede its stores, so t may alias k12 and theta_out may alias theta. */
 #if ENTK__HAVE_AVX2
 #define ENTK__AVX2 __attribute__((target("avx2,fma")))
+#if ENTK__HAVE_AVX512
+#define ENTK__AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+#endif
 
 #if !defined(ENTK_NO_SLEEF) && !defined(__AVX__)
 #ifdef __cplusplus
@@ -1900,6 +1903,231 @@ static ENTK__AVX2 inline __m256d entk__gelu_sb_avx2(__m256d a, __m256d b, __m256
 }
 ENTK__AVX2_SDRIVER(entk__gelu_map_avx2, entk__gelu_sa_avx2, entk__fatan2_front_avx2, entk__gelu_sb_avx2, 9, entk__smooth_ok_avx2,
                    entk__gelu_map_scalar)
+
+#if ENTK__HAVE_AVX512
+/* ---- the AVX-512 maps: the same fatan2 front/back and staged driver on 8 lanes (zmm) ----
+ * The instantiation below is ENTK__FA_FRONT / ENTK__FA_BACK with __m512d and __mmask8 (compares give
+ * masks, blendv becomes a masked blend, the masked negation a masked xor); every lane runs the AVX2
+ * operations in the AVX2 order (same IEEE operations: add, mul, div, sqrt, fma, min, max, and the
+ * selections), so the AVX-512 maps give the AVX2 bits exactly (tests/test_dispatch.c checks this on
+ * every length 0..150). Each map's stages A and B are the AVX2 ones written for zmm. */
+#define ENTK__FV_VT __m512d
+#define ENTK__FV_MT __mmask8
+#define ENTK__FV_SET1(v) _mm512_set1_pd(v)
+#define ENTK__FV_ADD(a, b) _mm512_add_pd(a, b)
+#define ENTK__FV_SUB(a, b) _mm512_sub_pd(a, b)
+#define ENTK__FV_MUL(a, b) _mm512_mul_pd(a, b)
+#define ENTK__FV_DIV(a, b) _mm512_div_pd(a, b)
+#define ENTK__FV_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define ENTK__FV_FNMA(a, b, c) _mm512_fnmadd_pd(a, b, c) /* c - a b */
+#define ENTK__FV_MIN(a, b) _mm512_min_pd(a, b)
+#define ENTK__FV_MAX(a, b) _mm512_max_pd(a, b)
+#define ENTK__FV_ABS(a) _mm512_andnot_pd(_mm512_set1_pd(-0.0), a)
+#define ENTK__FV_GE(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GE_OQ)
+#define ENTK__FV_GT(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ)
+#define ENTK__FV_LT(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
+#define ENTK__FV_MASKZ(v, m) _mm512_maskz_mov_pd(m, v)        /* v where m, else +0 */
+#define ENTK__FV_BLEND(a, b, m) _mm512_mask_blend_pd(m, a, b) /* b where m, else a */
+#define ENTK__FV_MXOR(m1, m2) ((__mmask8)((m1) ^ (m2)))
+#define ENTK__FV_NEGM(v, m) _mm512_mask_xor_pd(v, m, v, _mm512_set1_pd(-0.0)) /* -v where m */
+#define ENTK__FV_SIGN(v) _mm512_and_pd(v, _mm512_set1_pd(-0.0))              /* v's sign bit alone */
+#define ENTK__FV_XOR(a, b) _mm512_xor_pd(a, b)
+static ENTK__AVX512 inline __attribute__((always_inline)) void entk__fatan2_front_avx512(__m512d y, __m512d x, __m512d *w) {
+    ENTK__FA_FRONT(y, x, w, 0);
+}
+static ENTK__AVX512 inline __attribute__((always_inline)) __m512d entk__fatan2_back_avx512(const __m512d *w) {
+    __m512d r;
+    ENTK__FA_BACK(w, r, 0);
+    return r;
+}
+static ENTK__AVX512 inline __attribute__((always_inline)) void entk__fatan2p_front_avx512(__m512d y, __m512d x, __m512d *w) {
+    ENTK__FA_FRONT(y, x, w, 1);
+}
+static ENTK__AVX512 inline __attribute__((always_inline)) __m512d entk__fatan2p_back_avx512(const __m512d *w) {
+    __m512d r;
+    ENTK__FA_BACK(w, r, 1);
+    return r;
+}
+#undef ENTK__FV_XOR
+#undef ENTK__FV_SIGN
+#undef ENTK__FV_NEGM
+#undef ENTK__FV_MXOR
+#undef ENTK__FV_BLEND
+#undef ENTK__FV_MASKZ
+#undef ENTK__FV_LT
+#undef ENTK__FV_GT
+#undef ENTK__FV_GE
+#undef ENTK__FV_ABS
+#undef ENTK__FV_MAX
+#undef ENTK__FV_MIN
+#undef ENTK__FV_FNMA
+#undef ENTK__FV_FMA
+#undef ENTK__FV_DIV
+#undef ENTK__FV_MUL
+#undef ENTK__FV_SUB
+#undef ENTK__FV_ADD
+#undef ENTK__FV_SET1
+#undef ENTK__FV_MT
+#undef ENTK__FV_VT
+
+static ENTK__AVX512 inline __m512d entk__ld_avx512(const double *p, size_t i, size_t inc) {
+    return inc ? _mm512_loadu_pd(p + i) : _mm512_set1_pd(*p);
+}
+/* the fast ranges of the AVX2 maps (entk__relu_ok_avx2, entk__smooth_ok_avx2) as masks */
+static ENTK__AVX512 inline __mmask8 entk__relu_ok_avx512(__m512d a, __m512d b, __m512d c) {
+    const __m512d p = _mm512_mul_pd(a, b);
+    __mmask8 in = (__mmask8)(_mm512_cmp_pd_mask(p, _mm512_set1_pd(ENTK__RELU_LO), _CMP_GE_OQ) &
+                             _mm512_cmp_pd_mask(p, _mm512_set1_pd(ENTK__RELU_HI), _CMP_LE_OQ));
+    in = (__mmask8)(in | _mm512_cmp_pd_mask(_mm512_min_pd(a, b), _mm512_setzero_pd(), _CMP_EQ_OQ));
+    return (__mmask8)(in & _mm512_cmp_pd_mask(_mm512_andnot_pd(_mm512_set1_pd(-0.0), c), _mm512_set1_pd(0x1p500),
+                                              _CMP_LE_OQ));
+}
+static ENTK__AVX512 inline __mmask8 entk__smooth_ok_avx512(__m512d a, __m512d b, __m512d c) {
+    const __m512d hi = _mm512_set1_pd(ENTK__SMOOTH_HI);
+    __mmask8 in = (__mmask8)(_mm512_cmp_pd_mask(_mm512_mul_pd(a, b), hi, _CMP_LE_OQ) &
+                             _mm512_cmp_pd_mask(_mm512_max_pd(a, b), hi, _CMP_LE_OQ));
+    return (__mmask8)(in & _mm512_cmp_pd_mask(_mm512_andnot_pd(_mm512_set1_pd(-0.0), c), _mm512_set1_pd(0x1p500),
+                                              _CMP_LE_OQ));
+}
+
+/* The staged driver on zmm (ENTK__AVX2_SDRIVER's chunks, 8 lanes a vector): a chunk of
+ * ENTK__AVX512_NCH vectors runs stage A for all, the atan2 fronts for all, then stage B for all. A
+ * chunk with a lane outside the fast range goes to the AVX2 map's rest (avx2##_rest: its blocks and
+ * the scalar kernel); after the last whole chunk, single vectors (the same stages on one), then the
+ * last n mod 8 to the AVX2 map itself; all of them
+ * give the same bits per element, so neither where a chunk starts nor which path takes it matters. */
+#define ENTK__AVX512_NCH 4
+#define ENTK__AVX512_SDRIVER(name, sa, front, sb, nw, ok, avx2)                                                 \
+    static ENTK__AVX512 void name(size_t n, const double *k11, size_t inc11, const double *k22,        \
+                                  size_t inc22, const double *k12, const double *th, double *t,        \
+                                  double *tho, const entk_nonlin *f) {                                 \
+        enum { NCH = ENTK__AVX512_NCH };                                                               \
+        __m512d w[NCH][nw];                                                                            \
+        size_t i = 0;                                                                                  \
+        int v;                                                                                         \
+        for (; i + 8 * NCH <= n; i += 8 * NCH) {                                                       \
+            __mmask8 all = 0xff;                                                                       \
+            for (v = 0; v < NCH; ++v) {                                                                \
+                const size_t j = i + 8 * (size_t)v;                                                    \
+                const __m512d a = entk__ld_avx512(k11, j, inc11), b = entk__ld_avx512(k22, j, inc22);  \
+                const __m512d c = _mm512_loadu_pd(k12 + j);                                            \
+                all = (__mmask8)(all & ok(a, b, c));                                                   \
+                sa(a, b, c, w[v], f);                                                                  \
+            }                                                                                          \
+            if (all != 0xff) {                                                                         \
+                avx2##_rest(8 * NCH, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,          \
+                            tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                      \
+                continue;                                                                              \
+            }                                                                                          \
+            for (v = 0; v < NCH; ++v) front(w[v][0], w[v][1], w[v]);                                   \
+            for (v = 0; v < NCH; ++v) {                                                                \
+                const size_t j = i + 8 * (size_t)v;                                                    \
+                const __m512d a = entk__ld_avx512(k11, j, inc11), b = entk__ld_avx512(k22, j, inc22);  \
+                const __m512d c = _mm512_loadu_pd(k12 + j);                                            \
+                __m512d d, tv = sb(a, b, c, w[v], &d, f);                                              \
+                if (tho) _mm512_storeu_pd(tho + j, _mm512_mul_pd(d, _mm512_loadu_pd(th + j)));         \
+                _mm512_storeu_pd(t + j, tv);                                                           \
+            }                                                                                          \
+        }                                                                                              \
+        for (; i + 8 <= n; i += 8) { /* single vectors after the chunks (short rows: small images) */  \
+            const __m512d a = entk__ld_avx512(k11, i, inc11), b = entk__ld_avx512(k22, i, inc22);      \
+            const __m512d c = _mm512_loadu_pd(k12 + i);                                                \
+            __m512d d, tv;                                                                             \
+            if (ok(a, b, c) != 0xff) {                                                                 \
+                avx2##_rest(8, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i,                \
+                            tho ? th + i : NULL, t + i, tho ? tho + i : NULL, f);                      \
+                continue;                                                                              \
+            }                                                                                          \
+            sa(a, b, c, w[0], f);                                                                      \
+            front(w[0][0], w[0][1], w[0]);                                                             \
+            tv = sb(a, b, c, w[0], &d, f);                                                             \
+            if (tho) _mm512_storeu_pd(tho + i, _mm512_mul_pd(d, _mm512_loadu_pd(th + i)));             \
+            _mm512_storeu_pd(t + i, tv);                                                               \
+        }                                                                                              \
+        if (i < n)                                                                                     \
+            avx2(n - i, k11 + i * inc11, inc11, k22 + i * inc22, inc22, k12 + i, tho ? th + i : NULL,  \
+                 t + i, tho ? tho + i : NULL, f);                                                      \
+    }
+
+static ENTK__AVX512 inline void entk__relu_sa_avx512(__m512d a, __m512d b, __m512d c, __m512d *w, const entk_nonlin *f) {
+    const __m512d s = _mm512_sqrt_pd(_mm512_max_pd(_mm512_sub_pd(_mm512_mul_pd(a, b), _mm512_mul_pd(c, c)),
+                                                   _mm512_setzero_pd()));
+    ENTK__UNUSED(f);
+    w[0] = s;
+    w[1] = c;
+    w[5] = s;
+}
+static ENTK__AVX512 inline __m512d entk__relu_sb_avx512(__m512d a, __m512d b, __m512d c, const __m512d *w, __m512d *d,
+                                                         const entk_nonlin *f) {
+    const __m512d k = _mm512_set1_pd(0.5 / ENTK__PI);
+    const __m512d pt = _mm512_sub_pd(_mm512_set1_pd(ENTK__PI), entk__fatan2p_back_avx512(w));
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
+    *d = _mm512_mul_pd(pt, k);
+    return _mm512_mul_pd(_mm512_add_pd(w[5], _mm512_mul_pd(pt, c)), k);
+}
+ENTK__AVX512_SDRIVER(entk__relu_map_avx512, entk__relu_sa_avx512, entk__fatan2p_front_avx512, entk__relu_sb_avx512, 6,
+                     entk__relu_ok_avx512, entk__relu_map_avx2)
+
+static ENTK__AVX512 inline __m512d entk__leaky_sb_avx512(__m512d a, __m512d b, __m512d c, const __m512d *w, __m512d *d,
+                                                          const entk_nonlin *f) {
+    const double al = f->a;
+    const __m512d k = _mm512_set1_pd(0.5 / ENTK__PI), sq = _mm512_set1_pd((1.0 - al) * (1.0 - al));
+    const __m512d pp = _mm512_set1_pd(1.0 + al * al), cr = _mm512_set1_pd(2.0 * al);
+    const __m512d ang = entk__fatan2p_back_avx512(w);
+    const __m512d wv = _mm512_add_pd(_mm512_mul_pd(pp, _mm512_sub_pd(_mm512_set1_pd(ENTK__PI), ang)),
+                                     _mm512_mul_pd(cr, ang));
+    ENTK__UNUSED(a); ENTK__UNUSED(b);
+    *d = _mm512_mul_pd(wv, k);
+    return _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(sq, w[5]), _mm512_mul_pd(wv, c)), k);
+}
+ENTK__AVX512_SDRIVER(entk__leaky_map_avx512, entk__relu_sa_avx512, entk__fatan2p_front_avx512, entk__leaky_sb_avx512, 6,
+                     entk__relu_ok_avx512, entk__leaky_map_avx2)
+
+static ENTK__AVX512 inline void entk__erf_sa_avx512(__m512d a, __m512d b, __m512d c, __m512d *w, const entk_nonlin *f) {
+    const __m512d one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0);
+    const __m512d rad = _mm512_max_pd(_mm512_sub_pd(_mm512_mul_pd(a, b), _mm512_mul_pd(c, c)), _mm512_setzero_pd());
+    const __m512d s = _mm512_sqrt_pd(_mm512_add_pd(_mm512_add_pd(one, _mm512_mul_pd(two, _mm512_add_pd(a, b))),
+                                                   _mm512_mul_pd(_mm512_set1_pd(4.0), rad)));
+    ENTK__UNUSED(f);
+    w[0] = _mm512_mul_pd(two, c);
+    w[1] = s;
+    w[5] = _mm512_div_pd(_mm512_set1_pd(4.0 / ENTK__PI), s);
+}
+static ENTK__AVX512 inline __m512d entk__erf_sb_avx512(__m512d a, __m512d b, __m512d c, const __m512d *w, __m512d *d,
+                                                        const entk_nonlin *f) {
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(c); ENTK__UNUSED(f);
+    *d = w[5];
+    return _mm512_mul_pd(_mm512_set1_pd(2.0 / ENTK__PI), entk__fatan2_back_avx512(w));
+}
+ENTK__AVX512_SDRIVER(entk__erf_map_avx512, entk__erf_sa_avx512, entk__fatan2_front_avx512, entk__erf_sb_avx512, 6,
+                     entk__smooth_ok_avx512, entk__erf_map_avx2)
+
+static ENTK__AVX512 inline void entk__gelu_sa_avx512(__m512d a, __m512d b, __m512d c, __m512d *w, const entk_nonlin *f) {
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512d rad = _mm512_max_pd(_mm512_sub_pd(_mm512_mul_pd(a, b), _mm512_mul_pd(c, c)), _mm512_setzero_pd());
+    const __m512d dd = _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(one, a), b), rad);
+    const __m512d q = _mm512_sqrt_pd(dd);
+    const __m512d ia = _mm512_div_pd(one, _mm512_add_pd(one, a)), ib = _mm512_div_pd(one, _mm512_add_pd(one, b));
+    ENTK__UNUSED(f);
+    w[0] = c;
+    w[1] = q;
+    w[5] = _mm512_mul_pd(_mm512_mul_pd(_mm512_mul_pd(a, ia), _mm512_mul_pd(b, ib)), q);
+    w[6] = _mm512_div_pd(_mm512_mul_pd(_mm512_mul_pd(c, c), _mm512_mul_pd(ia, ib)), q);
+    w[7] = _mm512_div_pd(_mm512_mul_pd(c, _mm512_add_pd(ia, ib)), q);
+    w[8] = _mm512_div_pd(_mm512_div_pd(c, dd), q);
+}
+static ENTK__AVX512 inline __m512d entk__gelu_sb_avx512(__m512d a, __m512d b, __m512d c, const __m512d *w, __m512d *d,
+                                                         const entk_nonlin *f) {
+    const __m512d k = _mm512_set1_pd(0.5 / ENTK__PI), qr = _mm512_set1_pd(0.25);
+    const __m512d ang = entk__fatan2_back_avx512(w);
+    const __m512d x1 = _mm512_mul_pd(c, ang);
+    ENTK__UNUSED(a); ENTK__UNUSED(b); ENTK__UNUSED(f);
+    *d = _mm512_add_pd(qr, _mm512_mul_pd(k, _mm512_add_pd(_mm512_add_pd(ang, w[7]), w[8])));
+    return _mm512_add_pd(_mm512_mul_pd(qr, c), _mm512_mul_pd(k, _mm512_add_pd(_mm512_add_pd(x1, w[5]), w[6])));
+}
+ENTK__AVX512_SDRIVER(entk__gelu_map_avx512, entk__gelu_sa_avx512, entk__fatan2_front_avx512, entk__gelu_sb_avx512, 9,
+                     entk__smooth_ok_avx512, entk__gelu_map_avx2)
+#endif /* ENTK__HAVE_AVX512 */
 
 #ifndef ENTK_NO_SLEEF
 
@@ -3941,7 +4169,6 @@ static void entk__ukernel_avx2(size_t kc, const double *ap, const double *bp, do
 #endif /* ENTK__HAVE_AVX2 */
 
 #if ENTK__HAVE_AVX512
-#define ENTK__AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
 /* 12 x 16: 24 zmm accumulators + 2 B vectors + 1 broadcast = 27 of 32 registers; per k step 24 FMAs
  * against 2 loads and 12 broadcasts. Each entry of C is the same chain as in the AVX2 kernel (fma over
  * p from 0, then one add into C), so the two give the same bits: the AVX-512 Cholesky, solves and
@@ -4717,14 +4944,15 @@ static const entk__kernels entk__kt_avx2 = {
 
 #if ENTK__HAVE_AVX512
 /* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
- * updates, the substitutions, the predictors' products), TRSM leaf and lincomb (the SO(3) DFTs), all
- * giving the AVX2 bits; every other entry is the AVX2 kernel: the maps until their AVX-512 versions
- * exist (correct, at the AVX2 speed), the other row kernels because they are memory-bound, the dots
- * because a wider version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
+ * updates, the substitutions, the predictors' products), TRSM leaf, lincomb (the SO(3) DFTs) and the
+ * relu, leaky_relu, erf and gelu maps (zmm, 1.6-2x the AVX2 maps here: bench_maps), all giving the
+ * AVX2 bits; every other entry is the AVX2 kernel: identity and the other row kernels because they
+ * are memory-bound, sin (SLEEF's exp and expm1) until a zmm version is built, the dots because a wider
+ * version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
 static const entk__kernels entk__kt_avx512 = {
     ENTK_SIMD_AVX512,
-    {entk__identity_map_avx2, entk__relu_map_avx2, entk__erf_map_avx2, entk__leaky_map_avx2,
-     entk__gelu_map_avx2, ENTK__SIN_AVX2, entk__custom_map_scalar},
+    {entk__identity_map_avx2, entk__relu_map_avx512, entk__erf_map_avx512, entk__leaky_map_avx512,
+     entk__gelu_map_avx512, ENTK__SIN_AVX2, entk__custom_map_scalar},
     entk__affine_avx2, entk__sum3_avx2, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
     entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512},
     {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx512};

@@ -1,8 +1,8 @@
-/* Nonlinearity maps and first-layer dot products: scalar against AVX2 (entk_simd_set), same inputs,
- * same run. First the bound: this core's vsqrtpd / vdivpd ymm throughput (8 independent chains each,
- * per element = per lane), and per map the time its count of square roots and divisions per element
- * needs at that throughput (they share the divider, so the counts add), against the map's achieved
- * AVX2 time in the same run. n = 4096 entries (5 arrays of 32 KiB: L2-resident), each timing is INNER = 4 calls (short, so that a shared
+/* Nonlinearity maps and first-layer dot products: scalar against AVX2 and AVX-512 (entk_simd_set),
+ * same inputs, same run. Then the bound: this core's vsqrtpd / vdivpd throughput on ymm and on zmm (8
+ * independent chains each, per element = per lane), and per map the time its count of square roots
+ * and divisions per element needs at that throughput (they share the divider, so the counts add),
+ * against the map's achieved AVX2 and AVX-512 times in the same run. n = 4096 entries (5 arrays of 32 KiB: L2-resident), each timing is INNER = 4 calls (short, so that a shared
  * machine rarely preempts one), 63
  * repetitions, min and median reported in ns per element; ratios scalar / SIMD. A second table times the
  * relu and erf maps with SLEEF's atan2 (the maps before entk's own atan2) against the library's. */
@@ -114,6 +114,39 @@ static ENTK__AVX2 __attribute__((noinline)) void dv_both(void *arg) {
     _mm256_storeu_pd(o, x[0]);
     dv_sink = o[0];
 }
+/* the same three on zmm (the AVX-512 maps' divider) */
+static ENTK__AVX512 __attribute__((noinline)) void dz_sqrt(void *arg) {
+    __m512d x[DV_CH];
+    int i, j;
+    (void)arg;
+    for (j = 0; j < DV_CH; ++j) x[j] = _mm512_set1_pd(1.5 + j);
+    for (i = 0; i < DV_IT; ++i)
+        for (j = 0; j < DV_CH; ++j) x[j] = _mm512_sqrt_pd(x[j]);
+    for (j = 1; j < DV_CH; ++j) x[0] = _mm512_add_pd(x[0], x[j]);
+    dv_sink = _mm512_reduce_add_pd(x[0]);
+}
+static ENTK__AVX512 __attribute__((noinline)) void dz_div(void *arg) {
+    const __m512d k = _mm512_set1_pd(1.0000001);
+    __m512d x[DV_CH];
+    int i, j;
+    (void)arg;
+    for (j = 0; j < DV_CH; ++j) x[j] = _mm512_set1_pd(1.5 + j);
+    for (i = 0; i < DV_IT; ++i)
+        for (j = 0; j < DV_CH; ++j) x[j] = _mm512_div_pd(k, x[j]);
+    for (j = 1; j < DV_CH; ++j) x[0] = _mm512_add_pd(x[0], x[j]);
+    dv_sink = _mm512_reduce_add_pd(x[0]);
+}
+static ENTK__AVX512 __attribute__((noinline)) void dz_both(void *arg) {
+    const __m512d k = _mm512_set1_pd(1.0000001);
+    __m512d x[DV_CH], y[DV_CH];
+    int i, j;
+    (void)arg;
+    for (j = 0; j < DV_CH; ++j) x[j] = y[j] = _mm512_set1_pd(1.5 + j);
+    for (i = 0; i < DV_IT; ++i)
+        for (j = 0; j < DV_CH; ++j) { x[j] = _mm512_div_pd(k, x[j]); y[j] = _mm512_sqrt_pd(y[j]); }
+    for (j = 1; j < DV_CH; ++j) x[0] = _mm512_add_pd(_mm512_add_pd(x[0], x[j]), y[j]);
+    dv_sink = _mm512_reduce_add_pd(x[0]);
+}
 #endif /* ENTK__HAVE_AVX2 */
 
 static bu_stat timed(entk_simd p, void (*fn)(void *)) {
@@ -129,10 +162,11 @@ int main(void) {
     static const struct { entk_nonlin_kind k; const char *name; int nsqrt, ndiv; } maps[] = {
         {ENTK_NL_RELU, "relu", 1, 1}, {ENTK_NL_ERF, "erf", 1, 2}, {ENTK_NL_GELU, "gelu", 1, 7},
         {ENTK_NL_LEAKY_RELU, "leaky_relu", 1, 1}, {ENTK_NL_SIN, "sin", 0, 0}, {ENTK_NL_IDENTITY, "identity", 0, 0}};
-    double avx2_min[6][2] = {{0}}, t_sqrt = 0, t_div = 0;
+    double avx2_min[6][2] = {{0}}, z_min[6][2] = {{0}}, t_sqrt = 0, t_div = 0;
     unsigned long long s = 12345;
     int i, m;
     int have_avx2 = entk_simd_set(ENTK_SIMD_AVX2) == ENTK_OK;
+    int have_z = entk_simd_set(ENTK_SIMD_AVX512) == ENTK_OK;
     bu_header("bench_maps: nonlinearity maps, ns/element, n = 4096");
     for (i = 0; i < N; ++i) { /* valid covariances: variances in [0.1, 3], |rho| < 1 */
         double u1, u2, u3;
@@ -145,8 +179,11 @@ int main(void) {
         th[i] = 1.0 + u3;
     }
     if (!have_avx2) printf("# AVX2+FMA not available: scalar only\n");
-    printf("%-11s %-6s %12s %12s %12s %12s %9s %9s\n", "map", "theta", "scalar min", "scalar med", "avx2 min",
+    if (have_avx2 && !have_z) printf("# AVX-512F/DQ/VL not available: no avx512 columns\n");
+    printf("%-11s %-6s %12s %12s %12s %12s %9s %9s", "map", "theta", "scalar min", "scalar med", "avx2 min",
            "avx2 med", "ratio min", "ratio med");
+    if (have_z) printf(" %12s %12s %9s %9s", "avx512 min", "avx512 med", "scal/512", "avx2/512");
+    printf("\n");
     for (m = 0; m < (int)(sizeof maps / sizeof maps[0]); ++m)
         for (with_theta = 0; with_theta < 2; ++with_theta) {
             const double per = 1e9 / ((double)N * INNER);
@@ -157,10 +194,17 @@ int main(void) {
             s0 = timed(ENTK_SIMD_SCALAR, run_map);
             if (have_avx2) {
                 s1 = timed(ENTK_SIMD_AVX2, run_map);
-                printf("%-11s %-6s %12.2f %12.2f %12.2f %12.2f %9.2f %9.2f\n", maps[m].name, with_theta ? "yes" : "no",
+                printf("%-11s %-6s %12.2f %12.2f %12.2f %12.2f %9.2f %9.2f", maps[m].name, with_theta ? "yes" : "no",
                        s0.min * per, s0.median * per, s1.min * per, s1.median * per, s0.min / s1.min,
                        s0.median / s1.median);
                 avx2_min[m][with_theta] = s1.min * per;
+                if (have_z) {
+                    bu_stat s2 = timed(ENTK_SIMD_AVX512, run_map);
+                    printf(" %12.2f %12.2f %9.2f %9.2f", s2.min * per, s2.median * per, s0.min / s2.min,
+                           s1.min / s2.min);
+                    z_min[m][with_theta] = s2.min * per;
+                }
+                printf("\n");
             } else {
                 printf("%-11s %-6s %12.2f %12.2f\n", maps[m].name, with_theta ? "yes" : "no", s0.min * per,
                        s0.median * per);
@@ -175,17 +219,33 @@ int main(void) {
         t_div = v.min * per;
         printf("divider (ymm, 8 independent chains): vsqrtpd %.3f ns/element, vdivpd %.3f ns/element, one of each "
                "%.3f ns/element (sum %.3f)\n", t_sqrt, t_div, b.min * per, t_sqrt + t_div);
-        printf("%-11s %-6s %6s %6s %12s %12s %9s\n", "map", "theta", "sqrt", "div", "bound ns", "avx2 min",
+        double z_sqrt = 0, z_div = 0;
+        if (have_z) {
+            bu_stat zq = bu_time(dz_sqrt, NULL, REPS), zv = bu_time(dz_div, NULL, REPS), zb = bu_time(dz_both, NULL, REPS);
+            z_sqrt = zq.min * per / 2; /* 8 lanes a vector */
+            z_div = zv.min * per / 2;
+            printf("divider (zmm, 8 independent chains): vsqrtpd %.3f ns/element, vdivpd %.3f ns/element, one of each "
+                   "%.3f ns/element (sum %.3f)\n", z_sqrt, z_div, zb.min * per / 2, z_sqrt + z_div);
+        }
+        printf("%-11s %-6s %6s %6s %12s %12s %9s", "map", "theta", "sqrt", "div", "bound ns", "avx2 min",
                "avx2/bound");
+        if (have_z) printf(" %12s %12s %11s", "zmm bound", "avx512 min", "512/zbound");
+        printf("\n");
         for (m = 0; m < (int)(sizeof maps / sizeof maps[0]); ++m)
             for (with_theta = 0; with_theta < 2; ++with_theta) {
                 const double bound = maps[m].nsqrt * t_sqrt + maps[m].ndiv * t_div;
+                const double zb = maps[m].nsqrt * z_sqrt + maps[m].ndiv * z_div;
                 if (bound > 0)
-                    printf("%-11s %-6s %6d %6d %12.2f %12.2f %9.2f\n", maps[m].name, with_theta ? "yes" : "no",
+                    printf("%-11s %-6s %6d %6d %12.2f %12.2f %9.2f", maps[m].name, with_theta ? "yes" : "no",
                            maps[m].nsqrt, maps[m].ndiv, bound, avx2_min[m][with_theta], avx2_min[m][with_theta] / bound);
                 else
-                    printf("%-11s %-6s %6d %6d %12s %12.2f %9s\n", maps[m].name, with_theta ? "yes" : "no", 0, 0, "-",
+                    printf("%-11s %-6s %6d %6d %12s %12.2f %9s", maps[m].name, with_theta ? "yes" : "no", 0, 0, "-",
                            avx2_min[m][with_theta], "-");
+                if (have_z && zb > 0)
+                    printf(" %12.2f %12.2f %11.2f", zb, z_min[m][with_theta], z_min[m][with_theta] / zb);
+                else if (have_z)
+                    printf(" %12s %12.2f %11s", "-", z_min[m][with_theta], "-");
+                printf("\n");
             }
     }
 #endif

@@ -142,10 +142,11 @@ Test(dispatch, avx512_detection_matches_the_compiler_and_picks_the_best_path) {
 #endif
 }
 
-/* The AVX-512 table differs from the AVX2 one only in the Cholesky's kernels (the 12 x 16 GEMM
- * micro-kernel, its transposing pack, the 8-row TRSM leaf) and lincomb: the maps and the other row
- * kernels are the AVX2 functions until AVX-512 ones exist (entk.h 9.7). */
-Test(dispatch, avx512_table_reuses_the_avx2_kernels_but_the_micro_kernel) {
+/* The AVX-512 table differs from the AVX2 one in the Cholesky's kernels (the 12 x 16 GEMM
+ * micro-kernel, its transposing pack, the 8-row TRSM leaf), lincomb and the relu, leaky_relu, erf and
+ * gelu maps (zmm); the identity and sin maps and the other row kernels are the AVX2 functions
+ * (entk.h 9.7). */
+Test(dispatch, avx512_table_has_its_own_maps_and_micro_kernel) {
     const entk__kernels *a = entk__kt_table(ENTK_SIMD_AVX2), *z = entk__kt_table(ENTK_SIMD_AVX512);
     size_t m;
     if (!z) {
@@ -153,13 +154,72 @@ Test(dispatch, avx512_table_reuses_the_avx2_kernels_but_the_micro_kernel) {
         return;
     }
     cr_assert(a != NULL);
-    for (m = 0; m <= ENTK_NL_CUSTOM; ++m) cr_assert(z->map[m] == a->map[m], "map %zu", m);
+    for (m = 0; m <= ENTK_NL_CUSTOM; ++m) {
+        const int own = m == ENTK_NL_RELU || m == ENTK_NL_LEAKY_RELU || m == ENTK_NL_ERF || m == ENTK_NL_GELU;
+        cr_assert(own ? z->map[m] != a->map[m] : z->map[m] == a->map[m], "map %zu", m);
+    }
     cr_assert(z->affine == a->affine && z->sum3 == a->sum3 && z->addto == a->addto && z->stream == a->stream);
     cr_assert(z->dots == a->dots && z->rot == a->rot && z->vo.dot == a->vo.dot && z->lincomb != a->lincomb);
     cr_assert(z->uk.fn != a->uk.fn && z->uk.mr == 12 && z->uk.nr == 16 && z->uk.pack_t != NULL);
     cr_assert(z->trsm4 != NULL && z->trsm4 != a->trsm4);
     cr_assert_eq(ENTK__MC % z->uk.mr, 0);
     cr_assert_eq(ENTK__NC % z->uk.nr, 0);
+}
+
+/* The AVX-512 maps run the AVX2 maps' operations per lane in the same order (entk.h, the AVX-512
+ * maps), so they give the AVX2 bits exactly: every length 0..150 (no, one and several 32-element zmm
+ * chunks, and every tail the AVX2 map finishes), broadcast or strided variances, with and without
+ * theta, out of place and in place, and with extreme lanes mixed in (chunks that go to the AVX2
+ * blocks and the scalar kernel). */
+Test(dispatch, avx512_maps_give_the_avx2_bits) {
+    enum { N = 150 };
+    static const entk_nonlin_kind kinds[] = {ENTK_NL_RELU, ENTK_NL_LEAKY_RELU, ENTK_NL_ERF, ENTK_NL_GELU};
+    const entk__kernels *a = entk__kt_table(ENTK_SIMD_AVX2), *z = entk__kt_table(ENTK_SIMD_AVX512);
+    double k11[N + 1], k22[N + 1], k12[N + 1], th[N + 1], ta[N + 1], da[N + 1], tz[N + 1], dz[N + 1];
+    size_t n, ki, i;
+    long compared = 0;
+    int inc, wth, inpl, ext;
+    if (!z || !entk__cpu_has_avx512()) cr_skip_test("this build or CPU lacks AVX-512F/DQ/VL");
+    for (ki = 0; ki < sizeof kinds / sizeof kinds[0]; ++ki)
+        for (n = 0; n <= N; ++n)
+            for (inc = 0; inc < 4; ++inc)
+                for (ext = 0; ext < 2; ++ext)
+                    for (wth = 0; wth < 2; ++wth)
+                        for (inpl = 0; inpl < 2; ++inpl) {
+                            const size_t i1 = (size_t)(inc & 1), i2 = (size_t)(inc >> 1);
+                            entk_nonlin f;
+                            tu_rng r;
+                            memset(&f, 0, sizeof f);
+                            f.kind = kinds[ki];
+                            f.a = 0.2;
+                            r.s = 7919u * n + 31u * (unsigned)inc + 3u * (unsigned)ext + 1u;
+                            tu_map_inputs(&r, N, k11, k22, k12, th);
+                            if (ext) tu_map_extreme(&r, N, k11, k22, k12);
+                            if (!i1 || !i2)
+                                for (i = 0; i < n; ++i) {
+                                    double lim = sqrt(k11[i * i1]) * sqrt(k22[i * i2]);
+                                    if (fabs(k12[i]) > lim) k12[i] = k12[i] > 0 ? lim : -lim;
+                                }
+                            ta[n] = da[n] = tz[n] = dz[n] = 12345.0;
+                            if (inpl) {
+                                memcpy(ta, k12, n * sizeof *ta); memcpy(tz, k12, n * sizeof *tz);
+                                memcpy(da, th, n * sizeof *da); memcpy(dz, th, n * sizeof *dz);
+                                a->map[f.kind](n, k11, i1, k22, i2, ta, wth ? da : NULL, ta, wth ? da : NULL, &f);
+                                z->map[f.kind](n, k11, i1, k22, i2, tz, wth ? dz : NULL, tz, wth ? dz : NULL, &f);
+                            } else {
+                                a->map[f.kind](n, k11, i1, k22, i2, k12, wth ? th : NULL, ta, wth ? da : NULL, &f);
+                                z->map[f.kind](n, k11, i1, k22, i2, k12, wth ? th : NULL, tz, wth ? dz : NULL, &f);
+                            }
+                            cr_assert(tz[n] == 12345.0 && dz[n] == 12345.0, "wrote past n = %zu", n);
+                            cr_assert(memcmp(ta, tz, n * sizeof *ta) == 0, "map %d n=%zu inc=%d ext=%d theta=%d in place=%d: T",
+                                      (int)f.kind, n, inc, ext, wth, inpl);
+                            if (wth)
+                                cr_assert(memcmp(da, dz, n * sizeof *da) == 0,
+                                          "map %d n=%zu inc=%d ext=%d in place=%d: Tdot theta", (int)f.kind, n, inc,
+                                          ext, inpl);
+                            compared += (long)n;
+                        }
+    cr_assert_gt(compared, 0);
 }
 
 /* entk_simd_set switches the table and the reported name; unsupported paths are refused. */

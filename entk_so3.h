@@ -534,7 +534,7 @@ static void entk__so3_risbo_step(double *x, int M, double c, double s, const dou
     const double inv = 1.0 / (double)M;
     int P, Q;
     for (P = M; P >= 0; --P) {
-        const double *up = x + (size_t)(P - 1) * (size_t)M; /* row P-1 of the input (P > 0) */
+        const double *up = x + (size_t)(P > 0 ? P - 1 : 0) * (size_t)M; /* row P-1 of the input (read for P > 0) */
         const double *dn = x + (size_t)P * (size_t)M;       /* row P of the input (P < M) */
         double *out = x + (size_t)P * (size_t)(M + 1);
         const double sp = sq[P] * inv, sm = sq[M - P] * inv;

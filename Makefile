@@ -111,7 +111,12 @@ build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(TESTS)))
+# the forced-path variants leave out the statistical and brute-force binaries (Monte-Carlo kernels,
+# the SO(3) oracle, finite-width training): their path-dependent kernels are checked on every path by
+# the others, and default runs them on the best path
+V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
+V_avx512_TESTS := $(V_avx2_TESTS)
+TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(or $(V_$(v)_TESTS),$(TESTS))))
 
 build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64

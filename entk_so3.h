@@ -1524,7 +1524,7 @@ static entk_status entk__so3_run(const entk__so3_net *p, const double *a1, const
         if ((st = entk__so3_ifft_n(kt, cur, c, want_t && ly->kind == ENTK_LAYER_SO3CONV ? 2 : 1, K, tw)))
             return st;
         if ((st = entk__layer_out(kt, K, want_t ? T : NULL, 1, G, cw, b2, ly->kind == ENTK_LAYER_S2LIFT,
-                                  nl ? &nl->nl : NULL, e1 + off, 0, e2 + off, 0)))
+                                  nl ? &nl->nl : NULL, nl ? e1 + off : NULL, 0, nl ? e2 + off : NULL, 0)))
             return st;
         if (nl) {
             ++off;

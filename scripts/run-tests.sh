@@ -50,6 +50,6 @@ for b in "$@"; do
     [ "$rc" -eq 0 ] || { status=1; [ "$f" -gt 0 ] || f=1; }
     passed=$((passed + p)); failed=$((failed + f))
 done
-[ "$skipped" -eq 0 ] || echo "($skipped binaries skipped: their variant needs a CPU feature this machine lacks)"
+[ "$skipped" -eq 0 ] || echo "($skipped binaries skipped: their variant forces a path this machine lacks or the default variant already runs)"
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -174,42 +174,36 @@ static double sweep_bytes(const entk_arch *a, size_t H, size_t W, int fused) {
     return bytes;
 }
 
-/* Adds one pair spends in window sums: per linear layer, stored block and kernel, the first pass's
- * slabs (q adds per entry of H rows x W columns x the slab) and the second pass (q per output entry),
- * counted as 2 q per output entry and kernel. */
-static double wsum_adds(const entk_arch *a, size_t H, size_t W) {
-    double n = 0;
+/* One walk over the image layers of a pair. *adds: the adds it spends in window sums (per linear
+ * layer, stored block and kernel, the first pass's slabs, q adds per entry of H rows x W columns x the
+ * slab, and the second pass, q per output entry: counted as 2 q per output entry and kernel). *elems:
+ * the entries mapped through nonlinearities ((HW)^2 per stored block at each image nonlinearity). */
+static void layer_counts(const entk_arch *a, size_t H, size_t W, double *adds, double *elems) {
     int l, ng = 1, nk = 1;
+    *adds = *elems = 0;
     for (l = 0; l < a->n_layers; ++l) {
         const entk_layer *ly = &a->layer[l];
         if (ly->kind == ENTK_LAYER_GAP || ly->kind == ENTK_LAYER_GPOOL || ly->kind == ENTK_LAYER_FLATTEN) break;
         if (ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV) {
             if (ly->kind == ENTK_LAYER_LIFT) ng = ly->n * (1 + ly->flip);
             if (ly->pad == ENTK_PAD_VALID) { H -= ly->q - 1; W -= ly->q - 1; }
-            n += 2.0 * ly->q * nk * ng * (double)(H * W) * (double)(H * W);
+            *adds += 2.0 * ly->q * nk * ng * (double)(H * W) * (double)(H * W);
             nk = 2;
         }
+        if (ly->kind == ENTK_LAYER_NONLIN) *elems += (double)ng * (double)(H * W) * (double)(H * W);
     }
-    return n;
 }
-
-/* Entries mapped through nonlinearities by one pair: (HW)^2 per stored block at each image nonlinearity. */
+static double wsum_adds(const entk_arch *a, size_t H, size_t W) {
+    double adds, elems;
+    layer_counts(a, H, W, &adds, &elems);
+    return adds;
+}
 static double map_elems(const entk_arch *a, size_t H, size_t W) {
-    double n = 0;
-    int l, ng = 1;
-    for (l = 0; l < a->n_layers; ++l) {
-        const entk_layer *ly = &a->layer[l];
-        if (ly->kind == ENTK_LAYER_GAP || ly->kind == ENTK_LAYER_GPOOL || ly->kind == ENTK_LAYER_FLATTEN) break;
-        if (ly->kind == ENTK_LAYER_CONV || ly->kind == ENTK_LAYER_LIFT || ly->kind == ENTK_LAYER_GCONV) {
-            if (ly->kind == ENTK_LAYER_LIFT) ng = ly->n * (1 + ly->flip);
-            if (ly->pad == ENTK_PAD_VALID) { H -= ly->q - 1; W -= ly->q - 1; }
-        }
-        if (ly->kind == ENTK_LAYER_NONLIN) n += (double)ng * (double)(H * W) * (double)(H * W);
-    }
-    return n;
+    double adds, elems;
+    layer_counts(a, H, W, &adds, &elems);
+    return elems;
 }
 
-static double map_elems(const entk_arch *a, size_t H, size_t W);
 
 /* CPU seconds per pair (self records precomputed), 200 pairs per sample */
 static double pair_cpu(pair_arg *q) {

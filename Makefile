@@ -70,7 +70,7 @@ all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
 	@sh scripts/deps.sh $* $(DEPS_ARG)
 
-bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
+bin/entk: cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 # (examples/mc_convergence.c and the training examples include tests/finite_net.h)
@@ -105,7 +105,7 @@ build/$(1)/%: tests/%.c $(wildcard tests/*.h) build/$(1)/impl.o build/$(1)/hygie
 # test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
 build/$(1)/test_cli build/$(1)/test_cli_golden: $(or $(V_$(1)_CLI),bin/entk)
 build/$(1)/test_cli build/$(1)/test_cli_golden: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
-build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
+build/$(1)/entk: cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
 endef
@@ -114,9 +114,14 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 # the forced-path variants leave out the statistical and brute-force binaries (Monte-Carlo kernels,
 # the SO(3) oracle, finite-width training): their path-dependent kernels are checked on every path by
 # the others, and default runs them on the best path
-V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
+# the programs' Gram-file solves (test_ooc: entk predict --ooc; test_mpi: entk-mpi predict) run in the
+# default variant only: they check the programs' file and MPI machinery, not a SIMD path
+DEFAULT_ONLY_TESTS := test_ooc test_mpi
+MATRIX_TESTS   := $(filter-out $(DEFAULT_ONLY_TESTS),$(TESTS))
+V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(MATRIX_TESTS))
 V_avx512_TESTS := $(V_avx2_TESTS)
-TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(or $(V_$(v)_TESTS),$(TESTS))))
+TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter default,$(v)),$(TESTS),$(or $(V_$(v)_TESTS),$(MATRIX_TESTS)))))
+build/default/test_ooc: bin/entk
 
 build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64

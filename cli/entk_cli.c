@@ -119,14 +119,25 @@ static void cli_release(void) {
     entk_set_progress(NULL, NULL);
 }
 
+/* entk-mpi (cli/entk_mpi.c) reuses this file: cli_prog names the program in messages, cli_quiet keeps
+ * ranks other than 0 from repeating an error every rank meets, and cli_exit_hook ends the MPI job. */
+static const char *cli_prog = "entk";
+static const char *cli_mpi_usage = "";
+static int cli_quiet;
+static void (*cli_exit_hook)(int code);
+
 #ifdef ENTK_CLI_FUZZ
 static jmp_buf cli_jmp;
 static void cli_exit(int code) {
+    if (cli_exit_hook) cli_exit_hook(code);
     cli_release();
     longjmp(cli_jmp, code + 1);
 }
 #else
-static void cli_exit(int code) { exit(code); }
+static void cli_exit(int code) {
+    if (cli_exit_hook) cli_exit_hook(code);
+    exit(code);
+}
 #endif
 
 /* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0: a stray continuation byte, an
@@ -197,7 +208,7 @@ static void die(int code, const char *fmt, ...) {
     va_end(ap);
     escape_line(raw, cli_msg, CLI_MSG_MAX + 1);
 #ifndef ENTK_CLI_FUZZ
-    fprintf(stderr, "entk: %s\n", cli_msg);
+    if (!cli_quiet) fprintf(stderr, "%s: %s\n", cli_prog, cli_msg);
 #endif
     cli_exit(code);
 }
@@ -211,11 +222,12 @@ static void check(entk_status st, const char *what) {
  * that does not apply to the command, and a value that is itself an option name are errors (the last
  * one would otherwise swallow the next option silently). */
 
-enum { CMD_KERNEL = 1, CMD_PREDICT = 2, CMD_FEATURIZE = 4 };
+enum { CMD_KERNEL = 1, CMD_PREDICT = 2, CMD_FEATURIZE = 4, CMD_MPI_PREDICT = 8 };
 enum {
     OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
-    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_COUNT
+    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_TRAIN_GRAM, OPT_TEST_GRAM,
+    OPT_OOC, OPT_BLOCK, OPT_COUNT
 };
 /* Designated by enum value, so the table cannot fall out of step with the enum. */
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
@@ -225,29 +237,34 @@ static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COU
     [OPT_NNGP] = {"--nngp", 1, CMD_KERNEL},
     [OPT_NTK] = {"--ntk", 1, CMD_KERNEL},
     [OPT_TRAIN_X] = {"--train-x", 1, CMD_PREDICT},
-    [OPT_TRAIN_Y] = {"--train-y", 1, CMD_PREDICT},
+    [OPT_TRAIN_Y] = {"--train-y", 1, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_TEST_X] = {"--test-x", 1, CMD_PREDICT},
-    [OPT_OUT] = {"--out", 1, CMD_PREDICT | CMD_FEATURIZE},
+    [OPT_OUT] = {"--out", 1, CMD_PREDICT | CMD_FEATURIZE | CMD_MPI_PREDICT},
     [OPT_VARIANCE] = {"--variance", 1, CMD_PREDICT},
     [OPT_KERNEL] = {"--kernel", 1, CMD_PREDICT},
     [OPT_ORBIT] = {"--orbit", 1, CMD_KERNEL | CMD_PREDICT},
-    [OPT_TIME] = {"--time", 1, CMD_PREDICT},
+    [OPT_TIME] = {"--time", 1, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_LR] = {"--lr", 1, CMD_PREDICT},
-    [OPT_DIAG_REG] = {"--diag-reg", 1, CMD_PREDICT},
-    [OPT_DIAG_REG_ABS] = {"--diag-reg-absolute", 0, CMD_PREDICT},
+    [OPT_DIAG_REG] = {"--diag-reg", 1, CMD_PREDICT | CMD_MPI_PREDICT},
+    [OPT_DIAG_REG_ABS] = {"--diag-reg-absolute", 0, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_THREADS] = {"--threads", 1, CMD_KERNEL | CMD_PREDICT},
-    [OPT_MAX_MEMORY] = {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE},
-    [OPT_STANDARDIZE] = {"--standardize", 0, CMD_PREDICT},
+    [OPT_MAX_MEMORY] = {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE | CMD_MPI_PREDICT},
+    [OPT_STANDARDIZE] = {"--standardize", 0, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_XYZ] = {"--xyz", 1, CMD_FEATURIZE},
     [OPT_L] = {"--L", 1, CMD_FEATURIZE},
     [OPT_POWERS] = {"--powers", 1, CMD_FEATURIZE},
     [OPT_ENERGIES] = {"--energies", 1, CMD_FEATURIZE},
+    [OPT_TRAIN_GRAM] = {"--train-gram", 1, CMD_PREDICT | CMD_MPI_PREDICT},
+    [OPT_TEST_GRAM] = {"--test-gram", 1, CMD_PREDICT | CMD_MPI_PREDICT},
+    [OPT_OOC] = {"--ooc", 0, CMD_PREDICT},
+    [OPT_BLOCK] = {"--block", 1, CMD_MPI_PREDICT},
 };
 
 typedef struct cli_opts {
     const char *val[OPT_COUNT]; /* NULL: not given; "" for a flag that was given */
     double time, lr, diag_reg;
     int threads;                /* 0: not given */
+    int block;                  /* entk-mpi: ScaLAPACK block size, 0: not given */
     size_t max_memory;          /* 0: not given */
     int L;                      /* featurize: 0: not given */
     int powers[ENTK_SO3_FEAT_MAX_POWERS], npowers; /* featurize: npowers 0: not given (1,2) */
@@ -354,7 +371,8 @@ static void parse_powers(const char *v, cli_opts *o) {
 }
 
 static const char *cmd_name(int cmd) {
-    return cmd == CMD_KERNEL ? "kernel" : cmd == CMD_PREDICT ? "predict" : "featurize";
+    return cmd == CMD_KERNEL ? "kernel" : cmd == CMD_PREDICT ? "predict" : cmd == CMD_MPI_PREDICT ? "mpi predict"
+                                                                                                  : "featurize";
 }
 
 static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
@@ -366,13 +384,14 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
         const char *a = argv[i], *v;
         int k = opt_index(a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(cmd == CMD_FEATURIZE ? featurize_help : usage_text, stdout);
+            fputs(cmd == CMD_FEATURIZE ? featurize_help : cmd == CMD_MPI_PREDICT ? cli_mpi_usage : usage_text, stdout);
             cli_exit(0);
         }
         if (k < 0 && a[0] == '-') die(2, "unknown option '%s'", shown(a));
         if (k < 0) die(2, "unexpected argument '%s' (options start with --)", shown(a));
         if (!(cli_opt_table[k].cmds & cmd))
-            die(2, "option '%s' does not apply to 'entk %s'", a, cmd_name(cmd));
+            die(2, "option '%s' does not apply to '%s %s'", a, cmd == CMD_MPI_PREDICT ? "entk-mpi" : "entk",
+                cmd == CMD_MPI_PREDICT ? "predict" : cmd_name(cmd));
         if (o->val[k]) die(2, "option '%s' given twice", a);
         if (!cli_opt_table[k].value) {
             o->val[k] = "";
@@ -406,6 +425,10 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
                 die(2, "--L: '%s' is not an integer from 1 to %d", shown(v), ENTK_CLI_MAX_L);
             break;
         case OPT_POWERS: parse_powers(v, o); break;
+        case OPT_BLOCK:
+            if ((o->block = (int)parse_int(v, 1, 4096)) < 0)
+                die(2, "--block: '%s' is not a block size from 1 to 4096", shown(v));
+            break;
         default: break;
         }
     }
@@ -696,6 +719,8 @@ static void check_files(const cli_opts *o, const int *opts, int n_out, int n) {
         }
     }
 }
+
+#include "entk_solve.h" /* Gram files read block by block; the out-of-core solve */
 
 /* ---- progress line (only when stderr is a terminal) ----------------------------------------- */
 
@@ -1032,6 +1057,207 @@ static int entk_cli_main(int argc, char **argv) {
 int main(int argc, char **argv) { return entk_cli_main(argc, argv); }
 #endif
 
+/* ---- predictions from Gram files (entk predict --train-gram, entk-mpi predict) ---------------
+ * The kernels come from .npy files (entk kernel's outputs): the train Gram n x n (only its lower
+ * triangle is read) and the test Gram m x n. The mean only: a variance needs both kernels and the test
+ * diagonal, which Gram files alone do not give. */
+
+typedef struct cli_targets {
+    size_t n, k;
+    int ndim;
+    double *y, *mean, *scale; /* y: as given, or standardized; mean/scale: NULL without --standardize */
+} cli_targets;
+
+static void gram_predict_checks(const cli_opts *o, int mpi) {
+    static const int files[] = {OPT_OUT, OPT_TRAIN_GRAM, OPT_TEST_GRAM, OPT_TRAIN_Y};
+    static const int refused[] = {OPT_ARCH, OPT_TRAIN_X, OPT_TEST_X, OPT_ORBIT, OPT_KERNEL, OPT_THREADS};
+    size_t i;
+    if (!o->val[OPT_TRAIN_GRAM] || !o->val[OPT_TEST_GRAM] || !o->val[OPT_TRAIN_Y] || !o->val[OPT_OUT])
+        die(2, "predict: --train-gram, --test-gram, --train-y and --out are required%s", mpi ? "" : " with Gram files");
+    for (i = 0; i < sizeof refused / sizeof refused[0]; ++i)
+        if (o->val[refused[i]])
+            die(2, "%s does not apply with --train-gram: the Gram files are the kernel", cli_opt_table[refused[i]].name);
+    if (o->val[OPT_VARIANCE])
+        die(2, "--variance: with --train-gram only the mean is computed (a variance needs both kernels and the test "
+               "diagonal: use --arch with --train-x and --test-x)");
+    if ((mpi || o->val[OPT_OOC]) && !(o->time > DBL_MAX))
+        die(2, "%s solves at t = inf only (a finite --time needs the eigendecomposition of the whole train Gram); "
+               "drop --time, or use entk predict --train-gram without --ooc", mpi ? "entk-mpi predict" : "--ooc");
+    check_files(o, files, 1, 4);
+}
+
+/* The shapes: train n x n, test m x n. */
+static void gram_predict_shapes(const cli_gram *gtr, const cli_gram *gte) {
+    if (gtr->rows != gtr->cols || gtr->rows == 0)
+        die(1, "--train-gram %s: a train Gram is n x n with n >= 1, not %zu x %zu", shown(gtr->path), gtr->rows, gtr->cols);
+    if (gte->cols != gtr->rows)
+        die(1, "--test-gram %s: %zu x %zu, but the train Gram is %zu x %zu (a test Gram is m x n)", shown(gte->path),
+            gte->rows, gte->cols, gtr->rows, gtr->cols);
+}
+
+static void load_targets(const cli_opts *o, size_t n, cli_targets *t) {
+    const entk_array *ytr = load("--train-y", o->val[OPT_TRAIN_Y]);
+    if (ytr->ndim != 1 && ytr->ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr->ndim);
+    if (ytr->shape[0] != n) die(1, "--train-y: %zu targets for a %zu x %zu train Gram", ytr->shape[0], n, n);
+    t->n = n;
+    t->k = ytr->ndim == 2 ? ytr->shape[1] : 1;
+    t->ndim = ytr->ndim;
+    if (t->k == 0) die(1, "--train-y: no target columns");
+    t->y = ytr->data;
+    t->mean = t->scale = NULL;
+    if (o->val[OPT_STANDARDIZE]) {
+        t->y = alloc_matrix(n, t->k, "predict");
+        t->mean = alloc_matrix(2, t->k, "predict");
+        t->scale = t->mean + t->k;
+        check(entk_targets_standardize(ytr->data, n, t->k, t->k, t->y, t->k, t->mean, t->scale), "--train-y");
+    }
+}
+
+/* Back to target units, --out written, one line saying what was done. */
+static void finish_mean(const cli_opts *o, const cli_targets *t, double *mean, size_t m, const char *how, double reg,
+                        double jitter, double jitter_rel, int tries) {
+    size_t i, j, shape[2];
+    const size_t k = t->k;
+    if (t->mean)
+        for (i = 0; i < m; ++i)
+            for (j = 0; j < k; ++j) {
+                mean[i * k + j] = t->mean[j] + t->scale[j] * mean[i * k + j];
+                if (!(fabs(mean[i * k + j]) <= DBL_MAX)) die(1, "predict: the mean in target units overflows");
+            }
+    shape[0] = m;
+    shape[1] = k;
+    save("--out", o->val[OPT_OUT], mean, 2, shape);
+    fprintf(stderr, "%s: predicted %zu x %zu from --train-gram %s at t=%g%s; diag_reg %g (%s) = %.3g added%s", cli_prog,
+            m, k, how, o->time, t->mean ? " (standardized targets)" : "", o->diag_reg,
+            o->val[OPT_DIAG_REG_ABS] ? "absolute" : "relative to mean diagonal", reg, jitter_rel > 0 ? "" : "\n");
+    if (jitter_rel > 0)
+        fprintf(stderr, "; jitter %.3g (%.3g of the mean diagonal) added after %d failed Cholesky tries\n", jitter,
+                jitter_rel, tries);
+}
+
+/* The out-of-core t = inf mean: panels as wide as the memory allows (--max-memory, else what is
+ * available), the factor in an unlinked scratch file beside --out. */
+static void predict_ooc(const cli_opts *o, const cli_gram *gtr, const cli_gram *gte, const cli_targets *t, double *mean,
+                        cli_spd *sp) {
+    const size_t n = gtr->rows, m = gte->rows, k = t->k;
+    const char *why = "--max-memory", *out = o->val[OPT_OUT], *slash = strrchr(out, '/');
+    size_t avail = o->max_memory ? o->max_memory : available_memory(&why), fixed, b, rows, i, j, first = 0;
+    double amax = 0, tr = 0, absd = 0, *diag, *z;
+    char tmpl[PATH_MAX], b1[32], b2[32];
+    cli_ooc f;
+    cli_spd s;
+    sp->tries = 0;
+    /* what stays in memory besides the panels: z, the diagonal (the targets and the mean are allocated) */
+    fixed = add_bytes(matrix_bytes(n, k, "predict --ooc"), matrix_bytes(n, 1, "predict --ooc"), "predict --ooc");
+    b = avail > fixed ? (avail - fixed) / 2 / (2 * n * sizeof(double)) : 0;
+    rows = avail > fixed ? (avail - fixed) / 2 / (n * sizeof(double)) : 0;
+    if (b == 0 || rows == 0)
+        die(1, "predict --ooc: needs at least %s (two one-column panels of %zu rows, a test row and the targets) but %s "
+               "is available (%s)", human(add_bytes(fixed, 5 * n * sizeof(double), "predict --ooc"), b1, sizeof b1), n,
+            human(avail, b2, sizeof b2), why);
+    if (b > n) b = n;
+    if (rows > m) rows = m;
+    f.n = n;
+    f.b = b;
+    f.np = (n + b - 1) / b;
+    f.w = alloc_matrix(n, b, "predict --ooc");
+    f.v = alloc_matrix(n, b, "predict --ooc");
+    diag = alloc_matrix(n, 1, "predict --ooc");
+    z = alloc_matrix(n, k, "predict --ooc");
+    /* one pass over the lower triangle: its largest |entry|, the trace, the diagonal (all finite) */
+    for (i = 0; i < f.np; ++i) {
+        const size_t p0 = i * b, bp = n - p0 < b ? n - p0 : b, r = n - p0;
+        gram_read(gtr, p0, r, p0, bp, f.w, bp, 1, 0, 1);
+        for (j = 0; j < r * bp; ++j) amax = fmax(amax, fabs(f.w[j]));
+        for (j = 0; j < bp; ++j) {
+            diag[p0 + j] = f.w[j * bp + j];
+            tr += diag[p0 + j];
+            absd += fabs(diag[p0 + j]);
+        }
+    }
+    spd_init(&s, n, amax, tr, absd, o);
+    for (i = 0; i < n; ++i) diag[i] = ldexp(diag[i], s.e);
+    if ((size_t)(slash ? slash - out + 1 : 0) + 32 > sizeof tmpl) die(1, "--out %s: path too long", shown(out));
+    snprintf(tmpl, sizeof tmpl, "%.*s.entk-factor-XXXXXX", slash ? (int)(slash - out + 1) : 0, out);
+    if ((f.fd = mkstemp(tmpl)) < 0)
+        die(1, "predict --ooc: cannot create the factor file beside --out %s: %s", shown(out), strerror(errno));
+    unlink(tmpl);
+    for (;;) {
+        const size_t ord = ooc_factor(&f, gtr, &s, diag);
+        if (!ord) break;
+        if (!first) first = ord;
+        if (!spd_next(&s)) spd_fail(first);
+    }
+    memcpy(z, t->y, n * k * sizeof *z);
+    ooc_solve(&f, z, k);
+    close(f.fd);
+    spd_test_product(&s, gte, 0, m, rows, z, k, mean);
+    fprintf(stderr, "%s: predict --ooc: %zu panels of %zu columns (%s of memory for them)\n", cli_prog, f.np, b,
+            human(2 * n * b * sizeof(double), b1, sizeof b1));
+    *sp = s;
+}
+
+static int cmd_predict_gram(const cli_opts *o) {
+    cli_gram gtr, gte;
+    cli_targets t;
+    double *mean;
+    size_t n, m;
+    gram_predict_checks(o, 0);
+    gram_open("--train-gram", o->val[OPT_TRAIN_GRAM], &gtr);
+    gram_open("--test-gram", o->val[OPT_TEST_GRAM], &gte);
+    gram_predict_shapes(&gtr, &gte);
+    n = gtr.rows;
+    m = gte.rows;
+    load_targets(o, n, &t);
+    if (o->val[OPT_OOC]) {
+        mean = alloc_matrix(m, t.k, "predict");
+        cli_spd s;
+        predict_ooc(o, &gtr, &gte, &t, mean, &s);
+        finish_mean(o, &t, mean, m, "out of core", s.reg, ldexp(s.jit, -s.e), s.jit / s.unit, s.tries);
+    } else {
+        const entk_array *ktr, *kte;
+        entk_kernels kk;
+        entk_predict_opts po = entk_predict_opts_default();
+        entk_predict_info info;
+        entk_status st;
+        char detail[160];
+        const size_t nn = matrix_bytes(n, n, "predict"), mn = matrix_bytes(m, n, "predict");
+        snprintf(detail, sizeof detail, "%zu x %zu train and %zu x %zu test Grams and the solver's copy; or --ooc", n, n,
+                 m, n);
+        check_memory(o, add_bytes(add_bytes(nn, nn, "predict"), add_bytes(mn, matrix_bytes(n + m, 2 * t.k, "predict"),
+                                                                          "predict"), "predict"), "predict", detail);
+        gram_close(&gtr);
+        gram_close(&gte);
+        ktr = load("--train-gram", o->val[OPT_TRAIN_GRAM]);
+        kte = load("--test-gram", o->val[OPT_TEST_GRAM]);
+        memset(&kk, 0, sizeof kk);
+        kk.n = n;
+        kk.m = m;
+        kk.train = ktr->data;
+        kk.ld_train = n;
+        kk.test_train = kte->data;
+        kk.ld_test_train = n;
+        po.t = o->time;
+        po.lr = o->lr;
+        po.diag_reg = o->diag_reg;
+        po.diag_reg_absolute = o->val[OPT_DIAG_REG_ABS] != NULL;
+        mean = alloc_matrix(m, t.k, "predict");
+        st = entk_predict_mean(&kk, t.k, t.y, t.k, &po, mean, t.k, &info);
+        if (st == ENTK_ERR_NOT_PD && info.used_eigen)
+            die(1, "predict: the train Gram has a negative eigenvalue (%.3g) beyond rounding; it is not a kernel matrix",
+                info.min_eig);
+        if (st == ENTK_ERR_NOT_PD)
+            die(1, "predict: the train Gram is not positive definite (minor %zu), even with jitter; raise --diag-reg",
+                info.not_pd_order);
+        check(st, "predict");
+        finish_mean(o, &t, mean, m, "in memory", info.reg, info.jitter, info.jitter_rel, info.jitter_tries);
+        return 0;
+    }
+    gram_close(&gtr);
+    gram_close(&gte);
+    return 0;
+}
+
 /* predict: kernels, then the predictor of docs/conventions.md §3. With --kernel ntk the mean is the NTK
  * gradient-descent mean and --variance the NTK-ensemble predictive variance (needs K too); with
  * --kernel nngp the NNGP posterior mean and variance. */
@@ -1051,6 +1277,8 @@ static int cmd_predict(const cli_opts *o) {
     const char *kernel = o->val[OPT_KERNEL] ? o->val[OPT_KERNEL] : "ntk";
     char detail[160];
     entk_status st;
+    if (o->val[OPT_TRAIN_GRAM] || o->val[OPT_TEST_GRAM]) return cmd_predict_gram(o);
+    if (o->val[OPT_OOC]) die(2, "--ooc: the out-of-core solve reads the train Gram from disk: give --train-gram and --test-gram");
     setup(o, &arch, &c);
     if (!o->val[OPT_TRAIN_X] || !o->val[OPT_TRAIN_Y] || !o->val[OPT_TEST_X] || !o->val[OPT_OUT])
         die(2, "predict: --train-x, --train-y, --test-x and --out are required");

@@ -63,7 +63,7 @@ else
 VARIANTS := default scalar nosleef asan fpfast avx2 avx512
 endif
 
-.PHONY: FORCE all test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all mpi test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 
@@ -76,6 +76,18 @@ bin/entk: cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config | bin
 # (examples/mc_convergence.c and the training examples include tests/finite_net.h)
 bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) tests/finite_net.h tests/testutil.h build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
+
+# entk-mpi (cli/entk_mpi.c): `make mpi`, with OpenMPI's mpicc and ScaLAPACK (Debian: openmpi-bin
+# libopenmpi-dev libscalapack-openmpi-dev; scripts/deps.sh test installs them). ScaLAPACK, BLACS and
+# BLAS are entk-mpi's dependencies only, never the library's or bin/entk's. HAVE_MPI: mpicc and mpirun
+# are there, so `make test` builds bin/entk-mpi and runs tests/test_mpi.c with it.
+MPICC ?= mpicc
+SCALAPACK_LIBS ?= $(shell pkg-config --libs scalapack-openmpi 2>/dev/null || echo -lscalapack-openmpi -llapack -lblas)
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
+mpi: bin/entk-mpi
+bin/entk-mpi: cli/entk_mpi.c cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config | bin
+	@command -v $(MPICC) >/dev/null 2>&1 || { echo "make mpi: no $(MPICC); on Debian: sh scripts/deps.sh test" >&2; exit 1; }
+	$(MPICC) $(ALLCFLAGS) -o $@ $< $(SCALAPACK_LIBS) $(LIBS)
 
 # the compiler, flags and libraries of bin/ (and the SLEEF choice of everything in build/): rewritten
 # only when they change (e.g. NO_SLEEF=1 and back), so what depends on it is rebuilt then and only then
@@ -122,6 +134,8 @@ V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train
 V_avx512_TESTS := $(V_avx2_TESTS)
 TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter default,$(v)),$(TESTS),$(or $(V_$(v)_TESTS),$(MATRIX_TESTS)))))
 build/default/test_ooc: bin/entk
+# test_mpi skips itself (one entk-skip line) where bin/entk-mpi or mpirun is missing
+build/default/test_mpi: $(if $(HAVE_MPI),bin/entk-mpi)
 
 build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64

@@ -384,7 +384,8 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
         const char *a = argv[i], *v;
         int k = opt_index(a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(cmd == CMD_FEATURIZE ? featurize_help : cmd == CMD_MPI_PREDICT ? cli_mpi_usage : usage_text, stdout);
+            if (!cli_quiet)
+                fputs(cmd == CMD_FEATURIZE ? featurize_help : cmd == CMD_MPI_PREDICT ? cli_mpi_usage : usage_text, stdout);
             cli_exit(0);
         }
         if (k < 0 && a[0] == '-') die(2, "unknown option '%s'", shown(a));
@@ -1053,7 +1054,7 @@ static int entk_cli_main(int argc, char **argv) {
     return rc;
 }
 
-#ifndef ENTK_CLI_FUZZ
+#if !defined(ENTK_CLI_FUZZ) && !defined(ENTK_CLI_NO_MAIN) /* cli/entk_mpi.c has its own main */
 int main(int argc, char **argv) { return entk_cli_main(argc, argv); }
 #endif
 
@@ -1082,7 +1083,7 @@ static void gram_predict_checks(const cli_opts *o, int mpi) {
                "diagonal: use --arch with --train-x and --test-x)");
     if ((mpi || o->val[OPT_OOC]) && !(o->time > DBL_MAX))
         die(2, "%s solves at t = inf only (a finite --time needs the eigendecomposition of the whole train Gram); "
-               "drop --time, or use entk predict --train-gram without --ooc", mpi ? "entk-mpi predict" : "--ooc");
+               "drop --time, or use entk predict --train-gram without --ooc", mpi ? "predict" : "--ooc");
     check_files(o, files, 1, 4);
 }
 

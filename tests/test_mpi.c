@@ -124,17 +124,32 @@ static void assert_close(const double *a, const double *b, size_t len, const cha
 }
 
 Test(mpi, ranks_and_blocks_equal_library) {
-    /* 1 rank; 2 ranks (1 x 2 grid) and 4 (2 x 2) with blocks of 5 rows: ragged last blocks, 37 = 7 x 5 + 2 */
-    static const struct { int np; const char *block; } runs[] = {{1, ""}, {2, "--block 5"}, {4, "--block 5"}};
+    /* 1 rank; 2 ranks (1 x 2 grid) and 4 (2 x 2) with blocks of 5 rows: ragged last blocks, 37 = 7 x 5 + 2;
+     * the 4-rank run reads Fortran-order copies of the Grams */
+    static const struct { int np; const char *block, *files; } runs[] = {
+        {1, "", "ktr.npy --test-gram kte.npy"}, {2, "--block 5", "ktr.npy --test-gram kte.npy"},
+        {4, "--block 5", "ktrf.npy --test-gram ktef.npy"}};
     const size_t n = 37, m = 6, k = 2;
     double ref[6 * 2];
     size_t i;
     make_problem(n, m, k, 21, 1e-3, ref);
+    {
+        entk_array g;
+        char p[128];
+        get("ktr.npy", &g);
+        path_of(p, sizeof p, "ktrf.npy");
+        tu_put_fortran(p, g.data, n, n);
+        entk_array_free(&g);
+        get("kte.npy", &g);
+        path_of(p, sizeof p, "ktef.npy");
+        tu_put_fortran(p, g.data, m, n);
+        entk_array_free(&g);
+    }
     for (i = 0; i < sizeof runs / sizeof runs[0]; ++i) {
         char args[512], err[1024], what[64];
         entk_array out;
-        snprintf(args, sizeof args, "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy "
-                                    "--diag-reg 1e-3 %s", runs[i].block);
+        snprintf(args, sizeof args, "predict --train-gram %s --train-y y.npy --out p.npy --diag-reg 1e-3 %s",
+                 runs[i].files, runs[i].block);
         cr_assert_eq(mpi_run(runs[i].np, args, err, sizeof err), 0, "-np %d %s: %s", runs[i].np, args, err);
         cr_assert(strstr(err, "by ScaLAPACK on"), "%s", err);
         get("p.npy", &out);

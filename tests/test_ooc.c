@@ -161,6 +161,34 @@ Test(ooc, gram_files_equal_library_every_panel_width) {
     }
 }
 
+/* Fortran-order Gram files (np.asfortranarray, or a transposed save) are read in place, columns
+ * contiguous: the same mean in memory and out of core */
+Test(ooc, fortran_order_files) {
+    const size_t n = 29, m = 5, k = 2;
+    double *ktr, *kte, *y, ref[5 * 2];
+    entk_array out;
+    char err[512], p[128];
+    make_problem(n, m, 3, k, 8, &ktr, &kte, &y);
+    reference(ktr, kte, y, n, m, k, 1e-3, ref);
+    path_of(p, sizeof p, "ktrf.npy");
+    tu_put_fortran(p, ktr, n, n);
+    path_of(p, sizeof p, "ktef.npy");
+    tu_put_fortran(p, kte, m, n);
+    cr_assert_eq(run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
+                              "--diag-reg 1e-3 --ooc --max-memory 20000", err, sizeof err), 0, "%s", err);
+    get("p.npy", &out);
+    assert_close(out.data, ref, m * k, "Fortran order, out of core");
+    entk_array_free(&out);
+    cr_assert_eq(run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
+                              "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
+    get("p.npy", &out);
+    cr_assert_eq(memcmp(out.data, ref, sizeof ref), 0, "Fortran order, in memory");
+    entk_array_free(&out);
+    free(ktr);
+    free(kte);
+    free(y);
+}
+
 /* --standardize maps the same way in and out of core; a 1-D target vector; an absolute regulariser */
 Test(ooc, standardize_and_absolute_reg) {
     const size_t n = 23, m = 4;

@@ -38,7 +38,7 @@
  *   4. Architectures and the parser          9.3   Nonlinearity maps: scalar oracle
  *   5. MLP kernels                           9.3.1 gelu; custom phi by quadrature (scalar)
  *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA (and AVX-512)
- *      eigensolver)                          9.3.3 Nonlinearity maps: NEON
+ *      GEMM, eigensolver)                    9.3.3 Nonlinearity maps: NEON
  *   7. Kernel predictors                     9.4   Architectures and the parser (the key table)
  *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
  *   8. .npy reader and writer                9.5.1 Dot products of rows

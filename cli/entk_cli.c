@@ -6,6 +6,8 @@
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
  *                [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]
  *                [--max-memory BYTES]
+ *   entk predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy [--ooc] [--time T]
+ *                [--lr ETA] [--diag-reg L] [--diag-reg-absolute] [--standardize] [--max-memory BYTES]
  *   entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]
  *   entk info
  *
@@ -15,7 +17,9 @@
  *
  * Built with -DENTK_CLI_FUZZ (fuzz/fuzz_cli.c includes this file), main() is left out and die()
  * longjmps back into entk_cli_main() after freeing everything the CLI allocated; the message is kept
- * in cli_msg instead of being printed, so the harness can check it is one clean line.
+ * in cli_msg instead of being printed, so the harness can check it is one clean line. Built with
+ * -DENTK_CLI_NO_MAIN (cli/entk_mpi.c includes this file), main() is left out too: entk-mpi uses the
+ * same option table, checks, loading and messages (cli_prog, cli_quiet, cli_exit_hook).
  */
 #define _POSIX_C_SOURCE 200809L
 #define ENTK_IMPLEMENTATION
@@ -63,6 +67,8 @@ static const char *const usage_text =
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
     "                    [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]\n"
     "                    [--max-memory BYTES]\n"
+    "       entk predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy [--ooc] [--time T]\n"
+    "                    [--lr ETA] [--diag-reg L] [--diag-reg-absolute] [--standardize] [--max-memory BYTES]\n"
     "       entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]\n"
     "       entk info\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
@@ -73,6 +79,9 @@ static const char *const usage_text =
     "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n"
     "--standardize: regression targets in training mean/std units, predictions mapped back (the variance\n"
     "      then in target units, one column per target)\n"
+    "--train-gram, --test-gram: the mean from Gram files (entk kernel's outputs: K.npy n x n, T.npy m x n)\n"
+    "      instead of --arch and inputs; --ooc: out of core at t = inf, the train Gram read in panels as wide as\n"
+    "      --max-memory (or the free memory) allows and factored into a scratch file beside --out (n^2/2 doubles)\n"
     "featurize: molecules (XYZ, energy= in Hartree) to per-atom signals on the sphere; entk featurize --help\n";
 
 static const char *const featurize_help =

@@ -179,6 +179,41 @@ Test(mpi, one_point_standardized) {
     entk_array_free(&b);
 }
 
+/* A singular Gram (rank 3) needs jitter: 2 ranks escalate as entk predict does, to the same jitter after
+ * the same failed tries (the retry re-reads every rank's blocks) */
+Test(mpi, jitter_escalates_as_entk_predict) {
+    const size_t n = 30, d = 3, m = 2;
+    double x[30 * 3], k[30 * 30], t[2 * 30], y[30];
+    size_t i, j, p, s2[2] = {n, n}, st[2] = {m, n}, s1[1] = {n};
+    char err[1024], cmd[512], mem[512], *q, *e;
+    FILE *f;
+    tu_rng r = {99};
+    tu_fill_normal(&r, x, n * d);
+    tu_fill_normal(&r, y, n);
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) {
+            double s = 0;
+            for (p = 0; p < d; ++p) s += x[i * d + p] * x[j * d + p];
+            k[i * n + j] = s;
+        }
+    for (i = 0; i < m * n; ++i) t[i] = 0.5 * k[i];
+    put("ks.npy", k, 2, s2);
+    put("ts.npy", t, 2, st);
+    put("ys.npy", y, 1, s1);
+    snprintf(cmd, sizeof cmd, "cd %s && ../../bin/entk predict --train-gram ks.npy --test-gram ts.npy "
+                              "--train-y ys.npy --out q.npy 2>&1", dir);
+    f = popen(cmd, "r");
+    cr_assert(f);
+    mem[fread(mem, 1, sizeof mem - 1, f)] = 0;
+    cr_assert_eq(pclose(f), 0, "%s", mem);
+    q = strstr(mem, "; jitter ");
+    cr_assert(q && strstr(q, "failed Cholesky tries"), "no jitter in entk predict: %s", mem);
+    cr_assert_eq(mpi_run(2, "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out p.npy --block 4",
+                         err, sizeof err), 0, "%s", err);
+    e = strstr(err, "; jitter ");
+    cr_assert(e && !strcmp(e, q), "entk-mpi: %s, entk: %s", e ? e : err, q);
+}
+
 /* bin/entk-mpi without mpirun: a one-rank job of its own (MPI singleton start), for the errors every
  * rank meets alike before any distributed work */
 static void expect_error_single(const char *args, int code, const char *needle) {

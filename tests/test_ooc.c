@@ -236,6 +236,38 @@ Test(ooc, larger_than_ulimit_v, .timeout = 120) {
     free(y);
 }
 
+/* A singular train Gram (rank 3: X X^T of 30 points in 3 dimensions) needs jitter: the out-of-core
+ * solve escalates as the library does, to the same jitter after the same number of failed tries (the
+ * values then differ by the conditioning, 1e10, times rounding, so only the policy is compared). */
+Test(ooc, jitter_escalates_as_in_memory) {
+    const size_t n = 30, d = 3, m = 2;
+    double x[30 * 3], k[30 * 30], t[2 * 30], y[30];
+    size_t i, j, p, s2[2] = {n, n}, st[2] = {m, n}, s1[1] = {n};
+    char err[512], jit_mem[256], *q;
+    tu_rng r = {99};
+    tu_fill_normal(&r, x, n * d);
+    tu_fill_normal(&r, y, n);
+    for (i = 0; i < n; ++i)
+        for (j = 0; j < n; ++j) {
+            double s = 0;
+            for (p = 0; p < d; ++p) s += x[i * d + p] * x[j * d + p];
+            k[i * n + j] = s;
+        }
+    for (i = 0; i < m * n; ++i) t[i] = 0.5 * k[i];
+    put("ks.npy", k, 2, s2);
+    put("ts.npy", t, 2, st);
+    put("ys.npy", y, 1, s1);
+    cr_assert_eq(run_with("", "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out a.npy", err,
+                          sizeof err), 0, "%s", err);
+    q = strstr(err, "; jitter ");
+    cr_assert(q && strstr(q, "failed Cholesky tries"), "no jitter in memory: %s", err);
+    snprintf(jit_mem, sizeof jit_mem, "%s", q);
+    cr_assert_eq(run_with("", "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out b.npy --ooc "
+                              "--max-memory 3000", err, sizeof err), 0, "%s", err);
+    q = strstr(err, "; jitter ");
+    cr_assert(q && !strcmp(q, jit_mem), "out of core: %s, in memory: %s", q ? q : err, jit_mem);
+}
+
 static void expect_error(const char *args, int code, const char *needle) {
     char err[1024];
     int rc = run_with("", args, err, sizeof err);

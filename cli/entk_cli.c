@@ -118,12 +118,23 @@ static void *cli_owned[CLI_MAX_OWNED];
 static entk_array cli_owned_arrays[8]; /* the loaded inputs themselves: they outlive any command's frame */
 static int cli_n_owned, cli_n_owned_arrays;
 static entk_so3_molecules cli_molecules; /* featurize's input */
+static int cli_owned_fds[4] = {-1, -1, -1, -1}; /* Gram files read block by block, the --ooc factor file */
+static double *cli_scratch;                      /* their read buffer (cli/entk_solve.h) */
+static size_t cli_scratch_len;
 
 static void cli_release(void) {
     int i;
     for (i = 0; i < cli_n_owned; ++i) free(cli_owned[i]);
     for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(&cli_owned_arrays[i]);
     entk_so3_molecules_free(&cli_molecules);
+    for (i = 0; i < 4; ++i)
+        if (cli_owned_fds[i] >= 0) {
+            close(cli_owned_fds[i]);
+            cli_owned_fds[i] = -1;
+        }
+    free(cli_scratch);
+    cli_scratch = NULL;
+    cli_scratch_len = 0;
     cli_n_owned = cli_n_owned_arrays = 0;
     entk_set_progress(NULL, NULL);
 }
@@ -1191,6 +1202,7 @@ static void predict_ooc(const cli_opts *o, const cli_gram *gtr, const cli_gram *
     snprintf(tmpl, sizeof tmpl, "%.*s.entk-factor-XXXXXX", slash ? (int)(slash - out + 1) : 0, out);
     if ((f.fd = mkstemp(tmpl)) < 0)
         die(1, "predict --ooc: cannot create the factor file beside --out %s: %s", shown(out), strerror(errno));
+    own_fd(f.fd);
     unlink(tmpl);
     for (;;) {
         const size_t ord = ooc_factor(&f, gtr, &s, diag);
@@ -1200,7 +1212,7 @@ static void predict_ooc(const cli_opts *o, const cli_gram *gtr, const cli_gram *
     }
     memcpy(z, t->y, n * k * sizeof *z);
     ooc_solve(&f, z, k);
-    close(f.fd);
+    close_fd(&f.fd);
     spd_test_product(&s, gte, 0, m, rows, z, k, mean);
     fprintf(stderr, "%s: predict --ooc: %zu panels of %zu columns (%s of memory for them)\n", cli_prog, f.np, b,
             human(2 * n * b * sizeof(double), b1, sizeof b1));

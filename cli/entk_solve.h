@@ -20,10 +20,36 @@ typedef struct cli_gram {
     int fortran;            /* Fortran order: column j is contiguous */
 } cli_gram;
 
-static void gram_close(cli_gram *g) {
-    if (g->fd >= 0) close(g->fd);
-    g->fd = -1;
+/* Files and buffers are the CLI's (cli_release closes and frees them), so a die() leaves nothing open
+ * in the fuzz build either. */
+static int own_fd(int fd) {
+    int i;
+    for (i = 0; i < 4; ++i)
+        if (cli_owned_fds[i] < 0) return cli_owned_fds[i] = fd;
+    close(fd);
+    die(1, "internal: more than 4 files open");
+    return -1;
 }
+
+static void close_fd(int *fd) {
+    int i;
+    for (i = 0; i < 4; ++i)
+        if (cli_owned_fds[i] == *fd && *fd >= 0) cli_owned_fds[i] = -1;
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static double *scratch(size_t count, const char *what) {
+    if (count > cli_scratch_len) {
+        double *p = (double *)realloc(cli_scratch, count * sizeof *p);
+        if (!p) die(1, "%s: out of memory for a block of %zu values", what, count);
+        cli_scratch = p;
+        cli_scratch_len = count;
+    }
+    return cli_scratch;
+}
+
+static void gram_close(cli_gram *g) { close_fd(&g->fd); }
 
 /* Open a 2-D little-endian float64 .npy file for positioned reads: the header only, and the file length
  * checked against it (no trailing bytes, nothing missing). */
@@ -39,6 +65,7 @@ static void gram_open(const char *opt, const char *path, cli_gram *g) {
     g->path = path;
     cli_fuzz_check_path(path);
     if ((g->fd = open(path, O_RDONLY)) < 0) die(1, "%s %s: cannot open: %s", opt, shown(path), strerror(errno));
+    own_fd(g->fd);
     if (fstat(g->fd, &sb) || !S_ISREG(sb.st_mode)) die(1, "%s %s: not a regular file (positioned reads need one)", opt, shown(path));
     while (len < sizeof buf && (got = pread(g->fd, buf + len, sizeof buf - len, (off_t)len)) != 0) {
         if (got < 0 && errno == EINTR) continue;
@@ -79,9 +106,8 @@ static void pread_all(const cli_gram *g, void *dst, size_t bytes, size_t at) {
 static void gram_read(const cli_gram *g, size_t r0, size_t nr, size_t c0, size_t nc, double *out, size_t rs,
                       size_t cs, int e, int lower) {
     const size_t lines = g->fortran ? nc : nr, span = g->fortran ? nr : nc;
-    double *buf = (double *)malloc((span ? span : 1) * sizeof *buf);
+    double *buf = scratch(span ? span : 1, g->opt);
     size_t a, b;
-    if (!buf) die(1, "%s: out of memory for a block of %zu values", g->opt, span);
     for (a = 0; a < lines; ++a) {
         /* line a: row r0 + a (C order) or column c0 + a (Fortran order); [lo, hi) of its span is read */
         size_t lo = 0, hi = span;
@@ -105,7 +131,6 @@ static void gram_read(const cli_gram *g, size_t r0, size_t nr, size_t c0, size_t
             out[i * rs + j * cs] = v;
         }
     }
-    free(buf);
 }
 
 /* ---- the t = inf solve, as the library's predictors do it ------------------------------------
@@ -164,9 +189,8 @@ static void spd_fail(size_t order) {
 static void spd_test_product(const cli_spd *s, const cli_gram *gt, size_t i0, size_t i1, size_t rows, double *z,
                              size_t k, double *mean) {
     const size_t n = s->n;
-    double *blk = (double *)malloc((rows ? rows : 1) * n * sizeof *blk);
+    double *blk = alloc_matrix(rows ? rows : 1, n, "predict: test rows");
     size_t i, j;
-    if (!blk) die(1, "predict: out of memory for %zu test rows", rows);
     if (s->e < 0)
         for (i = 0; i < n * k; ++i) z[i] = ldexp(z[i], s->e);
     for (i = i0; i < i1; i += rows) {
@@ -177,7 +201,6 @@ static void spd_test_product(const cli_spd *s, const cli_gram *gt, size_t i0, si
     }
     if (s->e > 0)
         for (i = 0; i < (i1 - i0) * k; ++i) mean[i] = ldexp(mean[i], s->e);
-    free(blk);
 }
 
 /* ---- out-of-core Cholesky (one machine, the Gram on disk) -----------------------------------

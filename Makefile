@@ -167,6 +167,9 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS) build/config
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)
 
+# fuzz_cli includes the CLI itself
+build/fuzz/fuzz_cli: cli/entk_cli.c cli/entk_solve.h
+
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: deps-fuzz

@@ -1,6 +1,7 @@
 /* entk - program machinery for Gram matrices on disk: the .npy Gram read block by block with
  * positioned reads, the t = inf solve's scaling, regulariser and jitter escalation as the library's
- * predictors do them (entk.h 9.8), and the out-of-core blocked Cholesky of `entk predict --ooc`.
+ * predictors do them (entk.h 9.8), the out-of-core blocked Cholesky of `entk predict --ooc`, and
+ * what every Gram-file prediction shares (option checks, shapes, targets, writing the mean).
  * Included by cli/entk_cli.c after its die(), check() and option table, and so shared by `entk` and
  * `entk-mpi` (cli/entk_mpi.c includes entk_cli.c): one copy of the file reading and the jitter policy.
  * File and disk machinery lives here, not in the library (the library never touches a file it was not
@@ -291,6 +292,147 @@ static void ooc_solve(cli_ooc *f, double *z, size_t k) {
               "predict --ooc");
         check(entk_chol_backward(bp, f->v, bp, k, z + p0 * k, k), "predict --ooc");
     }
+}
+
+/* ---- predictions from Gram files (entk predict --train-gram, entk-mpi predict) ---------------
+ * The kernels come from .npy files (entk kernel's outputs): the train Gram n x n (only its lower
+ * triangle is read) and the test Gram m x n. The mean only: a variance needs both kernels and the test
+ * diagonal, which Gram files alone do not give. */
+
+typedef struct cli_targets {
+    size_t n, k;
+    int ndim;
+    double *y, *mean, *scale; /* y: as given, or standardized; mean/scale: NULL without --standardize */
+} cli_targets;
+
+static void gram_predict_checks(const cli_opts *o, int mpi) {
+    static const int files[] = {OPT_OUT, OPT_TRAIN_GRAM, OPT_TEST_GRAM, OPT_TRAIN_Y};
+    static const int refused[] = {OPT_ARCH, OPT_TRAIN_X, OPT_TEST_X, OPT_ORBIT, OPT_KERNEL, OPT_THREADS};
+    size_t i;
+    if (!o->val[OPT_TRAIN_GRAM] || !o->val[OPT_TEST_GRAM] || !o->val[OPT_TRAIN_Y] || !o->val[OPT_OUT])
+        die(2, "predict: --train-gram, --test-gram, --train-y and --out are required%s", mpi ? "" : " with Gram files");
+    for (i = 0; i < sizeof refused / sizeof refused[0]; ++i)
+        if (o->val[refused[i]])
+            die(2, "%s does not apply with --train-gram: the Gram files are the kernel", cli_opt_table[refused[i]].name);
+    if (o->val[OPT_VARIANCE])
+        die(2, "--variance: with --train-gram only the mean is computed (a variance needs both kernels and the test "
+               "diagonal: use --arch with --train-x and --test-x)");
+    if ((mpi || o->val[OPT_OOC]) && !(o->time > DBL_MAX))
+        die(2, "%s solves at t = inf only (a finite --time needs the eigendecomposition of the whole train Gram); "
+               "drop --time, or use entk predict --train-gram without --ooc", mpi ? "predict" : "--ooc");
+    check_files(o, files, 1, 4);
+}
+
+/* The shapes: train n x n, test m x n. */
+static void gram_predict_shapes(const cli_gram *gtr, const cli_gram *gte) {
+    if (gtr->rows != gtr->cols || gtr->rows == 0)
+        die(1, "--train-gram %s: a train Gram is n x n with n >= 1, not %zu x %zu", shown(gtr->path), gtr->rows, gtr->cols);
+    if (gte->cols != gtr->rows)
+        die(1, "--test-gram %s: %zu x %zu, but the train Gram is %zu x %zu (a test Gram is m x n)", shown(gte->path),
+            gte->rows, gte->cols, gtr->rows, gtr->cols);
+}
+
+static void load_targets(const cli_opts *o, size_t n, cli_targets *t) {
+    const entk_array *ytr = load("--train-y", o->val[OPT_TRAIN_Y]);
+    if (ytr->ndim != 1 && ytr->ndim != 2) die(1, "--train-y: expected N or N x k targets, got %d axes", ytr->ndim);
+    if (ytr->shape[0] != n) die(1, "--train-y: %zu targets for a %zu x %zu train Gram", ytr->shape[0], n, n);
+    t->n = n;
+    t->k = ytr->ndim == 2 ? ytr->shape[1] : 1;
+    t->ndim = ytr->ndim;
+    if (t->k == 0) die(1, "--train-y: no target columns");
+    t->y = ytr->data;
+    t->mean = t->scale = NULL;
+    if (o->val[OPT_STANDARDIZE]) {
+        t->y = alloc_matrix(n, t->k, "predict");
+        t->mean = alloc_matrix(2, t->k, "predict");
+        t->scale = t->mean + t->k;
+        check(entk_targets_standardize(ytr->data, n, t->k, t->k, t->y, t->k, t->mean, t->scale), "--train-y");
+    }
+}
+
+/* Back to target units, --out written, one line saying what was done. */
+static void finish_mean(const cli_opts *o, const cli_targets *t, double *mean, size_t m, const char *how, double reg,
+                        double jitter, double jitter_rel, int tries) {
+    size_t i, j, shape[2];
+    const size_t k = t->k;
+    if (t->mean)
+        for (i = 0; i < m; ++i)
+            for (j = 0; j < k; ++j) {
+                mean[i * k + j] = t->mean[j] + t->scale[j] * mean[i * k + j];
+                if (!(fabs(mean[i * k + j]) <= DBL_MAX)) die(1, "predict: the mean in target units overflows");
+            }
+    shape[0] = m;
+    shape[1] = k;
+    save("--out", o->val[OPT_OUT], mean, 2, shape);
+    fprintf(stderr, "%s: predicted %zu x %zu from --train-gram %s at t=%g%s; diag_reg %g (%s) = %.3g added%s", cli_prog,
+            m, k, how, o->time, t->mean ? " (standardized targets)" : "", o->diag_reg,
+            o->val[OPT_DIAG_REG_ABS] ? "absolute" : "relative to mean diagonal", reg, jitter_rel > 0 ? "" : "\n");
+    if (jitter_rel > 0)
+        fprintf(stderr, "; jitter %.3g (%.3g of the mean diagonal) added after %d failed Cholesky tries\n", jitter,
+                jitter_rel, tries);
+}
+
+/* The out-of-core t = inf mean: panels as wide as the memory allows (--max-memory, else what is
+ * available), the factor in an unlinked scratch file beside --out. */
+static void predict_ooc(const cli_opts *o, const cli_gram *gtr, const cli_gram *gte, const cli_targets *t, double *mean,
+                        cli_spd *sp) {
+    const size_t n = gtr->rows, m = gte->rows, k = t->k;
+    const char *why = "--max-memory", *out = o->val[OPT_OUT], *slash = strrchr(out, '/');
+    size_t avail = o->max_memory ? o->max_memory : available_memory(&why), fixed, b, rows, i, j, first = 0;
+    double amax = 0, tr = 0, absd = 0, *diag, *z;
+    char tmpl[PATH_MAX], b1[32], b2[32];
+    cli_ooc f;
+    cli_spd s;
+    sp->tries = 0;
+    /* what stays in memory besides the panels: z, the diagonal (the targets and the mean are allocated) */
+    fixed = add_bytes(matrix_bytes(n, k, "predict --ooc"), matrix_bytes(n, 1, "predict --ooc"), "predict --ooc");
+    b = avail > fixed ? (avail - fixed) / 2 / (2 * n * sizeof(double)) : 0;
+    rows = avail > fixed ? (avail - fixed) / 2 / (n * sizeof(double)) : 0;
+    if (b == 0 || rows == 0)
+        die(1, "predict --ooc: needs at least %s (two one-column panels of %zu rows, a test row and the targets) but %s "
+               "is available (%s)", human(add_bytes(fixed, 5 * n * sizeof(double), "predict --ooc"), b1, sizeof b1), n,
+            human(avail, b2, sizeof b2), why);
+    if (b > n) b = n;
+    if (rows > m) rows = m;
+    f.n = n;
+    f.b = b;
+    f.np = (n + b - 1) / b;
+    f.w = alloc_matrix(n, b, "predict --ooc");
+    f.v = alloc_matrix(n, b, "predict --ooc");
+    diag = alloc_matrix(n, 1, "predict --ooc");
+    z = alloc_matrix(n, k, "predict --ooc");
+    /* one pass over the lower triangle: its largest |entry|, the trace, the diagonal (all finite) */
+    for (i = 0; i < f.np; ++i) {
+        const size_t p0 = i * b, bp = n - p0 < b ? n - p0 : b, r = n - p0;
+        gram_read(gtr, p0, r, p0, bp, f.w, bp, 1, 0, 1);
+        for (j = 0; j < r * bp; ++j) amax = fmax(amax, fabs(f.w[j]));
+        for (j = 0; j < bp; ++j) {
+            diag[p0 + j] = f.w[j * bp + j];
+            tr += diag[p0 + j];
+            absd += fabs(diag[p0 + j]);
+        }
+    }
+    spd_init(&s, n, amax, tr, absd, o);
+    for (i = 0; i < n; ++i) diag[i] = ldexp(diag[i], s.e);
+    if ((size_t)(slash ? slash - out + 1 : 0) + 32 > sizeof tmpl) die(1, "--out %s: path too long", shown(out));
+    snprintf(tmpl, sizeof tmpl, "%.*s.entk-factor-XXXXXX", slash ? (int)(slash - out + 1) : 0, out);
+    if ((f.fd = mkstemp(tmpl)) < 0)
+        die(1, "predict --ooc: cannot create the factor file beside --out %s: %s", shown(out), strerror(errno));
+    own_fd(f.fd);
+    unlink(tmpl);
+    for (;;) {
+        const size_t ord = ooc_factor(&f, gtr, &s, diag);
+        if (!ord) break;
+        if (!first) first = ord;
+        if (!spd_next(&s)) spd_fail(first);
+    }
+    memcpy(z, t->y, n * k * sizeof *z);
+    ooc_solve(&f, z, k);
+    close_fd(&f.fd);
+    spd_test_product(&s, gte, 0, m, rows, z, k, mean);
+    fprintf(stderr, "%s: predict --ooc: %zu panels of %zu columns (%s of memory for them)\n", cli_prog, f.np, b,
+            human(2 * n * b * sizeof(double), b1, sizeof b1));
+    *sp = s;
 }
 
 #endif /* ENTK_SOLVE_H */

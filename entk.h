@@ -38,7 +38,7 @@
  *   4. Architectures and the parser          9.3   Nonlinearity maps: scalar oracle
  *   5. MLP kernels                           9.3.1 gelu; custom phi by quadrature (scalar)
  *   6. Linear algebra (Cholesky, solves,     9.3.2 Nonlinearity maps: AVX2+FMA (and AVX-512)
- *      eigensolver)                          9.3.3 Nonlinearity maps: NEON
+ *      GEMM, eigensolver)                    9.3.3 Nonlinearity maps: NEON
  *   7. Kernel predictors                     9.4   Architectures and the parser (the key table)
  *      (docs/conventions.md §3)              9.5   MLP kernels: the layer updates
  *   8. .npy reader and writer                9.5.1 Dot products of rows
@@ -365,6 +365,16 @@ ENTKDEF entk_status entk_chol_backward(size_t n, const double *l, size_t ldl, si
 ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_t k, double *b,
                                     size_t ldb);
 
+/* C += alpha op(A) op(B): C is m x n (ldc >= n), op(A) m x k and op(B) k x n, where op(X) is X
+ * (trans 0) or X^T (trans 1); A is stored m x k (lda >= k) or, transposed, k x m (lda >= m), B
+ * likewise k x n or n x k. Row-major; the packed GEMM of the Cholesky and the predictors, on the
+ * selected SIMD path. For the block operations of a blocked factorisation whose matrix does not fit
+ * in memory (the CLI's out-of-core solve, docs/conventions.md §3). m, n or k = 0 is a no-op. Inputs
+ * are not scanned for NaN. ENTK_ERR_INVALID_ARG on NULL pointers, short leading dimensions or a
+ * non-finite alpha. */
+ENTKDEF entk_status entk_gemm(size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda, int trans_a,
+                              const double *b, size_t ldb, int trans_b, double *c, size_t ldc);
+
 /* Symmetric eigendecomposition A = V diag(w) V^T. a is n x n (lda), only its lower triangle (j <= i)
  * is read and a is not modified. w (n) receives the eigenvalues in ascending order; v (n x n, ldv)
  * receives orthonormal eigenvectors as columns (v[i * ldv + j] = component i of eigenvector j), or
@@ -542,6 +552,21 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
  * ends (or ENTK_ERR_NOMEM if that much really arrives and does not fit). Statuses as for
  * entk_npy_read_mem on the whole file, plus ENTK_ERR_IO. */
 ENTKDEF entk_status entk_npy_read_file(const char *path, entk_array *out, char *err, size_t errlen);
+
+/* The header of a .npy image without its data, for files read piece by piece (positioned reads of a
+ * Gram larger than memory): buf[0..len) holds at least the preamble and header (the first 64 KiB of a
+ * file hold any header NumPy writes for up to ENTK_NPY_MAX_DIM axes). Fills ndim, shape, fortran_order,
+ * the descr (type 'd' float64, 'f' float32, 'b' uint8; swap 1 for big-endian), itemsize, the element
+ * count size, and data_offset, the byte where the data starts; the caller checks the file length
+ * (data_offset + size * itemsize exactly). Statuses and messages as entk_npy_read_mem's for the
+ * preamble and header; the data is neither read nor checked (NaN/Inf are the caller's to reject). */
+typedef struct entk_npy_header {
+    int ndim, fortran_order, type, swap;
+    size_t shape[ENTK_NPY_MAX_DIM];
+    size_t size, itemsize, data_offset;
+} entk_npy_header;
+ENTKDEF entk_status entk_npy_read_header(const void *buf, size_t len, entk_npy_header *out, char *err,
+                                         size_t errlen);
 
 /* Free out->data (via ENTK_FREE) and zero *out. a may be NULL; freeing twice is harmless. */
 ENTKDEF void entk_array_free(entk_array *a);
@@ -4656,6 +4681,15 @@ ENTKDEF entk_status entk_chol_solve(size_t n, const double *l, size_t ldl, size_
     return st ? st : entk_chol_backward(n, l, ldl, k, b, ldb);
 }
 
+ENTKDEF entk_status entk_gemm(size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda, int trans_a,
+                              const double *b, size_t ldb, int trans_b, double *c, size_t ldc) {
+    if (m == 0 || n == 0 || k == 0) return ENTK_OK;
+    if (!a || !b || !c || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n) || !(alpha - alpha == 0))
+        return ENTK_ERR_INVALID_ARG;
+    return entk__gemm(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb,
+                      trans_b ? ldb : 1, c, ldc, 0, NULL);
+}
+
 /* ---- symmetric eigensolver --------------------------------------------------------------------- */
 
 /* Level-1 row operations of the Householder reduction and of Q's accumulation (entk__vops, 9.2). */
@@ -5735,6 +5769,51 @@ ENTKDEF void entk_array_free(entk_array *a) {
     if (!a) return;
     ENTK_FREE(a->data);
     memset(a, 0, sizeof *a);
+}
+
+ENTKDEF entk_status entk_npy_read_header(const void *buf, size_t len, entk_npy_header *out, char *err,
+                                         size_t errlen) {
+    static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+    const unsigned char *b = (const unsigned char *)buf;
+    entk__npy_hdr h;
+    size_t pre, hlen, count = 1, nbytes;
+    entk_status st;
+    int k;
+    if (err && errlen) err[0] = 0;
+    if (out) memset(out, 0, sizeof *out);
+    if (!out || (!buf && len)) return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
+    if (len == 0) return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: empty file");
+    if (memcmp(b, magic, len < 6 ? len : 6) != 0)
+        return entk__fail(err, errlen, ENTK_ERR_NPY_MAGIC, "bad magic: not a .npy file (no \\x93NUMPY)");
+    if (len < 8)
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of 10 bytes", len);
+    if (b[6] < 1 || b[6] > 3 || b[7] != 0)
+        return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER, "unsupported format version %u.%u (1.0, 2.0, 3.0 only)",
+                          (unsigned)b[6], (unsigned)b[7]);
+    pre = b[6] == 1 ? 10 : 12;
+    if (len < pre)
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of %zu bytes", len, pre);
+    hlen = (size_t)b[8] | (size_t)b[9] << 8;
+    if (pre == 12) hlen |= (size_t)b[10] << 16 | (size_t)((uint32_t)b[11] << 24);
+    if (hlen > len - pre)
+        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: header needs %zu bytes, have %zu", hlen,
+                          len - pre);
+    memset(&h, 0, sizeof h);
+    if ((st = entk__npy_parse_header(b + pre, hlen, b[6] <= 2, &h, err, errlen))) return st;
+    for (k = 0; k < h.ndim; ++k)
+        if (entk__mul(count, h.dim[k], &count))
+            return entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
+    if (entk__mul(count, h.itemsize, &nbytes) || nbytes > SIZE_MAX - pre - hlen)
+        return entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
+    out->ndim = h.ndim;
+    for (k = 0; k < h.ndim; ++k) out->shape[k] = h.dim[k];
+    out->fortran_order = h.fortran;
+    out->type = h.type;
+    out->swap = h.swap;
+    out->itemsize = h.itemsize;
+    out->size = count;
+    out->data_offset = pre + hlen;
+    return ENTK_OK;
 }
 
 ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,

@@ -6,6 +6,8 @@
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
  *                [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]
  *                [--max-memory BYTES]
+ *   entk predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy [--ooc] [--time T]
+ *                [--lr ETA] [--diag-reg L] [--diag-reg-absolute] [--standardize] [--max-memory BYTES]
  *   entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]
  *   entk info
  *
@@ -15,7 +17,9 @@
  *
  * Built with -DENTK_CLI_FUZZ (fuzz/fuzz_cli.c includes this file), main() is left out and die()
  * longjmps back into entk_cli_main() after freeing everything the CLI allocated; the message is kept
- * in cli_msg instead of being printed, so the harness can check it is one clean line.
+ * in cli_msg instead of being printed, so the harness can check it is one clean line. Built with
+ * -DENTK_CLI_NO_MAIN (cli/entk_mpi.c includes this file), main() is left out too: entk-mpi uses the
+ * same option table, checks, loading and messages (cli_prog, cli_quiet, cli_exit_hook).
  */
 #define _POSIX_C_SOURCE 200809L
 #define ENTK_IMPLEMENTATION
@@ -63,6 +67,8 @@ static const char *const usage_text =
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
     "                    [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]\n"
     "                    [--max-memory BYTES]\n"
+    "       entk predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy [--ooc] [--time T]\n"
+    "                    [--lr ETA] [--diag-reg L] [--diag-reg-absolute] [--standardize] [--max-memory BYTES]\n"
     "       entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]\n"
     "       entk info\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
@@ -73,6 +79,9 @@ static const char *const usage_text =
     "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n"
     "--standardize: regression targets in training mean/std units, predictions mapped back (the variance\n"
     "      then in target units, one column per target)\n"
+    "--train-gram, --test-gram: the mean from Gram files (entk kernel's outputs: K.npy n x n, T.npy m x n)\n"
+    "      instead of --arch and inputs; --ooc: out of core at t = inf, the train Gram read in panels as wide as\n"
+    "      --max-memory (or the free memory) allows and factored into a scratch file beside --out (n^2/2 doubles)\n"
     "featurize: molecules (XYZ, energy= in Hartree) to per-atom signals on the sphere; entk featurize --help\n";
 
 static const char *const featurize_help =
@@ -109,24 +118,46 @@ static void *cli_owned[CLI_MAX_OWNED];
 static entk_array cli_owned_arrays[8]; /* the loaded inputs themselves: they outlive any command's frame */
 static int cli_n_owned, cli_n_owned_arrays;
 static entk_so3_molecules cli_molecules; /* featurize's input */
+static int cli_owned_fds[4] = {-1, -1, -1, -1}; /* Gram files read block by block, the --ooc factor file */
+static double *cli_scratch;                      /* their read buffer (cli/entk_solve.h) */
+static size_t cli_scratch_len;
 
 static void cli_release(void) {
     int i;
     for (i = 0; i < cli_n_owned; ++i) free(cli_owned[i]);
     for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(&cli_owned_arrays[i]);
     entk_so3_molecules_free(&cli_molecules);
+    for (i = 0; i < 4; ++i)
+        if (cli_owned_fds[i] >= 0) {
+            close(cli_owned_fds[i]);
+            cli_owned_fds[i] = -1;
+        }
+    free(cli_scratch);
+    cli_scratch = NULL;
+    cli_scratch_len = 0;
     cli_n_owned = cli_n_owned_arrays = 0;
     entk_set_progress(NULL, NULL);
 }
 
+/* entk-mpi (cli/entk_mpi.c) reuses this file: cli_prog names the program in messages, cli_quiet keeps
+ * ranks other than 0 from repeating an error every rank meets, and cli_exit_hook ends the MPI job. */
+static const char *cli_prog = "entk";
+static const char *cli_mpi_usage = "";
+static int cli_quiet;
+static void (*cli_exit_hook)(int code);
+
 #ifdef ENTK_CLI_FUZZ
 static jmp_buf cli_jmp;
 static void cli_exit(int code) {
+    if (cli_exit_hook) cli_exit_hook(code);
     cli_release();
     longjmp(cli_jmp, code + 1);
 }
 #else
-static void cli_exit(int code) { exit(code); }
+static void cli_exit(int code) {
+    if (cli_exit_hook) cli_exit_hook(code);
+    exit(code);
+}
 #endif
 
 /* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0: a stray continuation byte, an
@@ -197,7 +228,7 @@ static void die(int code, const char *fmt, ...) {
     va_end(ap);
     escape_line(raw, cli_msg, CLI_MSG_MAX + 1);
 #ifndef ENTK_CLI_FUZZ
-    fprintf(stderr, "entk: %s\n", cli_msg);
+    if (!cli_quiet) fprintf(stderr, "%s: %s\n", cli_prog, cli_msg);
 #endif
     cli_exit(code);
 }
@@ -211,11 +242,12 @@ static void check(entk_status st, const char *what) {
  * that does not apply to the command, and a value that is itself an option name are errors (the last
  * one would otherwise swallow the next option silently). */
 
-enum { CMD_KERNEL = 1, CMD_PREDICT = 2, CMD_FEATURIZE = 4 };
+enum { CMD_KERNEL = 1, CMD_PREDICT = 2, CMD_FEATURIZE = 4, CMD_MPI_PREDICT = 8 };
 enum {
     OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
-    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_COUNT
+    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_TRAIN_GRAM, OPT_TEST_GRAM,
+    OPT_OOC, OPT_BLOCK, OPT_COUNT
 };
 /* Designated by enum value, so the table cannot fall out of step with the enum. */
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
@@ -225,29 +257,34 @@ static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COU
     [OPT_NNGP] = {"--nngp", 1, CMD_KERNEL},
     [OPT_NTK] = {"--ntk", 1, CMD_KERNEL},
     [OPT_TRAIN_X] = {"--train-x", 1, CMD_PREDICT},
-    [OPT_TRAIN_Y] = {"--train-y", 1, CMD_PREDICT},
+    [OPT_TRAIN_Y] = {"--train-y", 1, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_TEST_X] = {"--test-x", 1, CMD_PREDICT},
-    [OPT_OUT] = {"--out", 1, CMD_PREDICT | CMD_FEATURIZE},
+    [OPT_OUT] = {"--out", 1, CMD_PREDICT | CMD_FEATURIZE | CMD_MPI_PREDICT},
     [OPT_VARIANCE] = {"--variance", 1, CMD_PREDICT},
     [OPT_KERNEL] = {"--kernel", 1, CMD_PREDICT},
     [OPT_ORBIT] = {"--orbit", 1, CMD_KERNEL | CMD_PREDICT},
-    [OPT_TIME] = {"--time", 1, CMD_PREDICT},
+    [OPT_TIME] = {"--time", 1, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_LR] = {"--lr", 1, CMD_PREDICT},
-    [OPT_DIAG_REG] = {"--diag-reg", 1, CMD_PREDICT},
-    [OPT_DIAG_REG_ABS] = {"--diag-reg-absolute", 0, CMD_PREDICT},
+    [OPT_DIAG_REG] = {"--diag-reg", 1, CMD_PREDICT | CMD_MPI_PREDICT},
+    [OPT_DIAG_REG_ABS] = {"--diag-reg-absolute", 0, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_THREADS] = {"--threads", 1, CMD_KERNEL | CMD_PREDICT},
-    [OPT_MAX_MEMORY] = {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE},
-    [OPT_STANDARDIZE] = {"--standardize", 0, CMD_PREDICT},
+    [OPT_MAX_MEMORY] = {"--max-memory", 1, CMD_KERNEL | CMD_PREDICT | CMD_FEATURIZE | CMD_MPI_PREDICT},
+    [OPT_STANDARDIZE] = {"--standardize", 0, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_XYZ] = {"--xyz", 1, CMD_FEATURIZE},
     [OPT_L] = {"--L", 1, CMD_FEATURIZE},
     [OPT_POWERS] = {"--powers", 1, CMD_FEATURIZE},
     [OPT_ENERGIES] = {"--energies", 1, CMD_FEATURIZE},
+    [OPT_TRAIN_GRAM] = {"--train-gram", 1, CMD_PREDICT | CMD_MPI_PREDICT},
+    [OPT_TEST_GRAM] = {"--test-gram", 1, CMD_PREDICT | CMD_MPI_PREDICT},
+    [OPT_OOC] = {"--ooc", 0, CMD_PREDICT},
+    [OPT_BLOCK] = {"--block", 1, CMD_MPI_PREDICT},
 };
 
 typedef struct cli_opts {
     const char *val[OPT_COUNT]; /* NULL: not given; "" for a flag that was given */
     double time, lr, diag_reg;
     int threads;                /* 0: not given */
+    int block;                  /* entk-mpi: ScaLAPACK block size, 0: not given */
     size_t max_memory;          /* 0: not given */
     int L;                      /* featurize: 0: not given */
     int powers[ENTK_SO3_FEAT_MAX_POWERS], npowers; /* featurize: npowers 0: not given (1,2) */
@@ -354,7 +391,8 @@ static void parse_powers(const char *v, cli_opts *o) {
 }
 
 static const char *cmd_name(int cmd) {
-    return cmd == CMD_KERNEL ? "kernel" : cmd == CMD_PREDICT ? "predict" : "featurize";
+    return cmd == CMD_KERNEL ? "kernel" : cmd == CMD_PREDICT ? "predict" : cmd == CMD_MPI_PREDICT ? "mpi predict"
+                                                                                                  : "featurize";
 }
 
 static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
@@ -366,13 +404,15 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
         const char *a = argv[i], *v;
         int k = opt_index(a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(cmd == CMD_FEATURIZE ? featurize_help : usage_text, stdout);
+            if (!cli_quiet)
+                fputs(cmd == CMD_FEATURIZE ? featurize_help : cmd == CMD_MPI_PREDICT ? cli_mpi_usage : usage_text, stdout);
             cli_exit(0);
         }
         if (k < 0 && a[0] == '-') die(2, "unknown option '%s'", shown(a));
         if (k < 0) die(2, "unexpected argument '%s' (options start with --)", shown(a));
         if (!(cli_opt_table[k].cmds & cmd))
-            die(2, "option '%s' does not apply to 'entk %s'", a, cmd_name(cmd));
+            die(2, "option '%s' does not apply to '%s %s'", a, cmd == CMD_MPI_PREDICT ? "entk-mpi" : "entk",
+                cmd == CMD_MPI_PREDICT ? "predict" : cmd_name(cmd));
         if (o->val[k]) die(2, "option '%s' given twice", a);
         if (!cli_opt_table[k].value) {
             o->val[k] = "";
@@ -406,6 +446,10 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
                 die(2, "--L: '%s' is not an integer from 1 to %d", shown(v), ENTK_CLI_MAX_L);
             break;
         case OPT_POWERS: parse_powers(v, o); break;
+        case OPT_BLOCK:
+            if ((o->block = (int)parse_int(v, 1, 4096)) < 0)
+                die(2, "--block: '%s' is not a block size from 1 to 4096", shown(v));
+            break;
         default: break;
         }
     }
@@ -696,6 +740,8 @@ static void check_files(const cli_opts *o, const int *opts, int n_out, int n) {
         }
     }
 }
+
+#include "entk_solve.h" /* Gram files read block by block; the out-of-core solve */
 
 /* ---- progress line (only when stderr is a terminal) ----------------------------------------- */
 
@@ -1028,9 +1074,70 @@ static int entk_cli_main(int argc, char **argv) {
     return rc;
 }
 
-#ifndef ENTK_CLI_FUZZ
+#if !defined(ENTK_CLI_FUZZ) && !defined(ENTK_CLI_NO_MAIN) /* cli/entk_mpi.c has its own main */
 int main(int argc, char **argv) { return entk_cli_main(argc, argv); }
 #endif
+
+static int cmd_predict_gram(const cli_opts *o) {
+    cli_gram gtr, gte;
+    cli_targets t;
+    double *mean;
+    size_t n, m;
+    gram_predict_checks(o, 0);
+    gram_open("--train-gram", o->val[OPT_TRAIN_GRAM], &gtr);
+    gram_open("--test-gram", o->val[OPT_TEST_GRAM], &gte);
+    gram_predict_shapes(&gtr, &gte);
+    n = gtr.rows;
+    m = gte.rows;
+    load_targets(o, n, &t);
+    if (o->val[OPT_OOC]) {
+        mean = alloc_matrix(m, t.k, "predict");
+        cli_spd s;
+        predict_ooc(o, &gtr, &gte, &t, mean, &s);
+        finish_mean(o, &t, mean, m, "out of core", s.reg, ldexp(s.jit, -s.e), s.jit / s.unit, s.tries);
+    } else {
+        const entk_array *ktr, *kte;
+        entk_kernels kk;
+        entk_predict_opts po = entk_predict_opts_default();
+        entk_predict_info info;
+        entk_status st;
+        char detail[160];
+        const size_t nn = matrix_bytes(n, n, "predict"), mn = matrix_bytes(m, n, "predict");
+        snprintf(detail, sizeof detail, "%zu x %zu train and %zu x %zu test Grams and the solver's copy; or --ooc", n, n,
+                 m, n);
+        check_memory(o, add_bytes(add_bytes(nn, nn, "predict"), add_bytes(mn, matrix_bytes(n + m, 2 * t.k, "predict"),
+                                                                          "predict"), "predict"), "predict", detail);
+        gram_close(&gtr);
+        gram_close(&gte);
+        ktr = load("--train-gram", o->val[OPT_TRAIN_GRAM]);
+        kte = load("--test-gram", o->val[OPT_TEST_GRAM]);
+        memset(&kk, 0, sizeof kk);
+        kk.n = n;
+        kk.m = m;
+        kk.train = ktr->data;
+        kk.ld_train = n;
+        kk.test_train = kte->data;
+        kk.ld_test_train = n;
+        po.t = o->time;
+        po.lr = o->lr;
+        po.diag_reg = o->diag_reg;
+        po.diag_reg_absolute = o->val[OPT_DIAG_REG_ABS] != NULL;
+        mean = alloc_matrix(m, t.k, "predict");
+        st = entk_predict_mean(&kk, t.k, t.y, t.k, &po, mean, t.k, &info);
+        if (st == ENTK_ERR_NOT_PD && info.used_eigen)
+            die(1, "predict: the train Gram has a negative eigenvalue (%.3g) beyond rounding; it is not a kernel matrix",
+                info.min_eig);
+        if (st == ENTK_ERR_NOT_PD)
+            die(1, "predict: the train Gram is not positive definite (minor %zu), even with jitter; raise --diag-reg",
+                info.not_pd_order);
+        check(st, "predict");
+        finish_mean(o, &t, mean, m, "in memory", info.reg, info.jitter, info.jitter_rel, info.jitter_tries);
+        return 0;
+    }
+    gram_close(&gtr);
+    gram_close(&gte);
+    return 0;
+}
 
 /* predict: kernels, then the predictor of docs/conventions.md §3. With --kernel ntk the mean is the NTK
  * gradient-descent mean and --variance the NTK-ensemble predictive variance (needs K too); with
@@ -1051,6 +1158,8 @@ static int cmd_predict(const cli_opts *o) {
     const char *kernel = o->val[OPT_KERNEL] ? o->val[OPT_KERNEL] : "ntk";
     char detail[160];
     entk_status st;
+    if (o->val[OPT_TRAIN_GRAM] || o->val[OPT_TEST_GRAM]) return cmd_predict_gram(o);
+    if (o->val[OPT_OOC]) die(2, "--ooc: the out-of-core solve reads the train Gram from disk: give --train-gram and --test-gram");
     setup(o, &arch, &c);
     if (!o->val[OPT_TRAIN_X] || !o->val[OPT_TRAIN_Y] || !o->val[OPT_TEST_X] || !o->val[OPT_OUT])
         die(2, "predict: --train-x, --train-y, --test-x and --out are required");

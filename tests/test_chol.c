@@ -519,3 +519,45 @@ Test(eigen, simd_paths_agree_with_scalar) {
     entk_simd_set(saved);
     free(a); free(ws); free(w); free(v);
 }
+
+/* entk_gemm, all four transpose cases, against the naive triple loop on odd shapes (every micro-kernel
+ * edge), C accumulated into; the product sums in a different order, so to a few ulps of sum |a||b|. */
+Test(gemm, all_transposes_against_naive) {
+    static const size_t dims[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 17, 29}, {40, 3, 65}};
+    tu_rng r = {77};
+    size_t d;
+    for (d = 0; d < sizeof dims / sizeof dims[0]; ++d) {
+        const size_t m = dims[d][0], n = dims[d][1], k = dims[d][2];
+        double *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b), *c = malloc(m * n * sizeof *c),
+               *c0 = malloc(m * n * sizeof *c0);
+        int ta, tb;
+        tu_fill_normal(&r, a, m * k);
+        tu_fill_normal(&r, b, k * n);
+        tu_fill_normal(&r, c0, m * n);
+        for (ta = 0; ta < 2; ++ta)
+            for (tb = 0; tb < 2; ++tb) {
+                size_t i, j, p;
+                memcpy(c, c0, m * n * sizeof *c);
+                /* a stored m x k (ta 0) or k x m (ta 1) with the same values read as op(A) */
+                cr_assert_eq(entk_gemm(m, n, k, -0.5, a, ta ? m : k, ta, b, tb ? k : n, tb, c, n), ENTK_OK);
+                for (i = 0; i < m; ++i)
+                    for (j = 0; j < n; ++j) {
+                        double s = 0, bound = 0;
+                        for (p = 0; p < k; ++p) {
+                            const double x = ta ? a[p * m + i] : a[i * k + p], y = tb ? b[j * k + p] : b[p * n + j];
+                            s += x * y;
+                            bound += fabs(x * y);
+                        }
+                        cr_assert(fabs(c[i * n + j] - (c0[i * n + j] - 0.5 * s)) <= 8 * DBL_EPSILON * (bound + fabs(c0[i * n + j])),
+                                  "%zu x %zu x %zu ta %d tb %d (%zu, %zu)", m, n, k, ta, tb, i, j);
+                    }
+            }
+        cr_assert_eq(entk_gemm(0, n, k, 1.0, NULL, 1, 0, NULL, 1, 0, NULL, 1), ENTK_OK);
+        cr_assert_eq(entk_gemm(m, n, k, 1.0, a, k - 1 + (k == 1), 0, b, n, 0, c, n), k == 1 ? ENTK_OK : ENTK_ERR_INVALID_ARG);
+        cr_assert_eq(entk_gemm(m, n, k, NAN, a, k, 0, b, n, 0, c, n), ENTK_ERR_INVALID_ARG);
+        free(a);
+        free(b);
+        free(c);
+        free(c0);
+    }
+}

@@ -1087,3 +1087,35 @@ Test(files, pipes_read_only_as_far_as_announced) {
     cr_assert_eq(read_fifo(buf, n, "xxxxxxxx", 1, &a, err, sizeof err), ENTK_ERR_OVERFLOW, "%s", err);
     assert_zeroed(&a);
 }
+
+/* entk_npy_read_header: the shape, order, descr and data offset of a file without its data (the CLI's
+ * positioned reads of a Gram larger than memory rely on data_offset); the header's errors as the
+ * reader's; a buffer that stops inside the header is truncated. */
+Test(numpy_files, header_only) {
+    entk_npy_header h;
+    char err[160];
+    cr_assert_eq(entk_npy_read_header(fx_f8_2x3, sizeof fx_f8_2x3 - 1, &h, err, sizeof err), ENTK_OK, "%s", err);
+    cr_assert_eq(h.ndim, 2);
+    cr_assert_eq(h.shape[0], 2);
+    cr_assert_eq(h.shape[1], 3);
+    cr_assert_eq(h.size, 6);
+    cr_assert_eq(h.type, 'd');
+    cr_assert_eq(h.swap, 0);
+    cr_assert_eq(h.itemsize, 8);
+    cr_assert_eq(h.fortran_order, 0);
+    cr_assert_eq(h.data_offset, 128);
+    cr_assert_eq(memcmp(fx_f8_2x3 + h.data_offset, "\xdb\xb6m\xdb\xb6m\xdb\xbf", 8), 0);
+    /* the preamble and header alone are enough; data bytes are not looked at */
+    cr_assert_eq(entk_npy_read_header(fx_f8_2x3, 128, &h, err, sizeof err), ENTK_OK, "%s", err);
+    cr_assert_eq(entk_npy_read_header(fx_f8_2x3, 127, &h, err, sizeof err), ENTK_ERR_NPY_TRUNCATED);
+    cr_assert(strstr(err, "header needs 118 bytes, have 117"), "%s", err);
+    cr_assert_eq(h.ndim, 0);
+    cr_assert_eq(entk_npy_read_header(fx_f8_0d, sizeof fx_f8_0d - 1, &h, err, sizeof err), ENTK_OK);
+    cr_assert_eq(h.ndim, 0);
+    cr_assert_eq(h.size, 1);
+    cr_assert_eq(entk_npy_read_header("hello", 5, &h, err, sizeof err), ENTK_ERR_NPY_MAGIC);
+    cr_assert_eq(entk_npy_read_header("\x93NUMPY\x01\x00\x08\x00{'x': 1}", 18, &h, err, sizeof err),
+                 ENTK_ERR_NPY_HEADER);
+    cr_assert(strstr(err, "unknown key 'x'"), "%s", err);
+    cr_assert_eq(entk_npy_read_header(NULL, 0, NULL, err, sizeof err), ENTK_ERR_INVALID_ARG);
+}

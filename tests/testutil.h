@@ -552,6 +552,42 @@ static inline long tu_row_kernels_compare(const entk__kernels *s, const entk__ke
 }
 #endif /* ENTK_IMPLEMENTATION_DONE */
 
+/* Write the rows x cols matrix a (row-major) as a Fortran-order .npy file, as np.save(np.asfortranarray(a))
+ * would hold it: the entk writer's C-order file of a^T, with the header's order flag and shape patched
+ * (the same lengths, so the data offset stays). Criterion binaries only (asserts). */
+#ifdef cr_assert_eq
+#include <stdio.h>
+static inline void tu_put_fortran(const char *path, const double *a, size_t rows, size_t cols) {
+    double *t = (double *)malloc(rows * cols * sizeof *t);
+    size_t shape[2] = {cols, rows}, len, i, j;
+    unsigned char *buf;
+    char from[64], to[64], *p;
+    FILE *f;
+    cr_assert(t);
+    for (i = 0; i < rows; ++i)
+        for (j = 0; j < cols; ++j) t[j * rows + i] = a[i * cols + j];
+    cr_assert_eq(entk_npy_write_mem(t, 2, shape, NULL, 0, &len), ENTK_OK);
+    buf = (unsigned char *)malloc(len + 1);
+    cr_assert(buf);
+    cr_assert_eq(entk_npy_write_mem(t, 2, shape, buf, len, &len), ENTK_OK);
+    buf[len] = 0;
+    p = strstr((char *)buf + 10, "False");
+    cr_assert(p);
+    memcpy(p, "True ", 5);
+    snprintf(from, sizeof from, "(%zu, %zu)", cols, rows);
+    snprintf(to, sizeof to, "(%zu, %zu)", rows, cols);
+    p = strstr((char *)buf + 10, from);
+    cr_assert(p);
+    memcpy(p, to, strlen(to));
+    f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    free(buf);
+    free(t);
+}
+#endif
+
 /* Parse an architecture the test relies on; a parse failure fails the test (Criterion binaries only). */
 #ifdef cr_assert_eq
 /* The avx2 and avx512 variants of the test matrix (-DENTK_VECTOR=1 / 3) force a path, which entk takes

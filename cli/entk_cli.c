@@ -1,7 +1,7 @@
 /* entk - command-line front end: NNGP/NTK kernels and kernel predictions on NumPy .npy files.
  *
  *   entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]
- *                [--orbit none|c4|d4] [--max-memory BYTES]
+ *                [--orbit none|c4|d4] [--max-memory BYTES] [--tile R] [--resume] [--rows a:b] [--cols c:d]
  *   entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
  *                [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]
@@ -15,7 +15,9 @@
  *
  * Built with -DENTK_CLI_FUZZ (fuzz/fuzz_cli.c includes this file), main() is left out and die()
  * longjmps back into entk_cli_main() after freeing everything the CLI allocated; the message is kept
- * in cli_msg instead of being printed, so the harness can check it is one clean line.
+ * in cli_msg instead of being printed, so the harness can check it is one clean line. Built with
+ * -DENTK_CLI_NO_MAIN (cli/entk_mpi.c includes this file), main() is left out too: entk-mpi shares the
+ * options, loading, checks and tiles (cli/entk_tiles.h) of this file.
  */
 #define _POSIX_C_SOURCE 200809L
 #define ENTK_IMPLEMENTATION
@@ -58,7 +60,7 @@
 
 static const char *const usage_text =
     "usage: entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]\n"
-    "                    [--orbit none|c4|d4] [--max-memory BYTES]\n"
+    "                    [--orbit none|c4|d4] [--max-memory BYTES] [--tile R] [--resume] [--rows a:b] [--cols c:d]\n"
     "       entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy\n"
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
     "                    [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]\n"
@@ -71,6 +73,11 @@ static const char *const usage_text =
     "--threads N: 1 to " CLI_STR(ENTK_CLI_MAX_THREADS) " (default: OMP_NUM_THREADS, else the available cores);"
     " results do not depend on it\n"
     "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n"
+    "--tile R: kernel outputs written R x R entries at a time into files of full size (memory: a few tiles),\n"
+    "      each finished tile recorded in the journal OUT.journal (OUT: the first output); default R 256 when\n"
+    "      --resume, --rows or --cols is given without it\n"
+    "--resume: go on from the journal of a killed run (the same command): only unfinished tiles are computed\n"
+    "--rows a:b, --cols c:d: only the block x1[a:b] x x2[c:d] (0-based, b excluded), a (b-a) x (d-c) output\n"
     "--standardize: regression targets in training mean/std units, predictions mapped back (the variance\n"
     "      then in target units, one column per target)\n"
     "featurize: molecules (XYZ, energy= in Hartree) to per-atom signals on the sphere; entk featurize --help\n";
@@ -109,12 +116,14 @@ static void *cli_owned[CLI_MAX_OWNED];
 static entk_array cli_owned_arrays[8]; /* the loaded inputs themselves: they outlive any command's frame */
 static int cli_n_owned, cli_n_owned_arrays;
 static entk_so3_molecules cli_molecules; /* featurize's input */
+static void tiles_close(void);           /* cli/entk_tiles.h: a tiled run's open files */
 
 static void cli_release(void) {
     int i;
     for (i = 0; i < cli_n_owned; ++i) free(cli_owned[i]);
     for (i = 0; i < cli_n_owned_arrays; ++i) entk_array_free(&cli_owned_arrays[i]);
     entk_so3_molecules_free(&cli_molecules);
+    tiles_close();
     cli_n_owned = cli_n_owned_arrays = 0;
     entk_set_progress(NULL, NULL);
 }
@@ -215,7 +224,8 @@ enum { CMD_KERNEL = 1, CMD_PREDICT = 2, CMD_FEATURIZE = 4 };
 enum {
     OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
-    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_COUNT
+    OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_TILE, OPT_RESUME, OPT_ROWS,
+    OPT_COLS, OPT_COUNT
 };
 /* Designated by enum value, so the table cannot fall out of step with the enum. */
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
@@ -242,6 +252,10 @@ static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COU
     [OPT_L] = {"--L", 1, CMD_FEATURIZE},
     [OPT_POWERS] = {"--powers", 1, CMD_FEATURIZE},
     [OPT_ENERGIES] = {"--energies", 1, CMD_FEATURIZE},
+    [OPT_TILE] = {"--tile", 1, CMD_KERNEL},
+    [OPT_RESUME] = {"--resume", 0, CMD_KERNEL},
+    [OPT_ROWS] = {"--rows", 1, CMD_KERNEL},
+    [OPT_COLS] = {"--cols", 1, CMD_KERNEL},
 };
 
 typedef struct cli_opts {
@@ -251,7 +265,12 @@ typedef struct cli_opts {
     size_t max_memory;          /* 0: not given */
     int L;                      /* featurize: 0: not given */
     int powers[ENTK_SO3_FEAT_MAX_POWERS], npowers; /* featurize: npowers 0: not given (1,2) */
+    size_t tile;                /* kernel --tile: 0: not given */
+    size_t rows[2], cols[2];    /* kernel --rows, --cols: [a, b) */
 } cli_opts;
+
+static void parse_range(const char *opt, const char *v, size_t *r); /* cli/entk_tiles.h */
+static size_t parse_tile(const char *v);
 
 static int opt_index(const char *a) {
     int k;
@@ -406,6 +425,9 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
                 die(2, "--L: '%s' is not an integer from 1 to %d", shown(v), ENTK_CLI_MAX_L);
             break;
         case OPT_POWERS: parse_powers(v, o); break;
+        case OPT_TILE: o->tile = parse_tile(v); break;
+        case OPT_ROWS: parse_range(a, v, o->rows); break;
+        case OPT_COLS: parse_range(a, v, o->cols); break;
         default: break;
         }
     }
@@ -809,31 +831,43 @@ static void check_compatible(const cli_data *c, const char *o1, const entk_array
         if (a->shape[i] != b->shape[i]) die(1, "%s and %s: shapes differ in axis %d", o1, o2, i);
 }
 
+/* The block x1[i0:i1] x x2[j0:j1] of the Gram matrices between x1 and x2 (x2 NULL: x1 with itself, and
+ * then only i0 == j0, i1 == j1: the symmetric Gram of x1[i0:i1], from its upper triangle) into k (ldk)
+ * and t (ldt); either may be NULL. The library's functions take any rows of an input as a contiguous
+ * sub-array; entry (i, j) of a block is bit for bit entry (i, j) of the whole Gram with x2 given, and
+ * for i <= j of the symmetric one (tests/test_tiles.c; docs/conventions.md §5.5). */
+static entk_status gram_rect(const cli_data *c, const entk_array *x1, size_t i0, size_t i1, const entk_array *x2,
+                             size_t j0, size_t j1, double *k, size_t ldk, double *t, size_t ldt) {
+    const entk_array *xb = x2 ? x2 : x1;
+    const double *a = x1->data + i0 * row_size(x1), *b = x2 ? x2->data + j0 * row_size(x2) : NULL;
+    const size_t n1 = i1 - i0, n2 = x2 ? j1 - j0 : 0;
+    if (c->domain == ENTK_DOMAIN_IMAGE)
+        return entk_cn_kernel_orbit(c->arch, c->orbit, a, n1, b, n2, x1->shape[1], x1->shape[2], x1->shape[3], k, ldk,
+                                    t, ldt, c->threads);
+    if (c->domain == ENTK_DOMAIN_SO3)
+        return entk_so3_kernel(c->arch, a, n1, b, n2, x1->shape[1], (int)(x1->shape[2] / 2), k, ldk, t, ldt,
+                               c->threads);
+    if (c->domain == ENTK_DOMAIN_MOLECULE) {
+        size_t chw[3];
+        atom_chw(c, x1, chw);
+        return entk_so3_molecule_kernel(c->arch, a, n1, x1->shape[1], b, n2, x2 ? xb->shape[1] : 0, chw[0], chw[1],
+                                        chw[2], k, ldk, t, ldt, c->threads);
+    }
+    return entk_mlp_kernel(c->arch, a, n1, b, n2, row_size(x1), k, ldk, t, ldt, c->threads);
+}
+
 /* Gram matrices between x1 and x2 (x2 NULL: x1 with itself); k and t may each be NULL. */
 static void gram(const cli_data *c, const entk_array *x1, const entk_array *x2, double *k, double *t,
                  const char *what) {
     entk_status st;
     size_t n2 = x2 ? x2->shape[0] : x1->shape[0];
     progress_on(what);
-    if (c->domain == ENTK_DOMAIN_IMAGE)
-        st = entk_cn_kernel_orbit(c->arch, c->orbit, x1->data, x1->shape[0], x2 ? x2->data : NULL,
-                                  x2 ? x2->shape[0] : 0, x1->shape[1], x1->shape[2], x1->shape[3], k, n2, t,
-                                  n2, c->threads);
-    else if (c->domain == ENTK_DOMAIN_SO3)
-        st = entk_so3_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
-                             x1->shape[1], (int)(x1->shape[2] / 2), k, n2, t, n2, c->threads);
-    else if (c->domain == ENTK_DOMAIN_MOLECULE) {
-        size_t chw[3];
-        atom_chw(c, x1, chw);
-        st = entk_so3_molecule_kernel(c->arch, x1->data, x1->shape[0], x1->shape[1], x2 ? x2->data : NULL,
-                                      x2 ? x2->shape[0] : 0, x2 ? x2->shape[1] : 0, chw[0], chw[1], chw[2], k, n2,
-                                      t, n2, c->threads);
-    } else
-        st = entk_mlp_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
-                             row_size(x1), k, n2, t, n2, c->threads);
+    st = gram_rect(c, x1, 0, x1->shape[0], x2, 0, n2, k, n2, t, n2);
     entk_set_progress(NULL, NULL);
     check(st, what);
 }
+
+#include "entk_tiles.h"
 
 /* Per-input diagonals K(x,x), Theta(x,x) (orbit-averaged with --orbit); either may be NULL. */
 static void gram_diag(const cli_data *c, const entk_array *x, double *k, double *t, const char *what) {
@@ -909,6 +943,10 @@ static int cmd_kernel(const cli_opts *o) {
         x2 = load("--x2", o->val[OPT_X2]);
         check_input(&c, "--x2", x2);
         check_compatible(&c, "--x1", x1, "--x2", x2);
+    }
+    if (o->val[OPT_TILE] || o->val[OPT_RESUME] || o->val[OPT_ROWS] || o->val[OPT_COLS]) {
+        c.threads = resolve_threads(o);
+        return tiles_kernel(o, &c, x1, x2);
     }
     shape[0] = x1->shape[0];
     shape[1] = x2 ? x2->shape[0] : x1->shape[0];
@@ -1028,7 +1066,7 @@ static int entk_cli_main(int argc, char **argv) {
     return rc;
 }
 
-#ifndef ENTK_CLI_FUZZ
+#if !defined(ENTK_CLI_FUZZ) && !defined(ENTK_CLI_NO_MAIN)
 int main(int argc, char **argv) { return entk_cli_main(argc, argv); }
 #endif
 

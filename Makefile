@@ -102,9 +102,11 @@ build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS) build/config
 build/$(1)/%: tests/%.c $(wildcard tests/*.h) build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
 	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) $$(CLI_DEF) -o $$@ $$< \
 	    build/$(1)/impl.o build/$(1)/hygiene.o -lcriterion $(V_$(1)_LIBS)
-# test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
+# test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk;
+# test_tiles runs bin/entk
 build/$(1)/test_cli build/$(1)/test_cli_golden: $(or $(V_$(1)_CLI),bin/entk)
 build/$(1)/test_cli build/$(1)/test_cli_golden: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
+build/$(1)/test_tiles: bin/entk
 build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
@@ -116,7 +118,11 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 # the others, and default runs them on the best path
 V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
 V_avx512_TESTS := $(V_avx2_TESTS)
-TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(or $(V_$(v)_TESTS),$(TESTS))))
+# the tiled-Gram tests run bin/entk, whatever the variant: `make test` runs them in the first variant only
+ONE_VARIANT_TESTS := test_tiles
+TILES_VARIANT := $(firstword $(VARIANTS))
+TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter $(TILES_VARIANT),$(v)),$(or \
+    $(V_$(v)_TESTS),$(TESTS)),$(filter-out $(ONE_VARIANT_TESTS),$(or $(V_$(v)_TESTS),$(TESTS))))))
 
 build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64

@@ -9,7 +9,7 @@
 #     run of examples/aug_ensembles.c; the full one is `make experiment-ens`).
 # Uses the full data set from Debian's dataset-fashion-mnist when installed (converted once to .npy
 # under build/), else the 2000 + 1000 image subset shipped in data/. Tables go to stdout, plots and
-# CSV to out/demo/. Sizes can be set with DEMO_NMAX (default 1000) and DEMO_NTEST (default 300).
+# CSV to out/demo/. Sizes can be set with DEMO_NMAX (default 2000) and DEMO_NTEST (default 300).
 set -e
 cd "$(dirname "$0")/.."
 data=data/fashion-mnist-subset
@@ -28,7 +28,7 @@ plot() {
     fi
 }
 echo "== 1. Rotated Fashion-MNIST (data: $data)"
-bin/rotated_fashion "$data" "${DEMO_NMAX:-1000}" "${DEMO_NTEST:-300}" 4 out/demo/learning_curves.csv
+bin/rotated_fashion "$data" "${DEMO_NMAX:-2000}" "${DEMO_NTEST:-300}" 4 out/demo/learning_curves.csv
 plot curves out/demo/learning_curves.csv out/demo/learning_curves.png
 echo
 echo "== 2. Finite-width C4 GCNNs converge to the infinite-width kernels"

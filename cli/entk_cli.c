@@ -108,6 +108,7 @@ static const char *const featurize_help =
 #define CLI_SHOWN_MAX 64  /* bytes of one user-supplied string echoed into a message */
 
 static char cli_msg[CLI_MSG_MAX + 1];
+static int cli_quiet; /* entk-mpi: ranks other than 0 do not repeat rank 0's messages about the input */
 
 /* Everything the CLI allocates is registered here, so that die() can free it when it does not exit
  * (the fuzz build); cli_release() frees it all. */
@@ -206,7 +207,7 @@ static void die(int code, const char *fmt, ...) {
     va_end(ap);
     escape_line(raw, cli_msg, CLI_MSG_MAX + 1);
 #ifndef ENTK_CLI_FUZZ
-    fprintf(stderr, "entk: %s\n", cli_msg);
+    if (!cli_quiet) fprintf(stderr, "entk: %s\n", cli_msg);
 #endif
     cli_exit(code);
 }
@@ -924,27 +925,35 @@ static size_t gram_extra(const cli_data *c, const entk_array *x1, const entk_arr
     return extra;
 }
 
-static int cmd_kernel(const cli_opts *o) {
+/* kernel's inputs and checks (also entk-mpi kernel's): the architecture, the outputs, the inputs loaded
+ * and checked against it and each other; *x2 NULL without --x2. Returns whether the run is tiled. */
+static int kernel_setup(const cli_opts *o, entk_arch *arch, cli_data *c, const entk_array **x1,
+                        const entk_array **x2) {
     static const int files[] = {OPT_NNGP, OPT_NTK, OPT_X1, OPT_X2};
+    setup(o, arch, c);
+    if (!o->val[OPT_X1]) die(2, "kernel: --x1 is required");
+    if (!o->val[OPT_NNGP] && !o->val[OPT_NTK]) die(2, "kernel: give --nngp and/or --ntk output files");
+    check_files(o, files, 2, 4);
+    *x1 = load("--x1", o->val[OPT_X1]);
+    check_input(c, "--x1", *x1);
+    *x2 = NULL;
+    if (o->val[OPT_X2]) {
+        *x2 = load("--x2", o->val[OPT_X2]);
+        check_input(c, "--x2", *x2);
+        check_compatible(c, "--x1", *x1, "--x2", *x2);
+    }
+    return o->val[OPT_TILE] || o->val[OPT_RESUME] || o->val[OPT_ROWS] || o->val[OPT_COLS];
+}
+
+static int cmd_kernel(const cli_opts *o) {
     entk_arch arch;
     cli_data c;
-    const entk_array *x1, *x2 = NULL;
+    const entk_array *x1, *x2;
     double *k = NULL, *t = NULL;
     size_t shape[2], need;
     char detail[128];
     const int want_k = o->val[OPT_NNGP] != NULL, want_t = o->val[OPT_NTK] != NULL;
-    setup(o, &arch, &c);
-    if (!o->val[OPT_X1]) die(2, "kernel: --x1 is required");
-    if (!want_k && !want_t) die(2, "kernel: give --nngp and/or --ntk output files");
-    check_files(o, files, 2, 4);
-    x1 = load("--x1", o->val[OPT_X1]);
-    check_input(&c, "--x1", x1);
-    if (o->val[OPT_X2]) {
-        x2 = load("--x2", o->val[OPT_X2]);
-        check_input(&c, "--x2", x2);
-        check_compatible(&c, "--x1", x1, "--x2", x2);
-    }
-    if (o->val[OPT_TILE] || o->val[OPT_RESUME] || o->val[OPT_ROWS] || o->val[OPT_COLS]) {
+    if (kernel_setup(o, &arch, &c, &x1, &x2)) {
         c.threads = resolve_threads(o);
         return tiles_kernel(o, &c, x1, x2);
     }

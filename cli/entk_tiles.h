@@ -508,8 +508,9 @@ static double tiles_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* "\rentk: kernel tiles 12/40 (30%), ETA 1h02m" on a terminal; done_here: tiles this run computed. */
-static void tiles_progress(const tiles_run *r, size_t done_here, double t0) {
+/* "\rentk: kernel tiles 12/40 (30%), ETA 1h02m" on a terminal: done of the run's tiles finished (or,
+ * for entk-mpi, handed out), start of them finished before this run began at t0. */
+static void tiles_progress(const tiles_run *r, size_t done, size_t start, double t0) {
     double el, eta;
     char e[32];
 #ifndef ENTK_CLI_FUZZ
@@ -518,13 +519,13 @@ static void tiles_progress(const tiles_run *r, size_t done_here, double t0) {
     return;
 #endif
     el = tiles_now() - t0;
-    eta = done_here ? el / (double)done_here * (double)(r->todo - r->ndone) : -1;
+    eta = done > start ? el / (double)(done - start) * (double)(r->todo - done) : -1;
     if (eta < 0) snprintf(e, sizeof e, "ETA --");
     else if (eta >= 3600) snprintf(e, sizeof e, "ETA %dh%02dm", (int)(eta / 3600), (int)(eta / 60) % 60);
     else snprintf(e, sizeof e, "ETA %dm%02ds", (int)(eta / 60), (int)eta % 60);
-    fprintf(stderr, "\rentk: kernel tiles %zu/%zu (%3.0f%%), %s   ", r->ndone, r->todo,
-            r->todo ? 100.0 * (double)r->ndone / (double)r->todo : 100.0, r->ndone == r->todo ? "done" : e);
-    if (r->ndone == r->todo) fputc('\n', stderr);
+    fprintf(stderr, "\rentk: kernel tiles %zu/%zu (%3.0f%%), %s   ", done, r->todo,
+            r->todo ? 100.0 * (double)done / (double)r->todo : 100.0, done == r->todo ? "done" : e);
+    if (done == r->todo) fputc('\n', stderr);
     fflush(stderr);
 }
 
@@ -555,21 +556,27 @@ static void tiles_start(tiles_run *r, int resume) {
     tiles_new_journal(r);
 }
 
+/* One tile: computed, written into every output and synced, then recorded in the journal. */
+static void tiles_do(tiles_run *r, size_t id) {
+    tiles_compute(r, id);
+    tiles_write(r, id);
+    tiles_record(r, id);
+}
+
 static int tiles_kernel(const cli_opts *o, const cli_data *c, const entk_array *x1, const entk_array *x2) {
     tiles_run *r = &tiles_cur;
-    size_t id, here = 0;
+    size_t id, start;
     double t0;
     tiles_setup(r, o, c, x1, x2);
     tiles_alloc(r);
     tiles_start(r, o->val[OPT_RESUME] != NULL);
     t0 = tiles_now();
-    tiles_progress(r, 0, t0);
+    start = r->ndone;
+    tiles_progress(r, r->ndone, start, t0);
     for (id = 0; id < tiles_ids(r); ++id) {
         if (!tiles_in_run(r, id) || r->done[id]) continue;
-        tiles_compute(r, id);
-        tiles_write(r, id);
-        tiles_record(r, id);
-        tiles_progress(r, ++here, t0);
+        tiles_do(r, id);
+        tiles_progress(r, r->ndone, start, t0);
     }
     tiles_close();
     return 0;

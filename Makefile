@@ -63,14 +63,25 @@ else
 VARIANTS := default scalar nosleef asan fpfast avx2 avx512
 endif
 
-.PHONY: FORCE all test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all mpi test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
-all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
+# entk-mpi (cli/entk_mpi.c): built by `make mpi`, and by `make` when mpicc and mpirun exist (Debian:
+# openmpi-bin libopenmpi-dev)
+MPICC ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
+CLI_SRCS := cli/entk_cli.c cli/entk_tiles.h
+
+all: deps-build bin/entk $(if $(HAVE_MPI),bin/entk-mpi) $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
+
+mpi: bin/entk-mpi
+
+bin/entk-mpi: cli/entk_mpi.c $(CLI_SRCS) $(HEADERS) build/config | bin
+	$(MPICC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
 	@sh scripts/deps.sh $* $(DEPS_ARG)
 
-bin/entk: cli/entk_cli.c $(HEADERS) build/config | bin
+bin/entk: $(CLI_SRCS) $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 # (examples/mc_convergence.c and the training examples include tests/finite_net.h)
@@ -107,7 +118,10 @@ build/$(1)/%: tests/%.c $(wildcard tests/*.h) build/$(1)/impl.o build/$(1)/hygie
 build/$(1)/test_cli build/$(1)/test_cli_golden: $(or $(V_$(1)_CLI),bin/entk)
 build/$(1)/test_cli build/$(1)/test_cli_golden: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
 build/$(1)/test_tiles: bin/entk
-build/$(1)/entk: cli/entk_cli.c $(HEADERS) build/config
+# test_mpi runs bin/entk-mpi under mpirun (and bin/entk); without MPI it skips itself (entk-skip)
+build/$(1)/test_mpi: bin/entk $(if $(HAVE_MPI),bin/entk-mpi)
+build/$(1)/test_mpi: CLI_DEF = -DTU_HAVE_MPI=$(if $(HAVE_MPI),1,0)
+build/$(1)/entk: $(CLI_SRCS) $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
 endef
@@ -119,7 +133,7 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
 V_avx512_TESTS := $(V_avx2_TESTS)
 # the tiled-Gram tests run bin/entk, whatever the variant: `make test` runs them in the first variant only
-ONE_VARIANT_TESTS := test_tiles
+ONE_VARIANT_TESTS := test_tiles test_mpi
 TILES_VARIANT := $(firstword $(VARIANTS))
 TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter $(TILES_VARIANT),$(v)),$(or \
     $(V_$(v)_TESTS),$(TESTS)),$(filter-out $(ONE_VARIANT_TESTS),$(or $(V_$(v)_TESTS),$(TESTS))))))
@@ -150,6 +164,7 @@ build/static.o: tests/impl.c $(HEADERS)
 # of the corpus in build/fuzz/run-<name>/. `make fuzz SECONDS=N` runs every target N seconds in turn;
 # `make test` (and `make fuzz-short`) FUZZ_SHORT_SECONDS each, one pass per target.
 
+build/fuzz/fuzz_cli: $(CLI_SRCS)
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS) build/config
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)

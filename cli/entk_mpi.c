@@ -10,7 +10,7 @@
  *
  * Scheduling: rank 0 creates (or, with --resume, checks and reopens) the outputs and the journal and
  * broadcasts which tiles the journal holds; every rank then takes the next unfinished tile from one
- * shared counter (MPI_Fetch_and_op on a window of rank 0) until none is left, so no rank idles while
+ * shared counter (MPI_Fetch_and_op on a window MPI_Win_allocate gives rank 0) until none is left, so no rank idles while
  * tiles remain. Each rank writes its tiles into the outputs itself (positioned writes, then
  * fdatasync) and then appends the tile's record to the journal (one O_APPEND write of 28 bytes:
  * atomic on local and POSIX parallel file systems; not on NFS, where a run should use one process).
@@ -71,9 +71,16 @@ static int mpi_kernel(const cli_opts *o) {
     todo = (size_t *)alloc_matrix(r->todo - r->ndone + 1, 1, "kernel");
     for (id = 0; id < tiles_ids(r); ++id)
         if (tiles_in_run(r, id) && !r->done[id]) todo[ntodo++] = id;
-    if (mpi_size > 1) { /* (one rank needs no window; OpenMPI 4.1 cannot make one for np 1 here) */
-        MPI_Win_create(mpi_rank == 0 ? &next : NULL, mpi_rank == 0 ? (MPI_Aint)sizeof next : 0, (int)sizeof next,
-                       MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+    if (mpi_size > 1) { /* the counter: one long long on rank 0 (one rank needs none) */
+        long long *base;
+        MPI_Win_allocate(mpi_rank == 0 ? (MPI_Aint)sizeof next : 0, (int)sizeof next, MPI_INFO_NULL, MPI_COMM_WORLD,
+                         &base, &win);
+        if (mpi_rank == 0) {
+            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win);
+            *base = 0;
+            MPI_Win_unlock(0, win);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
         MPI_Win_lock_all(0, win);
     }
     t0 = tiles_now();

@@ -10,8 +10,11 @@
  *
  * Scheduling: rank 0 creates (or, with --resume, checks and reopens) the outputs and the journal and
  * broadcasts which tiles the journal holds; every rank then takes the next unfinished tile from one
- * shared counter (MPI_Fetch_and_op on a window MPI_Win_allocate gives rank 0) until none is left, so no rank idles while
- * tiles remain. Each rank writes its tiles into the outputs itself (positioned writes, then
+ * counter on rank 0 until none is left, so no rank idles while tiles remain. Rank 0 computes tiles
+ * too; a dispatcher thread there answers the other ranks' requests (MPI_THREAD_SERIALIZED: it is the
+ * only thread of rank 0 in MPI while it runs), polling with MPI_Test and short sleeps, so it neither
+ * burns a core nor waits for rank 0's tile to end (a passive-target MPI_Fetch_and_op was tried first:
+ * with OpenMPI 4.1 over shared memory it waited for rank 0 to enter MPI, serialising the ranks). Each rank writes its tiles into the outputs itself (positioned writes, then
  * fdatasync) and then appends the tile's record to the journal (one O_APPEND write of 28 bytes:
  * atomic on local and POSIX parallel file systems; not on NFS, where a run should use one process).
  *
@@ -25,6 +28,8 @@
 #include "entk_cli.c"
 
 #include <mpi.h>
+#include <pthread.h>
+#include <time.h>
 
 static const char *const mpi_usage =
     "usage: mpirun -np P entk-mpi kernel --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy]\n"
@@ -37,6 +42,45 @@ static const char *const mpi_usage =
 
 static int mpi_rank, mpi_size;
 
+/* the tile counter: indices into the list of unfinished tiles, handed out in order */
+static pthread_mutex_t mpi_lock = PTHREAD_MUTEX_INITIALIZER;
+static long long mpi_next;
+
+static long long mpi_take(void) {
+    long long k;
+    pthread_mutex_lock(&mpi_lock);
+    k = mpi_next++;
+    pthread_mutex_unlock(&mpi_lock);
+    return k;
+}
+
+#define MPI_TAG_ASK 1
+#define MPI_TAG_TILE 2
+
+/* Rank 0's dispatcher: answers each request with the next index until every other rank has been
+ * told there are none left (an index >= the count). */
+static void *mpi_dispatch(void *arg) {
+    const long long ntodo = *(const long long *)arg;
+    int finished = 0;
+    while (finished < mpi_size - 1) {
+        MPI_Request req;
+        MPI_Status stt;
+        int dummy = 0, flag = 0;
+        long long k;
+        MPI_Irecv(&dummy, 1, MPI_INT, MPI_ANY_SOURCE, MPI_TAG_ASK, MPI_COMM_WORLD, &req);
+        for (;;) {
+            struct timespec ts = {0, 200000}; /* 0.2 ms */
+            MPI_Test(&req, &flag, &stt);
+            if (flag) break;
+            nanosleep(&ts, NULL);
+        }
+        k = mpi_take();
+        if (k >= ntodo) ++finished;
+        MPI_Send(&k, 1, MPI_LONG_LONG, stt.MPI_SOURCE, MPI_TAG_TILE, MPI_COMM_WORLD);
+    }
+    return NULL;
+}
+
 /* Every rank: the same plan; rank 0 owns the journal. */
 static int mpi_kernel(const cli_opts *o) {
     tiles_run *r = &tiles_cur;
@@ -44,8 +88,8 @@ static int mpi_kernel(const cli_opts *o) {
     cli_data c;
     const entk_array *x1, *x2;
     size_t *todo, ntodo = 0, id, start;
-    long long next = 0, one = 1;
-    MPI_Win win = MPI_WIN_NULL;
+    long long nt;
+    pthread_t disp;
     unsigned long long mine, *all = NULL;
     double t0;
     cli_quiet = mpi_rank != 0;
@@ -71,36 +115,25 @@ static int mpi_kernel(const cli_opts *o) {
     todo = (size_t *)alloc_matrix(r->todo - r->ndone + 1, 1, "kernel");
     for (id = 0; id < tiles_ids(r); ++id)
         if (tiles_in_run(r, id) && !r->done[id]) todo[ntodo++] = id;
-    if (mpi_size > 1) { /* the counter: one long long on rank 0 (one rank needs none) */
-        long long *base;
-        MPI_Win_allocate(mpi_rank == 0 ? (MPI_Aint)sizeof next : 0, (int)sizeof next, MPI_INFO_NULL, MPI_COMM_WORLD,
-                         &base, &win);
-        if (mpi_rank == 0) {
-            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win);
-            *base = 0;
-            MPI_Win_unlock(0, win);
-        }
-        MPI_Barrier(MPI_COMM_WORLD);
-        MPI_Win_lock_all(0, win);
-    }
+    nt = (long long)ntodo;
+    if (mpi_rank == 0 && mpi_size > 1 && pthread_create(&disp, NULL, mpi_dispatch, &nt))
+        die(1, "kernel: cannot start the dispatcher thread: %s", strerror(errno));
     t0 = tiles_now();
     start = r->ndone;
     for (;;) {
         long long k;
-        if (mpi_size > 1) {
-            MPI_Fetch_and_op(&one, &k, MPI_LONG_LONG, 0, 0, MPI_SUM, win);
-            MPI_Win_flush(0, win);
+        if (mpi_rank == 0) {
+            k = mpi_take();
         } else {
-            k = next++;
+            int ask = 0;
+            MPI_Send(&ask, 1, MPI_INT, 0, MPI_TAG_ASK, MPI_COMM_WORLD);
+            MPI_Recv(&k, 1, MPI_LONG_LONG, 0, MPI_TAG_TILE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         }
         if (k < 0 || (size_t)k >= ntodo) break;
         if (mpi_rank == 0) tiles_progress(r, start + (size_t)k, start, t0); /* tiles handed out */
         tiles_do(r, todo[k]);
     }
-    if (mpi_size > 1) {
-        MPI_Win_unlock_all(win);
-        MPI_Win_free(&win);
-    }
+    if (mpi_rank == 0 && mpi_size > 1) pthread_join(disp, NULL);
     mine = r->ndone - start; /* tiles this rank computed */
     if (mpi_rank == 0) all = (unsigned long long *)alloc_matrix((size_t)mpi_size, 1, "kernel");
     MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
@@ -125,9 +158,15 @@ int main(int argc, char **argv) {
     cli_opts o;
     int rc = 0;
     (void)entk_cli_main; /* entk's own commands are compiled in (shared code) but not offered here */
-    MPI_Init(&argc, &argv);
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &mpi_size);
+    if (provided < MPI_THREAD_SERIALIZED && mpi_size > 1) {
+        if (mpi_rank == 0) fprintf(stderr, "entk: this MPI library does not allow a dispatcher thread (MPI_THREAD_SERIALIZED)\n");
+        MPI_Finalize();
+        return 1;
+    }
     if (argc < 2) {
         if (mpi_rank == 0) fputs(mpi_usage, stderr);
         rc = 2;

@@ -208,6 +208,13 @@ static void tiles_plan(tiles_run *r, const cli_opts *o, const cli_data *c, const
     if ((st = entk_npy_header(2, shape, r->hdr, sizeof r->hdr, &r->hdr_len))) check(st, "kernel");
     if (snprintf(r->jpath, sizeof r->jpath, "%s.journal", r->path[0]) >= (int)sizeof r->jpath)
         die(2, "%s: '%s' is too long a name for its journal", r->opt[0], shown(r->path[0]));
+    {
+        static const int others[] = {OPT_NNGP, OPT_NTK, OPT_X1, OPT_X2};
+        int i;
+        for (i = 0; i < 4; ++i)
+            if (o->val[others[i]] && same_file(r->jpath, o->val[others[i]]))
+                die(2, "%s: the journal '%s' would overwrite %s", r->opt[0], shown(r->jpath), cli_opt_table[others[i]].name);
+    }
     tiles_header(r, o);
     for (id = 0; id < tiles_ids(r); ++id) r->todo += (size_t)tiles_in_run(r, id);
 }

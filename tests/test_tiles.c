@@ -340,6 +340,7 @@ Test(tiles, bad_options) {
         {"--x2 z.npy --cols 2:7", "--cols: 2:7 goes beyond the 6 inputs of --x2", 2},
         {"--tile 3 --tile 4", "option '--tile' given twice", 2},
         {"--resume 1", "unexpected argument '1'", 2},
+        {"--ntk b.npy.journal --tile 2", "the journal 'b.npy.journal' would overwrite --ntk", 2},
     };
     char cmd[512], err[1024];
     size_t i;

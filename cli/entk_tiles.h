@@ -159,8 +159,14 @@ static void tiles_header(tiles_run *r, const cli_opts *o) {
     r->jkey = fnv1a(FNV_INIT, r->jhead, (size_t)n);
 }
 
+/* A record: "T", the tile id in 16 hex digits, a check (FNV-1a 64 of the id's 8 little-endian bytes,
+ * from the header's hash; its low 32 bits), newline: 28 bytes. */
 static void tiles_record_text(const tiles_run *r, size_t id, char *rec) {
-    uint64_t h = fnv1a(r->jkey, &id, sizeof id);
+    unsigned char b[8];
+    uint64_t h;
+    int i;
+    for (i = 0; i < 8; ++i) b[i] = (unsigned char)((uint64_t)id >> (8 * i));
+    h = fnv1a(r->jkey, b, 8);
     snprintf(rec, TILES_REC_LEN + 1, "T %016zx %08x\n", id, (unsigned)(h & 0xffffffffu));
 }
 

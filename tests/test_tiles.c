@@ -1,6 +1,7 @@
 /* Tiled, journaled, resumable Gram matrices (`entk kernel --tile/--resume/--rows/--cols`,
  * cli/entk_tiles.h): the files equal the in-memory `entk kernel` files byte for byte for every tile
- * size (ragged edges, N = 1), for MLP, CNN and C4-GCNN, symmetric and with --x2, NNGP and NTK; blocks
+ * size (ragged edges, N = 1), for MLP, CNN and C4-GCNN (and SO(3), molecules), symmetric and with
+ * --x2, NNGP and NTK; blocks
  * equal the corresponding entries; a run killed by SIGKILL at random moments and resumed equals an
  * uninterrupted one byte for byte; a Gram larger than the address-space limit of the process
  * completes; mismatched journals and bad options are one-line errors. Runs bin/entk (TU_ENTK_CLI) from
@@ -80,6 +81,8 @@ static void rm(const char *names) {
 }
 
 static void setup(void) {
+    static double sph[5 * 6 * 5], sph2[3 * 6 * 5], mol[6 * 3 * 4];
+    size_t ssph[4] = {5, 1, 6, 5}, ssph2[4] = {3, 1, 6, 5}, smol[3] = {6, 3, 4};
     static double x[13 * 5], z[6 * 5], img[7 * 1 * 5 * 5], imz[4 * 1 * 5 * 5], one[5], img30[30 * 6 * 6], huge[3000 * 2];
     size_t sx[2] = {13, 5}, sz[2] = {6, 5}, si[4] = {7, 1, 5, 5}, siz[4] = {4, 1, 5, 5}, s1[2] = {1, 5};
     size_t s30[4] = {30, 1, 6, 6}, sh[2] = {3000, 2};
@@ -102,6 +105,12 @@ static void setup(void) {
     put("imz.npy", imz, 4, siz);
     put("one.npy", one, 2, s1);
     put("img30.npy", img30, 4, s30);
+    tu_fill_normal(&r, sph, sizeof sph / sizeof *sph);
+    tu_fill_normal(&r, sph2, sizeof sph2 / sizeof *sph2);
+    tu_fill_normal(&r, mol, sizeof mol / sizeof *mol);
+    put("sph.npy", sph, 4, ssph);
+    put("sph2.npy", sph2, 4, ssph2);
+    put("mol.npy", mol, 3, smol);
     put("huge.npy", huge, 2, sh);
     x[3] += 1e-9; /* the same shape, other values */
     put("x_other.npy", x, 2, sx);
@@ -206,6 +215,37 @@ Test(tiles, one_input) {
     ok("kernel --arch " GCNN " --x1 img.npy --nngp k.npy");
     ok("kernel --arch " GCNN " --x1 img.npy --nngp kt.npy --rows 0:7 --cols 0:7 --tile 3"); /* the whole block */
     cr_assert(same("k.npy", "kt.npy"));
+}
+
+/* The SO(3) and molecule domains go through the same block driver: bit for bit too. */
+Test(tiles, so3_and_molecules_bit_identical) {
+    tiles_equal("'s2lift erf so3conv erf so3pool dense'", "sph.npy", NULL, "", 5);
+    tiles_equal("'s2lift erf so3conv erf so3pool dense'", "sph.npy", "sph2.npy", "", 5);
+    tiles_equal("'dense erf dense atomsum'", "mol.npy", NULL, "", 6);
+}
+
+/* On a terminal (script(1) gives one), a progress line counts the tiles, with an ETA, and ends "done". */
+Test(tiles, progress_line_on_a_terminal) {
+    char err[256], cmd[512];
+    FILE *f;
+    size_t n;
+    static char out[65536];
+    if (system("command -v script >/dev/null 2>&1") != 0) {
+        cr_log_warn("no script(1): progress line not checked");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "cd %s && script -qec \"../../%s kernel --arch 'dense relu dense' --x1 x.npy --nngp p.npy "
+             "--tile 2\" /dev/null > pty.txt", dir, TU_ENTK_CLI);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(err, sizeof err, "%s/pty.txt", dir);
+    f = fopen(err, "rb");
+    cr_assert(f);
+    n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    fclose(f);
+    cr_assert(strstr(out, "entk: kernel tiles 0/28 (  0%), ETA --"), "%s", out);
+    cr_assert(strstr(out, "entk: kernel tiles 1/28 (  4%), ETA "), "%s", out);
+    cr_assert(strstr(out, "entk: kernel tiles 28/28 (100%), done"), "%s", out);
 }
 
 static size_t journal_records(void) {

@@ -12,11 +12,23 @@ arch="lift(n=4,q=3,pad=circular,sw=1.4142,sb=0.1) relu gconv(q=3,pad=circular,sw
 cores=$(nproc)
 root=""; [ "$(id -u)" = 0 ] && root="--allow-run-as-root"
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
-for n in 12 16 17 24; do
+for n in 8 12 16 17 24 2000; do
     "$py" -c "import numpy as np, sys; a = np.load('data/fashion-mnist-subset/train_x.npy')[:$n]; \
 np.save(sys.argv[1], a.reshape($n, 1, 28, 28).astype(np.float64))" "$out/x$n.npy"
 done
 secs() { s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$s $e" | awk '{printf "%.2f", $2 - $1}'; }
+# per-pair cost of each demo architecture, one process, one thread (a symmetric Gram in memory; its
+# time over the n(n+1)/2 pairs, the n self records included)
+echo "| demo architecture (28 x 28 Fashion-MNIST) | Gram | s | ms per pair |"
+echo "| --- | --- | --- | --- |"
+pair() { # label n seconds
+    echo "| $1 | $2 images | $3 | $(echo "$2 $3" | awk '{printf "%.4g", 1000 * $2 / ($1 * ($1 + 1) / 2)}') |"
+}
+mlp="dense(sw=1.4142,sb=0.1) relu dense(sw=1.4142,sb=0.1) relu dense(sw=1.4142,sb=0.1)"
+cnn="conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gap dense"
+pair "MLP (fashion_mlp: 3 dense, 2 relu; 784-d)" 2000 "$(secs bin/entk kernel --arch "$mlp" --x1 "$out/x2000.npy" --ntk "$out/p.npy" --threads 1)"
+pair "CNN (rotated_fashion: 2 conv, gap)" 16 "$(secs bin/entk kernel --arch "$cnn" --x1 "$out/x16.npy" --ntk "$out/p.npy" --threads 1)"
+pair "CNN, C4 orbit average (--orbit c4)" 8 "$(secs bin/entk kernel --arch "$cnn" --orbit c4 --x1 "$out/x8.npy" --ntk "$out/p.npy" --threads 1)"
 t1=$(secs bin/entk kernel --arch "$arch" --x1 "$out/x16.npy" --ntk "$out/ref.npy" --threads 1)
 echo "one process, one thread, 16 images (136 pairs): $t1 s, $(echo "$t1" | awk '{printf "%.1f", 1000 * $1 / 136}') ms per pair"
 echo "load average before (other jobs on the machine): $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -65,29 +65,31 @@ endif
 
 .PHONY: FORCE all mpi test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
-all: deps-build bin/entk $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
+# entk-mpi (cli/entk_mpi.c): `make mpi`, and `make` when mpicc and mpirun exist; OpenMPI's mpicc and
+# ScaLAPACK (Debian: openmpi-bin libopenmpi-dev libscalapack-openmpi-dev; scripts/deps.sh test installs
+# them). ScaLAPACK, BLACS and BLAS are entk-mpi's dependencies only, never the library's or bin/entk's.
+# HAVE_MPI: mpicc and mpirun are there, so `make test` builds bin/entk-mpi and runs its tests with it.
+MPICC ?= mpicc
+SCALAPACK_LIBS ?= $(shell pkg-config --libs scalapack-openmpi 2>/dev/null || echo -lscalapack-openmpi -llapack -lblas)
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
+CLI_SRCS := cli/entk_cli.c cli/entk_tiles.h cli/entk_solve.h
+
+all: deps-build bin/entk $(if $(HAVE_MPI),bin/entk-mpi) $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
+
+mpi: bin/entk-mpi
+bin/entk-mpi: cli/entk_mpi.c $(CLI_SRCS) $(HEADERS) build/config | bin
+	@command -v $(MPICC) >/dev/null 2>&1 || { echo "make mpi: no $(MPICC); on Debian: sh scripts/deps.sh test" >&2; exit 1; }
+	$(MPICC) $(ALLCFLAGS) -o $@ $< $(SCALAPACK_LIBS) $(LIBS)
 
 deps-build deps-test deps-fuzz deps-demo deps-bench: deps-%:
 	@sh scripts/deps.sh $* $(DEPS_ARG)
 
-bin/entk: cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config | bin
+bin/entk: $(CLI_SRCS) $(HEADERS) build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
 
 # (examples/mc_convergence.c and the training examples include tests/finite_net.h)
 bin/%: examples/%.c $(HEADERS) $(wildcard examples/*.h) tests/finite_net.h tests/testutil.h build/config | bin
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBS)
-
-# entk-mpi (cli/entk_mpi.c): `make mpi`, with OpenMPI's mpicc and ScaLAPACK (Debian: openmpi-bin
-# libopenmpi-dev libscalapack-openmpi-dev; scripts/deps.sh test installs them). ScaLAPACK, BLACS and
-# BLAS are entk-mpi's dependencies only, never the library's or bin/entk's. HAVE_MPI: mpicc and mpirun
-# are there, so `make test` builds bin/entk-mpi and runs tests/test_mpi.c with it.
-MPICC ?= mpicc
-SCALAPACK_LIBS ?= $(shell pkg-config --libs scalapack-openmpi 2>/dev/null || echo -lscalapack-openmpi -llapack -lblas)
-HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
-mpi: bin/entk-mpi
-bin/entk-mpi: cli/entk_mpi.c cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config | bin
-	@command -v $(MPICC) >/dev/null 2>&1 || { echo "make mpi: no $(MPICC); on Debian: sh scripts/deps.sh test" >&2; exit 1; }
-	$(MPICC) $(ALLCFLAGS) -o $@ $< $(SCALAPACK_LIBS) $(LIBS)
 
 # the compiler, flags and libraries of bin/ (and the SLEEF choice of everything in build/): rewritten
 # only when they change (e.g. NO_SLEEF=1 and back), so what depends on it is rebuilt then and only then
@@ -114,10 +116,15 @@ build/$(1)/hygiene.o: tests/hygiene.c $(HEADERS) build/config
 build/$(1)/%: tests/%.c $(wildcard tests/*.h) build/$(1)/impl.o build/$(1)/hygiene.o $(HEADERS)
 	$(CC) $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -I. -fopenmp $(V_$(1)_FLAGS) $$(CLI_DEF) -o $$@ $$< \
 	    build/$(1)/impl.o build/$(1)/hygiene.o -lcriterion $(V_$(1)_LIBS)
-# test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk
+# test_cli and test_cli_golden run the variant's CLI if it has one (V_<variant>_CLI), else bin/entk;
+# the programs' tests (PROGRAM_TESTS below) run bin/entk and, with MPI, bin/entk-mpi under mpirun
+# (without MPI the MPI ones skip themselves: one entk-skip line)
 build/$(1)/test_cli build/$(1)/test_cli_golden: $(or $(V_$(1)_CLI),bin/entk)
 build/$(1)/test_cli build/$(1)/test_cli_golden: CLI_DEF = -DTU_ENTK_CLI='"$(or $(V_$(1)_CLI),bin/entk)"'
-build/$(1)/entk: cli/entk_cli.c cli/entk_solve.h $(HEADERS) build/config
+build/$(1)/test_tiles build/$(1)/test_ooc: bin/entk
+build/$(1)/test_mpi_kernel build/$(1)/test_mpi_predict: bin/entk $(if $(HAVE_MPI),bin/entk-mpi)
+build/$(1)/test_mpi_kernel: CLI_DEF = -DTU_HAVE_MPI=$(if $(HAVE_MPI),1,0)
+build/$(1)/entk: $(CLI_SRCS) $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
 endef
@@ -126,16 +133,14 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 # the forced-path variants leave out the statistical and brute-force binaries (Monte-Carlo kernels,
 # the SO(3) oracle, finite-width training): their path-dependent kernels are checked on every path by
 # the others, and default runs them on the best path
-# the programs' Gram-file solves (test_ooc: entk predict --ooc; test_mpi: entk-mpi predict) run in the
-# default variant only: they check the programs' file and MPI machinery, not a SIMD path
-DEFAULT_ONLY_TESTS := test_ooc test_mpi
-MATRIX_TESTS   := $(filter-out $(DEFAULT_ONLY_TESTS),$(TESTS))
-V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(MATRIX_TESTS))
+V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
 V_avx512_TESTS := $(V_avx2_TESTS)
-TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter default,$(v)),$(TESTS),$(or $(V_$(v)_TESTS),$(MATRIX_TESTS)))))
-build/default/test_ooc: bin/entk
-# test_mpi skips itself (one entk-skip line) where bin/entk-mpi or mpirun is missing
-build/default/test_mpi: $(if $(HAVE_MPI),bin/entk-mpi)
+# the programs' tests (tiled Grams, the out-of-core solve, entk-mpi kernel and predict) check file and
+# MPI machinery over bin/entk and bin/entk-mpi, not a SIMD path: they run in the first variant only
+PROGRAM_TESTS := test_tiles test_ooc test_mpi_kernel test_mpi_predict
+FIRST_VARIANT := $(firstword $(VARIANTS))
+TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter $(FIRST_VARIANT),$(v)),$(or \
+    $(V_$(v)_TESTS),$(TESTS)),$(filter-out $(PROGRAM_TESTS),$(or $(V_$(v)_TESTS),$(TESTS))))))
 
 build/aarch64/check: tests/aarch64_check.c tests/testutil.h $(HEADERS) build/config
 	@mkdir -p build/aarch64
@@ -163,6 +168,7 @@ build/static.o: tests/impl.c $(HEADERS)
 # of the corpus in build/fuzz/run-<name>/. `make fuzz SECONDS=N` runs every target N seconds in turn;
 # `make test` (and `make fuzz-short`) FUZZ_SHORT_SECONDS each, one pass per target.
 
+build/fuzz/fuzz_cli: $(CLI_SRCS)
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS) build/config
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)

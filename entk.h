@@ -584,6 +584,14 @@ ENTKDEF entk_status entk_npy_write_file(const char *path, const double *data, in
 ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_t *shape, void *buf,
                                        size_t cap, size_t *len);
 
+/* The header alone (magic, version, the dict and its padding) that entk_npy_write_file and
+ * entk_npy_write_mem put before the data of an array of this shape: that header followed by the
+ * product of shape[0..ndim) values, 8 bytes each, little-endian, C order, is their file byte for byte,
+ * so a large array can be written piecewise (e.g. positioned writes into a file of the full size).
+ * *len (required) receives the header size, a multiple of 64; buf == NULL only queries it; cap < *len
+ * gives ENTK_ERR_INVALID_ARG and writes nothing. ENTK_ERR_OVERFLOW if the data bytes overflow size_t. */
+ENTKDEF entk_status entk_npy_write_header(int ndim, const size_t *shape, void *buf, size_t cap, size_t *len);
+
 
 #ifdef __cplusplus
 }
@@ -6029,7 +6037,10 @@ decode:
 
 /* The header NumPy 1.24 writes for a C-order '<f8' array: the dict, room for shape[0] to grow to 21
  * digits, spaces and '\n' up to a multiple of 64 bytes (64 more if already aligned, as NumPy does).
- * hdr receives preamble and header; *count the element count. */
+ * hdr receives preamble and header; *count the element count. data is checked (present, finite)
+ * unless it is ENTK__NPY_NO_DATA (entk_npy_write_header). */
+static const double entk__npy_no_data[1] = {0.0};
+#define ENTK__NPY_NO_DATA (&entk__npy_no_data[0])
 static entk_status entk__npy_prepare(const double *data, int ndim, const size_t *shape, unsigned char *hdr,
                                      size_t cap, size_t *hdrlen, size_t *count) {
     char *s = (char *)hdr + 10;
@@ -6039,9 +6050,11 @@ static entk_status entk__npy_prepare(const double *data, int ndim, const size_t 
     for (k = 0; k < ndim; ++k)
         if (entk__mul(c, shape[k], &c)) return ENTK_ERR_OVERFLOW;
     if (entk__mul(c, 8, &i)) return ENTK_ERR_OVERFLOW;
-    if (c && !data) return ENTK_ERR_INVALID_ARG;
-    for (i = 0; i < c; ++i)
-        if (!(data[i] - data[i] == 0.0)) return ENTK_ERR_NONFINITE;
+    if (data != ENTK__NPY_NO_DATA) { /* entk_npy_write_header: the shape only */
+        if (c && !data) return ENTK_ERR_INVALID_ARG;
+        for (i = 0; i < c; ++i)
+            if (!(data[i] - data[i] == 0.0)) return ENTK_ERR_NONFINITE;
+    }
     n += (size_t)snprintf(s + n, room - n, "{'descr': '<f8', 'fortran_order': False, 'shape': (");
     for (k = 0; k < ndim; ++k)
         n += (size_t)snprintf(s + n, room - n, k ? ", %zu" : "%zu", shape[k]);
@@ -6095,6 +6108,19 @@ ENTKDEF entk_status entk_npy_write_mem(const double *data, int ndim, const size_
     if (cap < total) return ENTK_ERR_INVALID_ARG;
     memcpy(buf, hdr, hl);
     entk__npy_store((unsigned char *)buf + hl, data, count);
+    return ENTK_OK;
+}
+
+ENTKDEF entk_status entk_npy_write_header(int ndim, const size_t *shape, void *buf, size_t cap, size_t *len) {
+    unsigned char hdr[ENTK__NPY_HDR_CAP];
+    size_t hl, count;
+    entk_status st;
+    if (!len) return ENTK_ERR_INVALID_ARG;
+    if ((st = entk__npy_prepare(ENTK__NPY_NO_DATA, ndim, shape, hdr, sizeof hdr, &hl, &count))) return st;
+    *len = hl;
+    if (!buf) return ENTK_OK;
+    if (cap < hl) return ENTK_ERR_INVALID_ARG;
+    memcpy(buf, hdr, hl);
     return ENTK_OK;
 }
 

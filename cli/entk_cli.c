@@ -1,7 +1,7 @@
 /* entk - command-line front end: NNGP/NTK kernels and kernel predictions on NumPy .npy files.
  *
  *   entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]
- *                [--orbit none|c4|d4] [--max-memory BYTES]
+ *                [--orbit none|c4|d4] [--max-memory BYTES] [--tile R] [--resume] [--rows a:b] [--cols c:d]
  *   entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy
  *                [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]
  *                [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]
@@ -19,7 +19,8 @@
  * longjmps back into entk_cli_main() after freeing everything the CLI allocated; the message is kept
  * in cli_msg instead of being printed, so the harness can check it is one clean line. Built with
  * -DENTK_CLI_NO_MAIN (cli/entk_mpi.c includes this file), main() is left out too: entk-mpi uses the
- * same option table, checks, loading and messages (cli_prog, cli_quiet, cli_exit_hook).
+ * same option table, checks, loading, messages (cli_prog, cli_quiet, cli_exit_hook) and tiles
+ * (cli/entk_tiles.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #define ENTK_IMPLEMENTATION
@@ -62,7 +63,7 @@
 
 static const char *const usage_text =
     "usage: entk kernel  --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy] [--threads N]\n"
-    "                    [--orbit none|c4|d4] [--max-memory BYTES]\n"
+    "                    [--orbit none|c4|d4] [--max-memory BYTES] [--tile R] [--resume] [--rows a:b] [--cols c:d]\n"
     "       entk predict --arch ARCH --train-x X.npy --train-y Y.npy --test-x Z.npy --out P.npy\n"
     "                    [--kernel ntk|nngp] [--time T] [--lr ETA] [--diag-reg L] [--diag-reg-absolute]\n"
     "                    [--variance V.npy] [--standardize] [--threads N] [--orbit none|c4|d4]\n"
@@ -77,6 +78,11 @@ static const char *const usage_text =
     "--threads N: 1 to " CLI_STR(ENTK_CLI_MAX_THREADS) " (default: OMP_NUM_THREADS, else the available cores);"
     " results do not depend on it\n"
     "--max-memory BYTES: memory the run may use, e.g. 512M or 8G (default: what the machine has free)\n"
+    "--tile R: kernel outputs written R x R entries at a time into files of full size (memory: a few tiles),\n"
+    "      each finished tile recorded in the journal OUT.journal (OUT: the first output); default R 256 when\n"
+    "      --resume, --rows or --cols is given without it\n"
+    "--resume: go on from the journal of a killed run (the same command): only unfinished tiles are computed\n"
+    "--rows a:b, --cols c:d: only the block x1[a:b] x x2[c:d] (0-based, b excluded), a (b-a) x (d-c) output\n"
     "--standardize: regression targets in training mean/std units, predictions mapped back (the variance\n"
     "      then in target units, one column per target)\n"
     "--train-gram, --test-gram: the mean from Gram files (entk kernel's outputs: K.npy n x n, T.npy m x n)\n"
@@ -110,6 +116,7 @@ static const char *const featurize_help =
 #define CLI_SHOWN_MAX 64  /* bytes of one user-supplied string echoed into a message */
 
 static char cli_msg[CLI_MSG_MAX + 1];
+static int cli_quiet; /* entk-mpi: ranks other than 0 do not repeat rank 0's messages about the input */
 
 /* Everything the CLI allocates is registered here, so that die() can free it when it does not exit
  * (the fuzz build); cli_release() frees it all. */
@@ -121,6 +128,7 @@ static entk_so3_molecules cli_molecules; /* featurize's input */
 static int cli_owned_fds[4] = {-1, -1, -1, -1}; /* Gram files read block by block, the --ooc factor file */
 static double *cli_scratch;                      /* their read buffer (cli/entk_solve.h) */
 static size_t cli_scratch_len;
+static void tiles_close(void);           /* cli/entk_tiles.h: a tiled run's open files */
 
 static void cli_release(void) {
     int i;
@@ -135,6 +143,7 @@ static void cli_release(void) {
     free(cli_scratch);
     cli_scratch = NULL;
     cli_scratch_len = 0;
+    tiles_close();
     cli_n_owned = cli_n_owned_arrays = 0;
     entk_set_progress(NULL, NULL);
 }
@@ -247,7 +256,7 @@ enum {
     OPT_ARCH, OPT_X1, OPT_X2, OPT_NNGP, OPT_NTK, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_TEST_X, OPT_OUT,
     OPT_VARIANCE, OPT_KERNEL, OPT_ORBIT, OPT_TIME, OPT_LR, OPT_DIAG_REG, OPT_DIAG_REG_ABS, OPT_THREADS,
     OPT_MAX_MEMORY, OPT_STANDARDIZE, OPT_XYZ, OPT_L, OPT_POWERS, OPT_ENERGIES, OPT_TRAIN_GRAM, OPT_TEST_GRAM,
-    OPT_OOC, OPT_BLOCK, OPT_COUNT
+    OPT_OOC, OPT_BLOCK, OPT_TILE, OPT_RESUME, OPT_ROWS, OPT_COLS, OPT_COUNT
 };
 /* Designated by enum value, so the table cannot fall out of step with the enum. */
 static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COUNT] = {
@@ -278,6 +287,10 @@ static const struct { const char *name; int value, cmds; } cli_opt_table[OPT_COU
     [OPT_TEST_GRAM] = {"--test-gram", 1, CMD_PREDICT | CMD_MPI_PREDICT},
     [OPT_OOC] = {"--ooc", 0, CMD_PREDICT},
     [OPT_BLOCK] = {"--block", 1, CMD_MPI_PREDICT},
+    [OPT_TILE] = {"--tile", 1, CMD_KERNEL},
+    [OPT_RESUME] = {"--resume", 0, CMD_KERNEL},
+    [OPT_ROWS] = {"--rows", 1, CMD_KERNEL},
+    [OPT_COLS] = {"--cols", 1, CMD_KERNEL},
 };
 
 typedef struct cli_opts {
@@ -288,7 +301,12 @@ typedef struct cli_opts {
     size_t max_memory;          /* 0: not given */
     int L;                      /* featurize: 0: not given */
     int powers[ENTK_SO3_FEAT_MAX_POWERS], npowers; /* featurize: npowers 0: not given (1,2) */
+    size_t tile;                /* kernel --tile: 0: not given */
+    size_t rows[2], cols[2];    /* kernel --rows, --cols: [a, b) */
 } cli_opts;
+
+static void parse_range(const char *opt, const char *v, size_t *r); /* cli/entk_tiles.h */
+static size_t parse_tile(const char *v);
 
 static int opt_index(const char *a) {
     int k;
@@ -450,6 +468,9 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
             if ((o->block = (int)parse_int(v, 1, 4096)) < 0)
                 die(2, "--block: '%s' is not a block size from 1 to 4096", shown(v));
             break;
+        case OPT_TILE: o->tile = parse_tile(v); break;
+        case OPT_ROWS: parse_range(a, v, o->rows); break;
+        case OPT_COLS: parse_range(a, v, o->cols); break;
         default: break;
         }
     }
@@ -855,31 +876,43 @@ static void check_compatible(const cli_data *c, const char *o1, const entk_array
         if (a->shape[i] != b->shape[i]) die(1, "%s and %s: shapes differ in axis %d", o1, o2, i);
 }
 
+/* The block x1[i0:i1] x x2[j0:j1] of the Gram matrices between x1 and x2 (x2 NULL: x1 with itself, and
+ * then only i0 == j0, i1 == j1: the symmetric Gram of x1[i0:i1], from its upper triangle) into k (ldk)
+ * and t (ldt); either may be NULL. The library's functions take any rows of an input as a contiguous
+ * sub-array; entry (i, j) of a block is bit for bit entry (i, j) of the whole Gram with x2 given, and
+ * for i <= j of the symmetric one (tests/test_tiles.c; docs/conventions.md §5.5). */
+static entk_status gram_rect(const cli_data *c, const entk_array *x1, size_t i0, size_t i1, const entk_array *x2,
+                             size_t j0, size_t j1, double *k, size_t ldk, double *t, size_t ldt) {
+    const entk_array *xb = x2 ? x2 : x1;
+    const double *a = x1->data + i0 * row_size(x1), *b = x2 ? x2->data + j0 * row_size(x2) : NULL;
+    const size_t n1 = i1 - i0, n2 = x2 ? j1 - j0 : 0;
+    if (c->domain == ENTK_DOMAIN_IMAGE)
+        return entk_cn_kernel_orbit(c->arch, c->orbit, a, n1, b, n2, x1->shape[1], x1->shape[2], x1->shape[3], k, ldk,
+                                    t, ldt, c->threads);
+    if (c->domain == ENTK_DOMAIN_SO3)
+        return entk_so3_kernel(c->arch, a, n1, b, n2, x1->shape[1], (int)(x1->shape[2] / 2), k, ldk, t, ldt,
+                               c->threads);
+    if (c->domain == ENTK_DOMAIN_MOLECULE) {
+        size_t chw[3];
+        atom_chw(c, x1, chw);
+        return entk_so3_molecule_kernel(c->arch, a, n1, x1->shape[1], b, n2, x2 ? xb->shape[1] : 0, chw[0], chw[1],
+                                        chw[2], k, ldk, t, ldt, c->threads);
+    }
+    return entk_mlp_kernel(c->arch, a, n1, b, n2, row_size(x1), k, ldk, t, ldt, c->threads);
+}
+
 /* Gram matrices between x1 and x2 (x2 NULL: x1 with itself); k and t may each be NULL. */
 static void gram(const cli_data *c, const entk_array *x1, const entk_array *x2, double *k, double *t,
                  const char *what) {
     entk_status st;
     size_t n2 = x2 ? x2->shape[0] : x1->shape[0];
     progress_on(what);
-    if (c->domain == ENTK_DOMAIN_IMAGE)
-        st = entk_cn_kernel_orbit(c->arch, c->orbit, x1->data, x1->shape[0], x2 ? x2->data : NULL,
-                                  x2 ? x2->shape[0] : 0, x1->shape[1], x1->shape[2], x1->shape[3], k, n2, t,
-                                  n2, c->threads);
-    else if (c->domain == ENTK_DOMAIN_SO3)
-        st = entk_so3_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
-                             x1->shape[1], (int)(x1->shape[2] / 2), k, n2, t, n2, c->threads);
-    else if (c->domain == ENTK_DOMAIN_MOLECULE) {
-        size_t chw[3];
-        atom_chw(c, x1, chw);
-        st = entk_so3_molecule_kernel(c->arch, x1->data, x1->shape[0], x1->shape[1], x2 ? x2->data : NULL,
-                                      x2 ? x2->shape[0] : 0, x2 ? x2->shape[1] : 0, chw[0], chw[1], chw[2], k, n2,
-                                      t, n2, c->threads);
-    } else
-        st = entk_mlp_kernel(c->arch, x1->data, x1->shape[0], x2 ? x2->data : NULL, x2 ? x2->shape[0] : 0,
-                             row_size(x1), k, n2, t, n2, c->threads);
+    st = gram_rect(c, x1, 0, x1->shape[0], x2, 0, n2, k, n2, t, n2);
     entk_set_progress(NULL, NULL);
     check(st, what);
 }
+
+#include "entk_tiles.h"
 
 /* Per-input diagonals K(x,x), Theta(x,x) (orbit-averaged with --orbit); either may be NULL. */
 static void gram_diag(const cli_data *c, const entk_array *x, double *k, double *t, const char *what) {
@@ -936,25 +969,37 @@ static size_t gram_extra(const cli_data *c, const entk_array *x1, const entk_arr
     return extra;
 }
 
-static int cmd_kernel(const cli_opts *o) {
+/* kernel's inputs and checks (also entk-mpi kernel's): the architecture, the outputs, the inputs loaded
+ * and checked against it and each other; *x2 NULL without --x2. Returns whether the run is tiled. */
+static int kernel_setup(const cli_opts *o, entk_arch *arch, cli_data *c, const entk_array **x1,
+                        const entk_array **x2) {
     static const int files[] = {OPT_NNGP, OPT_NTK, OPT_X1, OPT_X2};
+    setup(o, arch, c);
+    if (!o->val[OPT_X1]) die(2, "kernel: --x1 is required");
+    if (!o->val[OPT_NNGP] && !o->val[OPT_NTK]) die(2, "kernel: give --nngp and/or --ntk output files");
+    check_files(o, files, 2, 4);
+    *x1 = load("--x1", o->val[OPT_X1]);
+    check_input(c, "--x1", *x1);
+    *x2 = NULL;
+    if (o->val[OPT_X2]) {
+        *x2 = load("--x2", o->val[OPT_X2]);
+        check_input(c, "--x2", *x2);
+        check_compatible(c, "--x1", *x1, "--x2", *x2);
+    }
+    return o->val[OPT_TILE] || o->val[OPT_RESUME] || o->val[OPT_ROWS] || o->val[OPT_COLS];
+}
+
+static int cmd_kernel(const cli_opts *o) {
     entk_arch arch;
     cli_data c;
-    const entk_array *x1, *x2 = NULL;
+    const entk_array *x1, *x2;
     double *k = NULL, *t = NULL;
     size_t shape[2], need;
     char detail[128];
     const int want_k = o->val[OPT_NNGP] != NULL, want_t = o->val[OPT_NTK] != NULL;
-    setup(o, &arch, &c);
-    if (!o->val[OPT_X1]) die(2, "kernel: --x1 is required");
-    if (!want_k && !want_t) die(2, "kernel: give --nngp and/or --ntk output files");
-    check_files(o, files, 2, 4);
-    x1 = load("--x1", o->val[OPT_X1]);
-    check_input(&c, "--x1", x1);
-    if (o->val[OPT_X2]) {
-        x2 = load("--x2", o->val[OPT_X2]);
-        check_input(&c, "--x2", x2);
-        check_compatible(&c, "--x1", x1, "--x2", x2);
+    if (kernel_setup(o, &arch, &c, &x1, &x2)) {
+        c.threads = resolve_threads(o);
+        return tiles_kernel(o, &c, x1, x2);
     }
     shape[0] = x1->shape[0];
     shape[1] = x2 ? x2->shape[0] : x1->shape[0];

@@ -1,7 +1,28 @@
 /* entk-mpi - entk's computations over MPI ranks (make mpi; needs OpenMPI and ScaLAPACK).
  *
+ *   mpirun -np P entk-mpi kernel --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy]
+ *                [--tile R] [--resume] [--rows a:b] [--cols c:d] [--threads N] [--orbit ...]
  *   mpirun -np P entk-mpi predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy
  *                [--diag-reg L] [--diag-reg-absolute] [--standardize] [--block NB] [--max-memory BYTES]
+ *
+ * The program is cli/entk_cli.c (its option table, checks, loading, messages, block driver and the
+ * tile files of cli/entk_tiles.h; this file includes it with ENTK_CLI_NO_MAIN) with its own main, a
+ * dispatcher of the two subcommands.
+ *
+ * kernel: the Gram matrices of `entk kernel`, in the same output files and the same journal as `entk
+ * kernel --tile`, so a run of either resumes with the other and with any number of ranks, and the
+ * files are bit for bit those of one process. Every run is tiled (R 256 by default).
+ * Scheduling: rank 0 creates (or, with --resume, checks and reopens) the outputs and the journal and
+ * broadcasts which tiles the journal holds; every rank then takes the next unfinished tile from one
+ * counter on rank 0 until none is left, so no rank idles while tiles remain. Rank 0 computes tiles
+ * too; a dispatcher thread there answers the other ranks' requests (MPI_THREAD_SERIALIZED: it is the
+ * only thread of rank 0 in MPI while it runs), polling with MPI_Test and short sleeps, so it neither
+ * burns a core nor waits for rank 0's tile to end (a passive-target MPI_Fetch_and_op was tried first:
+ * with OpenMPI 4.1 over shared memory it waited for rank 0 to enter MPI, serialising the ranks). Each
+ * rank writes its tiles into the outputs itself (positioned writes, then fdatasync) and then appends
+ * the tile's record to the journal (one O_APPEND write of 28 bytes: atomic on local and POSIX parallel
+ * file systems; not on NFS, where a run should use one process).
+ *
  *
  * predict: the t = inf kernel-regression mean of `entk predict --train-gram` (docs/conventions.md §3),
  * with the train Gram factored by ScaLAPACK's pdpotrf and solved by pdpotrs over a BLACS grid of the P
@@ -9,7 +30,7 @@
  * block-cyclically (default NB 64). Each rank reads only its own blocks of K.npy, with positioned
  * reads, and only their lower-triangle entries: the entries entk predict reads. The scaling by a power
  * of two, the regulariser and the jitter escalation are entk predict's (cli/entk_solve.h), so the two
- * agree to rounding (1e-8 in tests/test_mpi.c for 1, 2 and 4 ranks).
+ * agree to rounding (1e-8 in tests/test_mpi_predict.c for 1, 2 and 4 ranks).
  *
  * Layout: ScaLAPACK's local arrays are column-major and .npy files row-major (or Fortran order). No
  * transposition is ever made implicitly: every element (i, j) read from the file is stored at the
@@ -18,14 +39,17 @@
  * matrix, which for a symmetric Gram is also its upper triangle transposed: the layout could not
  * change the factor even if it were transposed.
  *
- * The program is cli/entk_cli.c (its option table, checks, loading and messages) with its own main:
- * an error every rank meets (bad options, files, shapes, a matrix that is not positive definite) is
- * printed once, by rank 0, and ends the job with MPI_Finalize and exit status 1 or 2; an error only one
- * rank meets (a read failing mid-way) is printed by that rank and ends the job with MPI_Abort. */
+ * Errors: one line. An error every rank meets (bad options, files, shapes, a matrix that is not
+ * positive definite) is printed once, by rank 0, and ends the job with MPI_Finalize and exit status 1
+ * or 2; an error only one rank meets (a read or write failing mid-way, a journal rank 0 refuses) is
+ * printed by that rank and ends the job with MPI_Abort. A killed or aborted kernel job leaves a journal
+ * of every tile finished, and --resume goes on. */
 #define ENTK_CLI_NO_MAIN
 #include "entk_cli.c"
 
 #include <mpi.h>
+#include <pthread.h>
+#include <time.h>
 
 /* BLACS and ScaLAPACK: Debian's libscalapack-openmpi has no C header. The Fortran routines take the
  * lengths of character arguments as hidden trailing size_t arguments (gfortran's ABI). */
@@ -43,14 +67,23 @@ extern void pdpotrs_(const char *uplo, const int *n, const int *nrhs, const doub
                      const int *desca, double *b, const int *ib, const int *jb, const int *descb, int *info,
                      size_t uplo_len);
 
+
 static const char *const mpi_usage_text =
-    "usage: mpirun -np P entk-mpi predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy\n"
+    "usage: mpirun -np P entk-mpi kernel --arch ARCH --x1 A.npy [--x2 B.npy] [--nngp K.npy] [--ntk T.npy]\n"
+    "                    [--tile R] [--resume] [--rows a:b] [--cols c:d] [--threads N] [--orbit none|c4|d4]\n"
+    "                    [--max-memory BYTES]\n"
+    "       mpirun -np P entk-mpi predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy\n"
     "                    [--diag-reg L] [--diag-reg-absolute] [--standardize] [--block NB] [--max-memory BYTES]\n"
+    "       entk-mpi --help | --version\n"
+    "kernel: the options are those of `entk kernel` (entk --help). The outputs and the journal OUT.journal\n"
+    "      are those of `entk kernel --tile R` (R 256 if not given): a run resumes (--resume) with any number\n"
+    "      of ranks, or with entk itself, and the files are bit for bit those of one process.\n"
     "predict: the t = inf mean of entk predict --train-gram (K.npy: the n x n train Gram, T.npy: the m x n\n"
     "      test Gram, Y.npy: n or n x k targets), the train Gram factored by ScaLAPACK (pdpotrf, pdpotrs) over\n"
     "      the P ranks, each reading its own blocks of K.npy\n"
     "--block NB: ScaLAPACK's NB x NB block-cyclic blocks, 1 to 4096 (default 64)\n"
     "--max-memory BYTES: memory each rank may use, e.g. 512M (default: what the machine has free)\n";
+
 
 static int mpi_rank, mpi_size, mpi_collective = 1;
 
@@ -244,11 +277,123 @@ static int cmd_mpi_predict(const cli_opts *o) {
     return 0;
 }
 
+/* the tile counter: indices into the list of unfinished tiles, handed out in order */
+static pthread_mutex_t mpi_lock = PTHREAD_MUTEX_INITIALIZER;
+static long long mpi_next;
+
+static long long mpi_take(void) {
+    long long k;
+    pthread_mutex_lock(&mpi_lock);
+    k = mpi_next++;
+    pthread_mutex_unlock(&mpi_lock);
+    return k;
+}
+
+#define MPI_TAG_ASK 1
+#define MPI_TAG_TILE 2
+
+/* Rank 0's dispatcher: answers each request with the next index until every other rank has been
+ * told there are none left (an index >= the count). */
+static void *mpi_dispatch(void *arg) {
+    const long long ntodo = *(const long long *)arg;
+    int finished = 0;
+    while (finished < mpi_size - 1) {
+        MPI_Request req;
+        MPI_Status stt;
+        int dummy = 0, flag = 0;
+        long long k;
+        MPI_Irecv(&dummy, 1, MPI_INT, MPI_ANY_SOURCE, MPI_TAG_ASK, MPI_COMM_WORLD, &req);
+        for (;;) {
+            struct timespec ts = {0, 200000}; /* 0.2 ms */
+            MPI_Test(&req, &flag, &stt);
+            if (flag) break;
+            nanosleep(&ts, NULL);
+        }
+        k = mpi_take();
+        if (k >= ntodo) ++finished;
+        MPI_Send(&k, 1, MPI_LONG_LONG, stt.MPI_SOURCE, MPI_TAG_TILE, MPI_COMM_WORLD);
+    }
+    return NULL;
+}
+
+/* Every rank: the same plan; rank 0 owns the journal. */
+static int mpi_kernel(const cli_opts *o) {
+    tiles_run *r = &tiles_cur;
+    entk_arch arch;
+    cli_data c;
+    const entk_array *x1, *x2;
+    size_t *todo, ntodo = 0, id, start;
+    long long nt;
+    pthread_t disp;
+    unsigned long long mine, *all = NULL;
+    double t0;
+    collective(1); /* every rank checks the same options and inputs */
+    (void)kernel_setup(o, &arch, &c, &x1, &x2);
+    c.threads = resolve_threads(o);
+    tiles_setup(r, o, &c, x1, x2);
+    tiles_alloc(r);
+    collective(0); /* from here a failure is one rank's (rank 0 alone checks the journal) */
+    if (mpi_rank == 0) tiles_start(r, o->val[OPT_RESUME] != NULL);
+    else r->done = (unsigned char *)alloc_matrix((tiles_ids(r) + 7) / 8, 1, "kernel");
+    /* rank 0 has the files ready: the others open them (checked as a resume checks them) */
+    MPI_Bcast(r->done, (int)tiles_ids(r), MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD);
+    if (mpi_rank != 0) {
+        int i;
+        tiles_open_outputs(r, 0);
+        r->jfd = open(r->jpath, O_WRONLY | O_APPEND);
+        if (r->jfd < 0) tiles_io_fail("kernel: journal", r->jpath, "open");
+        for (i = 0; (size_t)i < tiles_ids(r); ++i) r->ndone += r->done[i];
+    }
+    /* the unfinished tiles, in the order of one process */
+    todo = (size_t *)alloc_matrix(r->todo - r->ndone + 1, 1, "kernel");
+    for (id = 0; id < tiles_ids(r); ++id)
+        if (tiles_in_run(r, id) && !r->done[id]) todo[ntodo++] = id;
+    nt = (long long)ntodo;
+    if (mpi_rank == 0 && mpi_size > 1 && pthread_create(&disp, NULL, mpi_dispatch, &nt))
+        die(1, "kernel: cannot start the dispatcher thread: %s", strerror(errno));
+    t0 = tiles_now();
+    start = r->ndone;
+    for (;;) {
+        long long k;
+        if (mpi_rank == 0) {
+            k = mpi_take();
+        } else {
+            int ask = 0;
+            MPI_Send(&ask, 1, MPI_INT, 0, MPI_TAG_ASK, MPI_COMM_WORLD);
+            MPI_Recv(&k, 1, MPI_LONG_LONG, 0, MPI_TAG_TILE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        }
+        if (k < 0 || (size_t)k >= ntodo) break;
+        if (mpi_rank == 0) tiles_progress(r, start + (size_t)k, start, t0); /* tiles handed out */
+        tiles_do(r, todo[k]);
+    }
+    if (mpi_rank == 0 && mpi_size > 1) pthread_join(disp, NULL);
+    mine = r->ndone - start; /* tiles this rank computed */
+    if (mpi_rank == 0) all = (unsigned long long *)alloc_matrix((size_t)mpi_size, 1, "kernel");
+    MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+    if (mpi_rank == 0) {
+        unsigned long long sum = 0;
+        char line[400];
+        int i, n = 0;
+        for (i = 0; i < mpi_size; ++i) {
+            sum += all[i];
+            if (n < (int)sizeof line - 32) n += snprintf(line + n, sizeof line - (size_t)n, " %llu", all[i]);
+        }
+        if (sum != ntodo) die(1, "kernel: %llu of %zu tiles were computed", sum, ntodo);
+        tiles_progress(r, r->todo, start, t0);
+        fprintf(stderr, "entk-mpi: %zu tiles over %d ranks (%zu done before), per rank:%s\n", ntodo, mpi_size, start,
+                line);
+    }
+    tiles_close();
+    collective(1);
+    return 0;
+}
+
+
 int main(int argc, char **argv) {
     cli_opts o;
-    int rc = 0;
+    int rc = 0, provided = 0;
     (void)entk_cli_main; /* entk's own entry point, unused here */
-    MPI_Init(&argc, &argv);
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &mpi_size);
     cli_prog = "entk-mpi";
@@ -260,11 +405,18 @@ int main(int argc, char **argv) {
         rc = 2;
     } else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         if (!mpi_rank) fputs(mpi_usage_text, stdout);
+    } else if (!strcmp(argv[1], "--version")) {
+        if (!mpi_rank) printf("entk-mpi %s\n", ENTK_VERSION_STRING);
+    } else if (!strcmp(argv[1], "kernel")) {
+        if (provided < MPI_THREAD_SERIALIZED && mpi_size > 1)
+            die(1, "kernel: this MPI library does not allow a dispatcher thread (MPI_THREAD_SERIALIZED)");
+        parse_opts(argc, argv, CMD_KERNEL, &o);
+        rc = mpi_kernel(&o);
     } else if (!strcmp(argv[1], "predict")) {
         parse_opts(argc, argv, CMD_MPI_PREDICT, &o);
         rc = cmd_mpi_predict(&o);
     } else {
-        die(2, "unknown subcommand '%s' (predict)", shown(argv[1]));
+        die(2, "unknown subcommand '%s' (kernel, predict)", shown(argv[1]));
     }
     cli_release();
     MPI_Finalize();

@@ -357,6 +357,33 @@ Test(numpy_files, writer_matches_np_save_bytes) {
     cr_assert(len == f->len && memcmp(buf, f->bytes, len) == 0, "special values differ from np.save");
 }
 
+/* entk_npy_write_header: the header np.save writes (the fixtures), whatever the values, so a piecewise writer
+ * (entk kernel --tile) that puts the values after it writes np.save's file. */
+Test(numpy_files, header_alone_is_np_save_header) {
+    static const struct { const char *name; int ndim; size_t shape[4]; } w[] = {
+        {"f8_2x3", 2, {2, 3}}, {"f8_7", 1, {7}}, {"f8_2x1x3x2", 4, {2, 1, 3, 2}}, {"f8_0x5", 2, {0, 5}},
+    };
+    unsigned char buf[512];
+    size_t t, len, n;
+    const size_t huge[2] = {(size_t)1 << 40, (size_t)1 << 30};
+    for (t = 0; t < sizeof w / sizeof w[0]; ++t) {
+        const fixture *f = fx(w[t].name);
+        size_t count = 1;
+        int k;
+        for (k = 0; k < w[t].ndim; ++k) count *= w[t].shape[k];
+        cr_assert_eq(entk_npy_write_header(w[t].ndim, w[t].shape, NULL, 0, &len), ENTK_OK);
+        cr_assert_eq(len % 64, 0);
+        cr_assert_eq(len + 8 * count, f->len, "%s: header %zu bytes", w[t].name, len);
+        cr_assert_eq(entk_npy_write_header(w[t].ndim, w[t].shape, buf, len - 1, &n), ENTK_ERR_INVALID_ARG);
+        cr_assert_eq(entk_npy_write_header(w[t].ndim, w[t].shape, buf, sizeof buf, &n), ENTK_OK);
+        cr_assert_eq(n, len);
+        cr_assert(memcmp(buf, f->bytes, len) == 0, "%s: header differs from np.save's", w[t].name);
+    }
+    cr_assert_eq(entk_npy_write_header(2, huge, buf, sizeof buf, &len), ENTK_ERR_OVERFLOW);
+    cr_assert_eq(entk_npy_write_header(2, NULL, buf, sizeof buf, &len), ENTK_ERR_INVALID_ARG);
+    cr_assert_eq(entk_npy_write_header(2, w[0].shape, buf, sizeof buf, NULL), ENTK_ERR_INVALID_ARG);
+}
+
 /* ---- hand-built headers ------------------------------------------------------------------------ */
 
 /* The header grammar is a Python dict literal: key order, quotes, whitespace, trailing commas free. */

@@ -242,7 +242,7 @@ Test(mpi, bad_uses_are_one_line) {
     int rc;
     make_problem(4, 2, 1, 2, 0.0, ref);
     put("neg.npy", neg, 2, s4);
-    expect_error_single("frobnicate", 2, "unknown subcommand 'frobnicate' (predict)");
+    expect_error_single("frobnicate", 2, "unknown subcommand 'frobnicate' (kernel, predict)");
     expect_error_single("predict --train-gram ktr.npy --train-y y.npy --out p.npy", 2, "--test-gram");
     expect_error_single("predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy --time 3", 2,
                         "predict solves at t = inf only");

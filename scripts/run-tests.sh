@@ -1,13 +1,14 @@
 #!/bin/sh
 # Run every test binary given (Criterion binaries, the AArch64 check under qemu-user, `readme`, and
 # `fuzz:NAME` for a short run of a libFuzzer target, FUZZ_SECONDS each), then print
-# one closing line `N passed, N failed` (after a line counting the binaries that skipped themselves). Exits non-zero if anything failed or crashed.
+# one closing line `N passed, N failed` (after a line counting the binaries that skipped themselves);
+# each binary's wall time follows its output. Exits non-zero if anything failed or crashed.
 # A sanitizer report anywhere in a binary's output (ASan, LSan, UBSan) counts as one more failure:
 # Criterion ignores a worker's exit status once its test has passed, and LeakSanitizer reports only at
 # the worker's exit.
-passed=0; failed=0; skipped=0; status=0
+passed=0; failed=0; skipped=0; status=0; t_all=$(date +%s)
 for b in "$@"; do
-    echo "== $b"
+    echo "== $b"; t0=$(date +%s)
     case "$b" in
     readme)
         out=$(sh scripts/check_readme.sh 2>&1); rc=$?
@@ -49,7 +50,9 @@ for b in "$@"; do
     fi
     [ "$rc" -eq 0 ] || { status=1; [ "$f" -gt 0 ] || f=1; }
     passed=$((passed + p)); failed=$((failed + f))
+    echo "   ($(( $(date +%s) - t0 )) s)"
 done
 [ "$skipped" -eq 0 ] || echo "($skipped binaries skipped: their variant forces a path this machine lacks or the default variant already runs)"
+echo "(tests ran $(( $(date +%s) - t_all )) s)"
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Part of the cost model of README "Beyond one machine": the per-pair cost of the C4 GCNN of the demos
-# on 28 x 28 Fashion-MNIST images with one process, and entk-mpi's strong scaling (a 16-image Gram on
+# Part of the cost model of README "Beyond one machine": the per-pair cost of each demo architecture
+# with one process and one thread (the image networks on 28 x 28 Fashion-MNIST images and on the
+# demo's 7 x 7 pooled ones, the MLP, the two molecule networks on featurised conformers), and, for the
+# C4 GCNN on 28 x 28 images, entk-mpi's strong scaling (a 16-image Gram on
 # 1, 2 and 4 ranks) and weak scaling (12, 17, 24 images: pairs in proportion to the ranks), one thread
 # per rank. Needs bin/entk, bin/entk-mpi (make mpi), mpirun and python3 with numpy (to cut the images).
 # More ranks than cores are oversubscribed (--oversubscribe), and the table says so. Usage:
@@ -16,19 +18,40 @@ for n in 8 12 16 17 24 2000; do
     "$py" -c "import numpy as np, sys; a = np.load('data/fashion-mnist-subset/train_x.npy')[:$n]; \
 np.save(sys.argv[1], a.reshape($n, 1, 28, 28).astype(np.float64))" "$out/x$n.npy"
 done
-secs() { s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$s $e" | awk '{printf "%.2f", $2 - $1}'; }
+# the demo's inputs: 4 x 4 average pooling to 7 x 7 (examples/rotated_fashion.c), 200 images
+"$py" -c "import numpy as np, sys; a = np.load('data/fashion-mnist-subset/train_x.npy')[:200].astype(np.float64); \
+np.save(sys.argv[1], a.reshape(200, 1, 7, 4, 7, 4).mean(axis=(3, 5)) / 255.0)" "$out/p200.npy"
+# the first 64 conformers of the molecule demo, featurised as `entk featurize` does (L = 4)
+"$py" -c "import sys
+lines = open('data/molecules/conformers.xyz').read().splitlines(); out, i = [], 0
+for _ in range(64):
+    n = int(lines[i]); out += lines[i:i + n + 2]; i += n + 2
+open(sys.argv[1], 'w').write('\\n'.join(out) + '\\n')" "$out/mol64.xyz"
+bin/entk featurize --xyz "$out/mol64.xyz" --L 4 --out "$out/m64.npy" >/dev/null
+secs() { # wall seconds of a command that must succeed
+    s=$(date +%s.%N); "$@" >/dev/null 2>"$out/err" || { echo "scaling.sh: failed: $*: $(tail -n 1 "$out/err")" >&2; echo FAILED; return; }
+    e=$(date +%s.%N); echo "$s $e" | awk '{printf "%.2f", $2 - $1}'
+}
 # per-pair cost of each demo architecture, one process, one thread (a symmetric Gram in memory; its
 # time over the n(n+1)/2 pairs, the n self records included)
-echo "| demo architecture (28 x 28 Fashion-MNIST) | Gram | s | ms per pair |"
-echo "| --- | --- | --- | --- |"
-pair() { # label n seconds
-    echo "| $1 | $2 images | $3 | $(echo "$2 $3" | awk '{printf "%.4g", 1000 * $2 / ($1 * ($1 + 1) / 2)}') |"
+echo "| demo architecture | inputs | Gram | s | ms per pair |"
+echo "| --- | --- | --- | --- | --- |"
+pair() { # label inputs n seconds
+    echo "| $1 | $2 | $3 | $4 | $(echo "$3 $4" | awk '{printf "%.4g", 1000 * $2 / ($1 * ($1 + 1) / 2)}') |"
 }
 mlp="dense(sw=1.4142,sb=0.1) relu dense(sw=1.4142,sb=0.1) relu dense(sw=1.4142,sb=0.1)"
 cnn="conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu conv(q=3,pad=circular,sw=1.4142,sb=0.1) relu gap dense"
-pair "MLP (fashion_mlp: 3 dense, 2 relu; 784-d)" 2000 "$(secs bin/entk kernel --arch "$mlp" --x1 "$out/x2000.npy" --ntk "$out/p.npy" --threads 1)"
-pair "CNN (rotated_fashion: 2 conv, gap)" 16 "$(secs bin/entk kernel --arch "$cnn" --x1 "$out/x16.npy" --ntk "$out/p.npy" --threads 1)"
-pair "CNN, C4 orbit average (--orbit c4)" 8 "$(secs bin/entk kernel --arch "$cnn" --orbit c4 --x1 "$out/x8.npy" --ntk "$out/p.npy" --threads 1)"
+pair "MLP (fashion_mlp: 3 dense, 2 relu)" "784-d" 2000 "$(secs bin/entk kernel --arch "$mlp" --x1 "$out/x2000.npy" --ntk "$out/p.npy" --threads 1)"
+pair "CNN (rotated_fashion: 2 conv, gap)" "28 x 28" 16 "$(secs bin/entk kernel --arch "$cnn" --x1 "$out/x16.npy" --ntk "$out/p.npy" --threads 1)"
+pair "CNN, C4 orbit average (--orbit c4)" "28 x 28" 8 "$(secs bin/entk kernel --arch "$cnn" --orbit c4 --x1 "$out/x8.npy" --ntk "$out/p.npy" --threads 1)"
+pair "C4 GCNN (rotated_fashion: lift, gconv, gpool)" "28 x 28" 16 "$(secs bin/entk kernel --arch "$arch" --x1 "$out/x16.npy" --ntk "$out/p.npy" --threads 1)"
+pair "CNN (the demo's inputs)" "7 x 7" 200 "$(secs bin/entk kernel --arch "$cnn" --x1 "$out/p200.npy" --ntk "$out/p.npy" --threads 1)"
+pair "CNN, C4 orbit average" "7 x 7" 200 "$(secs bin/entk kernel --arch "$cnn" --orbit c4 --x1 "$out/p200.npy" --ntk "$out/p.npy" --threads 1)"
+pair "C4 GCNN" "7 x 7" 200 "$(secs bin/entk kernel --arch "$arch" --x1 "$out/p200.npy" --ntk "$out/p.npy" --threads 1)"
+pair "SO(3) atom-sum (molecules: s2lift, so3conv, so3pool)" "conformers, L = 4" 64 "$(secs bin/entk kernel \
+    --arch "s2lift(sw=0.3) erf so3conv erf so3pool dense atomsum" --x1 "$out/m64.npy" --ntk "$out/p.npy" --threads 1)"
+pair "MLP atom-sum (molecules)" "conformers, L = 4" 64 "$(secs bin/entk kernel \
+    --arch "dense(sw=1) erf dense erf dense atomsum" --x1 "$out/m64.npy" --ntk "$out/p.npy" --threads 1)"
 t1=$(secs bin/entk kernel --arch "$arch" --x1 "$out/x16.npy" --ntk "$out/ref.npy" --threads 1)
 echo "one process, one thread, 16 images (136 pairs): $t1 s, $(echo "$t1" | awk '{printf "%.1f", 1000 * $1 / 136}') ms per pair"
 echo "load average before (other jobs on the machine): $(cut -d' ' -f1-3 /proc/loadavg)"

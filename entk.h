@@ -3083,6 +3083,25 @@ __attribute__((target("avx2,fma"))) static void entk__affine_avx2(double *k, dou
     for (; e < n; ++e) entk__affine1(k + e, t ? t + e : NULL, cw, b2);
 }
 #endif /* ENTK__HAVE_AVX2 */
+#if ENTK__HAVE_AVX512
+/* entk__affine_avx2 on zmm: the same separate multiply and add per element, then its tail */
+static ENTK__AVX512 void entk__affine_avx512(double *k, double *t, size_t n, double cw, double b2) {
+    const __m512d vc = _mm512_set1_pd(cw), vb = _mm512_set1_pd(b2);
+    size_t e = 0;
+    for (; e + 8 <= n; e += 8) {
+        __m512d p = _mm512_mul_pd(vc, _mm512_loadu_pd(k + e)), kv;
+        ENTK__OPAQUE(p);
+        kv = _mm512_add_pd(p, vb);
+        _mm512_storeu_pd(k + e, kv);
+        if (t) {
+            p = _mm512_mul_pd(vc, _mm512_loadu_pd(t + e));
+            ENTK__OPAQUE(p);
+            _mm512_storeu_pd(t + e, _mm512_add_pd(kv, p));
+        }
+    }
+    if (e < n) entk__affine_avx2(k + e, t ? t + e : NULL, n - e, cw, b2);
+}
+#endif /* ENTK__HAVE_AVX512 */
 
 #if ENTK__HAVE_NEON
 static void entk__affine_neon(double *k, double *t, size_t n, double cw, double b2) {
@@ -4965,15 +4984,16 @@ static const entk__kernels entk__kt_avx2 = {
 /* The AVX-512 table: its own GEMM micro-kernel and transposing pack (the Cholesky, the TRSM and SYRK
  * updates, the substitutions, the predictors' products), TRSM leaf, lincomb (the SO(3) DFTs) and the
  * relu, leaky_relu, erf and gelu maps (zmm, 1.6-2x the AVX2 maps here: bench_maps), all giving the
- * AVX2 bits; the window sums' sum3 (entk_cn.h's tiles sit in L1/L2, where zmm halves the loads
- * and stores: the 21-layer CNN's part outside the maps 23 -> 20.5 ms per pair, bench_cn --nt); every
+ * AVX2 bits; the window sums' sum3 and the affine update (entk_cn.h's tiles sit in L1/L2, where zmm
+ * halves the loads and stores: the 21-layer CNN's part outside the maps 23.3 -> 19.0 ms per pair,
+ * bench_cn --nt); every
  * other entry is the AVX2 kernel: identity and the other row kernels because they are memory-bound, sin (SLEEF's exp and expm1) until a zmm version is built, the dots because a wider
  * version with the AVX2 bits keeps the AVX2 chain count (latency-bound alike). */
 static const entk__kernels entk__kt_avx512 = {
     ENTK_SIMD_AVX512,
     {entk__identity_map_avx2, entk__relu_map_avx512, entk__erf_map_avx512, entk__leaky_map_avx512,
      entk__gelu_map_avx512, ENTK__SIN_AVX2, entk__custom_map_scalar},
-    entk__affine_avx2, entk__sum3_avx512, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
+    entk__affine_avx512, entk__sum3_avx512, entk__addto_avx2, entk__stream_avx2, entk__fence_avx2,
     entk__dots_avx2, {12, 16, entk__ukernel_avx512, entk__pack_t_avx512},
     {entk__dot_avx2, entk__axpy_avx2, entk__rank2_avx2}, entk__rot_avx2, entk__trsm_leaf_avx512, entk__lincomb_avx512};
 #endif /* ENTK__HAVE_AVX512 */

@@ -70,7 +70,10 @@ endif
 # them). ScaLAPACK, BLACS and BLAS are entk-mpi's dependencies only, never the library's or bin/entk's.
 # HAVE_MPI: mpicc and mpirun are there, so `make test` builds bin/entk-mpi and runs its tests with it.
 MPICC ?= mpicc
-SCALAPACK_LIBS ?= $(shell pkg-config --libs scalapack-openmpi 2>/dev/null || echo -lscalapack-openmpi -llapack -lblas)
+# ScaLAPACK (BLACS inside) alone: its shared library brings its LAPACK and BLAS (DT_NEEDED), and mpicc
+# adds MPI. Not pkg-config's line: Debian's scalapack-openmpi.pc requires lapack.pc and blas.pc, which
+# only a BLAS -dev package (e.g. libopenblas-dev) provides, and -llapack -lblas need those -dev links too.
+SCALAPACK_LIBS ?= -lscalapack-openmpi
 HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo 1)
 CLI_SRCS := cli/entk_cli.c cli/entk_tiles.h cli/entk_solve.h
 

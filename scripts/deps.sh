@@ -18,7 +18,7 @@ case "$target" in
     build) ;;
     test)  need="$need libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
            need="$need $sleef_arm64 clang libclang-rt-14-dev"
-           need="$need openmpi-bin libopenmpi-dev libscalapack-openmpi-dev pkg-config" ;;
+           need="$need openmpi-bin libopenmpi-dev libscalapack-openmpi-dev" ;;
     fuzz)  need="$need clang libclang-rt-14-dev" ;;
     demo)  need="$need dataset-fashion-mnist python3-numpy python3-matplotlib" ;;
     bench) need="$need libopenblas-dev liblapacke-dev" ;;

@@ -12,6 +12,10 @@
  * its stderr written to pt_dir/stderr.txt, replaced by the next command; pt_err_text() and pt_stderr()
  * read it back. Exit codes are the shell's: the program's exit status, 128 + the signal if it was killed.
  *
+ * Also here: the mpirun command line (pt_mpirun), the journal count of tiled runs, and the Gram-file
+ * problems of entk predict --train-gram with the library's mean to compare against (pt_gram_problem,
+ * pt_reference_mean, pt_assert_close, pt_put_singular_gram).
+ *
  * Configuration (define before the include):
  *   TU_ENTK_CLI   the program pt_run_with() runs, relative to the root (default "bin/entk")
  *   PT_CLI(pre)   the program for a command after the shell fragment pre (default TU_ENTK_CLI)
@@ -71,6 +75,62 @@ static inline void pt_get(const char *name, entk_array *a) {
     char p[128], err[128];
     pt_path(p, sizeof p, name);
     cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
+}
+
+/* The Gram-file problems of entk predict --train-gram: an NNGP Gram of n training and m (may be 0) test
+ * inputs (a ReLU MLP on d features), targets y (n x k); written as ktr.npy, kte.npy, y.npy. Returns the
+ * arrays (malloc'd; free them) for the library's reference. */
+static inline void pt_gram_problem(size_t n, size_t m, size_t d, size_t k, unsigned seed, double **ktr, double **kte,
+                                   double **y) {
+    entk_arch a;
+    char err[128];
+    double *x = malloc((n + m) * d * sizeof *x);
+    size_t s2[2] = {n, n}, st[2] = {m, n}, sy[2] = {n, k};
+    tu_rng r = {seed};
+    cr_assert_eq(entk_arch_parse("dense(sw=1.5,sb=0.2) relu dense", &a, err, sizeof err), ENTK_OK);
+    *ktr = malloc(n * n * sizeof **ktr);
+    *kte = malloc((m ? m : 1) * n * sizeof **kte);
+    *y = malloc(n * k * sizeof **y);
+    cr_assert(x && *ktr && *kte && *y);
+    tu_fill_normal(&r, x, (n + m) * d);
+    tu_fill_normal(&r, *y, n * k);
+    cr_assert_eq(entk_mlp_kernel(&a, x, n, NULL, 0, d, *ktr, n, NULL, 0, 1), ENTK_OK);
+    if (m) cr_assert_eq(entk_mlp_kernel(&a, x + n * d, m, x, n, d, *kte, n, NULL, 0, 1), ENTK_OK);
+    pt_put("ktr.npy", *ktr, 2, s2);
+    pt_put("kte.npy", *kte, 2, st);
+    pt_put("y.npy", *y, 2, sy);
+    free(x);
+}
+
+/* The library's t = inf mean (m x k) of that problem with diag_reg (relative) reg. */
+static inline void pt_reference_mean(const double *ktr, const double *kte, const double *y, size_t n, size_t m, size_t k,
+                                     double reg, double *mean) {
+    entk_kernels kk;
+    entk_predict_opts po = entk_predict_opts_default();
+    memset(&kk, 0, sizeof kk);
+    kk.n = n;
+    kk.m = m;
+    kk.train = ktr;
+    kk.ld_train = n;
+    kk.test_train = kte;
+    kk.ld_test_train = n;
+    po.diag_reg = reg;
+    cr_assert_eq(entk_predict_mean(&kk, k, y, k, &po, mean, k, NULL), ENTK_OK);
+}
+
+static inline double pt_max_abs(const double *a, size_t len) {
+    double m = 0;
+    size_t i;
+    for (i = 0; i < len; ++i) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+/* |a - b| <= 1e-8 max |b| entrywise */
+static inline void pt_assert_close(const double *a, const double *b, size_t len, const char *what) {
+    const double tol = 1e-8 * pt_max_abs(b, len);
+    size_t i;
+    for (i = 0; i < len; ++i)
+        cr_assert(fabs(a[i] - b[i]) <= tol, "%s: entry %zu: %.17g vs %.17g (tolerance %.3g)", what, i, a[i], b[i], tol);
 }
 
 /* The jitter tests' problem: ks.npy, a singular train Gram (rank 3: X X^T of 30 points in 3 dimensions,

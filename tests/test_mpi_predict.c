@@ -39,46 +39,12 @@ TestSuite(mpi, .init = setup, .fini = pt_teardown, .timeout = 120);
 /* An NNGP Gram (ReLU MLP) of n training and m test inputs and targets, as ktr.npy, kte.npy, y.npy;
  * ref gets the library's t = inf mean with relative diag_reg reg. */
 static void make_problem(size_t n, size_t m, size_t k, unsigned seed, double reg, double *ref) {
-    entk_arch a;
-    entk_kernels kk;
-    entk_predict_opts po = entk_predict_opts_default();
-    char err[128];
-    const size_t d = 3;
-    double *x = malloc((n + m) * d * sizeof *x), *ktr = malloc(n * n * sizeof *ktr), *kte = malloc(m * n * sizeof *kte),
-           *y = malloc(n * k * sizeof *y);
-    size_t s2[2] = {n, n}, st[2] = {m, n}, sy[2] = {n, k};
-    tu_rng r = {seed};
-    cr_assert(x && ktr && kte && y);
-    cr_assert_eq(entk_arch_parse("dense(sw=1.5,sb=0.2) relu dense", &a, err, sizeof err), ENTK_OK);
-    tu_fill_normal(&r, x, (n + m) * d);
-    tu_fill_normal(&r, y, n * k);
-    cr_assert_eq(entk_mlp_kernel(&a, x, n, NULL, 0, d, ktr, n, NULL, 0, 1), ENTK_OK);
-    cr_assert_eq(entk_mlp_kernel(&a, x + n * d, m, x, n, d, kte, n, NULL, 0, 1), ENTK_OK);
-    pt_put("ktr.npy", ktr, 2, s2);
-    pt_put("kte.npy", kte, 2, st);
-    pt_put("y.npy", y, 2, sy);
-    memset(&kk, 0, sizeof kk);
-    kk.n = n;
-    kk.m = m;
-    kk.train = ktr;
-    kk.ld_train = n;
-    kk.test_train = kte;
-    kk.ld_test_train = n;
-    po.diag_reg = reg;
-    cr_assert_eq(entk_predict_mean(&kk, k, y, k, &po, ref, k, NULL), ENTK_OK);
-    free(x);
+    double *ktr, *kte, *y;
+    pt_gram_problem(n, m, 3, k, seed, &ktr, &kte, &y);
+    pt_reference_mean(ktr, kte, y, n, m, k, reg, ref);
     free(ktr);
     free(kte);
     free(y);
-}
-
-static void assert_close(const double *a, const double *b, size_t len, const char *what) {
-    double big = 0, tol;
-    size_t i;
-    for (i = 0; i < len; ++i) big = fmax(big, fabs(b[i]));
-    tol = 1e-8 * big;
-    for (i = 0; i < len; ++i)
-        cr_assert(fabs(a[i] - b[i]) <= tol, "%s: entry %zu: %.17g vs %.17g (tolerance %.3g)", what, i, a[i], b[i], tol);
 }
 
 Test(mpi, ranks_and_blocks_equal_library) {
@@ -114,7 +80,7 @@ Test(mpi, ranks_and_blocks_equal_library) {
         cr_assert_eq(out.shape[0], m);
         cr_assert_eq(out.shape[1], k);
         snprintf(what, sizeof what, "-np %d %s", runs[i].np, runs[i].block);
-        assert_close(out.data, ref, m * k, what);
+        pt_assert_close(out.data, ref, m * k, what);
         entk_array_free(&out);
     }
 }
@@ -132,7 +98,7 @@ Test(mpi, one_point_standardized) {
                             "--standardize", err, sizeof err), 0, "%s", err);
     pt_get("p.npy", &a);
     pt_get("q.npy", &b);
-    assert_close(a.data, b.data, 3 * 2, "n = 1, standardized");
+    pt_assert_close(a.data, b.data, 3 * 2, "n = 1, standardized");
     entk_array_free(&a);
     entk_array_free(&b);
 }

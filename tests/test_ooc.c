@@ -14,61 +14,6 @@ static void setup(void) { pt_setup("ooc", TU_ENTK_CLI); }
 
 TestSuite(ooc, .init = setup, .fini = pt_teardown);
 
-/* An NNGP Gram of n training and m test inputs (a ReLU MLP on d features), targets y (n x k); written
- * as ktr.npy, kte.npy, y.npy. Returns the arrays (malloc'd) for the library's reference. */
-static void make_problem(size_t n, size_t m, size_t d, size_t k, unsigned seed, double **ktr, double **kte,
-                         double **y) {
-    entk_arch a;
-    char err[128];
-    double *x = malloc((n + m) * d * sizeof *x);
-    size_t s2[2] = {n, n}, st[2] = {m, n}, sy[2] = {n, k};
-    tu_rng r = {seed};
-    cr_assert_eq(entk_arch_parse("dense(sw=1.5,sb=0.2) relu dense", &a, err, sizeof err), ENTK_OK);
-    *ktr = malloc(n * n * sizeof **ktr);
-    *kte = malloc((m ? m : 1) * n * sizeof **kte);
-    *y = malloc(n * k * sizeof **y);
-    cr_assert(x && *ktr && *kte && *y);
-    tu_fill_normal(&r, x, (n + m) * d);
-    tu_fill_normal(&r, *y, n * k);
-    cr_assert_eq(entk_mlp_kernel(&a, x, n, NULL, 0, d, *ktr, n, NULL, 0, 1), ENTK_OK);
-    if (m) cr_assert_eq(entk_mlp_kernel(&a, x + n * d, m, x, n, d, *kte, n, NULL, 0, 1), ENTK_OK);
-    pt_put("ktr.npy", *ktr, 2, s2);
-    pt_put("kte.npy", *kte, 2, st);
-    pt_put("y.npy", *y, 2, sy);
-    free(x);
-}
-
-/* The library's t = inf mean with diag_reg (relative) reg. */
-static void reference(const double *ktr, const double *kte, const double *y, size_t n, size_t m, size_t k,
-                      double reg, double *mean) {
-    entk_kernels kk;
-    entk_predict_opts po = entk_predict_opts_default();
-    memset(&kk, 0, sizeof kk);
-    kk.n = n;
-    kk.m = m;
-    kk.train = ktr;
-    kk.ld_train = n;
-    kk.test_train = kte;
-    kk.ld_test_train = n;
-    po.diag_reg = reg;
-    cr_assert_eq(entk_predict_mean(&kk, k, y, k, &po, mean, k, NULL), ENTK_OK);
-}
-
-static double max_abs(const double *a, size_t len) {
-    double m = 0;
-    size_t i;
-    for (i = 0; i < len; ++i) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-/* |a - b| <= 1e-8 max |b| entrywise */
-static void assert_close(const double *a, const double *b, size_t len, const char *what) {
-    const double tol = 1e-8 * max_abs(b, len);
-    size_t i;
-    for (i = 0; i < len; ++i)
-        cr_assert(fabs(a[i] - b[i]) <= tol, "%s: entry %zu: %.17g vs %.17g (tolerance %.3g)", what, i, a[i], b[i], tol);
-}
-
 /* --max-memory giving panels of exactly b columns: (avail - fixed) / 2 / (16 n) = b, fixed = 8 n (k + 1) */
 static size_t budget_for(size_t n, size_t k, size_t b) { return 8 * n * (k + 1) + 32 * n * b; }
 
@@ -82,8 +27,8 @@ Test(ooc, gram_files_equal_library_every_panel_width) {
         entk_array out;
         char err[512], args[512];
         size_t w;
-        make_problem(n, m, 3, k, 11 + (unsigned)t, &ktr, &kte, &y);
-        reference(ktr, kte, y, n, m, k, 1e-3, ref);
+        pt_gram_problem(n, m, 3, k, 11 + (unsigned)t, &ktr, &kte, &y);
+        pt_reference_mean(ktr, kte, y, n, m, k, 1e-3, ref);
         /* in memory: the library's computation on the file's values, bit for bit */
         cr_assert_eq(pt_run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy "
                                      "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
@@ -102,7 +47,7 @@ Test(ooc, gram_files_equal_library_every_panel_width) {
             cr_assert(strstr(err, msg), "n = %zu: expected %s, got: %s", n, msg, err);
             pt_get("q.npy", &out);
             snprintf(msg, sizeof msg, "n = %zu, panel %zu", n, widths[w]);
-            assert_close(out.data, ref, m * k, msg);
+            pt_assert_close(out.data, ref, m * k, msg);
             entk_array_free(&out);
         }
         free(ktr);
@@ -118,8 +63,8 @@ Test(ooc, fortran_order_files) {
     double *ktr, *kte, *y, ref[5 * 2];
     entk_array out;
     char err[512], p[128];
-    make_problem(n, m, 3, k, 8, &ktr, &kte, &y);
-    reference(ktr, kte, y, n, m, k, 1e-3, ref);
+    pt_gram_problem(n, m, 3, k, 8, &ktr, &kte, &y);
+    pt_reference_mean(ktr, kte, y, n, m, k, 1e-3, ref);
     pt_path(p, sizeof p, "ktrf.npy");
     tu_put_fortran(p, ktr, n, n);
     pt_path(p, sizeof p, "ktef.npy");
@@ -127,7 +72,7 @@ Test(ooc, fortran_order_files) {
     cr_assert_eq(pt_run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
                                  "--diag-reg 1e-3 --ooc --max-memory 20000", err, sizeof err), 0, "%s", err);
     pt_get("p.npy", &out);
-    assert_close(out.data, ref, m * k, "Fortran order, out of core");
+    pt_assert_close(out.data, ref, m * k, "Fortran order, out of core");
     entk_array_free(&out);
     cr_assert_eq(pt_run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
                                  "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
@@ -146,7 +91,7 @@ Test(ooc, standardize_and_absolute_reg) {
     entk_array a, b;
     char err[512];
     size_t s1[1] = {n};
-    make_problem(n, m, 2, 1, 5, &ktr, &kte, &y);
+    pt_gram_problem(n, m, 2, 1, 5, &ktr, &kte, &y);
     pt_put("y1.npy", y, 1, s1);
     cr_assert_eq(pt_run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y1.npy --out a.npy "
                                  "--standardize --diag-reg 0.01 --diag-reg-absolute", err, sizeof err), 0, "%s", err);
@@ -155,7 +100,7 @@ Test(ooc, standardize_and_absolute_reg) {
                              sizeof err), 0, "%s", err);
     pt_get("a.npy", &a);
     pt_get("b.npy", &b);
-    assert_close(b.data, a.data, m, "standardized");
+    pt_assert_close(b.data, a.data, m, "standardized");
     entk_array_free(&a);
     entk_array_free(&b);
     free(ktr);
@@ -171,15 +116,15 @@ Test(ooc, larger_than_ulimit_v, .timeout = 120) {
     double *ktr, *kte, *y, ref[3];
     entk_array out;
     char err[512];
-    make_problem(n, m, 4, k, 7, &ktr, &kte, &y);
-    reference(ktr, kte, y, n, m, k, 1e-2, ref);
+    pt_gram_problem(n, m, 4, k, 7, &ktr, &kte, &y);
+    pt_reference_mean(ktr, kte, y, n, m, k, 1e-2, ref);
     cr_assert_eq(pt_run_with("ulimit -v 32000;", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy "
                                                  "--out p.npy --diag-reg 1e-2", err, sizeof err), 1, "%s", err);
     cr_assert(strstr(err, "needs") && strstr(err, "ulimit -v") && strstr(err, "or --ooc"), "%s", err);
     cr_assert_eq(pt_run_with("ulimit -v 32000;", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy "
                                                  "--out p.npy --diag-reg 1e-2 --ooc", err, sizeof err), 0, "%s", err);
     pt_get("p.npy", &out);
-    assert_close(out.data, ref, m * k, "n = 2200 under ulimit -v");
+    pt_assert_close(out.data, ref, m * k, "n = 2200 under ulimit -v");
     entk_array_free(&out);
     free(ktr);
     free(kte);
@@ -218,7 +163,7 @@ Test(ooc, bad_uses_are_one_line) {
     const char *g = "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy";
     char args[512];
     size_t i;
-    make_problem(n, m, 2, 1, 3, &ktr, &kte, &y);
+    pt_gram_problem(n, m, 2, 1, 3, &ktr, &kte, &y);
     /* a symmetric matrix with a negative eigenvalue; one with a NaN in the lower triangle */
     for (i = 0; i < 36; ++i) bad[i] = (i / 6 == i % 6) ? 1.0 : 0.0;
     bad[5 * 6 + 5] = -1.0;

@@ -6,70 +6,30 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include "testutil.h"
-#include "entk_cn.h"
-#include "entk_so3.h"
 
-#ifndef TU_ENTK_CLI
-#define TU_ENTK_CLI "bin/entk"
-#endif
 /* AddressSanitizer reserves terabytes of shadow address space at start-up, so a sanitized program
  * cannot start at all under `ulimit -v`: the cases that limit the address space run the plain
  * bin/entk in the sanitized variant (the same code, built by every `make test`). */
 #if defined(__SANITIZE_ADDRESS__)
-#define TU_CLI_FOR(pre) (strstr(pre, "ulimit -v") ? "bin/entk" : TU_ENTK_CLI)
+#define PT_CLI(pre) (strstr(pre, "ulimit -v") ? "bin/entk" : TU_ENTK_CLI)
 #else
-#define TU_CLI_FOR(pre) TU_ENTK_CLI
+#define PT_CLI(pre) TU_ENTK_CLI
 #endif
 
-static char dir[64];
-
-static void path_of(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", dir, name); }
-
-static void put(const char *name, const double *data, int ndim, const size_t *shape) {
-    char p[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_write_file(p, data, ndim, shape), ENTK_OK);
-}
+#include "progtest.h"
+#include "entk_cn.h"
+#include "entk_so3.h"
 
 static void put_bytes(const char *name, const void *bytes, size_t len) {
     char p[128];
     FILE *f;
-    path_of(p, sizeof p, name);
+    pt_path(p, sizeof p, name);
     f = fopen(p, "wb");
     cr_assert(f);
     cr_assert_eq(fwrite(bytes, 1, len, f), len);
     fclose(f);
 }
-
-static void get(const char *name, entk_array *a) {
-    char p[128], err[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
-}
-
-/* Run the CLI (TU_ENTK_CLI) with args (a shell fragment; file names relative to dir) after the shell
- * fragment pre (limits, environment). Returns the exit code (128 + signal if killed) and stderr in err. */
-static int run_with(const char *pre, const char *args, char *err, size_t errlen) {
-    char cmd[2048], errpath[128];
-    FILE *f;
-    size_t n;
-    int rc;
-    path_of(errpath, sizeof errpath, "stderr.txt");
-    snprintf(cmd, sizeof cmd, "cd %s && %s ../../%s %s >/dev/null 2>stderr.txt", dir, pre, TU_CLI_FOR(pre), args);
-    rc = system(cmd);
-    f = fopen(errpath, "rb");
-    cr_assert(f);
-    n = fread(err, 1, errlen - 1, f);
-    err[n] = 0;
-    fclose(f);
-    if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
-    return WEXITSTATUS(rc);
-}
-
-static int run(const char *args, char *err, size_t errlen) { return run_with("", args, err, errlen); }
 
 static double X[12 * 5], Z[4 * 5], Y[12 * 2], IMG[3 * 2 * 5 * 5];
 
@@ -79,31 +39,28 @@ static void setup(void) {
     unsigned char buf[256];
     size_t len;
     tu_rng r = {42};
-    cr_assert(access(TU_ENTK_CLI, X_OK) == 0, TU_ENTK_CLI " missing: run from the repository root after make");
-    snprintf(dir, sizeof dir, "build/cli-test-%ld", (long)getpid());
-    snprintf((char *)buf, sizeof buf, "mkdir -p %s", dir);
-    cr_assert_eq(system((char *)buf), 0);
+    pt_setup("cli", TU_ENTK_CLI);
     tu_fill_normal(&r, X, 12 * 5);
     tu_fill_normal(&r, Z, 4 * 5);
     tu_fill_normal(&r, Y, 12 * 2);
     tu_fill_normal(&r, img, 32);
-    put("x.npy", X, 2, sx);
-    put("z.npy", Z, 2, sz);
-    put("y.npy", Y, 2, sy);
-    put("y1.npy", Y, 1, sx);
-    put("img.npy", img, 4, simg);
+    pt_put("x.npy", X, 2, sx);
+    pt_put("z.npy", Z, 2, sz);
+    pt_put("y.npy", Y, 2, sy);
+    pt_put("y1.npy", Y, 1, sx);
+    pt_put("img.npy", img, 4, simg);
     {
         static double sph[2 * 1 * 6 * 5];
         size_t ssph[4] = {2, 1, 6, 5};
         tu_fill_normal(&r, sph, 60);
-        put("sph.npy", sph, 4, ssph);
+        pt_put("sph.npy", sph, 4, ssph);
     }
     {
         size_t sq[4] = {3, 2, 5, 5};
         tu_fill_normal(&r, IMG, 3 * 2 * 5 * 5);
         size_t rect[4] = {2, 2, 5, 3};
-        put("sq.npy", IMG, 4, sq);
-        put("rect.npy", IMG, 4, rect);
+        pt_put("sq.npy", IMG, 4, sq);
+        pt_put("rect.npy", IMG, 4, rect);
     }
     put_bytes("junk.npy", "hello", 5);
     /* a valid file whose second value is then patched to NaN, and one cut short */
@@ -114,28 +71,23 @@ static void setup(void) {
     (void)big;
 }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-}
 
-TestSuite(cli, .init = setup, .fini = teardown);
+TestSuite(cli, .init = setup, .fini = pt_teardown);
 
 Test(cli, kernel_files_equal_library_results) {
     entk_arch a;
     entk_array k, t, kx;
     double K[12 * 4], T[12 * 4], Ks[12 * 12];
     char err[512];
-    cr_assert_eq(run("kernel --arch 'dense(sw=1.2,sb=0.3) relu dense' --x1 x.npy --x2 z.npy --nngp k.npy --ntk t.npy --threads 2",
-                     err, sizeof err), 0, "%s", err);
-    cr_assert_eq(run("kernel --arch 'dense(sw=1.2,sb=0.3) relu dense' --x1 x.npy --nngp kx.npy", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch 'dense(sw=1.2,sb=0.3) relu dense' --x1 x.npy --x2 z.npy --nngp k.npy --ntk t.npy --threads 2",
+                        err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch 'dense(sw=1.2,sb=0.3) relu dense' --x1 x.npy --nngp kx.npy", err, sizeof err), 0, "%s", err);
     cr_assert_eq(entk_arch_parse("dense(sw=1.2,sb=0.3) relu dense", &a, NULL, 0), ENTK_OK);
     cr_assert_eq(entk_mlp_kernel(&a, X, 12, Z, 4, 5, K, 4, T, 4, 1), ENTK_OK);
     cr_assert_eq(entk_mlp_kernel(&a, X, 12, NULL, 0, 5, Ks, 12, NULL, 0, 1), ENTK_OK);
-    get("k.npy", &k);
-    get("t.npy", &t);
-    get("kx.npy", &kx);
+    pt_get("k.npy", &k);
+    pt_get("t.npy", &t);
+    pt_get("kx.npy", &kx);
     cr_assert_eq(k.ndim, 2);
     cr_assert_eq(k.shape[0], 12);
     cr_assert_eq(k.shape[1], 4);
@@ -175,14 +127,14 @@ Test(cli, predict_equals_library_predictor) {
     entk_predict_opts o = entk_predict_opts_default();
     double mean[8], var[4];
     char err[512];
-    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
-                     "--time 3 --lr 0.5 --diag-reg 0.01 --variance v.npy", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
+                        "--time 3 --lr 0.5 --diag-reg 0.01 --variance v.npy", err, sizeof err), 0, "%s", err);
     cr_assert(strstr(err, "relative") != NULL, "the regulariser's kind is reported: %s", err);
     lib_kernels(&lk);
     o.t = 3; o.lr = 0.5; o.diag_reg = 0.01;
     cr_assert_eq(entk_predict_ntk_ensemble(&lk.kk, &lk.kt, 2, Y, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
-    get("p.npy", &p);
-    get("v.npy", &v);
+    pt_get("p.npy", &p);
+    pt_get("v.npy", &v);
     cr_assert_eq(p.shape[0], 4);
     cr_assert_eq(p.shape[1], 2);
     cr_assert_eq(v.ndim, 1);
@@ -191,9 +143,9 @@ Test(cli, predict_equals_library_predictor) {
     entk_array_free(&p);
     entk_array_free(&v);
     /* a 1-D target vector counts as one column */
-    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y1.npy --test-x z.npy --out p1.npy --kernel nngp",
-                     err, sizeof err), 0, "%s", err);
-    get("p1.npy", &p);
+    cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y y1.npy --test-x z.npy --out p1.npy --kernel nngp",
+                        err, sizeof err), 0, "%s", err);
+    pt_get("p1.npy", &p);
     cr_assert_eq(p.ndim, 2);
     cr_assert_eq(p.shape[1], 1);
     entk_array_free(&p);
@@ -212,15 +164,15 @@ Test(cli, predict_standardize) {
     char err[512];
     size_t sy[2] = {12, 2};
     int i, j;
-    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
-                     "--time 3 --diag-reg 0.01 --variance v.npy --standardize", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy "
+                        "--time 3 --diag-reg 0.01 --variance v.npy --standardize", err, sizeof err), 0, "%s", err);
     cr_assert(strstr(err, "standardized") != NULL, "%s", err);
     lib_kernels(&lk);
     o.t = 3; o.diag_reg = 0.01;
     cr_assert_eq(entk_targets_standardize(Y, 12, 2, 2, ys, 2, ym, ysc), ENTK_OK);
     cr_assert_eq(entk_predict_ntk_ensemble(&lk.kk, &lk.kt, 2, ys, 2, &o, mean, 2, var, NULL, 0, NULL), ENTK_OK);
-    get("p.npy", &p);
-    get("v.npy", &v);
+    pt_get("p.npy", &p);
+    pt_get("v.npy", &v);
     cr_assert(p.ndim == 2 && p.shape[0] == 4 && p.shape[1] == 2);
     cr_assert(v.ndim == 2 && v.shape[0] == 4 && v.shape[1] == 2, "the variance has one column per target");
     for (i = 0; i < 4; ++i)
@@ -230,18 +182,18 @@ Test(cli, predict_standardize) {
         }
     /* affine targets: y' = 1e6 + 1e-3 y gives p' = 1e6 + 1e-3 p */
     for (i = 0; i < 24; ++i) Y2[i] = 1e6 + 1e-3 * Y[i];
-    put("y2.npy", Y2, 2, sy);
-    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y2.npy --test-x z.npy --out p2.npy "
-                     "--time 3 --diag-reg 0.01 --standardize", err, sizeof err), 0, "%s", err);
-    get("p2.npy", &p2);
+    pt_put("y2.npy", Y2, 2, sy);
+    cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y y2.npy --test-x z.npy --out p2.npy "
+                        "--time 3 --diag-reg 0.01 --standardize", err, sizeof err), 0, "%s", err);
+    pt_get("p2.npy", &p2);
     for (i = 0; i < 8; ++i) cr_expect_float_eq(p2.data[i], 1e6 + 1e-3 * p.data[i], 1e-9);
     entk_array_free(&p);
     entk_array_free(&v);
     entk_array_free(&p2);
     /* 1-D targets: a 1-D variance */
-    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y1.npy --test-x z.npy --out p1.npy "
-                     "--kernel nngp --variance v1.npy --standardize", err, sizeof err), 0, "%s", err);
-    get("v1.npy", &v);
+    cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y y1.npy --test-x z.npy --out p1.npy "
+                        "--kernel nngp --variance v1.npy --standardize", err, sizeof err), 0, "%s", err);
+    pt_get("v1.npy", &v);
     cr_assert(v.ndim == 1 && v.shape[0] == 4);
     entk_array_free(&v);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk o.npy --standardize", 2,
@@ -302,7 +254,7 @@ Test(cli, bad_inputs_get_one_line_and_nonzero_exit) {
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         char err[1024];
-        int rc = run(bad[i].args, err, sizeof err);
+        int rc = pt_run(bad[i].args, err, sizeof err);
         char *nl = strchr(err, '\n');
         cr_expect_eq(rc, bad[i].code, "'%s' exited %d: %s", bad[i].args, rc, err);
         cr_expect(nl != NULL && nl[1] == 0, "'%s' must print exactly one line: [%s]", bad[i].args, err);
@@ -385,7 +337,7 @@ Test(cli, invalid_architectures_print_the_reason_naming_the_layer) {
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         char err[1024], want[600];
-        int rc = run(bad[i].args, err, sizeof err);
+        int rc = pt_run(bad[i].args, err, sizeof err);
         snprintf(want, sizeof want, "%s\n", bad[i].line);
         cr_expect_eq(rc, 1, "'%s' exited %d: %s", bad[i].args, rc, err);
         cr_expect_str_eq(err, want, "'%s'", bad[i].args);
@@ -399,15 +351,15 @@ Test(cli, image_variance_uses_the_library_diagonal) {
     entk_array v1, v2;
     double y3[3] = {1, -1, 0.5};
     size_t s3[1] = {3};
-    put("y3.npy", y3, 1, s3);
-    cr_assert_eq(run("predict --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --train-x sq.npy "
-                     "--train-y y3.npy --test-x sq.npy --out p1.npy --kernel nngp --diag-reg 0.1 --variance v1.npy",
-                     err, sizeof err), 0, "%s", err);
-    cr_assert_eq(run("predict --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --train-x sq.npy "
-                     "--train-y y3.npy --test-x sq.npy --out p2.npy --kernel nngp --diag-reg 0.1 --variance v2.npy "
-                     "--orbit d4 --threads 2", err, sizeof err), 0, "%s", err);
-    get("v1.npy", &v1);
-    get("v2.npy", &v2);
+    pt_put("y3.npy", y3, 1, s3);
+    cr_assert_eq(pt_run("predict --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --train-x sq.npy "
+                        "--train-y y3.npy --test-x sq.npy --out p1.npy --kernel nngp --diag-reg 0.1 --variance v1.npy",
+                        err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("predict --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --train-x sq.npy "
+                        "--train-y y3.npy --test-x sq.npy --out p2.npy --kernel nngp --diag-reg 0.1 --variance v2.npy "
+                        "--orbit d4 --threads 2", err, sizeof err), 0, "%s", err);
+    pt_get("v1.npy", &v1);
+    pt_get("v2.npy", &v2);
     cr_assert_eq(v1.ndim, 1);
     cr_assert_eq(v1.shape[0], 3);
     cr_assert_eq(v2.shape[0], 3);
@@ -444,14 +396,14 @@ Test(cli, image_kernels_and_orbit_average) {
     entk_array t, to;
     double T[9];
     char err[512];
-    cr_assert_eq(run("kernel --arch 'lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense' "
-                     "--x1 sq.npy --ntk t.npy", err, sizeof err), 0, "%s", err);
-    cr_assert_eq(run("kernel --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --orbit c4 "
-                     "--x1 sq.npy --ntk to.npy --threads 2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch 'lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense' "
+                        "--x1 sq.npy --ntk t.npy", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch 'conv(pad=circular) relu conv(pad=circular) relu gap dense' --orbit c4 "
+                        "--x1 sq.npy --ntk to.npy --threads 2", err, sizeof err), 0, "%s", err);
     cr_assert_eq(entk_arch_parse(gcnn, &a, NULL, 0), ENTK_OK);
     cr_assert_eq(entk_cn_kernel(&a, IMG, 3, NULL, 0, 2, 5, 5, NULL, 0, T, 3, 1), ENTK_OK);
-    get("t.npy", &t);
-    get("to.npy", &to);
+    pt_get("t.npy", &t);
+    pt_get("to.npy", &to);
     cr_assert_leq(tu_rel_frob(t.data, T, 9), 1e-13);
     cr_assert_leq(tu_rel_frob(to.data, T, 9), 1e-12);
     entk_array_free(&t);
@@ -464,7 +416,7 @@ static unsigned char *slurp(const char *name, size_t *len) {
     unsigned char *b;
     long n;
     FILE *f;
-    path_of(p, sizeof p, name);
+    pt_path(p, sizeof p, name);
     f = fopen(p, "rb");
     cr_assert(f, "%s missing", name);
     fseek(f, 0, SEEK_END);
@@ -489,7 +441,7 @@ static void expect_same_bytes(const char *a, const char *b) {
  * "entk: " and holding needle; never a signal. */
 static void expect_error(const char *pre, const char *args, int code, const char *needle, int last_line_only) {
     char err[2048];
-    int rc = run_with(pre, args, err, sizeof err);
+    int rc = pt_run_with(pre, args, err, sizeof err);
     char *line = err, *nl;
     if (last_line_only) {
         size_t n = strlen(err);
@@ -515,10 +467,10 @@ Test(cli, outputs_bit_identical_for_any_thread_count) {
         for (t = 1; t <= 3; ++t) {
             snprintf(args, sizeof args, "kernel --arch %s %s --nngp k%d.npy --ntk t%d.npy --threads %d", archs[a],
                      inputs[a], t, t, t);
-            cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", args, err);
+            cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s: %s", args, err);
         }
         snprintf(args, sizeof args, "kernel --arch %s %s --nngp k4.npy --ntk t4.npy", archs[a], inputs[a]);
-        cr_assert_eq(run_with("OMP_NUM_THREADS=2", args, err, sizeof err), 0, "%s: %s", args, err);
+        cr_assert_eq(pt_run_with("OMP_NUM_THREADS=2", args, err, sizeof err), 0, "%s: %s", args, err);
         for (t = 2; t <= 4; ++t) {
             char k1[16] = "k1.npy", t1[16] = "t1.npy", kt[16], tt[16];
             snprintf(kt, sizeof kt, "k%d.npy", t);
@@ -529,10 +481,10 @@ Test(cli, outputs_bit_identical_for_any_thread_count) {
     }
     {
         char err[512];
-        cr_assert_eq(run_with("OMP_NUM_THREADS=3", "predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy "
-                              "--test-x z.npy --out p3.npy --variance v3.npy", err, sizeof err), 0, "%s", err);
-        cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy "
-                         "--test-x z.npy --out p1.npy --variance v1.npy --threads 1", err, sizeof err), 0, "%s", err);
+        cr_assert_eq(pt_run_with("OMP_NUM_THREADS=3", "predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy "
+                                 "--test-x z.npy --out p3.npy --variance v3.npy", err, sizeof err), 0, "%s", err);
+        cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y y.npy "
+                            "--test-x z.npy --out p1.npy --variance v1.npy --threads 1", err, sizeof err), 0, "%s", err);
     }
     expect_same_bytes("p1.npy", "p3.npy");
     expect_same_bytes("v1.npy", "v3.npy");
@@ -562,12 +514,12 @@ Test(cli, thread_counts_the_system_cannot_give) {
                  "OMP_STACKSIZE: worker threads", 0);
     expect_error("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy --threads 2", 1,
                  "(ulimit -s)", 0);
-    cr_assert_eq(run_with("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy", args,
-                          sizeof args), 0, "the default falls back to one thread: %s", args);
+    cr_assert_eq(pt_run_with("ulimit -s 100;", "kernel --arch 'conv relu gap dense' --x1 sq.npy --ntk o.npy", args,
+                             sizeof args), 0, "the default falls back to one thread: %s", args);
     /* the default (the cores) under a limit runs with what can be started; OMP_NUM_THREADS lists work */
-    cr_assert_eq(run_with("ulimit -v 400000;", k, args, sizeof args), 0, "%s", args);
-    cr_assert_eq(run_with("OMP_NUM_THREADS=2,1", k, args, sizeof args), 0, "%s", args);
-    cr_assert_eq(run_with("OMP_NUM_THREADS=", k, args, sizeof args), 0, "%s", args);
+    cr_assert_eq(pt_run_with("ulimit -v 400000;", k, args, sizeof args), 0, "%s", args);
+    cr_assert_eq(pt_run_with("OMP_NUM_THREADS=2,1", k, args, sizeof args), 0, "%s", args);
+    cr_assert_eq(pt_run_with("OMP_NUM_THREADS=", k, args, sizeof args), 0, "%s", args);
 }
 
 /* Outputs larger than the memory at hand are refused before allocating (no OOM kill). */
@@ -576,16 +528,16 @@ Test(cli, outputs_beyond_available_memory_are_refused) {
     size_t sb[2] = {20000, 2}, i;
     char err[512];
     for (i = 0; i < 40000; ++i) big[i] = (double)(i % 13) - 6;
-    put("big.npy", big, 2, sb);
+    pt_put("big.npy", big, 2, sb);
     /* 20000^2 doubles = 3.2 GB per output */
     expect_error("ulimit -v 1000000;", "kernel --arch dense --x1 big.npy --nngp k.npy --ntk t.npy", 1, "RLIMIT_AS", 0);
     expect_error("", "kernel --arch dense --x1 big.npy --nngp k.npy --max-memory 1G", 1, "1 output of 20000 x 20000", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1K", 1, "--max-memory", 0);
     expect_error("ulimit -v 1000000;", "predict --arch dense --train-x big.npy --train-y big.npy --test-x big.npy "
                  "--out p.npy", 1, "predict: needs", 0);
-    cr_assert_eq(run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 4K", err, sizeof err), 0, "%s", err);
-    cr_assert_eq(run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 8GiB", err, sizeof err), 0, "%s", err);
-    cr_assert_eq(run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1.5m", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 4K", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 8GiB", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1.5m", err, sizeof err), 0, "%s", err);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 12X", 2, "'12X'", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 0", 2, "less than one byte", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --ntk k.npy --max-memory 1e30G", 2, "address", 0);
@@ -606,14 +558,14 @@ Test(cli, error_lines_escape_control_bytes_and_cap_echoes) {
     snprintf(args, sizeof args, "kernel --arch dense --ntk o.npy --x1 ");
     for (i = 0; i < 600; ++i) strcat(args, "a");
     expect_error("", args, 1, "aaaa...", 0);
-    rc = run(args, err, sizeof err);
+    rc = pt_run(args, err, sizeof err);
     cr_expect_eq(rc, 1);
     cr_expect_lt(strlen(err), 500u, "the line is capped: %zu bytes", strlen(err));
     for (i = 0; err[i]; ++i) cr_expect((unsigned char)err[i] >= 0x20 || err[i] == '\n', "raw control byte in %s", err);
     /* found by fuzz/fuzz_cli.c: 200 bytes 0xFF in a value escaped to 800 and the cut line was 3 bytes
      * over its cap; the parser now cuts the token, so the layer is still named */
-    rc = run("kernel --ntk o.npy --x1 x.npy --arch \"lift(n=4=$(for i in $(seq 200); do printf '\\377'; done)) relu\"",
-             err, sizeof err);
+    rc = pt_run("kernel --ntk o.npy --x1 x.npy --arch \"lift(n=4=$(for i in $(seq 200); do printf '\\377'; done)) relu\"",
+                err, sizeof err);
     cr_expect_eq(rc, 1, "%s", err);
     cr_expect(strstr(err, "\\xFF\\xFF...' for n in layer 'lift'") != NULL, "%s", err);
     cr_expect_leq(strlen(err), 6u + 480u + 1u, "%zu bytes: %s", strlen(err), err);
@@ -630,13 +582,13 @@ Test(cli, outputs_must_be_distinct_files) {
     char err[512];
     {
         char cmd[256];
-        snprintf(cmd, sizeof cmd, "cd %s && ln -s x.npy lx.npy && ln x.npy hx.npy", dir);
+        snprintf(cmd, sizeof cmd, "cd %s && ln -s x.npy lx.npy && ln x.npy hx.npy", pt_dir);
         cr_assert_eq(system(cmd), 0);
     }
     expect_error("", "kernel --arch dense --x1 x.npy --nngp k.npy --ntk k.npy", 2, "--nngp and --ntk name the same file", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --nngp k.npy --ntk ./k.npy", 2, "same file", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --nngp \"$PWD/k.npy\" --ntk ../$(basename $PWD)/k.npy", 2, "same file", 0);
-    cr_assert_eq(run("kernel --arch dense --x1 x.npy --nngp k.npy", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch dense --x1 x.npy --nngp k.npy", err, sizeof err), 0, "%s", err);
     expect_error("", "kernel --arch dense --x1 x.npy --nngp k.npy --ntk ./k.npy", 2, "same file", 0); /* existing */
     expect_error("", "kernel --arch dense --x1 x.npy --ntk x.npy", 2, "--ntk and --x1", 0);
     expect_error("", "kernel --arch dense --x1 x.npy --x2 z.npy --nngp ./z.npy", 2, "--nngp and --x2", 0);
@@ -647,7 +599,7 @@ Test(cli, outputs_must_be_distinct_files) {
     expect_error("", "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out y.npy", 2,
                  "--out and --train-y", 0);
     /* one input twice is fine */
-    cr_assert_eq(run("kernel --arch dense --x1 x.npy --x2 ./x.npy --ntk k2.npy", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run("kernel --arch dense --x1 x.npy --x2 ./x.npy --ntk k2.npy", err, sizeof err), 0, "%s", err);
 }
 
 /* Numbers: a subnormal is a number (strtod's ERANGE on underflow is not an error); overflow and NaN are
@@ -657,11 +609,11 @@ Test(cli, number_options_say_what_is_wrong) {
     const char *p = "predict --arch dense --train-x x.npy --train-y y.npy --test-x z.npy --out p.npy";
     char args[512];
     snprintf(args, sizeof args, "%s --time 1e-310", p);
-    cr_assert_eq(run(args, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s", err);
     snprintf(args, sizeof args, "%s --time 4.9e-324 --lr 1e-320 --diag-reg 1e-315", p);
-    cr_assert_eq(run(args, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s", err);
     snprintf(args, sizeof args, "%s --time inf", p);
-    cr_assert_eq(run(args, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s", err);
     snprintf(args, sizeof args, "%s --time 1e999", p);
     expect_error("", args, 2, "beyond the range of a double", 0);
     snprintf(args, sizeof args, "%s --lr -1e999", p);
@@ -713,10 +665,10 @@ static void featurize_matches(int L, const int *powers, int npowers, const char 
     size_t C, len;
     double *want;
     cr_assert_eq(entk_so3_xyz_parse(featurize_xyz, sizeof featurize_xyz - 1, &m, err, sizeof err), ENTK_OK, "%s", err);
-    cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", args, err);
+    cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s: %s", args, err);
     cr_assert(strstr(err, "entk: featurized 3 molecules (at most 5 atoms)") != NULL, "%s", err);
-    get("fx.npy", &x);
-    get("fe.npy", &e);
+    pt_get("fx.npy", &x);
+    pt_get("fe.npy", &e);
     cr_assert_eq(entk_so3_featurize_size(&m, L, npowers, &C, &len), ENTK_OK);
     want = malloc(len * sizeof *want);
     cr_assert_eq(entk_so3_featurize(&m, L, powers, npowers, want, len), ENTK_OK);
@@ -748,7 +700,7 @@ Test(cli, featurize_help_and_usage) {
     char cmd[512], buf[8192], p[128];
     FILE *f;
     size_t n;
-    path_of(p, sizeof p, "help.txt");
+    pt_path(p, sizeof p, "help.txt");
     snprintf(cmd, sizeof cmd, "%s featurize --help > %s && %s --help >> %s", TU_ENTK_CLI, p, TU_ENTK_CLI, p);
     cr_assert_eq(system(cmd), 0);
     f = fopen(p, "rb");
@@ -820,8 +772,8 @@ Test(cli, so3_and_molecule_kernels_equal_the_library) {
     entk_array mx, k, t, sph, p;
     size_t i, v, n;
     put_bytes("mol.xyz", featurize_xyz, sizeof featurize_xyz - 1);
-    cr_assert_eq(run("featurize --xyz mol.xyz --L 3 --out mx.npy --energies me.npy", err, sizeof err), 0, "%s", err);
-    get("mx.npy", &mx);
+    cr_assert_eq(pt_run("featurize --xyz mol.xyz --L 3 --out mx.npy --energies me.npy", err, sizeof err), 0, "%s", err);
+    pt_get("mx.npy", &mx);
     cr_assert_eq(mx.ndim, 5);
     n = mx.shape[0];
     for (v = 0; v < 2; ++v) {
@@ -829,12 +781,12 @@ Test(cli, so3_and_molecule_kernels_equal_the_library) {
         double K[9], T[9];
         cr_assert(n <= 3);
         snprintf(args, sizeof args, "kernel --arch '%s' --x1 mx.npy --nngp mk.npy --ntk mt.npy", archs[v]);
-        cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", archs[v], err);
+        cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s: %s", archs[v], err);
         cr_assert_eq(entk_arch_parse(archs[v], &a, NULL, 0), ENTK_OK);
         cr_assert_eq(entk_so3_molecule_kernel(&a, mx.data, n, mx.shape[1], NULL, 0, 0, mx.shape[2], mx.shape[3],
                                               mx.shape[4], K, n, T, n, 1), ENTK_OK);
-        get("mk.npy", &k);
-        get("mt.npy", &t);
+        pt_get("mk.npy", &k);
+        pt_get("mt.npy", &t);
         cr_assert(k.shape[0] == n && k.shape[1] == n);
         cr_assert_leq(tu_rel_frob(k.data, K, n * n), 1e-13, "%s", archs[v]);
         cr_assert_leq(tu_rel_frob(t.data, T, n * n), 1e-13, "%s", archs[v]);
@@ -843,8 +795,8 @@ Test(cli, so3_and_molecule_kernels_equal_the_library) {
         /* regression on the molecules' energies, standardised */
         snprintf(args, sizeof args, "predict --arch '%s' --train-x mx.npy --train-y me.npy --test-x mx.npy "
                  "--out mp.npy --standardize --diag-reg 1e-6 --variance mv.npy", archs[v]);
-        cr_assert_eq(run(args, err, sizeof err), 0, "%s: %s", archs[v], err);
-        get("mp.npy", &p);
+        cr_assert_eq(pt_run(args, err, sizeof err), 0, "%s: %s", archs[v], err);
+        pt_get("mp.npy", &p);
         cr_assert(p.shape[0] == n && p.shape[1] == 1);
         for (i = 0; i < n; ++i) cr_assert(isfinite(p.data[i]));
         entk_array_free(&p);
@@ -854,12 +806,12 @@ Test(cli, so3_and_molecule_kernels_equal_the_library) {
     {
         entk_arch a;
         double K[4];
-        cr_assert_eq(run("kernel --arch 's2lift erf so3conv erf so3pool dense' --x1 sph.npy --nngp sk.npy", err,
-                         sizeof err), 0, "%s", err);
-        get("sph.npy", &sph);
+        cr_assert_eq(pt_run("kernel --arch 's2lift erf so3conv erf so3pool dense' --x1 sph.npy --nngp sk.npy", err,
+                            sizeof err), 0, "%s", err);
+        pt_get("sph.npy", &sph);
         cr_assert_eq(entk_arch_parse("s2lift erf so3conv erf so3pool dense", &a, NULL, 0), ENTK_OK);
         cr_assert_eq(entk_so3_kernel(&a, sph.data, 2, NULL, 0, 1, 3, K, 2, NULL, 0, 1), ENTK_OK);
-        get("sk.npy", &k);
+        pt_get("sk.npy", &k);
         cr_assert_leq(tu_rel_frob(k.data, K, 4), 1e-13);
         entk_array_free(&k);
         entk_array_free(&sph);

@@ -8,49 +8,18 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include "testutil.h"
+#define PT_MPI /* skip without MPI */
+#include "progtest.h"
 
-#define TU_ENTK_MPI "bin/entk-mpi"
-
-__attribute__((constructor)) static void skip_without_mpi(void) {
-    if (access(TU_ENTK_MPI, X_OK) == 0 && system("command -v mpirun >/dev/null 2>&1") == 0) return;
-    printf("entk-skip: no %s or no mpirun (OpenMPI and ScaLAPACK: sh scripts/deps.sh test, then make mpi)\n",
-           TU_ENTK_MPI);
-    fflush(stdout);
-    exit(0);
-}
-
-static char dir[64];
-
-static void path_of(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", dir, name); }
-
-static void put(const char *name, const double *data, int ndim, const size_t *shape) {
-    char p[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_write_file(p, data, ndim, shape), ENTK_OK);
-}
-
-static void get(const char *name, entk_array *a) {
-    char p[128], err[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
-}
-
-/* mpirun -np np bin/entk-mpi args (file names relative to dir); exit code; the program's stderr lines
+/* mpirun -np np bin/entk-mpi args (file names relative to pt_dir); exit code; the program's stderr lines
  * (those starting "entk-mpi:", not mpirun's own report) in err. */
 static int mpi_run(int np, const char *args, char *err, size_t errlen) {
-    char cmd[2048], errpath[128], line[1024];
+    char errpath[128], line[1024];
     FILE *f;
     size_t n = 0;
-    int rc;
-    path_of(errpath, sizeof errpath, "stderr.txt");
-    snprintf(cmd, sizeof cmd,
-             "cd %s && OMPI_MCA_btl=self,vader OPENBLAS_NUM_THREADS=1 timeout -s KILL 60 mpirun --oversubscribe %s -np %d "
-             "../../%s %s >/dev/null 2>stderr.txt", dir, geteuid() == 0 ? "--allow-run-as-root" : "", np, TU_ENTK_MPI,
-             args);
-    rc = system(cmd);
+    int rc = pt_sh("%s -np %d ../../%s %s", pt_mpirun(), np, TU_ENTK_MPI, args);
+    pt_path(errpath, sizeof errpath, "stderr.txt");
     f = fopen(errpath, "rb");
     cr_assert(f);
     err[0] = 0;
@@ -60,67 +29,22 @@ static int mpi_run(int np, const char *args, char *err, size_t errlen) {
             n += strlen(line);
         }
     fclose(f);
-    return WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : WEXITSTATUS(rc);
+    return rc;
 }
 
-static void setup(void) {
-    char cmd[128];
-    snprintf(dir, sizeof dir, "build/mpi-test-%ld", (long)getpid());
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void setup(void) { pt_setup("mpi", NULL); }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-}
-
-TestSuite(mpi, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(mpi, .init = setup, .fini = pt_teardown, .timeout = 120);
 
 /* An NNGP Gram (ReLU MLP) of n training and m test inputs and targets, as ktr.npy, kte.npy, y.npy;
  * ref gets the library's t = inf mean with relative diag_reg reg. */
 static void make_problem(size_t n, size_t m, size_t k, unsigned seed, double reg, double *ref) {
-    entk_arch a;
-    entk_kernels kk;
-    entk_predict_opts po = entk_predict_opts_default();
-    char err[128];
-    const size_t d = 3;
-    double *x = malloc((n + m) * d * sizeof *x), *ktr = malloc(n * n * sizeof *ktr), *kte = malloc(m * n * sizeof *kte),
-           *y = malloc(n * k * sizeof *y);
-    size_t s2[2] = {n, n}, st[2] = {m, n}, sy[2] = {n, k};
-    tu_rng r = {seed};
-    cr_assert(x && ktr && kte && y);
-    cr_assert_eq(entk_arch_parse("dense(sw=1.5,sb=0.2) relu dense", &a, err, sizeof err), ENTK_OK);
-    tu_fill_normal(&r, x, (n + m) * d);
-    tu_fill_normal(&r, y, n * k);
-    cr_assert_eq(entk_mlp_kernel(&a, x, n, NULL, 0, d, ktr, n, NULL, 0, 1), ENTK_OK);
-    cr_assert_eq(entk_mlp_kernel(&a, x + n * d, m, x, n, d, kte, n, NULL, 0, 1), ENTK_OK);
-    put("ktr.npy", ktr, 2, s2);
-    put("kte.npy", kte, 2, st);
-    put("y.npy", y, 2, sy);
-    memset(&kk, 0, sizeof kk);
-    kk.n = n;
-    kk.m = m;
-    kk.train = ktr;
-    kk.ld_train = n;
-    kk.test_train = kte;
-    kk.ld_test_train = n;
-    po.diag_reg = reg;
-    cr_assert_eq(entk_predict_mean(&kk, k, y, k, &po, ref, k, NULL), ENTK_OK);
-    free(x);
+    double *ktr, *kte, *y;
+    pt_gram_problem(n, m, 3, k, seed, &ktr, &kte, &y);
+    pt_reference_mean(ktr, kte, y, n, m, k, reg, ref);
     free(ktr);
     free(kte);
     free(y);
-}
-
-static void assert_close(const double *a, const double *b, size_t len, const char *what) {
-    double big = 0, tol;
-    size_t i;
-    for (i = 0; i < len; ++i) big = fmax(big, fabs(b[i]));
-    tol = 1e-8 * big;
-    for (i = 0; i < len; ++i)
-        cr_assert(fabs(a[i] - b[i]) <= tol, "%s: entry %zu: %.17g vs %.17g (tolerance %.3g)", what, i, a[i], b[i], tol);
 }
 
 Test(mpi, ranks_and_blocks_equal_library) {
@@ -136,12 +60,12 @@ Test(mpi, ranks_and_blocks_equal_library) {
     {
         entk_array g;
         char p[128];
-        get("ktr.npy", &g);
-        path_of(p, sizeof p, "ktrf.npy");
+        pt_get("ktr.npy", &g);
+        pt_path(p, sizeof p, "ktrf.npy");
         tu_put_fortran(p, g.data, n, n);
         entk_array_free(&g);
-        get("kte.npy", &g);
-        path_of(p, sizeof p, "ktef.npy");
+        pt_get("kte.npy", &g);
+        pt_path(p, sizeof p, "ktef.npy");
         tu_put_fortran(p, g.data, m, n);
         entk_array_free(&g);
     }
@@ -152,11 +76,11 @@ Test(mpi, ranks_and_blocks_equal_library) {
                  runs[i].files, runs[i].block);
         cr_assert_eq(mpi_run(runs[i].np, args, err, sizeof err), 0, "-np %d %s: %s", runs[i].np, args, err);
         cr_assert(strstr(err, "by ScaLAPACK on"), "%s", err);
-        get("p.npy", &out);
+        pt_get("p.npy", &out);
         cr_assert_eq(out.shape[0], m);
         cr_assert_eq(out.shape[1], k);
         snprintf(what, sizeof what, "-np %d %s", runs[i].np, runs[i].block);
-        assert_close(out.data, ref, m * k, what);
+        pt_assert_close(out.data, ref, m * k, what);
         entk_array_free(&out);
     }
 }
@@ -168,13 +92,13 @@ Test(mpi, one_point_standardized) {
     entk_array a, b;
     make_problem(1, 3, 2, 4, 0.0, ref);
     snprintf(cmd, sizeof cmd, "cd %s && ../../bin/entk predict --train-gram ktr.npy --test-gram kte.npy "
-                              "--train-y y.npy --out q.npy --standardize 2>/dev/null", dir);
+                              "--train-y y.npy --out q.npy --standardize 2>/dev/null", pt_dir);
     cr_assert_eq(system(cmd), 0, "bin/entk predict --train-gram failed");
     cr_assert_eq(mpi_run(2, "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy "
                             "--standardize", err, sizeof err), 0, "%s", err);
-    get("p.npy", &a);
-    get("q.npy", &b);
-    assert_close(a.data, b.data, 3 * 2, "n = 1, standardized");
+    pt_get("p.npy", &a);
+    pt_get("q.npy", &b);
+    pt_assert_close(a.data, b.data, 3 * 2, "n = 1, standardized");
     entk_array_free(&a);
     entk_array_free(&b);
 }
@@ -182,26 +106,11 @@ Test(mpi, one_point_standardized) {
 /* A singular Gram (rank 3) needs jitter: 2 ranks escalate as entk predict does, to the same jitter after
  * the same failed tries (the retry re-reads every rank's blocks) */
 Test(mpi, jitter_escalates_as_entk_predict) {
-    const size_t n = 30, d = 3, m = 2;
-    double x[30 * 3], k[30 * 30], t[2 * 30], y[30];
-    size_t i, j, p, s2[2] = {n, n}, st[2] = {m, n}, s1[1] = {n};
     char err[1024], cmd[512], mem[512], *q, *e;
     FILE *f;
-    tu_rng r = {99};
-    tu_fill_normal(&r, x, n * d);
-    tu_fill_normal(&r, y, n);
-    for (i = 0; i < n; ++i)
-        for (j = 0; j < n; ++j) {
-            double s = 0;
-            for (p = 0; p < d; ++p) s += x[i * d + p] * x[j * d + p];
-            k[i * n + j] = s;
-        }
-    for (i = 0; i < m * n; ++i) t[i] = 0.5 * k[i];
-    put("ks.npy", k, 2, s2);
-    put("ts.npy", t, 2, st);
-    put("ys.npy", y, 1, s1);
+    pt_put_singular_gram();
     snprintf(cmd, sizeof cmd, "cd %s && ../../bin/entk predict --train-gram ks.npy --test-gram ts.npy "
-                              "--train-y ys.npy --out q.npy 2>&1", dir);
+                              "--train-y ys.npy --out q.npy 2>&1", pt_dir);
     f = popen(cmd, "r");
     cr_assert(f);
     mem[fread(mem, 1, sizeof mem - 1, f)] = 0;
@@ -217,19 +126,10 @@ Test(mpi, jitter_escalates_as_entk_predict) {
 /* bin/entk-mpi without mpirun: a one-rank job of its own (MPI singleton start), for the errors every
  * rank meets alike before any distributed work */
 static void expect_error_single(const char *args, int code, const char *needle) {
-    char cmd[1024], p[128], err[1024];
-    FILE *f;
-    size_t n;
-    int rc;
-    path_of(p, sizeof p, "stderr.txt");
-    snprintf(cmd, sizeof cmd, "cd %s && timeout -s KILL 60 ../../%s %s >/dev/null 2>stderr.txt", dir, TU_ENTK_MPI, args);
-    rc = system(cmd);
-    f = fopen(p, "rb");
-    cr_assert(f);
-    n = fread(err, 1, sizeof err - 1, f);
-    err[n] = 0;
-    fclose(f);
-    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == code, "%s: status %d, stderr: %s", args, rc, err);
+    char err[1024];
+    int rc = pt_sh("timeout -s KILL 60 ../../%s %s", TU_ENTK_MPI, args);
+    cr_assert(pt_stderr(err, sizeof err), "no stderr.txt");
+    cr_assert_eq(rc, code, "%s: exit %d, stderr: %s", args, rc, err);
     cr_assert(strstr(err, needle), "%s: expected '%s' in: %s", args, needle, err);
     cr_assert(!strncmp(err, "entk-mpi: ", 10) && strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s",
               args, err);
@@ -241,7 +141,7 @@ Test(mpi, bad_uses_are_one_line) {
     char err[1024];
     int rc;
     make_problem(4, 2, 1, 2, 0.0, ref);
-    put("neg.npy", neg, 2, s4);
+    pt_put("neg.npy", neg, 2, s4);
     expect_error_single("frobnicate", 2, "unknown subcommand 'frobnicate' (kernel, predict)");
     expect_error_single("predict --train-gram ktr.npy --train-y y.npy --out p.npy", 2, "--test-gram");
     expect_error_single("predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy --time 3", 2,

@@ -7,117 +7,12 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include "testutil.h"
+#include "progtest.h"
 
-#ifndef TU_ENTK_CLI
-#define TU_ENTK_CLI "bin/entk"
-#endif
+static void setup(void) { pt_setup("ooc", TU_ENTK_CLI); }
 
-static char dir[64];
-
-static void path_of(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", dir, name); }
-
-static void put(const char *name, const double *data, int ndim, const size_t *shape) {
-    char p[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_write_file(p, data, ndim, shape), ENTK_OK);
-}
-
-static void get(const char *name, entk_array *a) {
-    char p[128], err[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
-}
-
-/* Run bin/entk with args (file names relative to dir) after the shell fragment pre; exit code, stderr. */
-static int run_with(const char *pre, const char *args, char *err, size_t errlen) {
-    char cmd[2048], errpath[128];
-    FILE *f;
-    size_t n;
-    int rc;
-    path_of(errpath, sizeof errpath, "stderr.txt");
-    snprintf(cmd, sizeof cmd, "cd %s && %s ../../%s %s >/dev/null 2>stderr.txt", dir, pre, TU_ENTK_CLI, args);
-    rc = system(cmd);
-    f = fopen(errpath, "rb");
-    cr_assert(f);
-    n = fread(err, 1, errlen - 1, f);
-    err[n] = 0;
-    fclose(f);
-    return WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : WEXITSTATUS(rc);
-}
-
-static void setup(void) {
-    char cmd[128];
-    cr_assert(access(TU_ENTK_CLI, X_OK) == 0, TU_ENTK_CLI " missing: run from the repository root after make");
-    snprintf(dir, sizeof dir, "build/ooc-test-%ld", (long)getpid());
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-}
-
-TestSuite(ooc, .init = setup, .fini = teardown);
-
-/* An NNGP Gram of n training and m test inputs (a ReLU MLP on d features), targets y (n x k); written
- * as ktr.npy, kte.npy, y.npy. Returns the arrays (malloc'd) for the library's reference. */
-static void make_problem(size_t n, size_t m, size_t d, size_t k, unsigned seed, double **ktr, double **kte,
-                         double **y) {
-    entk_arch a;
-    char err[128];
-    double *x = malloc((n + m) * d * sizeof *x);
-    size_t s2[2] = {n, n}, st[2] = {m, n}, sy[2] = {n, k};
-    tu_rng r = {seed};
-    cr_assert_eq(entk_arch_parse("dense(sw=1.5,sb=0.2) relu dense", &a, err, sizeof err), ENTK_OK);
-    *ktr = malloc(n * n * sizeof **ktr);
-    *kte = malloc((m ? m : 1) * n * sizeof **kte);
-    *y = malloc(n * k * sizeof **y);
-    cr_assert(x && *ktr && *kte && *y);
-    tu_fill_normal(&r, x, (n + m) * d);
-    tu_fill_normal(&r, *y, n * k);
-    cr_assert_eq(entk_mlp_kernel(&a, x, n, NULL, 0, d, *ktr, n, NULL, 0, 1), ENTK_OK);
-    if (m) cr_assert_eq(entk_mlp_kernel(&a, x + n * d, m, x, n, d, *kte, n, NULL, 0, 1), ENTK_OK);
-    put("ktr.npy", *ktr, 2, s2);
-    put("kte.npy", *kte, 2, st);
-    put("y.npy", *y, 2, sy);
-    free(x);
-}
-
-/* The library's t = inf mean with diag_reg (relative) reg. */
-static void reference(const double *ktr, const double *kte, const double *y, size_t n, size_t m, size_t k,
-                      double reg, double *mean) {
-    entk_kernels kk;
-    entk_predict_opts po = entk_predict_opts_default();
-    memset(&kk, 0, sizeof kk);
-    kk.n = n;
-    kk.m = m;
-    kk.train = ktr;
-    kk.ld_train = n;
-    kk.test_train = kte;
-    kk.ld_test_train = n;
-    po.diag_reg = reg;
-    cr_assert_eq(entk_predict_mean(&kk, k, y, k, &po, mean, k, NULL), ENTK_OK);
-}
-
-static double max_abs(const double *a, size_t len) {
-    double m = 0;
-    size_t i;
-    for (i = 0; i < len; ++i) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-/* |a - b| <= 1e-8 max |b| entrywise */
-static void assert_close(const double *a, const double *b, size_t len, const char *what) {
-    const double tol = 1e-8 * max_abs(b, len);
-    size_t i;
-    for (i = 0; i < len; ++i)
-        cr_assert(fabs(a[i] - b[i]) <= tol, "%s: entry %zu: %.17g vs %.17g (tolerance %.3g)", what, i, a[i], b[i], tol);
-}
+TestSuite(ooc, .init = setup, .fini = pt_teardown);
 
 /* --max-memory giving panels of exactly b columns: (avail - fixed) / 2 / (16 n) = b, fixed = 8 n (k + 1) */
 static size_t budget_for(size_t n, size_t k, size_t b) { return 8 * n * (k + 1) + 32 * n * b; }
@@ -132,12 +27,12 @@ Test(ooc, gram_files_equal_library_every_panel_width) {
         entk_array out;
         char err[512], args[512];
         size_t w;
-        make_problem(n, m, 3, k, 11 + (unsigned)t, &ktr, &kte, &y);
-        reference(ktr, kte, y, n, m, k, 1e-3, ref);
+        pt_gram_problem(n, m, 3, k, 11 + (unsigned)t, &ktr, &kte, &y);
+        pt_reference_mean(ktr, kte, y, n, m, k, 1e-3, ref);
         /* in memory: the library's computation on the file's values, bit for bit */
-        cr_assert_eq(run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy "
-                                  "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
-        get("p.npy", &out);
+        cr_assert_eq(pt_run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy "
+                                     "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
+        pt_get("p.npy", &out);
         cr_assert_eq(out.shape[0], m);
         cr_assert_eq(out.shape[1], k);
         cr_assert_eq(memcmp(out.data, ref, sizeof ref), 0, "n = %zu: in-memory Gram predict differs", n);
@@ -147,12 +42,12 @@ Test(ooc, gram_files_equal_library_every_panel_width) {
             if (widths[w] > n && widths[w] != 100) continue;
             snprintf(args, sizeof args, "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out q.npy "
                                         "--diag-reg 1e-3 --ooc --max-memory %zu", budget_for(n, k, widths[w]));
-            cr_assert_eq(run_with("", args, err, sizeof err), 0, "%s: %s", args, err);
+            cr_assert_eq(pt_run_with("", args, err, sizeof err), 0, "%s: %s", args, err);
             snprintf(msg, sizeof msg, "panels of %zu columns", widths[w] > n ? n : widths[w]);
             cr_assert(strstr(err, msg), "n = %zu: expected %s, got: %s", n, msg, err);
-            get("q.npy", &out);
+            pt_get("q.npy", &out);
             snprintf(msg, sizeof msg, "n = %zu, panel %zu", n, widths[w]);
-            assert_close(out.data, ref, m * k, msg);
+            pt_assert_close(out.data, ref, m * k, msg);
             entk_array_free(&out);
         }
         free(ktr);
@@ -168,20 +63,20 @@ Test(ooc, fortran_order_files) {
     double *ktr, *kte, *y, ref[5 * 2];
     entk_array out;
     char err[512], p[128];
-    make_problem(n, m, 3, k, 8, &ktr, &kte, &y);
-    reference(ktr, kte, y, n, m, k, 1e-3, ref);
-    path_of(p, sizeof p, "ktrf.npy");
+    pt_gram_problem(n, m, 3, k, 8, &ktr, &kte, &y);
+    pt_reference_mean(ktr, kte, y, n, m, k, 1e-3, ref);
+    pt_path(p, sizeof p, "ktrf.npy");
     tu_put_fortran(p, ktr, n, n);
-    path_of(p, sizeof p, "ktef.npy");
+    pt_path(p, sizeof p, "ktef.npy");
     tu_put_fortran(p, kte, m, n);
-    cr_assert_eq(run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
-                              "--diag-reg 1e-3 --ooc --max-memory 20000", err, sizeof err), 0, "%s", err);
-    get("p.npy", &out);
-    assert_close(out.data, ref, m * k, "Fortran order, out of core");
+    cr_assert_eq(pt_run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
+                                 "--diag-reg 1e-3 --ooc --max-memory 20000", err, sizeof err), 0, "%s", err);
+    pt_get("p.npy", &out);
+    pt_assert_close(out.data, ref, m * k, "Fortran order, out of core");
     entk_array_free(&out);
-    cr_assert_eq(run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
-                              "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
-    get("p.npy", &out);
+    cr_assert_eq(pt_run_with("", "predict --train-gram ktrf.npy --test-gram ktef.npy --train-y y.npy --out p.npy "
+                                 "--diag-reg 1e-3", err, sizeof err), 0, "%s", err);
+    pt_get("p.npy", &out);
     cr_assert_eq(memcmp(out.data, ref, sizeof ref), 0, "Fortran order, in memory");
     entk_array_free(&out);
     free(ktr);
@@ -196,16 +91,16 @@ Test(ooc, standardize_and_absolute_reg) {
     entk_array a, b;
     char err[512];
     size_t s1[1] = {n};
-    make_problem(n, m, 2, 1, 5, &ktr, &kte, &y);
-    put("y1.npy", y, 1, s1);
-    cr_assert_eq(run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y1.npy --out a.npy "
-                              "--standardize --diag-reg 0.01 --diag-reg-absolute", err, sizeof err), 0, "%s", err);
-    cr_assert_eq(run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y1.npy --out b.npy "
-                              "--standardize --diag-reg 0.01 --diag-reg-absolute --ooc --max-memory 3000", err,
-                          sizeof err), 0, "%s", err);
-    get("a.npy", &a);
-    get("b.npy", &b);
-    assert_close(b.data, a.data, m, "standardized");
+    pt_gram_problem(n, m, 2, 1, 5, &ktr, &kte, &y);
+    pt_put("y1.npy", y, 1, s1);
+    cr_assert_eq(pt_run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y1.npy --out a.npy "
+                                 "--standardize --diag-reg 0.01 --diag-reg-absolute", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run_with("", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y1.npy --out b.npy "
+                                 "--standardize --diag-reg 0.01 --diag-reg-absolute --ooc --max-memory 3000", err,
+                             sizeof err), 0, "%s", err);
+    pt_get("a.npy", &a);
+    pt_get("b.npy", &b);
+    pt_assert_close(b.data, a.data, m, "standardized");
     entk_array_free(&a);
     entk_array_free(&b);
     free(ktr);
@@ -221,15 +116,15 @@ Test(ooc, larger_than_ulimit_v, .timeout = 120) {
     double *ktr, *kte, *y, ref[3];
     entk_array out;
     char err[512];
-    make_problem(n, m, 4, k, 7, &ktr, &kte, &y);
-    reference(ktr, kte, y, n, m, k, 1e-2, ref);
-    cr_assert_eq(run_with("ulimit -v 32000;", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy "
-                                              "--out p.npy --diag-reg 1e-2", err, sizeof err), 1, "%s", err);
+    pt_gram_problem(n, m, 4, k, 7, &ktr, &kte, &y);
+    pt_reference_mean(ktr, kte, y, n, m, k, 1e-2, ref);
+    cr_assert_eq(pt_run_with("ulimit -v 32000;", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy "
+                                                 "--out p.npy --diag-reg 1e-2", err, sizeof err), 1, "%s", err);
     cr_assert(strstr(err, "needs") && strstr(err, "ulimit -v") && strstr(err, "or --ooc"), "%s", err);
-    cr_assert_eq(run_with("ulimit -v 32000;", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy "
-                                              "--out p.npy --diag-reg 1e-2 --ooc", err, sizeof err), 0, "%s", err);
-    get("p.npy", &out);
-    assert_close(out.data, ref, m * k, "n = 2200 under ulimit -v");
+    cr_assert_eq(pt_run_with("ulimit -v 32000;", "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy "
+                                                 "--out p.npy --diag-reg 1e-2 --ooc", err, sizeof err), 0, "%s", err);
+    pt_get("p.npy", &out);
+    pt_assert_close(out.data, ref, m * k, "n = 2200 under ulimit -v");
     entk_array_free(&out);
     free(ktr);
     free(kte);
@@ -240,37 +135,22 @@ Test(ooc, larger_than_ulimit_v, .timeout = 120) {
  * solve escalates as the library does, to the same jitter after the same number of failed tries (the
  * values then differ by the conditioning, 1e10, times rounding, so only the policy is compared). */
 Test(ooc, jitter_escalates_as_in_memory) {
-    const size_t n = 30, d = 3, m = 2;
-    double x[30 * 3], k[30 * 30], t[2 * 30], y[30];
-    size_t i, j, p, s2[2] = {n, n}, st[2] = {m, n}, s1[1] = {n};
     char err[512], jit_mem[256], *q;
-    tu_rng r = {99};
-    tu_fill_normal(&r, x, n * d);
-    tu_fill_normal(&r, y, n);
-    for (i = 0; i < n; ++i)
-        for (j = 0; j < n; ++j) {
-            double s = 0;
-            for (p = 0; p < d; ++p) s += x[i * d + p] * x[j * d + p];
-            k[i * n + j] = s;
-        }
-    for (i = 0; i < m * n; ++i) t[i] = 0.5 * k[i];
-    put("ks.npy", k, 2, s2);
-    put("ts.npy", t, 2, st);
-    put("ys.npy", y, 1, s1);
-    cr_assert_eq(run_with("", "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out a.npy", err,
-                          sizeof err), 0, "%s", err);
+    pt_put_singular_gram();
+    cr_assert_eq(pt_run_with("", "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out a.npy", err,
+                             sizeof err), 0, "%s", err);
     q = strstr(err, "; jitter ");
     cr_assert(q && strstr(q, "failed Cholesky tries"), "no jitter in memory: %s", err);
     snprintf(jit_mem, sizeof jit_mem, "%s", q);
-    cr_assert_eq(run_with("", "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out b.npy --ooc "
-                              "--max-memory 3000", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run_with("", "predict --train-gram ks.npy --test-gram ts.npy --train-y ys.npy --out b.npy --ooc "
+                                 "--max-memory 3000", err, sizeof err), 0, "%s", err);
     q = strstr(err, "; jitter ");
     cr_assert(q && !strcmp(q, jit_mem), "out of core: %s, in memory: %s", q ? q : err, jit_mem);
 }
 
 static void expect_error(const char *args, int code, const char *needle) {
     char err[1024];
-    int rc = run_with("", args, err, sizeof err);
+    int rc = pt_run_with("", args, err, sizeof err);
     cr_assert_eq(rc, code, "%s: exit %d, stderr: %s", args, rc, err);
     cr_assert(strstr(err, needle), "%s: expected '%s' in: %s", args, needle, err);
     cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", args, err);
@@ -283,11 +163,11 @@ Test(ooc, bad_uses_are_one_line) {
     const char *g = "predict --train-gram ktr.npy --test-gram kte.npy --train-y y.npy --out p.npy";
     char args[512];
     size_t i;
-    make_problem(n, m, 2, 1, 3, &ktr, &kte, &y);
+    pt_gram_problem(n, m, 2, 1, 3, &ktr, &kte, &y);
     /* a symmetric matrix with a negative eigenvalue; one with a NaN in the lower triangle */
     for (i = 0; i < 36; ++i) bad[i] = (i / 6 == i % 6) ? 1.0 : 0.0;
     bad[5 * 6 + 5] = -1.0;
-    put("neg.npy", bad, 2, s2);
+    pt_put("neg.npy", bad, 2, s2);
     bad[5 * 6 + 5] = 1.0;
     bad[4 * 6 + 1] = NAN;
     {   /* entk_npy_write_file refuses NaN: patch the bytes */
@@ -298,14 +178,14 @@ Test(ooc, bad_uses_are_one_line) {
         bad[4 * 6 + 1] = 0.0;
         cr_assert_eq(entk_npy_write_mem(bad, 2, s2, buf, sizeof buf, &len), ENTK_OK);
         memcpy(buf + len - 36 * 8 + (4 * 6 + 1) * 8, "\x00\x00\x00\x00\x00\x00\xf8\x7f", 8);
-        path_of(p, sizeof p, "nan.npy");
+        pt_path(p, sizeof p, "nan.npy");
         f = fopen(p, "wb");
         cr_assert(f);
         cr_assert_eq(fwrite(buf, 1, len, f), len);
         fclose(f);
     }
-    put("small.npy", bad, 2, s3);
-    put("vec.npy", bad, 1, s1);
+    pt_put("small.npy", bad, 2, s3);
+    pt_put("vec.npy", bad, 1, s1);
     expect_error("predict --ooc --arch 'dense relu dense' --train-x y.npy --train-y y.npy --test-x y.npy --out p.npy", 2,
                  "--ooc: the out-of-core solve reads the train Gram from disk");
     expect_error("predict --train-gram ktr.npy --train-y y.npy --out p.npy", 2, "--test-gram");

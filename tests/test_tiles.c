@@ -15,48 +15,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "testutil.h"
-
-#ifndef TU_ENTK_CLI
-#define TU_ENTK_CLI "bin/entk"
-#endif
-
-static char dir[64];
-
-static void path_of(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", dir, name); }
-
-static void put(const char *name, const double *data, int ndim, const size_t *shape) {
-    char p[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_write_file(p, data, ndim, shape), ENTK_OK);
-}
-
-static void get(const char *name, entk_array *a) {
-    char p[128], err[128];
-    path_of(p, sizeof p, name);
-    cr_assert_eq(entk_npy_read_file(p, a, err, sizeof err), ENTK_OK, "%s: %s", name, err);
-}
-
-/* Run the CLI with args (file names relative to dir) after the shell fragment pre; exit code (128 +
- * signal if killed), stderr in err. */
-static int run_with(const char *pre, const char *args, char *err, size_t errlen) {
-    char cmd[2048], errpath[128];
-    FILE *f;
-    size_t n;
-    int rc;
-    path_of(errpath, sizeof errpath, "stderr.txt");
-    snprintf(cmd, sizeof cmd, "cd %s && %s ../../%s %s >/dev/null 2>stderr.txt", dir, pre, TU_ENTK_CLI, args);
-    rc = system(cmd);
-    f = fopen(errpath, "rb");
-    cr_assert(f);
-    n = fread(err, 1, errlen - 1, f);
-    err[n] = 0;
-    fclose(f);
-    if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
-    return WEXITSTATUS(rc);
-}
-
-static int run(const char *args, char *err, size_t errlen) { return run_with("", args, err, errlen); }
+#include "progtest.h"
 
 static void ok(const char *fmt, ...) {
     char args[1024], err[1024];
@@ -64,19 +23,12 @@ static void ok(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    cr_assert_eq(run(args, err, sizeof err), 0, "entk %s: %s", args, err);
-}
-
-/* The two files in dir are equal byte for byte. */
-static int same(const char *a, const char *b) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "cmp -s %s/%s %s/%s", dir, a, dir, b);
-    return system(cmd) == 0;
+    cr_assert_eq(pt_run(args, err, sizeof err), 0, "entk %s: %s", args, err);
 }
 
 static void rm(const char *names) {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "cd %s && rm -f %s", dir, names);
+    snprintf(cmd, sizeof cmd, "cd %s && rm -f %s", pt_dir, names);
     cr_assert_eq(system(cmd), 0);
 }
 
@@ -86,12 +38,8 @@ static void setup(void) {
     static double x[13 * 5], z[6 * 5], img[7 * 1 * 5 * 5], imz[4 * 1 * 5 * 5], one[5], img30[30 * 6 * 6], huge[2200 * 2];
     size_t sx[2] = {13, 5}, sz[2] = {6, 5}, si[4] = {7, 1, 5, 5}, siz[4] = {4, 1, 5, 5}, s1[2] = {1, 5};
     size_t s30[4] = {30, 1, 6, 6}, sh[2] = {2200, 2};
-    char cmd[128];
     tu_rng r = {7};
-    cr_assert(access(TU_ENTK_CLI, X_OK) == 0, TU_ENTK_CLI " missing: run from the repository root after make");
-    snprintf(dir, sizeof dir, "build/tiles-test-%ld", (long)getpid());
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    pt_setup("tiles", TU_ENTK_CLI);
     tu_fill_normal(&r, x, sizeof x / sizeof *x);
     tu_fill_normal(&r, z, sizeof z / sizeof *z);
     tu_fill_normal(&r, img, sizeof img / sizeof *img);
@@ -99,30 +47,24 @@ static void setup(void) {
     tu_fill_normal(&r, one, 5);
     tu_fill_normal(&r, img30, sizeof img30 / sizeof *img30);
     tu_fill_normal(&r, huge, sizeof huge / sizeof *huge);
-    put("x.npy", x, 2, sx);
-    put("z.npy", z, 2, sz);
-    put("img.npy", img, 4, si);
-    put("imz.npy", imz, 4, siz);
-    put("one.npy", one, 2, s1);
-    put("img30.npy", img30, 4, s30);
+    pt_put("x.npy", x, 2, sx);
+    pt_put("z.npy", z, 2, sz);
+    pt_put("img.npy", img, 4, si);
+    pt_put("imz.npy", imz, 4, siz);
+    pt_put("one.npy", one, 2, s1);
+    pt_put("img30.npy", img30, 4, s30);
     tu_fill_normal(&r, sph, sizeof sph / sizeof *sph);
     tu_fill_normal(&r, sph2, sizeof sph2 / sizeof *sph2);
     tu_fill_normal(&r, mol, sizeof mol / sizeof *mol);
-    put("sph.npy", sph, 4, ssph);
-    put("sph2.npy", sph2, 4, ssph2);
-    put("mol.npy", mol, 3, smol);
-    put("huge.npy", huge, 2, sh);
+    pt_put("sph.npy", sph, 4, ssph);
+    pt_put("sph2.npy", sph2, 4, ssph2);
+    pt_put("mol.npy", mol, 3, smol);
+    pt_put("huge.npy", huge, 2, sh);
     x[3] += 1e-9; /* the same shape, other values */
-    put("x_other.npy", x, 2, sx);
+    pt_put("x_other.npy", x, 2, sx);
 }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-}
-
-TestSuite(tiles, .init = setup, .fini = teardown);
+TestSuite(tiles, .init = setup, .fini = pt_teardown);
 
 #define MLP "'dense(sw=1.4,sb=0.2) relu dense erf dense'"
 #define CNN "'conv(q=3,pad=circular) relu conv(q=3) relu gap dense'"
@@ -141,14 +83,16 @@ static void tiles_equal(const char *arch, const char *x1, const char *x2, const 
         const size_t t = sizes[i];
         if (i && t == sizes[i - 1]) continue;
         ok("kernel --arch %s --x1 %s %s %s --nngp kt.npy --ntk tt.npy --tile %zu --threads 1", arch, x1, x2opt, extra, t);
-        cr_assert(same("k.npy", "kt.npy"), "%s x1 %s x2 %s %s: NNGP with --tile %zu differs", arch, x1, x2opt, extra, t);
-        cr_assert(same("t.npy", "tt.npy"), "%s x1 %s x2 %s %s: NTK with --tile %zu differs", arch, x1, x2opt, extra, t);
+        cr_assert(pt_same("k.npy", "kt.npy"), "%s x1 %s x2 %s %s: NNGP with --tile %zu differs", arch, x1, x2opt, extra,
+                  t);
+        cr_assert(pt_same("t.npy", "tt.npy"), "%s x1 %s x2 %s %s: NTK with --tile %zu differs", arch, x1, x2opt, extra,
+                  t);
     }
     /* each output alone (the MLP's NTK-only path keeps a scratch K) */
     ok("kernel --arch %s --x1 %s %s %s --ntk tt.npy --tile 3 --threads 1", arch, x1, x2opt, extra);
-    cr_assert(same("t.npy", "tt.npy"), "%s: NTK alone with --tile 3 differs", arch);
+    cr_assert(pt_same("t.npy", "tt.npy"), "%s: NTK alone with --tile 3 differs", arch);
     ok("kernel --arch %s --x1 %s %s %s --nngp kt.npy --tile 4 --threads 1", arch, x1, x2opt, extra);
-    cr_assert(same("k.npy", "kt.npy"), "%s: NNGP alone with --tile 4 differs", arch);
+    cr_assert(pt_same("k.npy", "kt.npy"), "%s: NNGP alone with --tile 4 differs", arch);
 }
 
 Test(tiles, mlp_every_tile_size_bit_identical) {
@@ -179,10 +123,10 @@ static void block_equal(const char *arch, const char *x1, const char *x2, size_t
     ok("kernel --arch %s --x1 %s %s --nngp k.npy --ntk t.npy", arch, x1, x2opt);
     ok("kernel --arch %s --x1 %s %s --nngp kb.npy --ntk tb.npy --rows %zu:%zu --cols %zu:%zu --tile %zu --threads 1", arch, x1,
        x2opt, a, b, c, d, tile);
-    get("k.npy", &k);
-    get("t.npy", &t);
-    get("kb.npy", &kb);
-    get("tb.npy", &tb);
+    pt_get("k.npy", &k);
+    pt_get("t.npy", &t);
+    pt_get("kb.npy", &kb);
+    pt_get("tb.npy", &tb);
     cr_assert_eq(kb.shape[0], b - a);
     cr_assert_eq(kb.shape[1], d - c);
     for (i = a; i < b; ++i)
@@ -214,7 +158,7 @@ Test(tiles, one_input) {
     rm("k.npy kt.npy kt.npy.journal");
     ok("kernel --arch " GCNN " --x1 img.npy --nngp k.npy");
     ok("kernel --arch " GCNN " --x1 img.npy --nngp kt.npy --rows 0:7 --cols 0:7 --tile 3"); /* the whole block */
-    cr_assert(same("k.npy", "kt.npy"));
+    cr_assert(pt_same("k.npy", "kt.npy"));
 }
 
 /* The SO(3) and molecule domains go through the same block driver: bit for bit too. */
@@ -235,9 +179,9 @@ Test(tiles, progress_line_on_a_terminal) {
         return;
     }
     snprintf(cmd, sizeof cmd, "cd %s && script -qec \"../../%s kernel --arch 'dense relu dense' --x1 x.npy --nngp p.npy "
-             "--tile 2\" /dev/null > pty.txt", dir, TU_ENTK_CLI);
+             "--tile 2\" /dev/null > pty.txt", pt_dir, TU_ENTK_CLI);
     cr_assert_eq(system(cmd), 0);
-    snprintf(err, sizeof err, "%s/pty.txt", dir);
+    snprintf(err, sizeof err, "%s/pty.txt", pt_dir);
     f = fopen(err, "rb");
     cr_assert(f);
     n = fread(out, 1, sizeof out - 1, f);
@@ -248,17 +192,7 @@ Test(tiles, progress_line_on_a_terminal) {
     cr_assert(strstr(out, "entk: kernel tiles 28/28 (100%), done"), "%s", out);
 }
 
-static size_t journal_records(void) {
-    char p[128];
-    FILE *f;
-    size_t n = 0;
-    int ch;
-    path_of(p, sizeof p, "rk.npy.journal");
-    if (!(f = fopen(p, "rb"))) return 0;
-    while ((ch = fgetc(f)) != EOF) n += ch == 'T';
-    fclose(f);
-    return n;
-}
+static size_t journal_records(void) { return pt_journal_records("rk.npy.journal"); }
 
 static double now(void) {
     struct timespec ts;
@@ -279,7 +213,7 @@ Test(tiles, killed_and_resumed_equals_uninterrupted, .timeout = 120) {
     ok("kernel --arch " GCNN " --x1 img30.npy --nngp k.npy --ntk t.npy --threads 2"); /* in memory */
     cr_log_info("kill seed %u", seed);
     r.s = seed;
-    snprintf(cmd, sizeof cmd, "cd %s && exec ../../%s %s %%s 2>/dev/null", dir, TU_ENTK_CLI, args);
+    snprintf(cmd, sizeof cmd, "cd %s && exec ../../%s %s %%s 2>/dev/null", pt_dir, TU_ENTK_CLI, args);
     for (kill_no = 0; kill_no < 5; ++kill_no) {
         char line[1200];
         pid_t pid;
@@ -312,16 +246,16 @@ Test(tiles, killed_and_resumed_equals_uninterrupted, .timeout = 120) {
     }
     cr_assert_geq(mid, 3, "at least three kills must land in the middle of the run (seed %u)", seed);
     /* a torn last record (a kill inside its write) is dropped */
-    snprintf(cmd, sizeof cmd, "printf 'T 0000' >> %s/rk.npy.journal", dir);
+    snprintf(cmd, sizeof cmd, "printf 'T 0000' >> %s/rk.npy.journal", pt_dir);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s --resume", args);
-    cr_assert_eq(run_with("", cmd, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pt_run_with("", cmd, err, sizeof err), 0, "%s", err);
     cr_assert_eq(journal_records(), total);
-    cr_assert(same("k.npy", "rk.npy"), "the resumed NNGP differs from the uninterrupted one (seed %u)", seed);
-    cr_assert(same("t.npy", "rt.npy"), "the resumed NTK differs from the uninterrupted one (seed %u)", seed);
+    cr_assert(pt_same("k.npy", "rk.npy"), "the resumed NNGP differs from the uninterrupted one (seed %u)", seed);
+    cr_assert(pt_same("t.npy", "rt.npy"), "the resumed NTK differs from the uninterrupted one (seed %u)", seed);
     /* resuming a finished run computes nothing and changes nothing */
     ok("%s --resume", args);
-    cr_assert(same("k.npy", "rk.npy"));
+    cr_assert(pt_same("k.npy", "rk.npy"));
 }
 
 Test(tiles, resume_refuses_another_runs_journal) {
@@ -339,7 +273,7 @@ Test(tiles, resume_refuses_another_runs_journal) {
         rm("j.npy jt.npy j.npy.journal");
         ok("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3");
         snprintf(cmd, sizeof cmd, "kernel %s --resume", cases[i].args);
-        cr_assert_eq(run(cmd, err, sizeof err), 1, "%s: %s", cmd, err);
+        cr_assert_eq(pt_run(cmd, err, sizeof err), 1, "%s: %s", cmd, err);
         cr_assert(strstr(err, "journal") && (strstr(err, cases[i].field) || !strcmp(cases[i].field, "outputs differ")),
                   "%s: %s", cmd, err);
         cr_assert(strchr(err, '\n') == strrchr(err, '\n'), "one line: %s", err);
@@ -347,23 +281,26 @@ Test(tiles, resume_refuses_another_runs_journal) {
     /* an output that is not the file the journal describes */
     rm("j.npy j.npy.journal");
     ok("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3");
-    snprintf(cmd, sizeof cmd, "truncate -s 100 %s/j.npy", dir);
+    snprintf(cmd, sizeof cmd, "truncate -s 100 %s/j.npy", pt_dir);
     cr_assert_eq(system(cmd), 0);
-    cr_assert_eq(run("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3 --resume", err, sizeof err), 1);
+    cr_assert_eq(pt_run("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3 --resume", err, sizeof err),
+                 1);
     cr_assert(strstr(err, "is not the output its journal"), "%s", err);
     /* a damaged record before the last */
     rm("j.npy j.npy.journal");
     ok("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3");
-    snprintf(cmd, sizeof cmd, "cd %s && sed -i '12s/^T /X /' j.npy.journal", dir);
+    snprintf(cmd, sizeof cmd, "cd %s && sed -i '12s/^T /X /' j.npy.journal", pt_dir);
     cr_assert_eq(system(cmd), 0);
-    cr_assert_eq(run("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3 --resume", err, sizeof err), 1);
+    cr_assert_eq(pt_run("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3 --resume", err, sizeof err),
+                 1);
     cr_assert(strstr(err, "damaged"), "%s", err);
     /* no journal: --resume starts afresh */
     rm("j.npy j.npy.journal k.npy");
-    cr_assert_eq(run("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3 --resume", err, sizeof err), 0);
+    cr_assert_eq(pt_run("kernel --arch 'dense relu dense' --x1 x.npy --nngp j.npy --tile 3 --resume", err, sizeof err),
+                 0);
     cr_assert(strstr(err, "starting afresh"), "%s", err);
     ok("kernel --arch 'dense relu dense' --x1 x.npy --nngp k.npy");
-    cr_assert(same("k.npy", "j.npy"));
+    cr_assert(pt_same("k.npy", "j.npy"));
 }
 
 Test(tiles, bad_options) {
@@ -386,12 +323,12 @@ Test(tiles, bad_options) {
     size_t i;
     for (i = 0; i < sizeof cases / sizeof *cases; ++i) {
         snprintf(cmd, sizeof cmd, "kernel --arch 'dense relu dense' --x1 x.npy --nngp b.npy %s", cases[i].args);
-        cr_assert_eq(run(cmd, err, sizeof err), cases[i].code, "%s: %s", cmd, err);
+        cr_assert_eq(pt_run(cmd, err, sizeof err), cases[i].code, "%s: %s", cmd, err);
         cr_assert(strstr(err, cases[i].msg), "%s: %s", cmd, err);
         cr_assert(strchr(err, '\n') == strrchr(err, '\n'), "one line: %s", err);
     }
-    cr_assert_eq(run("predict --arch 'dense relu dense' --train-x x.npy --train-y x.npy --test-x x.npy --out p.npy "
-                     "--tile 3", err, sizeof err), 2);
+    cr_assert_eq(pt_run("predict --arch 'dense relu dense' --train-x x.npy --train-y x.npy --test-x x.npy --out p.npy "
+                        "--tile 3", err, sizeof err), 2);
     cr_assert(strstr(err, "option '--tile' does not apply to 'entk predict'"), "%s", err);
 }
 
@@ -401,14 +338,14 @@ Test(tiles, output_larger_than_the_address_space_limit) {
     char err[1024];
     struct stat sb;
     char p[128];
-    cr_assert_eq(run_with("ulimit -v 30000;", "kernel --arch 'dense relu dense' --x1 huge.npy --nngp hm.npy --threads 1",
-                          err, sizeof err), 1);
+    cr_assert_eq(pt_run_with("ulimit -v 30000;", "kernel --arch 'dense relu dense' --x1 huge.npy --nngp hm.npy --threads 1",
+                             err, sizeof err), 1);
     cr_assert(strstr(err, "RLIMIT_AS"), "%s", err);
-    cr_assert_eq(run_with("ulimit -v 30000;", "kernel --arch 'dense relu dense' --x1 huge.npy --nngp ht.npy --threads 1 "
-                                             "--tile 500", err, sizeof err), 0, "%s", err);
-    path_of(p, sizeof p, "ht.npy");
+    cr_assert_eq(pt_run_with("ulimit -v 30000;", "kernel --arch 'dense relu dense' --x1 huge.npy --nngp ht.npy --threads 1 "
+                                                "--tile 500", err, sizeof err), 0, "%s", err);
+    pt_path(p, sizeof p, "ht.npy");
     cr_assert_eq(stat(p, &sb), 0);
     cr_assert_gt(sb.st_size, 30000 * 1024);
     ok("kernel --arch 'dense relu dense' --x1 huge.npy --nngp hm.npy --threads 1");
-    cr_assert(same("hm.npy", "ht.npy"));
+    cr_assert(pt_same("hm.npy", "ht.npy"));
 }

@@ -5866,43 +5866,18 @@ ENTKDEF entk_status entk_npy_read_header(const void *buf, size_t len, entk_npy_h
 
 ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *out, char *err,
                                       size_t errlen) {
-    static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-    const unsigned char *b = (const unsigned char *)buf, *src;
-    entk__npy_hdr h;
-    size_t pre, hlen, count = 1, nbytes, avail, i;
+    const unsigned char *src;
+    entk_npy_header hd;
+    size_t count, nbytes, avail, i;
     entk_status st;
     int k;
     if (err && errlen) err[0] = 0;
     if (out) memset(out, 0, sizeof *out);
     if (!out || (!buf && len)) return entk__fail(err, errlen, ENTK_ERR_INVALID_ARG, "NULL argument");
-    if (len == 0) return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: empty file");
-    if (memcmp(b, magic, len < 6 ? len : 6) != 0)
-        return entk__fail(err, errlen, ENTK_ERR_NPY_MAGIC, "bad magic: not a .npy file (no \\x93NUMPY)");
-    if (len < 8)
-        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of 10 bytes",
-                              len);
-    if (b[6] < 1 || b[6] > 3 || b[7] != 0)
-        return entk__fail(err, errlen, ENTK_ERR_NPY_HEADER,
-                              "unsupported format version %u.%u (1.0, 2.0, 3.0 only)",
-                              (unsigned)b[6], (unsigned)b[7]);
-    pre = b[6] == 1 ? 10 : 12;
-    if (len < pre)
-        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: preamble has %zu of %zu bytes",
-                              len, pre);
-    hlen = (size_t)b[8] | (size_t)b[9] << 8;
-    if (pre == 12) hlen |= (size_t)b[10] << 16 | (size_t)((uint32_t)b[11] << 24);
-    if (hlen > len - pre)
-        return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED,
-                              "truncated: header needs %zu bytes, have %zu",
-                              hlen, len - pre);
-    memset(&h, 0, sizeof h);
-    if ((st = entk__npy_parse_header(b + pre, hlen, b[6] <= 2, &h, err, errlen))) return st;
-    for (k = 0; k < h.ndim; ++k)
-        if (entk__mul(count, h.dim[k], &count))
-            return entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: element count overflows size_t");
-    if (entk__mul(count, h.itemsize, &nbytes))
-        return entk__fail(err, errlen, ENTK_ERR_OVERFLOW, "shape: data size overflows size_t");
-    avail = len - pre - hlen;
+    if ((st = entk_npy_read_header(buf, len, &hd, err, errlen))) return st;
+    count = hd.size;
+    nbytes = count * hd.itemsize; /* checked against overflow by entk_npy_read_header */
+    avail = len - hd.data_offset;
     if (nbytes > avail)
         return entk__fail(err, errlen, ENTK_ERR_NPY_TRUNCATED, "truncated: need %zu data bytes, have %zu",
                               nbytes, avail);
@@ -5913,24 +5888,24 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
     /* the data is in the file, so this allocation is at most 8x the file */
     if ((st = entk__alloc_doubles(count, &out->data)))
         return entk__fail(err, errlen, st, "out of memory for %zu values", count);
-    src = b + pre + hlen;
-    if ((!h.fortran || h.ndim < 2) && h.type == 'd' && !h.swap && entk__npy_host_le()) {
+    src = (const unsigned char *)buf + hd.data_offset;
+    if ((!hd.fortran_order || hd.ndim < 2) && hd.type == 'd' && !hd.swap && entk__npy_host_le()) {
         memcpy(out->data, src, nbytes);
-    } else if (!h.fortran || h.ndim < 2) {
-        for (i = 0; i < count; ++i) out->data[i] = entk__npy_load(src + i * h.itemsize, h.type, h.swap);
+    } else if (!hd.fortran_order || hd.ndim < 2) {
+        for (i = 0; i < count; ++i) out->data[i] = entk__npy_load(src + i * hd.itemsize, hd.type, hd.swap);
     } else {
         /* walk C order with an odometer, tracking the element's Fortran offset */
         size_t idx[ENTK_NPY_MAX_DIM], fstride[ENTK_NPY_MAX_DIM], off = 0;
-        for (k = 0; k < h.ndim; ++k) {
+        for (k = 0; k < hd.ndim; ++k) {
             idx[k] = 0;
-            fstride[k] = k ? fstride[k - 1] * h.dim[k - 1] : 1;
+            fstride[k] = k ? fstride[k - 1] * hd.shape[k - 1] : 1;
         }
         for (i = 0; i < count; ++i) {
-            out->data[i] = entk__npy_load(src + off * h.itemsize, h.type, h.swap);
-            for (k = h.ndim - 1; k >= 0; --k) {
+            out->data[i] = entk__npy_load(src + off * hd.itemsize, hd.type, hd.swap);
+            for (k = hd.ndim - 1; k >= 0; --k) {
                 off += fstride[k];
-                if (++idx[k] < h.dim[k]) break;
-                off -= fstride[k] * h.dim[k];
+                if (++idx[k] < hd.shape[k]) break;
+                off -= fstride[k] * hd.shape[k];
                 idx[k] = 0;
             }
         }
@@ -5941,8 +5916,8 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
             char where[ENTK_NPY_MAX_DIM * 22 + 4];
             size_t pos = 0, rest = i, div = count;
             where[pos++] = '(';
-            for (k = 0; k < h.ndim; ++k) {
-                div /= h.dim[k];
+            for (k = 0; k < hd.ndim; ++k) {
+                div /= hd.shape[k];
                 pos += (size_t)snprintf(where + pos, sizeof where - pos, k ? ", %zu" : "%zu",
                                         rest / div);
                 rest %= div;
@@ -5955,8 +5930,8 @@ ENTKDEF entk_status entk_npy_read_mem(const void *buf, size_t len, entk_array *o
                                   i, where, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
         }
     }
-    out->ndim = h.ndim;
-    for (k = 0; k < h.ndim; ++k) out->shape[k] = h.dim[k];
+    out->ndim = hd.ndim;
+    for (k = 0; k < hd.ndim; ++k) out->shape[k] = hd.shape[k];
     out->size = count;
     return ENTK_OK;
 }

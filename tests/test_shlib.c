@@ -1,8 +1,8 @@
 /* libentk.so (make lib, pkg/libentk.c): dlopen()ed, its MLP and C4-GCNN Grams, the progress callback
  * and its error strings equal this process's own entk (tests/impl.c) bit for bit; it exports exactly
  * the public functions the three headers declare (ENTKDEF) and nothing else (nm -D --defined-only),
- * and carries the SONAME libentk.so.MAJOR. Runs from the
- * repository root, in the first variant only (Makefile: PROGRAM_TESTS). */
+ * and carries the SONAME libentk.so.MAJOR. Runs from the repository root, in the first variant only
+ * (Makefile: PROGRAM_TESTS). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <dlfcn.h>

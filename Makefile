@@ -284,7 +284,7 @@ install: bin/entk build/libentk.so $(addprefix pkg/,$(addsuffix .in,$(PC_FILES) 
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build bin

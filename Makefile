@@ -63,7 +63,7 @@ else
 VARIANTS := default scalar nosleef asan fpfast avx2 avx512
 endif
 
-.PHONY: FORCE all mpi test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
+.PHONY: FORCE all lib install uninstall mpi test demo-so3 experiment-ens fuzz fuzz-short fuzz-build fuzz-seeds deps-fuzz demo bench deps-build deps-test deps-demo deps-bench clean test-x86 test-aarch64
 
 # entk-mpi (cli/entk_mpi.c): `make mpi`, and `make` when mpicc and mpirun exist; OpenMPI's mpicc and
 # ScaLAPACK (Debian: openmpi-bin libopenmpi-dev libscalapack-openmpi-dev; scripts/deps.sh test installs
@@ -127,6 +127,8 @@ build/$(1)/test_cli build/$(1)/test_cli_golden: CLI_DEF = -DTU_ENTK_CLI='"$(or $
 build/$(1)/test_tiles build/$(1)/test_ooc: bin/entk
 build/$(1)/test_mpi_kernel build/$(1)/test_mpi_predict: bin/entk $(if $(HAVE_MPI),bin/entk-mpi)
 build/$(1)/test_mpi_kernel: CLI_DEF = -DTU_HAVE_MPI=$(if $(HAVE_MPI),1,0)
+build/$(1)/test_install: bin/entk build/libentk.so
+build/$(1)/test_shlib: build/libentk.so
 build/$(1)/entk: $(CLI_SRCS) $(HEADERS) build/config
 	@mkdir -p build/$(1)
 	$(CC) $(ALLCFLAGS) $(V_$(1)_FLAGS) -o $$@ $$< $(V_$(1)_LIBS)
@@ -138,9 +140,10 @@ $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 # the others, and default runs them on the best path
 V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
 V_avx512_TESTS := $(V_avx2_TESTS)
-# the programs' tests (tiled Grams, the out-of-core solve, entk-mpi kernel and predict) check file and
-# MPI machinery over bin/entk and bin/entk-mpi, not a SIMD path: they run in the first variant only
-PROGRAM_TESTS := test_tiles test_ooc test_mpi_kernel test_mpi_predict
+# the programs' tests (tiled Grams, the out-of-core solve, entk-mpi kernel and predict; make install
+# and libentk.so) check file, MPI and build machinery over bin/entk, bin/entk-mpi and build/libentk.so,
+# not a SIMD path: they run in the first variant only
+PROGRAM_TESTS := test_tiles test_ooc test_mpi_kernel test_mpi_predict test_install test_shlib
 FIRST_VARIANT := $(firstword $(VARIANTS))
 TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/$(v)/,$(if $(filter $(FIRST_VARIANT),$(v)),$(or \
     $(V_$(v)_TESTS),$(TESTS)),$(filter-out $(PROGRAM_TESTS),$(or $(V_$(v)_TESTS),$(TESTS))))))
@@ -225,6 +228,63 @@ bench: deps-bench
 build/bench/%: bench/%.c bench/benchutil.h $(HEADERS) tests/finite_net.h tests/testutil.h
 	@mkdir -p build/bench
 	$(CC) $(WARN) -O3 -g -I. -fopenmp -o $@ $< $(LIBS) -lopenblas -llapacke
+
+# ---- shared library, install -------------------------------------------------------------------
+# make lib: build/libentk.so, the three headers compiled once (pkg/libentk.c) with -DENTK_SHARED and
+# -fvisibility=hidden (and pkg/libentk.map), so only the public entk_* functions are exported
+# (nm -D --defined-only); its SONAME is libentk.so.MAJOR.
+# It is built with this build's SLEEF choice (NO_SLEEF=1: without).
+VERSION := $(shell sed -n 's/^\#define ENTK_VERSION_STRING "\(.*\)"/\1/p' entk.h)
+VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+SONAME := libentk.so.$(VERSION_MAJOR)
+lib: build/libentk.so
+build/libentk.so: pkg/libentk.c pkg/libentk.map $(HEADERS) build/config
+	$(CC) $(ALLCFLAGS) -DENTK_SHARED -fPIC -fvisibility=hidden -shared -Wl,-soname,$(SONAME) -Wl,-z,defs \
+	    -Wl,--version-script=pkg/libentk.map -o $@ $< $(LIBS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the headers, bin/entk, libentk.so (with the SONAME and
+# development links), pkg-config files entk (header-only, SLEEF), entk-nosleef (header-only,
+# -DENTK_NO_SLEEF) and entk-shared (libentk.so), and the CMake package lib/cmake/entk (entk::entk,
+# entk::shared). The .pc and CMake files name PREFIX's paths; DESTDIR only stages the copy.
+# make uninstall (the same PREFIX and DESTDIR) removes exactly those files, and lib/cmake/entk.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR     ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/entk
+INSTALL    ?= install
+PUBLIC_HEADERS := entk.h entk_cn.h entk_so3.h
+PC_FILES   := entk.pc entk-nosleef.pc entk-shared.pc
+CMAKE_FILES := entkConfig.cmake entkConfigVersion.cmake
+INSTALLED  := $(addprefix $(BINDIR)/,entk) $(addprefix $(INCLUDEDIR)/,$(PUBLIC_HEADERS)) \
+    $(addprefix $(LIBDIR)/,libentk.so.$(VERSION) $(SONAME) libentk.so) \
+    $(addprefix $(PKGCONFIGDIR)/,$(PC_FILES)) $(addprefix $(CMAKEDIR)/,$(CMAKE_FILES))
+SIZEOF_VOID_P := $(shell echo '__SIZEOF_POINTER__' | $(CC) -E -P - 2>/dev/null | tr -d ' ')
+# the templates pkg/*.in, configured straight into the destination (nothing in build/: two installs
+# to different prefixes may run at once)
+CONFIGURE = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+    -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SOMAJOR@|$(VERSION_MAJOR)|g' \
+    -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' -e 's|@LIB_LIBS@|-fopenmp $(LIBS)|g'
+
+install: bin/entk build/libentk.so $(addprefix pkg/,$(addsuffix .in,$(PC_FILES) $(CMAKE_FILES)))
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	$(INSTALL) -m 755 bin/entk $(DESTDIR)$(BINDIR)/entk
+	$(INSTALL) -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 755 build/libentk.so $(DESTDIR)$(LIBDIR)/libentk.so.$(VERSION)
+	ln -sf libentk.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libentk.so
+	for f in $(PC_FILES); do $(CONFIGURE) pkg/$$f.in > $(DESTDIR)$(PKGCONFIGDIR)/$$f || exit 1; \
+	    chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/$$f; done
+	for f in $(CMAKE_FILES); do $(CONFIGURE) pkg/$$f.in > $(DESTDIR)$(CMAKEDIR)/$$f || exit 1; \
+	    chmod 644 $(DESTDIR)$(CMAKEDIR)/$$f; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build bin

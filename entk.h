@@ -8,10 +8,17 @@
  *   Everywhere else just #include "entk.h". Link with `-lsleef -lm`, or build with -DENTK_NO_SLEEF and
  *   link with `-lm` only (the sin map then runs the scalar libm kernel on every path).
  *   Optional: -fopenmp enables the `threads` argument of the Gram-matrix functions.
+ *   Installed (make install): `cc $(pkg-config --cflags --libs entk)` (entk-nosleef: without SLEEF),
+ *   CMake's find_package(entk) and entk::entk; or no implementation file at all and libentk.so
+ *   (pkg-config entk-shared, entk::shared). docs/conventions.md §5.1.
  *
  * CONFIGURATION MACROS (define before the #include that carries ENTK_IMPLEMENTATION unless noted)
  *   name              where            default          effect
  *   ENTK_STATIC       every include    undefined        all functions `static` (private copy per TU)
+ *   ENTK_SHARED       implementation   undefined        public functions get default visibility (GCC,
+ *                                                       clang): the shared library's build (make lib,
+ *                                                       with -fvisibility=hidden); its users need not
+ *                                                       define it
  *   ENTK_NO_SIMD      implementation   undefined        compile the scalar path only
  *   ENTK_VECTOR       implementation   undefined        force a path: 0 scalar, 1 AVX2+FMA, 2 NEON,
  *                                                       3 AVX-512F/DQ/VL (undefined: best path chosen at
@@ -85,6 +92,9 @@
 #else
 #define ENTKDEF static
 #endif
+#elif defined(ENTK_SHARED) && (defined(__GNUC__) || defined(__clang__))
+/* building libentk.so (make lib, with -fvisibility=hidden): the public functions alone are exported */
+#define ENTKDEF extern __attribute__((visibility("default")))
 #else
 #define ENTKDEF extern
 #endif

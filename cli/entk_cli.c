@@ -71,9 +71,34 @@ static const char *const usage_text =
     "       entk predict --train-gram K.npy --test-gram T.npy --train-y Y.npy --out P.npy [--ooc] [--time T]\n"
     "                    [--lr ETA] [--diag-reg L] [--diag-reg-absolute] [--standardize] [--max-memory BYTES]\n"
     "       entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]\n"
-    "       entk info\n"
+    "       entk info                    (version, SIMD path, SLEEF, OpenMP)\n"
+    "       entk help | -h | --help      (this text; entk featurize --help: featurize's own page)\n"
+    "       entk --version\n"
     "ARCH: layers separated by spaces or commas, e.g. \"dense(sw=1.5,sb=0.1) relu dense\" (inputs N x d)\n"
-    "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W)\n"
+    "      or \"lift(n=4,q=3,pad=circular) relu gconv(pad=circular) relu gpool dense\" (inputs N x C x H x W);\n"
+    "      layer(key=value,...), names and keys case-sensitive (docs/conventions.md §5.2); (default):\n"
+    "  dense(sw=1,sb=0)                 sw, sb: weight and bias scales, finite and >= 0\n"
+    "  relu erf gelu sin identity       nonlinearities; leaky_relu(a=0.01): slope a below 0\n"
+    "  conv(q=3,pad=valid,sw=1,sb=0)    q x q window, q odd 1 to 99; pad valid, same or circular\n"
+    "  avgpool(p=2)                     p x p average pooling, p 1 to 1024\n"
+    "  gap flatten                      reduce image maps to scalars: global average, or flatten\n"
+    "  lift(n=1,flip=0,q=3,pad=valid,sw=1,sb=0)  lift to the group C_n (n 1, 2 or 4), D_n with flip=1\n"
+    "  gconv(q=3,pad=valid,support=all,sw=1,sb=0)  group convolution after a lift; support all or id\n"
+    "  gpool rotpool                    pool over the group: to scalars (gpool), or back to pixel maps\n"
+    "  s2lift(L=input,Lout=L,B=default,sw=1,sb=0)  SO(3) lift of spherical signals (L, Lout, B 1 to 64)\n"
+    "  so3conv(L=before,B=default,sw=1,sb=0)  SO(3) convolution; so3pool: pool SO(3) maps to scalars\n"
+    "  atomsum                          sum over a molecule's atoms (inputs from entk featurize)\n";
+/* the options (a second string: C99 promises string literals of 4095 bytes only) */
+static const char *const usage_options =
+    "--x1 A.npy, --x2 B.npy: kernel's inputs (x2 defaults to x1); --nngp K.npy, --ntk T.npy: its outputs,\n"
+    "      N1 x N2 float64, at least one\n"
+    "--train-x X.npy, --train-y Y.npy (N or N x k), --test-x Z.npy, --out P.npy (N_test x k): predict's\n"
+    "      inputs, targets, test inputs and predictions\n"
+    "--kernel ntk|nngp: NTK gradient-descent mean, or NNGP posterior (default ntk)\n"
+    "--time T: training time, >= 0 or inf (default inf); --lr ETA: learning rate, > 0 (default 1)\n"
+    "--diag-reg L: regulariser, >= 0, relative to the mean diagonal (default 0); --diag-reg-absolute:\n"
+    "      L absolute\n"
+    "--variance V.npy: also write the N_test predictive variances\n"
     "--orbit c4|d4: average the image kernel over rotations (and flips) of the second input (docs/conventions.md §2)\n"
     "--threads N: 1 to " CLI_STR(ENTK_CLI_MAX_THREADS) " (default: OMP_NUM_THREADS, else the available cores);"
     " results do not depend on it\n"
@@ -88,7 +113,11 @@ static const char *const usage_text =
     "--train-gram, --test-gram: the mean from Gram files (entk kernel's outputs: K.npy n x n, T.npy m x n)\n"
     "      instead of --arch and inputs; --ooc: out of core at t = inf, the train Gram read in panels as wide as\n"
     "      --max-memory (or the free memory) allows and factored into a scratch file beside --out (n^2/2 doubles)\n"
-    "featurize: molecules (XYZ, energy= in Hartree) to per-atom signals on the sphere; entk featurize --help\n";
+    "featurize: molecules (XYZ, energy= in Hartree) to per-atom signals on the sphere: --xyz IN.xyz, band\n"
+    "      limit --L (1 to " CLI_STR(ENTK_CLI_MAX_L) "), features --out X.npy, --energies E.npy, --powers P of the\n"
+    "      distances (default 1,2); entk featurize --help\n"
+    "Numbers: decimal, exponent or hexadecimal; BYTES: a number with an optional K, M, G, T or P (1024-based).\n"
+    "Exit status: 0 success, 1 bad input or failed computation, 2 bad usage.\n";
 
 static const char *const featurize_help =
     "usage: entk featurize --xyz IN.xyz --L L --out X.npy [--energies E.npy] [--powers 1,2] [--max-memory BYTES]\n"
@@ -422,8 +451,10 @@ static void parse_opts(int argc, char **argv, int cmd, cli_opts *o) {
         const char *a = argv[i], *v;
         int k = opt_index(a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            if (!cli_quiet)
+            if (!cli_quiet) {
                 fputs(cmd == CMD_FEATURIZE ? featurize_help : cmd == CMD_MPI_PREDICT ? cli_mpi_usage : usage_text, stdout);
+                if (cmd != CMD_FEATURIZE && cmd != CMD_MPI_PREDICT) fputs(usage_options, stdout);
+            }
             cli_exit(0);
         }
         if (k < 0 && a[0] == '-') die(2, "unknown option '%s'", shown(a));
@@ -1077,10 +1108,12 @@ static int cli_run(int argc, char **argv) {
     cli_opts o;
     if (argc < 2) {
         fputs(usage_text, stderr);
+        fputs(usage_options, stderr);
         return 2;
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage_text, stdout);
+        fputs(usage_options, stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {

@@ -18,7 +18,8 @@ case "$target" in
     build) ;;
     test)  need="$need libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
            need="$need $sleef_arm64 clang libclang-rt-14-dev"
-           need="$need openmpi-bin libopenmpi-dev libscalapack-openmpi-dev" ;;
+           need="$need openmpi-bin libopenmpi-dev libscalapack-openmpi-dev"
+           need="$need cmake pkg-config" ;; # tests/test_install.c: an outside program built both ways
     fuzz)  need="$need clang libclang-rt-14-dev" ;;
     demo)  need="$need dataset-fashion-mnist python3-numpy python3-matplotlib" ;;
     bench) need="$need libopenblas-dev liblapacke-dev" ;;

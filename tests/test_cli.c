@@ -716,6 +716,63 @@ Test(cli, featurize_help_and_usage) {
     cr_expect(strstr(buf, "       entk featurize --xyz IN.xyz") != NULL); /* in the general usage */
 }
 
+/* name occurs in text as a word: after a space, '(' or newline and before a space, '(', ',', ':' or newline */
+static int has_word(const char *text, const char *name) {
+    size_t n = strlen(name);
+    const char *p;
+    for (p = strstr(text, name); p; p = strstr(p + 1, name))
+        if ((p == text || p[-1] == ' ' || p[-1] == '(' || p[-1] == '\n') && strchr(" (,\n:", p[n])) return 1;
+    return 0;
+}
+
+/* entk --help covers every option of the table in docs/conventions.md §5.5 (entk-mpi's --block is in
+ * its own usage) and every layer the parser knows, by the library's own names */
+Test(cli, help_names_every_option_and_layer) {
+    static char help[16384], opts[4096];
+    char cmd[512], p[128];
+    const char *o;
+    FILE *f;
+    size_t n;
+    int kind, nl, count = 0;
+    path_of(p, sizeof p, "help.txt");
+    snprintf(cmd, sizeof cmd, "%s --help > %s", TU_ENTK_CLI, p);
+    cr_assert_eq(system(cmd), 0);
+    f = fopen(p, "rb");
+    cr_assert(f);
+    n = fread(help, 1, sizeof help - 1, f);
+    help[n] = 0;
+    fclose(f);
+    f = popen("sed -n '/^\\*\\*Options\\*\\*/,/^Numbers are read/p' docs/conventions.md | grep '^| `--' "
+              "| grep -o -- '--[A-Za-z0-9-]*' | sort -u | tr '\\n' ' '", "r");
+    cr_assert(f);
+    n = fread(opts, 1, sizeof opts - 1, f);
+    opts[n] = 0;
+    cr_assert_eq(pclose(f), 0);
+    for (o = opts; *o;) {
+        char name[64];
+        size_t len = strcspn(o, " ");
+        cr_assert(len > 2 && len < sizeof name, "option list: %s", opts);
+        memcpy(name, o, len);
+        name[len] = 0;
+        o += len + (o[len] == ' ');
+        if (!strcmp(name, "--block")) continue;
+        cr_expect(has_word(help, name), "--help lacks %s", name);
+        ++count;
+    }
+    cr_expect_geq(count, 30, "options found in docs/conventions.md: %s", opts);
+    for (kind = ENTK_LAYER_DENSE; kind <= ENTK_LAYER_ATOMSUM; ++kind) {
+        entk_layer l = entk_layer_default((entk_layer_kind)kind);
+        if (kind != ENTK_LAYER_NONLIN) {
+            cr_expect(has_word(help, entk_layer_name(&l)), "--help lacks the layer %s", entk_layer_name(&l));
+            continue;
+        }
+        for (nl = ENTK_NL_IDENTITY; nl < ENTK_NL_CUSTOM; ++nl) {
+            l.nl.kind = (entk_nonlin_kind)nl;
+            cr_expect(has_word(help, entk_layer_name(&l)), "--help lacks the layer %s", entk_layer_name(&l));
+        }
+    }
+}
+
 Test(cli, featurize_bad_input_gets_one_line) {
     const char *const ok = "--out fx.npy --L 3";
     char args[512];

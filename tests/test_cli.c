@@ -734,7 +734,7 @@ Test(cli, help_names_every_option_and_layer) {
     FILE *f;
     size_t n;
     int kind, nl, count = 0;
-    path_of(p, sizeof p, "help.txt");
+    pt_path(p, sizeof p, "help.txt");
     snprintf(cmd, sizeof cmd, "%s --help > %s", TU_ENTK_CLI, p);
     cr_assert_eq(system(cmd), 0);
     f = fopen(p, "rb");

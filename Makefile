@@ -135,11 +135,17 @@ build/$(1)/entk: $(CLI_SRCS) $(HEADERS) build/config
 endef
 $(foreach v,$(VARIANTS),$(eval $(call VARIANT_RULES,$(v))))
 
-# the forced-path variants leave out the statistical and brute-force binaries (Monte-Carlo kernels,
-# the SO(3) oracle, finite-width training): their path-dependent kernels are checked on every path by
-# the others, and default runs them on the best path
-V_avx2_TESTS   := $(filter-out test_cn_mc test_so3_mc test_so3_oracle test_train,$(TESTS))
-V_avx512_TESTS := $(V_avx2_TESTS)
+# only default and asan run the statistical and brute-force binaries (Monte-Carlo kernels, the SO(3)
+# oracle, finite-width training): they check the mathematics, and the path-dependent kernels they
+# call are checked against the scalar path by the other binaries on every path; default runs them on
+# the best path, asan under the sanitizers (scalar, nosleef and fpfast repeating them cost 4 of make
+# test's 20 minutes)
+SLOW_TESTS := test_cn_mc test_so3_mc test_so3_oracle test_train
+V_scalar_TESTS  := $(filter-out $(SLOW_TESTS),$(TESTS))
+V_nosleef_TESTS := $(V_scalar_TESTS)
+V_fpfast_TESTS  := $(V_scalar_TESTS)
+V_avx2_TESTS    := $(V_scalar_TESTS)
+V_avx512_TESTS  := $(V_scalar_TESTS)
 # the programs' tests (tiled Grams, the out-of-core solve, entk-mpi kernel and predict; make install
 # and libentk.so) check file, MPI and build machinery over bin/entk, bin/entk-mpi and build/libentk.so,
 # not a SIMD path: they run in the first variant only

@@ -54,8 +54,9 @@ pair "SO(3) atom-sum (molecules: s2lift, so3conv, so3pool)" "conformers, L = 4" 
     --arch "s2lift(sw=0.3) erf so3conv erf so3pool dense atomsum" --x1 "$out/m64.npy" --ntk "$out/p.npy" --threads 1)"
 pair "MLP atom-sum (molecules)" "conformers, L = 4" 64 "$(secs bin/entk kernel \
     --arch "dense(sw=1) erf dense erf dense atomsum" --x1 "$out/m64.npy" --ntk "$out/p.npy" --threads 1)"
-# scaling: the demo's C4 GCNN on its 7 x 7 inputs, tiles of 25 (64 tiles for the strong run: many more
-# than ranks, so the dynamic schedule can balance; a tile's 50 self records are 0.25 % of its pairs)
+# scaling: the demo's C4 GCNN on its 7 x 7 inputs, tiles of 25 (36 tiles in the strong run's upper
+# triangle: many more than ranks, so the dynamic schedule can balance; a tile's 50 self records cost
+# up to 8 % of its 625 pairs, so 1 rank is slower than one process in memory)
 t1=$(secs bin/entk kernel --arch "$arch" --x1 "$out/p200.npy" --ntk "$out/ref.npy" --threads 1)
 echo "one process, one thread, 200 images (20100 pairs) in memory: $t1 s, $(echo "$t1" | awk '{printf "%.3f", 1000 * $1 / 20100}') ms per pair"
 echo "load average before (other jobs on the machine): $(cut -d' ' -f1-3 /proc/loadavg)"

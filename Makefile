@@ -180,13 +180,12 @@ build/static.o: tests/impl.c $(HEADERS)
 # of the corpus in build/fuzz/run-<name>/. `make fuzz SECONDS=N` runs every target N seconds in turn;
 # `make test` (and `make fuzz-short`) FUZZ_SHORT_SECONDS each, one pass per target.
 
+# fuzz_cli includes the CLI itself
 build/fuzz/fuzz_cli: $(CLI_SRCS)
 build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(HEADERS) build/config
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(SLEEF_FLAGS) -I. -o $@ $< $(LIBS)
 
-# fuzz_cli includes the CLI itself
-build/fuzz/fuzz_cli: cli/entk_cli.c cli/entk_solve.h
 
 fuzz-build: $(FUZZ_BINS)
 

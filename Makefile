@@ -164,9 +164,10 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) test-build
 	@NO_SLEEF=$(NO_SLEEF) FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) sh scripts/run-tests.sh $(TEST_BINS) \
-	    build/aarch64/check readme $(addprefix fuzz:,$(FUZZ_NAMES))
+	    build/aarch64/check readme python:tests/test_python.py $(addprefix fuzz:,$(FUZZ_NAMES))
 
-test-build: bin/entk $(TEST_BINS) build/aarch64/check build/static.o $(FUZZ_BINS)
+# (tests/test_python.py: the Python module over build/libentk.so against bin/entk)
+test-build: bin/entk build/libentk.so $(TEST_BINS) build/aarch64/check build/static.o $(FUZZ_BINS)
 
 # header hygiene: everything static (-DENTK_STATIC) compiles warning-free too
 build/static.o: tests/impl.c $(HEADERS)
@@ -251,7 +252,9 @@ build/libentk.so: pkg/libentk.c pkg/libentk.map $(HEADERS) build/config
 # make install [PREFIX=/usr/local] [DESTDIR=]: the headers, bin/entk, libentk.so (with the SONAME and
 # development links), pkg-config files entk (header-only, SLEEF), entk-nosleef (header-only,
 # -DENTK_NO_SLEEF) and entk-shared (libentk.so), and the CMake package lib/cmake/entk (entk::entk,
-# entk::shared). The .pc and CMake files name PREFIX's paths; DESTDIR only stages the copy.
+# entk::shared), and the Python module python/entk.py in PYTHONDIR (LIBDIR/python3/dist-packages:
+# on sys.path for PREFIX=/usr on Debian, else PYTHONPATH; it loads LIBDIR's libentk.so.MAJOR).
+# The .pc and CMake files name PREFIX's paths; DESTDIR only stages the copy.
 # make uninstall (the same PREFIX and DESTDIR) removes exactly those files, and lib/cmake/entk.
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -259,13 +262,14 @@ INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR     ?= $(PREFIX)/lib
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CMAKEDIR   ?= $(LIBDIR)/cmake/entk
+PYTHONDIR  ?= $(LIBDIR)/python3/dist-packages
 INSTALL    ?= install
 PUBLIC_HEADERS := entk.h entk_cn.h entk_so3.h
 PC_FILES   := entk.pc entk-nosleef.pc entk-shared.pc
 CMAKE_FILES := entkConfig.cmake entkConfigVersion.cmake
 INSTALLED  := $(addprefix $(BINDIR)/,entk) $(addprefix $(INCLUDEDIR)/,$(PUBLIC_HEADERS)) \
     $(addprefix $(LIBDIR)/,libentk.so.$(VERSION) $(SONAME) libentk.so) \
-    $(addprefix $(PKGCONFIGDIR)/,$(PC_FILES)) $(addprefix $(CMAKEDIR)/,$(CMAKE_FILES))
+    $(addprefix $(PKGCONFIGDIR)/,$(PC_FILES)) $(addprefix $(CMAKEDIR)/,$(CMAKE_FILES)) $(PYTHONDIR)/entk.py
 SIZEOF_VOID_P := $(shell echo '__SIZEOF_POINTER__' | $(CC) -E -P - 2>/dev/null | tr -d ' ')
 # the templates pkg/*.in, configured straight into the destination (nothing in build/: two installs
 # to different prefixes may run at once)
@@ -274,9 +278,10 @@ CONFIGURE = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' 
     -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SOMAJOR@|$(VERSION_MAJOR)|g' \
     -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' -e 's|@LIB_LIBS@|-fopenmp $(LIBS)|g'
 
-install: bin/entk build/libentk.so $(addprefix pkg/,$(addsuffix .in,$(PC_FILES) $(CMAKE_FILES)))
+install: bin/entk build/libentk.so python/entk.py $(addprefix pkg/,$(addsuffix .in,$(PC_FILES) $(CMAKE_FILES)))
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
-	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(PYTHONDIR)
+	$(INSTALL) -m 644 python/entk.py $(DESTDIR)$(PYTHONDIR)/entk.py
 	$(INSTALL) -m 755 bin/entk $(DESTDIR)$(BINDIR)/entk
 	$(INSTALL) -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 755 build/libentk.so $(DESTDIR)$(LIBDIR)/libentk.so.$(VERSION)

@@ -166,6 +166,8 @@ ENTKDEF entk_simd entk_simd_path(void);
 ENTKDEF entk_status entk_simd_set(entk_simd path);
 /* "3.5.1" or "none". */
 ENTKDEF const char *entk_sleef_version(void);
+/* ENTK_VERSION_STRING of the compiled library (a shared library's callers may hold other headers). */
+ENTKDEF const char *entk_version(void);
 
 /* Progress of long Gram computations: fn(user, done, total) is called now and then (from any of the
  * computing threads, but never concurrently) with the number of kernel rows finished. The library itself never prints; the
@@ -283,6 +285,10 @@ ENTKDEF const char *entk_layer_name(const entk_layer *l);
  * On error returns ENTK_ERR_ARCH and writes a one-line message naming the offending token into err
  * (errlen bytes, may be 0). */
 ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err, size_t errlen);
+
+/* sizeof(entk_arch) in this build (it depends on ENTK_MAX_LAYERS): for foreign-function callers that
+ * hold an architecture as opaque bytes (python/entk.py). */
+ENTKDEF size_t entk_arch_sizeof(void);
 
 /* The domain an architecture computes on, from its layers (docs/conventions.md §5.2): the most
  * specific one any layer belongs to. */
@@ -940,6 +946,8 @@ ENTKDEF const char *entk_simd_name(void) {
 
 #define ENTK__STR2(x) #x
 #define ENTK__STR(x) ENTK__STR2(x)
+
+ENTKDEF const char *entk_version(void) { return ENTK_VERSION_STRING; }
 
 ENTKDEF const char *entk_sleef_version(void) {
 #ifdef ENTK_NO_SLEEF
@@ -2674,6 +2682,8 @@ bad:
                      (int)lnlen, lname);
     return 0;
 }
+
+ENTKDEF size_t entk_arch_sizeof(void) { return sizeof(entk_arch); }
 
 ENTKDEF entk_status entk_arch_parse(const char *text, entk_arch *arch, char *err, size_t errlen) {
     const char *s = text;

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Run the README's examples as written: the C block (compiled and run) and the command-line block.
+# Run the README's examples as written: the C block (compiled and run), the command-line block and the
+# Python block.
 # Prints `N passed, N failed` like the other test programs.
 cd "$(dirname "$0")/.." || exit 1
 pass=0; fail=0
@@ -29,6 +30,14 @@ if [ -s "$tmp/readme.sh" ] && sh -e "$tmp/readme.sh" > "$tmp/sh.txt" 2>&1; then
     pass=$((pass + 1))
 else
     echo "FAIL: README command-line example"; cat "$tmp/sh.txt"; fail=$((fail + 1))
+fi
+# the Python block, from the source tree, with Debian's python3 (its output must hold the error line)
+awk '/^```python$/{f=1;next} /^```$/{f=0} f' README.md > "$tmp/readme.py"
+if [ -s "$tmp/readme.py" ] && PYTHONPATH=python /usr/bin/python3 "$tmp/readme.py" > "$tmp/py.txt" 2>&1 \
+   && grep -q '^x1: image layers need' "$tmp/py.txt"; then
+    pass=$((pass + 1))
+else
+    echo "FAIL: README Python example"; cat "$tmp/py.txt"; fail=$((fail + 1))
 fi
 rm -rf "$tmp"
 echo "$pass passed, $fail failed"

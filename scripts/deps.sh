@@ -16,7 +16,7 @@ sleef="libsleef-dev"; sleef_arm64="libsleef-dev:arm64"
 need="gcc libc6-dev make $sleef"
 case "$target" in
     build) ;;
-    test)  need="$need libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+    test)  need="$need python3-numpy libcriterion-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
            need="$need $sleef_arm64 clang libclang-rt-14-dev"
            need="$need openmpi-bin libopenmpi-dev libscalapack-openmpi-dev"
            need="$need cmake pkg-config" ;; # tests/test_install.c: an outside program built both ways

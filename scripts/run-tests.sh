@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run every test binary given (Criterion binaries, the AArch64 check under qemu-user, `readme`, and
+# Run every test binary given (Criterion binaries, the AArch64 check under qemu-user, `readme`, `python:SCRIPT`, and
 # `fuzz:NAME` for a short run of a libFuzzer target, FUZZ_SECONDS each), then print
 # one closing line `N passed, N failed` (after a line counting the binaries that skipped themselves);
 # each binary's wall time follows its output. Exits non-zero if anything failed or crashed.
@@ -13,6 +13,13 @@ for b in "$@"; do
     readme)
         out=$(sh scripts/check_readme.sh 2>&1); rc=$?
         printf '%s\n' "$out" | tail -n 5
+        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        [ -n "$line" ] || { p=0; f=1; } ;;
+    python:*)
+        # a Python test script (the NumPy front end), run with Debian's python3; prints N passed, N failed
+        out=$(ENTK_PY_WATCHDOG=600 timeout -s KILL 900 /usr/bin/python3 "${b#python:}" 2>&1); rc=$?
+        printf '%s\n' "$out" | tail -n 15
         line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
         [ -n "$line" ] || { p=0; f=1; } ;;

@@ -108,6 +108,28 @@ static int files_under(const char *d) {
     return atoi(out);
 }
 
+/* The installed Python module (tests/install/hello.py, Debian's python3 with NumPy) loads the installed
+ * libentk.so and gives hello.c's Gram bit for bit. */
+static void installed_python(void) {
+    char cmd[1024], out[4096], *p = out, *end;
+    entk_arch a;
+    char err[128];
+    double x[3 * 3] = {1, 0, 0, 0.6, 0.8, 0, -0.3, 0.2, 1.7}, k[9], t[9];
+    int i;
+    snprintf(cmd, sizeof cmd, "PYTHONPATH=%s/p/lib/python3/dist-packages /usr/bin/python3 tests/install/hello.py", dir);
+    cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s: %s", cmd, out);
+    cr_assert_eq(entk_arch_parse("dense(sw=1.5,sb=0.1) relu dense", &a, err, sizeof err), ENTK_OK);
+    cr_assert_eq(entk_mlp_kernel(&a, x, 3, x, 3, 3, k, 3, t, 3, 2), ENTK_OK);
+    for (i = 0; i < 9; ++i) {
+        double kv = strtod(p, &end), tv;
+        cr_assert(end != p, "%s", out);
+        tv = strtod(end, &p);
+        cr_expect(memcmp(&kv, &k[i], sizeof kv) == 0 && memcmp(&tv, &t[i], sizeof tv) == 0, "entry %d: %s", i, out);
+    }
+    snprintf(cmd, sizeof cmd, "%s/p/lib/libentk.so.", dir);
+    cr_expect(strstr(p, cmd) != NULL, "the module loaded another library: %s", p);
+}
+
 Test(install, pkg_config_build_run_uninstall) {
     char cmd[2048], out[4096];
     const char *pc = "PKG_CONFIG_PATH=%s/p/lib/pkgconfig pkg-config";
@@ -116,8 +138,8 @@ Test(install, pkg_config_build_run_uninstall) {
     snprintf(cmd, sizeof cmd, MAKE "install PREFIX=%s/p", dir);
     ok(cmd);
     /* exactly the files the Makefile lists: 1 program, 3 headers, the library and its 2 links, 3 .pc, 2
-     * CMake files */
-    cr_assert_eq(files_under("p"), 12);
+     * CMake files, the Python module */
+    cr_assert_eq(files_under("p"), 13);
     /* the flags a header-only program needs */
     snprintf(cmd, sizeof cmd, "%s --cflags --libs entk", pcd);
     cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s", out);
@@ -157,6 +179,8 @@ Test(install, pkg_config_build_run_uninstall) {
     cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, ENTK_VERSION_STRING) != NULL, "%s", out);
 
+    installed_python();
+
     snprintf(cmd, sizeof cmd, MAKE "uninstall PREFIX=%s/p", dir);
     ok(cmd);
     cr_expect_eq(files_under("p"), 0, "make uninstall left files behind");
@@ -192,7 +216,7 @@ Test(install, destdir_stages_prefix) {
     char cmd[2048], out[4096];
     snprintf(cmd, sizeof cmd, MAKE "install PREFIX=/opt/entk-test DESTDIR=%s/stage", dir);
     ok(cmd);
-    cr_assert_eq(files_under("stage/opt/entk-test"), 12);
+    cr_assert_eq(files_under("stage/opt/entk-test"), 13);
     snprintf(cmd, sizeof cmd, "grep -x 'prefix=/opt/entk-test' %s/stage/opt/entk-test/lib/pkgconfig/entk.pc && "
              "grep -q '\"/opt/entk-test/include\"' %s/stage/opt/entk-test/lib/cmake/entk/entkConfig.cmake && "
              "test ! -e /opt/entk-test", dir, dir);

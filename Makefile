@@ -255,7 +255,8 @@ build/libentk.so: pkg/libentk.c pkg/libentk.map $(HEADERS) build/config
 # entk::shared), and the Python module python/entk.py in PYTHONDIR (LIBDIR/python3/dist-packages:
 # on sys.path for PREFIX=/usr on Debian, else PYTHONPATH; it loads LIBDIR's libentk.so.MAJOR).
 # The .pc and CMake files name PREFIX's paths; DESTDIR only stages the copy.
-# make uninstall (the same PREFIX and DESTDIR) removes exactly those files, and lib/cmake/entk.
+# make uninstall (the same PREFIX and DESTDIR) removes exactly those files, the module's compiled
+# __pycache__/entk.*.pyc (Python writes them on import), and lib/cmake/entk.
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 INCLUDEDIR ?= $(PREFIX)/include
@@ -293,7 +294,8 @@ install: bin/entk build/libentk.so python/entk.py $(addprefix pkg/,$(addsuffix .
 	    chmod 644 $(DESTDIR)$(CMAKEDIR)/$$f; done
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED)) $(DESTDIR)$(PYTHONDIR)/__pycache__/entk.*.pyc
+	rmdir $(DESTDIR)$(PYTHONDIR)/__pycache__ 2>/dev/null || true
 	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 clean:
